@@ -197,6 +197,8 @@ def derive_key(mode: str, seed: int, n_bytes: int | None = None) -> bytes:
     Simulated corruption needs *some* key; deriving it from the seed keeps a run reproducible
     without anyone having to store key files. Real keys come from ``--key-file``.
     """
+    if mode not in DEFAULT_KEY_BYTES:
+        _check_key(mode, None)  # raises the unknown-mode error
     n = DEFAULT_KEY_BYTES[mode] if n_bytes is None else n_bytes
     digest = hashlib.sha512(f"acir/fde-key/v1/{mode}/{int(seed)}".encode()).digest()
     return _check_key(mode, digest[:n])

@@ -1,0 +1,1 @@
+"""JPEG bitstream handling: header segments now; the robust decoder builds on them."""

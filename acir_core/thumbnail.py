@@ -1,0 +1,337 @@
+"""The small preview picture that cameras embed in a JPEG's header: read it, write it, imitate it.
+
+Why it matters: the thumbnail lives in the first sector(s) of the file, far from most bit errors,
+and it carries the colours and layout of the whole photo. The restoration stages use it to fix
+colour casts and fill blocks that cannot be decoded.
+
+Reading never trusts the file: offsets and lengths are checked against the bytes present, and
+any problem gives ``None`` plus a logged reason, never an exception or an out-of-bounds read.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import struct
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from acir_core.errors import AcirError, InvalidParameter
+from acir_core.jpeg.segments import iter_header_segments
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_MAX_SIDE = 160  # the paper's setting (and what most cameras write)
+MAX_THUMBNAIL_PIXELS = 1 << 20  # a "thumbnail" bigger than a megapixel is a lie we do not decode
+_APP0, _APP1 = 0xE0, 0xE1
+_EXIF_ID = b"Exif\x00\x00"
+_TAG_COMPRESSION, _TAG_JPEG_OFFSET, _TAG_JPEG_LENGTH = 0x0103, 0x0201, 0x0202
+_TAG_SOFTWARE, _TAG_RES_UNIT, _TAG_XRES, _TAG_YRES = 0x0131, 0x0128, 0x011A, 0x011B
+_TIFF_SHORT, _TIFF_LONG, _TIFF_ASCII, _TIFF_RATIONAL = 3, 4, 2, 5
+_TIFF_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+
+
+@dataclass(frozen=True, eq=False)
+class Thumbnail:
+    """An embedded thumbnail. ``rgb`` is H×W×3 uint8; ``kind`` says where it came from
+    (``exif``, ``jfif``, ``jfxx-jpeg``, ``jfxx-palette``, ``jfxx-rgb``); ``offset`` is the byte
+    offset of the segment holding it; ``jpeg`` the thumbnail's own JPEG bytes when it is one."""
+
+    rgb: np.ndarray = field(repr=False)
+    kind: str
+    offset: int
+    jpeg: bytes | None = field(default=None, repr=False)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+
+class _Skip(Exception):
+    """A candidate thumbnail that cannot be used; the message is the logged reason."""
+
+
+# --------------------------------------------------------------------------- reading
+
+def _decode_jpeg_thumbnail(blob: bytes) -> np.ndarray:
+    if len(blob) < 4 or blob[:2] != b"\xff\xd8":
+        raise _Skip("thumbnail data is not a JPEG (no SOI)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(blob)) as im:
+                if im.width * im.height > MAX_THUMBNAIL_PIXELS:
+                    raise _Skip(f"thumbnail claims {im.width}x{im.height} pixels, too large to be one")
+                im.draft("RGB", im.size)
+                return np.asarray(im.convert("RGB"))
+    except _Skip:
+        raise
+    except Exception as exc:  # Pillow raises many types on broken data; all mean "unusable"
+        raise _Skip(f"thumbnail JPEG does not decode ({type(exc).__name__}: {exc})") from None
+
+
+def _rgb_pixels(raw: bytes, width: int, height: int) -> np.ndarray:
+    need = 3 * width * height
+    if width == 0 or height == 0:
+        raise _Skip("thumbnail has zero size")
+    if len(raw) < need:
+        raise _Skip(f"thumbnail needs {need} bytes of RGB data, segment holds {len(raw)}")
+    return np.frombuffer(raw[:need], dtype=np.uint8).reshape(height, width, 3).copy()
+
+
+def _from_jfif(payload: bytes) -> tuple[np.ndarray, str, bytes | None]:
+    # "JFIF\0", version(2), units(1), Xdensity(2), Ydensity(2), Xthumb(1), Ythumb(1), RGB...
+    if len(payload) < 14:
+        raise _Skip("JFIF segment too short")
+    w, h = payload[12], payload[13]
+    if w == 0 or h == 0:
+        raise _Skip("JFIF segment has no thumbnail")
+    return _rgb_pixels(payload[14:], w, h), "jfif", None
+
+
+def _from_jfxx(payload: bytes) -> tuple[np.ndarray, str, bytes | None]:
+    # "JFXX\0", extension code(1), then per code (JFIF 1.02 §B.2)
+    if len(payload) < 6:
+        raise _Skip("JFXX segment too short")
+    code, body = payload[5], payload[6:]
+    if code == 0x10:
+        return _decode_jpeg_thumbnail(body), "jfxx-jpeg", bytes(body)
+    if len(body) < 2:
+        raise _Skip("JFXX thumbnail header too short")
+    w, h, pixels = body[0], body[1], body[2:]
+    if code == 0x11:
+        if w == 0 or h == 0:
+            raise _Skip("JFXX palette thumbnail has zero size")
+        if len(pixels) < 768 + w * h:
+            raise _Skip(f"JFXX palette thumbnail needs {768 + w * h} bytes, segment holds {len(pixels)}")
+        palette = np.frombuffer(pixels[:768], dtype=np.uint8).reshape(256, 3)
+        index = np.frombuffer(pixels[768 : 768 + w * h], dtype=np.uint8).reshape(h, w)
+        return palette[index], "jfxx-palette", None
+    if code == 0x13:
+        return _rgb_pixels(pixels, w, h), "jfxx-rgb", None
+    raise _Skip(f"unknown JFXX extension code 0x{code:02X}")
+
+
+def _read_ifd(tiff: bytes, offset: int, order: str) -> tuple[dict[int, tuple[int, int, bytes]], int]:
+    """Entries of the IFD at ``offset`` as {tag: (type, count, 4-byte value field)} and the next-IFD offset."""
+    if offset < 8 or offset + 2 > len(tiff):
+        raise _Skip(f"IFD offset {offset} outside the {len(tiff)}-byte EXIF block")
+    (count,) = struct.unpack_from(order + "H", tiff, offset)
+    end = offset + 2 + 12 * count
+    if end + 4 > len(tiff):
+        raise _Skip(f"IFD at {offset} with {count} entries runs past the EXIF block")
+    entries = {}
+    for i in range(count):
+        tag, typ, n = struct.unpack_from(order + "HHI", tiff, offset + 2 + 12 * i)
+        entries[tag] = (typ, n, tiff[offset + 10 + 12 * i : offset + 14 + 12 * i])
+    (next_ifd,) = struct.unpack_from(order + "I", tiff, end)
+    return entries, next_ifd
+
+
+def _ifd_int(entries: dict, tag: int, order: str) -> int | None:
+    if tag not in entries:
+        return None
+    typ, n, raw = entries[tag]
+    if n != 1 or typ not in (_TIFF_SHORT, _TIFF_LONG):
+        raise _Skip(f"EXIF tag 0x{tag:04X} has type {typ} count {n}, expected one SHORT or LONG")
+    return struct.unpack_from(order + ("H" if typ == _TIFF_SHORT else "I"), raw)[0]
+
+
+def _exif_tiff(payload: bytes) -> tuple[bytes, str]:
+    if not payload.startswith(_EXIF_ID):
+        raise _Skip("APP1 segment is not EXIF")
+    tiff = payload[len(_EXIF_ID):]
+    if len(tiff) < 8 or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+        raise _Skip("EXIF block has no valid TIFF header")
+    return tiff, "<" if tiff[:2] == b"II" else ">"
+
+
+def _from_exif(payload: bytes) -> tuple[np.ndarray, str, bytes | None]:
+    tiff, order = _exif_tiff(payload)
+    (ifd0,) = struct.unpack_from(order + "I", tiff, 4)
+    _, ifd1 = _read_ifd(tiff, ifd0, order)
+    if ifd1 == 0:
+        raise _Skip("EXIF block has no IFD1 (no thumbnail)")
+    entries, _ = _read_ifd(tiff, ifd1, order)
+    start = _ifd_int(entries, _TAG_JPEG_OFFSET, order)
+    length = _ifd_int(entries, _TAG_JPEG_LENGTH, order)
+    if start is None or length is None:
+        compression = _ifd_int(entries, _TAG_COMPRESSION, order)
+        raise _Skip(f"EXIF IFD1 has no JPEG thumbnail (compression={compression})")
+    if length == 0 or start + length > len(tiff):
+        raise _Skip(f"EXIF thumbnail at {start}+{length} lies outside the {len(tiff)}-byte EXIF block")
+    blob = bytes(tiff[start : start + length])
+    return _decode_jpeg_thumbnail(blob), "exif", blob
+
+
+_READERS = {  # (marker, identifier) -> reader; EXIF first: it is what cameras write
+    (_APP1, b"Exif\x00"): _from_exif,
+    (_APP0, b"JFXX\x00"): _from_jfxx,
+    (_APP0, b"JFIF\x00"): _from_jfif,
+}
+_PREFERENCE = {"exif": 0, "jfxx-jpeg": 1, "jfxx-rgb": 1, "jfxx-palette": 1, "jfif": 2}
+
+
+def extract_thumbnail(data: bytes, source: str | None = None) -> Thumbnail | None:
+    """The best embedded thumbnail in ``data`` (EXIF IFD1, then JFXX, then JFIF), or ``None``.
+
+    Works on damaged files: segments before the first damaged one are still searched.
+    """
+    name = source or "<bytes>"
+    found: list[Thumbnail] = []
+    try:
+        for seg in iter_header_segments(data, source):
+            payload = seg.payload(data)
+            reader = _READERS.get((seg.marker, payload[:5]))
+            if reader is None:
+                continue
+            try:
+                rgb, kind, blob = reader(payload)
+            except (_Skip, struct.error) as why:
+                log.info("%s: %s thumbnail at byte %d skipped: %s", name, seg.name, seg.offset, why)
+                continue
+            found.append(Thumbnail(rgb, kind, seg.offset, blob))
+    except AcirError as exc:
+        log.info("%s: header walk stopped, thumbnails searched only before it: %s", name, exc.reason)
+    if not found:
+        log.info("%s: no usable embedded thumbnail", name)
+        return None
+    return min(found, key=lambda t: _PREFERENCE[t.kind])
+
+
+# --------------------------------------------------------------------------- making one
+
+def thumbnail_size(width: int, height: int, max_side: int = THUMBNAIL_MAX_SIDE) -> tuple[int, int]:
+    """(w, h) with the longer side ``max_side`` and the aspect ratio kept (rounded, at least 1)."""
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def synthetic_thumbnail(rgb: np.ndarray, max_side: int = THUMBNAIL_MAX_SIDE) -> np.ndarray:
+    """The paper's thumbnail: bicubic downsampling (Pillow BICUBIC, antialiased) to ``max_side``."""
+    if max_side < 1:
+        raise InvalidParameter(f"thumbnail side must be at least 1 pixel, got {max_side}")
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    im = Image.fromarray(rgb, "RGB")
+    return np.asarray(im.resize(thumbnail_size(w, h, max_side), Image.Resampling.BICUBIC))
+
+
+def _tiff_ifd(entries: list[tuple[int, int, int, bytes]], at: int, next_ifd: int, order: str) -> bytes:
+    """Serialise one IFD placed at offset ``at``: entries are (tag, type, count, value bytes);
+    values longer than 4 bytes go into a data area right after the IFD."""
+    entries = sorted(entries)
+    data_at = at + 2 + 12 * len(entries) + 4
+    table, extra = bytearray(struct.pack(order + "H", len(entries))), bytearray()
+    for tag, typ, count, value in entries:
+        if len(value) <= 4:
+            field_bytes = value.ljust(4, b"\x00")
+        else:
+            field_bytes = struct.pack(order + "I", data_at + len(extra))
+            extra += value + (b"\x00" if len(value) % 2 else b"")
+        table += struct.pack(order + "HHI", tag, typ, count) + field_bytes
+    table += struct.pack(order + "I", next_ifd)
+    return bytes(table + extra)
+
+
+def _exif_with_ifd1(existing_tiff: bytes | None, thumb_jpeg: bytes) -> bytes:
+    """An EXIF APP1 payload: the existing IFD0 (and what it points to) kept, IFD1 + thumbnail appended."""
+    if existing_tiff is None:
+        order = "<"
+        software = b"acir\x00"
+        ifd0 = _tiff_ifd([(_TAG_SOFTWARE, _TIFF_ASCII, len(software), software)], 8, 0, order)
+        tiff = bytearray(b"II*\x00" + struct.pack("<I", 8) + ifd0)
+        next_ptr_at = 8 + 2 + 12
+    else:
+        tiff = bytearray(existing_tiff)
+        order = "<" if tiff[:2] == b"II" else ">"
+        (ifd0_at,) = struct.unpack_from(order + "I", tiff, 4)
+        (count,) = struct.unpack_from(order + "H", tiff, ifd0_at)
+        next_ptr_at = ifd0_at + 2 + 12 * count
+    if len(tiff) % 2:
+        tiff += b"\x00"
+    ifd1_at = len(tiff)
+    short = lambda v: struct.pack(order + "H", v)  # noqa: E731
+    long_ = lambda v: struct.pack(order + "I", v)  # noqa: E731
+    rational = struct.pack(order + "II", 72, 1)
+    entries = [
+        (_TAG_COMPRESSION, _TIFF_SHORT, 1, short(6)),  # 6 = old-style JPEG: what IFD1 thumbnails use
+        (_TAG_XRES, _TIFF_RATIONAL, 1, rational),
+        (_TAG_YRES, _TIFF_RATIONAL, 1, rational),
+        (_TAG_RES_UNIT, _TIFF_SHORT, 1, short(2)),
+        (_TAG_JPEG_OFFSET, _TIFF_LONG, 1, long_(0)),  # patched below, once the IFD size is known
+        (_TAG_JPEG_LENGTH, _TIFF_LONG, 1, long_(len(thumb_jpeg))),
+    ]
+    probe = _tiff_ifd(entries, ifd1_at, 0, order)
+    thumb_at = ifd1_at + len(probe)
+    entries[4] = (_TAG_JPEG_OFFSET, _TIFF_LONG, 1, long_(thumb_at))
+    tiff += _tiff_ifd(entries, ifd1_at, 0, order) + thumb_jpeg
+    struct.pack_into(order + "I", tiff, next_ptr_at, ifd1_at)
+    return _EXIF_ID + bytes(tiff)
+
+
+def with_thumbnail(jpeg_bytes: bytes, max_side: int = THUMBNAIL_MAX_SIDE, quality: int = 90,
+                   source: str | None = None) -> bytes:
+    """A copy of ``jpeg_bytes`` with an EXIF APP1 holding a baseline-JPEG thumbnail.
+
+    The thumbnail is :func:`synthetic_thumbnail` of the decoded image. An existing EXIF block's
+    IFD0 (camera metadata) is kept and its old thumbnail replaced; every other byte of the file,
+    the entropy-coded scan included, is copied unchanged. The APP1 goes right after SOI, or after
+    a JFIF APP0 when there is one (JFIF wants APP0 first).
+    """
+    segments = list(iter_header_segments(jpeg_bytes, source))
+    try:
+        with Image.open(io.BytesIO(jpeg_bytes)) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except Exception as exc:
+        raise InvalidParameter(f"cannot decode the image to make a thumbnail ({exc})", source=source) from None
+    thumb = Image.fromarray(synthetic_thumbnail(rgb, max_side))
+    existing = None
+    exif_segments = [s for s in segments if s.marker == _APP1 and s.payload(jpeg_bytes).startswith(_EXIF_ID)]
+    if exif_segments:
+        try:
+            existing = _strip_ifd1(_exif_tiff(exif_segments[0].payload(jpeg_bytes))[0])
+        except _Skip as why:  # unreadable camera EXIF: replaced by a fresh block rather than kept broken
+            log.info("%s: existing EXIF block dropped: %s", source or "<bytes>", why)
+            existing = None
+    payload = b""
+    for q in (quality, 75, 60, 45):
+        buf = io.BytesIO()
+        thumb.save(buf, "JPEG", quality=q, subsampling=2, optimize=False, progressive=False)
+        payload = _exif_with_ifd1(existing, buf.getvalue())
+        if len(payload) + 2 <= 0xFFFF:
+            break
+    else:
+        raise InvalidParameter(f"EXIF block with a {max_side}-px thumbnail exceeds the 64 KiB segment limit",
+                               source=source)
+    insert_at = 2
+    if segments and segments[0].marker == _APP0 and segments[0].payload(jpeg_bytes)[:5] == b"JFIF\x00":
+        insert_at = segments[0].end
+    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    out = bytearray(jpeg_bytes[:insert_at]) + app1
+    cursor = insert_at
+    for seg in exif_segments:  # drop the old EXIF segment(s); keep all other bytes as they are
+        out += jpeg_bytes[cursor : seg.offset]
+        cursor = seg.end
+    out += jpeg_bytes[cursor:]
+    return bytes(out)
+
+
+def _strip_ifd1(tiff: bytes) -> bytes:
+    """The TIFF block with IFD0's next-IFD pointer cleared, so an old thumbnail is no longer linked.
+
+    The old IFD1 bytes stay in place: other IFDs may point past them, and cutting blindly could
+    break camera metadata we promised to keep.
+    """
+    order = "<" if tiff[:2] == b"II" else ">"
+    out = bytearray(tiff)
+    try:
+        (ifd0_at,) = struct.unpack_from(order + "I", out, 4)
+        (count,) = struct.unpack_from(order + "H", out, ifd0_at)
+        struct.pack_into(order + "I", out, ifd0_at + 2 + 12 * count, 0)
+    except struct.error:
+        raise _Skip("existing EXIF IFD0 is truncated") from None
+    return bytes(out)
