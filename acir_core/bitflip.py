@@ -70,7 +70,7 @@ def _binomial(n: int, p: float, u: float) -> int:
 def sample_flips(n_bits: int, ber: float, seed: int, stream: int = _STREAM_FLIPS) -> np.ndarray:
     """Sorted distinct bit positions in ``[0, n_bits)``: count ~ Binomial(n_bits, ber), positions
     uniform without replacement. Deterministic in (n_bits, ber, seed, stream)."""
-    _check_ber(ber)
+    check_ber(ber)
     rng = _RawStream(seed, stream)
     k = _binomial(n_bits, ber, float(rng.uniform(1)[0]))
     if k == 0:
@@ -85,7 +85,8 @@ def sample_flips(n_bits: int, ber: float, seed: int, stream: int = _STREAM_FLIPS
     return np.sort(chosen[:k])
 
 
-def _check_ber(ber: float) -> None:
+def check_ber(ber: float) -> None:
+    """Refuse a BER outside [0, 0.5] (0.5 is already pure noise) with a usage error."""
     if not (isinstance(ber, (int, float)) and math.isfinite(ber) and 0.0 <= ber <= MAX_BER):
         raise InvalidParameter(f"BER must be a number in [0, {MAX_BER}], got {ber!r}")
 
@@ -177,7 +178,7 @@ def corrupt(jpeg_bytes: bytes, *, fde: str = "aes-cbc-essiv:sha256", key: bytes 
     not). ``region="all"`` lets errors hit the header too. ``key`` defaults to one derived from
     ``seed`` (:func:`acir_core.fde.derive_key`). ``source`` names the file in error messages.
     """
-    _check_ber(ber)
+    check_ber(ber)
     if region not in REGIONS:
         raise InvalidParameter(f"region must be one of {', '.join(REGIONS)}, got {region!r}")
     if not (isinstance(sector_loss, (int, float)) and 0.0 <= sector_loss <= 1.0):

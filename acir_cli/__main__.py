@@ -1,0 +1,5 @@
+import sys
+
+from acir_cli.app import main
+
+sys.exit(main())
