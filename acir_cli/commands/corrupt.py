@@ -84,7 +84,8 @@ def _print_text(src: str, dst: Path, c: Corruption, report: dict | None) -> None
     print(f"  ciphertext   {c.region_bits:,} bits exposed, {c.n_flips} flipped, {c.lost_sectors.size} sectors lost")
     print(f"  plaintext    {c.changed_bytes.size:,} bytes changed in {len(c.changed_runs)} runs")
     if report is not None:
-        state = "decodes" if report["standard_decoder_complete"] else f"fails ({report['standard_decoder_problem']})"
+        state = ("raises no error (libjpeg only warns; the damage is silent)" if report["standard_decoder_complete"]
+                 else f"stops with an error ({report['standard_decoder_problem']})")
         print(f"  standard decoder (Pillow/libjpeg-turbo) {state}")
         if "y_psnr" in report:
             print(f"  vs. clean    Y-PSNR {_fmt_db(report['y_psnr'])}, Y-SSIM {report['y_ssim']:.4f}")
