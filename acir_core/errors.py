@@ -54,3 +54,17 @@ class UnsupportedJpeg(BadInput):
 
 class ImageTooLarge(BadInput):
     """The declared dimensions exceed the configured pixel limit (decompression-bomb guard)."""
+
+
+class CorruptJpeg(BadInput):
+    """Strict decoding met damaged entropy-coded data. ``bit_offset`` counts bits from the first
+    byte of the scan (after byte-stuffing removal); ``mcu`` is the MCU being decoded."""
+
+    def __init__(self, reason: str, *, source: str | None = None, offset: int | None = None,
+                 bit_offset: int | None = None, mcu: int | None = None):
+        self.bit_offset = bit_offset
+        self.mcu = mcu
+        super().__init__(reason, source=source, offset=offset)
+
+    def with_source(self, source: str) -> "CorruptJpeg":
+        return CorruptJpeg(self.reason, source=source, offset=self.offset, bit_offset=self.bit_offset, mcu=self.mcu)
