@@ -1,0 +1,296 @@
+"""The robust JPEG decoder: decode every bit that is there, exactly, and say what went wrong where.
+
+``decode(data, mode="strict")`` behaves like a careful standard decoder: the first damaged code
+raises :class:`~acir_core.errors.CorruptJpeg` with its bit offset and MCU. ``mode="robust"``
+decodes to the end: at each failure it resynchronises (see :mod:`acir_core.jpeg.entropy`), at
+restart markers it jumps to the MCU the marker implies, and it records every event so that SCA
+can undo the damage. Pixels come from :func:`acir_core.jpeg.render.render`, bit-exact with
+libjpeg-turbo (islow IDCT, fancy upsampling) on clean files.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acir_core.errors import AcirError, CorruptHeader, CorruptJpeg, InvalidParameter
+from acir_core.jpeg import entropy
+from acir_core.jpeg.bitstream import ScanBits, destuff, find_scan_end
+from acir_core.jpeg.render import render
+from acir_core.jpeg.segments import iter_header_segments
+from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply_segment, color_space
+
+MODES = ("robust", "strict")
+RESYNC_METHODS = {"lookahead": entropy.RESYNC_LOOKAHEAD, "paper": entropy.RESYNC_PAPER}
+
+
+@dataclass(frozen=True)
+class Resync:
+    """One resynchronisation. Bits count in the scan's destuffed stream (``ScanResult.byte_offsets``
+    maps byte ``bit // 8`` back to the file). ``block_phase`` > 0: decoding resumed inside the MCU
+    at that block (the earlier blocks of the MCU are missing)."""
+
+    scan: int
+    mcu: int
+    fail_bit: int
+    resume_bit: int
+    bits_skipped: int
+    block_phase: int
+    reason: str
+    dc_predictors: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class ScanResult:
+    """What the decoder saw in one scan (baseline files from cameras have exactly one)."""
+
+    components: tuple[int, ...]
+    mcu_cols: int
+    mcu_rows: int
+    mcu_bit_start: np.ndarray = field(repr=False)  # int64 per MCU, -1 where missing
+    decoded: np.ndarray = field(repr=False)  # bool per MCU
+    suspect: np.ndarray = field(repr=False)  # bool per MCU
+    resyncs: tuple[Resync, ...]
+    restart_interval: int
+    restart_bits: np.ndarray = field(repr=False)  # destuffed bit position of each accepted RST
+    restart_numbers: np.ndarray = field(repr=False)
+    byte_offsets: np.ndarray = field(repr=False)  # file offset of each destuffed byte
+    n_bits: int
+    trailing_bits: int
+    damaged_markers: np.ndarray = field(repr=False)  # file offsets of 0xFF pairs that are damage
+
+    @property
+    def mcus_expected(self) -> int:
+        return self.mcu_cols * self.mcu_rows
+
+    @property
+    def mcus_decoded(self) -> int:
+        return int(self.decoded.sum())
+
+    def file_offset(self, bit: int) -> int:
+        """File byte offset holding destuffed bit ``bit`` of this scan."""
+        i = min(max(bit // 8, 0), self.byte_offsets.size - 1)
+        return int(self.byte_offsets[i]) if self.byte_offsets.size else -1
+
+
+@dataclass(frozen=True, eq=False)
+class DecodeResult:
+    """A decoded JPEG. ``rgb`` is H×W×3 uint8; ``coefficients[c]`` is component c's quantised
+    DCT coefficients, (block rows, block cols, 64) int16 in natural (row-major) order; ``qtables[c]``
+    its quantiser (64,) in natural order. Per-MCU arrays and resyncs are per scan in ``scans``; the
+    properties below merge them (one scan: exactly that scan's)."""
+
+    rgb: np.ndarray = field(repr=False)
+    frame: Frame
+    coefficients: tuple[np.ndarray, ...] = field(repr=False)
+    qtables: tuple[np.ndarray, ...] = field(repr=False)
+    scans: tuple[ScanResult, ...]
+    mode: str
+    resync_method: str
+
+    @property
+    def resyncs(self) -> tuple[Resync, ...]:
+        return tuple(r for s in self.scans for r in s.resyncs)
+
+    @property
+    def mcus_expected(self) -> int:
+        return sum(s.mcus_expected for s in self.scans)
+
+    @property
+    def mcus_decoded(self) -> int:
+        return sum(s.mcus_decoded for s in self.scans)
+
+    @property
+    def mcu_bit_start(self) -> np.ndarray:
+        return np.concatenate([s.mcu_bit_start for s in self.scans])
+
+    @property
+    def suspect(self) -> np.ndarray:
+        return np.concatenate([s.suspect for s in self.scans])
+
+    @property
+    def missing(self) -> np.ndarray:
+        return ~np.concatenate([s.decoded for s in self.scans])
+
+    @property
+    def restart_intervals(self) -> tuple[int, ...]:
+        return tuple(s.restart_interval for s in self.scans)
+
+    @property
+    def bits_skipped(self) -> int:
+        return sum(r.bits_skipped for r in self.resyncs)
+
+    @property
+    def clean(self) -> bool:
+        """No resync, nothing missing, no damaged marker: the file decoded as an intact one would."""
+        return not self.resyncs and self.mcus_decoded == self.mcus_expected and not any(
+            s.damaged_markers.size for s in self.scans)
+
+    def summary(self) -> dict:
+        """Numbers a person (or a JSON report) wants first."""
+        n = max(self.mcus_expected, 1)
+        return {
+            "width": self.frame.width, "height": self.frame.height,
+            "components": len(self.frame.components),
+            "sampling": "x".join(f"{c.h}{c.v}" for c in self.frame.components),
+            "mode": self.mode, "resync": self.resync_method,
+            "resyncs": len(self.resyncs), "bits_skipped": self.bits_skipped,
+            "mcus_expected": self.mcus_expected, "mcus_decoded": self.mcus_decoded,
+            "suspect_fraction": float(self.suspect.sum()) / n,
+            "missing_fraction": float(self.missing.sum()) / n,
+            "restart_intervals": list(self.restart_intervals),
+            "damaged_markers": int(sum(s.damaged_markers.size for s in self.scans)),
+        }
+
+    def rerender(self, coefficients: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
+        """Pixels for (possibly edited) coefficients, exactly as a decoder would show them."""
+        return render(self.frame, self.coefficients if coefficients is None else coefficients, self.qtables)
+
+
+# --------------------------------------------------------------------------- one scan
+
+def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str | None):
+    """Restart segments: (start bit, end bit, first MCU, MCU count) plus the accepted markers."""
+    ri = scan.restart_interval
+    if ri == 0:
+        return (np.array([0]), np.array([bits.nbits]), np.array([0]), np.array([n_mcus]),
+                np.zeros(0, np.int64), np.zeros(0, np.int64))
+    starts, firsts, kept_bits, kept_nums = [0], [0], [], []
+    k = 0
+    for pos, num, off in zip(bits.rst_pos.tolist(), bits.rst_num.tolist(), bits.rst_off.tolist()):
+        nxt = k + 1 + ((num - (k + 1)) % 8)  # the first interval index >= k+1 this marker can mean
+        if strict and nxt != k + 1:
+            raise CorruptJpeg(f"restart marker RST{num} out of sequence (expected RST{(k + 1) % 8})",
+                              source=source, offset=off, bit_offset=8 * pos, mcu=(k + 1) * ri)
+        if nxt * ri >= n_mcus:
+            if strict:
+                raise CorruptJpeg(f"restart marker RST{num} after the last MCU", source=source, offset=off,
+                                  bit_offset=8 * pos, mcu=nxt * ri)
+            continue  # a spurious marker in damaged data: treat the interval as continuing
+        k = nxt
+        starts.append(8 * pos)
+        firsts.append(k * ri)
+        kept_bits.append(8 * pos)
+        kept_nums.append(num)
+    ends = starts[1:] + [bits.nbits]
+    counts = [min(ri, n_mcus - f) for f in firsts]
+    return (np.array(starts, np.int64), np.array(ends, np.int64), np.array(firsts, np.int64),
+            np.array(counts, np.int64), np.array(kept_bits, np.int64), np.array(kept_nums, np.int64))
+
+
+def _luts(tables: Tables) -> np.ndarray:
+    lut = np.full((8, 1 << 16), -1, np.int32)
+    for (cls, slot), tbl in tables.huff.items():
+        lut[cls * 4 + slot] = tbl.lookup
+    return lut
+
+
+def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame, tables: Tables,
+                 coef_flat: np.ndarray, bases: list[int], robust: bool, resync: str, opts: dict,
+                 source: str | None) -> ScanResult:
+    interleaved = len(scan.components) > 1
+    if interleaved:
+        mcu_cols, mcu_rows = frame.mcu_cols, frame.mcu_rows
+    else:
+        cw, ch = frame.comp_size(scan.components[0].index)
+        mcu_cols, mcu_rows = -(-cw // 8), -(-ch // 8)
+    n_mcus = mcu_cols * mcu_rows
+    blk_comp, blk_dy, blk_dx = [], [], []
+    for local, sc in enumerate(scan.components):
+        comp = frame.components[sc.index]
+        h, v = (comp.h, comp.v) if interleaved else (1, 1)
+        for dy in range(v):
+            for dx in range(h):
+                blk_comp.append(local)
+                blk_dy.append(dy)
+                blk_dx.append(dx)
+    comps = [frame.components[sc.index] for sc in scan.components]
+    bits = destuff(data_arr, scan.data_start, end, restarts=scan.restart_interval > 0)
+    if not robust and bits.bad_markers.size:
+        off = int(bits.bad_markers[0])
+        raise CorruptJpeg(f"unexpected marker 0xFF{data[off + 1]:02X} inside the entropy-coded data",
+                          source=source, offset=off)
+    seg_start, seg_end, seg_first, seg_count, rst_bits, rst_nums = _segments(scan, bits, n_mcus, not robust, source)
+    mcu_bit_start = np.full(n_mcus, -1, np.int64)
+    decoded = np.zeros(n_mcus, np.uint8)
+    suspect = np.zeros(n_mcus, np.uint8)
+    resyncs = np.zeros((n_mcus + 16, 6), np.int64)
+    resync_pred = np.zeros((n_mcus + 16, len(comps)), np.int64)
+    status = np.zeros(5, np.int64)
+    entropy.decode_scan(
+        bits.buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interleaved,
+        np.array(blk_comp, np.int64), np.array(blk_dy, np.int64), np.array(blk_dx, np.int64),
+        np.array([c.h for c in comps], np.int64), np.array([c.v for c in comps], np.int64),
+        np.array([bases[sc.index] for sc in scan.components], np.int64),
+        np.array([frame.block_grid(sc.index)[1] for sc in scan.components], np.int64),
+        np.array([sc.td for sc in scan.components], np.int64),
+        np.array([4 + sc.ta for sc in scan.components], np.int64),
+        _luts(tables), np.stack([tables.qt[c.tq] for c in comps]).astype(np.int64),
+        robust, RESYNC_METHODS[resync], opts["lookback_bits"], opts["window_bits"], opts["lookahead"],
+        opts["max_candidates"], coef_flat, mcu_bit_start, decoded, suspect, resyncs, resync_pred, status)
+    if status[1]:
+        bit = int(status[3])
+        off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
+        raise CorruptJpeg(f"{entropy.ERROR_NAMES[int(status[1])]} in MCU {int(status[2])} at bit {bit} of the scan",
+                          source=source, offset=off, bit_offset=bit, mcu=int(status[2]))
+    events = tuple(
+        Resync(si, int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), entropy.ERROR_NAMES[int(r[5])],
+               tuple(int(p) for p in resync_pred[i]))
+        for i, r in enumerate(resyncs[: int(status[0])]))
+    return ScanResult(tuple(sc.index for sc in scan.components), mcu_cols, mcu_rows, mcu_bit_start,
+                      decoded.astype(bool), suspect.astype(bool), events, scan.restart_interval, rst_bits, rst_nums,
+                      bits.src, bits.nbits, int(status[4]), bits.bad_markers)
+
+
+# --------------------------------------------------------------------------- the file
+
+def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_pixels: int = DEFAULT_MAX_PIXELS,
+           source: str | None = None, lookback_bits: int = 256, window_bits: int = 8192, lookahead: int = 8,
+           max_candidates: int = 64) -> DecodeResult:
+    """Decode a baseline/extended sequential Huffman JPEG (see the module docstring).
+
+    ``resync`` (robust mode): ``lookahead`` (default) or ``paper``. ``lookback_bits``: MCUs that
+    start within this many bits before a detected failure are flagged suspect. ``window_bits``,
+    ``lookahead``, ``max_candidates`` bound the lookahead search (bits searched after the
+    failure, MCUs decoded ahead per candidate, candidates scored).
+    """
+    if mode not in MODES:
+        raise InvalidParameter(f"decode mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if resync not in RESYNC_METHODS:
+        raise InvalidParameter(f"resync must be one of {', '.join(RESYNC_METHODS)}, got {resync!r}")
+    robust = mode == "robust"
+    opts = {"lookback_bits": lookback_bits, "window_bits": window_bits, "lookahead": lookahead,
+            "max_candidates": max_candidates}
+    data = bytes(data)
+    data_arr = np.frombuffer(data, np.uint8)
+    tables = Tables()
+    try:
+        scan = None
+        for seg in iter_header_segments(data, source):
+            scan = apply_segment(seg, data, tables, max_pixels)
+        if tables.frame is None:
+            raise CorruptHeader("no SOF (frame header) before the scan")
+        frame = dataclasses.replace(tables.frame, color=color_space(tables.frame, tables))
+        grids = [frame.block_grid(ci) for ci in range(len(frame.components))]
+        sizes = [r * c for r, c in grids]
+        bases = list(np.cumsum([0] + sizes[:-1]))
+        coef_flat = np.zeros((sum(sizes), 64), np.int16)
+        scans = []
+        while scan is not None:
+            end, more = find_scan_end(data, scan.data_start)
+            scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases, robust,
+                                      resync, opts, source))
+            scan = None
+            if more:
+                for seg in iter_header_segments(b"\xff\xd8" + data[end:], source):
+                    moved = dataclasses.replace(seg, offset=seg.offset - 2 + end)
+                    scan = apply_segment(moved, data, tables, max_pixels)
+    except AcirError as exc:
+        if exc.source is None and source is not None:
+            raise exc.with_source(source) from None
+        raise
+    coefficients = tuple(coef_flat[b : b + r * c].reshape(r, c, 64) for b, (r, c) in zip(bases, grids))
+    qtables = tuple(tables.qt[c.tq].copy() for c in frame.components)
+    rgb = render(frame, coefficients, qtables)
+    return DecodeResult(rgb, frame, coefficients, qtables, tuple(scans), mode, resync)
