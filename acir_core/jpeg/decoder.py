@@ -159,9 +159,10 @@ def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str
     starts, firsts, kept_bits, kept_nums = [0], [0], [], []
     k = 0
     for pos, num, off in zip(bits.rst_pos.tolist(), bits.rst_num.tolist(), bits.rst_off.tolist()):
-        nxt = k + 1 + ((num - (k + 1)) % 8)  # the first interval index >= k+1 this marker can mean
+        # RSTn ends interval j with j % 8 == n and starts interval j + 1: take the first j >= k
+        nxt = k + 1 + ((num - k) % 8)
         if strict and nxt != k + 1:
-            raise CorruptJpeg(f"restart marker RST{num} out of sequence (expected RST{(k + 1) % 8})",
+            raise CorruptJpeg(f"restart marker RST{num} out of sequence (expected RST{k % 8})",
                               source=source, offset=off, bit_offset=8 * pos, mcu=(k + 1) * ri)
         if nxt * ri >= n_mcus:
             if strict:

@@ -236,8 +236,6 @@ def _sof(seg: Segment, payload: bytes, t: Tables, max_pixels: int) -> None:
         if max_h % c.h or max_v % c.v:
             raise UnsupportedJpeg(f"fractional sampling ratio {c.h}x{c.v} vs {max_h}x{max_v} is not supported",
                                   offset=seg.offset)
-    if nc == 3 and sum(c.h * c.v for c in comps) > 10:
-        raise CorruptHeader("SOF: more than 10 blocks per MCU", offset=seg.offset)
     t.frame = Frame(seg.marker, precision, height, width, tuple(comps))
 
 
