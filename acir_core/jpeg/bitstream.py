@@ -83,20 +83,22 @@ def destuff(data: np.ndarray, start: int, end: int, restarts: bool = True) -> Sc
 _NEXT_SEGMENT = re.compile(rb"\xff[\xc4\xdb\xdd\xda\xfe\xe0-\xef]")
 
 
-def find_scan_end(data: bytes, start: int) -> tuple[int, bool]:
+def find_scan_end(data: bytes, start: int, accept=None) -> tuple[int, bool]:
     """Where the entropy-coded data starting at ``start`` ends, and whether another scan follows.
 
-    Another scan follows only if, from some 0xFF, a chain of well-formed segments leads to an SOS
-    (a random 0xFF pair in damaged data almost never does). Otherwise the scan runs to the last
-    EOI, or to the end of the file when there is none (a truncated file).
+    With ``accept`` (a callable taking the offset and the segment chain, returning whether that
+    chain is a real next scan), another scan follows only if, from some 0xFF, a chain of
+    well-formed segments leads to an SOS that ``accept`` approves; a random 0xFF pair in damaged
+    data practically never does. Otherwise (or with ``accept=None``: no further scan is possible)
+    the scan runs to the last EOI, or to the end of the file when there is none (truncated file).
     """
-    for m in _NEXT_SEGMENT.finditer(data, start):
+    for m in _NEXT_SEGMENT.finditer(data, start) if accept is not None else ():
         p = m.start()
         try:
             segs = list(iter_header_segments(b"\xff\xd8" + data[p:]))
         except AcirError:
             continue
-        if segs and segs[-1].marker == 0xDA:
+        if segs and segs[-1].marker == 0xDA and accept(p, segs):
             return p, True
     eoi = data.rfind(b"\xff\xd9", start)
     return (eoi if eoi >= 0 else len(data)), False

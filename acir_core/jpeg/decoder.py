@@ -246,8 +246,28 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
 
 # --------------------------------------------------------------------------- the file
 
+def _segments_at(data: bytes, offset: int) -> list:
+    """The header segments starting at ``offset`` up to the next SOS, with file offsets."""
+    return [dataclasses.replace(s, offset=s.offset - 2 + offset)
+            for s in iter_header_segments(b"\xff\xd8" + data[offset:])]
+
+
+def _next_scan_check(data: bytes, tables: Tables, covered: set[int]):
+    """A find_scan_end ``accept``: the chain must apply cleanly and open a scan of new components."""
+    def accept(offset: int, _segs) -> bool:
+        trial = dataclasses.replace(tables, qt=dict(tables.qt), huff=dict(tables.huff))
+        try:
+            scan = None
+            for seg in _segments_at(data, offset):
+                scan = apply_segment(seg, data, trial)
+        except AcirError:
+            return False
+        return scan is not None and not ({sc.index for sc in scan.components} & covered)
+    return accept
+
+
 def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_pixels: int = DEFAULT_MAX_PIXELS,
-           source: str | None = None, lookback_bits: int = 256, window_bits: int = 8192, lookahead: int = 8,
+           source: str | None = None, lookback_bits: int = 256, window_bits: int = 8192, lookahead: int = 32,
            max_candidates: int = 64) -> DecodeResult:
     """Decode a baseline/extended sequential Huffman JPEG (see the module docstring).
 
@@ -278,15 +298,19 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
         bases = list(np.cumsum([0] + sizes[:-1]))
         coef_flat = np.zeros((sum(sizes), 64), np.int16)
         scans = []
+        covered: set[int] = set()
         while scan is not None:
-            end, more = find_scan_end(data, scan.data_start)
+            covered |= {sc.index for sc in scan.components}
+            # sequential JPEG codes each component in exactly one scan: once all are covered, no
+            # further scan can follow and damaged data cannot fake one
+            accept = None if len(covered) == len(frame.components) else _next_scan_check(data, tables, covered)
+            end, more = find_scan_end(data, scan.data_start, accept)
             scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases, robust,
                                       resync, opts, source))
             scan = None
             if more:
-                for seg in iter_header_segments(b"\xff\xd8" + data[end:], source):
-                    moved = dataclasses.replace(seg, offset=seg.offset - 2 + end)
-                    scan = apply_segment(moved, data, tables, max_pixels)
+                for seg in _segments_at(data, end):
+                    scan = apply_segment(seg, data, tables, max_pixels)
     except AcirError as exc:
         if exc.source is None and source is not None:
             raise exc.with_source(source) from None
