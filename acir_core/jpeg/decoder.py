@@ -208,10 +208,11 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
                 blk_dx.append(dx)
     comps = [frame.components[sc.index] for sc in scan.components]
     bits = destuff(data_arr, scan.data_start, end, restarts=scan.restart_interval > 0)
+    marker_bit = None
     if not robust and bits.bad_markers.size:
-        off = int(bits.bad_markers[0])
-        raise CorruptJpeg(f"unexpected marker 0xFF{data[off + 1]:02X} inside the entropy-coded data",
-                          source=source, offset=off)
+        # like libjpeg, a strict decoder sees the data end at an unexpected marker
+        marker_bit = 8 * int(np.searchsorted(bits.src, bits.bad_markers[0]))
+        bits = dataclasses.replace(bits, nbits=marker_bit)
     seg_start, seg_end, seg_first, seg_count, rst_bits, rst_nums = _segments(scan, bits, n_mcus, not robust, source)
     mcu_bit_start = np.full(n_mcus, -1, np.int64)
     decoded = np.zeros(n_mcus, np.uint8)
@@ -233,8 +234,12 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
     if status[1]:
         bit = int(status[3])
         off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
-        raise CorruptJpeg(f"{entropy.ERROR_NAMES[int(status[1])]} in MCU {int(status[2])} at bit {bit} of the scan",
-                          source=source, offset=off, bit_offset=bit, mcu=int(status[2]))
+        what = entropy.ERROR_NAMES[int(status[1])]
+        if marker_bit is not None and bit >= marker_bit - 16:
+            off = int(bits.bad_markers[0])
+            what = f"unexpected marker 0xFF{data[off + 1]:02X} inside the entropy-coded data"
+        raise CorruptJpeg(f"{what} in MCU {int(status[2])} at bit {bit} of the scan", source=source, offset=off,
+                          bit_offset=bit, mcu=int(status[2]))
     events = tuple(
         Resync(si, int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), entropy.ERROR_NAMES[int(r[5])],
                tuple(int(p) for p in resync_pred[i]))

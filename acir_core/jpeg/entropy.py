@@ -14,9 +14,10 @@ import numpy as np
 from numba import njit
 
 RESYNC_PAPER, RESYNC_LOOKAHEAD = 0, 1
-ERR_NONE, ERR_BAD_CODE, ERR_OVERFLOW, ERR_OUT_OF_DATA, ERR_MAGNITUDE = 0, 1, 2, 3, 4
+ERR_NONE, ERR_BAD_CODE, ERR_OVERFLOW, ERR_OUT_OF_DATA, ERR_MAGNITUDE, ERR_EXTRANEOUS = 0, 1, 2, 3, 4, 5
 ERROR_NAMES = {ERR_BAD_CODE: "invalid Huffman code", ERR_OVERFLOW: "more than 64 coefficients in a block",
-               ERR_OUT_OF_DATA: "entropy-coded data ended early", ERR_MAGNITUDE: "impossible coefficient value"}
+               ERR_OUT_OF_DATA: "entropy-coded data ended early", ERR_MAGNITUDE: "impossible coefficient value",
+               ERR_EXTRANEOUS: "extraneous data after the last MCU of a restart interval"}
 
 # zigzag index -> natural index, duplicated here so the kernels need no module-level Python objects
 _ZZ = np.array([
@@ -281,6 +282,11 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
             pos = q
             m += 1
         if m >= last and end - pos > 7:
+            if not robust and sgi + 1 < seg_start.shape[0]:
+                status[1] = ERR_EXTRANEOUS
+                status[2] = m - 1
+                status[3] = pos
+                return
             trailing += end - pos
     status[0] = n_res
     status[4] = trailing
