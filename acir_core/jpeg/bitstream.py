@@ -72,10 +72,11 @@ def destuff(data: np.ndarray, start: int, end: int, restarts: bool = True) -> Sc
     size = max(end - start, 0)
     buf = np.zeros(size + PAD_BYTES, np.uint8)
     src = np.zeros(size, np.int64)
-    rst_pos = np.zeros(size // 2 + 1, np.int64)
-    rst_num = np.zeros(size // 2 + 1, np.int64)
-    rst_off = np.zeros(size // 2 + 1, np.int64)
-    bad = np.zeros(size // 2 + 1, np.int64)
+    n_ff = int(np.count_nonzero(data[start:end] == 0xFF)) + 1  # every marker starts with one
+    rst_pos = np.zeros(n_ff, np.int64)
+    rst_num = np.zeros(n_ff, np.int64)
+    rst_off = np.zeros(n_ff, np.int64)
+    bad = np.zeros(n_ff, np.int64)
     n, nr, nbad = _destuff(data, start, end, not restarts, buf, src, rst_pos, rst_num, rst_off, bad)
     return ScanBits(buf, 8 * n, src[:n], rst_pos[:nr], rst_num[:nr], rst_off[:nr], bad[:nbad], start, end)
 
