@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -209,3 +210,34 @@ def test_readme_main_command_runs_on_the_bundled_example(capsys, tmp_path) -> No
     assert code == 0, err
     assert "Y-PSNR" in out
     assert sha(example) == before
+
+
+def test_decode_writes_a_png_and_a_report_of_every_resync(capsys, tmp_path, photo_file) -> None:
+    code, _, err = run_cli(capsys, "corrupt", str(photo_file), "--out", str(tmp_path / "c"), "--ber", "1e-4",
+                           "--seed", "3", "--no-metrics")
+    assert code == 0, err
+    damaged = tmp_path / "c" / "holiday.jpg"
+    code, out, err = run_cli(capsys, "decode", str(damaged), "--out", str(tmp_path / "d.png"), "--report",
+                             str(tmp_path / "r.json"))
+    assert code == 0, err
+    assert "resyncs" in out and "bits skipped" in out and "% MCUs suspect" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["resyncs"] == len(report["events"]) > 0
+    assert Image.open(tmp_path / "d.png").size == (1024, 512)
+    code, _, err = run_cli(capsys, "decode", str(damaged), "--out", str(tmp_path / "s.png"), "--strict")
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and str(damaged) in lines[0] and "MCU" in lines[0]
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_decode_of_a_clean_file_equals_pillow(capsys, tmp_path, photo_file) -> None:
+    code, out, _ = run_cli(capsys, "decode", str(photo_file), "--out", str(tmp_path / "d.png"))
+    assert code == 0 and "0 resyncs" in out
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), np.asarray(Image.open(photo_file)))
+
+
+def test_decode_refuses_progressive_files_with_a_hint(capsys, tmp_path, photo_rgb) -> None:
+    p = tmp_path / "prog.jpg"
+    Image.fromarray(photo_rgb).save(p, progressive=True)
+    code, _, err = run_cli(capsys, "decode", str(p), "--out", str(tmp_path / "x.png"))
+    assert code == 1 and "progressive" in err and "Pillow" in err
