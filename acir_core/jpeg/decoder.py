@@ -59,6 +59,9 @@ class ScanResult:
     n_bits: int
     trailing_bits: int
     damaged_markers: np.ndarray = field(repr=False)  # file offsets of 0xFF pairs that are damage
+    segment_first: np.ndarray = field(repr=False)  # first MCU of each restart segment
+    segment_count: np.ndarray = field(repr=False)  # MCUs the segment should hold
+    segment_extra: np.ndarray = field(repr=False)  # MCUs still decodable after the segment's last one
 
     @property
     def mcus_expected(self) -> int:
@@ -220,6 +223,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
     resyncs = np.zeros((n_mcus + 16, 6), np.int64)
     resync_pred = np.zeros((n_mcus + 16, len(comps)), np.int64)
     status = np.zeros(5, np.int64)
+    seg_extra = np.zeros(seg_start.size, np.int64)
     entropy.decode_scan(
         bits.buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interleaved,
         np.array(blk_comp, np.int64), np.array(blk_dy, np.int64), np.array(blk_dx, np.int64),
@@ -230,7 +234,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
         np.array([4 + sc.ta for sc in scan.components], np.int64),
         _luts(tables), np.stack([tables.qt[c.tq] for c in comps]).astype(np.int64),
         robust, RESYNC_METHODS[resync], opts["lookback_bits"], opts["window_bits"], opts["lookahead"],
-        opts["max_candidates"], coef_flat, mcu_bit_start, decoded, suspect, resyncs, resync_pred, status)
+        opts["max_candidates"], coef_flat, mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, status)
     if status[1]:
         bit = int(status[3])
         off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
@@ -246,7 +250,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
         for i, r in enumerate(resyncs[: int(status[0])]))
     return ScanResult(tuple(sc.index for sc in scan.components), mcu_cols, mcu_rows, mcu_bit_start,
                       decoded.astype(bool), suspect.astype(bool), events, scan.restart_interval, rst_bits, rst_nums,
-                      bits.src, bits.nbits, int(status[4]), bits.bad_markers)
+                      bits.src, bits.nbits, int(status[4]), bits.bad_markers, seg_first, seg_count, seg_extra)
 
 
 # --------------------------------------------------------------------------- the file

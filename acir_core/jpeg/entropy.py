@@ -163,13 +163,15 @@ def _lookahead_score(buf, pos, end, phase, nb, blk_comp, dc_tab, ac_tab, lut, qt
 def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interleaved,
                 blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, dc_tab, ac_tab, lut, qt,
                 robust, resync_mode, lookback_bits, window_bits, lookahead, max_candidates,
-                coefs, mcu_bit_start, decoded, suspect, resyncs, resync_pred, status):
+                coefs, mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, status):
     """Decode every restart segment of a scan.
 
     Outputs: ``coefs`` (blocks x 64, natural order), per-MCU ``mcu_bit_start`` (-1 if missing),
     ``decoded`` and ``suspect`` flags; ``resyncs`` rows (mcu, fail_bit, resume_bit, bits_skipped,
     block_phase, error_code) with ``resync_pred`` the DC predictors after each; ``status`` =
-    (n_resyncs, strict_error_code, strict_error_mcu, strict_error_bit, trailing_bits).
+    (n_resyncs, strict_error_code, strict_error_mcu, strict_error_bit, trailing_bits); ``seg_extra``: per
+    segment, how many more MCUs decode from the bits left after its last MCU (robust mode): the
+    decoder gained that many MCUs inside the segment, which fixes the net block shift at its end.
     """
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
@@ -281,6 +283,17 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
             suspect[m] = 1
             pos = q
             m += 1
+        if robust and m >= last:
+            extra = 0
+            while end - pos > 7:
+                trial[:] = pred
+                q = _decode_blocks(buf, pos, end, 0, nb, blk_comp, dc_tab, ac_tab, lut, qt, True, trial, tmp2, err)
+                if q < 0:
+                    break
+                pred[:] = trial
+                pos = q
+                extra += 1
+            seg_extra[sgi] = extra
         if m >= last and end - pos > 7:
             if not robust and sgi + 1 < seg_start.shape[0]:
                 status[1] = ERR_EXTRANEOUS
