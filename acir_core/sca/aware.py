@@ -1,0 +1,446 @@
+"""Decoder-aware self-compensation and alignment (design.md §3).
+
+The paper's SCA looks at pixels only and has to guess where segments start. Our decoder knows:
+every resync is recorded with its MCU and bit position, restart markers fix exact anchors, and
+the number of MCUs in the scan is fixed. So:
+
+1. Each restart segment is split into *runs* at the resync events. Run 0 of a segment is right
+   as decoded. Every later run is (a) shifted by an unknown whole number of MCUs (the garbled bits
+   decoded as more or fewer MCUs than they held) and (b) carries one constant DC error per
+   component (DC is coded as differences). Nothing else is wrong with it.
+2. For each run and each candidate shift in a window, the DC error per component is the robust
+   (median) offset that joins the run's first row of MCUs to the already-placed content above
+   (and, when a thumbnail is available, the offset between the run's MCU means and the
+   thumbnail's); the cost is what remains. A dynamic programme over the runs picks the shifts
+   under the constraint that the segment ends where the data says (missing MCUs at its end mean
+   MCUs were lost; MCUs still decodable after its last one mean MCUs were gained).
+3. Corrections are applied to the quantised coefficients (shift = move MCUs, DC = integer
+   subtraction) and the image re-rendered: where the estimates are right, every pixel outside the
+   damage equals the clean decode exactly.
+4. The damage mask: MCUs decoded from bits around each failure (a window before the failure, where
+   the garbage began, and after it, where CBC's garbled block and flipped bit end), the MCU decoded
+   at each resume point, runs too short or not confidently placed, and positions no run covers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acir_core.errors import InvalidParameter
+from acir_core.jpeg.decoder import DecodeResult, ScanResult
+from acir_core.sca.fill import fill_from_thumbnail, inpaint, smooth, upsample_thumbnail
+
+_DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
+                 for u in range(8)], dtype=np.float32)
+_INF = np.float64(1e18)
+
+
+@dataclass(frozen=True)
+class SegmentFix:
+    """How one run of decoded MCUs was put back: decoded MCUs ``[first_mcu, end_mcu)`` of ``scan``
+    belong at index + ``shift``; ``dc`` (quantised units, per scan component) was subtracted from
+    their DC. ``cost``: mean boundary/thumbnail residual in sample levels; ``confident``: the run's
+    pixels are trusted (otherwise they are in the damage mask)."""
+
+    scan: int
+    first_mcu: int
+    end_mcu: int
+    shift: int
+    dc: tuple[int, ...]
+    cost: float
+    confident: bool
+
+
+@dataclass(frozen=True, eq=False)
+class SCAResult:
+    """Compensated image (H×W×3 uint8), damage mask (H×W bool, True = not trusted), the per-MCU
+    damage grid of the first scan, what was done per run, corrected coefficients, and timings (s)."""
+
+    rgb: np.ndarray = field(repr=False)
+    mask: np.ndarray = field(repr=False)
+    mcu_mask: np.ndarray = field(repr=False)
+    segments: tuple[SegmentFix, ...]
+    coefficients: tuple[np.ndarray, ...] = field(repr=False)
+    method: str
+    fill: str
+    timings: dict[str, float]
+
+    @property
+    def damaged_fraction(self) -> float:
+        return float(self.mask.mean())
+
+
+@dataclass(frozen=True)
+class AwareOptions:
+    """Tuning: shift search window (MCUs) around the previous run's shift, bits before/after each
+    failure whose MCUs are damaged, the shortest run worth placing, and the confidence limit."""
+
+    window: int = 16
+    back_bits: int = 256
+    forward_bits: int = 320
+    back_mcus: int = 6
+    skip_mcus: int = 1
+    min_split: int = 24
+    min_run: int = 3
+    thumb_weight: float = 1.0
+    confidence_factor: float = 2.5
+
+
+# --------------------------------------------------------------------------- geometry
+
+def _scan_geometry(result: DecodeResult, sr: ScanResult):
+    frame = result.frame
+    inter = len(sr.components) > 1
+    comps = []
+    for ci in sr.components:
+        c = frame.components[ci]
+        h, v = (c.h, c.v) if inter else (1, 1)
+        comps.append((ci, h, v))
+    return inter, comps
+
+
+def _mcu_major(coefs: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
+    """(rows*v, cols*h, 64) block grid -> (rows*cols, v, h, 64) MCU-major copy."""
+    a = coefs[: rows * v, : cols * h].reshape(rows, v, cols, h, 64)
+    return a.transpose(0, 2, 1, 3, 4).reshape(rows * cols, v, h, 64).copy()
+
+
+def _grid(mcus: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Inverse of :func:`_mcu_major`."""
+    n, v, h, _ = mcus.shape
+    return mcus.reshape(rows, cols, v, h, 64).transpose(0, 2, 1, 3, 4).reshape(rows * v, cols * h, 64)
+
+
+def _tiles(mcus: np.ndarray, qt: np.ndarray) -> np.ndarray:
+    """Float IDCT samples of every MCU's blocks of one component: (N, 8v, 8h), unclipped, level-shifted."""
+    n, v, h, _ = mcus.shape
+    x = (mcus.astype(np.float32) * qt.astype(np.float32)).reshape(n, v, h, 8, 8)
+    px = np.einsum("ux,nvhuw,wy->nvhxy", _DCT, x, _DCT, optimize=True)
+    return px.transpose(0, 1, 3, 2, 4).reshape(n, 8 * v, 8 * h) + 128.0
+
+
+def _thumb_means(thumb_up: np.ndarray, result: DecodeResult, sr: ScanResult, inter: bool, comps) -> np.ndarray:
+    """Per MCU and scan component, the mean of the upsampled thumbnail in the frame's colour space."""
+    frame = result.frame
+    r, g, b = (thumb_up[..., i] for i in range(3))
+    if frame.color == "ycbcr":
+        planes = [0.299 * r + 0.587 * g + 0.114 * b, -0.168736 * r - 0.331264 * g + 0.5 * b + 128,
+                  0.5 * r - 0.418688 * g - 0.081312 * b + 128]
+    elif frame.color == "rgb":
+        planes = [r, g, b]
+    else:
+        planes = [0.299 * r + 0.587 * g + 0.114 * b]
+    out = np.zeros((sr.mcu_rows * sr.mcu_cols, len(comps)), np.float64)
+    for k, (ci, h, v) in enumerate(comps):
+        c = frame.components[ci]
+        ph = 8 * (frame.max_v // c.v) * v  # pixels per MCU vertically
+        pw = 8 * (frame.max_h // c.h) * h
+        plane = planes[min(ci, len(planes) - 1)]
+        hh, ww = sr.mcu_rows * ph, sr.mcu_cols * pw
+        padded = np.pad(plane, ((0, max(hh - plane.shape[0], 0)), (0, max(ww - plane.shape[1], 0))), mode="edge")
+        out[:, k] = padded[:hh, :ww].reshape(sr.mcu_rows, ph, sr.mcu_cols, pw).mean(axis=(1, 3)).reshape(-1)
+    return out
+
+
+# --------------------------------------------------------------------------- runs
+
+@dataclass
+class _Run:
+    first: int
+    end: int
+    trusted: np.ndarray  # decoded MCU indices placed if the run is
+
+
+def _runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
+                     opts: AwareOptions) -> tuple[list[_Run], int, set[int]]:
+    decoded = sr.decoded[f : f + cnt]
+    n_dec = int(np.argmin(decoded)) if not decoded.all() else cnt
+    events = sorted((e for e in sr.resyncs if f <= e.mcu < f + n_dec), key=lambda e: e.mcu)
+    starts = sr.mcu_bit_start
+    ends = np.empty(n_dec, np.int64)
+    ends[:-1] = starts[f + 1 : f + n_dec] if n_dec > 1 else np.zeros(0, np.int64)
+    if n_dec:
+        ends[-1] = starts[f + n_dec - 1] + 1
+    damaged: set[int] = set(np.flatnonzero(sr.suspect[f : f + n_dec]) + f)
+    for e in events:
+        damaged.update(range(max(f, e.mcu - opts.back_mcus), min(f + n_dec, e.mcu + 1 + opts.skip_mcus)))
+        lo, hi = e.fail_bit - opts.back_bits, e.fail_bit + opts.forward_bits
+        seg_starts = starts[f : f + n_dec]
+        hit = np.flatnonzero((seg_starts < hi) & (ends > lo)) + f
+        damaged.update(hit.tolist())
+    bounds = [f] + [e.mcu for e in events] + [f + n_dec]
+    runs = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        idx = np.arange(a, b)
+        keep = np.array([m not in damaged for m in idx], bool) if idx.size else np.zeros(0, bool)
+        runs.append(_Run(a, b, idx[keep]))
+    final_shift = -extra if n_dec == cnt else cnt - n_dec
+    return runs, final_shift, damaged
+
+
+def _split_silent(run: _Run, offsets: np.ndarray | None, units: list[float], opts: AwareOptions,
+                  depth: int = 0) -> list[_Run]:
+    """Split a run where its DC offset against the thumbnail steps: a damaged stretch that decoded
+    without any failure (Huffman codes self-synchronise) still changes the DC predictors."""
+    m = run.trusted
+    if offsets is None or m.size < 2 * opts.min_split or depth > 12:
+        return [run]
+    z = offsets[m] / np.asarray(units)[None, :]  # per trusted MCU, per component, in DC units
+    med = np.median(z, axis=0)
+    mad = np.median(np.abs(z - med), axis=0) + 0.25
+    zc = np.clip(z, med - 6 * mad, med + 6 * mad)
+    cs = np.concatenate([np.zeros((1, z.shape[1])), np.cumsum(zc, axis=0)])
+    n = m.size
+    p = np.arange(opts.min_split, n - opts.min_split + 1)
+    left = cs[p] / p[:, None]
+    right = (cs[n] - cs[p]) / (n - p)[:, None]
+    jump = right - left
+    score = np.max(np.abs(jump) / mad * np.sqrt(p * (n - p) / n)[:, None], axis=1)
+    k = int(np.argmax(score))
+    if score[k] < 12.0 or np.max(np.abs(jump[k])) < 1.5:
+        return [run]
+    cut = int(p[k])
+    a = _Run(run.first, int(m[cut]), m[: max(cut - opts.back_mcus, 0)])
+    b = _Run(int(m[cut]), run.end, m[cut + opts.skip_mcus + 1 :])
+    return _split_silent(a, offsets, units, opts, depth + 1) + _split_silent(b, offsets, units, opts, depth + 1)
+
+
+# --------------------------------------------------------------------------- the estimator
+
+class _Canvas:
+    """Float samples placed at their true MCU positions, for judging where the next run fits."""
+
+    def __init__(self, tiles: list[np.ndarray]):
+        self.tiles = [np.zeros_like(t) for t in tiles]
+        self.known = np.zeros(tiles[0].shape[0], bool)
+
+    def place(self, true_pos: np.ndarray, src: list[np.ndarray], dec_idx: np.ndarray, offsets: list[float]) -> None:
+        for k, t in enumerate(src):
+            self.tiles[k][true_pos] = t[dec_idx] + offsets[k]
+        self.known[true_pos] = True
+
+
+def _best_dc(diffs: list[np.ndarray], weights: list[float], unit: float) -> tuple[int, float]:
+    """Integer DC change (in quantiser units) minimising the weighted mean absolute residual."""
+    cands = set()
+    for d in diffs:
+        if d.size:
+            m = float(np.median(d)) / unit
+            cands.update({int(np.floor(m)), int(np.ceil(m)), int(np.floor(m)) - 1, int(np.ceil(m)) + 1})
+    if not cands:
+        return 0, _INF
+    best, best_cost = 0, _INF
+    total_w = sum(w for d, w in zip(diffs, weights) if d.size)
+    for dc in sorted(cands):
+        cost = sum(w * float(np.mean(np.abs(d - dc * unit))) for d, w in zip(diffs, weights) if d.size) / total_w
+        if cost < best_cost:
+            best, best_cost = dc, cost
+    return best, best_cost
+
+
+def _evaluate(run: _Run, shift: int, f: int, cnt: int, cols: int, tiles, units, canvas: _Canvas,
+              thumb: np.ndarray | None, opts: AwareOptions) -> tuple[float, tuple[int, ...], int]:
+    """Cost of placing ``run`` at ``shift``: DC per component and the number of MCUs compared."""
+    m = run.trusted
+    t = m + shift
+    inside = (t >= f) & (t < f + cnt)
+    m, t = m[inside], t[inside]
+    if m.size == 0:
+        return float(_INF), (0,) * len(tiles), 0
+    above = t - cols
+    has_above = (above >= 0) & canvas.known[np.clip(above, 0, None)]
+    left = t - 1
+    has_left = (t % cols != 0) & (left >= 0) & canvas.known[np.clip(left, 0, None)]
+    ma, aa = m[has_above][: 2 * cols], above[has_above][: 2 * cols]
+    ml, ll = m[has_left][:cols], left[has_left][:cols]
+    th_m = m[:: max(1, m.size // 2048)] if thumb is not None else m[:0]
+    th_t = th_m + shift
+    total, dcs, n = 0.0, [], 0
+    for k, (tl, unit) in enumerate(zip(tiles, units)):
+        cv = canvas.tiles[k]
+        d_above = (tl[ma, 0, :] - cv[aa, -1, :]).ravel()
+        d_left = (tl[ml, :, 0] - cv[ll, :, -1]).ravel()
+        d_bound = np.concatenate([d_above, d_left])
+        diffs, weights = [d_bound], [1.0]
+        if thumb is not None and th_m.size:
+            diffs.append(tl[th_m].mean(axis=(1, 2)) - thumb[th_t, k])
+            weights.append(opts.thumb_weight)
+        dc, cost = _best_dc(diffs, weights, unit)
+        dcs.append(dc)
+        total += cost
+        n = max(n, d_bound.size)
+    if n == 0 and thumb is None:
+        return float(_INF), tuple(dcs), 0
+    return total / len(tiles), tuple(dcs), n
+
+
+def _viterbi(costs: list[dict[int, float]], start: int, final: int | None, penalty: float) -> list[int]:
+    """Shifts per run minimising total cost + penalty·|jumps|, ending at ``final`` when given."""
+    prev = {start: 0.0}
+    back: list[dict[int, int]] = []
+    for c in costs:
+        cur, arg = {}, {}
+        for s, cs in c.items():
+            best_p, best_v = None, _INF
+            for p, pv in prev.items():
+                v = pv + penalty * abs(s - p)
+                if v < best_v:
+                    best_p, best_v = p, v
+            cur[s] = best_v + cs
+            arg[s] = best_p
+        prev, back = cur, back + [arg]
+    if not costs:
+        return []
+    end = final if final is not None and final in prev and prev[final] < _INF else min(prev, key=prev.get)
+    path = [end]
+    for arg in reversed(back[1:]):
+        path.append(arg[path[-1]])
+    return path[::-1]
+
+
+def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
+                     thumb_up: np.ndarray | None, opts: AwareOptions) -> tuple[list[SegmentFix], np.ndarray]:
+    frame = result.frame
+    inter, comps = _scan_geometry(result, sr)
+    rows, cols = sr.mcu_rows, sr.mcu_cols
+    n = rows * cols
+    mcus = [_mcu_major(coefs[ci], rows, cols, v, h) for ci, h, v in comps]
+    qts = [result.qtables[ci] for ci, _, _ in comps]
+    tiles = [_tiles(m, q) for m, q in zip(mcus, qts)]
+    units = [float(q[0]) / 8.0 for q in qts]
+    thumb = _thumb_means(thumb_up, result, sr, inter, comps) if thumb_up is not None else None
+    canvas = _Canvas(tiles)
+    # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
+    offsets = (np.stack([t.mean(axis=(1, 2)) for t in tiles], axis=1) - thumb) if thumb is not None else None
+    out = [np.zeros_like(m) for m in mcus]
+    placed = np.zeros(n, bool)
+    trusted_pos = np.zeros(n, bool)
+    fixes: list[SegmentFix] = []
+    # reference continuity inside correct content, to judge confidence
+    ref_costs = []
+    for f, cnt, extra in zip(sr.segment_first.tolist(), sr.segment_count.tolist(), sr.segment_extra.tolist()):
+        runs, final_shift, _ = _runs_of_segment(sr, f, cnt, extra, opts)
+        if not runs:
+            continue
+        if thumb is not None:
+            runs = [piece for run in runs for piece in _split_silent(run, offsets, units, opts)]
+        first = runs[0]
+        t0 = first.trusted
+        canvas.place(t0, tiles, t0, [0.0] * len(tiles))
+        if t0.size > cols:
+            inner = t0[np.isin(t0 - cols, t0)]
+            if inner.size:
+                ref_costs.append(np.mean([np.mean(np.abs(tl[inner, 0, :] - tl[inner - cols, -1, :]))
+                                          for tl in tiles]))
+        chosen = [(first, 0, (0,) * len(tiles), 0.0)]
+        later = [r for r in runs[1:] if r.trusted.size >= opts.min_run]
+        cost_tables: list[dict[int, float]] = []
+        details: list[dict[int, tuple]] = []
+        prev = 0
+        for run in later:
+            table, det = {}, {}
+            for s in range(prev - opts.window, prev + opts.window + 1):
+                cost, dcs, _ = _evaluate(run, s, f, cnt, cols, tiles, units, canvas, thumb, opts)
+                if cost < _INF:
+                    table[s] = cost
+                    det[s] = dcs
+            if not table:
+                table, det = {prev: float(_INF) / 2}, {prev: (0,) * len(tiles)}
+            best = min(table, key=table.get)
+            pos = run.trusted + best
+            ok = (pos >= f) & (pos < f + cnt)
+            canvas.place(pos[ok], tiles, run.trusted[ok], [-d * u for d, u in zip(det[best], units)])
+            cost_tables.append(table)
+            details.append(det)
+            prev = best
+        penalty = 0.05 * (np.median(ref_costs) if ref_costs else 1.0)
+        path = _viterbi(cost_tables, 0, final_shift, penalty) if later else []
+        for run, s, table, det in zip(later, path, cost_tables, details):
+            chosen.append((run, s, det.get(s, (0,) * len(tiles)), table.get(s, float(_INF))))
+        ref = float(np.median(ref_costs)) if ref_costs else 8.0
+        for run, s, dcs, cost in chosen:
+            confident = cost <= max(opts.confidence_factor * ref, ref + 6.0)
+            m = run.trusted
+            t = m + s
+            ok = (t >= f) & (t < f + cnt)
+            m, t = m[ok], t[ok]
+            for k in range(len(comps)):
+                blk = mcus[k][m].copy()
+                blk[..., 0] -= np.int16(dcs[k])
+                out[k][t] = blk
+            placed[t] = True
+            if confident:
+                trusted_pos[t] = True
+            fixes.append(SegmentFix(si, run.first, run.end, int(s), tuple(int(d) for d in dcs),
+                                    float(cost), bool(confident)))
+    # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
+    damaged = ~trusted_pos
+    if thumb is not None:
+        for k, q in enumerate(qts):
+            dc = np.rint((thumb[:, k] - 128.0) * 8.0 / float(q[0])).astype(np.int16)
+            unplaced = ~placed
+            out[k][unplaced] = 0
+            out[k][unplaced, :, :, 0] = dc[unplaced, None, None]
+    for k, (ci, h, v) in enumerate(comps):
+        grid = _grid(out[k], rows, cols)
+        coefs[ci][: rows * v, : cols * h] = grid
+    return fixes, damaged.reshape(rows, cols)
+
+
+def _pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dilate: int) -> np.ndarray:
+    frame = result.frame
+    inter = len(sr.components) > 1
+    if inter:
+        ph, pw = 8 * frame.max_v, 8 * frame.max_h
+    else:
+        c = frame.components[sr.components[0]]
+        ph, pw = 8 * (frame.max_v // c.v), 8 * (frame.max_h // c.h)
+    m = np.repeat(np.repeat(mcu_damage, ph, axis=0), pw, axis=1)[: frame.height, : frame.width]
+    if m.shape != (frame.height, frame.width):
+        m = np.pad(m, ((0, frame.height - m.shape[0]), (0, frame.width - m.shape[1])))
+    if dilate and m.any():
+        m = smooth(m.astype(np.float64), dilate, passes=1) > 1e-9
+    return m
+
+
+def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill: str = "auto",
+              options: AwareOptions | None = None) -> SCAResult:
+    """Undo DC drift and block shifts using the decoder's records, mark and fill the damage.
+
+    ``thumbnail``: H'×W'×3 uint8 (embedded or synthetic) or None; it helps place runs and, with
+    ``fill="auto"`` or ``"thumbnail"``, fills the damage. ``fill="inpaint"`` fills from neighbours,
+    ``"none"`` leaves damaged MCUs as rendered (neutral blocks).
+    """
+    if fill not in ("auto", "thumbnail", "inpaint", "none"):
+        raise InvalidParameter(f"fill must be auto, thumbnail, inpaint or none, got {fill!r}")
+    if fill == "thumbnail" and thumbnail is None:
+        raise InvalidParameter("fill='thumbnail' needs a thumbnail")
+    opts = options or AwareOptions()
+    t0 = time.perf_counter()
+    frame = result.frame
+    thumb_up = upsample_thumbnail(thumbnail, frame.width, frame.height) if thumbnail is not None else None
+    coefs = [c.copy() for c in result.coefficients]
+    fixes: list[SegmentFix] = []
+    mask = np.zeros((frame.height, frame.width), bool)
+    first_grid = None
+    for si, sr in enumerate(result.scans):
+        f, grid = _compensate_scan(si, result, sr, coefs, thumb_up, opts)
+        fixes += f
+        mask |= _pixel_mask(result, sr, grid, dilate=2)
+        if first_grid is None:
+            first_grid = grid
+    t1 = time.perf_counter()
+    rgb = result.rerender(tuple(coefs))
+    t2 = time.perf_counter()
+    used = fill
+    if fill == "auto":
+        used = "thumbnail" if thumb_up is not None else "inpaint"
+    if used == "thumbnail":
+        rgb = fill_from_thumbnail(rgb, mask, thumb_up)
+    elif used == "inpaint":
+        rgb = inpaint(rgb, mask)
+    t3 = time.perf_counter()
+    timings = {"estimate": t1 - t0, "render": t2 - t1, "fill": t3 - t2, "total": t3 - t0}
+    return SCAResult(rgb, mask, first_grid, tuple(fixes), tuple(coefs), "aware", used, timings)
