@@ -30,7 +30,8 @@ import numpy as np
 
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
-from acir_core.sca.fill import fill_from_thumbnail, inpaint, smooth, upsample_thumbnail
+from acir_core.sca.fill import dilate as dilate_mask
+from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail
 
 _DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
                  for u in range(8)], dtype=np.float32)
@@ -83,6 +84,8 @@ class AwareOptions:
     back_mcus: int = 6
     skip_mcus: int = 1
     min_split: int = 24
+    pulse_min: float = 2.0
+    pulse_sigma: float = 6.0
     min_run: int = 3
     thumb_weight: float = 1.0
     confidence_factor: float = 2.5
@@ -207,6 +210,42 @@ def _split_silent(run: _Run, offsets: np.ndarray | None, units: list[float], opt
     return _split_silent(a, offsets, units, opts, depth + 1) + _split_silent(b, offsets, units, opts, depth + 1)
 
 
+def _split_pulse(run: _Run, rough: np.ndarray, cols: int, opts: AwareOptions, depth: int = 0) -> list[_Run]:
+    """Split a run at a silent break found from continuity alone: after a break at MCU p, the MCUs
+    p..p+cols-1 sit under content decoded before it (other DC, maybe other shift), so the boundary
+    roughness to the MCU above rises for exactly one row's worth of MCUs."""
+    m = run.trusted
+    if m.size < 3 * cols or depth > 12:
+        return [run]
+    lo = np.searchsorted(m, run.first + cols)
+    idx = m[lo:]
+    if idx.size < 2 * cols:
+        return [run]
+    r = rough[idx]
+    cs = np.concatenate([[0.0], np.cumsum(r)])
+    win = (cs[cols:] - cs[:-cols]) / cols  # mean roughness of the row starting at each position
+    base = np.median(r)
+    spread = np.median(np.abs(win - np.median(win))) + 1e-6
+    k = int(np.argmax(win))
+    excess = win[k] - base
+    if excess < opts.pulse_min or excess < opts.pulse_sigma * spread:
+        return [run]
+    cut_mcu = int(idx[k])
+    cut = int(np.searchsorted(m, cut_mcu))
+    a = _Run(run.first, cut_mcu, m[: max(cut - opts.back_mcus, 0)])
+    b = _Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :])
+    return _split_pulse(a, rough, cols, opts, depth + 1) + _split_pulse(b, rough, cols, opts, depth + 1)
+
+
+def _roughness(tiles: list[np.ndarray], cols: int) -> np.ndarray:
+    """Per decoded MCU: mean absolute step across its top edge to the MCU decoded one row earlier."""
+    n = tiles[0].shape[0]
+    out = np.zeros(n)
+    for tl in tiles:
+        out[cols:] += np.mean(np.abs(tl[cols:, 0, :] - tl[:-cols, -1, :]), axis=1)
+    return out / len(tiles)
+
+
 # --------------------------------------------------------------------------- the estimator
 
 class _Canvas:
@@ -222,58 +261,73 @@ class _Canvas:
         self.known[true_pos] = True
 
 
-def _best_dc(diffs: list[np.ndarray], weights: list[float], unit: float) -> tuple[int, float]:
-    """Integer DC change (in quantiser units) minimising the weighted mean absolute residual."""
-    cands = set()
-    for d in diffs:
-        if d.size:
-            m = float(np.median(d)) / unit
-            cands.update({int(np.floor(m)), int(np.ceil(m)), int(np.floor(m)) - 1, int(np.ceil(m)) + 1})
-    if not cands:
-        return 0, _INF
-    best, best_cost = 0, _INF
-    total_w = sum(w for d, w in zip(diffs, weights) if d.size)
-    for dc in sorted(cands):
-        cost = sum(w * float(np.mean(np.abs(d - dc * unit))) for d, w in zip(diffs, weights) if d.size) / total_w
-        if cost < best_cost:
-            best, best_cost = dc, cost
-    return best, best_cost
-
-
-def _evaluate(run: _Run, shift: int, f: int, cnt: int, cols: int, tiles, units, canvas: _Canvas,
-              thumb: np.ndarray | None, opts: AwareOptions) -> tuple[float, tuple[int, ...], int]:
-    """Cost of placing ``run`` at ``shift``: DC per component and the number of MCUs compared."""
+def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles, units, canvas: _Canvas,
+              thumb: np.ndarray | None, opts: AwareOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Costs (S,) of placing ``run`` at each shift, and the best integer DC per shift and component
+    (S, K). Vectorised over shifts: the residual after removing the DC offset, as mean absolute
+    sample difference across the boundary to the placed content above/left and to the thumbnail."""
     m = run.trusted
-    t = m + shift
-    inside = (t >= f) & (t < f + cnt)
-    m, t = m[inside], t[inside]
+    n_s, n_k = shifts.size, len(tiles)
+    costs = np.full(n_s, _INF)
+    dcs = np.zeros((n_s, n_k), np.int64)
     if m.size == 0:
-        return float(_INF), (0,) * len(tiles), 0
+        return costs, dcs
+    t = m[None, :] + shifts[:, None]  # (S, M) true positions
+    valid = (t >= f) & (t < f + cnt)
     above = t - cols
-    has_above = (above >= 0) & canvas.known[np.clip(above, 0, None)]
+    known_above = valid & (above >= 0) & canvas.known[np.clip(above, 0, canvas.known.size - 1)]
     left = t - 1
-    has_left = (t % cols != 0) & (left >= 0) & canvas.known[np.clip(left, 0, None)]
-    ma, aa = m[has_above][: 2 * cols], above[has_above][: 2 * cols]
-    ml, ll = m[has_left][:cols], left[has_left][:cols]
-    th_m = m[:: max(1, m.size // 2048)] if thumb is not None else m[:0]
-    th_t = th_m + shift
-    total, dcs, n = 0.0, [], 0
+    known_left = valid & (t % cols != 0) & (left >= 0) & canvas.known[np.clip(left, 0, canvas.known.size - 1)]
+    # probe the first 2 rows' worth of MCUs that have a placed neighbour for some shift
+    use_a = np.flatnonzero(known_above.any(axis=0))[: 2 * cols]
+    use_l = np.flatnonzero(known_left.any(axis=0))[:cols]
+    use_t = np.arange(0, m.size, max(1, m.size // 512)) if thumb is not None else np.zeros(0, np.int64)
+    total = np.zeros(n_s)
+    weight = np.zeros(n_s)
     for k, (tl, unit) in enumerate(zip(tiles, units)):
         cv = canvas.tiles[k]
-        d_above = (tl[ma, 0, :] - cv[aa, -1, :]).ravel()
-        d_left = (tl[ml, :, 0] - cv[ll, :, -1]).ravel()
-        d_bound = np.concatenate([d_above, d_left])
-        diffs, weights = [d_bound], [1.0]
-        if thumb is not None and th_m.size:
-            diffs.append(tl[th_m].mean(axis=(1, 2)) - thumb[th_t, k])
-            weights.append(opts.thumb_weight)
-        dc, cost = _best_dc(diffs, weights, unit)
-        dcs.append(dc)
-        total += cost
-        n = max(n, d_bound.size)
-    if n == 0 and thumb is None:
-        return float(_INF), tuple(dcs), 0
-    return total / len(tiles), tuple(dcs), n
+        parts, masks, wts = [], [], []
+        if use_a.size:
+            d = tl[m[use_a], 0, :][None] - cv[np.clip(above[:, use_a], 0, cv.shape[0] - 1), -1, :]  # (S, A, w)
+            parts.append(d.reshape(n_s, -1))
+            masks.append(np.repeat(known_above[:, use_a], d.shape[2], axis=1))
+            wts.append(1.0)
+        if use_l.size:
+            d = tl[m[use_l], :, 0][None] - cv[np.clip(left[:, use_l], 0, cv.shape[0] - 1), :, -1]
+            parts.append(d.reshape(n_s, -1))
+            masks.append(np.repeat(known_left[:, use_l], d.shape[2], axis=1))
+            wts.append(1.0)
+        if use_t.size:
+            tt = np.clip(t[:, use_t], 0, thumb.shape[0] - 1)
+            d = tl[m[use_t]].mean(axis=(1, 2))[None] - thumb[tt, k]
+            parts.append(d)
+            masks.append(valid[:, use_t])
+            wts.append(opts.thumb_weight * (1.0 if not use_a.size else 1.0))
+        if not parts:
+            continue
+        diff = np.concatenate(parts, axis=1)
+        ok = np.concatenate(masks, axis=1)
+        w = np.concatenate([np.full(p.shape[1], wt / max(p.shape[1], 1)) for p, wt in zip(parts, wts)])
+        ww = ok * w[None, :]
+        wsum = ww.sum(axis=1)
+        masked = np.where(ok, diff, np.nan)
+        with np.errstate(all="ignore"):
+            med = np.nanmedian(masked, axis=1) / unit
+        base = np.nan_to_num(np.rint(med)).astype(np.int64)
+        best_cost = np.full(n_s, _INF)
+        best_dc = base.copy()
+        for delta in (-1, 0, 1):
+            cand = base + delta
+            res = (np.abs(diff - cand[:, None] * unit) * ww).sum(axis=1) / np.maximum(wsum, 1e-12)
+            better = res < best_cost
+            best_cost = np.where(better, res, best_cost)
+            best_dc = np.where(better, cand, best_dc)
+        has = wsum > 0
+        total += np.where(has, best_cost, 0.0)
+        weight += has
+        dcs[:, k] = best_dc
+    costs = np.where(weight > 0, total / np.maximum(weight, 1), _INF)
+    return costs, dcs
 
 
 def _viterbi(costs: list[dict[int, float]], start: int, final: int | None, penalty: float) -> list[int]:
@@ -314,6 +368,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     canvas = _Canvas(tiles)
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
     offsets = (np.stack([t.mean(axis=(1, 2)) for t in tiles], axis=1) - thumb) if thumb is not None else None
+    rough = _roughness(tiles, cols)
     out = [np.zeros_like(m) for m in mcus]
     placed = np.zeros(n, bool)
     trusted_pos = np.zeros(n, bool)
@@ -324,6 +379,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         runs, final_shift, _ = _runs_of_segment(sr, f, cnt, extra, opts)
         if not runs:
             continue
+        runs = [piece for run in runs for piece in _split_pulse(run, rough, cols, opts)]
         if thumb is not None:
             runs = [piece for run in runs for piece in _split_silent(run, offsets, units, opts)]
         first = runs[0]
@@ -340,12 +396,10 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         details: list[dict[int, tuple]] = []
         prev = 0
         for run in later:
-            table, det = {}, {}
-            for s in range(prev - opts.window, prev + opts.window + 1):
-                cost, dcs, _ = _evaluate(run, s, f, cnt, cols, tiles, units, canvas, thumb, opts)
-                if cost < _INF:
-                    table[s] = cost
-                    det[s] = dcs
+            cand = np.arange(prev - opts.window, prev + opts.window + 1)
+            costs, dcs = _evaluate(run, cand, f, cnt, cols, tiles, units, canvas, thumb, opts)
+            table = {int(s): float(c) for s, c in zip(cand, costs) if c < _INF}
+            det = {int(s): tuple(int(x) for x in d) for s, d, c in zip(cand, dcs, costs) if c < _INF}
             if not table:
                 table, det = {prev: float(_INF) / 2}, {prev: (0,) * len(tiles)}
             best = min(table, key=table.get)
@@ -390,6 +444,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
 
 
 def _pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dilate: int) -> np.ndarray:
+    """MCU damage as pixels, grown by ``dilate`` px: fancy upsampling spreads chroma one pixel across."""
     frame = result.frame
     inter = len(sr.components) > 1
     if inter:
@@ -400,9 +455,7 @@ def _pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, di
     m = np.repeat(np.repeat(mcu_damage, ph, axis=0), pw, axis=1)[: frame.height, : frame.width]
     if m.shape != (frame.height, frame.width):
         m = np.pad(m, ((0, frame.height - m.shape[0]), (0, frame.width - m.shape[1])))
-    if dilate and m.any():
-        m = smooth(m.astype(np.float64), dilate, passes=1) > 1e-9
-    return m
+    return dilate_mask(m, dilate) if dilate and m.any() else m
 
 
 def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill: str = "auto",

@@ -52,24 +52,59 @@ def spread(values: np.ndarray, known: np.ndarray, r: int) -> np.ndarray:
 
 
 def upsample_thumbnail(thumb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bicubic upsampling of the thumbnail to the photo's size (float64 RGB)."""
+    """Bicubic upsampling of the thumbnail to the photo's size (float32 RGB)."""
     im = Image.fromarray(np.ascontiguousarray(thumb, np.uint8)).resize((width, height), Image.Resampling.BICUBIC)
-    return np.asarray(im).astype(np.float64)
+    return np.asarray(im).astype(np.float32)
+
+
+def dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    """Binary dilation by a (2r+1)² square, as two separable passes of shifted ORs."""
+    out = mask.copy()
+    for axis in (0, 1):
+        src = out.copy()
+        n = src.shape[axis]
+        for d in range(1, min(r, n - 1) + 1):
+            lo = [slice(None)] * 2
+            hi = [slice(None)] * 2
+            lo[axis], hi[axis] = slice(0, n - d), slice(d, n)
+            out[tuple(lo)] |= src[tuple(hi)]
+            out[tuple(hi)] |= src[tuple(lo)]
+    return out
 
 
 def ring(mask: np.ndarray, width: int) -> np.ndarray:
     """Pixels outside ``mask`` within ``width`` pixels of it."""
-    grown = smooth(mask.astype(np.float64), width, passes=1) > 1e-9
-    return grown & ~mask
+    return dilate(mask, width) & ~mask
 
 
-def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ring_px: int = 3,
-                        spread_px: int = 12) -> np.ndarray:
+def _resize_float(a: np.ndarray, width: int, height: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(np.ascontiguousarray(a, np.float32), "F").resize(
+        (width, height), Image.Resampling.BILINEAR))
+
+
+def smooth_field(values: np.ndarray, known: np.ndarray, cell: int = 8, radius: int = 2) -> np.ndarray:
+    """Normalised convolution at 1/``cell`` resolution, bilinearly upsampled: a smooth H×W×C field
+    that matches ``values`` where ``known``. Cheap because the correction it carries is smooth."""
+    h, w = known.shape
+    hc, wc = -(-h // cell), -(-w // cell)
+    pad = ((0, hc * cell - h), (0, wc * cell - w))
+    k = np.pad(known.astype(np.float32), pad).reshape(hc, cell, wc, cell).sum(axis=(1, 3))
+    out = np.empty(values.shape, np.float32)
+    den = smooth(k, radius)
+    for c in range(values.shape[2]):
+        v = np.pad(values[..., c] * known, pad).reshape(hc, cell, wc, cell).sum(axis=(1, 3))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            field = np.where(den > 1e-9, smooth(v, radius) / den, 0.0)
+        out[..., c] = _resize_float(field, wc * cell, hc * cell)[:h, :w]
+    return out
+
+
+def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ring_px: int = 3) -> np.ndarray:
     """Replace ``mask`` pixels with the upsampled thumbnail, corrected to meet the pixels around."""
     if not mask.any():
         return rgb.copy()
     edge = ring(mask, ring_px)
-    offset = spread(rgb.astype(np.float64) - thumb_up, edge, spread_px)
+    offset = smooth_field(rgb.astype(np.float32) - thumb_up, edge)
     filled = np.clip(np.rint(thumb_up + offset), 0, 255).astype(np.uint8)
     out = rgb.copy()
     out[mask] = filled[mask]
@@ -77,23 +112,24 @@ def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray,
 
 
 def inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Fill ``mask`` from the surrounding pixels (push-pull normalised convolution)."""
+    """Fill ``mask`` from the surrounding pixels (push-pull normalised convolution over a pyramid of
+    cell sizes: each level fills what the finer ones could not reach)."""
     if not mask.any():
         return rgb.copy()
     known = ~mask
-    values = rgb.astype(np.float64)
+    values = rgb.astype(np.float32)
     estimate = np.zeros_like(values)
     have = np.zeros(mask.shape, bool)
-    r = 2
+    cell = 2
     while True:
-        level = spread(values, known, r)
-        support = smooth(known.astype(np.float64), r) > 1e-6
+        field = smooth_field(values, known, cell=cell, radius=1)
+        support = dilate(known, 2 * cell)
         take = support & ~have
-        estimate[take] = level[take]
+        estimate[take] = field[take]
         have |= support
-        if have.all() or r > max(mask.shape):
+        if have.all() or cell > max(mask.shape):
             break
-        r *= 2
+        cell *= 2
     out = rgb.copy()
     out[mask] = np.clip(np.rint(estimate[mask]), 0, 255).astype(np.uint8)
     return out
