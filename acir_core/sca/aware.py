@@ -354,6 +354,88 @@ def _viterbi(costs: list[dict[int, float]], start: int, final: int | None, penal
     return path[::-1]
 
 
+def _solve_dc(placements: list[tuple], tiles, units, thumb: np.ndarray | None, cols: int, n: int) -> np.ndarray:
+    """DC errors of all runs at once, per component: weighted least squares over the relative
+    offsets measured across every boundary between two runs and the absolute offsets against the
+    thumbnail, with the first run of each restart segment fixed at 0. Solving jointly keeps one
+    poorly measured boundary from passing its error down the rest of the image."""
+    p = len(placements)
+    k_n = len(tiles)
+    owner = np.full(n, -1, np.int64)
+    dec = np.zeros(n, np.int64)
+    for j, (run, sft, _, _, _, f, cnt) in enumerate(placements):
+        t = run.trusted + sft
+        ok = (t >= f) & (t < f + cnt)
+        owner[t[ok]] = j
+        dec[t[ok]] = run.trusted[ok]
+    result = np.zeros((p, k_n), np.int64)
+    anchors = [j for j, pl in enumerate(placements) if pl[4]]
+    t_all = np.arange(n)
+    pairs = []
+    for nb, edge in ((t_all - cols, "above"), (np.where(t_all % cols != 0, t_all - 1, -1), "left")):
+        ok = (nb >= 0) & (owner >= 0)
+        ok[ok] &= owner[nb[ok]] >= 0
+        ok[ok] &= owner[nb[ok]] != owner[ok]
+        pairs.append((t_all[ok], nb[ok], edge))
+    for k, (tl, unit) in enumerate(zip(tiles, units)):
+        rows, rhs, wts = [], [], []
+        for t, nb, edge in pairs:
+            if t.size == 0:
+                continue
+            if edge == "above":
+                d = tl[dec[t], 0, :] - tl[dec[nb], -1, :]
+            else:
+                d = tl[dec[t], :, 0] - tl[dec[nb], :, -1]
+            key = owner[t] * p + owner[nb]
+            order = np.argsort(key, kind="stable")
+            key_s, d_s = key[order], d[order]
+            bounds = np.flatnonzero(np.diff(key_s)) + 1
+            for grp_k, grp_d in zip(np.split(key_s, bounds), np.split(d_s, bounds)):
+                vals = grp_d.ravel() / unit
+                med = float(np.median(vals))
+                mad = float(np.median(np.abs(vals - med)))
+                j, i = divmod(int(grp_k[0]), p)
+                rows.append((j, i))
+                rhs.append(med)
+                wts.append(vals.size / (1.57 * mad * mad + 0.05))
+        if thumb is not None:
+            means = tl.mean(axis=(1, 2))
+            for j, (run, sft, _, _, _, f, cnt) in enumerate(placements):
+                t = run.trusted + sft
+                ok = (t >= f) & (t < f + cnt)
+                if not ok.any():
+                    continue
+                vals = (means[run.trusted[ok]] - thumb[t[ok], k]) / unit
+                med = float(np.median(vals))
+                mad = float(np.median(np.abs(vals - med)))
+                rows.append((j, -1))
+                rhs.append(med)
+                wts.append(vals.size / (1.57 * mad * mad + 0.05))
+        free = [j for j in range(p) if j not in anchors]
+        if not free or not rows:
+            result[:, k] = [int(round(pl[2][k])) for pl in placements]
+            continue
+        col = {j: c for c, j in enumerate(free)}
+        a = np.zeros((len(rows), len(free)))
+        b = np.zeros(len(rows))
+        for r, ((j, i), v) in enumerate(zip(rows, rhs)):
+            if j in col:
+                a[r, col[j]] += 1.0
+            if i >= 0 and i in col:
+                a[r, col[i]] -= 1.0
+            b[r] = v
+        w = np.sqrt(np.asarray(wts))
+        for _ in range(4):  # iteratively reweighted: one bad boundary must not pull the rest
+            sol, *_ = np.linalg.lstsq(a * w[:, None], b * w, rcond=None)
+            resid = np.abs(a @ sol - b)
+            w = np.sqrt(np.asarray(wts)) / np.sqrt(1.0 + (resid / 1.5) ** 2)
+        greedy = np.array([placements[j][2][k] for j in free], np.float64)
+        sol = np.where(np.isfinite(sol), sol, greedy)
+        for j in free:
+            result[j, k] = int(np.rint(sol[col[j]]))
+    return result
+
+
 def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
                      thumb_up: np.ndarray | None, opts: AwareOptions) -> tuple[list[SegmentFix], np.ndarray]:
     frame = result.frame
@@ -375,6 +457,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     fixes: list[SegmentFix] = []
     # reference continuity inside correct content, to judge confidence
     ref_costs = []
+    placements: list[tuple] = []
     for f, cnt, extra in zip(sr.segment_first.tolist(), sr.segment_count.tolist(), sr.segment_extra.tolist()):
         runs, final_shift, _ = _runs_of_segment(sr, f, cnt, extra, opts)
         if not runs:
@@ -413,22 +496,24 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         path = _viterbi(cost_tables, 0, final_shift, penalty) if later else []
         for run, s, table, det in zip(later, path, cost_tables, details):
             chosen.append((run, s, det.get(s, (0,) * len(tiles)), table.get(s, float(_INF))))
-        ref = float(np.median(ref_costs)) if ref_costs else 8.0
-        for run, s, dcs, cost in chosen:
-            confident = cost <= max(opts.confidence_factor * ref, ref + 6.0)
-            m = run.trusted
-            t = m + s
-            ok = (t >= f) & (t < f + cnt)
-            m, t = m[ok], t[ok]
-            for k in range(len(comps)):
-                blk = mcus[k][m].copy()
-                blk[..., 0] -= np.int16(dcs[k])
-                out[k][t] = blk
-            placed[t] = True
-            if confident:
-                trusted_pos[t] = True
-            fixes.append(SegmentFix(si, run.first, run.end, int(s), tuple(int(d) for d in dcs),
-                                    float(cost), bool(confident)))
+        placements += [(run, sft, dcs, cost, k == 0, f, cnt) for k, (run, sft, dcs, cost) in enumerate(chosen)]
+    ref = float(np.median(ref_costs)) if ref_costs else 8.0
+    solved = _solve_dc(placements, tiles, units, thumb, cols, n)
+    for (run, sft, _, cost, _, f, cnt), dcs in zip(placements, solved):
+        confident = cost <= max(opts.confidence_factor * ref, ref + 6.0)
+        m = run.trusted
+        t = m + sft
+        ok = (t >= f) & (t < f + cnt)
+        m, t = m[ok], t[ok]
+        for k in range(len(comps)):
+            blk = mcus[k][m].copy()
+            blk[..., 0] -= np.int16(dcs[k])
+            out[k][t] = blk
+        placed[t] = True
+        if confident:
+            trusted_pos[t] = True
+        fixes.append(SegmentFix(si, run.first, run.end, int(sft), tuple(int(d) for d in dcs), float(cost),
+                                bool(confident)))
     # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
     damaged = ~trusted_pos
     if thumb is not None:
