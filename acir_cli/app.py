@@ -11,10 +11,10 @@ import sys
 
 from acir_core import __version__
 from acir_core.errors import AcirError, InvalidParameter
-from acir_cli.commands import corrupt, decode, fde, metrics, thumbnail
+from acir_cli.commands import corrupt, decode, fde, metrics, sca, thumbnail
 
 EXIT_OK, EXIT_RECORD_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = (corrupt, decode, metrics, thumbnail, fde)
+COMMANDS = (corrupt, decode, sca, metrics, thumbnail, fde)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -241,3 +241,25 @@ def test_decode_refuses_progressive_files_with_a_hint(capsys, tmp_path, photo_rg
     Image.fromarray(photo_rgb).save(p, progressive=True)
     code, _, err = run_cli(capsys, "decode", str(p), "--out", str(tmp_path / "x.png"))
     assert code == 1 and "progressive" in err and "Pillow" in err
+
+
+def test_sca_writes_the_image_the_mask_and_a_report(capsys, tmp_path) -> None:
+    example = REPO / "examples" / "andrew-ridley-54228.jpg"
+    code, _, err = run_cli(capsys, "corrupt", str(example), "--out", str(tmp_path / "c"), "--ber", "2e-5",
+                           "--seed", "7", "--no-metrics")
+    assert code == 0, err
+    damaged = tmp_path / "c" / example.name
+    code, out, err = run_cli(capsys, "sca", str(damaged), "--out", str(tmp_path / "s.png"), "--mask",
+                             str(tmp_path / "m.png"), "--report", str(tmp_path / "r.json"))
+    assert code == 0, err
+    assert "aware SCA" in out and "thumbnail embedded-exif" in out and "fill thumbnail" in out
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["runs"] and 0 < rep["damaged_fraction"] < 0.5
+    mask = np.asarray(Image.open(tmp_path / "m.png"))
+    assert mask.shape == (512, 1024) and set(np.unique(mask)) <= {0, 255}
+    code, out, _ = run_cli(capsys, "metrics", str(tmp_path / "s.png"), str(example), "--json")
+    assert json.loads(out)["results"][0]["y_psnr"] > 28
+    code, out, _ = run_cli(capsys, "sca", str(damaged), "--out", str(tmp_path / "p.png"), "--method", "paper")
+    assert code == 0 and "paper SCA" in out
+    code, out, _ = run_cli(capsys, "sca", str(damaged), "--out", str(tmp_path / "n.png"), "--thumbnail", "none")
+    assert code == 0 and "fill inpaint" in out

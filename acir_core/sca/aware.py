@@ -24,6 +24,7 @@ the number of MCUs in the scan is fixed. So:
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -311,7 +312,8 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
         ww = ok * w[None, :]
         wsum = ww.sum(axis=1)
         masked = np.where(ok, diff, np.nan)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # shifts with no comparable MCU: all-NaN rows
             med = np.nanmedian(masked, axis=1) / unit
         base = np.nan_to_num(np.rint(med)).astype(np.int64)
         best_cost = np.full(n_s, _INF)
