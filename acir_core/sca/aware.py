@@ -24,10 +24,10 @@ the number of MCUs in the scan is fixed. So:
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
@@ -120,15 +120,16 @@ def _grid(mcus: np.ndarray, rows: int, cols: int) -> np.ndarray:
 def _tiles(mcus: np.ndarray, qt: np.ndarray) -> np.ndarray:
     """Float IDCT samples of every MCU's blocks of one component: (N, 8v, 8h), unclipped, level-shifted."""
     n, v, h, _ = mcus.shape
-    x = (mcus.astype(np.float32) * qt.astype(np.float32)).reshape(n, v, h, 8, 8)
-    px = np.einsum("ux,nvhuw,wy->nvhxy", _DCT, x, _DCT, optimize=True)
+    x = (mcus.astype(np.float32) * qt.astype(np.float32)).reshape(n * v * h, 8, 8)
+    px = (_DCT.T @ x @ _DCT).reshape(n, v, h, 8, 8)
     return px.transpose(0, 1, 3, 2, 4).reshape(n, 8 * v, 8 * h) + 128.0
 
 
-def _thumb_means(thumb_up: np.ndarray, result: DecodeResult, sr: ScanResult, inter: bool, comps) -> np.ndarray:
-    """Per MCU and scan component, the mean of the upsampled thumbnail in the frame's colour space."""
+def _thumb_means(thumb: np.ndarray, result: DecodeResult, sr: ScanResult, comps) -> np.ndarray:
+    """Per MCU and scan component, the thumbnail's value there in the frame's colour space: the
+    thumbnail converted (JFIF equations), then resampled to the MCU grid of the component."""
     frame = result.frame
-    r, g, b = (thumb_up[..., i] for i in range(3))
+    r, g, b = (thumb[..., i].astype(np.float32) for i in range(3))
     if frame.color == "ycbcr":
         planes = [0.299 * r + 0.587 * g + 0.114 * b, -0.168736 * r - 0.331264 * g + 0.5 * b + 128,
                   0.5 * r - 0.418688 * g - 0.081312 * b + 128]
@@ -139,12 +140,14 @@ def _thumb_means(thumb_up: np.ndarray, result: DecodeResult, sr: ScanResult, int
     out = np.zeros((sr.mcu_rows * sr.mcu_cols, len(comps)), np.float64)
     for k, (ci, h, v) in enumerate(comps):
         c = frame.components[ci]
-        ph = 8 * (frame.max_v // c.v) * v  # pixels per MCU vertically
+        ph = 8 * (frame.max_v // c.v) * v  # pixels per MCU
         pw = 8 * (frame.max_h // c.h) * h
-        plane = planes[min(ci, len(planes) - 1)]
-        hh, ww = sr.mcu_rows * ph, sr.mcu_cols * pw
-        padded = np.pad(plane, ((0, max(hh - plane.shape[0], 0)), (0, max(ww - plane.shape[1], 0))), mode="edge")
-        out[:, k] = padded[:hh, :ww].reshape(sr.mcu_rows, ph, sr.mcu_cols, pw).mean(axis=(1, 3)).reshape(-1)
+        # the image area the MCU grid covers, in thumbnail pixels (the last MCUs overhang the image)
+        sx, sy = thumb.shape[1] / frame.width, thumb.shape[0] / frame.height
+        box = (0.0, 0.0, sr.mcu_cols * pw * sx, sr.mcu_rows * ph * sy)
+        plane = Image.fromarray(np.ascontiguousarray(planes[min(ci, len(planes) - 1)]), "F")
+        grid = plane.resize((sr.mcu_cols, sr.mcu_rows), Image.Resampling.BICUBIC, box=box)
+        out[:, k] = np.asarray(grid).reshape(-1)
     return out
 
 
@@ -262,6 +265,16 @@ class _Canvas:
         self.known[true_pos] = True
 
 
+def _row_medians(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Median of each row over its valid entries (0 for rows with none), without a Python loop."""
+    srt = np.sort(np.where(valid, values, np.inf), axis=1)
+    count = valid.sum(axis=1)
+    rows = np.arange(values.shape[0])
+    lo = srt[rows, np.maximum((count - 1) // 2, 0)]
+    hi = srt[rows, np.maximum(count // 2, 0)]
+    return np.where(count > 0, (lo + hi) / 2.0, 0.0)
+
+
 def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles, units, canvas: _Canvas,
               thumb: np.ndarray | None, opts: AwareOptions) -> tuple[np.ndarray, np.ndarray]:
     """Costs (S,) of placing ``run`` at each shift, and the best integer DC per shift and component
@@ -280,7 +293,7 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
     left = t - 1
     known_left = valid & (t % cols != 0) & (left >= 0) & canvas.known[np.clip(left, 0, canvas.known.size - 1)]
     # probe the first 2 rows' worth of MCUs that have a placed neighbour for some shift
-    use_a = np.flatnonzero(known_above.any(axis=0))[: 2 * cols]
+    use_a = np.flatnonzero(known_above.any(axis=0))[:cols]
     use_l = np.flatnonzero(known_left.any(axis=0))[:cols]
     use_t = np.arange(0, m.size, max(1, m.size // 512)) if thumb is not None else np.zeros(0, np.int64)
     total = np.zeros(n_s)
@@ -311,10 +324,7 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
         w = np.concatenate([np.full(p.shape[1], wt / max(p.shape[1], 1)) for p, wt in zip(parts, wts)])
         ww = ok * w[None, :]
         wsum = ww.sum(axis=1)
-        masked = np.where(ok, diff, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # shifts with no comparable MCU: all-NaN rows
-            med = np.nanmedian(masked, axis=1) / unit
+        med = _row_medians(diff, ok) / unit
         base = np.nan_to_num(np.rint(med)).astype(np.int64)
         best_cost = np.full(n_s, _INF)
         best_dc = base.copy()
@@ -439,7 +449,7 @@ def _solve_dc(placements: list[tuple], tiles, units, thumb: np.ndarray | None, c
 
 
 def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
-                     thumb_up: np.ndarray | None, opts: AwareOptions) -> tuple[list[SegmentFix], np.ndarray]:
+                     thumbnail: np.ndarray | None, opts: AwareOptions) -> tuple[list[SegmentFix], np.ndarray]:
     frame = result.frame
     inter, comps = _scan_geometry(result, sr)
     rows, cols = sr.mcu_rows, sr.mcu_cols
@@ -448,7 +458,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     qts = [result.qtables[ci] for ci, _, _ in comps]
     tiles = [_tiles(m, q) for m, q in zip(mcus, qts)]
     units = [float(q[0]) / 8.0 for q in qts]
-    thumb = _thumb_means(thumb_up, result, sr, inter, comps) if thumb_up is not None else None
+    thumb = _thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
     canvas = _Canvas(tiles)
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
     offsets = (np.stack([t.mean(axis=(1, 2)) for t in tiles], axis=1) - thumb) if thumb is not None else None
@@ -560,13 +570,12 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
     opts = options or AwareOptions()
     t0 = time.perf_counter()
     frame = result.frame
-    thumb_up = upsample_thumbnail(thumbnail, frame.width, frame.height) if thumbnail is not None else None
     coefs = [c.copy() for c in result.coefficients]
     fixes: list[SegmentFix] = []
     mask = np.zeros((frame.height, frame.width), bool)
     first_grid = None
     for si, sr in enumerate(result.scans):
-        f, grid = _compensate_scan(si, result, sr, coefs, thumb_up, opts)
+        f, grid = _compensate_scan(si, result, sr, coefs, thumbnail, opts)
         fixes += f
         mask |= _pixel_mask(result, sr, grid, dilate=2)
         if first_grid is None:
@@ -576,9 +585,9 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
     t2 = time.perf_counter()
     used = fill
     if fill == "auto":
-        used = "thumbnail" if thumb_up is not None else "inpaint"
+        used = "thumbnail" if thumbnail is not None else "inpaint"
     if used == "thumbnail":
-        rgb = fill_from_thumbnail(rgb, mask, thumb_up)
+        rgb = fill_from_thumbnail(rgb, mask, upsample_thumbnail(thumbnail, frame.width, frame.height))
     elif used == "inpaint":
         rgb = inpaint(rgb, mask)
     t3 = time.perf_counter()
