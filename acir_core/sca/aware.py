@@ -293,7 +293,7 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
     left = t - 1
     known_left = valid & (t % cols != 0) & (left >= 0) & canvas.known[np.clip(left, 0, canvas.known.size - 1)]
     # probe the first 2 rows' worth of MCUs that have a placed neighbour for some shift
-    use_a = np.flatnonzero(known_above.any(axis=0))[:cols]
+    use_a = np.flatnonzero(known_above.any(axis=0))[: 2 * cols]
     use_l = np.flatnonzero(known_left.any(axis=0))[:cols]
     use_t = np.arange(0, m.size, max(1, m.size // 512)) if thumb is not None else np.zeros(0, np.int64)
     total = np.zeros(n_s)
