@@ -82,11 +82,14 @@ class AwareOptions:
     window: int = 16
     back_bits: int = 256
     forward_bits: int = 320
-    back_mcus: int = 6
+    back_mcus: int = 3
     skip_mcus: int = 1
     min_split: int = 24
     pulse_min: float = 2.0
     pulse_sigma: float = 6.0
+    level_tolerance: float = 5.0
+    outlier_sigma: float = 8.0
+    outlier_levels: float = 24.0
     min_run: int = 3
     thumb_weight: float = 1.0
     confidence_factor: float = 2.5
@@ -511,12 +514,25 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         placements += [(run, sft, dcs, cost, k == 0, f, cnt) for k, (run, sft, dcs, cost) in enumerate(chosen)]
     ref = float(np.median(ref_costs)) if ref_costs else 8.0
     solved = _solve_dc(placements, tiles, units, thumb, cols, n)
+    means = np.stack([tl.mean(axis=(1, 2)) for tl in tiles], axis=1) if thumb is not None else None
     for (run, sft, _, cost, _, f, cnt), dcs in zip(placements, solved):
         confident = cost <= max(opts.confidence_factor * ref, ref + 6.0)
         m = run.trusted
         t = m + sft
         ok = (t >= f) & (t < f + cnt)
         m, t = m[ok], t[ok]
+        if means is not None and m.size:
+            # what the thumbnail says of the result: a run whose level still disagrees is not
+            # trusted, and neither is any MCU that stands out from it (silent damage inside a run)
+            dev = means[m] - np.asarray(dcs)[None, :] * np.asarray(units)[None, :] - thumb[t]
+            level = np.median(dev, axis=0)
+            if np.any(np.abs(level) > opts.level_tolerance * np.asarray(units)) and m.size >= opts.min_split:
+                confident = False
+            spread = np.median(np.abs(dev - level), axis=0) + 1.0
+            outlier = np.any((np.abs(dev - level) > opts.outlier_sigma * spread)
+                             & (np.abs(dev - level) > opts.outlier_levels), axis=1)
+            keep = ~outlier
+            m, t = m[keep], t[keep]
         for k in range(len(comps)):
             blk = mcus[k][m].copy()
             blk[..., 0] -= np.int16(dcs[k])
