@@ -80,6 +80,7 @@ class AwareOptions:
     failure whose MCUs are damaged, the shortest run worth placing, and the confidence limit."""
 
     window: int = 16
+    refine: int = 5
     back_bits: int = 256
     forward_bits: int = 320
     back_mcus: int = 3
@@ -269,17 +270,21 @@ class _Canvas:
 
 
 def _row_medians(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Median of each row over its valid entries (0 for rows with none), without a Python loop."""
-    srt = np.sort(np.where(valid, values, np.inf), axis=1)
+    """Median of each row over its valid entries (0 for rows with none), in one partition: invalid
+    entries become -inf and +inf in equal numbers, which keeps the valid median in the middle
+    (to within one rank when the counts' parities differ, which the integer DC rounding absorbs)."""
+    n = values.shape[1]
     count = valid.sum(axis=1)
-    rows = np.arange(values.shape[0])
-    lo = srt[rows, np.maximum((count - 1) // 2, 0)]
-    hi = srt[rows, np.maximum(count // 2, 0)]
-    return np.where(count > 0, (lo + hi) / 2.0, 0.0)
+    n_low = (n - count) // 2
+    # the first n_low invalid entries of a row become -inf, the others +inf
+    order = np.cumsum(~valid, axis=1)
+    fill = np.where(order <= n_low[:, None], -np.inf, np.inf)
+    part = np.partition(np.where(valid, values, fill), (n - 1) // 2, axis=1)
+    return np.where(count > 0, part[:, (n - 1) // 2], 0.0)
 
 
 def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles, units, canvas: _Canvas,
-              thumb: np.ndarray | None, opts: AwareOptions) -> tuple[np.ndarray, np.ndarray]:
+              thumb: np.ndarray | None, opts: AwareOptions, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Costs (S,) of placing ``run`` at each shift, and the best integer DC per shift and component
     (S, K). Vectorised over shifts: the residual after removing the DC offset, as mean absolute
     sample difference across the boundary to the placed content above/left and to the thumbnail."""
@@ -296,9 +301,9 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
     left = t - 1
     known_left = valid & (t % cols != 0) & (left >= 0) & canvas.known[np.clip(left, 0, canvas.known.size - 1)]
     # probe the first 2 rows' worth of MCUs that have a placed neighbour for some shift
-    use_a = np.flatnonzero(known_above.any(axis=0))[: 2 * cols]
-    use_l = np.flatnonzero(known_left.any(axis=0))[:cols]
-    use_t = np.arange(0, m.size, max(1, m.size // 512)) if thumb is not None else np.zeros(0, np.int64)
+    use_a = np.flatnonzero(known_above.any(axis=0))[: 2 * cols : stride]
+    use_l = np.flatnonzero(known_left.any(axis=0))[:cols:stride]
+    use_t = np.arange(0, m.size, max(1, m.size // (512 // stride))) if thumb is not None else np.zeros(0, np.int64)
     total = np.zeros(n_s)
     weight = np.zeros(n_s)
     for k, (tl, unit) in enumerate(zip(tiles, units)):
@@ -347,27 +352,31 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
 
 def _viterbi(costs: list[dict[int, float]], start: int, final: int | None, penalty: float) -> list[int]:
     """Shifts per run minimising total cost + penalty·|jumps|, ending at ``final`` when given."""
-    prev = {start: 0.0}
-    back: list[dict[int, int]] = []
-    for c in costs:
-        cur, arg = {}, {}
-        for s, cs in c.items():
-            best_p, best_v = None, _INF
-            for p, pv in prev.items():
-                v = pv + penalty * abs(s - p)
-                if v < best_v:
-                    best_p, best_v = p, v
-            cur[s] = best_v + cs
-            arg[s] = best_p
-        prev, back = cur, back + [arg]
     if not costs:
         return []
-    end = final if final is not None and final in prev and prev[final] < _INF else min(prev, key=prev.get)
+    keys = [s for c in costs for s in c] + [start] + ([final] if final is not None else [])
+    lo, hi = min(keys), max(keys)
+    span = np.arange(lo, hi + 1)
+    jump = penalty * np.abs(span[:, None] - span[None, :])  # [to, from]
+    prev = np.full(span.size, _INF)
+    prev[start - lo] = 0.0
+    back = []
+    for c in costs:
+        local = np.full(span.size, _INF)
+        for s, v in c.items():
+            local[s - lo] = v
+        total = prev[None, :] + jump
+        arg = np.argmin(total, axis=1)
+        prev = total[np.arange(span.size), arg] + local
+        back.append(arg)
+    if final is not None and lo <= final <= hi and prev[final - lo] < _INF:
+        end = final - lo
+    else:
+        end = int(np.argmin(prev))
     path = [end]
     for arg in reversed(back[1:]):
-        path.append(arg[path[-1]])
-    return path[::-1]
-
+        path.append(int(arg[path[-1]]))
+    return [int(p + lo) for p in path[::-1]]
 
 def _solve_dc(placements: list[tuple], tiles, units, thumb: np.ndarray | None, cols: int, n: int) -> np.ndarray:
     """DC errors of all runs at once, per component: weighted least squares over the relative
@@ -495,7 +504,10 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         prev = 0
         for run in later:
             cand = np.arange(prev - opts.window, prev + opts.window + 1)
-            costs, dcs = _evaluate(run, cand, f, cnt, cols, tiles, units, canvas, thumb, opts)
+            # a coarse pass over every shift on a quarter of the samples, then the best few in full
+            costs, dcs = _evaluate(run, cand, f, cnt, cols, tiles, units, canvas, thumb, opts, stride=4)
+            top = np.argsort(costs)[: opts.refine]
+            costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, tiles, units, canvas, thumb, opts)
             table = {int(s): float(c) for s, c in zip(cand, costs) if c < _INF}
             det = {int(s): tuple(int(x) for x in d) for s, d, c in zip(cand, dcs, costs) if c < _INF}
             if not table:

@@ -99,15 +99,41 @@ def smooth_field(values: np.ndarray, known: np.ndarray, cell: int = 8, radius: i
     return out
 
 
+def _sparse_field(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], qy: np.ndarray,
+                  qx: np.ndarray, cell: int = 8, radius: int = 2) -> np.ndarray:
+    """:func:`smooth_field` for values known at a few pixels (``ys``, ``xs``) and wanted at a few
+    others (``qy``, ``qx``): cell sums by scatter-add, bilinear reads by gather; nothing full-size."""
+    hc, wc = -(-shape[0] // cell), -(-shape[1] // cell)
+    cy, cx = ys // cell, xs // cell
+    den = np.zeros((hc, wc))
+    np.add.at(den, (cy, cx), 1.0)
+    den = smooth(den, radius)
+    fy = np.clip((qy + 0.5) / cell - 0.5, 0, hc - 1)
+    fx = np.clip((qx + 0.5) / cell - 0.5, 0, wc - 1)
+    y0, x0 = np.floor(fy).astype(np.int64), np.floor(fx).astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, hc - 1), np.minimum(x0 + 1, wc - 1)
+    wy, wx = fy - y0, fx - x0
+    out = np.empty((qy.size, values.shape[1]), np.float32)
+    for c in range(values.shape[1]):
+        num = np.zeros((hc, wc))
+        np.add.at(num, (cy, cx), values[:, c])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            field = np.where(den > 1e-9, smooth(num, radius) / den, 0.0)
+        out[:, c] = ((field[y0, x0] * (1 - wx) + field[y0, x1] * wx) * (1 - wy)
+                     + (field[y1, x0] * (1 - wx) + field[y1, x1] * wx) * wy)
+    return out
+
+
 def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ring_px: int = 3) -> np.ndarray:
     """Replace ``mask`` pixels with the upsampled thumbnail, corrected to meet the pixels around."""
     if not mask.any():
         return rgb.copy()
-    edge = ring(mask, ring_px)
-    offset = smooth_field(rgb.astype(np.float32) - thumb_up, edge)
-    filled = np.clip(np.rint(thumb_up + offset), 0, 255).astype(np.uint8)
+    ey, ex = np.nonzero(ring(mask, ring_px))
+    my, mx = np.nonzero(mask)
+    diff = rgb[ey, ex].astype(np.float32) - thumb_up[ey, ex]
+    offset = _sparse_field(diff, ey, ex, mask.shape, my, mx)
     out = rgb.copy()
-    out[mask] = filled[mask]
+    out[my, mx] = np.clip(np.rint(thumb_up[my, mx] + offset), 0, 255).astype(np.uint8)
     return out
 
 
