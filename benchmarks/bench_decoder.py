@@ -31,6 +31,7 @@ from PIL import Image
 
 from acir_core.bitflip import corrupt
 from acir_core.jpeg.decoder import decode
+from timing import best_time
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = REPO.parent / "shared" / "datasets" / "eval"
@@ -54,15 +55,6 @@ def paper_files(n: int) -> list[tuple[str, bytes]]:
         Image.fromarray(photo_like(2048, 1024, seed=i)).save(buf, "JPEG", quality=75, subsampling=2)
         out.append((f"generated-{i}", buf.getvalue()))
     return out
-
-
-def best(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def pillow_decode(data: bytes) -> np.ndarray:
@@ -118,11 +110,11 @@ def main() -> None:
 
     rows = []
     for name, data in files:
-        t_pil = best(lambda: pillow_decode(data))
-        t_ours = best(lambda: decode(data, "strict"))
+        t_pil = best_time(lambda: pillow_decode(data))
+        t_ours = best_time(lambda: decode(data, "strict"))
         corrupted = [corrupt(data, ber=args.ber, seed=s).data for s in range(args.seeds)]
-        t_look = statistics.mean(best(lambda: decode(c, resync="lookahead"), 2) for c in corrupted)
-        t_paper = statistics.mean(best(lambda: decode(c, resync="paper"), 2) for c in corrupted)
+        t_look = statistics.mean(best_time(lambda: decode(c, resync="lookahead"), 2) for c in corrupted)
+        t_paper = statistics.mean(best_time(lambda: decode(c, resync="paper"), 2) for c in corrupted)
         rows.append((name, len(data), t_pil, t_ours, t_look, t_paper))
 
     print(f"decoder benchmark: {len(files)} images 2048x1024 q75 4:2:0, BER {args.ber:g} x {args.seeds} seeds "
@@ -157,7 +149,7 @@ def main() -> None:
     if args.paper_code:
         t_paper_code = paper_decode_time(args.paper_code, data)
         if t_paper_code is not None:
-            ours = best(lambda: decode(data, resync="paper"), 3)
+            ours = best_time(lambda: decode(data, resync="paper"), 3)
             print(f"paper's pure-Python decoder on {files[0][0]} (BER {args.ber:g}): {t_paper_code:.1f} s; "
                   f"ours (paper resync) {1e3 * ours:.1f} ms: {t_paper_code / ours:,.0f}x faster")
 

@@ -13,24 +13,14 @@ from __future__ import annotations
 import argparse
 import io
 import platform
-import time
 
 import numpy as np
 from Crypto.Cipher import AES
 from PIL import Image
 
 from acir_core.bitflip import corrupt
+from timing import best_time
 from acir_core.fde import DEFAULT_KEY_BYTES, SectorCipher, derive_key
-
-
-def best_time(fn, repeat: int) -> float:
-    fn()  # warm-up (first-call costs: imports, page faults)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def big_jpeg(target_mb: float) -> bytes:

@@ -34,6 +34,13 @@ def _peek16(buf, pos):
 
 
 @njit(cache=True, inline="always")
+def _fail(err, code, pos):
+    err[0] = code
+    err[1] = pos
+    return -1
+
+
+@njit(cache=True, inline="always")
 def _extend(bits, s):
     # T.81 F.2.2.1 EXTEND: values below 2^(s-1) are negative
     if bits < (1 << (s - 1)):
@@ -52,28 +59,20 @@ def _decode_blocks(buf, pos, end, first_block, nb, blk_comp, dc_tab, ac_tab, lut
         # ---- DC
         w = lut[dc_tab[c], _peek16(buf, pos)]
         if w < 0:
-            err[0] = ERR_BAD_CODE
-            err[1] = pos
-            return -1
+            return _fail(err, ERR_BAD_CODE, pos)
         pos += w >> 8
         s = w & 0xFF
         if s > 11:
-            err[0] = ERR_MAGNITUDE
-            err[1] = pos
-            return -1
+            return _fail(err, ERR_MAGNITUDE, pos)
         diff = 0
         if s:
             diff = _extend(np.int32(_peek16(buf, pos) >> (16 - s)), s)
             pos += s
         if pos > end:
-            err[0] = ERR_OUT_OF_DATA
-            err[1] = pos
-            return -1
+            return _fail(err, ERR_OUT_OF_DATA, pos)
         dc = pred[c] + diff
         if robust and abs(dc) * qt[c, 0] > 1024 + 2 * qt[c, 0]:
-            err[0] = ERR_MAGNITUDE
-            err[1] = pos
-            return -1
+            return _fail(err, ERR_MAGNITUDE, pos)
         pred[c] = dc
         out[b, 0] = dc
         # ---- AC
@@ -81,9 +80,7 @@ def _decode_blocks(buf, pos, end, first_block, nb, blk_comp, dc_tab, ac_tab, lut
         while k < 64:
             w = lut[ac_tab[c], _peek16(buf, pos)]
             if w < 0:
-                err[0] = ERR_BAD_CODE
-                err[1] = pos
-                return -1
+                return _fail(err, ERR_BAD_CODE, pos)
             pos += w >> 8
             rs = w & 0xFF
             r = rs >> 4
@@ -91,37 +88,25 @@ def _decode_blocks(buf, pos, end, first_block, nb, blk_comp, dc_tab, ac_tab, lut
             if s:
                 k += r
                 if k > 63:
-                    err[0] = ERR_OVERFLOW
-                    err[1] = pos
-                    return -1
+                    return _fail(err, ERR_OVERFLOW, pos)
                 v = _extend(np.int32(_peek16(buf, pos) >> (16 - s)), s)
                 pos += s
                 if robust and (s > 10 or abs(v) * qt[c, _ZZ[k]] > 1024 + 2 * qt[c, _ZZ[k]]):
-                    err[0] = ERR_MAGNITUDE
-                    err[1] = pos
-                    return -1
+                    return _fail(err, ERR_MAGNITUDE, pos)
                 out[b, _ZZ[k]] = v
                 k += 1
             elif r == 15:
                 k += 16
                 if k > 64:
-                    err[0] = ERR_OVERFLOW
-                    err[1] = pos
-                    return -1
+                    return _fail(err, ERR_OVERFLOW, pos)
             else:
                 if robust and r != 0:  # run/size (r, 0) with 0 < r < 15 is undefined in baseline
-                    err[0] = ERR_BAD_CODE
-                    err[1] = pos
-                    return -1
+                    return _fail(err, ERR_BAD_CODE, pos)
                 break
             if pos > end:
-                err[0] = ERR_OUT_OF_DATA
-                err[1] = pos
-                return -1
+                return _fail(err, ERR_OUT_OF_DATA, pos)
         if pos > end:
-            err[0] = ERR_OUT_OF_DATA
-            err[1] = pos
-            return -1
+            return _fail(err, ERR_OUT_OF_DATA, pos)
     return pos
 
 
