@@ -1,0 +1,248 @@
+"""The per-record work of the dataset pipeline, as plain functions over acir_core.
+
+The Beam DoFns in :mod:`pipelines.generate` call these, and so does the benchmark's plain Python
+loop, so both do exactly the same work. Every function is deterministic: seeds come from the
+source URI, the BER and the variant index, never from worker order or time.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from PIL import Image
+
+from acir_core import __version__
+from acir_core.bitflip import corrupt
+from acir_core.errors import BadInput, ImageTooLarge, InvalidParameter
+from acir_core.imagefile import load_rgb
+from acir_core.jpeg.decoder import decode
+from acir_core.metrics import y_psnr, y_ssim
+from acir_core.sca.aware import aware_sca
+from acir_core.sca.fill import fill_from_thumbnail, upsample_thumbnail
+from acir_core.sca.paper import paper_sca
+from acir_core.thumbnail import extract_thumbnail, synthetic_thumbnail, with_thumbnail
+
+SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+IMAGE_COLUMNS = ("none", "aware", "all")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that decides a dataset's bytes (recorded in its manifest)."""
+
+    width: int = 2048
+    height: int = 1024
+    keep_size: bool = False
+    quality: int = 75
+    subsampling: str = "4:2:0"
+    restart_rows: int = 0
+    thumbnail: bool = True
+    fde: str = "aes-cbc-essiv:sha256"
+    sector_size: int = 512
+    region: str = "scan"
+    bers: tuple[float, ...] = (1e-5,)
+    variants: int = 1
+    seed: int = 0
+    splits: tuple[tuple[str, float], ...] = (("train", 0.9), ("val", 0.05), ("test", 0.05))
+    images: str = "aware"
+    max_pixels: int = 200_000_000
+
+    def __post_init__(self) -> None:
+        if self.subsampling not in SUBSAMPLING:
+            raise InvalidParameter(f"subsampling must be one of {', '.join(SUBSAMPLING)}, got {self.subsampling!r}")
+        if not 1 <= self.quality <= 100:
+            raise InvalidParameter(f"quality must be in [1, 100], got {self.quality}")
+        if self.images not in IMAGE_COLUMNS:
+            raise InvalidParameter(f"images must be one of {', '.join(IMAGE_COLUMNS)}, got {self.images!r}")
+        if self.variants < 1:
+            raise InvalidParameter(f"variants must be >= 1, got {self.variants}")
+        total = sum(f for _, f in self.splits)
+        if not math.isclose(total, 1.0, abs_tol=1e-6) or any(f < 0 for _, f in self.splits):
+            raise InvalidParameter(f"split fractions must be >= 0 and sum to 1, got {self.splits}")
+
+
+def stable_int(*parts: object) -> int:
+    """A 63-bit integer from the parts' text: the same on every machine and Python version."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def split_of(uri: str, cfg: Config) -> str:
+    """The split a source belongs to, from a hash of its URI alone: adding sources never moves old ones."""
+    u = (stable_int("split", uri) % 1_000_000) / 1_000_000
+    acc = 0.0
+    for name, frac in cfg.splits:
+        acc += frac
+        if u < acc:
+            return name
+    return cfg.splits[-1][0]
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A clean photo encoded the way the dataset asks: its JPEG (with thumbnail) and decode."""
+
+    uri: str
+    image_id: str
+    split: str
+    jpeg: bytes = field(repr=False)
+    thumbnail: np.ndarray = field(repr=False)
+    clean_rgb: np.ndarray = field(repr=False)
+
+
+def _fit(im: Image.Image, width: int, height: int) -> Image.Image:
+    """Resize to cover width x height, then centre-crop (the paper's 2048x1024 framing)."""
+    scale = max(width / im.width, height / im.height)
+    size = (max(width, round(im.width * scale)), max(height, round(im.height * scale)))
+    im = im.resize(size, Image.Resampling.LANCZOS)
+    left, top = (im.width - width) // 2, (im.height - height) // 2
+    return im.crop((left, top, left + width, top + height))
+
+
+def prepare(uri: str, data: bytes, cfg: Config) -> Prepared:
+    """Decode any photo (JPEG, PNG, ...), frame it, re-encode as the dataset's JPEG with a thumbnail."""
+    loaded = load_rgb(data, uri, cfg.max_pixels)
+    if not loaded.complete:
+        raise BadInput(f"source image is damaged ({loaded.problem})", source=uri)
+    im = Image.fromarray(loaded.rgb)
+    if not cfg.keep_size:
+        im = _fit(im, cfg.width, cfg.height)
+    buf = io.BytesIO()
+    kw = {"restart_marker_rows": cfg.restart_rows} if cfg.restart_rows else {}
+    im.save(buf, "JPEG", quality=cfg.quality, subsampling=SUBSAMPLING[cfg.subsampling], **kw)
+    jpeg = buf.getvalue()
+    clean = decode(jpeg, "strict", source=uri, max_pixels=cfg.max_pixels).rgb
+    if cfg.thumbnail:
+        jpeg = with_thumbnail(jpeg, source=uri)
+        thumb = extract_thumbnail(jpeg, uri)
+        thumb_rgb = thumb.rgb if thumb is not None else synthetic_thumbnail(clean)
+    else:
+        thumb_rgb = synthetic_thumbnail(clean)
+    image_id = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    return Prepared(uri, image_id, split_of(uri, cfg), jpeg, thumb_rgb, clean)
+
+
+@dataclass(frozen=True, eq=False)
+class Sample:
+    """One (image, BER, variant) as it moves through the stages; later stages fill more fields."""
+
+    prepared: Prepared = field(repr=False)
+    ber: float
+    variant: int
+    seed: int
+    corrupted: bytes = field(default=b"", repr=False)
+    flip_bits: tuple[int, ...] = field(default=(), repr=False)
+    bytes_changed: int = 0
+    decoded: object = field(default=None, repr=False)
+    paper: np.ndarray | None = field(default=None, repr=False)
+    aware: np.ndarray | None = field(default=None, repr=False)
+    aware_fill: np.ndarray | None = field(default=None, repr=False)
+    mask: np.ndarray | None = field(default=None, repr=False)
+    sca_seconds: float = 0.0
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def sample_id(self) -> str:
+        return f"{self.prepared.image_id}-ber{self.ber:g}-v{self.variant}"
+
+
+def expand(prepared: Prepared, cfg: Config) -> list[Sample]:
+    return [Sample(prepared, ber, v, stable_int(cfg.seed, prepared.uri, repr(ber), v))
+            for ber in cfg.bers for v in range(cfg.variants)]
+
+
+def corrupt_stage(s: Sample, cfg: Config) -> Sample:
+    c = corrupt(s.prepared.jpeg, fde=cfg.fde, ber=s.ber, region=cfg.region, seed=s.seed,
+                sector_size=cfg.sector_size, source=s.prepared.uri)
+    return replace(s, corrupted=c.data, flip_bits=tuple(c.flip_bits.tolist()), bytes_changed=int(c.changed_bytes.size))
+
+
+def decode_stage(s: Sample, cfg: Config) -> Sample:
+    return replace(s, decoded=decode(s.corrupted, "robust", source=s.prepared.uri, max_pixels=cfg.max_pixels))
+
+
+def sca_stage(s: Sample, cfg: Config) -> Sample:
+    import time
+
+    t = time.perf_counter()
+    r = s.decoded
+    thumb = s.prepared.thumbnail
+    a = aware_sca(r, thumb, fill="none")
+    filled = fill_from_thumbnail(a.rgb, a.mask, upsample_thumbnail(thumb, r.frame.width, r.frame.height))
+    paper = paper_sca(decode(s.corrupted, "robust", resync="paper"))
+    return replace(s, aware=a.rgb, aware_fill=filled, mask=a.mask, paper=paper.rgb,
+                   sca_seconds=time.perf_counter() - t)
+
+
+def metrics_stage(s: Sample, cfg: Config) -> Sample:
+    clean = s.prepared.clean_rgb
+    pillow = load_rgb(s.corrupted).rgb
+    stages = {"pillow": pillow, "robust": s.decoded.rgb, "paper_sca": s.paper, "aware_sca": s.aware,
+              "aware_fill": s.aware_fill}
+    out = {}
+    for name, img in stages.items():
+        if img is None or img.shape != clean.shape:
+            out[f"y_psnr_{name}"], out[f"y_ssim_{name}"] = float("nan"), float("nan")
+            continue
+        p = y_psnr(img, clean)
+        out[f"y_psnr_{name}"] = 100.0 if math.isinf(p) else p  # identical: capped so means stay finite
+        out[f"y_ssim_{name}"] = y_ssim(img, clean)
+    return replace(s, metrics=out)
+
+
+def png(rgb: np.ndarray | None) -> bytes:
+    if rgb is None:
+        return b""
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG", compress_level=6)  # fixed level: byte-identical reruns
+    return buf.getvalue()
+
+
+def jpeg_of(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def encode_row(s: Sample, cfg: Config) -> dict:
+    """The Parquet row (schema in :mod:`pipelines.schema`)."""
+    r = s.decoded
+    p = s.prepared
+    n_mcus = max(r.mcus_expected, 1)
+    keep = cfg.images
+    row = {
+        "sample_id": s.sample_id, "image_id": p.image_id, "source_uri": p.uri, "split": p.split,
+        "width": r.frame.width, "height": r.frame.height, "seed": s.seed, "ber": s.ber, "variant": s.variant,
+        "fde": cfg.fde, "sector_size": cfg.sector_size, "region": cfg.region, "quality": cfg.quality,
+        "subsampling": cfg.subsampling, "restart_rows": cfg.restart_rows,
+        "n_flips": len(s.flip_bits), "flip_bits": list(s.flip_bits), "plaintext_bytes_changed": s.bytes_changed,
+        "resyncs": len(r.resyncs), "bits_skipped": r.bits_skipped,
+        "suspect_fraction": float(r.suspect.sum()) / n_mcus, "missing_fraction": float(r.missing.sum()) / n_mcus,
+        "damaged_fraction": float(s.mask.mean()) if s.mask is not None else float("nan"),
+        "clean_jpeg": p.jpeg, "corrupted_jpeg": s.corrupted, "thumbnail_jpeg": jpeg_of(p.thumbnail),
+        "robust_png": png(r.rgb) if keep == "all" else b"",
+        "paper_sca_png": png(s.paper) if keep == "all" else b"",
+        "aware_sca_png": png(s.aware) if keep in ("aware", "all") else b"",
+        "mask_png": png((s.mask * np.uint8(255)).astype(np.uint8)) if keep in ("aware", "all") else b"",
+        "code_version": __version__,
+    }
+    row.update(s.metrics)
+    return row
+
+
+def process(uri: str, data: bytes, cfg: Config) -> list[dict]:
+    """Everything for one source photo, without Beam (the benchmark's reference loop)."""
+    prepared = prepare(uri, data, cfg)
+    rows = []
+    for s in expand(prepared, cfg):
+        for stage in (corrupt_stage, decode_stage, sca_stage, metrics_stage):
+            s = stage(s, cfg)
+        rows.append(encode_row(s, cfg))
+    return rows
+
+
+__all__ = ["Config", "Prepared", "Sample", "prepare", "expand", "corrupt_stage", "decode_stage", "sca_stage",
+           "metrics_stage", "encode_row", "process", "split_of", "stable_int", "ImageTooLarge"]
