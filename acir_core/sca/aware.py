@@ -269,6 +269,13 @@ class _Canvas:
         self.known[true_pos] = True
 
 
+def _edge_step(first, second, last, before_last):
+    """Level step across an edge between two blocks, with each side extrapolated half a pixel to
+    the edge from its two nearest rows (or columns): a linear gradient across the edge, common in
+    skies and walls, then adds no bias to the DC estimate."""
+    return (first - 0.5 * (second - first)) - (last + 0.5 * (last - before_last))
+
+
 def _row_medians(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Median of each row over its valid entries (0 for rows with none), in one partition: invalid
     entries become -inf and +inf in equal numbers, which keeps the valid median in the middle
@@ -310,12 +317,14 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
         cv = canvas.tiles[k]
         parts, masks, wts = [], [], []
         if use_a.size:
-            d = tl[m[use_a], 0, :][None] - cv[np.clip(above[:, use_a], 0, cv.shape[0] - 1), -1, :]  # (S, A, w)
+            ia = np.clip(above[:, use_a], 0, cv.shape[0] - 1)
+            d = _edge_step(tl[m[use_a], 0, :][None], tl[m[use_a], 1, :][None], cv[ia, -1, :], cv[ia, -2, :])
             parts.append(d.reshape(n_s, -1))
             masks.append(np.repeat(known_above[:, use_a], d.shape[2], axis=1))
             wts.append(1.0)
         if use_l.size:
-            d = tl[m[use_l], :, 0][None] - cv[np.clip(left[:, use_l], 0, cv.shape[0] - 1), :, -1]
+            il = np.clip(left[:, use_l], 0, cv.shape[0] - 1)
+            d = _edge_step(tl[m[use_l], :, 0][None], tl[m[use_l], :, 1][None], cv[il, :, -1], cv[il, :, -2])
             parts.append(d.reshape(n_s, -1))
             masks.append(np.repeat(known_left[:, use_l], d.shape[2], axis=1))
             wts.append(1.0)
@@ -407,9 +416,9 @@ def _solve_dc(placements: list[tuple], tiles, units, thumb: np.ndarray | None, c
             if t.size == 0:
                 continue
             if edge == "above":
-                d = tl[dec[t], 0, :] - tl[dec[nb], -1, :]
+                d = _edge_step(tl[dec[t], 0, :], tl[dec[t], 1, :], tl[dec[nb], -1, :], tl[dec[nb], -2, :])
             else:
-                d = tl[dec[t], :, 0] - tl[dec[nb], :, -1]
+                d = _edge_step(tl[dec[t], :, 0], tl[dec[t], :, 1], tl[dec[nb], :, -1], tl[dec[nb], :, -2])
             key = owner[t] * p + owner[nb]
             order = np.argsort(key, kind="stable")
             key_s, d_s = key[order], d[order]
@@ -461,7 +470,7 @@ def _solve_dc(placements: list[tuple], tiles, units, thumb: np.ndarray | None, c
 
 
 def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
-                     thumbnail: np.ndarray | None, opts: AwareOptions) -> tuple[list[SegmentFix], np.ndarray]:
+                     thumbnail: np.ndarray | None, opts: AwareOptions) -> tuple[list[SegmentFix], np.ndarray, np.ndarray]:
     frame = result.frame
     inter, comps = _scan_geometry(result, sr)
     rows, cols = sr.mcu_rows, sr.mcu_cols
@@ -476,6 +485,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     offsets = (np.stack([t.mean(axis=(1, 2)) for t in tiles], axis=1) - thumb) if thumb is not None else None
     rough = _roughness(tiles, cols)
     out = [np.zeros_like(m) for m in mcus]
+    owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
     placed = np.zeros(n, bool)
     trusted_pos = np.zeros(n, bool)
     fixes: list[SegmentFix] = []
@@ -552,6 +562,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         placed[t] = True
         if confident:
             trusted_pos[t] = True
+            owner[t] = len(fixes)
         fixes.append(SegmentFix(si, run.first, run.end, int(sft), tuple(int(d) for d in dcs), float(cost),
                                 bool(confident)))
     # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
@@ -565,7 +576,81 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     for k, (ci, h, v) in enumerate(comps):
         grid = _grid(out[k], rows, cols)
         coefs[ci][: rows * v, : cols * h] = grid
-    return fixes, damaged.reshape(rows, cols)
+    owner[damaged] = -1
+    return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols)
+
+
+def _jfif(rgb: np.ndarray, color: str) -> list[np.ndarray]:
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    if color == "rgb":
+        return [r, g, b]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    if color == "grey":
+        return [y]
+    return [y, -0.168736 * r - 0.331264 * g + 0.5 * b + 128, 0.5 * r - 0.418688 * g - 0.081312 * b + 128]
+
+
+def _window_extreme(grid: np.ndarray, r: int, fn) -> np.ndarray:
+    out = grid.copy()
+    for axis in (0, 1):
+        src = out.copy()
+        n = src.shape[axis]
+        for d in range(1, min(r, n - 1) + 1):
+            a = [slice(None)] * 2
+            b = [slice(None)] * 2
+            a[axis], b[axis] = slice(0, n - d), slice(d, n)
+            out[tuple(a)] = fn(out[tuple(a)], src[tuple(b)])
+            out[tuple(b)] = fn(out[tuple(b)], src[tuple(a)])
+    return out
+
+
+def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
+                      fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray) -> bool:
+    """Last DC check: downsample our result to the thumbnail's size with the filter thumbnails are
+    made with, and move each run's DC by the whole quantiser steps its thumbnail pixels say it is
+    off (only pixels whose filter footprint lies inside that one run). Returns whether any moved."""
+    frame = result.frame
+    th, tw = thumbnail.shape[:2]
+    down = np.asarray(Image.fromarray(rgb).resize((tw, th), Image.Resampling.BICUBIC))
+    ours, ref = _jfif(down, frame.color), _jfif(thumbnail, frame.color)
+    inter, comps = _scan_geometry(result, sr)
+    rows, cols = owner.shape
+    mh, mw = rows and frame.height / rows, cols and frame.width / cols
+    mh, mw = 8 * frame.max_v if inter else mh, 8 * frame.max_h if inter else mw
+    sy, sx = frame.height / th, frame.width / tw
+    rad = int(np.ceil(2 * max(sy, sx) / min(mh, mw)))  # bicubic support, in MCUs
+    lo = _window_extreme(owner, rad, np.minimum)
+    hi = _window_extreme(owner, rad, np.maximum)
+    cy = np.clip(((np.arange(th) + 0.5) * sy / mh).astype(np.int64), 0, rows - 1)
+    cx = np.clip(((np.arange(tw) + 0.5) * sx / mw).astype(np.int64), 0, cols - 1)
+    own = owner[cy[:, None], cx[None, :]]
+    pure = (own >= 0) & (lo[cy[:, None], cx[None, :]] == own) & (hi[cy[:, None], cx[None, :]] == own)
+    pure &= (ours[0] > 3) & (ours[0] < 252) & (ref[0] > 3) & (ref[0] < 252)
+    moved = False
+    for j in np.unique(own[pure]):
+        sel = pure & (own == j)
+        if sel.sum() < 6:
+            continue
+        fix = fixes[j]
+        new_dc = list(fix.dc)
+        changed = False
+        for k, (ci, h, v) in enumerate(comps):
+            unit = float(result.qtables[ci][0]) / 8.0
+            step = int(np.rint(np.median(ref[min(ci, len(ref) - 1)][sel] - ours[min(ci, len(ours) - 1)][sel]) / unit))
+            if step == 0:
+                continue
+            mcus = np.flatnonzero(owner.reshape(-1) == j)
+            mr, mc = mcus // cols, mcus % cols
+            for dy in range(v):
+                for dx in range(h):
+                    coefs[ci][mr * v + dy, mc * h + dx, 0] += step
+            new_dc[k] -= step
+            changed = True
+        if changed:
+            fixes[j] = SegmentFix(fix.scan, fix.first_mcu, fix.end_mcu, fix.shift, tuple(new_dc), fix.cost,
+                                  fix.confident)
+            moved = True
+    return moved
 
 
 def _pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dilate: int) -> np.ndarray:
@@ -602,15 +687,21 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
     fixes: list[SegmentFix] = []
     mask = np.zeros((frame.height, frame.width), bool)
     first_grid = None
+    owners = []
     for si, sr in enumerate(result.scans):
-        f, grid = _compensate_scan(si, result, sr, coefs, thumbnail, opts)
+        f, grid, owner = _compensate_scan(si, result, sr, coefs, thumbnail, opts)
+        owners.append((len(fixes), owner))
         fixes += f
         mask |= _pixel_mask(result, sr, grid, dilate=2)
         if first_grid is None:
             first_grid = grid
-    t1 = time.perf_counter()
     rgb = result.rerender(tuple(coefs))
-    t2 = time.perf_counter()
+    if thumbnail is not None and len(result.scans) == 1:
+        # compare like with like: our result downsampled exactly as the thumbnail was made
+        if _thumbnail_refine(result, result.scans[0], coefs, owners[0][1], fixes, thumbnail, rgb):
+            rgb = result.rerender(tuple(coefs))
+    t1 = time.perf_counter()
+    t2 = t1
     used = fill
     if fill == "auto":
         used = "thumbnail" if thumbnail is not None else "inpaint"
