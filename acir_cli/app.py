@@ -11,10 +11,10 @@ import sys
 
 from acir_core import __version__
 from acir_core.errors import AcirError, InvalidParameter
-from acir_cli.commands import corrupt, decode, fde, metrics, sca, thumbnail
+from acir_cli.commands import corrupt, decode, fde, generate, metrics, sca, thumbnail
 
 EXIT_OK, EXIT_RECORD_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = (corrupt, decode, sca, metrics, thumbnail, fde)
+COMMANDS = (corrupt, decode, sca, metrics, thumbnail, fde, generate)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +44,11 @@ def _setup_logging(verbosity: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "command", None) != "generate":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.args = extra + list(args.args)  # the pipeline parses its own and Beam's options
     _setup_logging(args.verbose)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)

@@ -27,21 +27,29 @@ from acir_core import __version__
 from acir_core.bitflip import check_ber
 from acir_core.errors import AcirError
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
+from pipelines import sink as sink_mod
 from pipelines import stages
 from pipelines.schema import SCHEMA
 
 log = logging.getLogger(__name__)
-DEAD = "dead"
 NAMESPACE = "acir"
 
 
-def _dead(source: str, stage: str, exc: BaseException) -> beam.pvalue.TaggedOutput:
+class DeadLetter(str):
+    """A failed record (JSON text). Stages emit these in their main output rather than a tagged
+    side output, because not every runner (Beam's DaskRunner) keeps side outputs."""
+
+
+def _dead(source: str, stage: str, exc: BaseException) -> DeadLetter:
     Metrics.counter(NAMESPACE, f"dead_{stage}").inc()
     reason = str(exc) if isinstance(exc, AcirError) else f"{type(exc).__name__}: {exc}"
     record = {"source": source, "stage": stage, "error": reason}
     if not isinstance(exc, AcirError):
         record["traceback"] = traceback.format_exc(limit=4)
-    return beam.pvalue.TaggedOutput(DEAD, json.dumps(record, sort_keys=True))
+    return DeadLetter(json.dumps(record, sort_keys=True))
+
+
+
 
 
 class ExpandGlobs(beam.DoFn):
@@ -62,6 +70,9 @@ class ExpandGlobs(beam.DoFn):
 
 class ReadFn(beam.DoFn):
     def process(self, uri: str):
+        if isinstance(uri, DeadLetter):
+            yield uri
+            return
         try:
             with fsspec.open(uri, "rb") as f:
                 data = f.read()
@@ -84,6 +95,9 @@ class StageFn(beam.DoFn):
         self.ok = Metrics.counter(NAMESPACE, self.name)
 
     def process(self, sample: stages.Sample):
+        if isinstance(sample, DeadLetter):
+            yield sample
+            return
         try:
             out = self.fn(sample, self.cfg)
         except Exception as exc:  # noqa: BLE001
@@ -102,6 +116,9 @@ class PrepareFn(beam.DoFn):
         self.cfg = cfg
 
     def process(self, element):
+        if isinstance(element, DeadLetter):
+            yield element
+            return
         uri, data = element
         try:
             prepared = stages.prepare(uri, data, self.cfg)
@@ -117,6 +134,9 @@ class EncodeFn(beam.DoFn):
         self.cfg = cfg
 
     def process(self, sample: stages.Sample):
+        if isinstance(sample, DeadLetter):
+            yield sample
+            return
         try:
             row = stages.encode_row(sample, self.cfg)
         except Exception as exc:  # noqa: BLE001
@@ -146,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", choices=stages.IMAGE_COLUMNS, default="aware",
                    help="PNG columns to store: none, aware (aware SCA + mask, default) or all")
     p.add_argument("--shards", type=int, default=0, help="number of Parquet shards (0: let the runner decide)")
+    p.add_argument("--sink", choices=("auto", "beam", "fsspec"), default="auto",
+                   help="beam: WriteToParquet; fsspec: our own deterministic shard writer (auto: fsspec on Dask)")
     return p
 
 
@@ -167,27 +189,49 @@ def config_from(args: argparse.Namespace) -> stages.Config:
                          splits=tuple(splits), images=args.images)
 
 
-def build(p: beam.Pipeline, inputs: list[str], output: str, cfg: stages.Config, shards: int = 0) -> None:
-    """The pipeline graph (separate from :func:`run` so tests can inspect or reuse it)."""
-    listed = (p | "Patterns" >> beam.Create(inputs)
-              | "ListInputs" >> beam.ParDo(ExpandGlobs()).with_outputs(DEAD, main="uris"))
-    read = (listed.uris | "Distribute" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadFn()).with_outputs(DEAD, main="files"))
-    prepared = read.files | "Prepare" >> beam.ParDo(PrepareFn(cfg)).with_outputs(DEAD, main="samples")
-    dead = [listed[DEAD], read[DEAD], prepared[DEAD]]
-    samples = prepared.samples | "Rebalance" >> beam.Reshuffle()
+def build(p: beam.Pipeline, inputs: list[str], output: str, cfg: stages.Config, shards: int = 0,
+          sink: str = "beam") -> None:
+    """The pipeline graph (separate from :func:`run` so tests can inspect or reuse it).
+
+    One linear chain: dead letters ride along with the good records (every stage passes them
+    through) and are split off only at the sink. Beam's DaskRunner runs a single leaf of a branched
+    graph, so with ``sink="fsspec"`` rows and dead letters even share one writer.
+    """
+    records = (p | "Patterns" >> beam.Create(inputs)
+               | "ListInputs" >> beam.ParDo(ExpandGlobs())
+               | "Distribute" >> beam.Reshuffle()
+               | "Read" >> beam.ParDo(ReadFn())
+               | "Prepare" >> beam.ParDo(PrepareFn(cfg))
+               | "Rebalance" >> beam.Reshuffle())
     for label, name in (("Corrupt", "corrupt"), ("RobustDecode", "decode"), ("SCA", "sca"), ("Metrics", "metrics")):
-        res = samples | label >> beam.ParDo(StageFn(name, cfg)).with_outputs(DEAD, main="ok")
-        samples = res.ok
-        dead.append(res[DEAD])
-    rows = samples | "EncodeRows" >> beam.ParDo(EncodeFn(cfg)).with_outputs(DEAD, main="rows")
-    dead.append(rows[DEAD])
-    _ = rows.rows | "Write" >> beam.io.WriteToParquet(
-        f"{output.rstrip('/')}/shard", SCHEMA, codec="zstd", file_name_suffix=".parquet", num_shards=shards,
+        records = records | label >> beam.ParDo(StageFn(name, cfg))
+    records = records | "EncodeRows" >> beam.ParDo(EncodeFn(cfg))
+    out = output.rstrip("/")
+    if sink == "fsspec":
+        _ = records | "Write" >> sink_mod.WriteAll(out, shards or 4, is_dead=lambda e: isinstance(e, DeadLetter))
+        return
+    rows = records | "Rows" >> beam.Filter(lambda e: not isinstance(e, DeadLetter))
+    dead = records | "Dead" >> beam.Filter(lambda e: isinstance(e, DeadLetter)) | "AsText" >> beam.Map(str)
+    _ = rows | "Write" >> beam.io.WriteToParquet(
+        f"{out}/shard", SCHEMA, codec="zstd", file_name_suffix=".parquet", num_shards=shards,
         row_group_buffer_size=8 * 2**20, record_batch_size=4)
-    _ = (dead | "DeadLetters" >> beam.Flatten()
-         | "WriteDeadLetters" >> beam.io.WriteToText(f"{output.rstrip('/')}/dead_letter", file_name_suffix=".jsonl",
-                                                     shard_name_template=""))
+    _ = dead | "WriteDeadLetters" >> beam.io.WriteToText(f"{out}/dead_letter", file_name_suffix=".jsonl",
+                                                         shard_name_template="")
+
+
+def _output_counts(output: str) -> dict:
+    """Rows and dead letters as written (not every runner reports Beam metrics)."""
+    import pyarrow.parquet as pq
+
+    fs, _, (root,) = fsspec.get_fs_token_paths(output.rstrip("/"))
+    rows = 0
+    for p in fs.glob(f"{root}/*.parquet"):
+        with fs.open(p, "rb") as f:
+            rows += pq.ParquetFile(f).metadata.num_rows
+    dead = 0
+    if fs.exists(f"{root}/dead_letter.jsonl"):
+        dead = sum(1 for line in fs.cat(f"{root}/dead_letter.jsonl").decode().splitlines() if line.strip())
+    return {"rows": rows, "dead_letters": dead}
 
 
 def _counters(result) -> dict:
@@ -208,15 +252,22 @@ def run(argv: list[str] | None = None) -> dict:
     options.view_as(SetupOptions).save_main_session = False
     t0 = time.time()
     p = beam.Pipeline(options=options)
-    build(p, args.input, args.output, cfg, args.shards)
+    runner = str(options.get_all_options().get("runner") or "")
+    sink = args.sink if args.sink != "auto" else ("fsspec" if "Dask" in runner else "beam")
+    build(p, args.input, args.output, cfg, args.shards, sink)
     result = p.run()
     result.wait_until_finish()
     counts = _counters(result)
+    counts.update(_output_counts(args.output))
     manifest = {
         "code_version": __version__, "config": asdict(cfg), "inputs": args.input, "output": args.output,
         "runner": options.get_all_options().get("runner") or "DirectRunner", "seconds": round(time.time() - t0, 1),
         "counts": counts, "schema": [f"{f.name}: {f.type}" for f in SCHEMA],
     }
+    dead_path = f"{args.output.rstrip('/')}/dead_letter.jsonl"
+    fs, _, (path,) = fsspec.get_fs_token_paths(dead_path)
+    if not fs.exists(path):  # no dead letters: an empty file says so explicitly
+        fs.pipe(path, b"")
     with fsspec.open(f"{args.output.rstrip('/')}/manifest.json", "w") as f:
         json.dump(manifest, f, indent=1, default=str)
     return manifest
