@@ -267,8 +267,9 @@ def run(argv: list[str] | None = None) -> dict:
     dead_path = f"{args.output.rstrip('/')}/dead_letter.jsonl"
     fs, _, (path,) = fsspec.get_fs_token_paths(dead_path)
     if not fs.exists(path):  # no dead letters: an empty file says so explicitly
-        fs.pipe(path, b"")
-    with fsspec.open(f"{args.output.rstrip('/')}/manifest.json", "w") as f:
+        with sink_mod.open_for_write(dead_path) as f:
+            f.write(b"")
+    with sink_mod.open_for_write(f"{args.output.rstrip('/')}/manifest.json", "w") as f:
         json.dump(manifest, f, indent=1, default=str)
     return manifest
 

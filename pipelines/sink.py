@@ -18,6 +18,15 @@ from pipelines.stages import stable_int
 ROWS_PER_GROUP = 4  # row groups of a few images keep readers streaming
 
 
+def open_for_write(path: str, mode: str = "wb"):
+    """fsspec.open for writing, creating the parent folder where the filesystem has folders."""
+    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    parent = p.rsplit("/", 1)[0]
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    return fs.open(p, mode)
+
+
 class WriteShard(beam.DoFn):
     def __init__(self, output: str, shards: int):
         self.output = output.rstrip("/")
@@ -28,7 +37,7 @@ class WriteShard(beam.DoFn):
         rows = sorted(rows, key=lambda r: r["sample_id"])
         path = f"{self.output}/shard-{shard:05d}-of-{self.shards:05d}.parquet"
         table = pa.Table.from_pylist(rows, schema=SCHEMA)
-        with fsspec.open(path, "wb") as f:
+        with open_for_write(path) as f:
             pq.write_table(table, f, compression="zstd", row_group_size=ROWS_PER_GROUP)
         yield path
 
@@ -39,7 +48,7 @@ class WriteLines(beam.DoFn):
 
     def process(self, element):
         _, lines = element
-        with fsspec.open(self.path, "w") as f:
+        with open_for_write(self.path, "w") as f:
             for line in sorted(lines):
                 f.write(line + "\n")
         yield self.path
@@ -53,7 +62,7 @@ class WriteAllShards(beam.DoFn):
     def process(self, element):
         key, items = element
         if key < 0:
-            with fsspec.open(self.dead, "w") as f:
+            with open_for_write(self.dead, "w") as f:
                 for line in sorted(str(i) for i in items):
                     f.write(line + "\n")
             yield self.dead

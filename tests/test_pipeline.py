@@ -1,0 +1,124 @@
+"""The Beam dataset pipeline: end to end on memory://, reproducible to the byte, same rows on Dask."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+beam = pytest.importorskip("apache_beam")
+fsspec = pytest.importorskip("fsspec")
+
+from PIL import Image  # noqa: E402
+
+from conftest import encode_jpeg, photo_like  # noqa: E402
+from pipelines import dataset, generate  # noqa: E402
+from pipelines.stages import Config, split_of  # noqa: E402
+
+SMALL = ["--size", "256x128", "--ber", "1e-4", "1e-5", "--variants", "2"]
+
+
+def write_inputs(fs_root: str, fs) -> None:
+    fs.makedirs(fs_root, exist_ok=True)
+    for i in range(3):
+        fs.pipe(f"{fs_root}/p{i}.jpg", encode_jpeg(photo_like(300, 200, seed=i), quality=92))
+    buf = io.BytesIO()
+    Image.fromarray(photo_like(280, 190, seed=7)).save(buf, "PNG")
+    fs.pipe(f"{fs_root}/q.png", buf.getvalue())
+    fs.pipe(f"{fs_root}/bad.jpg", b"this is not an image")
+
+
+@pytest.fixture()
+def memory_inputs():
+    fs = fsspec.filesystem("memory")
+    root = f"/acir-test-{np.random.default_rng().integers(1 << 30)}"
+    write_inputs(root, fs)
+    yield f"memory://{root}", fs, root
+    fs.rm(root, recursive=True)
+
+
+def test_pipeline_runs_end_to_end_on_memory_paths(memory_inputs) -> None:
+    url, fs, root = memory_inputs
+    manifest = generate.run(["--input", f"{url}/*", "--output", f"{url}/out", *SMALL])
+    assert manifest["counts"]["rows"] == 4 * 2 * 2 and manifest["counts"]["dead_letters"] == 1
+    dead = [json.loads(line) for line in fs.cat(f"{root}/out/dead_letter.jsonl").decode().splitlines()]
+    assert dead[0]["stage"] == "prepare" and dead[0]["source"].endswith("bad.jpg") and "not an image" in dead[0]["error"]
+    saved = json.loads(fs.cat(f"{root}/out/manifest.json"))
+    assert saved["config"]["bers"] == [1e-4, 1e-5] and saved["schema"][0].startswith("sample_id")
+    rows = list(dataset.iter_rows(f"{url}/out"))
+    assert len({r["sample_id"] for r in rows}) == 16
+    for r in rows:
+        assert r["n_flips"] == len(r["flip_bits"]) and r["width"] == 256 and r["height"] == 128
+        assert r["clean_jpeg"][:2] == b"\xff\xd8" and len(r["corrupted_jpeg"]) == len(r["clean_jpeg"])
+        assert r["aware_sca_png"][:4] == b"\x89PNG" and r["robust_png"] == b""
+    mean = lambda k: np.mean([r[k] for r in rows if r["ber"] == 1e-4])  # noqa: E731
+    assert mean("y_psnr_aware_fill") > mean("y_psnr_robust") + 5
+
+
+def test_reruns_write_byte_identical_shards(tmp_path) -> None:
+    write_inputs(str(tmp_path / "in"), fsspec.filesystem("file"))
+    outs = []
+    for name in ("a", "b"):
+        generate.run(["--input", str(tmp_path / "in" / "*.jpg"), "--output", str(tmp_path / name), *SMALL,
+                      "--sink", "fsspec", "--shards", "3"])
+        outs.append({p.name: p.read_bytes() for p in sorted((tmp_path / name).glob("*.parquet"))})
+    assert outs[0] and outs[0] == outs[1]
+
+
+def test_dask_runner_on_a_local_cluster_writes_the_same_rows(tmp_path) -> None:
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("apache_beam.runners.dask.dask_runner")
+    write_inputs(str(tmp_path / "in"), fsspec.filesystem("file"))
+    common = ["--input", str(tmp_path / "in" / "*.jpg"), *SMALL, "--sink", "fsspec", "--shards", "2"]
+    generate.run([*common, "--output", str(tmp_path / "direct")])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        manifest = generate.run([*common, "--output", str(tmp_path / "dask"),
+                                 "--runner", "apache_beam.runners.dask.dask_runner.DaskRunner",
+                                 "--dask_client_address", cluster.scheduler_address])
+        for client in list(distributed.client._global_clients.values()):  # the runner's own client too
+            client.close()
+    assert manifest["counts"]["rows"] == 3 * 2 * 2
+    direct = {p.name: p.read_bytes() for p in (tmp_path / "direct").glob("*.parquet")}
+    dask = {p.name: p.read_bytes() for p in (tmp_path / "dask").glob("*.parquet")}
+    assert direct and dask == direct
+
+
+def test_splits_follow_the_uri_alone() -> None:
+    cfg = Config(splits=(("train", 0.8), ("val", 0.1), ("test", 0.1)))
+    uris = [f"gs://bucket/photos/{i:05d}.jpg" for i in range(3000)]
+    first = {u: split_of(u, cfg) for u in uris[:1000]}
+    assert all(split_of(u, cfg) == s for u, s in first.items())  # more photos never move old ones
+    counts = {s: sum(1 for u in uris if split_of(u, cfg) == s) for s in ("train", "val", "test")}
+    assert 2250 < counts["train"] < 2550 and 220 < counts["val"] < 380
+
+
+def test_bad_options_are_refused_before_any_work(tmp_path) -> None:
+    from acir_core.errors import AcirError, InvalidParameter
+
+    with pytest.raises(InvalidParameter, match="BER"):
+        generate.run(["--input", "x", "--output", str(tmp_path / "o"), "--ber", "0.9"])
+    with pytest.raises(AcirError, match="--size"):
+        generate.run(["--input", "x", "--output", str(tmp_path / "o"), "--size", "big"])
+    with pytest.raises(InvalidParameter, match="split"):
+        generate.run(["--input", "x", "--output", str(tmp_path / "o"), "--splits", "train=0.5"])
+
+
+def test_dataset_info_and_previews_from_the_cli(tmp_path, capsys) -> None:
+    from acir_cli.app import main
+
+    write_inputs(str(tmp_path / "in"), fsspec.filesystem("file"))
+    code = main(["generate", "--input", str(tmp_path / "in" / "*"), "--output", str(tmp_path / "ds"), *SMALL])
+    out = capsys.readouterr().out
+    assert code == 1 and "16 rows from 4 photos, 1 dead letters" in out  # 1: a record failed
+    code = main(["dataset", "info", str(tmp_path / "ds"), "--previews", str(tmp_path / "prev"), "--json"])
+    inf = json.loads(capsys.readouterr().out)
+    assert code == 0 and inf["rows"] == 16 and inf["images"] == 4 and inf["dead_letters"] == 1
+    assert set(inf["bers"]) == {"0.0001", "1e-05"} and inf["mean_y_psnr"]["0.0001"]["aware_fill"] > 20
+    previews = list((tmp_path / "prev").glob("*.png"))
+    assert len(previews) == 3 and Image.open(previews[0]).size[0] > 256
+    rows = list(dataset.iter_rows(str(tmp_path / "ds"), ber=1e-5, decode_images=True))
+    assert len(rows) == 8 and rows[0]["aware_sca_png"].shape == (128, 256, 3) and rows[0]["mask_png"].ndim == 2
+    assert main(["dataset", "info", str(tmp_path / "nothing")]) == 1
