@@ -58,14 +58,32 @@ class ExpandGlobs(beam.DoFn):
     def process(self, pattern: str):
         try:
             fs, _, paths = fsspec.get_fs_token_paths(pattern)
-            protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-            found = sorted(p for p in paths if not fs.isdir(p))
+            found = sorted(_uri(fs, p) for p in paths if not fs.isdir(p))
             if not found:
                 yield _dead(pattern, "read", AcirError("no files match", source=pattern))
-            for p in found:
-                yield p if protocol == "file" else f"{protocol}://{p.split('://')[-1]}"
+            yield from found
         except Exception as exc:  # noqa: BLE001 - a bad pattern is a dead letter, not a crash
             yield _dead(pattern, "read", exc)
+
+
+def _uri(fs, path: str) -> str:
+    """A path fsspec listed, as a URL to read it back anywhere (local paths stay plain)."""
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    return path if "file" in protocols else fs.unstrip_protocol(path)
+
+
+def list_inputs(patterns: list[str]) -> list[str]:
+    """The files the patterns match, listed by the driver (patterns matching nothing are kept, so
+    the pipeline reports them as dead letters)."""
+    out = []
+    for pattern in patterns:
+        try:
+            fs, _, paths = fsspec.get_fs_token_paths(pattern)
+            found = sorted(_uri(fs, q) for q in paths if not fs.isdir(q))
+        except Exception:  # noqa: BLE001 - reported by the pipeline itself
+            found = []
+        out.extend(found or [pattern])
+    return out
 
 
 class ReadFn(beam.DoFn):
@@ -252,9 +270,19 @@ def run(argv: list[str] | None = None) -> dict:
     options.view_as(SetupOptions).save_main_session = False
     t0 = time.time()
     p = beam.Pipeline(options=options)
-    runner = str(options.get_all_options().get("runner") or "")
-    sink = args.sink if args.sink != "auto" else ("fsspec" if "Dask" in runner else "beam")
-    build(p, args.input, args.output, cfg, args.shards, sink)
+    all_opts = options.get_all_options()
+    runner = str(all_opts.get("runner") or "")
+    on_dask = "Dask" in runner
+    sink = args.sink if args.sink != "auto" else ("fsspec" if on_dask else "beam")
+    inputs = args.input
+    if on_dask:
+        # Beam's DaskRunner splits work only where a pipeline starts (its Create), into bags of 128
+        # elements by default: list the files here and give each its own partition
+        inputs = list_inputs(args.input)
+        if not all_opts.get("npartitions") and not all_opts.get("partition_size"):
+            options = PipelineOptions(beam_args + ["--dask_partition_size", "1"])
+            p = beam.Pipeline(options=options)
+    build(p, inputs, args.output, cfg, args.shards, sink)
     result = p.run()
     result.wait_until_finish()
     counts = _counters(result)
