@@ -54,6 +54,10 @@ class _Skip(Exception):
     """A candidate thumbnail that cannot be used; the message is the logged reason."""
 
 
+class _Absent(Exception):
+    """The segment simply carries no thumbnail (a JFIF header without one): nothing to report."""
+
+
 # --------------------------------------------------------------------------- reading
 
 def _decode_jpeg_thumbnail(blob: bytes) -> np.ndarray:
@@ -88,7 +92,7 @@ def _from_jfif(payload: bytes) -> tuple[np.ndarray, str, bytes | None]:
         raise _Skip("JFIF segment too short")
     w, h = payload[12], payload[13]
     if w == 0 or h == 0:
-        raise _Skip("JFIF segment has no thumbnail")
+        raise _Absent()
     return _rgb_pixels(payload[14:], w, h), "jfif", None
 
 
@@ -190,6 +194,8 @@ def extract_thumbnail(data: bytes, source: str | None = None) -> Thumbnail | Non
                 continue
             try:
                 rgb, kind, blob = reader(payload)
+            except _Absent:
+                continue
             except (_Skip, struct.error) as why:
                 log.info("%s: %s thumbnail at byte %d skipped: %s", name, seg.name, seg.offset, why)
                 continue
