@@ -42,8 +42,16 @@ def run_generate(args: argparse.Namespace) -> int:
         return 0 if args.help_pipeline else 2
     manifest = generate.run(args.args)
     c = manifest["counts"]
-    print(f"{manifest['output']}: {c.get('rows', 0)} rows from {c.get('prepare', 0)} photos, "
+    photos = c.get("prepare", "?")
+    print(f"{manifest['output']}: {c.get('rows', 0)} rows from {photos} photos, "
           f"{c.get('dead_letters', 0)} dead letters, {manifest['seconds']} s ({manifest['runner']})")
+    per_stage = {k: v for k, v in c.items() if k not in ("rows", "dead_letters")}
+    if per_stage:
+        print("  records per stage: " + ", ".join(f"{k} {v}" for k, v in sorted(per_stage.items())))
+    for name, d in manifest.get("distributions", {}).items():
+        scale = 1e-6 if name.endswith("_ppm") else 1.0
+        label = name.replace("_ppm", " fraction")
+        print(f"  {label}: mean {d['mean'] * scale:.4g}, min {d['min'] * scale:.4g}, max {d['max'] * scale:.4g}")
     return 1 if c.get("dead_letters", 0) else 0
 
 
