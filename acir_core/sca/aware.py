@@ -32,7 +32,7 @@ from PIL import Image
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.sca.fill import dilate as dilate_mask
-from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail
+from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail, window_reduce
 
 _DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
                  for u in range(8)], dtype=np.float32)
@@ -590,20 +590,6 @@ def _jfif(rgb: np.ndarray, color: str) -> list[np.ndarray]:
     return [y, -0.168736 * r - 0.331264 * g + 0.5 * b + 128, 0.5 * r - 0.418688 * g - 0.081312 * b + 128]
 
 
-def _window_extreme(grid: np.ndarray, r: int, fn) -> np.ndarray:
-    out = grid.copy()
-    for axis in (0, 1):
-        src = out.copy()
-        n = src.shape[axis]
-        for d in range(1, min(r, n - 1) + 1):
-            a = [slice(None)] * 2
-            b = [slice(None)] * 2
-            a[axis], b[axis] = slice(0, n - d), slice(d, n)
-            out[tuple(a)] = fn(out[tuple(a)], src[tuple(b)])
-            out[tuple(b)] = fn(out[tuple(b)], src[tuple(a)])
-    return out
-
-
 def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
                       fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray) -> bool:
     """Last DC check: downsample our result to the thumbnail's size with the filter thumbnails are
@@ -619,8 +605,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     mh, mw = 8 * frame.max_v if inter else mh, 8 * frame.max_h if inter else mw
     sy, sx = frame.height / th, frame.width / tw
     rad = int(np.ceil(2 * max(sy, sx) / min(mh, mw)))  # bicubic support, in MCUs
-    lo = _window_extreme(owner, rad, np.minimum)
-    hi = _window_extreme(owner, rad, np.maximum)
+    lo = window_reduce(owner, rad, np.minimum)
+    hi = window_reduce(owner, rad, np.maximum)
     cy = np.clip(((np.arange(th) + 0.5) * sy / mh).astype(np.int64), 0, rows - 1)
     cx = np.clip(((np.arange(tw) + 0.5) * sx / mw).astype(np.int64), 0, cols - 1)
     own = owner[cy[:, None], cx[None, :]]

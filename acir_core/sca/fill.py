@@ -57,9 +57,10 @@ def upsample_thumbnail(thumb: np.ndarray, width: int, height: int) -> np.ndarray
     return np.asarray(im).astype(np.float32)
 
 
-def dilate(mask: np.ndarray, r: int) -> np.ndarray:
-    """Binary dilation by a (2r+1)² square, as two separable passes of shifted ORs."""
-    out = mask.copy()
+def window_reduce(a: np.ndarray, r: int, fn) -> np.ndarray:
+    """``fn`` (a binary ufunc such as np.maximum) over each (2r+1)² square window, separably, by
+    shifted copies: dilation, or the min/max filters SCA uses on its MCU grids."""
+    out = a.copy()
     for axis in (0, 1):
         src = out.copy()
         n = src.shape[axis]
@@ -67,9 +68,14 @@ def dilate(mask: np.ndarray, r: int) -> np.ndarray:
             lo = [slice(None)] * 2
             hi = [slice(None)] * 2
             lo[axis], hi[axis] = slice(0, n - d), slice(d, n)
-            out[tuple(lo)] |= src[tuple(hi)]
-            out[tuple(hi)] |= src[tuple(lo)]
+            out[tuple(lo)] = fn(out[tuple(lo)], src[tuple(hi)])
+            out[tuple(hi)] = fn(out[tuple(hi)], src[tuple(lo)])
     return out
+
+
+def dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    """Binary dilation by a (2r+1)² square."""
+    return window_reduce(mask, r, np.logical_or)
 
 
 def ring(mask: np.ndarray, width: int) -> np.ndarray:
