@@ -83,14 +83,18 @@ def split_of(uri: str, cfg: Config) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Prepared:
-    """A clean photo encoded the way the dataset asks: its JPEG (with thumbnail) and decode."""
+    """A clean photo encoded the way the dataset asks: its JPEG (with thumbnail). Kept small on
+    purpose (no decoded pixels): it is what the pipeline shuffles between workers."""
 
     uri: str
     image_id: str
     split: str
     jpeg: bytes = field(repr=False)
     thumbnail: np.ndarray = field(repr=False)
-    clean_rgb: np.ndarray = field(repr=False)
+
+    def clean_rgb(self) -> np.ndarray:
+        """The ground truth: the clean JPEG's decode (decoded again where needed, ~20 ms at 2K)."""
+        return decode(self.jpeg, "strict", source=self.uri).rgb
 
 
 def _fit(im: Image.Image, width: int, height: int) -> Image.Image:
@@ -122,7 +126,7 @@ def prepare(uri: str, data: bytes, cfg: Config) -> Prepared:
     else:
         thumb_rgb = synthetic_thumbnail(clean)
     image_id = hashlib.sha256(uri.encode()).hexdigest()[:16]
-    return Prepared(uri, image_id, split_of(uri, cfg), jpeg, thumb_rgb, clean)
+    return Prepared(uri, image_id, split_of(uri, cfg), jpeg, thumb_rgb)
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,7 +182,7 @@ def sca_stage(s: Sample, cfg: Config) -> Sample:
 
 
 def metrics_stage(s: Sample, cfg: Config) -> Sample:
-    clean = s.prepared.clean_rgb
+    clean = s.prepared.clean_rgb()
     pillow = load_rgb(s.corrupted).rgb
     stages = {"pillow": pillow, "robust": s.decoded.rgb, "paper_sca": s.paper, "aware_sca": s.aware,
               "aware_fill": s.aware_fill}
