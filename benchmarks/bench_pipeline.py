@@ -12,7 +12,6 @@ process and of the workers.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import resource
 import shutil

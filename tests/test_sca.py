@@ -16,7 +16,7 @@ from acir_core.sca.fill import dilate, fill_from_thumbnail, inpaint
 from acir_core.sca.paper import paper_sca
 from acir_core.sca.pipeline import compensate
 from acir_core.thumbnail import synthetic_thumbnail, with_thumbnail
-from conftest import encode_jpeg, shared_path
+from conftest import shared_path
 
 
 @pytest.fixture(scope="module")

@@ -471,7 +471,6 @@ def _solve_dc(placements: list[tuple], tiles, units, thumb: np.ndarray | None, c
 
 def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
                      thumbnail: np.ndarray | None, opts: AwareOptions) -> tuple[list[SegmentFix], np.ndarray, np.ndarray]:
-    frame = result.frame
     inter, comps = _scan_geometry(result, sr)
     rows, cols = sr.mcu_rows, sr.mcu_cols
     n = rows * cols
