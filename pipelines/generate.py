@@ -107,86 +107,88 @@ def list_inputs(patterns: list[str]) -> list[str]:
     return out
 
 
-class ReadFn(beam.DoFn):
-    def process(self, uri: str):
-        if isinstance(uri, DeadLetter):
-            yield uri
-            return
-        try:
-            with fsspec.open(uri, "rb") as f:
-                data = f.read()
-            Metrics.counter(NAMESPACE, "read").inc()
-            yield uri, data
-        except Exception as exc:  # noqa: BLE001
-            yield _dead(uri, "read", exc)
+class _RecordFn(beam.DoFn):
+    """A pipeline step: dead letters pass through untouched, a failure on a good record becomes a
+    dead letter naming this step, each success counts once. Subclasses say what the step does."""
 
-
-class StageFn(beam.DoFn):
-    """One named stage over samples; failures go to the dead letters with the stage's name."""
-
-    def __init__(self, name: str, cfg: stages.Config):
-        self.name = name
-        self.cfg = cfg
+    stage = ""
+    counter = ""  # the Beam counter of successes (default: the stage's name)
 
     def setup(self) -> None:
         warm_up()
-        self.fn = {"corrupt": stages.corrupt_stage, "decode": stages.decode_stage, "sca": stages.sca_stage,
-                   "metrics": stages.metrics_stage}[self.name]
-        self.ok = Metrics.counter(NAMESPACE, self.name)
+        self.ok = Metrics.counter(NAMESPACE, self.counter or self.stage)
 
-    def process(self, sample: stages.Sample):
-        if isinstance(sample, DeadLetter):
-            yield sample
-            return
-        try:
-            out = self.fn(sample, self.cfg)
-        except Exception as exc:  # noqa: BLE001
-            yield _dead(sample.prepared.uri, self.name, exc)
-            return
-        self.ok.inc()
-        if self.name == "decode":
-            Metrics.distribution(NAMESPACE, "resyncs").update(len(out.decoded.resyncs))
-        if self.name == "sca":
-            Metrics.distribution(NAMESPACE, "damaged_ppm").update(int(1e6 * float(out.mask.mean())))
-        yield out
+    def source(self, element) -> str:
+        return element.prepared.uri
 
-
-class PrepareFn(beam.DoFn):
-    def __init__(self, cfg: stages.Config):
-        self.cfg = cfg
-
-    def setup(self) -> None:
-        warm_up()
+    def work(self, element):
+        raise NotImplementedError
 
     def process(self, element):
         if isinstance(element, DeadLetter):
             yield element
             return
-        uri, data = element
         try:
-            prepared = stages.prepare(uri, data, self.cfg)
-        except Exception as exc:  # noqa: BLE001
-            yield _dead(uri, "prepare", exc)
+            outputs = list(self.work(element))
+        except Exception as exc:  # noqa: BLE001 - any failure is this record's dead letter
+            yield _dead(self.source(element), self.stage, exc)
             return
-        Metrics.counter(NAMESPACE, "prepare").inc()
-        yield from stages.expand(prepared, self.cfg)
+        self.ok.inc()
+        yield from outputs
 
 
-class EncodeFn(beam.DoFn):
+class ReadFn(_RecordFn):
+    stage = "read"
+
+    def source(self, uri: str) -> str:
+        return uri
+
+    def work(self, uri: str):
+        with fsspec.open(uri, "rb") as f:
+            yield uri, f.read()
+
+
+class PrepareFn(_RecordFn):
+    stage = "prepare"
+
     def __init__(self, cfg: stages.Config):
         self.cfg = cfg
 
-    def process(self, sample: stages.Sample):
-        if isinstance(sample, DeadLetter):
-            yield sample
-            return
-        try:
-            row = stages.encode_row(sample, self.cfg)
-        except Exception as exc:  # noqa: BLE001
-            yield _dead(sample.prepared.uri, "encode", exc)
-            return
-        Metrics.counter(NAMESPACE, "rows").inc()
-        yield row
+    def source(self, element) -> str:
+        return element[0]
+
+    def work(self, element):
+        uri, data = element
+        return stages.expand(stages.prepare(uri, data, self.cfg), self.cfg)
+
+
+class StageFn(_RecordFn):
+    """One named per-sample stage of :mod:`pipelines.stages`."""
+
+    STAGES = {"corrupt": stages.corrupt_stage, "decode": stages.decode_stage, "sca": stages.sca_stage,
+              "metrics": stages.metrics_stage}
+
+    def __init__(self, name: str, cfg: stages.Config):
+        self.stage = name
+        self.cfg = cfg
+
+    def work(self, sample: stages.Sample):
+        out = self.STAGES[self.stage](sample, self.cfg)
+        if self.stage == "decode":
+            Metrics.distribution(NAMESPACE, "resyncs").update(len(out.decoded.resyncs))
+        if self.stage == "sca":
+            Metrics.distribution(NAMESPACE, "damaged_ppm").update(int(1e6 * float(out.mask.mean())))
+        yield out
+
+
+class EncodeFn(_RecordFn):
+    stage, counter = "encode", "rows"
+
+    def __init__(self, cfg: stages.Config):
+        self.cfg = cfg
+
+    def work(self, sample: stages.Sample):
+        yield stages.encode_row(sample, self.cfg)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,18 +42,6 @@ class WriteShard(beam.DoFn):
         yield path
 
 
-class WriteLines(beam.DoFn):
-    def __init__(self, path: str):
-        self.path = path
-
-    def process(self, element):
-        _, lines = element
-        with open_for_write(self.path, "w") as f:
-            for line in sorted(lines):
-                f.write(line + "\n")
-        yield self.path
-
-
 class WriteAllShards(beam.DoFn):
     def __init__(self, output: str, shards: int):
         self.rows = WriteShard(output, shards)
@@ -83,32 +71,3 @@ class WriteAll(beam.PTransform):
                     lambda r: (-1, str(r)) if is_dead(r) else (stable_int(r["sample_id"]) % n, r))
                 | "GroupShards" >> beam.GroupByKey()
                 | "WriteShards" >> beam.ParDo(WriteAllShards(self.output, n)))
-
-
-class WriteRowsTransform(beam.PTransform):
-    """Rows -> ``shard-NNNNN-of-MMMMM.parquet`` files under ``output``."""
-
-    def __init__(self, output: str, shards: int):
-        super().__init__()
-        self.output, self.shards = output, max(shards, 1)
-
-    def expand(self, rows):
-        n = self.shards
-        return (rows | "KeyByShard" >> beam.Map(lambda r: (stable_int(r["sample_id"]) % n, r))
-                | "GroupShards" >> beam.GroupByKey()
-                | "WriteShards" >> beam.ParDo(WriteShard(self.output, n)))
-
-
-class WriteLinesTransform(beam.PTransform):
-    """All lines into one sorted text file (an empty file when there are none)."""
-
-    def __init__(self, path: str):
-        super().__init__()
-        self.path = path
-
-    def expand(self, lines):
-        keyed = lines | "KeyLines" >> beam.Map(lambda s: (0, s))
-        always = keyed.pipeline | "NoLines" >> beam.Create([(0, None)])
-        return ((keyed, always) | "AllLines" >> beam.Flatten() | "GroupLines" >> beam.GroupByKey()
-                | "DropMarker" >> beam.Map(lambda kv: (kv[0], [s for s in kv[1] if s is not None]))
-                | "WriteLines" >> beam.ParDo(WriteLines(self.path)))

@@ -40,17 +40,6 @@ def smooth(a: np.ndarray, r: int, passes: int = 3) -> np.ndarray:
     return out
 
 
-def spread(values: np.ndarray, known: np.ndarray, r: int) -> np.ndarray:
-    """Normalised convolution: values known where ``known`` is True, smoothly extended elsewhere."""
-    w = known.astype(np.float64)
-    num = smooth(values * (w[..., None] if values.ndim == 3 else w), r)
-    den = smooth(w, r)
-    den = den[..., None] if values.ndim == 3 else den
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / den
-    return np.where(den > 1e-9, out, 0.0)
-
-
 def upsample_thumbnail(thumb: np.ndarray, width: int, height: int) -> np.ndarray:
     """Bicubic upsampling of the thumbnail to the photo's size (float32 RGB)."""
     im = Image.fromarray(np.ascontiguousarray(thumb, np.uint8)).resize((width, height), Image.Resampling.BICUBIC)
