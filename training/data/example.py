@@ -1,0 +1,73 @@
+"""One training/evaluation example: the network's inputs for a damaged photo and its ground truth."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from acir_core.jpeg.decoder import DecodeResult, decode
+from acir_core.sca.aware import aware_sca
+from acir_core.sca.fill import fill_from_thumbnail, upsample_thumbnail
+from acir_core.thumbnail import extract_thumbnail
+
+
+@dataclass(frozen=True, eq=False)
+class Example:
+    """Full-size arrays: ``sca`` (aware SCA with the thumbnail fill, H×W×3 uint8), ``thumb_up``
+    (the thumbnail bicubic-up-sampled to H×W, uint8), ``mask`` (H×W bool, True = damaged),
+    ``clean`` (the clean decode, or None at inference), ``aware`` (aware SCA before the fill)."""
+
+    sca: np.ndarray = field(repr=False)
+    thumb_up: np.ndarray = field(repr=False)
+    mask: np.ndarray = field(repr=False)
+    clean: np.ndarray | None = field(default=None, repr=False)
+    aware: np.ndarray | None = field(default=None, repr=False)
+    name: str = ""
+
+
+def gca_inputs(result: DecodeResult, thumbnail: np.ndarray, name: str = "") -> Example:
+    """From a robust decode and a thumbnail to the network's inputs (aware SCA + fill, mask,
+    up-sampled thumbnail): what both training and ``acir restore`` feed the network."""
+    a = aware_sca(result, thumbnail, fill="none")
+    w, h = result.frame.width, result.frame.height
+    thumb_f = upsample_thumbnail(thumbnail, w, h)
+    filled = fill_from_thumbnail(a.rgb, a.mask, thumb_f)
+    return Example(filled, np.clip(np.rint(thumb_f), 0, 255).astype(np.uint8), a.mask, aware=a.rgb, name=name)
+
+
+def example_from_bytes(corrupted: bytes, clean_jpeg: bytes | None, name: str = "",
+                       thumbnail: np.ndarray | None = None) -> Example | None:
+    """Decode and compensate ``corrupted``; None when it has no thumbnail (GCA needs one)."""
+    if thumbnail is None:
+        found = extract_thumbnail(corrupted, name)
+        if found is None:
+            return None
+        thumbnail = found.rgb
+    ex = gca_inputs(decode(corrupted, "robust", source=name), thumbnail, name)
+    clean = decode(clean_jpeg, "strict", source=name).rgb if clean_jpeg is not None else None
+    return Example(ex.sca, ex.thumb_up, ex.mask, clean, ex.aware, name)
+
+
+def _png(blob: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(blob)) as im:
+        return np.asarray(im)
+
+
+def example_from_row(row: dict) -> Example:
+    """A dataset row (``pipelines.schema``) to an example, reusing the stored aware-SCA image and
+    mask when the row has them (the pipeline ran the same SCA), else recomputing them."""
+    name = row.get("sample_id", "")
+    found = extract_thumbnail(row["corrupted_jpeg"], name)
+    thumb = found.rgb if found is not None else _png(row["thumbnail_jpeg"])
+    clean = decode(row["clean_jpeg"], "strict", source=name).rgb
+    if not row.get("aware_sca_png") or not row.get("mask_png"):
+        ex = example_from_bytes(row["corrupted_jpeg"], None, name, thumb)
+        return Example(ex.sca, ex.thumb_up, ex.mask, clean, ex.aware, name)
+    aware = _png(row["aware_sca_png"])
+    mask = _png(row["mask_png"]) > 127
+    h, w = mask.shape
+    thumb_f = upsample_thumbnail(thumb, w, h)
+    filled = fill_from_thumbnail(aware, mask, thumb_f)
+    return Example(filled, np.clip(np.rint(thumb_f), 0, 255).astype(np.uint8), mask, clean, aware, name)
