@@ -11,10 +11,10 @@ import sys
 
 from acir_core import __version__
 from acir_core.errors import AcirError, InvalidParameter
-from acir_cli.commands import corrupt, decode, fde, generate, metrics, sca, thumbnail, train
+from acir_cli.commands import corrupt, decode, fde, generate, metrics, restore, sca, thumbnail, train
 
 EXIT_OK, EXIT_RECORD_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = (corrupt, decode, sca, metrics, thumbnail, fde, generate, train)
+COMMANDS = (restore, corrupt, decode, sca, metrics, thumbnail, fde, generate, train)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -79,3 +79,25 @@ def restore(model: GCANet, ex: Example, device: str = "cpu", options: TileOption
     result = ex.sca.copy()
     result[ex.mask] = pred[ex.mask]
     return result
+
+
+class GCARestorer:
+    """The GCA stage as a callable on :class:`acir_core.restore.Restoration`: loads the weights
+    once (default: the packaged ones) and restores the damaged pixels tile by tile."""
+
+    def __init__(self, weights: str | None = None, device: str = "cpu", options: TileOptions | None = None):
+        from training.checkpoint import load_model
+
+        self.model, self.meta = load_model(weights or None, device)
+        self.device = device
+        self.options = options
+
+    def __call__(self, r) -> np.ndarray:
+        return restore(self.model, Example(r.sca, r.thumb_up, r.mask, name=r.source), self.device, self.options)
+
+
+def gca_available(weights: str | None = None) -> bool:
+    """Whether the GCA stage can run here: torch imports (it did, to get here) and weights exist."""
+    from training.checkpoint import DEFAULT_WEIGHTS
+
+    return bool(weights) or DEFAULT_WEIGHTS.exists()

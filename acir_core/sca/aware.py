@@ -638,7 +638,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     return moved
 
 
-def _pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dilate: int) -> np.ndarray:
+def pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dilate: int) -> np.ndarray:
     """MCU damage as pixels, grown by ``dilate`` px: fancy upsampling spreads chroma one pixel across."""
     frame = result.frame
     inter = len(sr.components) > 1
@@ -677,7 +677,7 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
         f, grid, owner = _compensate_scan(si, result, sr, coefs, thumbnail, opts)
         owners.append((len(fixes), owner))
         fixes += f
-        mask |= _pixel_mask(result, sr, grid, dilate=2)
+        mask |= pixel_mask(result, sr, grid, dilate=2)
         if first_grid is None:
             first_grid = grid
     rgb = result.rerender(tuple(coefs))

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from acir_core.jpeg.decoder import DecodeResult, decode
-from acir_core.sca.aware import aware_sca
+from acir_core.restore import sca_with_fill
 from acir_core.sca.fill import fill_from_thumbnail, upsample_thumbnail
 from acir_core.thumbnail import extract_thumbnail
 
@@ -30,11 +30,8 @@ class Example:
 def gca_inputs(result: DecodeResult, thumbnail: np.ndarray, name: str = "") -> Example:
     """From a robust decode and a thumbnail to the network's inputs (aware SCA + fill, mask,
     up-sampled thumbnail): what both training and ``acir restore`` feed the network."""
-    a = aware_sca(result, thumbnail, fill="none")
-    w, h = result.frame.width, result.frame.height
-    thumb_f = upsample_thumbnail(thumbnail, w, h)
-    filled = fill_from_thumbnail(a.rgb, a.mask, thumb_f)
-    return Example(filled, np.clip(np.rint(thumb_f), 0, 255).astype(np.uint8), a.mask, aware=a.rgb, name=name)
+    filled, mask, aware, thumb_up, _ = sca_with_fill(result, thumbnail)
+    return Example(filled, thumb_up, mask, aware=aware, name=name)
 
 
 def example_from_bytes(corrupted: bytes, clean_jpeg: bytes | None, name: str = "",
