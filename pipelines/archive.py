@@ -317,7 +317,7 @@ table{border-collapse:collapse;width:100%} th,td{border-bottom:1px solid #ddd;pa
 th button{font:inherit;background:none;border:0;cursor:pointer;text-decoration:underline}
 img{max-width:240px;max-height:160px;display:block;background:#eee}
 .restored{color:#0a5} .clean{color:#06c} .skipped{color:#a60} .failed{color:#c00}
-td.num{font-variant-numeric:tabular-nums;text-align:right}
+td.num{font-variant-numeric:tabular-nums;text-align:right} td:first-child{min-width:14em}
 """
 
 _SCRIPT = """
@@ -329,6 +329,14 @@ function sortBy(key, numeric){
     const c=numeric?(parseFloat(x)-parseFloat(y)):x.localeCompare(y);return dir==='asc'?c:-c;});
   rows.forEach(r=>body.appendChild(r));body.dataset.sort=key;body.dataset.dir=dir;
 }
+// report.html#sort=name (or damage, resyncs, status; add -asc) opens the sheet sorted that way
+document.addEventListener('DOMContentLoaded',()=>{
+  const m=location.hash.match(/sort=(name|damage|resyncs|status)(-asc)?/);
+  if(!m)return;
+  const body=document.querySelector('#photos tbody');
+  body.dataset.sort=m[1];body.dataset.dir=m[2]?'desc':'asc';
+  sortBy(m[1],m[1]==='damage'||m[1]==='resyncs');
+});
 """
 
 

@@ -25,6 +25,8 @@ class DataConfig:
     damage_fraction: float = 0.9
     images_per_batch: int = 2
     workers: int = 2
+    cache: str = ""  # a .npz crop cache: built from the source once, then trained on (see data/cache.py)
+    cache_passes: int = 1
     val_path: str = ""  # a dataset folder whose rows give fixed validation crops (optional)
     val_images: int = 8
 

@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import fsspec
+
+from acir_core.errors import BadInput
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import evaluate as measure
 from acir_core.sca.paper import paper_sca
 from pipelines.dataset import iter_rows
+from pipelines.stages import Config, corrupt_stage, expand, prepare
 from training.data.example import example_from_bytes
 from training.infer import TileOptions, restore
 
@@ -59,11 +63,32 @@ def _cap(v: float) -> float:
     return 100.0 if math.isinf(v) else v
 
 
+def _rows(path: str, split: str | None, ber: float | None, bers: tuple[float, ...], seeds: int,
+          size: tuple[int, int] = (2048, 1024)):
+    fs, _, paths = fsspec.get_fs_token_paths(path)
+    if len(paths) == 1 and fs.isdir(paths[0]):
+        yield from iter_rows(path, columns=COLUMNS, split=split, ber=ber)
+        return
+    if not paths:
+        raise BadInput("no dataset folder or photos match", source=path)
+    cfg = Config(width=size[0], height=size[1], bers=tuple(bers), variants=seeds)
+    for p in sorted(paths):
+        uri = p if "://" not in path else fs.unstrip_protocol(p)
+        prepared = prepare(uri, fs.cat_file(p), cfg)
+        for sample in expand(prepared, cfg):
+            s = corrupt_stage(sample, cfg)
+            yield {"sample_id": s.sample_id, "ber": s.ber, "clean_jpeg": prepared.jpeg,
+                   "corrupted_jpeg": s.corrupted, "thumbnail_jpeg": b"", "split": prepared.split}
+
+
 def evaluate_dataset(path: str, model=None, device: str = "cpu", split: str | None = None,
                      ber: float | None = None, limit: int = 0, tiles: TileOptions | None = None,
-                     progress: bool = True) -> EvalReport:
-    """``model``: a GCANet (``training.checkpoint.load_model``); None skips the GCA stage."""
-    rows = list(iter_rows(path, columns=COLUMNS, split=split, ber=ber))
+                     progress: bool = True, bers: tuple[float, ...] = (1e-5,), seeds: int = 3,
+                     size: tuple[int, int] = (2048, 1024)) -> EvalReport:
+    """``path``: a dataset folder from ``acir generate``, or a glob of clean photos that are
+    prepared and corrupted here exactly as the pipeline would (``bers`` x ``seeds`` samples each).
+    ``model``: a GCANet (``training.checkpoint.load_model``); None skips the GCA stage."""
+    rows = list(_rows(path, split, ber, bers, seeds, size))
     if limit:
         rows = rows[:limit]
     per = defaultdict(lambda: defaultdict(list))
@@ -82,7 +107,10 @@ def evaluate_dataset(path: str, model=None, device: str = "cpu", split: str | No
         if ex is None:  # no embedded thumbnail: use the stored one
             from pipelines.dataset import decode_image
 
-            ex = example_from_bytes(row["corrupted_jpeg"], row["clean_jpeg"], name, decode_image(row["thumbnail_jpeg"]))
+            thumb = decode_image(row["thumbnail_jpeg"])
+            if thumb is None:
+                raise BadInput("sample has no thumbnail (embedded or stored); GCA evaluation needs one", source=name)
+            ex = example_from_bytes(row["corrupted_jpeg"], row["clean_jpeg"], name, thumb)
         times["aware_fill"].append(time.perf_counter() - t)
         outputs = {"robust": decode(row["corrupted_jpeg"], "robust", source=name).rgb}
         t = time.perf_counter()

@@ -21,6 +21,7 @@ from training.archs.gca import GCANet, count_parameters
 from training.archs.pix2pix import MultiscaleDiscriminator
 from training.checkpoint import export_weights, load_dict, save_atomic
 from training.config import RunConfig
+from training.data.cache import CachedCrops, build_cache
 from training.data.crops import CropSampler
 from training.data.onthefly import OnTheFlyCrops
 from training.data.shards import ShardCrops, collate_crops
@@ -48,6 +49,18 @@ def pick_device(name: str) -> str:
 
 
 def build_dataset(cfg: RunConfig):
+    d = cfg.data
+    if d.cache and os.path.exists(d.cache):
+        return CachedCrops(d.cache, cfg.train.seed)
+    source = _source_dataset(cfg)
+    if d.cache:
+        n = build_cache(source, d.cache, d.cache_passes, d.workers)
+        log.info("built crop cache %s: %d crops", d.cache, n)
+        return CachedCrops(d.cache, cfg.train.seed)
+    return source
+
+
+def _source_dataset(cfg: RunConfig):
     d = cfg.data
     sampler = CropSampler(d.crop, d.crops_per_image, d.damage_fraction)
     if d.source == "shards":
@@ -174,7 +187,9 @@ def train(cfg: RunConfig, progress: bool = True) -> TrainResult:
     while not stop:
         dataset.set_epoch(epoch)
         g = torch.Generator().manual_seed(t_cfg.seed * 1000 + epoch)
-        loader = DataLoader(dataset, batch_size=cfg.data.images_per_batch, shuffle=True, generator=g,
+        # a cached item is one crop: keep the crops per step what images_per_batch x crops_per_image say
+        per_step = cfg.data.images_per_batch * (cfg.data.crops_per_image if isinstance(dataset, CachedCrops) else 1)
+        loader = DataLoader(dataset, batch_size=per_step, shuffle=True, generator=g,
                             num_workers=cfg.data.workers, collate_fn=collate_crops, drop_last=True,
                             persistent_workers=False, pin_memory=device == "cuda")
         for batch in loader:

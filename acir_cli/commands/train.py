@@ -34,7 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "mean Y-PSNR/SSIM at 1/4, 1/2 and full size.")
     e.add_argument("--checkpoint", default="default", metavar="CKPT",
                    help="weights or training checkpoint ('default': the packaged gca-v1.pt; 'none': skip GCA)")
-    e.add_argument("--data", required=True, metavar="PATH", help="dataset folder (local, gs://, memory://)")
+    e.add_argument("--data", required=True, metavar="PATH",
+                   help="dataset folder from `acir generate`, or a glob of clean photos to prepare and corrupt here "
+                        "the pipeline's way (local, gs://, memory://)")
+    e.add_argument("--bers", type=float, nargs="+", default=[1e-5], help="with photos: BERs to corrupt at (1e-5)")
+    e.add_argument("--seeds", type=int, default=3, help="with photos: seeds per photo and BER (3)")
+    e.add_argument("--size", default="2048x1024", help="with photos: frame them to WxH first (2048x1024)")
     e.add_argument("--split", help="only rows of this split")
     e.add_argument("--ber", type=float, help="only rows of this BER")
     e.add_argument("--limit", type=int, default=0, help="at most this many rows")
@@ -42,6 +47,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", metavar="FILE", help="also write the table and per-sample numbers as JSON")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(run=run_evaluate)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InvalidParameter(f"--size must look like 2048x1024, got {text!r}") from None
+    return w, h
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -73,7 +86,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_dataset
 
     report = evaluate_dataset(args.data, model, args.device, args.split, args.ber, args.limit,
-                              progress=not args.no_progress and sys.stderr.isatty())
+                              progress=not args.no_progress and sys.stderr.isatty(), bers=tuple(args.bers),
+                              seeds=args.seeds, size=_size(args.size))
     print(report.markdown())
     if model is not None and model.config.use_mask:
         print("pixels outside the damage mask unchanged by GCA: " + ("yes" if report.unchanged_outside_mask else "NO"))

@@ -1,0 +1,190 @@
+"""acir restore and the Beam restoration pipeline: outputs, resume, bad inputs, report, equality."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from acir_core.bitflip import corrupt
+from acir_core.fde import SectorCipher
+from acir_core.restore import restore_photo
+from acir_core.thumbnail import with_thumbnail
+from acir_cli.app import main
+from conftest import encode_jpeg, photo_like
+
+BER = 3e-4
+
+
+@pytest.fixture(scope="module")
+def clean_jpeg() -> bytes:
+    return with_thumbnail(encode_jpeg(photo_like(512, 256, seed=21)))
+
+
+@pytest.fixture()
+def archive_dir(tmp_path, clean_jpeg) -> Path:
+    """A small photo folder: intact, damaged (two levels, one in a subfolder), not a JPEG,
+    progressive (unsupported), and a damaged one with no thumbnail."""
+    d = tmp_path / "photos"
+    (d / "trip").mkdir(parents=True)
+    (d / "intact.jpg").write_bytes(clean_jpeg)
+    (d / "bad1.jpg").write_bytes(corrupt(clean_jpeg, ber=BER, seed=1).data)
+    (d / "trip" / "bad2.JPG").write_bytes(corrupt(clean_jpeg, ber=2 * BER, seed=2).data)
+    (d / "nothumb.jpg").write_bytes(corrupt(encode_jpeg(photo_like(256, 128, seed=5)), ber=BER, seed=3).data)
+    (d / "notes.jpg").write_bytes(b"these are not pixels")
+    Image.fromarray(photo_like(128, 64, seed=3)).save(d / "prog.jpg", progressive=True)
+    (d / "readme.txt").write_text("ignored: not a JPEG name")
+    return d
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _tree_hashes(root: Path) -> dict:
+    return {str(p.relative_to(root)): _sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_restore_photo_clean_and_damaged(clean_jpeg):
+    r = restore_photo(clean_jpeg, "x.jpg")
+    assert r.status == "clean" and not r.mask.any()
+    bad = corrupt(clean_jpeg, ber=BER, seed=1).data
+    d = restore_photo(bad, "x.jpg", "decode")
+    s = restore_photo(bad, "x.jpg", "sca")
+    assert d.stage == "decode" and s.stage == "sca" and s.thumbnail_source == "embedded-exif"
+    assert s.mask.any() and s.thumb_up is not None
+    truth = restore_photo(clean_jpeg).rgb.astype(float)
+    err = lambda img: float(np.mean((img.astype(float) - truth) ** 2))  # noqa: E731
+    assert err(s.rgb) < err(d.rgb) / 4  # SCA + fill is far better than the bare robust decode
+
+
+def test_cli_restore_archive(archive_dir, tmp_path, capsys):
+    before = _tree_hashes(archive_dir)
+    out = tmp_path / "out"
+    rc = main(["restore", str(archive_dir), "--out", str(out), "--stage", "sca"])
+    assert rc == 1  # notes.jpg failed; the others were still processed
+    assert _tree_hashes(archive_dir) == before  # inputs untouched
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["total"], summary["restored"], summary["clean"], summary["skipped"], summary["failed"]) == (6, 3, 1, 1, 1)
+    assert (out / "intact.jpg").read_bytes() == (archive_dir / "intact.jpg").read_bytes()  # copied, not re-encoded
+    for name in ("bad1", "trip/bad2", "nothumb"):
+        assert (out / f"{name}.png").exists() and (out / f"{name}.mask.png").exists()
+        rec = json.loads((out / f"{name}.json").read_text())
+        assert rec["status"] == "restored" and rec["stage"] == "sca" and 0 < rec["damaged_fraction"] < 1
+    assert json.loads((out / "nothumb.json").read_text())["fill"] == "inpaint"
+    assert json.loads((out / "bad1.json").read_text())["thumbnail"] == "embedded-exif"
+    assert (out / "skipped" / "prog.jpg").read_bytes() == (archive_dir / "prog.jpg").read_bytes()
+    assert "progressive" in (out / "skipped.txt").read_text()
+    err = capsys.readouterr().err
+    assert "notes.jpg" in err and "not a JPEG" in err
+    assert not list(out.rglob("*.part"))
+    html = (out / "report.html").read_text()
+    assert html.count("<tr data-name=") == 6 and "sortBy('damage',true)" in html
+    for rec in summary["records"]:
+        for key, rel in rec.get("outputs", {}).items():
+            assert (out / rel).exists(), (key, rel)
+
+
+def test_cli_restore_resumes_and_redoes_changed_inputs(archive_dir, tmp_path):
+    out = tmp_path / "out"
+    main(["restore", str(archive_dir / "bad1.jpg"), str(archive_dir / "intact.jpg"), "--out", str(out), "--stage", "sca"])
+    first = (out / "bad1.json").stat().st_mtime_ns
+    rc = main(["restore", str(archive_dir / "bad1.jpg"), str(archive_dir / "intact.jpg"), "--out", str(out),
+               "--stage", "sca"])
+    assert rc == 0
+    assert json.loads((out / "summary.json").read_text())["resumed"] == 2
+    assert (out / "bad1.json").stat().st_mtime_ns == first
+    (archive_dir / "bad1.jpg").write_bytes((archive_dir / "trip" / "bad2.JPG").read_bytes())  # input changed
+    main(["restore", str(archive_dir / "bad1.jpg"), "--out", str(out), "--stage", "sca"])
+    assert json.loads((out / "summary.json").read_text())["resumed"] == 0
+
+
+def test_cli_restore_jobs_match_serial(archive_dir, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    main(["restore", str(archive_dir), "--out", str(a), "--stage", "sca", "--no-previews"])
+    main(["restore", str(archive_dir), "--out", str(b), "--stage", "sca", "--no-previews", "--jobs", "2"])
+    for p in a.rglob("*.png"):
+        assert p.read_bytes() == (b / p.relative_to(a)).read_bytes()
+
+
+def test_cli_restore_jpeg_keeps_exif(archive_dir, tmp_path):
+    out = tmp_path / "out"
+    main(["restore", str(archive_dir / "bad1.jpg"), "--out", str(out), "--stage", "sca", "--format", "jpeg"])
+    with Image.open(out / "bad1.jpg") as im:
+        assert im.format == "JPEG" and im.getexif().get_ifd(0x8769) is not None or im.info.get("exif")
+
+
+def test_cli_restore_encrypted_raw_image(clean_jpeg, tmp_path):
+    key = bytes(range(32))
+    raw = SectorCipher("aes-cbc-essiv:sha256", key).encrypt(clean_jpeg)
+    (tmp_path / "k.bin").write_bytes(key)
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "carved.bin").write_bytes(raw)
+    out = tmp_path / "out"
+    rc = main(["restore", str(tmp_path / "raw"), "--out", str(out), "--fde", "aes-cbc-essiv:sha256",
+               "--key-file", str(tmp_path / "k.bin"), "--stage", "sca"])
+    assert rc == 0
+    rec = json.loads((out / "carved.json").read_text())
+    assert rec["status"] == "clean" and (out / "carved.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["restore", "/nonexistent/dir", "--out", "o"], "no such file"),
+    (["restore", ".", "--out", "o", "--jobs", "0"], "--jobs"),
+    (["restore", ".", "--out", "o", "--fde", "aes-xts-plain64"], "--key-file"),
+])
+def test_cli_restore_usage_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) in (1, 2)
+    assert message in capsys.readouterr().err
+
+
+def test_pipeline_equals_cli(archive_dir, tmp_path):
+    pytest.importorskip("apache_beam")
+    from pipelines.restore import run
+
+    a, b = tmp_path / "cli", tmp_path / "beam"
+    main(["restore", str(archive_dir), "--out", str(a), "--stage", "sca"])
+    summary = run(["--input", str(archive_dir), "--output", str(b), "--stage", "sca"])
+    assert (summary["restored"], summary["clean"], summary["skipped"], summary["failed"]) == (3, 1, 1, 1)
+    ha, hb = _tree_hashes(a), _tree_hashes(b)
+    images = [k for k in ha if k.endswith((".png", ".jpg")) and not k.startswith("report_files")]
+    assert images and all(ha[k] == hb.get(k) for k in images)
+    drop = ("seconds", "timings")
+    for k in ha:
+        if k.endswith(".json") and k != "summary.json":
+            ra, rb = (json.loads((root / k).read_text()) for root in (a, b))
+            assert {x: v for x, v in ra.items() if x not in drop} == {x: v for x, v in rb.items() if x not in drop}
+
+
+def test_pipeline_on_memory_filesystem(clean_jpeg):
+    pytest.importorskip("apache_beam")
+    import fsspec
+
+    from pipelines.restore import run
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/restore-in/a.jpg", corrupt(clean_jpeg, ber=BER, seed=4).data)
+    fs.pipe("/restore-in/b.jpg", clean_jpeg)
+    s = run(["--input", "memory://restore-in", "--output", "memory://restore-out", "--stage", "sca"])
+    assert (s["restored"], s["clean"]) == (1, 1)
+    assert fs.exists("/restore-out/a.png") and fs.exists("/restore-out/report.html")
+
+
+def test_gca_stage_keeps_pixels_outside_mask(archive_dir, tmp_path):
+    pytest.importorskip("torch")
+    from training.checkpoint import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.exists():
+        pytest.fail("packaged GCA weights missing")
+    a, b = tmp_path / "sca", tmp_path / "gca"
+    main(["restore", str(archive_dir / "bad1.jpg"), "--out", str(a), "--stage", "sca"])
+    assert main(["restore", str(archive_dir / "bad1.jpg"), "--out", str(b)]) == 0  # auto -> gca
+    assert json.loads((b / "bad1.json").read_text())["stage"] == "gca"
+    sca = np.asarray(Image.open(a / "bad1.png"))
+    gca = np.asarray(Image.open(b / "bad1.png"))
+    mask = np.asarray(Image.open(a / "bad1.mask.png")) > 127
+    assert np.array_equal(sca[~mask], gca[~mask]) and not np.array_equal(sca[mask], gca[mask])
