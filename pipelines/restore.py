@@ -5,14 +5,16 @@
         --setup_file ./setup.py --device cuda
 
 Read → DecodeSCA (robust decode, aware SCA, thumbnail fill) → GCA (``RunInference`` with a PyTorch
-model handler: batched, the model loaded once per worker, CPU or GPU) → Write (image, mask, record,
-previews, through fsspec) → Summary (summary.json, report.html). One linear chain: Beam's
+model handler: batched, the model loaded once per worker, CPU or GPU; a plain ParDo with the same
+handler on Beam's DaskRunner) → Write (image, mask, record,
+previews, through fsspec) → Summary (summary.json, report.html, by the driver from the records). One linear chain: Beam's
 DaskRunner runs a single leaf, so intact, skipped and failed photos ride along with the rest and
 the model handler passes them through. Failures are records with status "failed" (the
 dead-letter output: ``summary.json`` lists them and the run goes on)."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import time
@@ -44,8 +46,6 @@ class DecodeSCAFn(beam.DoFn):
 
     def process(self, item: archive.Item):
         try:
-            import hashlib
-
             prior = archive.done_record(self.opts, item, hashlib.sha256(archive.read_bytes(item.uri)).hexdigest())
         except AcirError:
             prior = None
@@ -103,6 +103,20 @@ class GCAModelHandler(ModelHandler):
         return NAMESPACE
 
 
+class InferFn(beam.DoFn):
+    """The same model handler in a plain ParDo (model loaded once per worker in ``setup``), for
+    runners that cannot run RunInference's batching composite: Beam's DaskRunner drops its output."""
+
+    def __init__(self, handler: GCAModelHandler):
+        self.handler = handler
+
+    def setup(self) -> None:
+        self.model = self.handler.load_model()
+
+    def process(self, element):
+        yield from self.handler.run_inference([element], self.model)
+
+
 class WriteFn(beam.DoFn):
     def __init__(self, opts: archive.RestoreOptions):
         self.opts = opts
@@ -121,9 +135,18 @@ class WriteFn(beam.DoFn):
         yield rec
 
 
-def write_summary(records: list[dict], opts: archive.RestoreOptions, t0: float) -> dict:
-    resumed = sum(1 for r in records if r.get("resumed"))
-    summary = archive.summarise(records, time.time() - t0, resumed)
+def write_summary(items: list[archive.Item], opts: archive.RestoreOptions, seconds: float,
+                  resumed: int) -> dict:
+    """Summary and report from the per-photo records the workers wrote. Done by the driver after
+    the run rather than by a Beam combine: not every runner (Beam's DaskRunner) combines globally."""
+    records = []
+    for item in items:
+        try:
+            records.append(json.loads(archive.read_bytes(archive.record_path(opts, item))))
+        except (AcirError, ValueError) as exc:
+            records.append({"input": item.uri, "name": item.rel, "status": "failed",
+                            "reason": f"no record written ({exc})"})
+    summary = archive.summarise(records, seconds, resumed)
     archive.write_run_outputs(opts, records, summary)
     return summary.to_dict()
 
@@ -142,15 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def build(p: beam.Pipeline, items: list[archive.Item], opts: archive.RestoreOptions, batch: int = 4):
-    t0 = time.time()
-    return (p | "Inputs" >> beam.Create(items)
-            | "Distribute" >> beam.Reshuffle()
-            | "DecodeSCA" >> beam.ParDo(DecodeSCAFn(opts, opts.stage))
-            | "GCA" >> RunInference(GCAModelHandler(opts.stage, opts.weights, opts.device, batch))
-            | "Write" >> beam.ParDo(WriteFn(opts))
-            | "Collect" >> beam.combiners.ToList()
-            | "Summary" >> beam.Map(write_summary, opts, t0))
+def build(p: beam.Pipeline, items: list[archive.Item], opts: archive.RestoreOptions, batch: int = 4,
+          run_inference: bool = True):
+    """The graph; it ends with the per-photo records (each also written as a file).
+    ``run_inference=False`` runs the model handler in a plain ParDo (for Beam's DaskRunner)."""
+    handler = GCAModelHandler(opts.stage, opts.weights, opts.device, batch)
+    decoded = (p | "Inputs" >> beam.Create(items)
+               | "Distribute" >> beam.Reshuffle()
+               | "DecodeSCA" >> beam.ParDo(DecodeSCAFn(opts, opts.stage)))
+    gca = decoded | "GCA" >> (RunInference(handler) if run_inference else beam.ParDo(InferFn(handler)))
+    return gca | "Write" >> beam.ParDo(WriteFn(opts))
 
 
 def resolve_stage(stage: str, weights: str) -> str:
@@ -179,13 +203,22 @@ def run(argv: list[str] | None = None) -> dict:
     options = PipelineOptions(beam_args)
     options.view_as(SetupOptions).save_main_session = False
     all_opts = options.get_all_options()
-    if "Dask" in str(all_opts.get("runner") or "") and not all_opts.get("partition_size"):
+    on_dask = "Dask" in str(all_opts.get("runner") or "")
+    if on_dask and not all_opts.get("partition_size"):
         options = PipelineOptions(beam_args + ["--dask_partition_size", "1"])  # one photo per Dask task
+    # photos already done by an earlier run (CLI or pipeline) are counted as resumed
+    resumed = 0
+    for item in items:
+        try:
+            data = archive.read_bytes(item.uri)
+        except AcirError:
+            continue
+        resumed += archive.done_record(opts, item, hashlib.sha256(data).hexdigest()) is not None
+    t0 = time.time()
     p = beam.Pipeline(options=options)
-    build(p, items, opts, args.batch)
+    build(p, items, opts, args.batch, run_inference=not on_dask)
     p.run().wait_until_finish()
-    fs_summary = archive.read_bytes(f"{args.output.rstrip('/')}/summary.json")
-    return json.loads(fs_summary)
+    return write_summary(items, opts, time.time() - t0, resumed)
 
 
 if __name__ == "__main__":

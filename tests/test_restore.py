@@ -188,3 +188,23 @@ def test_gca_stage_keeps_pixels_outside_mask(archive_dir, tmp_path):
     gca = np.asarray(Image.open(b / "bad1.png"))
     mask = np.asarray(Image.open(a / "bad1.mask.png")) > 127
     assert np.array_equal(sca[~mask], gca[~mask]) and not np.array_equal(sca[mask], gca[mask])
+
+
+def test_pipeline_on_dask_local_cluster_matches_direct(archive_dir, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("apache_beam.runners.dask.dask_runner")
+    from pipelines.restore import run
+
+    common = ["--input", str(archive_dir), "--stage", "sca", "--no-previews"]
+    run([*common, "--output", str(tmp_path / "direct")])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        summary = run([*common, "--output", str(tmp_path / "dask"),
+                       "--runner", "apache_beam.runners.dask.dask_runner.DaskRunner",
+                       "--dask_client_address", cluster.scheduler_address])
+        for client in list(distributed.client._global_clients.values()):  # the runner's own client too
+            client.close()
+    assert (summary["restored"], summary["clean"], summary["skipped"], summary["failed"]) == (3, 1, 1, 1)
+    direct, dask = _tree_hashes(tmp_path / "direct"), _tree_hashes(tmp_path / "dask")
+    images = [k for k in direct if k.endswith(".png")]
+    assert images and all(direct[k] == dask.get(k) for k in images)
