@@ -69,6 +69,32 @@ def child(stage: str, inp: str, out: str, jobs: int) -> None:
                       "rss_workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 
 
+def make_big(folder: Path, width: int = 4032, height: int = 3024) -> Path:
+    """One 12-Mpx damaged photo (an eval photo up-scaled, or a generated one), BER 1e-5."""
+    import io
+
+    from PIL import Image
+
+    from acir_core.bitflip import corrupt
+    from pipelines.stages import Config, prepare
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted(EVAL.glob("*.jpg"))
+    if sources:
+        im = Image.open(sources[0]).convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+    else:
+        sys.path.insert(0, str(REPO / "tests"))
+        from conftest import photo_like
+
+        im = Image.fromarray(photo_like(width, height, seed=99))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=92)
+    p = prepare("big.jpg", buf.getvalue(), Config(keep_size=True))
+    path = folder / "big12mpx.jpg"
+    path.write_bytes(corrupt(p.jpeg, ber=1e-5, seed=4242).data)
+    return path
+
+
 def references(paths: list[Path]) -> dict:
     from acir_core.imagefile import load_rgb
     from acir_core.jpeg.decoder import decode
@@ -93,6 +119,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=12)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--stages", default="decode,sca,gca")
+    ap.add_argument("--big", action="store_true", help="also restore one 12-Mpx photo with GCA (time, peak memory)")
     ap.add_argument("--child", nargs=4, metavar=("STAGE", "IN", "OUT", "JOBS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -130,6 +157,17 @@ def main() -> None:
             print(f"{stage:6} {rate:9.2f} {m['wall'] / len(paths):8.2f} {1000 * t['decode']:10.0f} "
                   f"{1000 * t['sca']:8.0f} {1000 * t['gca']:8.0f} {m['rss_parent_mb']:10.0f} "
                   f"{m['rss_workers_mb']:10.0f} {dmg:10.3f}")
+        if args.big and "gca" in stages:
+            big = make_big(Path(tmp) / "big")
+            out = Path(tmp) / "out-big"
+            r = subprocess.run([sys.executable, __file__, "--child", "gca", str(big), str(out), "1"],
+                               capture_output=True, text=True, check=True)
+            m = json.loads(r.stdout.strip().splitlines()[-1])
+            rec = json.loads((out / "summary.json").read_text())["records"][0]
+            t = rec.get("timings", {})
+            print(f"\n12-Mpx photo (4032x3024, BER 1e-5, {100 * rec['damaged_fraction']:.2f}% damaged), stage gca, "
+                  f"1 process: {m['wall']:.1f} s wall (decode {t.get('decode', 0):.2f} s, sca {t.get('sca', 0):.2f} s, "
+                  f"gca {t.get('gca', 0):.2f} s), peak RSS {m['rss_parent_mb']:.0f} MB")
         print("\n(wall time includes process start, listing, writing PNGs and summary; stage columns are the mean "
               "per-photo times inside the workers)")
 

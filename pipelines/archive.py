@@ -374,27 +374,55 @@ def report_html(records: list[dict], summary: Summary) -> str:
             f'<tbody data-sort="damage" data-dir="desc">{"".join(rows)}</tbody></table></body></html>')
 
 
+def prior_record(opts: RestoreOptions, item: Item) -> dict | None:
+    """The finished record of an earlier run for this input (marked ``resumed``), or None."""
+    try:
+        prior = done_record(opts, item, hashlib.sha256(read_bytes(item.uri)).hexdigest())
+    except AcirError:
+        return None
+    return prior | {"resumed": True} if prior is not None else None
+
+
+def apply_gca(gca, rec: dict, r: Restoration | None) -> tuple[np.ndarray | None, float]:
+    """Run the network (a callable Restoration -> RGB, or None) where it applies; notes in
+    ``rec`` why not when the photo has no thumbnail. Returns the image (or None) and seconds."""
+    if gca is None or r is None or r.status != "restored":
+        return None, 0.0
+    if r.thumb_up is None:
+        rec["note"] = "no thumbnail: GCA needs one, kept aware SCA + inpainting"
+        return None, 0.0
+    t = time.perf_counter()
+    rgb = gca(r)
+    return rgb, time.perf_counter() - t
+
+
+def resolve_stage(stage: str, weights: str | None) -> str:
+    """auto -> gca when torch imports and weights exist, else sca; gca without them is an error."""
+    if stage not in ("auto", "gca"):
+        return stage
+    try:
+        from training.infer import gca_available
+    except ImportError:
+        if stage == "gca":
+            raise InvalidParameter("--stage gca needs PyTorch: pip install 'acir[train]'") from None
+        return "sca"
+    if gca_available(weights or None):
+        return "gca"
+    if stage == "gca":
+        raise InvalidParameter("--stage gca: no GCA weights found (pass --weights FILE)")
+    return "sca"
+
+
 def run_item(item: Item, opts: RestoreOptions, stage: str, gca=None) -> dict:
     """Everything for one input, resuming: an input whose record says it was done (and whose bytes
     have not changed since) is not redone. ``gca``: a callable Restoration -> RGB array, used
     for stage "gca" where the photo has a thumbnail. Failures become records, never exceptions."""
     t0 = time.perf_counter()
-    try:
-        sha = hashlib.sha256(read_bytes(item.uri)).hexdigest()
-        prior = done_record(opts, item, sha)
-    except AcirError:
-        prior = None
+    prior = prior_record(opts, item)
     if prior is not None:
-        return prior | {"resumed": True}
+        return prior
     rec, r, data = prepare(item, opts, stage)
-    gca_rgb, gca_s = None, 0.0
-    if r is not None and r.status == "restored" and stage == "gca":
-        if r.thumb_up is None:
-            rec["note"] = "no thumbnail: GCA needs one, kept aware SCA + inpainting"
-        else:
-            t = time.perf_counter()
-            gca_rgb = gca(r)
-            gca_s = time.perf_counter() - t
+    gca_rgb, gca_s = apply_gca(gca if stage == "gca" else None, rec, r)
     rec["seconds"] = time.perf_counter() - t0
     try:
         rec = finish(item, opts, rec, r, data, gca_rgb, gca_s)

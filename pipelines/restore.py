@@ -14,7 +14,6 @@ dead-letter output: ``summary.json`` lists them and the run goes on)."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import time
@@ -24,7 +23,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
-from acir_core.errors import AcirError, InvalidParameter
+from acir_core.errors import AcirError
 from pipelines import archive
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
 from pipelines.generate import warm_up
@@ -45,13 +44,10 @@ class DecodeSCAFn(beam.DoFn):
         warm_up()
 
     def process(self, item: archive.Item):
-        try:
-            prior = archive.done_record(self.opts, item, hashlib.sha256(archive.read_bytes(item.uri)).hexdigest())
-        except AcirError:
-            prior = None
+        prior = archive.prior_record(self.opts, item)
         if prior is not None:
             Metrics.counter(NAMESPACE, "resumed").inc()
-            yield item, prior | {"resumed": True}, None, b""
+            yield item, prior, None, b""
             return
         t0 = time.perf_counter()
         try:
@@ -85,14 +81,7 @@ class GCAModelHandler(ModelHandler):
     def run_inference(self, batch, model, inference_args=None):
         out = []
         for item, rec, r, data in batch:
-            rgb, secs = None, 0.0
-            if model is not None and r is not None and r.status == "restored":
-                if r.thumb_up is None:
-                    rec["note"] = "no thumbnail: GCA needs one, kept aware SCA + inpainting"
-                else:
-                    t = time.perf_counter()
-                    rgb = model(r)
-                    secs = time.perf_counter() - t
+            rgb, secs = archive.apply_gca(model, rec, r)
             out.append((item, rec, r, data, rgb, secs))
         return out
 
@@ -177,26 +166,10 @@ def build(p: beam.Pipeline, items: list[archive.Item], opts: archive.RestoreOpti
     return gca | "Write" >> beam.ParDo(WriteFn(opts))
 
 
-def resolve_stage(stage: str, weights: str) -> str:
-    if stage not in ("auto", "gca"):
-        return stage
-    try:
-        from training.infer import gca_available
-    except ImportError:
-        if stage == "gca":
-            raise InvalidParameter("--stage gca needs PyTorch on the workers: pip install 'acir[train]'") from None
-        return "sca"
-    if gca_available(weights or None):
-        return "gca"
-    if stage == "gca":
-        raise InvalidParameter("--stage gca: no GCA weights found")
-    return "sca"
-
-
 def run(argv: list[str] | None = None) -> dict:
     """Run the pipeline; returns the summary it wrote. Unknown flags go to Beam (runner options)."""
     args, beam_args = build_parser().parse_known_args(argv)
-    stage = resolve_stage(args.stage, args.weights)
+    stage = archive.resolve_stage(args.stage, args.weights)
     opts = archive.RestoreOptions(args.output, stage, args.thumbnail, "", b"", 512, args.format, args.device,
                                   args.weights, not args.no_previews)
     items = archive.list_inputs(args.input)
@@ -207,13 +180,7 @@ def run(argv: list[str] | None = None) -> dict:
     if on_dask and not all_opts.get("partition_size"):
         options = PipelineOptions(beam_args + ["--dask_partition_size", "1"])  # one photo per Dask task
     # photos already done by an earlier run (CLI or pipeline) are counted as resumed
-    resumed = 0
-    for item in items:
-        try:
-            data = archive.read_bytes(item.uri)
-        except AcirError:
-            continue
-        resumed += archive.done_record(opts, item, hashlib.sha256(data).hexdigest()) is not None
+    resumed = sum(archive.prior_record(opts, item) is not None for item in items)
     t0 = time.time()
     p = beam.Pipeline(options=options)
     build(p, items, opts, args.batch, run_inference=not on_dask)

@@ -88,6 +88,10 @@ def load_config(path: str) -> RunConfig:
         raise InvalidParameter(f"{path}: unknown tables: {', '.join(sorted(unknown))}")
     cfg = RunConfig(_build(GCAConfig, doc.get("model", {}), "model"), _build(LossWeights, doc.get("loss", {}), "loss"),
                     _build(DataConfig, doc.get("data", {}), "data"), _build(TrainConfig, doc.get("train", {}), "train"))
+    if cfg.model.sca_input not in ("aware", "paper"):
+        raise InvalidParameter(f"[model] sca_input must be 'aware' or 'paper', got {cfg.model.sca_input!r}")
+    if cfg.model.sca_input == "paper" and (cfg.model.use_mask or cfg.data.source != "shards"):
+        raise InvalidParameter("[model] sca_input = 'paper' (ablation) needs use_mask = false and shards data")
     if cfg.data.source not in ("shards", "onthefly"):
         raise InvalidParameter(f"[data] source must be 'shards' or 'onthefly', got {cfg.data.source!r}")
     if not cfg.data.path:

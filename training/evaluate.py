@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -120,7 +120,8 @@ def evaluate_dataset(path: str, model=None, device: str = "cpu", split: str | No
         outputs["aware_fill"] = ex.sca
         if model is not None:
             t = time.perf_counter()
-            outputs["gca"] = restore(model, ex, device, tiles)
+            net_in = ex if model.config.sca_input == "aware" else replace(ex, sca=outputs["paper_sca"])
+            outputs["gca"] = restore(model, net_in, device, tiles)
             times["gca"].append(time.perf_counter() - t)
             if model.config.use_mask and not np.array_equal(outputs["gca"][~ex.mask], ex.sca[~ex.mask]):
                 report.unchanged_outside_mask = False

@@ -64,7 +64,7 @@ def _source_dataset(cfg: RunConfig):
     d = cfg.data
     sampler = CropSampler(d.crop, d.crops_per_image, d.damage_fraction)
     if d.source == "shards":
-        return ShardCrops(d.path, d.split, sampler, cfg.train.seed)
+        return ShardCrops(d.path, d.split, sampler, cfg.train.seed, sca_input=cfg.model.sca_input)
     fs, _, paths = fsspec.get_fs_token_paths(d.path)
     uris = [p if "://" in d.path else os.path.abspath(p) for p in sorted(paths)]
     if not uris:
@@ -198,6 +198,7 @@ def train(cfg: RunConfig, progress: bool = True) -> TrainResult:
             cond = torch.cat([b["sca"], b["thumb"]] + ([b["mask"]] if cfg.model.use_mask else []), 1)
             with _autocast(device, t_cfg.bf16):
                 result = model(b["sca"], b["thumb"], mask)
+                # with the mask pass-through only damaged pixels can change: the loss looks there
                 loss, parts = objective.generator(cond, result, b["clean"], mask)
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -212,7 +213,7 @@ def train(cfg: RunConfig, progress: bool = True) -> TrainResult:
                 d_loss = float(dl)
             step += 1
             seen += b["sca"].shape[0]
-            last_loss = float(loss)
+            last_loss = float(loss.detach())
             elapsed = time.perf_counter() - start
             if bar is not None:
                 bar.update(1)

@@ -40,23 +40,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def resolve_stage(stage: str, weights: str | None) -> str:
-    """auto -> gca when torch imports and weights exist, else sca."""
-    if stage not in ("auto", "gca"):
-        return stage
-    try:
-        from training.infer import gca_available
-    except ImportError:
-        if stage == "gca":
-            raise InvalidParameter("--stage gca needs PyTorch: pip install 'acir[train]'") from None
-        return "sca"
-    if gca_available(weights):
-        return "gca"
-    if stage == "gca":
-        raise InvalidParameter("--stage gca: no GCA weights found (pass --weights FILE)")
-    return "sca"
-
-
 _STATE: dict = {}
 
 
@@ -78,7 +61,7 @@ def _work(item):
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.archive import (RestoreOptions, clean_partials, list_inputs, summarise,
+    from pipelines.archive import (RestoreOptions, clean_partials, list_inputs, resolve_stage, summarise,
                                    write_run_outputs)
 
     if args.jobs < 1:

@@ -28,6 +28,7 @@ class GCAConfig:
     fusion_depth: int = 11
     levels: int = 3
     use_mask: bool = True
+    sca_input: str = "aware"  # what the network was trained on: "aware" (SCA + fill) or "paper" (ablation)
 
     @property
     def in_channels(self) -> int:

@@ -52,9 +52,21 @@ def _png(blob: bytes) -> np.ndarray:
         return np.asarray(im)
 
 
-def example_from_row(row: dict) -> Example:
+def with_paper_sca(ex: Example, corrupted: bytes) -> Example:
+    """The ablation input: the paper's SCA image instead of aware SCA + fill (the aware mask is
+    kept only to place crops and to measure)."""
+    from acir_core.sca.paper import paper_sca
+
+    paper = paper_sca(decode(corrupted, "robust", resync="paper", source=ex.name)).rgb
+    return Example(paper, ex.thumb_up, ex.mask, ex.clean, ex.aware, ex.name)
+
+
+def example_from_row(row: dict, sca_input: str = "aware") -> Example:
     """A dataset row (``pipelines.schema``) to an example, reusing the stored aware-SCA image and
-    mask when the row has them (the pipeline ran the same SCA), else recomputing them."""
+    mask when the row has them (the pipeline ran the same SCA), else recomputing them.
+    ``sca_input="paper"``: the paper's SCA image as the network input (ablation)."""
+    if sca_input == "paper":
+        return with_paper_sca(example_from_row(row), row["corrupted_jpeg"])
     name = row.get("sample_id", "")
     found = extract_thumbnail(row["corrupted_jpeg"], name)
     thumb = found.rgb if found is not None else _png(row["thumbnail_jpeg"])

@@ -19,10 +19,11 @@ class ShardCrops(Dataset):
     ``seed`` and the epoch (``set_epoch``) fix every crop, whatever the worker order."""
 
     def __init__(self, path: str, split: str | None = "train", sampler: CropSampler | None = None,
-                 seed: int = 0, ber: float | None = None, min_damage: float = 0.0):
+                 seed: int = 0, ber: float | None = None, min_damage: float = 0.0, sca_input: str = "aware"):
         self.rows = [r for r in iter_rows(path, columns=COLUMNS, split=split, ber=ber)
                      if (r["damaged_fraction"] or 0.0) >= min_damage]
         self.sampler = sampler or CropSampler()
+        self.sca_input = sca_input
         self.seed = seed
         self.epoch = 0
 
@@ -34,7 +35,7 @@ class ShardCrops(Dataset):
 
     def __getitem__(self, i: int) -> list[dict]:
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        return self.sampler(example_from_row(self.rows[i]), rng)
+        return self.sampler(example_from_row(self.rows[i], self.sca_input), rng)
 
 
 def collate_crops(items: list[list[dict]]) -> dict[str, torch.Tensor]:
