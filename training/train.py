@@ -210,7 +210,7 @@ def train(cfg: RunConfig, progress: bool = True) -> TrainResult:
                 opt_d.zero_grad(set_to_none=True)
                 dl.backward()
                 opt_d.step()
-                d_loss = float(dl)
+                d_loss = float(dl.detach())
             step += 1
             seen += b["sca"].shape[0]
             last_loss = float(loss.detach())
