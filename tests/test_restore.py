@@ -208,3 +208,16 @@ def test_pipeline_on_dask_local_cluster_matches_direct(archive_dir, tmp_path):
     direct, dask = _tree_hashes(tmp_path / "direct"), _tree_hashes(tmp_path / "dask")
     images = [k for k in direct if k.endswith(".png")]
     assert images and all(direct[k] == dask.get(k) for k in images)
+
+
+def test_cli_restore_external_thumbnail_folder(archive_dir, tmp_path, clean_jpeg):
+    from acir_core.thumbnail import extract_thumbnail
+
+    thumbs = tmp_path / "thumbs"
+    thumbs.mkdir()
+    Image.fromarray(extract_thumbnail(clean_jpeg).rgb).save(thumbs / "bad1.png")
+    out = tmp_path / "out"
+    main(["restore", str(archive_dir / "bad1.jpg"), str(archive_dir / "nothumb.jpg"), "--out", str(out),
+          "--stage", "sca", "--thumbnail", str(thumbs)])
+    assert json.loads((out / "bad1.json").read_text())["thumbnail"] == "given"
+    assert json.loads((out / "nothumb.json").read_text())["thumbnail"] == "none"  # no file for it: embedded/none
