@@ -15,7 +15,7 @@ from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.sca.aware import AwareOptions, aware_sca, pixel_mask
 from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail
-from acir_core.thumbnail import extract_thumbnail
+from acir_core.sca.pipeline import resolve_thumbnail
 
 STAGES = ("decode", "sca", "gca")
 
@@ -43,13 +43,12 @@ class Restoration:
         return float(self.mask.mean())
 
 
-def _thumbnail(data: bytes, thumbnail, source: str) -> tuple[np.ndarray | None, str]:
-    if isinstance(thumbnail, str):
-        if thumbnail != "auto":
-            raise InvalidParameter(f"thumbnail must be 'auto', None or an image array, got {thumbnail!r}")
-        found = extract_thumbnail(data, source)
-        return (found.rgb, f"embedded-{found.kind}") if found is not None else (None, "none")
-    return (thumbnail, "given") if thumbnail is not None else (None, "none")
+def thumbnail_fill(aware: np.ndarray, mask: np.ndarray, thumb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fill ``mask`` of the aware-SCA image from the bicubic-up-sampled thumbnail. Returns the
+    filled image and the up-sampled thumbnail (uint8, what the network sees)."""
+    h, w = mask.shape
+    thumb_f = upsample_thumbnail(thumb, w, h)
+    return fill_from_thumbnail(aware, mask, thumb_f), np.clip(np.rint(thumb_f), 0, 255).astype(np.uint8)
 
 
 def sca_with_fill(result: DecodeResult, thumb: np.ndarray | None,
@@ -59,10 +58,8 @@ def sca_with_fill(result: DecodeResult, thumb: np.ndarray | None,
     a = aware_sca(result, thumb, fill="none", options=options)
     if thumb is None:
         return inpaint(a.rgb, a.mask), a.mask, a.rgb, None, a
-    w, h = result.frame.width, result.frame.height
-    thumb_f = upsample_thumbnail(thumb, w, h)
-    filled = fill_from_thumbnail(a.rgb, a.mask, thumb_f)
-    return filled, a.mask, a.rgb, np.clip(np.rint(thumb_f), 0, 255).astype(np.uint8), a
+    filled, thumb_up = thumbnail_fill(a.rgb, a.mask, thumb)
+    return filled, a.mask, a.rgb, thumb_up, a
 
 
 def restore_photo(data: bytes, source: str = "", stage: str = "sca", thumbnail="auto",
@@ -92,7 +89,7 @@ def restore_photo(data: bytes, source: str = "", stage: str = "sca", thumbnail="
         rec.update(status="restored", stage="decode", damaged_fraction=float(mask.mean()), runs=0, runs_fixed=0,
                    thumbnail="unused", timings=timings)
         return Restoration(source, "restored", "decode", result.rgb, mask, record=rec)
-    thumb, origin = _thumbnail(data, thumbnail, source)
+    thumb, origin = resolve_thumbnail(data, thumbnail, source)
     filled, mask, aware, thumb_up, a = sca_with_fill(result, thumb, options)
     timings["sca"] = time.perf_counter() - t1
     fixed = sum(1 for s in a.segments if s.shift or any(s.dc))

@@ -194,13 +194,16 @@ def external_thumbnail(folder: str, item: Item) -> np.ndarray | None:
 
 # ----------------------------------------------------------------------------- one photo
 
-def prepare(item: Item, opts: RestoreOptions, stage: str) -> tuple[dict, Restoration | None, bytes]:
-    """Read (and decrypt) one input and run the network-free stages. Returns the record so far,
-    the restoration (None when skipped or failed: the record says why) and the JPEG bytes."""
+def prepare(item: Item, opts: RestoreOptions, stage: str,
+            data: bytes | None = None) -> tuple[dict, Restoration | None, bytes]:
+    """Read (unless ``data`` has the input's bytes already) and decrypt one input and run the
+    network-free stages. Returns the record so far, the restoration (None when skipped or
+    failed: the record says why) and the JPEG bytes."""
     t0 = time.perf_counter()
     rec: dict = {"input": item.uri, "name": item.rel}
     try:
-        data = read_bytes(item.uri)
+        if data is None:
+            data = read_bytes(item.uri)
         rec["input_sha256"] = hashlib.sha256(data).hexdigest()
         if opts.fde:
             data = SectorCipher(opts.fde, opts.key, opts.sector_size).decrypt(
@@ -374,13 +377,15 @@ def report_html(records: list[dict], summary: Summary) -> str:
             f'<tbody data-sort="damage" data-dir="desc">{"".join(rows)}</tbody></table></body></html>')
 
 
-def prior_record(opts: RestoreOptions, item: Item) -> dict | None:
-    """The finished record of an earlier run for this input (marked ``resumed``), or None."""
+def prior_record(opts: RestoreOptions, item: Item) -> tuple[dict | None, bytes | None]:
+    """The finished record of an earlier run for this input (marked ``resumed``), or None, and
+    the input's bytes (None if unreadable), so the caller need not read them again."""
     try:
-        prior = done_record(opts, item, hashlib.sha256(read_bytes(item.uri)).hexdigest())
+        data = read_bytes(item.uri)
     except AcirError:
-        return None
-    return prior | {"resumed": True} if prior is not None else None
+        return None, None
+    prior = done_record(opts, item, hashlib.sha256(data).hexdigest())
+    return (prior | {"resumed": True} if prior is not None else None), data
 
 
 def apply_gca(gca, rec: dict, r: Restoration | None) -> tuple[np.ndarray | None, float]:
@@ -418,10 +423,10 @@ def run_item(item: Item, opts: RestoreOptions, stage: str, gca=None) -> dict:
     have not changed since) is not redone. ``gca``: a callable Restoration -> RGB array, used
     for stage "gca" where the photo has a thumbnail. Failures become records, never exceptions."""
     t0 = time.perf_counter()
-    prior = prior_record(opts, item)
+    prior, data = prior_record(opts, item)
     if prior is not None:
         return prior
-    rec, r, data = prepare(item, opts, stage)
+    rec, r, data = prepare(item, opts, stage, data)
     gca_rgb, gca_s = apply_gca(gca if stage == "gca" else None, rec, r)
     rec["seconds"] = time.perf_counter() - t0
     try:

@@ -44,14 +44,14 @@ class DecodeSCAFn(beam.DoFn):
         warm_up()
 
     def process(self, item: archive.Item):
-        prior = archive.prior_record(self.opts, item)
+        prior, data = archive.prior_record(self.opts, item)
         if prior is not None:
             Metrics.counter(NAMESPACE, "resumed").inc()
             yield item, prior, None, b""
             return
         t0 = time.perf_counter()
         try:
-            rec, r, data = archive.prepare(item, self.opts, self.stage)
+            rec, r, data = archive.prepare(item, self.opts, self.stage, data)
         except Exception as exc:  # noqa: BLE001 - any failure is this photo's dead letter
             rec, r, data = {"input": item.uri, "name": item.rel, "status": "failed",
                             "reason": f"{type(exc).__name__}: {exc}"}, None, b""
@@ -180,7 +180,7 @@ def run(argv: list[str] | None = None) -> dict:
     if on_dask and not all_opts.get("partition_size"):
         options = PipelineOptions(beam_args + ["--dask_partition_size", "1"])  # one photo per Dask task
     # photos already done by an earlier run (CLI or pipeline) are counted as resumed
-    resumed = sum(archive.prior_record(opts, item) is not None for item in items)
+    resumed = sum(archive.prior_record(opts, item)[0] is not None for item in items)
     t0 = time.time()
     p = beam.Pipeline(options=options)
     build(p, items, opts, args.batch, run_inference=not on_dask)

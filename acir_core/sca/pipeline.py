@@ -12,6 +12,18 @@ from acir_core.thumbnail import extract_thumbnail
 METHODS = ("aware", "paper")
 
 
+def resolve_thumbnail(data: bytes, thumbnail: np.ndarray | str | None,
+                      source: str | None = None) -> tuple[np.ndarray | None, str]:
+    """``"auto"`` (the one embedded in ``data``, if any), None, or an array -> (image or None,
+    where it came from: ``embedded-<kind>``, ``given`` or ``none``)."""
+    if isinstance(thumbnail, str):
+        if thumbnail != "auto":
+            raise InvalidParameter(f"thumbnail must be 'auto', None or an image array, got {thumbnail!r}")
+        found = extract_thumbnail(data, source)
+        return (found.rgb, f"embedded-{found.kind}") if found is not None else (None, "none")
+    return thumbnail, "given" if thumbnail is not None else "none"
+
+
 def compensate(data: bytes, method: str = "aware", thumbnail: np.ndarray | str | None = "auto", *,
                fill: str = "auto", source: str | None = None,
                options: AwareOptions | None = None) -> tuple[DecodeResult, SCAResult, str]:
@@ -20,15 +32,7 @@ def compensate(data: bytes, method: str = "aware", thumbnail: np.ndarray | str |
     the thumbnail came from (``embedded-exif`` etc., ``given`` or ``none``)."""
     if method not in METHODS:
         raise InvalidParameter(f"SCA method must be one of {', '.join(METHODS)}, got {method!r}")
-    if isinstance(thumbnail, str):
-        if thumbnail != "auto":
-            raise InvalidParameter(f"thumbnail must be 'auto', None or an image array, got {thumbnail!r}")
-        found = extract_thumbnail(data, source)
-        thumb = found.rgb if found is not None else None
-        origin = f"embedded-{found.kind}" if found is not None else "none"
-    else:
-        thumb = thumbnail
-        origin = "given" if thumbnail is not None else "none"
+    thumb, origin = resolve_thumbnail(data, thumbnail, source)
     # the paper's SCA goes with the paper's decoder behaviour; ours with the lookahead resync
     result = decode(data, "robust", resync="paper" if method == "paper" else "lookahead", source=source)
     if method == "paper":

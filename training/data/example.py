@@ -8,8 +8,7 @@ import numpy as np
 from PIL import Image
 
 from acir_core.jpeg.decoder import DecodeResult, decode
-from acir_core.restore import sca_with_fill
-from acir_core.sca.fill import fill_from_thumbnail, upsample_thumbnail
+from acir_core.restore import sca_with_fill, thumbnail_fill
 from acir_core.thumbnail import extract_thumbnail
 
 
@@ -76,7 +75,5 @@ def example_from_row(row: dict, sca_input: str = "aware") -> Example:
         return Example(ex.sca, ex.thumb_up, ex.mask, clean, ex.aware, name)
     aware = _png(row["aware_sca_png"])
     mask = _png(row["mask_png"]) > 127
-    h, w = mask.shape
-    thumb_f = upsample_thumbnail(thumb, w, h)
-    filled = fill_from_thumbnail(aware, mask, thumb_f)
-    return Example(filled, np.clip(np.rint(thumb_f), 0, 255).astype(np.uint8), mask, clean, aware, name)
+    filled, thumb_up = thumbnail_fill(aware, mask, thumb)
+    return Example(filled, thumb_up, mask, clean, aware, name)
