@@ -118,3 +118,68 @@ def test_fill_meets_the_surrounding_pixels_without_a_seam() -> None:
     assert np.abs(painted[mask].astype(int) - img[mask].astype(int)).mean() < 6
     assert np.array_equal(out[~mask], img[~mask]) and np.array_equal(painted[~mask], img[~mask])
     assert dilate(mask, 2).sum() == (16 + 4) * (32 + 4)
+
+
+def test_thumbnail_weights_are_pillows_bicubic() -> None:
+    from acir_core.sca.thumbdc import resample_weights
+
+    x = np.random.default_rng(3).random((200, 333)).astype(np.float32) * 255
+    ref = np.asarray(Image.fromarray(x, "F").resize((40, 17), Image.Resampling.BICUBIC))
+    ours = resample_weights(200, 17) @ x.astype(np.float64) @ resample_weights(333, 40).T
+    assert np.abs(ours - ref).max() < 1e-3
+
+
+def test_thumbnail_fit_finds_each_chunks_offset_and_a_step_inside_a_run(photo) -> None:
+    """Runs offset by whole levels (one with a step half-way, as silent damage leaves) are found
+    to a fraction of a level from a thumbnail made of the clean image."""
+    from acir_core.sca.thumbdc import solve_offsets
+
+    clean = decode(photo, "strict").rgb.astype(np.int16)
+    h, w = clean.shape[:2]
+    rows, cols = h // 16, w // 16
+    owner = (np.arange(rows * cols) // (rows * cols // 5)).clip(0, 4).reshape(rows, cols)
+    truth = {1: 3.0, 2: -2.0, 3: 0.0, 4: 1.0}
+    level = np.zeros((rows, cols))
+    for j, d in truth.items():
+        level[owner == j] = d
+    step_at = int(np.flatnonzero(owner.reshape(-1) == 3)[0]) + (owner == 3).sum() // 2
+    level.reshape(-1)[step_at: step_at + (owner == 3).sum() // 2] = 4.0  # silent step inside run 3
+    owner[0, 3:6] = -1  # some damage
+    shifted = clean - np.repeat(np.repeat(level, 16, 0), 16, 1)[:, :, None]
+    rgb = np.clip(shifted, 0, 255).astype(np.uint8)
+    fit = solve_offsets(rgb, synthetic_thumbnail(clean.astype(np.uint8)), owner, np.array([0]), (16, 16), "ycbcr")
+    var = fit.chunks.var
+    found = np.zeros((rows, cols))
+    found[var >= 0] = fit.offset[var[var >= 0], 0]
+    inside = (owner >= 0) & (fit.chunks.var >= 0)
+    # away from the step, every chunk rounds to its true offset
+    chunk_truth = np.array([np.median(level[var == i]) for i in range(fit.chunks.run.size)])
+    pure = np.array([np.ptp(level[var == i]) == 0 for i in range(fit.chunks.run.size)])
+    assert np.array_equal(np.rint(fit.offset[pure, 0]), chunk_truth[pure])
+    assert inside.sum() > 0.9 * rows * cols
+    assert abs(fit.bias[0]) < 0.2
+
+
+def test_aware_sca_fixes_a_run_whose_dc_the_boundaries_got_wrong(photo, monkeypatch) -> None:
+    """The thumbnail check moves a run whose DC the boundary fit left off by a step."""
+    import acir_core.sca.aware as aware
+
+    clean = decode(photo, "strict")
+    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    thumb = synthetic_thumbnail(clean.rgb)
+    real = aware._solve_dc
+
+    def off_by_one(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out[1:, 0] += 1  # every run after the first: luma one step off
+        return out
+
+    monkeypatch.setattr(aware, "_solve_dc", off_by_one)
+    s = aware_sca(r, thumb, fill="none")
+    y, ref = s.coefficients[0], clean.coefficients[0]
+    trusted = ~np.repeat(np.repeat(s.mcu_mask, 2, 0), 2, 1)  # luma blocks of unmasked MCUs
+    same_ac = np.all(y[..., 1:] == ref[..., 1:], axis=2) & trusted
+    # where the content is in place and trusted, its DC is the clean one again (without the
+    # thumbnail check, none of the later runs' would be)
+    assert same_ac.sum() > 0.5 * same_ac.size
+    assert np.mean(y[..., 0][same_ac] == ref[..., 0][same_ac]) > 0.97

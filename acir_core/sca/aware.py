@@ -32,7 +32,8 @@ from PIL import Image
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.sca.fill import dilate as dilate_mask
-from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail, window_reduce
+from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail
+from acir_core.sca.thumbdc import solve_offsets
 
 _DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
                  for u in range(8)], dtype=np.float32)
@@ -579,63 +580,69 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols)
 
 
-def _jfif(rgb: np.ndarray, color: str) -> list[np.ndarray]:
-    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
-    if color == "rgb":
-        return [r, g, b]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    if color == "grey":
-        return [y]
-    return [y, -0.168736 * r - 0.331264 * g + 0.5 * b + 128, 0.5 * r - 0.418688 * g - 0.081312 * b + 128]
-
-
 def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
-                      fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray) -> bool:
-    """Last DC check: downsample our result to the thumbnail's size with the filter thumbnails are
-    made with, and move each run's DC by the whole quantiser steps its thumbnail pixels say it is
-    off (only pixels whose filter footprint lies inside that one run). Returns whether any moved."""
+                      fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray,
+                      max_stderr: float = 0.2, mixed: float = 0.35) -> tuple[list[SegmentFix], np.ndarray] | None:
+    """Last DC check against the thumbnail (:mod:`acir_core.sca.thumbdc`): the remaining offset of
+    every chunk of every run, fitted at once through the thumbnail's resampling filter. A chunk
+    moves by the whole quantiser steps its offset rounds to when the fit pins it to
+    ``max_stderr`` steps; a chunk confidently between two steps (``mixed``) holds content at two
+    offsets (a silent break inside it) and becomes damage. A run whose chunks move differently is
+    split into one fix per stretch. Returns the new fixes and the MCUs found damaged, or None
+    when nothing changed."""
     frame = result.frame
-    th, tw = thumbnail.shape[:2]
-    down = np.asarray(Image.fromarray(rgb).resize((tw, th), Image.Resampling.BICUBIC))
-    ours, ref = _jfif(down, frame.color), _jfif(thumbnail, frame.color)
     inter, comps = _scan_geometry(result, sr)
+    if inter:
+        cell = (8 * frame.max_v, 8 * frame.max_h)
+    else:
+        c = frame.components[sr.components[0]]
+        cell = (8 * (frame.max_v // c.v), 8 * (frame.max_h // c.h))
+    firsts = set(sr.segment_first.tolist())
+    anchored = np.array([j for j, fx in enumerate(fixes) if fx.first_mcu in firsts], np.int64)
+    fit = solve_offsets(rgb, thumbnail, owner, anchored, cell, frame.color)
+    if fit is None:
+        return None
     rows, cols = owner.shape
-    mh, mw = rows and frame.height / rows, cols and frame.width / cols
-    mh, mw = 8 * frame.max_v if inter else mh, 8 * frame.max_h if inter else mw
-    sy, sx = frame.height / th, frame.width / tw
-    rad = int(np.ceil(2 * max(sy, sx) / min(mh, mw)))  # bicubic support, in MCUs
-    lo = window_reduce(owner, rad, np.minimum)
-    hi = window_reduce(owner, rad, np.maximum)
-    cy = np.clip(((np.arange(th) + 0.5) * sy / mh).astype(np.int64), 0, rows - 1)
-    cx = np.clip(((np.arange(tw) + 0.5) * sx / mw).astype(np.int64), 0, cols - 1)
-    own = owner[cy[:, None], cx[None, :]]
-    pure = (own >= 0) & (lo[cy[:, None], cx[None, :]] == own) & (hi[cy[:, None], cx[None, :]] == own)
-    pure &= (ours[0] > 3) & (ours[0] < 252) & (ref[0] > 3) & (ref[0] < 252)
-    moved = False
-    for j in np.unique(own[pure]):
-        sel = pure & (own == j)
-        if sel.sum() < 6:
+    var = fit.chunks.var.reshape(-1)
+    units = np.array([float(result.qtables[ci][0]) / 8.0 for ci, _, _ in comps])
+    planes = [min(ci, fit.offset.shape[1] - 1) for ci, _, _ in comps]
+    est = fit.offset[:, planes] / units
+    err = fit.stderr[:, planes] / units
+    steps = np.where((np.abs(est) >= 0.5) & (err <= max_stderr), np.rint(est), 0).astype(np.int64)
+    frac = np.abs(est - np.rint(est))
+    bad_chunk = np.any((frac > mixed) & (err <= max_stderr / 2), axis=1)
+    damaged = np.zeros(rows * cols, bool)
+    damaged[np.isin(var, np.flatnonzero(bad_chunk))] = True
+    damaged |= fit.standouts().reshape(-1) & (var >= 0)
+    if not steps.any() and not damaged.any():
+        return None
+    pos = np.flatnonzero(var >= 0)
+    mr, mc = pos // cols, pos % cols
+    for k, (ci, h, v) in enumerate(comps):
+        add = steps[var[pos], k].astype(coefs[ci].dtype)
+        for dy in range(v):
+            for dx in range(h):
+                coefs[ci][mr * v + dy, mc * h + dx, 0] += add
+    new_fixes: list[SegmentFix] = []
+    for j, fix in enumerate(fixes):
+        ids = np.flatnonzero(fit.chunks.run == j)
+        if ids.size == 0:
+            new_fixes.append(fix)
             continue
-        fix = fixes[j]
-        new_dc = list(fix.dc)
-        changed = False
-        for k, (ci, h, v) in enumerate(comps):
-            unit = float(result.qtables[ci][0]) / 8.0
-            step = int(np.rint(np.median(ref[min(ci, len(ref) - 1)][sel] - ours[min(ci, len(ours) - 1)][sel]) / unit))
-            if step == 0:
+        # chunks in decode order; a new fix wherever the step changes
+        starts = np.array([int(np.flatnonzero(var == i).min()) - fix.shift for i in ids])
+        order = np.argsort(starts)
+        ids, starts = ids[order], starts[order]
+        first = fix.first_mcu
+        for q, i in enumerate(ids):
+            last = q + 1 == ids.size
+            if not last and np.array_equal(steps[ids[q + 1]], steps[i]):
                 continue
-            mcus = np.flatnonzero(owner.reshape(-1) == j)
-            mr, mc = mcus // cols, mcus % cols
-            for dy in range(v):
-                for dx in range(h):
-                    coefs[ci][mr * v + dy, mc * h + dx, 0] += step
-            new_dc[k] -= step
-            changed = True
-        if changed:
-            fixes[j] = SegmentFix(fix.scan, fix.first_mcu, fix.end_mcu, fix.shift, tuple(new_dc), fix.cost,
-                                  fix.confident)
-            moved = True
-    return moved
+            end = fix.end_mcu if last else int(starts[q + 1])
+            dc = tuple(int(d - s) for d, s in zip(fix.dc, steps[i]))
+            new_fixes.append(SegmentFix(fix.scan, first, end, fix.shift, dc, fix.cost, fix.confident))
+            first = end
+    return new_fixes, damaged.reshape(rows, cols)
 
 
 def pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dilate: int) -> np.ndarray:
@@ -683,7 +690,11 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
     rgb = result.rerender(tuple(coefs))
     if thumbnail is not None and len(result.scans) == 1:
         # compare like with like: our result downsampled exactly as the thumbnail was made
-        if _thumbnail_refine(result, result.scans[0], coefs, owners[0][1], fixes, thumbnail, rgb):
+        refined = _thumbnail_refine(result, result.scans[0], coefs, owners[0][1], fixes, thumbnail, rgb)
+        if refined is not None:
+            fixes, more = refined
+            first_grid = first_grid | more
+            mask |= pixel_mask(result, result.scans[0], more, dilate=2)
             rgb = result.rerender(tuple(coefs))
     t1 = time.perf_counter()
     t2 = t1

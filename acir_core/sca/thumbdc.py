@@ -1,0 +1,318 @@
+"""Exact DC offsets of runs from the thumbnail, by a linear model of how thumbnails are made.
+
+A run whose DC is off by δ quantiser steps shows every one of its pixels off by δ·q/8 levels. A
+thumbnail pixel is a fixed weighted sum of the photo's pixels (the resampling filter), so the
+difference between the thumbnail and our result downsampled *with the same filter* is, pixel by
+pixel, Σ_j w_pj·δ_j: the share of run j in that pixel's filter footprint times run j's error.
+Runs at 1e-5 span one or two MCU rows while a 160-px thumbnail's bicubic footprint is five MCUs
+tall, so almost no thumbnail pixel sees a single run; solving for all runs at once uses every
+pixel anyway and pins each run's offset to a fraction of a level, which rounding turns exact.
+
+The weights are Pillow's (antialiased bicubic, a = -0.5, support scaled by the reduction), summed
+over each MCU's pixels, so the design matrix is built per MCU rather than per pixel. A global
+offset and gain absorb a camera thumbnail's different tone; pixels whose footprint reaches
+damaged MCUs or clipped values are left out, and an iteratively reweighted fit ignores the rest
+of what the model does not explain (silent damage inside a run).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+from PIL import Image
+
+from acir_core.sca.fill import window_reduce
+
+
+def _bicubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    x = np.abs(x)
+    near = ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+    far = (((x - 5.0) * x + 8.0) * x - 4.0) * a
+    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
+
+
+@lru_cache(maxsize=16)
+def resample_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of Pillow's antialiased bicubic resize along one axis: each output
+    sample's filter, stretched by the reduction factor and normalised to sum 1, as Pillow's
+    ``precompute_coeffs`` does (its support window included)."""
+    scale = n_in / n_out
+    fscale = max(scale, 1.0)
+    support = 2.0 * fscale
+    out = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        center = (o + 0.5) * scale
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        x = np.arange(lo, hi)
+        w = _bicubic((x - center + 0.5) / fscale)
+        total = w.sum()
+        out[o, lo:hi] = w / total if total != 0 else w
+    return out
+
+
+def cell_weights(n_in: int, n_out: int, cell: int, n_cells: int) -> np.ndarray:
+    """(n_out, n_cells): the resampling weights summed over each run of ``cell`` input samples
+    (an MCU's rows or columns); cells past the image edge get the weight of the samples they have."""
+    w = resample_weights(n_in, n_out)
+    pad = n_cells * cell - n_in
+    if pad > 0:
+        w = np.pad(w, ((0, 0), (0, pad)))
+    return w[:, : n_cells * cell].reshape(n_out, n_cells, cell).sum(axis=2)
+
+
+def jfif_planes(rgb: np.ndarray, color: str) -> list[np.ndarray]:
+    """RGB -> the frame's colour space (JFIF YCbCr, plain RGB, or grey), float."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    if color == "rgb":
+        return [r, g, b]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    if color == "grey":
+        return [y]
+    return [y, -0.168736 * r - 0.331264 * g + 0.5 * b + 128, 0.5 * r - 0.418688 * g - 0.081312 * b + 128]
+
+
+@njit(cache=True)
+def _footprints(ry: np.ndarray, rx: np.ndarray, rlo, rhi, clo, chi, var: np.ndarray, use: np.ndarray,
+                tone: np.ndarray, n_var: int, width: int):
+    """Sparse rows of the design matrix: for each used thumbnail pixel, the variables (chunks)
+    under its filter footprint with their summed weights, then the bias and gain columns."""
+    th, tw = use.shape
+    n_use = 0
+    for a in range(th):
+        for b in range(tw):
+            if use[a, b]:
+                n_use += 1
+    idx = np.full((n_use, width), -1, np.int64)
+    val = np.zeros((n_use, width))
+    p = 0
+    for a in range(th):
+        for b in range(tw):
+            if not use[a, b]:
+                continue
+            k = 0
+            for r in range(rlo[a], rhi[a]):
+                wr = ry[a, r]
+                for c in range(clo[b], chi[b]):
+                    v = var[r, c]
+                    if v < 0:
+                        continue
+                    wv = wr * rx[b, c]
+                    q = 0
+                    while q < k and idx[p, q] != v:
+                        q += 1
+                    if q == k:
+                        idx[p, k] = v
+                        k += 1
+                    val[p, q] += wv
+            idx[p, k] = n_var
+            val[p, k] = 1.0
+            idx[p, k + 1] = n_var + 1
+            val[p, k + 1] = tone[a, b]
+            p += 1
+    return idx, val
+
+
+@njit(cache=True)
+def _normal(idx: np.ndarray, val: np.ndarray, w: np.ndarray, r: np.ndarray, n: int):
+    """Weighted normal equations AᵀWA, AᵀWr of the sparse rows."""
+    mat = np.zeros((n, n))
+    rhs = np.zeros(n)
+    for p in range(idx.shape[0]):
+        wp = w[p]
+        for q in range(idx.shape[1]):
+            i = idx[p, q]
+            if i < 0:
+                break
+            wi = wp * val[p, q]
+            rhs[i] += wi * r[p]
+            for s in range(idx.shape[1]):
+                j = idx[p, s]
+                if j < 0:
+                    break
+                mat[i, j] += wi * val[p, s]
+    return mat, rhs
+
+
+@njit(cache=True)
+def _predict(idx: np.ndarray, val: np.ndarray, x: np.ndarray) -> np.ndarray:
+    out = np.zeros(idx.shape[0])
+    for p in range(idx.shape[0]):
+        acc = 0.0
+        for q in range(idx.shape[1]):
+            i = idx[p, q]
+            if i < 0:
+                break
+            acc += val[p, q] * x[i]
+        out[p] = acc
+    return out
+
+
+def _support(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    nz = weights != 0
+    lo = np.argmax(nz, axis=1)
+    hi = weights.shape[1] - np.argmax(nz[:, ::-1], axis=1)
+    return lo.astype(np.int64), np.maximum(hi, lo).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """The fit's variables: each trusted run cut into pieces of consecutive MCUs. ``var``: per
+    MCU (rows × cols) its chunk (-1: damaged); ``run``: each chunk's run; ``fixed``: chunks pinned
+    at 0 (the start of a restart interval, right by construction)."""
+
+    var: np.ndarray
+    run: np.ndarray
+    fixed: np.ndarray
+
+    @classmethod
+    def of(cls, owner: np.ndarray, anchored: np.ndarray, size: int) -> "Chunks":
+        flat = owner.reshape(-1)
+        var = np.full(flat.size, -1, np.int64)
+        runs, fixed = [], []
+        pos = np.flatnonzero(flat >= 0)
+        order = pos[np.argsort(flat[pos], kind="stable")]  # by run, then position
+        anchored_set = set(np.asarray(anchored).tolist())
+        start = 0
+        while start < order.size:
+            j = int(flat[order[start]])
+            end = start
+            while end < order.size and flat[order[end]] == j:
+                end += 1
+            members = order[start:end]
+            pieces = max(1, int(round(members.size / size)))
+            for q, piece in enumerate(np.array_split(members, pieces)):
+                var[piece] = len(runs)
+                runs.append(j)
+                fixed.append(q == 0 and j in anchored_set)
+            start = end
+        return cls(var.reshape(owner.shape), np.asarray(runs, np.int64), np.asarray(fixed, bool))
+
+
+@dataclass(frozen=True)
+class ThumbnailDC:
+    """Per chunk (see :class:`Chunks`) and component: the offset the thumbnail says the chunk still
+    has (levels; add it to the chunk) and its standard error (levels); how many thumbnail pixels
+    the fit used; the thumbnail's tone against ours (bias, gain) per component."""
+
+    chunks: Chunks
+    offset: np.ndarray
+    stderr: np.ndarray
+    pixels: int
+    bias: np.ndarray
+    gain: np.ndarray
+    residual: np.ndarray  # (K, th, tw) what the fit leaves unexplained, 0 where unused
+    use: np.ndarray  # (th, tw) pixels the fit used
+    sigma: np.ndarray  # (K,) robust spread of the residual
+    ry: np.ndarray  # (th, rows) MCU-row weights
+    rx: np.ndarray  # (tw, cols) MCU-column weights
+
+    def standouts(self, min_z: float = 6.0, min_levels: float = 2.0, coverage: float = 0.5,
+                  passes: int = 4) -> np.ndarray:
+        """MCUs (rows × cols bool) whose content the thumbnail contradicts (an MCU garbled without
+        any decoding failure). Matching pursuit on what the fit leaves unexplained: per MCU the
+        least-squares level offset under its footprint; the MCUs that are local maxima, ``min_z``
+        standard errors and ``min_levels`` levels away from 0 in some component are flagged, their
+        part is taken out of the residual (so their neighbours are judged on what is left), and
+        again, ``passes`` times. MCUs whose footprint the fit used less than ``coverage`` of are
+        not judged."""
+        u = self.use.astype(np.float64)
+        den = (self.ry ** 2).T @ u @ (self.rx ** 2)
+        full = (self.ry ** 2).sum(axis=0)[:, None] * (self.rx ** 2).sum(axis=0)[None, :]
+        ok = den > coverage * full
+        resid = self.residual.copy()
+        flag = np.zeros(den.shape, bool)
+        safe = np.maximum(den, 1e-9)
+        for _ in range(passes):
+            ds = np.stack([self.ry.T @ resid[k] @ self.rx / safe for k in range(resid.shape[0])])
+            zs = np.abs(ds) * np.sqrt(safe)[None] / self.sigma[:, None, None]
+            cand = ok & ~flag & np.any((zs > min_z) & (np.abs(ds) > min_levels), axis=0)
+            if not cand.any():
+                break
+            score = np.where(cand, zs.max(axis=0), 0.0)
+            peak = cand & (score >= window_reduce(score, 1, np.maximum))
+            flag |= peak
+            r, c = np.nonzero(peak)
+            for k in range(resid.shape[0]):
+                # remove each peak's fitted offset from the residual it explains
+                resid[k] -= (self.ry[:, r] * ds[k, r, c][None, :]) @ self.rx[:, c].T * u
+        return flag
+
+
+def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anchored: np.ndarray,
+                  cell: tuple[int, int], color: str, *, chunk: int = 24, damage_limit: float = 0.01,
+                  fuse: float = 2.0, iterations: int = 6,
+                  tone_prior: tuple[float, float] = (1.0, 0.05)) -> ThumbnailDC | None:
+    """Fit the remaining DC offset of every chunk of every trusted run, per component.
+
+    ``owner``: per MCU (rows × cols) the run index (≥ 0) of trusted content, -1 for damage;
+    ``anchored``: runs starting a restart interval (their first chunk is pinned at 0); ``cell``:
+    MCU size in pixels (height, width). Neighbouring chunks of one run are tied by an L1 (fused)
+    penalty of ``fuse`` per level, so a run stays one offset unless the thumbnail shows a step
+    (silent damage that changed the DC predictors mid-run). The thumbnail's tone against ours is a
+    bias and a gain with prior spreads ``tone_prior`` (levels, ratio): the anchored runs measure
+    them, and where those are hidden by damage the prior keeps them from absorbing real offsets.
+    Returns None when nothing can be fitted.
+    """
+    h, w = rgb.shape[:2]
+    th, tw = thumbnail.shape[:2]
+    rows, cols = owner.shape
+    if not (owner >= 0).any() or th < 2 or tw < 2:
+        return None
+    chunks = Chunks.of(owner, anchored, chunk)
+    n_var = chunks.run.size
+    ry = cell_weights(h, th, cell[0], rows)
+    rx = cell_weights(w, tw, cell[1], cols)
+    down = np.asarray(Image.fromarray(np.ascontiguousarray(rgb, np.uint8)).resize((tw, th), Image.Resampling.BICUBIC))
+    thumb = np.asarray(thumbnail, np.uint8)
+    reach = np.abs(ry) @ (owner < 0).astype(np.float64) @ np.abs(rx).T  # damaged share of each footprint
+    use = (reach < damage_limit) & np.all((down > 2) & (down < 253) & (thumb > 2) & (thumb < 253), axis=2)
+    if use.sum() < 8:
+        return None
+    rlo, rhi = _support(ry)
+    clo, chi = _support(rx)
+    width = int((rhi - rlo).max() * (chi - clo).max()) + 2
+    ours_planes = jfif_planes(down, color)
+    ref_planes = jfif_planes(thumb, color)
+    k_n = len(ours_planes)
+    # consecutive chunks of one run, for the fused penalty
+    same = np.flatnonzero(chunks.run[1:] == chunks.run[:-1])
+    left, right = same, same + 1
+    pin = np.where(chunks.fixed, 1e6, 1.0)  # prior: a chunk is right (levels⁻²), the boundary fit made most so
+    offset = np.zeros((n_var, k_n))
+    stderr = np.zeros((n_var, k_n))
+    residual = np.zeros((k_n, th, tw))
+    sigmas = np.zeros(k_n)
+    bias, gain = np.zeros(k_n), np.zeros(k_n)
+    for k in range(k_n):
+        tone = (ours_planes[k] - 128.0) / 128.0
+        idx, val = _footprints(ry, rx, rlo, rhi, clo, chi, chunks.var, use, tone, n_var, width)
+        resid = (ref_planes[k] - ours_planes[k])[use]
+        wts = np.ones(resid.size)
+        x = np.zeros(n_var + 2)
+        sigma = 1.0
+        for _ in range(iterations):  # IRLS: Cauchy on the data, L1 between neighbouring chunks
+            mat, rhs = _normal(idx, val, wts, resid, n_var + 2)
+            mat /= sigma * sigma
+            rhs /= sigma * sigma
+            lam = fuse / np.sqrt((x[left] - x[right]) ** 2 + 0.01)
+            np.add.at(mat, (left, left), lam)
+            np.add.at(mat, (right, right), lam)
+            np.add.at(mat, (left, right), -lam)
+            np.add.at(mat, (right, left), -lam)
+            mat[np.arange(n_var), np.arange(n_var)] += pin
+            mat[-2, -2] += 1.0 / tone_prior[0] ** 2
+            mat[-1, -1] += 1.0 / tone_prior[1] ** 2
+            x = np.linalg.solve(mat, rhs)
+            err = resid - _predict(idx, val, x)
+            sigma = 1.4826 * float(np.median(np.abs(err))) + 0.05
+            wts = 1.0 / (1.0 + (err / (3.0 * sigma)) ** 2)
+        cov = np.linalg.inv(mat)
+        offset[:, k] = x[:n_var]
+        stderr[:, k] = np.sqrt(np.maximum(np.diag(cov)[:n_var], 0.0))
+        bias[k], gain[k] = x[-2], x[-1]
+        residual[k][use] = err
+        sigmas[k] = sigma
+    return ThumbnailDC(chunks, offset, stderr, int(use.sum()), bias, gain, residual, use, sigmas, ry, rx)
