@@ -235,19 +235,25 @@ def config_from(args: argparse.Namespace) -> stages.Config:
 
 
 def build(p: beam.Pipeline, inputs: list[str], output: str, cfg: stages.Config, shards: int = 0,
-          sink: str = "beam") -> None:
+          sink: str = "beam", reshuffle: bool = True) -> None:
     """The pipeline graph (separate from :func:`run` so tests can inspect or reuse it).
 
     One linear chain: dead letters ride along with the good records (every stage passes them
     through) and are split off only at the sink. Beam's DaskRunner runs a single leaf of a branched
     graph, so with ``sink="fsspec"`` rows and dead letters even share one writer.
+
+    ``reshuffle``: break fusion after listing and after preparing, so a runner spreads the photos
+    (and their variants) over its workers. Off on Dask, where the driver lists the files and gives
+    each its own partition: there a Reshuffle is a hash shuffle that lumps random photos together
+    and leaves workers idle at the end.
     """
     records = (p | "Patterns" >> beam.Create(inputs)
-               | "ListInputs" >> beam.ParDo(ExpandGlobs())
-               | "Distribute" >> beam.Reshuffle()
-               | "Read" >> beam.ParDo(ReadFn())
-               | "Prepare" >> beam.ParDo(PrepareFn(cfg))
-               | "Rebalance" >> beam.Reshuffle())
+               | "ListInputs" >> beam.ParDo(ExpandGlobs()))
+    if reshuffle:
+        records = records | "Distribute" >> beam.Reshuffle()
+    records = records | "Read" >> beam.ParDo(ReadFn()) | "Prepare" >> beam.ParDo(PrepareFn(cfg))
+    if reshuffle:
+        records = records | "Rebalance" >> beam.Reshuffle()
     for label, name in (("Corrupt", "corrupt"), ("RobustDecode", "decode"), ("SCA", "sca"), ("Metrics", "metrics")):
         records = records | label >> beam.ParDo(StageFn(name, cfg))
     records = records | "EncodeRows" >> beam.ParDo(EncodeFn(cfg))
@@ -321,7 +327,7 @@ def run(argv: list[str] | None = None) -> dict:
         if not all_opts.get("npartitions") and not all_opts.get("partition_size"):
             options = PipelineOptions(beam_args + ["--dask_partition_size", "1"])
             p = beam.Pipeline(options=options)
-    build(p, inputs, args.output, cfg, args.shards, sink)
+    build(p, inputs, args.output, cfg, args.shards, sink, reshuffle=not on_dask)
     result = p.run()
     result.wait_until_finish()
     counts = _counters(result)

@@ -183,3 +183,17 @@ def test_aware_sca_fixes_a_run_whose_dc_the_boundaries_got_wrong(photo, monkeypa
     # thumbnail check, none of the later runs' would be)
     assert same_ac.sum() > 0.5 * same_ac.size
     assert np.mean(y[..., 0][same_ac] == ref[..., 0][same_ac]) > 0.97
+
+
+def test_thumbnail_fit_claims_nothing_from_a_thumbnail_of_another_picture(photo) -> None:
+    """A thumbnail that does not show this photo (a camera that letterboxes, a swapped file) must
+    not move runs: the fit's spread grows and no chunk is pinned to a non-zero step."""
+    from acir_core.sca.thumbdc import solve_offsets
+
+    clean = decode(photo, "strict").rgb
+    rows, cols = clean.shape[0] // 16, clean.shape[1] // 16
+    owner = (np.arange(rows * cols) // (rows * cols // 4)).clip(0, 3).reshape(rows, cols)
+    wrong = synthetic_thumbnail(np.ascontiguousarray(clean[::-1, ::-1]))
+    fit = solve_offsets(clean, wrong, owner, np.array([0]), (16, 16), "ycbcr")
+    pinned = (np.abs(fit.offset) >= 0.5) & (fit.stderr <= 0.2)
+    assert not pinned.any()
