@@ -581,15 +581,19 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
 
 
 def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
-                      fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray,
-                      max_stderr: float = 0.2, mixed: float = 0.35) -> tuple[list[SegmentFix], np.ndarray] | None:
+                      fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray, *,
+                      max_stderr: float = 0.2, mixed: float = 0.35,
+                      rounds: int = 3) -> tuple[list[SegmentFix], np.ndarray, np.ndarray] | None:
     """Last DC check against the thumbnail (:mod:`acir_core.sca.thumbdc`): the remaining offset of
     every chunk of every run, fitted at once through the thumbnail's resampling filter. A chunk
     moves by the whole quantiser steps its offset rounds to when the fit pins it to
     ``max_stderr`` steps; a chunk confidently between two steps (``mixed``) holds content at two
-    offsets (a silent break inside it) and becomes damage. A run whose chunks move differently is
-    split into one fix per stretch. Returns the new fixes and the MCUs found damaged, or None
-    when nothing changed."""
+    offsets (a silent break inside it) and becomes damage, as do MCUs the thumbnail contradicts.
+    Up to ``rounds`` fits, each on the image re-rendered with the last one's steps, while some
+    chunk moved by two steps or more: pixels that clip at 0 or 255 make a large offset look
+    smaller than it is, so such a fit can stop short.
+    A run whose chunks moved differently is split into one fix per stretch. Returns the new fixes,
+    the MCUs found damaged and the re-rendered image, or None when nothing changed."""
     frame = result.frame
     inter, comps = _scan_geometry(result, sr)
     if inter:
@@ -599,33 +603,45 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         cell = (8 * (frame.max_v // c.v), 8 * (frame.max_h // c.h))
     firsts = set(sr.segment_first.tolist())
     anchored = np.array([j for j, fx in enumerate(fixes) if fx.first_mcu in firsts], np.int64)
-    fit = solve_offsets(rgb, thumbnail, owner, anchored, cell, frame.color)
-    if fit is None:
-        return None
     rows, cols = owner.shape
-    var = fit.chunks.var.reshape(-1)
     units = np.array([float(result.qtables[ci][0]) / 8.0 for ci, _, _ in comps])
-    planes = [min(ci, fit.offset.shape[1] - 1) for ci, _, _ in comps]
-    est = fit.offset[:, planes] / units
-    err = fit.stderr[:, planes] / units
-    steps = np.where((np.abs(est) >= 0.5) & (err <= max_stderr), np.rint(est), 0).astype(np.int64)
-    frac = np.abs(est - np.rint(est))
-    bad_chunk = np.any((frac > mixed) & (err <= max_stderr / 2), axis=1)
     damaged = np.zeros(rows * cols, bool)
-    damaged[np.isin(var, np.flatnonzero(bad_chunk))] = True
-    damaged |= fit.standouts().reshape(-1) & (var >= 0)
-    if not steps.any() and not damaged.any():
+    total = None
+    chunks = None
+    for _ in range(rounds):
+        fit = solve_offsets(rgb, thumbnail, owner, anchored, cell, frame.color)
+        if fit is None:
+            break
+        chunks = fit.chunks
+        var = chunks.var.reshape(-1)
+        planes = [min(ci, fit.offset.shape[1] - 1) for ci, _, _ in comps]
+        est = fit.offset[:, planes] / units
+        err = fit.stderr[:, planes] / units
+        steps = np.where((np.abs(est) >= 0.5) & (err <= max_stderr), np.rint(est), 0).astype(np.int64)
+        frac = np.abs(est - np.rint(est))
+        bad_chunk = np.any((frac > mixed) & (err <= max_stderr / 2), axis=1)
+        # judged on the latest image: what only looked wrong before a move is not damage
+        damaged = np.isin(var, np.flatnonzero(bad_chunk)) | (fit.standouts().reshape(-1) & (var >= 0))
+        total = steps if total is None else total + steps
+        if not steps.any():
+            break
+        again = np.abs(steps).max() >= 2  # only large moves can have been shortened by clipping
+        pos = np.flatnonzero(var >= 0)
+        mr, mc = pos // cols, pos % cols
+        for k, (ci, h, v) in enumerate(comps):
+            add = steps[var[pos], k].astype(coefs[ci].dtype)
+            for dy in range(v):
+                for dx in range(h):
+                    coefs[ci][mr * v + dy, mc * h + dx, 0] += add
+        rgb = result.rerender(tuple(coefs))
+        if not again:
+            break
+    if total is None or (not total.any() and not damaged.any()):
         return None
-    pos = np.flatnonzero(var >= 0)
-    mr, mc = pos // cols, pos % cols
-    for k, (ci, h, v) in enumerate(comps):
-        add = steps[var[pos], k].astype(coefs[ci].dtype)
-        for dy in range(v):
-            for dx in range(h):
-                coefs[ci][mr * v + dy, mc * h + dx, 0] += add
+    var = chunks.var.reshape(-1)
     new_fixes: list[SegmentFix] = []
     for j, fix in enumerate(fixes):
-        ids = np.flatnonzero(fit.chunks.run == j)
+        ids = np.flatnonzero(chunks.run == j)
         if ids.size == 0:
             new_fixes.append(fix)
             continue
@@ -636,13 +652,13 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         first = fix.first_mcu
         for q, i in enumerate(ids):
             last = q + 1 == ids.size
-            if not last and np.array_equal(steps[ids[q + 1]], steps[i]):
+            if not last and np.array_equal(total[ids[q + 1]], total[i]):
                 continue
             end = fix.end_mcu if last else int(starts[q + 1])
-            dc = tuple(int(d - s) for d, s in zip(fix.dc, steps[i]))
+            dc = tuple(int(d - s) for d, s in zip(fix.dc, total[i]))
             new_fixes.append(SegmentFix(fix.scan, first, end, fix.shift, dc, fix.cost, fix.confident))
             first = end
-    return new_fixes, damaged.reshape(rows, cols)
+    return new_fixes, damaged.reshape(rows, cols), rgb
 
 
 def pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dilate: int) -> np.ndarray:
@@ -692,10 +708,9 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
         # compare like with like: our result downsampled exactly as the thumbnail was made
         refined = _thumbnail_refine(result, result.scans[0], coefs, owners[0][1], fixes, thumbnail, rgb)
         if refined is not None:
-            fixes, more = refined
+            fixes, more, rgb = refined
             first_grid = first_grid | more
             mask |= pixel_mask(result, result.scans[0], more, dilate=2)
-            rgb = result.rerender(tuple(coefs))
     t1 = time.perf_counter()
     t2 = t1
     used = fill

@@ -210,25 +210,29 @@ class ThumbnailDC:
     rx: np.ndarray  # (tw, cols) MCU-column weights
 
     def standouts(self, min_z: float = 6.0, min_levels: float = 2.0, coverage: float = 0.5,
-                  passes: int = 4) -> np.ndarray:
+                  passes: int = 4, edge_coverage: float = 0.002, edge_levels: float = 8.0,
+                  edge_z: float = 12.0) -> np.ndarray:
         """MCUs (rows × cols bool) whose content the thumbnail contradicts (an MCU garbled without
         any decoding failure). Matching pursuit on what the fit leaves unexplained: per MCU the
         least-squares level offset under its footprint; the MCUs that are local maxima, ``min_z``
         standard errors and ``min_levels`` levels away from 0 in some component are flagged, their
         part is taken out of the residual (so their neighbours are judged on what is left), and
-        again, ``passes`` times. MCUs whose footprint the fit used less than ``coverage`` of are
-        not judged."""
+        again, ``passes`` times. MCUs whose footprint the fit used less than ``coverage`` of (next
+        to damage, where garbled MCUs are most likely) are judged from the few pixels there are, from
+        ``edge_coverage`` on, and need ``edge_z`` and ``edge_levels``."""
         u = self.use.astype(np.float64)
         den = (self.ry ** 2).T @ u @ (self.rx ** 2)
         full = (self.ry ** 2).sum(axis=0)[:, None] * (self.rx ** 2).sum(axis=0)[None, :]
         ok = den > coverage * full
+        edge = (den > edge_coverage * full) & ~ok
         resid = self.residual.copy()
         flag = np.zeros(den.shape, bool)
         safe = np.maximum(den, 1e-9)
         for _ in range(passes):
             ds = np.stack([self.ry.T @ resid[k] @ self.rx / safe for k in range(resid.shape[0])])
             zs = np.abs(ds) * np.sqrt(safe)[None] / self.sigma[:, None, None]
-            cand = ok & ~flag & np.any((zs > min_z) & (np.abs(ds) > min_levels), axis=0)
+            cand = ~flag & ((ok & np.any((zs > min_z) & (np.abs(ds) > min_levels), axis=0))
+                            | (edge & np.any((zs > edge_z) & (np.abs(ds) > edge_levels), axis=0)))
             if not cand.any():
                 break
             score = np.where(cand, zs.max(axis=0), 0.0)
@@ -243,7 +247,7 @@ class ThumbnailDC:
 
 def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anchored: np.ndarray,
                   cell: tuple[int, int], color: str, *, chunk: int = 24, damage_limit: float = 0.01,
-                  fuse: float = 2.0, iterations: int = 6,
+                  fuse: float = 2.0, iterations: int = 4,
                   tone_prior: tuple[float, float] = (1.0, 0.05)) -> ThumbnailDC | None:
     """Fit the remaining DC offset of every chunk of every trusted run, per component.
 
@@ -286,9 +290,11 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     residual = np.zeros((k_n, th, tw))
     sigmas = np.zeros(k_n)
     bias, gain = np.zeros(k_n), np.zeros(k_n)
+    idx, val = _footprints(ry, rx, rlo, rhi, clo, chi, chunks.var, use, np.zeros((th, tw)), n_var, width)
+    tone_at = np.argmax(idx == n_var + 1, axis=1)  # the gain column's slot in each row
+    rows_at = np.arange(idx.shape[0])
     for k in range(k_n):
-        tone = (ours_planes[k] - 128.0) / 128.0
-        idx, val = _footprints(ry, rx, rlo, rhi, clo, chi, chunks.var, use, tone, n_var, width)
+        val[rows_at, tone_at] = ((ours_planes[k] - 128.0) / 128.0)[use]
         resid = (ref_planes[k] - ours_planes[k])[use]
         wts = np.ones(resid.size)
         x = np.zeros(n_var + 2)
