@@ -10,6 +10,7 @@ import logging
 import sys
 
 from acir_core import __version__
+from acir_core.blas import limit_blas_threads
 from acir_core.errors import AcirError, InvalidParameter
 from acir_cli.commands import corrupt, decode, fde, generate, metrics, restore, sca, thumbnail, train
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.args = extra + list(args.args)  # the pipeline parses its own and Beam's options
     _setup_logging(args.verbose)
+    limit_blas_threads()  # acir's matrices are small: extra BLAS threads only spin (acir_core.blas)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from acir_core.bitflip import corrupt
+from acir_core.blas import limit_blas_threads
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import evaluate, psnr, rgb_to_y
@@ -72,6 +73,7 @@ def mask_stats(out: np.ndarray, clean: np.ndarray, mask: np.ndarray) -> dict:
 
 
 def run_case(args: tuple) -> dict:
+    limit_blas_threads()  # as acir's own workers do (acir_core.blas)
     path, restart, ber, seed = args
     data = paper_file(path, restart)
     clean = decode(data, "strict").rgb

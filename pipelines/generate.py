@@ -50,6 +50,10 @@ def warm_up() -> None:
         return
     import io
 
+    from acir_core.blas import limit_blas_threads
+
+    limit_blas_threads()
+
     import numpy as np
     from PIL import Image
 

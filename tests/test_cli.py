@@ -263,3 +263,15 @@ def test_sca_writes_the_image_the_mask_and_a_report(capsys, tmp_path) -> None:
     assert code == 0 and "paper SCA" in out
     code, out, _ = run_cli(capsys, "sca", str(damaged), "--out", str(tmp_path / "n.png"), "--thumbnail", "none")
     assert code == 0 and "fill inpaint" in out
+
+
+def test_blas_is_limited_to_one_thread_per_process() -> None:
+    """acir's matrices are small; worker processes must not each start a spinning BLAS pool."""
+    import subprocess
+    import sys
+
+    code = ("from acir_core.blas import limit_blas_threads; import threadpoolctl; "
+            "assert limit_blas_threads(); "
+            "print(max(i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'))")
+    out = subprocess.run([sys.executable, "-c", "import numpy; " + code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

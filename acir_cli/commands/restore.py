@@ -44,6 +44,9 @@ _STATE: dict = {}
 
 
 def _init_worker(opts, stage: str, weights: str | None, device: str, threads: int) -> None:
+    from acir_core.blas import limit_blas_threads
+
+    limit_blas_threads()
     _STATE.update(opts=opts, stage=stage, gca=None)
     if stage == "gca":
         import torch

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from PIL import Image
 
 from acir_core.errors import InvalidParameter
@@ -277,25 +278,88 @@ def _edge_step(first, second, last, before_last):
     return (first - 0.5 * (second - first)) - (last + 0.5 * (last - before_last))
 
 
-def _row_medians(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Median of each row over its valid entries (0 for rows with none), in one partition: invalid
-    entries become -inf and +inf in equal numbers, which keeps the valid median in the middle
-    (to within one rank when the counts' parities differ, which the integer DC rounding absorbs)."""
-    n = values.shape[1]
-    count = valid.sum(axis=1)
-    n_low = (n - count) // 2
-    # the first n_low invalid entries of a row become -inf, the others +inf
-    order = np.cumsum(~valid, axis=1)
-    fill = np.where(order <= n_low[:, None], -np.inf, np.inf)
-    part = np.partition(np.where(valid, values, fill), (n - 1) // 2, axis=1)
-    return np.where(count > 0, part[:, (n - 1) // 2], 0.0)
+@njit(cache=True)
+def _shift_costs(tl: np.ndarray, cv: np.ndarray, known: np.ndarray, m: np.ndarray, shifts: np.ndarray, f: int,
+                 cnt: int, cols: int, use_a: np.ndarray, use_l: np.ndarray, use_t: np.ndarray, means: np.ndarray,
+                 thumb: np.ndarray, thumb_weight: float, unit: float):
+    """One component's part of :func:`_evaluate`, per shift: the steps across the edges to placed
+    content above and left (each side extrapolated half a pixel, see :func:`_edge_step`) and the
+    offsets of MCU means from the thumbnail; their median gives the DC, the best of it and its two
+    neighbours by weighted mean absolute residual gives the cost. Returns (cost, dc, measured)."""
+    n_s = shifts.size
+    n_pos = known.size
+    th, tw = tl.shape[1], tl.shape[2]
+    cap = use_a.size * tw + use_l.size * th + use_t.size
+    vals = np.empty(cap)
+    wts = np.empty(cap)
+    cost = np.full(n_s, 1e18)
+    dc = np.zeros(n_s, np.int64)
+    has = np.zeros(n_s, np.bool_)
+    wa = 1.0 / max(use_a.size * tw, 1)
+    wl = 1.0 / max(use_l.size * th, 1)
+    wt = thumb_weight / max(use_t.size, 1)
+    for si in range(n_s):
+        s = shifts[si]
+        n = 0
+        for q in range(use_a.size):
+            i = m[use_a[q]]
+            t = i + s
+            if t < f or t >= f + cnt or t - cols < 0 or not known[t - cols]:
+                continue
+            a = t - cols
+            for x in range(tw):
+                first, second = tl[i, 0, x], tl[i, 1, x]
+                last, before = cv[a, th - 1, x], cv[a, th - 2, x]
+                vals[n] = (first - 0.5 * (second - first)) - (last + 0.5 * (last - before))
+                wts[n] = wa
+                n += 1
+        for q in range(use_l.size):
+            i = m[use_l[q]]
+            t = i + s
+            if t < f or t >= f + cnt or t % cols == 0 or t - 1 < 0 or not known[t - 1]:
+                continue
+            for y in range(th):
+                first, second = tl[i, y, 0], tl[i, y, 1]
+                last, before = cv[t - 1, y, tw - 1], cv[t - 1, y, tw - 2]
+                vals[n] = (first - 0.5 * (second - first)) - (last + 0.5 * (last - before))
+                wts[n] = wl
+                n += 1
+        for q in range(use_t.size):
+            i = m[use_t[q]]
+            t = i + s
+            if t < f or t >= f + cnt:
+                continue
+            vals[n] = means[i] - thumb[min(max(t, 0), thumb.size - 1)]
+            wts[n] = wt
+            n += 1
+        if n == 0:
+            continue
+        med = np.median(vals[:n]) / unit
+        base = np.int64(np.rint(med))
+        wsum = 0.0
+        for j in range(n):
+            wsum += wts[j]
+        best, best_dc = 1e18, base
+        for delta in (-1, 0, 1):
+            c = base + delta
+            acc = 0.0
+            for j in range(n):
+                acc += abs(vals[j] - c * unit) * wts[j]
+            acc /= max(wsum, 1e-12)
+            if acc < best:
+                best, best_dc = acc, c
+        cost[si] = best
+        dc[si] = best_dc
+        has[si] = True
+    return cost, dc, has
 
 
 def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles, units, canvas: _Canvas,
-              thumb: np.ndarray | None, opts: AwareOptions, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+              thumb: np.ndarray | None, opts: AwareOptions, stride: int = 1,
+              means: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Costs (S,) of placing ``run`` at each shift, and the best integer DC per shift and component
-    (S, K). Vectorised over shifts: the residual after removing the DC offset, as mean absolute
-    sample difference across the boundary to the placed content above/left and to the thumbnail."""
+    (S, K): the residual after removing the DC offset, as mean absolute sample difference across
+    the boundary to the placed content above/left and to the thumbnail (:func:`_shift_costs`)."""
     m = run.trusted
     n_s, n_k = shifts.size, len(tiles)
     costs = np.full(n_s, _INF)
@@ -309,53 +373,21 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
     left = t - 1
     known_left = valid & (t % cols != 0) & (left >= 0) & canvas.known[np.clip(left, 0, canvas.known.size - 1)]
     # probe the first 2 rows' worth of MCUs that have a placed neighbour for some shift
-    use_a = np.flatnonzero(known_above.any(axis=0))[: 2 * cols : stride]
-    use_l = np.flatnonzero(known_left.any(axis=0))[:cols:stride]
+    use_a = np.ascontiguousarray(np.flatnonzero(known_above.any(axis=0))[: 2 * cols : stride])
+    use_l = np.ascontiguousarray(np.flatnonzero(known_left.any(axis=0))[:cols:stride])
     use_t = np.arange(0, m.size, max(1, m.size // (512 // stride))) if thumb is not None else np.zeros(0, np.int64)
+    if means is None:
+        means = [tl.mean(axis=(1, 2)) for tl in tiles]
     total = np.zeros(n_s)
     weight = np.zeros(n_s)
+    empty = np.zeros(1)
     for k, (tl, unit) in enumerate(zip(tiles, units)):
-        cv = canvas.tiles[k]
-        parts, masks, wts = [], [], []
-        if use_a.size:
-            ia = np.clip(above[:, use_a], 0, cv.shape[0] - 1)
-            d = _edge_step(tl[m[use_a], 0, :][None], tl[m[use_a], 1, :][None], cv[ia, -1, :], cv[ia, -2, :])
-            parts.append(d.reshape(n_s, -1))
-            masks.append(np.repeat(known_above[:, use_a], d.shape[2], axis=1))
-            wts.append(1.0)
-        if use_l.size:
-            il = np.clip(left[:, use_l], 0, cv.shape[0] - 1)
-            d = _edge_step(tl[m[use_l], :, 0][None], tl[m[use_l], :, 1][None], cv[il, :, -1], cv[il, :, -2])
-            parts.append(d.reshape(n_s, -1))
-            masks.append(np.repeat(known_left[:, use_l], d.shape[2], axis=1))
-            wts.append(1.0)
-        if use_t.size:
-            tt = np.clip(t[:, use_t], 0, thumb.shape[0] - 1)
-            d = tl[m[use_t]].mean(axis=(1, 2))[None] - thumb[tt, k]
-            parts.append(d)
-            masks.append(valid[:, use_t])
-            wts.append(opts.thumb_weight * (1.0 if not use_a.size else 1.0))
-        if not parts:
-            continue
-        diff = np.concatenate(parts, axis=1)
-        ok = np.concatenate(masks, axis=1)
-        w = np.concatenate([np.full(p.shape[1], wt / max(p.shape[1], 1)) for p, wt in zip(parts, wts)])
-        ww = ok * w[None, :]
-        wsum = ww.sum(axis=1)
-        med = _row_medians(diff, ok) / unit
-        base = np.nan_to_num(np.rint(med)).astype(np.int64)
-        best_cost = np.full(n_s, _INF)
-        best_dc = base.copy()
-        for delta in (-1, 0, 1):
-            cand = base + delta
-            res = (np.abs(diff - cand[:, None] * unit) * ww).sum(axis=1) / np.maximum(wsum, 1e-12)
-            better = res < best_cost
-            best_cost = np.where(better, res, best_cost)
-            best_dc = np.where(better, cand, best_dc)
-        has = wsum > 0
-        total += np.where(has, best_cost, 0.0)
+        th = np.ascontiguousarray(thumb[:, k]) if thumb is not None else empty
+        cost, dc, has = _shift_costs(tl, canvas.tiles[k], canvas.known, m, shifts.astype(np.int64), f, cnt, cols,
+                                     use_a, use_l, use_t, means[k], th, float(opts.thumb_weight), float(unit))
+        total += np.where(has, cost, 0.0)
         weight += has
-        dcs[:, k] = best_dc
+        dcs[:, k] = dc
     costs = np.where(weight > 0, total / np.maximum(weight, 1), _INF)
     return costs, dcs
 
@@ -478,6 +510,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     mcus = [_mcu_major(coefs[ci], rows, cols, v, h) for ci, h, v in comps]
     qts = [result.qtables[ci] for ci, _, _ in comps]
     tiles = [_tiles(m, q) for m, q in zip(mcus, qts)]
+    tile_means = [tl.mean(axis=(1, 2)) for tl in tiles]
     units = [float(q[0]) / 8.0 for q in qts]
     thumb = _thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
     canvas = _Canvas(tiles)
@@ -515,9 +548,11 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         for run in later:
             cand = np.arange(prev - opts.window, prev + opts.window + 1)
             # a coarse pass over every shift on a quarter of the samples, then the best few in full
-            costs, dcs = _evaluate(run, cand, f, cnt, cols, tiles, units, canvas, thumb, opts, stride=4)
+            costs, dcs = _evaluate(run, cand, f, cnt, cols, tiles, units, canvas, thumb, opts, stride=4,
+                                   means=tile_means)
             top = np.argsort(costs)[: opts.refine]
-            costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, tiles, units, canvas, thumb, opts)
+            costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, tiles, units, canvas, thumb, opts,
+                                             means=tile_means)
             table = {int(s): float(c) for s, c in zip(cand, costs) if c < _INF}
             det = {int(s): tuple(int(x) for x in d) for s, d, c in zip(cand, dcs, costs) if c < _INF}
             if not table:
