@@ -279,6 +279,28 @@ def _edge_step(first, second, last, before_last):
 
 
 @njit(cache=True)
+def _edge_terms(first, second, last, before, known, m, use, s, f, cnt, offset, row_start_ok, cols, w,
+                vals, wts, n):
+    """Append the steps across one edge (above: ``offset`` = cols; left: 1) of each probed MCU at
+    shift ``s`` whose neighbour there is placed, each side extrapolated half a pixel (as
+    :func:`_edge_step`); (N, L) views give the MCUs' first/second and the neighbours' last/before
+    sample lines. Returns the new count."""
+    for q in range(use.size):
+        i = m[use[q]]
+        t = i + s
+        nb = t - offset
+        if t < f or t >= f + cnt or nb < 0 or not known[nb] or (row_start_ok and t % cols == 0):
+            continue
+        for x in range(first.shape[1]):
+            a, b = first[i, x], second[i, x]
+            c, d = last[nb, x], before[nb, x]
+            vals[n] = (a - 0.5 * (b - a)) - (c + 0.5 * (c - d))
+            wts[n] = w
+            n += 1
+    return n
+
+
+@njit(cache=True)
 def _shift_costs(tl: np.ndarray, cv: np.ndarray, known: np.ndarray, m: np.ndarray, shifts: np.ndarray, f: int,
                  cnt: int, cols: int, use_a: np.ndarray, use_l: np.ndarray, use_t: np.ndarray, means: np.ndarray,
                  thumb: np.ndarray, thumb_weight: float, unit: float):
@@ -287,7 +309,6 @@ def _shift_costs(tl: np.ndarray, cv: np.ndarray, known: np.ndarray, m: np.ndarra
     offsets of MCU means from the thumbnail; their median gives the DC, the best of it and its two
     neighbours by weighted mean absolute residual gives the cost. Returns (cost, dc, measured)."""
     n_s = shifts.size
-    n_pos = known.size
     th, tw = tl.shape[1], tl.shape[2]
     cap = use_a.size * tw + use_l.size * th + use_t.size
     vals = np.empty(cap)
@@ -301,29 +322,10 @@ def _shift_costs(tl: np.ndarray, cv: np.ndarray, known: np.ndarray, m: np.ndarra
     for si in range(n_s):
         s = shifts[si]
         n = 0
-        for q in range(use_a.size):
-            i = m[use_a[q]]
-            t = i + s
-            if t < f or t >= f + cnt or t - cols < 0 or not known[t - cols]:
-                continue
-            a = t - cols
-            for x in range(tw):
-                first, second = tl[i, 0, x], tl[i, 1, x]
-                last, before = cv[a, th - 1, x], cv[a, th - 2, x]
-                vals[n] = (first - 0.5 * (second - first)) - (last + 0.5 * (last - before))
-                wts[n] = wa
-                n += 1
-        for q in range(use_l.size):
-            i = m[use_l[q]]
-            t = i + s
-            if t < f or t >= f + cnt or t % cols == 0 or t - 1 < 0 or not known[t - 1]:
-                continue
-            for y in range(th):
-                first, second = tl[i, y, 0], tl[i, y, 1]
-                last, before = cv[t - 1, y, tw - 1], cv[t - 1, y, tw - 2]
-                vals[n] = (first - 0.5 * (second - first)) - (last + 0.5 * (last - before))
-                wts[n] = wl
-                n += 1
+        n = _edge_terms(tl[:, 0, :], tl[:, 1, :], cv[:, th - 1, :], cv[:, th - 2, :], known, m, use_a, s, f, cnt,
+                        cols, False, cols, wa, vals, wts, n)
+        n = _edge_terms(tl[:, :, 0], tl[:, :, 1], cv[:, :, tw - 1], cv[:, :, tw - 2], known, m, use_l, s, f, cnt,
+                        1, True, cols, wl, vals, wts, n)
         for q in range(use_t.size):
             i = m[use_t[q]]
             t = i + s
