@@ -197,3 +197,19 @@ def test_thumbnail_fit_claims_nothing_from_a_thumbnail_of_another_picture(photo)
     fit = solve_offsets(clean, wrong, owner, np.array([0]), (16, 16), "ycbcr")
     pinned = (np.abs(fit.offset) >= 0.5) & (fit.stderr <= 0.2)
     assert not pinned.any()
+
+
+def test_a_jpeg_thumbnail_has_no_say_in_the_dc_fit(photo, monkeypatch) -> None:
+    """An EXIF-style thumbnail (q90 JPEG, chroma subsampled) does not reproduce our downsample to
+    a fraction of a level, so the thumbnail DC fit must leave the runs as the boundaries put them."""
+    import acir_core.sca.aware as aware
+
+    clean = decode(photo, "strict")
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_thumbnail(clean.rgb)).save(buf, "JPEG", quality=90)
+    thumb = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    with_fit = aware_sca(r, thumb, fill="none")
+    monkeypatch.setattr(aware, "_thumbnail_refine", lambda *a, **k: None)
+    without = aware_sca(r, thumb, fill="none")
+    assert np.array_equal(with_fit.rgb, without.rgb) and np.array_equal(with_fit.mask, without.mask)

@@ -619,7 +619,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
 
 def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
                       fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray, *,
-                      max_stderr: float = 0.2, mixed: float = 0.35,
+                      max_stderr: float = 0.2, mixed: float = 0.35, exact_sigma: float = 0.5,
                       rounds: int = 3) -> tuple[list[SegmentFix], np.ndarray, np.ndarray] | None:
     """Last DC check against the thumbnail (:mod:`acir_core.sca.thumbdc`): the remaining offset of
     every chunk of every run, fitted at once through the thumbnail's resampling filter. A chunk
@@ -629,6 +629,10 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     Up to ``rounds`` fits, each on the image re-rendered with the last one's steps, while some
     chunk moved by two steps or more: pixels that clip at 0 or 255 make a large offset look
     smaller than it is, so such a fit can stop short.
+    Only a thumbnail that reproduces our downsampled result to ``exact_sigma`` levels (robust
+    spread of the fit's residual) has a say: the paper's bicubic thumbnail does (~0.05), while an
+    EXIF thumbnail stored as a q90 4:2:0 JPEG (~1-2 levels, its chroma blurred) pulled chunks off
+    whole steps and flagged sound MCUs on train photos, so with such a one nothing changes.
     A run whose chunks moved differently is split into one fix per stretch. Returns the new fixes,
     the MCUs found damaged and the re-rendered image, or None when nothing changed."""
     frame = result.frame
@@ -654,6 +658,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         planes = [min(ci, fit.offset.shape[1] - 1) for ci, _, _ in comps]
         est = fit.offset[:, planes] / units
         err = fit.stderr[:, planes] / units
+        if np.any(fit.sigma[planes] >= exact_sigma):
+            break  # a thumbnail that is not our downsample (JPEG-compressed, another tone): no say
         steps = np.where((np.abs(est) >= 0.5) & (err <= max_stderr), np.rint(est), 0).astype(np.int64)
         frac = np.abs(est - np.rint(est))
         bad_chunk = np.any((frac > mixed) & (err <= max_stderr / 2), axis=1)
