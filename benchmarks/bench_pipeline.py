@@ -114,6 +114,8 @@ def main() -> None:
                 "--direct_num_workers", "1", "--direct_running_mode", "in_memory"]))
             times[names[2]].append(beam_run(glob, str(tmp / "o2"), [
                 "--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]))
+            if r == 0:  # children so far = the multi_processing workers (Dask's come later)
+                rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             d = dask_run(glob, str(tmp / "o3"))
             if d is None:
                 times.pop(names[3], None)
@@ -121,7 +123,6 @@ def main() -> None:
                 times[names[3]].append(d[0])
                 dask_rss = max(dask_rss or 0.0, d[1])
         rss_loop = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         if names[3] not in times:
             print("dask.distributed not installed: DaskRunner skipped")
         best = {k: min(v) for k, v in times.items()}
