@@ -631,7 +631,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     smaller than it is, so such a fit can stop short.
     Only a thumbnail that reproduces our downsampled result to ``exact_sigma`` levels (robust
     spread of the fit's residual) has a say: the paper's bicubic thumbnail does (~0.05), while an
-    EXIF thumbnail stored as a q90 4:2:0 JPEG (~1-2 levels, its chroma blurred) pulled chunks off
+    EXIF thumbnail stored as a q90 4:2:0 JPEG (2.5-4.5 levels on train photos) pulled chunks off
     whole steps and flagged sound MCUs on train photos, so with such a one nothing changes.
     A run whose chunks moved differently is split into one fix per stretch. Returns the new fixes,
     the MCUs found damaged and the re-rendered image, or None when nothing changed."""
