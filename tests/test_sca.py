@@ -149,8 +149,6 @@ def test_thumbnail_fit_finds_each_chunks_offset_and_a_step_inside_a_run(photo) -
     rgb = np.clip(shifted, 0, 255).astype(np.uint8)
     fit = solve_offsets(rgb, synthetic_thumbnail(clean.astype(np.uint8)), owner, np.array([0]), (16, 16), "ycbcr")
     var = fit.chunks.var
-    found = np.zeros((rows, cols))
-    found[var >= 0] = fit.offset[var[var >= 0], 0]
     inside = (owner >= 0) & (fit.chunks.var >= 0)
     # away from the step, every chunk rounds to its true offset
     chunk_truth = np.array([np.median(level[var == i]) for i in range(fit.chunks.run.size)])

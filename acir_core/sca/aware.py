@@ -34,7 +34,7 @@ from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.sca.fill import dilate as dilate_mask
 from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail
-from acir_core.sca.thumbdc import solve_offsets
+from acir_core.sca.thumbdc import jfif_planes, solve_offsets
 
 _DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
                  for u in range(8)], dtype=np.float32)
@@ -111,6 +111,15 @@ def _scan_geometry(result: DecodeResult, sr: ScanResult):
     return inter, comps
 
 
+def _mcu_cell(result: DecodeResult, sr: ScanResult) -> tuple[int, int]:
+    """Pixels (height, width) one MCU of this scan covers."""
+    frame = result.frame
+    if len(sr.components) > 1:
+        return 8 * frame.max_v, 8 * frame.max_h
+    c = frame.components[sr.components[0]]
+    return 8 * (frame.max_v // c.v), 8 * (frame.max_h // c.h)
+
+
 def _mcu_major(coefs: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
     """(rows*v, cols*h, 64) block grid -> (rows*cols, v, h, 64) MCU-major copy."""
     a = coefs[: rows * v, : cols * h].reshape(rows, v, cols, h, 64)
@@ -135,14 +144,7 @@ def _thumb_means(thumb: np.ndarray, result: DecodeResult, sr: ScanResult, comps)
     """Per MCU and scan component, the thumbnail's value there in the frame's colour space: the
     thumbnail converted (JFIF equations), then resampled to the MCU grid of the component."""
     frame = result.frame
-    r, g, b = (thumb[..., i].astype(np.float32) for i in range(3))
-    if frame.color == "ycbcr":
-        planes = [0.299 * r + 0.587 * g + 0.114 * b, -0.168736 * r - 0.331264 * g + 0.5 * b + 128,
-                  0.5 * r - 0.418688 * g - 0.081312 * b + 128]
-    elif frame.color == "rgb":
-        planes = [r, g, b]
-    else:
-        planes = [0.299 * r + 0.587 * g + 0.114 * b]
+    planes = [p.astype(np.float32) for p in jfif_planes(thumb, frame.color)]
     out = np.zeros((sr.mcu_rows * sr.mcu_cols, len(comps)), np.float64)
     for k, (ci, h, v) in enumerate(comps):
         c = frame.components[ci]
@@ -271,6 +273,7 @@ class _Canvas:
         self.known[true_pos] = True
 
 
+@njit(cache=True)
 def _edge_step(first, second, last, before_last):
     """Level step across an edge between two blocks, with each side extrapolated half a pixel to
     the edge from its two nearest rows (or columns): a linear gradient across the edge, common in
@@ -282,8 +285,7 @@ def _edge_step(first, second, last, before_last):
 def _edge_terms(first, second, last, before, known, m, use, s, f, cnt, offset, row_start_ok, cols, w,
                 vals, wts, n):
     """Append the steps across one edge (above: ``offset`` = cols; left: 1) of each probed MCU at
-    shift ``s`` whose neighbour there is placed, each side extrapolated half a pixel (as
-    :func:`_edge_step`); (N, L) views give the MCUs' first/second and the neighbours' last/before
+    shift ``s`` whose neighbour there is placed (:func:`_edge_step`); (N, L) views give the MCUs' first/second and the neighbours' last/before
     sample lines. Returns the new count."""
     for q in range(use.size):
         i = m[use[q]]
@@ -292,9 +294,7 @@ def _edge_terms(first, second, last, before, known, m, use, s, f, cnt, offset, r
         if t < f or t >= f + cnt or nb < 0 or not known[nb] or (row_start_ok and t % cols == 0):
             continue
         for x in range(first.shape[1]):
-            a, b = first[i, x], second[i, x]
-            c, d = last[nb, x], before[nb, x]
-            vals[n] = (a - 0.5 * (b - a)) - (c + 0.5 * (c - d))
+            vals[n] = _edge_step(first[i, x], second[i, x], last[nb, x], before[nb, x])
             wts[n] = w
             n += 1
     return n
@@ -357,8 +357,8 @@ def _shift_costs(tl: np.ndarray, cv: np.ndarray, known: np.ndarray, m: np.ndarra
 
 
 def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles, units, canvas: _Canvas,
-              thumb: np.ndarray | None, opts: AwareOptions, stride: int = 1,
-              means: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              thumb: np.ndarray | None, opts: AwareOptions, means: list[np.ndarray],
+              stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Costs (S,) of placing ``run`` at each shift, and the best integer DC per shift and component
     (S, K): the residual after removing the DC offset, as mean absolute sample difference across
     the boundary to the placed content above/left and to the thumbnail (:func:`_shift_costs`)."""
@@ -378,8 +378,6 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
     use_a = np.ascontiguousarray(np.flatnonzero(known_above.any(axis=0))[: 2 * cols : stride])
     use_l = np.ascontiguousarray(np.flatnonzero(known_left.any(axis=0))[:cols:stride])
     use_t = np.arange(0, m.size, max(1, m.size // (512 // stride))) if thumb is not None else np.zeros(0, np.int64)
-    if means is None:
-        means = [tl.mean(axis=(1, 2)) for tl in tiles]
     total = np.zeros(n_s)
     weight = np.zeros(n_s)
     empty = np.zeros(1)
@@ -422,7 +420,8 @@ def _viterbi(costs: list[dict[int, float]], start: int, final: int | None, penal
         path.append(int(arg[path[-1]]))
     return [int(p + lo) for p in path[::-1]]
 
-def _solve_dc(placements: list[tuple], tiles, units, thumb: np.ndarray | None, cols: int, n: int) -> np.ndarray:
+def _solve_dc(placements: list[tuple], tiles, tile_means, units, thumb: np.ndarray | None, cols: int,
+              n: int) -> np.ndarray:
     """DC errors of all runs at once, per component: weighted least squares over the relative
     offsets measured across every boundary between two runs and the absolute offsets against the
     thumbnail, with the first run of each restart segment fixed at 0. Solving jointly keeps one
@@ -445,7 +444,7 @@ def _solve_dc(placements: list[tuple], tiles, units, thumb: np.ndarray | None, c
         ok[ok] &= owner[nb[ok]] >= 0
         ok[ok] &= owner[nb[ok]] != owner[ok]
         pairs.append((t_all[ok], nb[ok], edge))
-    for k, (tl, unit) in enumerate(zip(tiles, units)):
+    for k, (tl, means, unit) in enumerate(zip(tiles, tile_means, units)):
         rows, rhs, wts = [], [], []
         for t, nb, edge in pairs:
             if t.size == 0:
@@ -467,7 +466,6 @@ def _solve_dc(placements: list[tuple], tiles, units, thumb: np.ndarray | None, c
                 rhs.append(med)
                 wts.append(vals.size / (1.57 * mad * mad + 0.05))
         if thumb is not None:
-            means = tl.mean(axis=(1, 2))
             for j, (run, sft, _, _, _, f, cnt) in enumerate(placements):
                 t = run.trusted + sft
                 ok = (t >= f) & (t < f + cnt)
@@ -517,7 +515,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     thumb = _thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
     canvas = _Canvas(tiles)
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
-    offsets = (np.stack([t.mean(axis=(1, 2)) for t in tiles], axis=1) - thumb) if thumb is not None else None
+    offsets = (np.stack(tile_means, axis=1) - thumb) if thumb is not None else None
     rough = _roughness(tiles, cols)
     out = [np.zeros_like(m) for m in mcus]
     owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
@@ -550,11 +548,11 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         for run in later:
             cand = np.arange(prev - opts.window, prev + opts.window + 1)
             # a coarse pass over every shift on a quarter of the samples, then the best few in full
-            costs, dcs = _evaluate(run, cand, f, cnt, cols, tiles, units, canvas, thumb, opts, stride=4,
-                                   means=tile_means)
+            costs, dcs = _evaluate(run, cand, f, cnt, cols, tiles, units, canvas, thumb, opts, tile_means,
+                                   stride=4)
             top = np.argsort(costs)[: opts.refine]
             costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, tiles, units, canvas, thumb, opts,
-                                             means=tile_means)
+                                             tile_means)
             table = {int(s): float(c) for s, c in zip(cand, costs) if c < _INF}
             det = {int(s): tuple(int(x) for x in d) for s, d, c in zip(cand, dcs, costs) if c < _INF}
             if not table:
@@ -572,8 +570,8 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             chosen.append((run, s, det.get(s, (0,) * len(tiles)), table.get(s, float(_INF))))
         placements += [(run, sft, dcs, cost, k == 0, f, cnt) for k, (run, sft, dcs, cost) in enumerate(chosen)]
     ref = float(np.median(ref_costs)) if ref_costs else 8.0
-    solved = _solve_dc(placements, tiles, units, thumb, cols, n)
-    means = np.stack([tl.mean(axis=(1, 2)) for tl in tiles], axis=1) if thumb is not None else None
+    solved = _solve_dc(placements, tiles, tile_means, units, thumb, cols, n)
+    means = np.stack(tile_means, axis=1) if thumb is not None else None
     for (run, sft, _, cost, _, f, cnt), dcs in zip(placements, solved):
         confident = cost <= max(opts.confidence_factor * ref, ref + 6.0)
         m = run.trusted
@@ -636,12 +634,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     A run whose chunks moved differently is split into one fix per stretch. Returns the new fixes,
     the MCUs found damaged and the re-rendered image, or None when nothing changed."""
     frame = result.frame
-    inter, comps = _scan_geometry(result, sr)
-    if inter:
-        cell = (8 * frame.max_v, 8 * frame.max_h)
-    else:
-        c = frame.components[sr.components[0]]
-        cell = (8 * (frame.max_v // c.v), 8 * (frame.max_h // c.h))
+    _, comps = _scan_geometry(result, sr)
+    cell = _mcu_cell(result, sr)
     firsts = set(sr.segment_first.tolist())
     anchored = np.array([j for j, fx in enumerate(fixes) if fx.first_mcu in firsts], np.int64)
     rows, cols = owner.shape
@@ -682,6 +676,9 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     if total is None or (not total.any() and not damaged.any()):
         return None
     var = chunks.var.reshape(-1)
+    pos = np.flatnonzero(var >= 0)
+    chunk_first = np.full(chunks.run.size, var.size, np.int64)
+    np.minimum.at(chunk_first, var[pos], pos)  # each chunk's first MCU position
     new_fixes: list[SegmentFix] = []
     for j, fix in enumerate(fixes):
         ids = np.flatnonzero(chunks.run == j)
@@ -689,7 +686,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
             new_fixes.append(fix)
             continue
         # chunks in decode order; a new fix wherever the step changes
-        starts = np.array([int(np.flatnonzero(var == i).min()) - fix.shift for i in ids])
+        starts = chunk_first[ids] - fix.shift
         order = np.argsort(starts)
         ids, starts = ids[order], starts[order]
         first = fix.first_mcu
@@ -707,12 +704,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
 def pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dilate: int) -> np.ndarray:
     """MCU damage as pixels, grown by ``dilate`` px: fancy upsampling spreads chroma one pixel across."""
     frame = result.frame
-    inter = len(sr.components) > 1
-    if inter:
-        ph, pw = 8 * frame.max_v, 8 * frame.max_h
-    else:
-        c = frame.components[sr.components[0]]
-        ph, pw = 8 * (frame.max_v // c.v), 8 * (frame.max_h // c.h)
+    ph, pw = _mcu_cell(result, sr)
     m = np.repeat(np.repeat(mcu_damage, ph, axis=0), pw, axis=1)[: frame.height, : frame.width]
     if m.shape != (frame.height, frame.width):
         m = np.pad(m, ((0, frame.height - m.shape[0]), (0, frame.width - m.shape[1])))
