@@ -39,7 +39,7 @@ SCHEMA = pa.schema(
         ("robust_png", pa.binary()),  # empty unless --images all
         ("paper_sca_png", pa.binary()),  # empty unless --images all
         ("aware_sca_png", pa.binary()),  # empty with --images none
-        ("mask_png", pa.binary()),  # 255 = damaged; empty with --images none
+        ("mask_png", pa.binary()),  # 1-bit PNG, white = damaged; empty with --images none
         ("code_version", pa.string()),
     ]
     + [(f"y_psnr_{s}", pa.float64()) for s in STAGES]  # dB at full size; 100 = identical

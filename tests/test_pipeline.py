@@ -121,3 +121,19 @@ def test_dataset_info_and_previews_from_the_cli(tmp_path, capsys) -> None:
     rows = list(dataset.iter_rows(str(tmp_path / "ds"), ber=1e-5, decode_images=True))
     assert len(rows) == 8 and rows[0]["aware_sca_png"].shape == (128, 256, 3) and rows[0]["mask_png"].ndim == 2
     assert main(["dataset", "info", str(tmp_path / "nothing")]) == 1
+
+
+def test_reader_decodes_a_corrupted_jpeg_that_pillow_gives_up_on(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    whole = encode_jpeg(photo_like(64, 48, seed=3), quality=90)
+    cut = whole[: len(whole) * 2 // 3]  # libjpeg stops with an error, not a warning
+    with pytest.raises(OSError):
+        dataset.decode_image(cut)
+    pq.write_table(pa.table({"clean_jpeg": [whole], "corrupted_jpeg": [cut], "ber": [1e-5]}),
+                   str(tmp_path / "part-0.parquet"))
+    (row,) = dataset.iter_rows(str(tmp_path), decode_images=True)
+    clean, shown = row["clean_jpeg"], row["corrupted_jpeg"]
+    assert shown.shape == clean.shape == (48, 64, 3)
+    assert np.array_equal(shown[:8], clean[:8]) and not np.array_equal(shown, clean)  # top decoded, rest grey

@@ -51,6 +51,12 @@ def _png(blob: bytes) -> np.ndarray:
         return np.asarray(im)
 
 
+def _png_mask(blob: bytes) -> np.ndarray:
+    """Damage mask, stored 1-bit (current datasets) or as 0/255 greyscale (older ones)."""
+    with Image.open(io.BytesIO(blob)) as im:
+        return np.asarray(im.convert("L")) > 127
+
+
 def with_paper_sca(ex: Example, corrupted: bytes) -> Example:
     """The ablation input: the paper's SCA image instead of aware SCA + fill (the aware mask is
     kept only to place crops and to measure)."""
@@ -74,6 +80,6 @@ def example_from_row(row: dict, sca_input: str = "aware") -> Example:
         ex = example_from_bytes(row["corrupted_jpeg"], None, name, thumb)
         return Example(ex.sca, ex.thumb_up, ex.mask, clean, ex.aware, name)
     aware = _png(row["aware_sca_png"])
-    mask = _png(row["mask_png"]) > 127
+    mask = _png_mask(row["mask_png"])
     filled, thumb_up = thumbnail_fill(aware, mask, thumb)
     return Example(filled, thumb_up, mask, clean, aware, name)
