@@ -618,12 +618,16 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
 def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
                       fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray, *,
                       max_stderr: float = 0.2, mixed: float = 0.35, exact_sigma: float = 0.5,
-                      rounds: int = 3) -> tuple[list[SegmentFix], np.ndarray, np.ndarray] | None:
+                      rounds: int = 6, big_offset: float = 4.0, big_z: float = 50.0,
+                      unfixed_z: float = 4.0) -> tuple[list[SegmentFix], np.ndarray, np.ndarray] | None:
     """Last DC check against the thumbnail (:mod:`acir_core.sca.thumbdc`): the remaining offset of
     every chunk of every run, fitted at once through the thumbnail's resampling filter. A chunk
     moves by the whole quantiser steps its offset rounds to when the fit pins it to
-    ``max_stderr`` steps; a chunk confidently between two steps (``mixed``) holds content at two
-    offsets (a silent break inside it) and becomes damage, as do MCUs the thumbnail contradicts.
+    ``max_stderr`` steps, or when it is at least ``big_offset`` steps off and ``big_z`` standard
+    errors from 0 (clipping makes such a fit loose; moved, the next round sees it better); a chunk
+    confidently between two steps (``mixed``) holds content at two offsets (a silent break inside
+    it) and becomes damage, as do a chunk likely off that the fit cannot pin (``unfixed_z``
+    standard errors, too loose to move) and MCUs the thumbnail contradicts.
     Up to ``rounds`` fits, each on the image re-rendered with the last one's steps, while some
     chunk moved by two steps or more: pixels that clip at 0 or 255 make a large offset look
     smaller than it is, so such a fit can stop short.
@@ -654,9 +658,16 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         err = fit.stderr[:, planes] / units
         if np.any(fit.sigma[planes] >= exact_sigma):
             break  # a thumbnail that is not our downsample (JPEG-compressed, another tone): no say
-        steps = np.where((np.abs(est) >= 0.5) & (err <= max_stderr), np.rint(est), 0).astype(np.int64)
+        # a large offset is moved when its direction and size are sure even if its last step is
+        # not: clipped pixels make the fit of a far-off chunk short and loose, and left alone its
+        # residual bleeds into its neighbours' estimates
+        far = (np.abs(est) >= big_offset) & (np.abs(est) >= big_z * err)
+        sure = ((np.abs(est) >= 0.5) & (err <= max_stderr)) | far
+        steps = np.where(sure, np.rint(est), 0).astype(np.int64)
         frac = np.abs(est - np.rint(est))
         bad_chunk = np.any((frac > mixed) & (err <= max_stderr / 2), axis=1)
+        # likely off by a step or more, but too loosely fitted to say by how much: not fixed, so damage
+        bad_chunk |= np.any(~sure & (np.abs(est) >= 0.6) & (np.abs(est) >= unfixed_z * err), axis=1)
         # judged on the latest image: what only looked wrong before a move is not damage
         damaged = np.isin(var, np.flatnonzero(bad_chunk)) | (fit.standouts().reshape(-1) & (var >= 0))
         total = steps if total is None else total + steps

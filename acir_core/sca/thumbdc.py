@@ -247,7 +247,7 @@ class ThumbnailDC:
 
 def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anchored: np.ndarray,
                   cell: tuple[int, int], color: str, *, chunk: int = 24, damage_limit: float = 0.01,
-                  fuse: float = 2.0, iterations: int = 4,
+                  fuse: float = 2.0, iterations: int = 6, anneal: tuple[float, ...] = (4.0, 2.0, 1.0, 0.5),
                   tone_prior: tuple[float, float] = (1.0, 0.05)) -> ThumbnailDC | None:
     """Fit the remaining DC offset of every chunk of every trusted run, per component.
 
@@ -258,7 +258,10 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     (silent damage that changed the DC predictors mid-run). The thumbnail's tone against ours is a
     bias and a gain with prior spreads ``tone_prior`` (levels, ratio): the anchored runs measure
     them, and where those are hidden by damage the prior keeps them from absorbing real offsets.
-    Returns None when nothing can be fitted.
+    The robust (Cauchy) weights are annealed: their scale starts at ``anneal`` levels and falls to
+    3σ, so that structured residuals (runs of opposite offsets one MCU row apart, which the
+    thumbnail's low-pass nearly cancels) are explained by offsets before they can be taken for
+    outliers and discounted. Returns None when nothing can be fitted.
     """
     h, w = rgb.shape[:2]
     th, tw = thumbnail.shape[:2]
@@ -299,7 +302,7 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
         wts = np.ones(resid.size)
         x = np.zeros(n_var + 2)
         sigma = 1.0
-        for _ in range(iterations):  # IRLS: Cauchy on the data, L1 between neighbouring chunks
+        for it in range(iterations):  # IRLS: Cauchy on the data, L1 between neighbouring chunks
             mat, rhs = _normal(idx, val, wts, resid, n_var + 2)
             mat /= sigma * sigma
             rhs /= sigma * sigma
@@ -314,7 +317,8 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
             x = np.linalg.solve(mat, rhs)
             err = resid - _predict(idx, val, x)
             sigma = 1.4826 * float(np.median(np.abs(err))) + 0.05
-            wts = 1.0 / (1.0 + (err / (3.0 * sigma)) ** 2)
+            scale = max(3.0 * sigma, anneal[it] if it < len(anneal) else 0.0)
+            wts = 1.0 / (1.0 + (err / scale) ** 2)
         cov = np.linalg.inv(mat)
         offset[:, k] = x[:n_var]
         stderr[:, k] = np.sqrt(np.maximum(np.diag(cov)[:n_var], 0.0))
