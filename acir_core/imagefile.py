@@ -8,6 +8,7 @@ incomplete, so its quality can be measured.
 from __future__ import annotations
 
 import io
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -32,6 +33,12 @@ class LoadedImage:
     problem: str | None = None
 
 
+def _plain(exc: BaseException) -> str:
+    """An exception's text without object addresses (Pillow names the ``<_io.BytesIO object at
+    0x...>`` it read): messages end up in dead-letter files, which reruns must write identically."""
+    return re.sub(r" ?<[^<>]* at 0x[0-9a-fA-F]+>", "", str(exc)) or type(exc).__name__
+
+
 def load_rgb(data: bytes, source: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Decode any Pillow-readable image to RGB; a damaged JPEG gives what the decoder managed."""
     if not data:
@@ -41,7 +48,7 @@ def load_rgb(data: bytes, source: str | None = None, max_pixels: int = DEFAULT_M
             warnings.simplefilter("ignore")
             im = Image.open(io.BytesIO(data))
     except Exception as exc:
-        raise BadInput(f"not an image Pillow can read ({exc})", source=source) from None
+        raise BadInput(f"not an image Pillow can read ({_plain(exc)})", source=source) from None
     with im:
         fmt = im.format or "unknown"
         if im.width * im.height > max_pixels:
@@ -50,7 +57,7 @@ def load_rgb(data: bytes, source: str | None = None, max_pixels: int = DEFAULT_M
         try:
             im.load()
         except Exception as exc:  # libjpeg errors surface as OSError/SyntaxError subclasses
-            problem = str(exc) or type(exc).__name__
+            problem = _plain(exc)
             with _TRUNCATED_LOCK:
                 old = ImageFile.LOAD_TRUNCATED_IMAGES
                 ImageFile.LOAD_TRUNCATED_IMAGES = True
@@ -59,7 +66,7 @@ def load_rgb(data: bytes, source: str | None = None, max_pixels: int = DEFAULT_M
                         again.load()
                         rgb = np.asarray(again.convert("RGB"))
                 except Exception as exc2:
-                    raise BadInput(f"image data cannot be decoded at all ({exc2})", source=source) from None
+                    raise BadInput(f"image data cannot be decoded at all ({_plain(exc2)})", source=source) from None
                 finally:
                     ImageFile.LOAD_TRUNCATED_IMAGES = old
             return LoadedImage(rgb, fmt, False, problem)
