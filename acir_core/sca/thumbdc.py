@@ -210,8 +210,8 @@ class ThumbnailDC:
     rx: np.ndarray  # (tw, cols) MCU-column weights
 
     def standouts(self, min_z: float = 6.0, min_levels: float = 2.0, coverage: float = 0.5,
-                  passes: int = 4, edge_coverage: float = 0.002, edge_levels: float = 8.0,
-                  edge_z: float = 12.0) -> np.ndarray:
+                  passes: int = 4, edge_coverage: float = 0.002, edge_levels: float = 5.0,
+                  edge_z: float = 8.0) -> np.ndarray:
         """MCUs (rows × cols bool) whose content the thumbnail contradicts (an MCU garbled without
         any decoding failure). Matching pursuit on what the fit leaves unexplained: per MCU the
         least-squares level offset under its footprint; the MCUs that are local maxima, ``min_z``
