@@ -8,8 +8,8 @@ the ratio to the loop; the per-stage time split from the loop; peak memory (max 
 process and of the workers.
 
 The loop is timed twice: in a fresh Python process, clock started before the interpreter, as a
-user's script runs (imports and numba cache loads included, which every runner worker pays too:
-~4 s per worker here), and warm, in this process after a first photo. Ratios are given against
+user's script runs (imports and numba cache loads included, which every runner worker pays too),
+and warm, in this process after a first photo; both with one BLAS thread, as acir's workers run. Ratios are given against
 both; with few photos the runners' start-up weighs heavily against the warm loop.
 
 ``--variants N`` makes N corrupted samples of each photo (the training set is made with 4), so a
@@ -31,6 +31,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from acir_core.blas import limit_blas_threads
 from pipelines import generate, stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +76,8 @@ def loop(paths: list[Path], cfg: stages.Config) -> tuple[float, dict]:
 
 def cold_loop(glob: str, variants: int) -> float:
     """The loop in a fresh interpreter, wall clock from before it starts to after it exits."""
-    code = ("import glob, sys; from pipelines import stages; cfg = stages.Config(variants=int(sys.argv[2]))\n"
+    code = ("import glob, sys; from acir_core.blas import limit_blas_threads; limit_blas_threads()\n"
+            "from pipelines import stages; cfg = stages.Config(variants=int(sys.argv[2]))\n"
             "for p in sorted(glob.glob(sys.argv[1])): stages.process(p, open(p, 'rb').read(), cfg)")
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, glob, str(variants)], check=True, stdout=subprocess.DEVNULL)
@@ -120,6 +122,7 @@ def main() -> None:
     try:
         paths = inputs(args.images, tmp / "in")
         n = len(paths)
+        limit_blas_threads()  # as every acir entry point and pipeline worker does (acir_core.blas)
         cfg = stages.Config(variants=args.variants)
         stages.process(str(paths[0]), paths[0].read_bytes(), cfg)  # compile/load numba outside the timings
         glob = str(tmp / "in" / "*.jpg")
@@ -144,6 +147,7 @@ def main() -> None:
             else:
                 times[names[3]].append(d[0])
                 dask_rss = max(dask_rss or 0.0, d[1])
+            time.sleep(5)  # the LocalCluster's processes take a few seconds to exit: not on the next clock
             times[names[4]].append(cold_loop(glob, args.variants))
         rss_loop = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if names[3] not in times:
