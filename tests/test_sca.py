@@ -217,3 +217,31 @@ def test_a_jpeg_thumbnail_has_no_say_in_the_dc_fit(photo, monkeypatch) -> None:
     monkeypatch.setattr(aware, "_thumbnail_refine", lambda *a, **k: None)
     without = aware_sca(r, thumb, fill="none")
     assert np.array_equal(with_fit.rgb, without.rgb) and np.array_equal(with_fit.mask, without.mask)
+
+
+def test_a_chunk_the_fit_finds_off_but_cannot_pin_becomes_damage(photo, monkeypatch) -> None:
+    """A chunk three steps off by the thumbnail, but fitted too loosely to say by how much, is
+    neither moved nor trusted: all its MCUs join the damage mask."""
+    import acir_core.sca.aware as aware
+
+    clean = decode(photo, "strict")
+    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    thumb = synthetic_thumbnail(clean.rgb)
+    real = aware.solve_offsets
+    seen = {}
+
+    def loose(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        if fit is not None:
+            sizes = np.bincount(fit.chunks.var[fit.chunks.var >= 0], minlength=fit.chunks.run.size)
+            k = seen.setdefault("chunk", int(np.argmax(np.where(fit.chunks.fixed, 0, sizes))))
+            unit = float(r.qtables[0][0]) / 8.0
+            fit.offset[k, 0], fit.stderr[k, 0] = 3.0 * unit, 0.5 * unit  # 6 stderr off, too loose to move
+            seen["var"] = fit.chunks.var.copy()
+        return fit
+
+    monkeypatch.setattr(aware, "solve_offsets", loose)
+    s = aware_sca(r, thumb, fill="none")
+    assert "chunk" in seen
+    members = seen["var"] == seen["chunk"]
+    assert members.sum() >= 3 and s.mcu_mask[members].all()
