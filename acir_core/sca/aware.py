@@ -420,6 +420,29 @@ def _viterbi(costs: list[dict[int, float]], start: int, final: int | None, penal
         path.append(int(arg[path[-1]]))
     return [int(p + lo) for p in path[::-1]]
 
+@njit(cache=True)
+def _group_median_mad(keys: np.ndarray, vals: np.ndarray):
+    """Per run of equal ``keys`` (sorted), the median and median absolute deviation of the rows
+    of ``vals`` (each row one boundary pair's samples) and the number of samples."""
+    n, width = vals.shape
+    starts = [0]
+    for i in range(1, n):
+        if keys[i] != keys[i - 1]:
+            starts.append(i)
+    g = len(starts)
+    out_k = np.empty(g, np.int64)
+    med = np.empty(g)
+    mad = np.empty(g)
+    size = np.empty(g, np.int64)
+    for q in range(g):
+        a = starts[q]
+        b = starts[q + 1] if q + 1 < g else n
+        flat = vals[a:b].ravel()
+        m = np.median(flat)
+        out_k[q], med[q], mad[q], size[q] = keys[a], m, np.median(np.abs(flat - m)), flat.size
+    return out_k, med, mad, size
+
+
 def _solve_dc(placements: list[tuple], tiles, tile_means, units, thumb: np.ndarray | None, cols: int,
               n: int) -> np.ndarray:
     """DC errors of all runs at once, per component: weighted least squares over the relative
@@ -444,6 +467,14 @@ def _solve_dc(placements: list[tuple], tiles, tile_means, units, thumb: np.ndarr
         ok[ok] &= owner[nb[ok]] >= 0
         ok[ok] &= owner[nb[ok]] != owner[ok]
         pairs.append((t_all[ok], nb[ok], edge))
+    if thumb is not None:  # each run's MCUs against the thumbnail where they land
+        lists = []
+        for j, (run, sft, _, _, _, f, cnt) in enumerate(placements):
+            t = run.trusted + sft
+            ok = (t >= f) & (t < f + cnt)
+            lists.append((np.full(int(ok.sum()), j, np.int64), run.trusted[ok], t[ok]))
+        thumb_keys, thumb_dec, thumb_pos = (np.concatenate([x[i] for x in lists]) if lists
+                                            else np.zeros(0, np.int64) for i in range(3))
     for k, (tl, means, unit) in enumerate(zip(tiles, tile_means, units)):
         rows, rhs, wts = [], [], []
         for t, nb, edge in pairs:
@@ -455,28 +486,19 @@ def _solve_dc(placements: list[tuple], tiles, tile_means, units, thumb: np.ndarr
                 d = _edge_step(tl[dec[t], :, 0], tl[dec[t], :, 1], tl[dec[nb], :, -1], tl[dec[nb], :, -2])
             key = owner[t] * p + owner[nb]
             order = np.argsort(key, kind="stable")
-            key_s, d_s = key[order], d[order]
-            bounds = np.flatnonzero(np.diff(key_s)) + 1
-            for grp_k, grp_d in zip(np.split(key_s, bounds), np.split(d_s, bounds)):
-                vals = grp_d.ravel() / unit
-                med = float(np.median(vals))
-                mad = float(np.median(np.abs(vals - med)))
-                j, i = divmod(int(grp_k[0]), p)
+            keys, meds, mads, sizes = _group_median_mad(key[order], np.ascontiguousarray(d[order]) / unit)
+            for grp_k, med, mad, size in zip(keys.tolist(), meds.tolist(), mads.tolist(), sizes.tolist()):
+                j, i = divmod(grp_k, p)
                 rows.append((j, i))
                 rhs.append(med)
-                wts.append(vals.size / (1.57 * mad * mad + 0.05))
-        if thumb is not None:
-            for j, (run, sft, _, _, _, f, cnt) in enumerate(placements):
-                t = run.trusted + sft
-                ok = (t >= f) & (t < f + cnt)
-                if not ok.any():
-                    continue
-                vals = (means[run.trusted[ok]] - thumb[t[ok], k]) / unit
-                med = float(np.median(vals))
-                mad = float(np.median(np.abs(vals - med)))
+                wts.append(size / (1.57 * mad * mad + 0.05))
+        if thumb is not None and thumb_keys.size:
+            vals = (means[thumb_dec] - thumb[thumb_pos, k]) / unit
+            keys, meds, mads, sizes = _group_median_mad(thumb_keys, vals[:, None])
+            for j, med, mad, size in zip(keys.tolist(), meds.tolist(), mads.tolist(), sizes.tolist()):
                 rows.append((j, -1))
                 rhs.append(med)
-                wts.append(vals.size / (1.57 * mad * mad + 0.05))
+                wts.append(size / (1.57 * mad * mad + 0.05))
         free = [j for j in range(p) if j not in anchors]
         if not free or not rows:
             result[:, k] = [int(round(pl[2][k])) for pl in placements]
