@@ -245,3 +245,30 @@ def test_a_chunk_the_fit_finds_off_but_cannot_pin_becomes_damage(photo, monkeypa
     assert "chunk" in seen
     members = seen["var"] == seen["chunk"]
     assert members.sum() >= 3 and s.mcu_mask[members].all()
+
+
+def test_a_chunk_the_thumbnail_cannot_see_is_not_trusted(photo, monkeypatch) -> None:
+    """A chunk whose offset the thumbnail leaves at ±0.5 steps (its pixels clipped, or their
+    footprints on damage) keeps the boundary fit's DC unchecked: its MCUs join the damage mask."""
+    import acir_core.sca.aware as aware
+
+    clean = decode(photo, "strict")
+    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    thumb = synthetic_thumbnail(clean.rgb)
+    real = aware.solve_offsets
+    seen = {}
+
+    def blind(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        if fit is not None:
+            sizes = np.bincount(fit.chunks.var[fit.chunks.var >= 0], minlength=fit.chunks.run.size)
+            k = seen.setdefault("chunk", int(np.argmax(np.where(fit.chunks.fixed, 0, sizes))))
+            unit = float(r.qtables[0][0]) / 8.0
+            fit.offset[k, 0], fit.stderr[k, 0] = 0.0, 0.5 * unit  # no sign of an offset, but no evidence either
+            seen["var"] = fit.chunks.var.copy()
+        return fit
+
+    monkeypatch.setattr(aware, "solve_offsets", blind)
+    s = aware_sca(r, thumb, fill="none")
+    members = seen["var"] == seen["chunk"]
+    assert members.sum() >= 3 and s.mcu_mask[members].all()

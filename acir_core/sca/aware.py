@@ -641,7 +641,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
                       fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray, *,
                       max_stderr: float = 0.2, mixed: float = 0.35, exact_sigma: float = 0.5,
                       rounds: int = 6, big_offset: float = 4.0, big_z: float = 50.0,
-                      unfixed_z: float = 4.0) -> tuple[list[SegmentFix], np.ndarray, np.ndarray] | None:
+                      unfixed_z: float = 4.0, unseen: float = 0.3
+                      ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray] | None:
     """Last DC check against the thumbnail (:mod:`acir_core.sca.thumbdc`): the remaining offset of
     every chunk of every run, fitted at once through the thumbnail's resampling filter. A chunk
     moves by the whole quantiser steps its offset rounds to when the fit pins it to
@@ -649,7 +650,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     errors from 0 (clipping makes such a fit loose; moved, the next round sees it better); a chunk
     confidently between two steps (``mixed``) holds content at two offsets (a silent break inside
     it) and becomes damage, as do a chunk likely off that the fit cannot pin (``unfixed_z``
-    standard errors, too loose to move) and MCUs the thumbnail contradicts.
+    standard errors, too loose to move), a chunk the thumbnail cannot pin to ``unseen`` steps at
+    all, and MCUs the thumbnail contradicts.
     Up to ``rounds`` fits, each on the image re-rendered with the last one's steps, while some
     chunk moved by two steps or more: pixels that clip at 0 or 255 make a large offset look
     smaller than it is, so such a fit can stop short.
@@ -690,6 +692,10 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         bad_chunk = np.any((frac > mixed) & (err <= max_stderr / 2), axis=1)
         # likely off by a step or more, but too loosely fitted to say by how much: not fixed, so damage
         bad_chunk |= np.any(~sure & (np.abs(est) >= 0.6) & (np.abs(est) >= unfixed_z * err), axis=1)
+        # a chunk the thumbnail hardly sees (its pixels clipped or their footprints on damage, so its
+        # offset comes from the prior and its neighbours) keeps whatever DC the boundary fit gave
+        # it: next to damage that is off by a step or two often enough that it is not trusted
+        bad_chunk |= np.any(err > unseen, axis=1) & ~chunks.fixed
         # judged on the latest image: what only looked wrong before a move is not damage
         damaged = np.isin(var, np.flatnonzero(bad_chunk)) | (fit.standouts().reshape(-1) & (var >= 0))
         total = steps if total is None else total + steps
