@@ -639,7 +639,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
 
 def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
                       fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray, *,
-                      max_stderr: float = 0.2, mixed: float = 0.35, exact_sigma: float = 0.5,
+                      max_stderr: float = 0.2, mixed: float = 0.25, exact_sigma: float = 0.5,
                       rounds: int = 6, big_offset: float = 4.0, big_z: float = 50.0,
                       unfixed_z: float = 4.0, unseen: float = 0.3
                       ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray] | None:
