@@ -79,12 +79,7 @@ class SCAResult:
 @dataclass(frozen=True)
 class AwareOptions:
     """Tuning: shift search window (MCUs) around the previous run's shift, bits before/after each
-    failure whose MCUs are damaged, the shortest run worth placing, and the confidence limit.
-    ``ambiguity``: a run whose best place beats the places one MCU either side by less than this
-    (levels of mean boundary residual) is not trusted: in flat content a run one MCU off joins
-    as well as in place, and at BER 1e-4 (train photos) most runs were trusted at such a guess
-    (28 % of the MCUs that differ from the clean decode unmasked; 2.5 % when they are not, and
-    +1.4 dB once filled from the thumbnail; at 1e-5 -0.1 dB for 1.9 % more damage)."""
+    failure whose MCUs are damaged, the shortest run worth placing, and the confidence limit."""
 
     window: int = 16
     refine: int = 5
@@ -101,7 +96,6 @@ class AwareOptions:
     min_run: int = 3
     thumb_weight: float = 1.0
     confidence_factor: float = 2.5
-    ambiguity: float = 1.0
 
 
 # --------------------------------------------------------------------------- geometry
@@ -228,10 +222,15 @@ def _split_silent(run: _Run, offsets: np.ndarray | None, units: list[float], opt
     return _split_silent(a, offsets, units, opts, depth + 1) + _split_silent(b, offsets, units, opts, depth + 1)
 
 
-def _split_pulse(run: _Run, rough: np.ndarray, cols: int, opts: AwareOptions, depth: int = 0) -> list[_Run]:
+def _split_pulse(run: _Run, rough: np.ndarray, cols: int, opts: AwareOptions, depth: int = 0,
+                 per_mcu_noise: bool = False) -> list[_Run]:
     """Split a run at a silent break found from continuity alone: after a break at MCU p, the MCUs
     p..p+cols-1 sit under content decoded before it (other DC, maybe other shift), so the boundary
-    roughness to the MCU above rises for exactly one row's worth of MCUs."""
+    roughness to the MCU above rises for exactly one row's worth of MCUs. Also run on
+    :func:`_misalignment` (``per_mcu_noise``: the row mean's noise from the MCUs' spread), which
+    shows a silent loss or gain of one MCU in texture: missed, such a break left the rest of the
+    run one MCU off, and every later run was then placed to match it, down to the image's end
+    (a train photo at 1e-5: 6971 MCUs wrong outside the mask)."""
     m = run.trusted
     if m.size < 3 * cols or depth > 12:
         return [run]
@@ -243,7 +242,11 @@ def _split_pulse(run: _Run, rough: np.ndarray, cols: int, opts: AwareOptions, de
     cs = np.concatenate([[0.0], np.cumsum(r)])
     win = (cs[cols:] - cs[:-cols]) / cols  # mean roughness of the row starting at each position
     base = np.median(r)
-    spread = np.median(np.abs(win - np.median(win))) + 1e-6
+    if per_mcu_noise:  # a row's mean as noisy as independent MCUs make it: in a short run the
+        # pulse itself fills much of the windows, whose own spread then hides it
+        spread = 1.4826 * np.median(np.abs(r - base)) / np.sqrt(cols) + 1e-6
+    else:
+        spread = np.median(np.abs(win - np.median(win))) + 1e-6
     k = int(np.argmax(win))
     excess = win[k] - base
     if excess < opts.pulse_min or excess < opts.pulse_sigma * spread:
@@ -252,16 +255,33 @@ def _split_pulse(run: _Run, rough: np.ndarray, cols: int, opts: AwareOptions, de
     cut = int(np.searchsorted(m, cut_mcu))
     a = _Run(run.first, cut_mcu, m[: max(cut - opts.back_mcus, 0)])
     b = _Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :])
-    return _split_pulse(a, rough, cols, opts, depth + 1) + _split_pulse(b, rough, cols, opts, depth + 1)
+    return (_split_pulse(a, rough, cols, opts, depth + 1, per_mcu_noise)
+            + _split_pulse(b, rough, cols, opts, depth + 1, per_mcu_noise))
 
 
-def _roughness(tiles: list[np.ndarray], cols: int) -> np.ndarray:
-    """Per decoded MCU: mean absolute step across its top edge to the MCU decoded one row earlier."""
+def _roughness(tiles: list[np.ndarray], cols: int, lag: int = 0) -> np.ndarray:
+    """Per decoded MCU: mean absolute step across its top edge to the MCU decoded one row earlier
+    (``lag`` MCUs later than that: where it belongs if an MCU was lost or gained in between)."""
     n = tiles[0].shape[0]
     out = np.zeros(n)
+    lo = cols + max(-lag, 0)
+    hi = n - max(lag, 0)
     for tl in tiles:
-        out[cols:] += np.mean(np.abs(tl[cols:, 0, :] - tl[:-cols, -1, :]), axis=1)
+        out[lo:hi] += np.mean(np.abs(tl[lo:hi, 0, :] - tl[lo - cols + lag : hi - cols + lag, -1, :]), axis=1)
     return out / len(tiles)
+
+
+def _misalignment(tiles: list[np.ndarray], cols: int) -> np.ndarray:
+    """Per decoded MCU: how much better its top edge joins the MCU one place left or right of the
+    one decoded a row earlier than that MCU itself. After a silent loss or gain of one MCU the
+    next row's worth of MCUs join their true neighbours there, so this rises for one row; in
+    texture the plain roughness (:func:`_roughness`) is too noisy to show such a break."""
+    r0 = _roughness(tiles, cols)
+    best = np.minimum(_roughness(tiles, cols, -1), _roughness(tiles, cols, 1))
+    out = r0 - best
+    out[: cols + 1] = 0.0
+    out[-1] = 0.0
+    return out
 
 
 # --------------------------------------------------------------------------- the estimator
@@ -545,6 +565,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
     offsets = (np.stack(tile_means, axis=1) - thumb) if thumb is not None else None
     rough = _roughness(tiles, cols)
+    misalign = _misalignment(tiles, cols)
     out = [np.zeros_like(m) for m in mcus]
     owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
     placed = np.zeros(n, bool)
@@ -558,6 +579,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         if not runs:
             continue
         runs = [piece for run in runs for piece in _split_pulse(run, rough, cols, opts)]
+        runs = [piece for run in runs for piece in _split_pulse(run, misalign, cols, opts, per_mcu_noise=True)]
         if thumb is not None:
             runs = [piece for run in runs for piece in _split_silent(run, offsets, units, opts)]
         first = runs[0]
@@ -595,11 +617,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         penalty = 0.05 * (np.median(ref_costs) if ref_costs else 1.0)
         path = _viterbi(cost_tables, 0, final_shift, penalty) if later else []
         for run, s, table, det in zip(later, path, cost_tables, details):
-            cost = table.get(s, float(_INF))
-            rival = min(table.get(s - 1, float(_INF)), table.get(s + 1, float(_INF)))
-            if rival - cost < opts.ambiguity:
-                cost = float(_INF)  # one MCU either way joins about as well: the place is a guess
-            chosen.append((run, s, det.get(s, (0,) * len(tiles)), cost))
+            chosen.append((run, s, det.get(s, (0,) * len(tiles)), table.get(s, float(_INF))))
         placements += [(run, sft, dcs, cost, k == 0, f, cnt) for k, (run, sft, dcs, cost) in enumerate(chosen)]
     ref = float(np.median(ref_costs)) if ref_costs else 8.0
     solved = _solve_dc(placements, tiles, tile_means, units, thumb, cols, n)
