@@ -219,61 +219,48 @@ def test_a_jpeg_thumbnail_has_no_say_in_the_dc_fit(photo, monkeypatch) -> None:
     assert np.array_equal(with_fit.rgb, without.rgb) and np.array_equal(with_fit.mask, without.mask)
 
 
-def test_a_chunk_the_fit_finds_off_but_cannot_pin_becomes_damage(photo, monkeypatch) -> None:
-    """A chunk three steps off by the thumbnail, but fitted too loosely to say by how much, is
-    neither moved nor trusted: all its MCUs join the damage mask."""
+def _mask_of_a_refitted_chunk(photo, monkeypatch, offset_steps: float, stderr_steps: float) -> bool:
+    """Aware SCA with the thumbnail fit made to report, for the largest chunk it may move, the
+    given luma offset and standard error (in quantiser steps): are all that chunk's MCUs damage?"""
     import acir_core.sca.aware as aware
 
     clean = decode(photo, "strict")
     r = decode(corrupt(photo, ber=2e-5, seed=1).data)
-    thumb = synthetic_thumbnail(clean.rgb)
     real = aware.solve_offsets
     seen = {}
 
-    def loose(*args, **kwargs):
+    def edited(*args, **kwargs):
         fit = real(*args, **kwargs)
         if fit is not None:
             sizes = np.bincount(fit.chunks.var[fit.chunks.var >= 0], minlength=fit.chunks.run.size)
             k = seen.setdefault("chunk", int(np.argmax(np.where(fit.chunks.fixed, 0, sizes))))
             unit = float(r.qtables[0][0]) / 8.0
-            fit.offset[k, 0], fit.stderr[k, 0] = 3.0 * unit, 0.5 * unit  # 6 stderr off, too loose to move
+            fit.offset[k, 0], fit.stderr[k, 0] = offset_steps * unit, stderr_steps * unit
             seen["var"] = fit.chunks.var.copy()
         return fit
 
-    monkeypatch.setattr(aware, "solve_offsets", loose)
-    s = aware_sca(r, thumb, fill="none")
-    assert "chunk" in seen
+    monkeypatch.setattr(aware, "solve_offsets", edited)
+    s = aware_sca(r, synthetic_thumbnail(clean.rgb), fill="none")
     members = seen["var"] == seen["chunk"]
-    assert members.sum() >= 3 and s.mcu_mask[members].all()
+    assert members.sum() >= 3
+    return bool(s.mcu_mask[members].all())
+
+
+def test_a_chunk_the_fit_finds_off_but_cannot_pin_becomes_damage(photo, monkeypatch) -> None:
+    """A chunk three steps off by the thumbnail, but fitted too loosely to say by how much (six
+    standard errors from 0, ±0.5 steps), is neither moved nor trusted."""
+    assert _mask_of_a_refitted_chunk(photo, monkeypatch, 3.0, 0.5)
 
 
 def test_a_chunk_the_thumbnail_cannot_see_is_not_trusted(photo, monkeypatch) -> None:
-    """A chunk whose offset the thumbnail leaves at ±0.5 steps (its pixels clipped, or their
-    footprints on damage) keeps the boundary fit's DC unchecked: its MCUs join the damage mask."""
-    import acir_core.sca.aware as aware
-
-    clean = decode(photo, "strict")
-    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
-    thumb = synthetic_thumbnail(clean.rgb)
-    real = aware.solve_offsets
-    seen = {}
-
-    def blind(*args, **kwargs):
-        fit = real(*args, **kwargs)
-        if fit is not None:
-            sizes = np.bincount(fit.chunks.var[fit.chunks.var >= 0], minlength=fit.chunks.run.size)
-            k = seen.setdefault("chunk", int(np.argmax(np.where(fit.chunks.fixed, 0, sizes))))
-            unit = float(r.qtables[0][0]) / 8.0
-            fit.offset[k, 0], fit.stderr[k, 0] = 0.0, 0.5 * unit  # no sign of an offset, but no evidence either
-            seen["var"] = fit.chunks.var.copy()
-        return fit
-
-    monkeypatch.setattr(aware, "solve_offsets", blind)
-    s = aware_sca(r, thumb, fill="none")
-    members = seen["var"] == seen["chunk"]
-    assert members.sum() >= 3 and s.mcu_mask[members].all()
+    """A chunk whose offset the thumbnail leaves at 0 ± 0.5 steps (its pixels clipped, or their
+    footprints on damage) keeps the boundary fit's DC unchecked: not trusted either."""
+    assert _mask_of_a_refitted_chunk(photo, monkeypatch, 0.0, 0.5)
 
 
+def test_a_chunk_the_thumbnail_pins_at_zero_stays_trusted(photo, monkeypatch) -> None:
+    """The control: the same chunk at 0 ± 0.02 steps keeps its MCUs."""
+    assert not _mask_of_a_refitted_chunk(photo, monkeypatch, 0.0, 0.02)
 
 def test_a_silently_lost_mcu_in_texture_splits_the_run_where_it_was_lost() -> None:
     """Decoded MCUs after a silent loss of one MCU sit one place early: for the next row's worth of
