@@ -13,7 +13,7 @@ import numpy as np
 
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, decode
-from acir_core.sca.aware import AwareOptions, aware_sca, pixel_mask
+from acir_core.sca.aware import AwareOptions, aware_sca, fill_damage, pixel_mask
 from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail
 from acir_core.sca.pipeline import resolve_thumbnail
 
@@ -24,7 +24,8 @@ STAGES = ("decode", "sca", "gca")
 class Restoration:
     """``status``: "clean" (the file decodes as an intact one: pass it through untouched) or
     "restored". ``rgb`` is the best image this module makes (SCA + fill, or the robust decode for
-    stage "decode"); ``sca`` the same before any network; ``aware`` the SCA before the fill;
+    stage "decode"); ``sca`` the network's input (every damaged pixel filled, as it was trained);
+    ``aware`` the SCA before the fill;
     ``thumb_up`` the thumbnail up-sampled to the photo (None without one)."""
 
     source: str
@@ -96,4 +97,7 @@ def restore_photo(data: bytes, source: str = "", stage: str = "sca", thumbnail="
     rec.update(status="restored", stage="sca", damaged_fraction=float(mask.mean()), runs=len(a.segments),
                runs_fixed=fixed, thumbnail=origin, fill="thumbnail" if thumb is not None else "inpaint",
                timings=timings)
-    return Restoration(source, "restored", "sca", filled, mask, filled, aware, thumb_up, origin, rec)
+    # what the photo shows keeps damaged MCUs that agree with the thumbnail; the network, trained
+    # on the full fill, is given that (``sca``)
+    shown = fill_damage(result, a, thumb) if thumb is not None else filled
+    return Restoration(source, "restored", "sca", shown, mask, filled, aware, thumb_up, origin, rec)

@@ -38,8 +38,7 @@ from acir_core.blas import limit_blas_threads
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import evaluate, psnr, rgb_to_y
-from acir_core.sca.aware import aware_sca
-from acir_core.sca.fill import fill_from_thumbnail, upsample_thumbnail
+from acir_core.sca.aware import aware_sca, fill_damage
 from acir_core.sca.paper import paper_sca
 from acir_core.thumbnail import synthetic_thumbnail
 
@@ -95,7 +94,7 @@ def run_case(args: tuple) -> dict:
     a = aware_sca(robust, thumb, fill="none")
     times["aware"] = time.perf_counter() - t
     t = time.perf_counter()
-    out["aware+fill"] = fill_from_thumbnail(a.rgb, a.mask, upsample_thumbnail(thumb, 2048, 1024))
+    out["aware+fill"] = fill_damage(robust, a, thumb)
     times["aware+fill"] = times["aware"] + time.perf_counter() - t
     out["aware"] = a.rgb
     scores = {m: [(q.y_psnr, q.y_ssim) for q in evaluate(img, clean, SCALES)] for m, img in out.items()}

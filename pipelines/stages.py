@@ -20,8 +20,7 @@ from acir_core.errors import BadInput, ImageTooLarge, InvalidParameter
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import psnr, rgb_to_y, ssim
-from acir_core.sca.aware import aware_sca
-from acir_core.sca.fill import fill_from_thumbnail, upsample_thumbnail
+from acir_core.sca.aware import aware_sca, fill_damage
 from acir_core.sca.paper import paper_sca
 from acir_core.thumbnail import extract_thumbnail, synthetic_thumbnail, with_thumbnail
 
@@ -175,7 +174,7 @@ def sca_stage(s: Sample, cfg: Config) -> Sample:
     r = s.decoded
     thumb = s.prepared.thumbnail
     a = aware_sca(r, thumb, fill="none")
-    filled = fill_from_thumbnail(a.rgb, a.mask, upsample_thumbnail(thumb, r.frame.width, r.frame.height))
+    filled = fill_damage(r, a, thumb)
     paper = paper_sca(decode(s.corrupted, "robust", resync="paper"))
     return replace(s, aware=a.rgb, aware_fill=filled, mask=a.mask, paper=paper.rgb,
                    sca_seconds=time.perf_counter() - t)

@@ -282,3 +282,26 @@ def test_a_silently_lost_mcu_in_texture_splits_the_run_where_it_was_lost() -> No
     pieces = _split_pulse(run, d, cols, AwareOptions(), per_mcu_noise=True)
     assert len(pieces) == 2 and abs(pieces[1].first - lost) <= 2
     assert _split_pulse(run, _misalignment([true], cols), cols, AwareOptions(), per_mcu_noise=True) == [run]
+
+
+def test_the_fill_keeps_damaged_mcus_whose_content_agrees_with_the_thumbnail() -> None:
+    """Of three damaged MCUs, the one with decoded texture matching the thumbnail's mean is kept;
+    the blank one (nothing decoded) and the one 40 levels off are filled from the thumbnail."""
+    from acir_core.sca.fill import fill_disagreeing, smooth
+
+    rng = np.random.default_rng(0)
+    clean = np.clip(128 + smooth(rng.normal(0, 40, (64, 96, 3)), 2) + rng.normal(0, 6, (64, 96, 3)), 0, 255)
+    thumb_up = smooth(clean, 3).astype(np.float32)
+    img = clean.astype(np.uint8)
+    img[16:32, 48:64] = 128  # blank: a neutral block
+    img[32:48, 16:32] = np.clip(img[32:48, 16:32].astype(int) + 40, 0, 255)  # off
+    mask = np.zeros((64, 96), bool)
+    for y, x in ((16, 16), (16, 48), (32, 16)):
+        mask[y : y + 16, x : x + 16] = True
+    out = fill_disagreeing(img, mask, thumb_up)
+    assert np.array_equal(out[16:32, 16:32], img[16:32, 16:32])  # agrees: kept as decoded
+    for y, x in ((16, 48), (32, 16)):
+        assert not np.array_equal(out[y : y + 16, x : x + 16], img[y : y + 16, x : x + 16])
+    assert np.array_equal(out[~mask], img[~mask])
+    everything = fill_disagreeing(img, mask, thumb_up, tolerance=-1.0)  # every damaged MCU filled
+    assert not np.array_equal(everything[16:32, 16:32], img[16:32, 16:32])

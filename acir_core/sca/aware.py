@@ -33,7 +33,7 @@ from PIL import Image
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.sca.fill import dilate as dilate_mask
-from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail
+from acir_core.sca.fill import fill_disagreeing, inpaint, upsample_thumbnail
 from acir_core.sca.thumbdc import jfif_planes, solve_offsets
 
 _DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
@@ -778,6 +778,18 @@ def pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dil
     return dilate_mask(m, dilate) if dilate and m.any() else m
 
 
+def _fill(result: DecodeResult, rgb: np.ndarray, mask: np.ndarray, thumbnail: np.ndarray) -> np.ndarray:
+    cell = _mcu_cell(result, result.scans[0]) if result.scans else (16, 16)
+    return fill_disagreeing(rgb, mask, upsample_thumbnail(thumbnail, result.frame.width, result.frame.height), cell)
+
+
+def fill_damage(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray) -> np.ndarray:
+    """What ``aware_sca(..., fill="thumbnail")`` shows, from a result made with ``fill="none"``
+    (callers that keep both): damaged MCUs that are blank or disagree with the thumbnail are
+    filled from it (:func:`acir_core.sca.fill.fill_disagreeing`)."""
+    return _fill(result, sca.rgb, sca.mask, thumbnail)
+
+
 def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill: str = "auto",
               options: AwareOptions | None = None) -> SCAResult:
     """Undo DC drift and block shifts using the decoder's records, mark and fill the damage.
@@ -819,7 +831,7 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
     if fill == "auto":
         used = "thumbnail" if thumbnail is not None else "inpaint"
     if used == "thumbnail":
-        rgb = fill_from_thumbnail(rgb, mask, upsample_thumbnail(thumbnail, frame.width, frame.height))
+        rgb = _fill(result, rgb, mask, thumbnail)
     elif used == "inpaint":
         rgb = inpaint(rgb, mask)
     t3 = time.perf_counter()

@@ -132,6 +132,36 @@ def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray,
     return out
 
 
+def fill_disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: tuple[int, int] = (16, 16),
+                     tolerance: float = 12.0, flat: float = 1.0) -> np.ndarray:
+    """:func:`fill_from_thumbnail` for only the damaged cells (MCUs) that hold nothing decoded (a
+    flat neutral block: luma variance at most ``flat``) or whose mean is more than ``tolerance``
+    levels off the upsampled thumbnail's in some JFIF component. The mask marks what SCA could
+    not verify, which is mostly content that is right; the thumbnail, 12.8× smaller, is a worse
+    guess than decoded content that agrees with it (33 train photos: +1.75 dB at BER 1e-5,
+    +1.2 dB at 1e-6, +0.25 dB at 1e-4 over filling every damaged pixel)."""
+    if not mask.any():
+        return rgb.copy()
+    from acir_core.sca.thumbdc import jfif_planes  # (thumbdc builds on this module)
+
+    h, w = mask.shape
+    ch, cw = cell
+    rows, cols = -(-h // ch), -(-w // cw)
+    pad = ((0, rows * ch - h), (0, cols * cw - w))
+
+    def means(planes):
+        return [np.pad(p, pad, mode="edge").reshape(rows, ch, cols, cw).mean(axis=(1, 3)) for p in planes]
+
+    ours = jfif_planes(rgb, "ycc")
+    away = np.zeros((rows, cols), bool)
+    for a, b in zip(means(ours), means(jfif_planes(thumb_up, "ycc"))):
+        away |= np.abs(a - b) > tolerance
+    y_mean, y_sq = means([ours[0], ours[0] ** 2])
+    neutral = y_sq - y_mean ** 2 <= flat
+    refill = np.repeat(np.repeat(away | neutral, ch, axis=0), cw, axis=1)[:h, :w]
+    return fill_from_thumbnail(rgb, mask & refill, thumb_up)
+
+
 def inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Fill ``mask`` from the surrounding pixels (push-pull normalised convolution over a pyramid of
     cell sizes: each level fills what the finer ones could not reach)."""
