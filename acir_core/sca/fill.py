@@ -142,23 +142,27 @@ def fill_disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ce
     +1.2 dB at 1e-6, +0.25 dB at 1e-4 over filling every damaged pixel)."""
     if not mask.any():
         return rgb.copy()
-    from acir_core.sca.thumbdc import jfif_planes  # (thumbdc builds on this module)
-
     h, w = mask.shape
     ch, cw = cell
     rows, cols = -(-h // ch), -(-w // cw)
     pad = ((0, rows * ch - h), (0, cols * cw - w))
 
-    def means(planes):
-        return [np.pad(p, pad, mode="edge").reshape(rows, ch, cols, cw).mean(axis=(1, 3)) for p in planes]
+    def cells(a: np.ndarray) -> np.ndarray:
+        a = np.pad(a, pad + ((0, 0),) * (a.ndim - 2), mode="edge") if any(pad[0] + pad[1]) else a
+        return a.reshape((rows, ch, cols, cw) + a.shape[2:])
 
-    ours = jfif_planes(rgb, "ycc")
-    away = np.zeros((rows, cols), bool)
-    for a, b in zip(means(ours), means(jfif_planes(thumb_up, "ycc"))):
-        away |= np.abs(a - b) > tolerance
-    y_mean, y_sq = means([ours[0], ours[0] ** 2])
-    neutral = y_sq - y_mean ** 2 <= flat
-    refill = np.repeat(np.repeat(away | neutral, ch, axis=0), cw, axis=1)[:h, :w]
+    hit = cells(mask).any(axis=(1, 3))  # only cells with damage are judged
+    r, c = np.nonzero(hit)
+    ours = cells(rgb)[r, :, c].astype(np.float32)  # (n, ch, cw, 3)
+    ref = cells(thumb_up)[r, :, c].astype(np.float32)
+    to_ycc = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
+                      np.float32).T  # JFIF; the means of a linear map are the map of the means
+    luma = ours @ to_ycc[:, 0]
+    away = np.any(np.abs((ours.mean(axis=(1, 2)) - ref.mean(axis=(1, 2))) @ to_ycc) > tolerance, axis=1)
+    neutral = luma.var(axis=(1, 2)) <= flat
+    grid = np.zeros((rows, cols), bool)
+    grid[r, c] = away | neutral
+    refill = np.repeat(np.repeat(grid, ch, axis=0), cw, axis=1)[:h, :w]
     return fill_from_thumbnail(rgb, mask & refill, thumb_up)
 
 
