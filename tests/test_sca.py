@@ -282,6 +282,7 @@ def test_a_silently_lost_mcu_in_texture_splits_the_run_where_it_was_lost() -> No
     pieces = _split_pulse(run, d, cols, AwareOptions(), per_mcu_noise=True)
     assert len(pieces) == 2 and abs(pieces[1].first - lost) <= 2
     assert _split_pulse(run, _misalignment([true], cols), cols, AwareOptions(), per_mcu_noise=True) == [run]
+    assert not _misalignment([true[:cols]], cols).any()  # one MCU row: nothing above to judge by
 
 
 def test_the_fill_keeps_damaged_mcus_whose_content_agrees_with_the_thumbnail() -> None:

@@ -266,6 +266,8 @@ def _roughness(tiles: list[np.ndarray], cols: int, lag: int = 0) -> np.ndarray:
     out = np.zeros(n)
     lo = cols + max(-lag, 0)
     hi = n - max(lag, 0)
+    if hi <= lo:  # a single MCU row: nothing above
+        return out
     for tl in tiles:
         out[lo:hi] += np.mean(np.abs(tl[lo:hi, 0, :] - tl[lo - cols + lag : hi - cols + lag, -1, :]), axis=1)
     return out / len(tiles)
