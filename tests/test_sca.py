@@ -306,3 +306,15 @@ def test_the_fill_keeps_damaged_mcus_whose_content_agrees_with_the_thumbnail() -
     assert np.array_equal(out[~mask], img[~mask])
     everything = fill_disagreeing(img, mask, thumb_up, tolerance=-1.0)  # every damaged MCU filled
     assert not np.array_equal(everything[16:32, 16:32], img[16:32, 16:32])
+
+
+def test_a_photo_one_mcu_row_tall_is_compensated() -> None:
+    """Nothing lies above the first MCU row: the continuity checks must stand aside, not fail."""
+    from conftest import encode_jpeg, photo_like
+
+    data = encode_jpeg(photo_like(2048, 16, seed=1))
+    clean = decode(data, "strict").rgb
+    r = decode(corrupt(data, ber=3e-4, seed=0).data)
+    assert r.resyncs
+    s = aware_sca(r, synthetic_thumbnail(clean))
+    assert s.rgb.shape == clean.shape and 0 < s.damaged_fraction < 1
