@@ -99,5 +99,6 @@ def restore_photo(data: bytes, source: str = "", stage: str = "sca", thumbnail="
                timings=timings)
     # what the photo shows keeps damaged MCUs that agree with the thumbnail; the network, trained
     # on the full fill, is given that (``sca``)
-    shown = fill_damage(result, a, thumb) if thumb is not None else filled
+    # (thumb_up is the upsampled thumbnail, integer-valued already: no second upsampling)
+    shown = fill_damage(result, a, thumb, thumb_up.astype(np.float32)) if thumb is not None else filled
     return Restoration(source, "restored", "sca", shown, mask, filled, aware, thumb_up, origin, rec)

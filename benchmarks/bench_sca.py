@@ -13,8 +13,9 @@ ground truth = the decoded clean JPEG) for:
 
 Also the fraction of pixels marked damaged, exactness outside the mask (share of images whose
 unmasked pixels all equal the clean decode, Y-PSNR outside the mask, share of differing MCUs the
-mask misses: those with a differing pixel it does not cover), and per-image times. ``--restart both`` repeats everything with restart markers
-every MCU row. Results are printed and written as JSON.
+mask misses: those with a differing pixel it does not cover), and per-image times.
+``--restart both`` repeats everything with restart markers every MCU row. Results are printed
+and written as JSON.
 
     python benchmarks/bench_sca.py [--images 24] [--seeds 3] [--workers 2] [--restart both]
 """

@@ -273,12 +273,13 @@ def _roughness(tiles: list[np.ndarray], cols: int, lag: int = 0) -> np.ndarray:
     return out / len(tiles)
 
 
-def _misalignment(tiles: list[np.ndarray], cols: int) -> np.ndarray:
+def _misalignment(tiles: list[np.ndarray], cols: int, rough: np.ndarray | None = None) -> np.ndarray:
     """Per decoded MCU: how much better its top edge joins the MCU one place left or right of the
     one decoded a row earlier than that MCU itself. After a silent loss or gain of one MCU the
     next row's worth of MCUs join their true neighbours there, so this rises for one row; in
-    texture the plain roughness (:func:`_roughness`) is too noisy to show such a break."""
-    r0 = _roughness(tiles, cols)
+    texture the plain roughness (:func:`_roughness`, ``rough`` when already computed) is too
+    noisy to show such a break."""
+    r0 = _roughness(tiles, cols) if rough is None else rough
     best = np.minimum(_roughness(tiles, cols, -1), _roughness(tiles, cols, 1))
     out = r0 - best
     out[: cols + 1] = 0.0
@@ -448,6 +449,7 @@ def _viterbi(costs: list[dict[int, float]], start: int, final: int | None, penal
         path.append(int(arg[path[-1]]))
     return [int(p + lo) for p in path[::-1]]
 
+
 @njit(cache=True)
 def _group_median_mad(keys: np.ndarray, vals: np.ndarray):
     """Per run of equal ``keys`` (sorted), the median and median absolute deviation of the rows
@@ -567,7 +569,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
     offsets = (np.stack(tile_means, axis=1) - thumb) if thumb is not None else None
     rough = _roughness(tiles, cols)
-    misalign = _misalignment(tiles, cols)
+    misalign = _misalignment(tiles, cols, rough)
     out = [np.zeros_like(m) for m in mcus]
     owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
     placed = np.zeros(n, bool)
@@ -780,16 +782,21 @@ def pixel_mask(result: DecodeResult, sr: ScanResult, mcu_damage: np.ndarray, dil
     return dilate_mask(m, dilate) if dilate and m.any() else m
 
 
-def _fill(result: DecodeResult, rgb: np.ndarray, mask: np.ndarray, thumbnail: np.ndarray) -> np.ndarray:
+def _fill(result: DecodeResult, rgb: np.ndarray, mask: np.ndarray, thumbnail: np.ndarray,
+          thumb_up: np.ndarray | None = None) -> np.ndarray:
     cell = _mcu_cell(result, result.scans[0]) if result.scans else (16, 16)
-    return fill_disagreeing(rgb, mask, upsample_thumbnail(thumbnail, result.frame.width, result.frame.height), cell)
+    if thumb_up is None:
+        thumb_up = upsample_thumbnail(thumbnail, result.frame.width, result.frame.height)
+    return fill_disagreeing(rgb, mask, thumb_up, cell)
 
 
-def fill_damage(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray) -> np.ndarray:
+def fill_damage(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray,
+                thumb_up: np.ndarray | None = None) -> np.ndarray:
     """What ``aware_sca(..., fill="thumbnail")`` shows, from a result made with ``fill="none"``
     (callers that keep both): damaged MCUs that are blank or disagree with the thumbnail are
-    filled from it (:func:`acir_core.sca.fill.fill_disagreeing`)."""
-    return _fill(result, sca.rgb, sca.mask, thumbnail)
+    filled from it (:func:`acir_core.sca.fill.fill_disagreeing`). ``thumb_up``: the thumbnail
+    already upsampled to the photo, when the caller has it."""
+    return _fill(result, sca.rgb, sca.mask, thumbnail, thumb_up)
 
 
 def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill: str = "auto",
