@@ -129,6 +129,42 @@ def test_thumbnail_weights_are_pillows_bicubic() -> None:
     assert np.abs(ours - ref).max() < 1e-3
 
 
+def test_envelope_cholesky_solves_and_gives_the_inverse_diagonal() -> None:
+    """The fit's solver on a banded SPD matrix with dense last rows (the tone's bias and gain),
+    against LAPACK; and a matrix that is not positive definite is reported, not solved."""
+    from acir_core.sca.envelope import cholesky_envelope, envelope_start, inverse_diagonal, solve_envelope
+
+    rng = np.random.default_rng(5)
+    n = 120
+    a = np.zeros((n, n))
+    for i in range(n - 2):
+        lo = max(0, i - int(rng.integers(0, 9)))
+        a[i, lo: i + 1] = rng.normal(size=i + 1 - lo)
+    a[-2:] = rng.normal(size=(2, n))
+    mat = a @ a.T + 0.05 * np.eye(n)
+    first = envelope_start(np.tril(mat))
+    assert (np.arange(n) - first)[: n - 2].max() < 20 and first[-1] == 0
+    low, ok = cholesky_envelope(np.tril(mat), first)
+    assert ok
+    b = rng.normal(size=n)
+    assert np.allclose(solve_envelope(low, first, b), np.linalg.solve(mat, b), rtol=1e-9, atol=1e-9)
+    assert np.allclose(inverse_diagonal(low, first), np.diag(np.linalg.inv(mat)), rtol=1e-9)
+    bad = mat.copy()
+    bad[7, 7] = -1.0
+    assert not cholesky_envelope(bad, envelope_start(bad))[1]
+
+
+def test_chunks_split_each_run_like_array_split() -> None:
+    from acir_core.sca.thumbdc import Chunks
+
+    owner = np.array([[0, 0, 0, 0, 0, 1, 1], [1, 1, 1, -1, 2, 2, 2]])
+    c = Chunks.of(owner, np.array([1]), 2)
+    # run 0: 5 MCUs -> round(2.5) = 2 pieces of 3 and 2; run 1: 5 -> 3 and 2; run 2: 3 -> 2 pieces
+    assert c.var.tolist() == [[0, 0, 0, 1, 1, 2, 2], [2, 3, 3, -1, 4, 4, 5]]
+    assert c.run.tolist() == [0, 0, 1, 1, 2, 2]
+    assert c.fixed.tolist() == [False, False, True, False, False, False]
+
+
 def test_thumbnail_fit_finds_each_chunks_offset_and_a_step_inside_a_run(photo) -> None:
     """Runs offset by whole levels (one with a step half-way, as silent damage leaves) are found
     to a fraction of a level from a thumbnail made of the clean image."""

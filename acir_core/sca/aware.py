@@ -607,8 +607,9 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             top = np.argsort(costs)[: opts.refine]
             costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, tiles, units, canvas, thumb, opts,
                                              tile_means)
-            table = {int(s): float(c) for s, c in zip(cand, costs) if c < _INF}
-            det = {int(s): tuple(int(x) for x in d) for s, d, c in zip(cand, dcs, costs) if c < _INF}
+            fin = costs < _INF
+            table = dict(zip(cand[fin].tolist(), costs[fin].tolist()))
+            det = dict(zip(cand[fin].tolist(), map(tuple, dcs[fin].tolist())))
             if not table:
                 table, det = {prev: float(_INF) / 2}, {prev: (0,) * len(tiles)}
             best = min(table, key=table.get)

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 from PIL import Image
 
+from acir_core.sca.envelope import cholesky_envelope, envelope_start, inverse_diagonal, solve_envelope
 from acir_core.sca.fill import window_reduce
 
 
@@ -117,7 +118,8 @@ def _footprints(ry: np.ndarray, rx: np.ndarray, rlo, rhi, clo, chi, var: np.ndar
 
 @njit(cache=True)
 def _normal(idx: np.ndarray, val: np.ndarray, w: np.ndarray, r: np.ndarray, n: int):
-    """Weighted normal equations AᵀWA, AᵀWr of the sparse rows."""
+    """Weighted normal equations AᵀWA (lower triangle only: the solver reads no more), AᵀWr
+    of the sparse rows."""
     mat = np.zeros((n, n))
     rhs = np.zeros(n)
     for p in range(idx.shape[0]):
@@ -132,7 +134,8 @@ def _normal(idx: np.ndarray, val: np.ndarray, w: np.ndarray, r: np.ndarray, n: i
                 j = idx[p, s]
                 if j < 0:
                     break
-                mat[i, j] += wi * val[p, s]
+                if j <= i:
+                    mat[i, j] += wi * val[p, s]
     return mat, rhs
 
 
@@ -148,6 +151,10 @@ def _predict(idx: np.ndarray, val: np.ndarray, x: np.ndarray) -> np.ndarray:
             acc += val[p, q] * x[i]
         out[p] = acc
     return out
+
+
+def _symmetric(lower: np.ndarray) -> np.ndarray:
+    return np.tril(lower) + np.tril(lower, -1).T
 
 
 def _support(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,24 +178,27 @@ class Chunks:
     def of(cls, owner: np.ndarray, anchored: np.ndarray, size: int) -> "Chunks":
         flat = owner.reshape(-1)
         var = np.full(flat.size, -1, np.int64)
-        runs, fixed = [], []
         pos = np.flatnonzero(flat >= 0)
+        if pos.size == 0:
+            return cls(var.reshape(owner.shape), np.zeros(0, np.int64), np.zeros(0, bool))
         order = pos[np.argsort(flat[pos], kind="stable")]  # by run, then position
-        anchored_set = set(np.asarray(anchored).tolist())
-        start = 0
-        while start < order.size:
-            j = int(flat[order[start]])
-            end = start
-            while end < order.size and flat[order[end]] == j:
-                end += 1
-            members = order[start:end]
-            pieces = max(1, int(round(members.size / size)))
-            for q, piece in enumerate(np.array_split(members, pieces)):
-                var[piece] = len(runs)
-                runs.append(j)
-                fixed.append(q == 0 and j in anchored_set)
-            start = end
-        return cls(var.reshape(owner.shape), np.asarray(runs, np.int64), np.asarray(fixed, bool))
+        run_of = flat[order]
+        starts = np.flatnonzero(np.r_[True, run_of[1:] != run_of[:-1]])
+        sizes = np.diff(np.r_[starts, order.size])
+        pieces = np.maximum(1, np.rint(sizes / size).astype(np.int64))
+        # np.array_split's pieces: the first (size % pieces) one sample longer
+        base, extra = sizes // pieces, sizes % pieces
+        group = np.repeat(np.arange(starts.size), sizes)
+        r = np.arange(order.size) - starts[group]
+        long_end = extra[group] * (base[group] + 1)
+        piece = np.where(r < long_end, r // (base[group] + 1),
+                         extra[group] + (r - long_end) // np.maximum(base[group], 1))
+        first_id = np.r_[0, np.cumsum(pieces)[:-1]]
+        var[order] = first_id[group] + piece
+        runs = np.repeat(run_of[starts], pieces)
+        fixed = np.zeros(runs.size, bool)
+        fixed[first_id] = np.isin(run_of[starts], np.asarray(anchored))
+        return cls(var.reshape(owner.shape), runs.astype(np.int64), fixed)
 
 
 @dataclass(frozen=True)
@@ -309,19 +319,20 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
             lam = fuse / np.sqrt((x[left] - x[right]) ** 2 + 0.01)
             np.add.at(mat, (left, left), lam)
             np.add.at(mat, (right, right), lam)
-            np.add.at(mat, (left, right), -lam)
-            np.add.at(mat, (right, left), -lam)
+            np.add.at(mat, (right, left), -lam)  # lower triangle: right > left
             mat[np.arange(n_var), np.arange(n_var)] += pin
             mat[-2, -2] += 1.0 / tone_prior[0] ** 2
             mat[-1, -1] += 1.0 / tone_prior[1] ** 2
-            x = np.linalg.solve(mat, rhs)
+            first = envelope_start(mat)
+            low, ok = cholesky_envelope(mat, first)
+            x = solve_envelope(low, first, rhs) if ok else np.linalg.solve(_symmetric(mat), rhs)
             err = resid - _predict(idx, val, x)
             sigma = 1.4826 * float(np.median(np.abs(err))) + 0.05
             scale = max(3.0 * sigma, anneal[it] if it < len(anneal) else 0.0)
             wts = 1.0 / (1.0 + (err / scale) ** 2)
-        cov = np.linalg.inv(mat)
+        var_x = inverse_diagonal(low, first) if ok else np.diag(np.linalg.inv(_symmetric(mat)))
         offset[:, k] = x[:n_var]
-        stderr[:, k] = np.sqrt(np.maximum(np.diag(cov)[:n_var], 0.0))
+        stderr[:, k] = np.sqrt(np.maximum(var_x[:n_var], 0.0))
         bias[k], gain[k] = x[-2], x[-1]
         residual[k][use] = err
         sigmas[k] = sigma
