@@ -215,6 +215,40 @@ def test_rendering_edited_coefficients_changes_only_that_block(photo_jpeg) -> No
     assert changed[:, 1].min() >= 80 and changed[:, 1].max() < 88
 
 
+@pytest.mark.parametrize("layout", ["420", "422", "444", "grey", "grey-2x2", "rgb"] + list(LAYOUTS), ids=str)
+@pytest.mark.parametrize("size", [(67, 45), (40, 16), (9, 70)], ids=str)
+def test_rendering_only_the_changed_mcu_rows_equals_a_full_render(layout, size) -> None:
+    """Rows changed at the top, the bottom, alone and in stretches: the bands (with their context
+    rows for upsampling) give exactly the pixels of a whole new render."""
+    from acir_core.jpeg.render import render, render_rows
+
+    im = photo_like(*size, seed=8)
+    pil = {"420": 2, "422": 1, "444": 0}
+    if layout in pil:
+        data = encode_jpeg(im, subsampling=pil[layout])
+    elif layout.startswith("grey"):
+        data = encode(im[..., 0], ((2, 2),) if layout == "grey-2x2" else ((1, 1),))
+    elif layout == "rgb":
+        data = encode(im, ((1, 1),) * 3, color="rgb")
+    else:
+        data = encode(im, LAYOUTS[layout])
+    r = decode(data)
+    frame = r.frame
+    n_rows = -(-frame.height // (8 * frame.max_v))
+    rng = np.random.default_rng(size[0])
+    patterns = [np.arange(n_rows) == 0, np.arange(n_rows) == n_rows - 1, np.arange(n_rows) % 3 == 1,
+                rng.random(n_rows) < 0.5, np.ones(n_rows, bool)]
+    for changed in patterns:
+        coefs = [c.copy() for c in r.coefficients]
+        for ci, c in enumerate(coefs):
+            v = frame.components[ci].v if len(coefs) > 1 else frame.max_v
+            for row in np.flatnonzero(changed):
+                c[row * v: (row + 1) * v, :, 0] += np.int16(rng.integers(-40, 40))
+                c[row * v: (row + 1) * v, :, 1] += np.int16(rng.integers(-9, 9))
+        full = render(frame, tuple(coefs), r.qtables)
+        assert np.array_equal(render_rows(frame, tuple(coefs), r.qtables, r.rgb, changed), full)
+
+
 # --------------------------------------------------------------------------- refused input
 
 def _patched(data: bytes, marker: int, offset_in_payload: int, value: bytes) -> bytes:

@@ -17,7 +17,7 @@ import numpy as np
 from acir_core.errors import AcirError, CorruptHeader, CorruptJpeg, InvalidParameter
 from acir_core.jpeg import entropy
 from acir_core.jpeg.bitstream import ScanBits, destuff, find_scan_end
-from acir_core.jpeg.render import render
+from acir_core.jpeg.render import render, render_rows
 from acir_core.jpeg.segments import iter_header_segments
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply_segment, color_space
 
@@ -149,6 +149,11 @@ class DecodeResult:
     def rerender(self, coefficients: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
         """Pixels for (possibly edited) coefficients, exactly as a decoder would show them."""
         return render(self.frame, self.coefficients if coefficients is None else coefficients, self.qtables)
+
+    def rerender_rows(self, coefficients: tuple[np.ndarray, ...], rgb: np.ndarray, changed: np.ndarray) -> np.ndarray:
+        """:meth:`rerender` of ``coefficients`` when they differ from those ``rgb`` shows only in
+        the MCU rows (of 8·max_v pixel rows) flagged in ``changed``: only those are redone."""
+        return render_rows(self.frame, coefficients, self.qtables, rgb, changed)
 
 
 # --------------------------------------------------------------------------- one scan

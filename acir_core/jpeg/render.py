@@ -27,17 +27,53 @@ def render(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np
 
     Greyscale frames give three equal channels, as Pillow's ``convert("RGB")`` of an "L" image.
     """
+    return _render_band(frame, coefficients, qtables, 0, -(-frame.height // (8 * frame.max_v)))
+
+
+def render_rows(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
+                rgb: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """``rgb`` (the render of other coefficients) with the MCU rows flagged in ``changed`` (one
+    per 8·max_v pixel rows) rendered again from ``coefficients``: what :func:`render` gives when
+    only those rows' coefficients differ. SCA's last DC steps touch a few rows, and a whole render
+    costs as much as the rest of a refinement round. Where chroma is upsampled vertically, the
+    filter reads one sample row across MCU rows, so the rows next to a changed one change too and
+    every band is rendered with one more MCU row of context on each side."""
+    out = rgb.copy()
+    cell = 8 * frame.max_v
+    n_rows = -(-frame.height // cell)
+    ctx = int(len(frame.components) > 1 and any(frame.max_v // c.v > 1 for c in frame.components))
+    flags = np.zeros(n_rows + 2, bool)
+    flags[1: 1 + min(n_rows, changed.size)] = changed[:n_rows]
+    if ctx:
+        flags[1:-1] |= flags[:-2] | flags[2:]
+    edges = np.flatnonzero(np.diff(flags.astype(np.int8)))
+    for a, b in zip(edges[::2], edges[1::2]):  # [a, b): a stretch of MCU rows to redo
+        lo, hi = max(a - ctx, 0), min(b + ctx, n_rows)
+        band = _render_band(frame, coefficients, qtables, lo, hi)
+        y0, y1 = a * cell, min(b * cell, frame.height)
+        out[y0:y1] = band[y0 - lo * cell: y1 - lo * cell]
+    return out
+
+
+def _render_band(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
+                 lo: int, hi: int) -> np.ndarray:
+    """Pixel rows of MCU rows [lo, hi) (clipped to the image), rendered as if they were the whole
+    image: right except in the first and last MCU row where those are not the image's own."""
+    cell = 8 * frame.max_v
+    y0, y1 = lo * cell, min(hi * cell, frame.height)
     planes = []
     for ci, (coefs, qt) in enumerate(zip(coefficients, qtables)):
         comp = frame.components[ci]
-        plane = component_plane(coefs, qt)
         cw, ch = frame.comp_size(ci)
-        planes.append(upsample(plane, cw, ch, frame.max_h // comp.h, frame.max_v // comp.v, frame.width,
-                               frame.height))
+        b0, b1 = lo * comp.v, min(hi * comp.v, coefs.shape[0])  # block rows of the band
+        plane = component_plane(coefs[b0:b1], qt)
+        band_h = max(min(ch - 8 * b0, plane.shape[0]), 1)
+        planes.append(upsample(plane, cw, band_h, frame.max_h // comp.h, frame.max_v // comp.v, frame.width,
+                               y1 - y0))
     if len(planes) == 1:
         return np.repeat(planes[0][:, :, None], 3, axis=2)
     if frame.color == "rgb":
         return np.ascontiguousarray(np.stack(planes, axis=-1))
-    out = np.empty((frame.height, frame.width, 3), np.uint8)
+    out = np.empty((y1 - y0, frame.width, 3), np.uint8)
     ycc_to_rgb(planes[0], planes[1], planes[2], CR_R, CB_B, CR_G, CB_G, out)
     return out

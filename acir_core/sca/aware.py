@@ -385,6 +385,32 @@ def _shift_costs(tl: np.ndarray, cv: np.ndarray, known: np.ndarray, m: np.ndarra
     return cost, dc, has
 
 
+@njit(cache=True)
+def _with_neighbour(m: np.ndarray, shifts: np.ndarray, f: int, cnt: int, cols: int, known: np.ndarray,
+                    offset: int, limit: int) -> np.ndarray:
+    """Indices into ``m`` (at most ``limit``, in order) of the MCUs that, at some shift, land in
+    the segment with a placed neighbour ``offset`` places before (above: cols; left: 1, not
+    across a row start)."""
+    out = np.empty(min(limit, m.size), np.int64)
+    last = known.size - 1  # the last placed position: MCUs beyond it (+ the widest shift) have none
+    while last >= 0 and not known[last]:
+        last -= 1
+    lowest = shifts.min() if shifts.size else 0
+    n = 0
+    for q in range(m.size):
+        if n == limit or m[q] + lowest - offset > last:
+            break
+        for s in shifts:
+            t = m[q] + s
+            nb = t - offset
+            if t < f or t >= f + cnt or nb < 0 or not known[nb] or (offset == 1 and t % cols == 0):
+                continue
+            out[n] = q
+            n += 1
+            break
+    return out[:n]
+
+
 def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles, units, canvas: _Canvas,
               thumb: np.ndarray | None, opts: AwareOptions, means: list[np.ndarray],
               stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -397,22 +423,17 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
     dcs = np.zeros((n_s, n_k), np.int64)
     if m.size == 0:
         return costs, dcs
-    t = m[None, :] + shifts[:, None]  # (S, M) true positions
-    valid = (t >= f) & (t < f + cnt)
-    above = t - cols
-    known_above = valid & (above >= 0) & canvas.known[np.clip(above, 0, canvas.known.size - 1)]
-    left = t - 1
-    known_left = valid & (t % cols != 0) & (left >= 0) & canvas.known[np.clip(left, 0, canvas.known.size - 1)]
+    sh = shifts.astype(np.int64)
     # probe the first 2 rows' worth of MCUs that have a placed neighbour for some shift
-    use_a = np.ascontiguousarray(np.flatnonzero(known_above.any(axis=0))[: 2 * cols : stride])
-    use_l = np.ascontiguousarray(np.flatnonzero(known_left.any(axis=0))[:cols:stride])
+    use_a = _with_neighbour(m, sh, f, cnt, cols, canvas.known, cols, 2 * cols)[::stride]
+    use_l = _with_neighbour(m, sh, f, cnt, cols, canvas.known, 1, cols)[::stride]
     use_t = np.arange(0, m.size, max(1, m.size // (512 // stride))) if thumb is not None else np.zeros(0, np.int64)
     total = np.zeros(n_s)
     weight = np.zeros(n_s)
     empty = np.zeros(1)
     for k, (tl, unit) in enumerate(zip(tiles, units)):
         th = np.ascontiguousarray(thumb[:, k]) if thumb is not None else empty
-        cost, dc, has = _shift_costs(tl, canvas.tiles[k], canvas.known, m, shifts.astype(np.int64), f, cnt, cols,
+        cost, dc, has = _shift_costs(tl, canvas.tiles[k], canvas.known, m, sh, f, cnt, cols,
                                      use_a, use_l, use_t, means[k], th, float(opts.thumb_weight), float(unit))
         total += np.where(has, cost, 0.0)
         weight += has
@@ -736,13 +757,18 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
             break
         again = np.abs(steps).max() >= 2  # only large moves can have been shortened by clipping
         pos = np.flatnonzero(var >= 0)
+        pos = pos[np.any(steps[var[pos]] != 0, axis=1)]
         mr, mc = pos // cols, pos % cols
         for k, (ci, h, v) in enumerate(comps):
             add = steps[var[pos], k].astype(coefs[ci].dtype)
             for dy in range(v):
                 for dx in range(h):
                     coefs[ci][mr * v + dy, mc * h + dx, 0] += add
-        rgb = result.rerender(tuple(coefs))
+        # only the MCU rows that moved are rendered again (in the frame's MCU rows of 8·max_v pixels)
+        frame_row = np.unique(mr * cell[0] // (8 * frame.max_v))
+        changed = np.zeros(-(-frame.height // (8 * frame.max_v)), bool)
+        changed[frame_row[frame_row < changed.size]] = True
+        rgb = result.rerender_rows(tuple(coefs), rgb, changed)
         if not again:
             break
     if total is None or (not total.any() and not damaged.any()):
