@@ -154,6 +154,24 @@ def test_envelope_cholesky_solves_and_gives_the_inverse_diagonal() -> None:
     assert not cholesky_envelope(bad, envelope_start(bad))[1]
 
 
+@pytest.mark.parametrize("size", [(333, 211, 40, 17), (67, 45, 20, 9), (64, 48, 64, 12)], ids=str)
+def test_downsample_kept_up_to_date_by_bands_equals_pillows_resize(size) -> None:
+    from acir_core.sca.thumbdc import Downsample
+
+    w, h, tw, th = size
+    rng = np.random.default_rng(w)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    small = Downsample(img, tw, th)
+    resize = lambda a: np.asarray(Image.fromarray(a).resize((tw, th), Image.Resampling.BICUBIC))
+    assert np.array_equal(small.image, resize(img))
+    rows = np.zeros(h, bool)
+    rows[[0, 5, 6, 7, h // 2, h - 1]] = True
+    img = img.copy()
+    img[rows] = rng.integers(0, 256, (int(rows.sum()), w, 3), dtype=np.uint8)
+    small.update(img, rows)
+    assert np.array_equal(small.image, resize(img))
+
+
 def test_chunks_split_each_run_like_array_split() -> None:
     from acir_core.sca.thumbdc import Chunks
 

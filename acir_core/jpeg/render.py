@@ -30,6 +30,25 @@ def render(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np
     return _render_band(frame, coefficients, qtables, 0, -(-frame.height // (8 * frame.max_v)))
 
 
+def _vertical_context(frame: Frame) -> int:
+    """MCU rows a changed row reaches across: 1 where chroma is upsampled vertically."""
+    return int(len(frame.components) > 1 and any(frame.max_v // c.v > 1 for c in frame.components))
+
+
+def rows_redone(frame: Frame, changed: np.ndarray) -> np.ndarray:
+    """The MCU rows whose pixels :func:`render_rows` rewrites for these changed ones: them, and
+    their neighbours where vertical upsampling carries a change one sample row across."""
+    n_rows = -(-frame.height // (8 * frame.max_v))
+    out = np.zeros(n_rows, bool)
+    out[: min(n_rows, changed.size)] = changed[:n_rows]
+    if _vertical_context(frame):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        out = grown
+    return out
+
+
 def render_rows(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
                 rgb: np.ndarray, changed: np.ndarray) -> np.ndarray:
     """``rgb`` (the render of other coefficients) with the MCU rows flagged in ``changed`` (one
@@ -41,11 +60,9 @@ def render_rows(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tup
     out = rgb.copy()
     cell = 8 * frame.max_v
     n_rows = -(-frame.height // cell)
-    ctx = int(len(frame.components) > 1 and any(frame.max_v // c.v > 1 for c in frame.components))
+    ctx = _vertical_context(frame)
     flags = np.zeros(n_rows + 2, bool)
-    flags[1: 1 + min(n_rows, changed.size)] = changed[:n_rows]
-    if ctx:
-        flags[1:-1] |= flags[:-2] | flags[2:]
+    flags[1:-1] = rows_redone(frame, changed)
     edges = np.flatnonzero(np.diff(flags.astype(np.int8)))
     for a, b in zip(edges[::2], edges[1::2]):  # [a, b): a stretch of MCU rows to redo
         lo, hi = max(a - ctx, 0), min(b + ctx, n_rows)

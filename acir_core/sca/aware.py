@@ -32,9 +32,10 @@ from PIL import Image
 
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
+from acir_core.jpeg.render import rows_redone
 from acir_core.sca.fill import dilate as dilate_mask
 from acir_core.sca.fill import fill_disagreeing, inpaint, upsample_thumbnail
-from acir_core.sca.thumbdc import jfif_planes, solve_offsets
+from acir_core.sca.thumbdc import Downsample, jfif_planes, solve_offsets
 
 _DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
                  for u in range(8)], dtype=np.float32)
@@ -725,8 +726,9 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     damaged = np.zeros(rows * cols, bool)
     total = None
     chunks = None
+    small = Downsample(rgb, thumbnail.shape[1], thumbnail.shape[0])
     for _ in range(rounds):
-        fit = solve_offsets(rgb, thumbnail, owner, anchored, cell, frame.color)
+        fit = solve_offsets(rgb, thumbnail, owner, anchored, cell, frame.color, down=small.image)
         if fit is None:
             break
         chunks = fit.chunks
@@ -769,6 +771,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         changed = np.zeros(-(-frame.height // (8 * frame.max_v)), bool)
         changed[frame_row[frame_row < changed.size]] = True
         rgb = result.rerender_rows(tuple(coefs), rgb, changed)
+        redone = np.repeat(rows_redone(frame, changed), 8 * frame.max_v)[: frame.height]
+        small.update(rgb, redone)
         if not again:
             break
     if total is None or (not total.any() and not damaged.any()):

@@ -75,6 +75,35 @@ def jfif_planes(rgb: np.ndarray, color: str) -> list[np.ndarray]:
     return [y, -0.168736 * r - 0.331264 * g + 0.5 * b + 128, 0.5 * r - 0.418688 * g - 0.081312 * b + 128]
 
 
+class Downsample:
+    """Our image reduced to the thumbnail's size exactly as Pillow's bicubic resize makes it, kept
+    up to date band by band. Pillow resizes in two passes, along rows and then along columns; the
+    row pass works on each row alone, so after a change in a few rows only those rows' pass is
+    redone and the cheap column pass run again (a whole resize of a 2K image costs as much as a
+    thumbnail fit's linear algebra)."""
+
+    def __init__(self, rgb: np.ndarray, width: int, height: int):
+        self.size = (width, height)
+        self._rows = self._row_pass(rgb)
+
+    def _row_pass(self, rgb: np.ndarray) -> np.ndarray:
+        im = Image.fromarray(np.ascontiguousarray(rgb, np.uint8))
+        return np.array(im.resize((self.size[0], rgb.shape[0]), Image.Resampling.BICUBIC))
+
+    def update(self, rgb: np.ndarray, rows: np.ndarray) -> None:
+        """``rgb`` now differs from the last image only in the pixel rows flagged in ``rows``."""
+        flags = np.concatenate([[False], rows, [False]]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(flags))
+        for a, b in zip(edges[::2], edges[1::2]):
+            self._rows[a:b] = self._row_pass(rgb[a:b])
+
+    @property
+    def image(self) -> np.ndarray:
+        """(height, width, 3) uint8: what ``Image.resize(size, BICUBIC)`` gives for the image."""
+        im = Image.fromarray(self._rows)
+        return np.asarray(im.resize(self.size, Image.Resampling.BICUBIC))
+
+
 @njit(cache=True)
 def _footprints(ry: np.ndarray, rx: np.ndarray, rlo, rhi, clo, chi, var: np.ndarray, use: np.ndarray,
                 tone: np.ndarray, n_var: int, width: int):
@@ -256,7 +285,8 @@ class ThumbnailDC:
 
 
 def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anchored: np.ndarray,
-                  cell: tuple[int, int], color: str, *, chunk: int = 24, damage_limit: float = 0.01,
+                  cell: tuple[int, int], color: str, *, down: np.ndarray | None = None,
+                  chunk: int = 24, damage_limit: float = 0.01,
                   fuse: float = 2.0, iterations: int = 6, anneal: tuple[float, ...] = (4.0, 2.0, 1.0, 0.5),
                   tone_prior: tuple[float, float] = (1.0, 0.05)) -> ThumbnailDC | None:
     """Fit the remaining DC offset of every chunk of every trusted run, per component.
@@ -282,7 +312,8 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     n_var = chunks.run.size
     ry = cell_weights(h, th, cell[0], rows)
     rx = cell_weights(w, tw, cell[1], cols)
-    down = np.asarray(Image.fromarray(np.ascontiguousarray(rgb, np.uint8)).resize((tw, th), Image.Resampling.BICUBIC))
+    if down is None:
+        down = Downsample(rgb, tw, th).image
     thumb = np.asarray(thumbnail, np.uint8)
     reach = np.abs(ry) @ (owner < 0).astype(np.float64) @ np.abs(rx).T  # damaged share of each footprint
     use = (reach < damage_limit) & np.all((down > 2) & (down < 253) & (thumb > 2) & (thumb < 253), axis=2)
