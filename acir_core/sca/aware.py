@@ -290,16 +290,32 @@ def _misalignment(tiles: list[np.ndarray], cols: int, rough: np.ndarray | None =
 
 # --------------------------------------------------------------------------- the estimator
 
+def _inward(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """A block's samples extrapolated half a pixel out across its edge from its two nearest lines
+    (float64, as :func:`_edge_step` computes each side)."""
+    return first.astype(np.float64) - 0.5 * (second - first).astype(np.float64)
+
+
+def _outward(last: np.ndarray, before: np.ndarray) -> np.ndarray:
+    return last.astype(np.float64) + 0.5 * (last - before).astype(np.float64)
+
+
 class _Canvas:
-    """Float samples placed at their true MCU positions, for judging where the next run fits."""
+    """The placed content at its true MCU positions, for judging where the next run fits: per
+    component only what the edge steps read, each placed MCU's bottom and right edges
+    extrapolated half a pixel outwards (:func:`_edge_step`) plus the DC correction it was placed
+    with. ``outer``: those edges of every decoded MCU, uncorrected."""
 
-    def __init__(self, tiles: list[np.ndarray]):
-        self.tiles = [np.zeros_like(t) for t in tiles]
-        self.known = np.zeros(tiles[0].shape[0], bool)
+    def __init__(self, outer: tuple[list[np.ndarray], list[np.ndarray]]):
+        self.outer = outer
+        self.bottom = [np.zeros_like(e) for e in outer[0]]
+        self.right = [np.zeros_like(e) for e in outer[1]]
+        self.known = np.zeros(outer[0][0].shape[0], bool)
 
-    def place(self, true_pos: np.ndarray, src: list[np.ndarray], dec_idx: np.ndarray, offsets: list[float]) -> None:
-        for k, t in enumerate(src):
-            self.tiles[k][true_pos] = t[dec_idx] + offsets[k]
+    def place(self, true_pos: np.ndarray, dec_idx: np.ndarray, offsets: list[float]) -> None:
+        for k, off in enumerate(offsets):
+            self.bottom[k][true_pos] = self.outer[0][k][dec_idx] + off
+            self.right[k][true_pos] = self.outer[1][k][dec_idx] + off
         self.known[true_pos] = True
 
 
@@ -312,34 +328,35 @@ def _edge_step(first, second, last, before_last):
 
 
 @njit(cache=True)
-def _edge_terms(first, second, last, before, known, m, use, s, f, cnt, offset, row_start_ok, cols, w,
-                vals, wts, n):
+def _edge_terms(inner, outer, known, m, use, s, f, cnt, offset, row_start_ok, cols, w, vals, wts, n):
     """Append the steps across one edge (above: ``offset`` = cols; left: 1) of each probed MCU at
-    shift ``s`` whose neighbour there is placed (:func:`_edge_step`); (N, L) views give the MCUs' first/second and the neighbours' last/before
-    sample lines. Returns the new count."""
+    shift ``s`` whose neighbour there is placed: the MCU's extrapolated edge (``inner``, per
+    decoded MCU) minus the neighbour's (``outer``, per position). Returns the new count."""
     for q in range(use.size):
         i = m[use[q]]
         t = i + s
         nb = t - offset
         if t < f or t >= f + cnt or nb < 0 or not known[nb] or (row_start_ok and t % cols == 0):
             continue
-        for x in range(first.shape[1]):
-            vals[n] = _edge_step(first[i, x], second[i, x], last[nb, x], before[nb, x])
+        for x in range(inner.shape[1]):
+            vals[n] = inner[i, x] - outer[nb, x]
             wts[n] = w
             n += 1
     return n
 
 
 @njit(cache=True)
-def _shift_costs(tl: np.ndarray, cv: np.ndarray, known: np.ndarray, m: np.ndarray, shifts: np.ndarray, f: int,
-                 cnt: int, cols: int, use_a: np.ndarray, use_l: np.ndarray, use_t: np.ndarray, means: np.ndarray,
-                 thumb: np.ndarray, thumb_weight: float, unit: float):
+def _shift_costs(top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: np.ndarray, known: np.ndarray,
+                 m: np.ndarray, shifts: np.ndarray, f: int, cnt: int, cols: int, use_a: np.ndarray,
+                 use_l: np.ndarray, use_t: np.ndarray, means: np.ndarray, thumb: np.ndarray,
+                 thumb_weight: float, unit: float):
     """One component's part of :func:`_evaluate`, per shift: the steps across the edges to placed
-    content above and left (each side extrapolated half a pixel, see :func:`_edge_step`) and the
+    content above and left (each side extrapolated half a pixel, see :func:`_edge_step`: ``top``
+    and ``left`` per decoded MCU, the canvas's ``bottom`` and ``right`` per position) and the
     offsets of MCU means from the thumbnail; their median gives the DC, the best of it and its two
     neighbours by weighted mean absolute residual gives the cost. Returns (cost, dc, measured)."""
     n_s = shifts.size
-    th, tw = tl.shape[1], tl.shape[2]
+    tw, th = top.shape[1], left.shape[1]
     cap = use_a.size * tw + use_l.size * th + use_t.size
     vals = np.empty(cap)
     wts = np.empty(cap)
@@ -352,10 +369,8 @@ def _shift_costs(tl: np.ndarray, cv: np.ndarray, known: np.ndarray, m: np.ndarra
     for si in range(n_s):
         s = shifts[si]
         n = 0
-        n = _edge_terms(tl[:, 0, :], tl[:, 1, :], cv[:, th - 1, :], cv[:, th - 2, :], known, m, use_a, s, f, cnt,
-                        cols, False, cols, wa, vals, wts, n)
-        n = _edge_terms(tl[:, :, 0], tl[:, :, 1], cv[:, :, tw - 1], cv[:, :, tw - 2], known, m, use_l, s, f, cnt,
-                        1, True, cols, wl, vals, wts, n)
+        n = _edge_terms(top, bottom, known, m, use_a, s, f, cnt, cols, False, cols, wa, vals, wts, n)
+        n = _edge_terms(left, right, known, m, use_l, s, f, cnt, 1, True, cols, wl, vals, wts, n)
         for q in range(use_t.size):
             i = m[use_t[q]]
             t = i + s
@@ -369,17 +384,20 @@ def _shift_costs(tl: np.ndarray, cv: np.ndarray, known: np.ndarray, m: np.ndarra
         med = np.median(vals[:n]) / unit
         base = np.int64(np.rint(med))
         wsum = 0.0
+        lo_acc, mid_acc, hi_acc = 0.0, 0.0, 0.0
+        c_lo, c_mid, c_hi = (base - 1) * unit, base * unit, (base + 1) * unit
         for j in range(n):
-            wsum += wts[j]
+            wj = wts[j]
+            wsum += wj
+            lo_acc += abs(vals[j] - c_lo) * wj
+            mid_acc += abs(vals[j] - c_mid) * wj
+            hi_acc += abs(vals[j] - c_hi) * wj
+        wsum = max(wsum, 1e-12)
         best, best_dc = 1e18, base
-        for delta in (-1, 0, 1):
-            c = base + delta
-            acc = 0.0
-            for j in range(n):
-                acc += abs(vals[j] - c * unit) * wts[j]
-            acc /= max(wsum, 1e-12)
+        for delta, acc in ((-1, lo_acc), (0, mid_acc), (1, hi_acc)):
+            acc /= wsum
             if acc < best:
-                best, best_dc = acc, c
+                best, best_dc = acc, base + delta
         cost[si] = best
         dc[si] = best_dc
         has[si] = True
@@ -412,14 +430,15 @@ def _with_neighbour(m: np.ndarray, shifts: np.ndarray, f: int, cnt: int, cols: i
     return out[:n]
 
 
-def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles, units, canvas: _Canvas,
-              thumb: np.ndarray | None, opts: AwareOptions, means: list[np.ndarray],
+def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, inner: tuple[list, list], units,
+              canvas: _Canvas, thumb: np.ndarray | None, opts: AwareOptions, means: list[np.ndarray],
               stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Costs (S,) of placing ``run`` at each shift, and the best integer DC per shift and component
     (S, K): the residual after removing the DC offset, as mean absolute sample difference across
-    the boundary to the placed content above/left and to the thumbnail (:func:`_shift_costs`)."""
+    the boundary to the placed content above/left and to the thumbnail (:func:`_shift_costs`).
+    ``inner``: per component, every decoded MCU's top and left edges extrapolated (:func:`_inward`)."""
     m = run.trusted
-    n_s, n_k = shifts.size, len(tiles)
+    n_s, n_k = shifts.size, len(units)
     costs = np.full(n_s, _INF)
     dcs = np.zeros((n_s, n_k), np.int64)
     if m.size == 0:
@@ -432,9 +451,10 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, tiles,
     total = np.zeros(n_s)
     weight = np.zeros(n_s)
     empty = np.zeros(1)
-    for k, (tl, unit) in enumerate(zip(tiles, units)):
+    for k, unit in enumerate(units):
         th = np.ascontiguousarray(thumb[:, k]) if thumb is not None else empty
-        cost, dc, has = _shift_costs(tl, canvas.tiles[k], canvas.known, m, sh, f, cnt, cols,
+        cost, dc, has = _shift_costs(inner[0][k], inner[1][k], canvas.bottom[k], canvas.right[k], canvas.known, m,
+                                     sh, f, cnt, cols,
                                      use_a, use_l, use_t, means[k], th, float(opts.thumb_weight), float(unit))
         total += np.where(has, cost, 0.0)
         weight += has
@@ -587,7 +607,9 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     tile_means = [tl.mean(axis=(1, 2)) for tl in tiles]
     units = [float(q[0]) / 8.0 for q in qts]
     thumb = _thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
-    canvas = _Canvas(tiles)
+    run_edges = ([_inward(tl[:, 0, :], tl[:, 1, :]) for tl in tiles], [_inward(tl[:, :, 0], tl[:, :, 1]) for tl in tiles])
+    canvas = _Canvas(([_outward(tl[:, -1, :], tl[:, -2, :]) for tl in tiles],
+                      [_outward(tl[:, :, -1], tl[:, :, -2]) for tl in tiles]))
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
     offsets = (np.stack(tile_means, axis=1) - thumb) if thumb is not None else None
     rough = _roughness(tiles, cols)
@@ -610,7 +632,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             runs = [piece for run in runs for piece in _split_silent(run, offsets, units, opts)]
         first = runs[0]
         t0 = first.trusted
-        canvas.place(t0, tiles, t0, [0.0] * len(tiles))
+        canvas.place(t0, t0, [0.0] * len(tiles))
         if t0.size > cols:
             inner = t0[np.isin(t0 - cols, t0)]
             if inner.size:
@@ -624,10 +646,10 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         for run in later:
             cand = np.arange(prev - opts.window, prev + opts.window + 1)
             # a coarse pass over every shift on a quarter of the samples, then the best few in full
-            costs, dcs = _evaluate(run, cand, f, cnt, cols, tiles, units, canvas, thumb, opts, tile_means,
+            costs, dcs = _evaluate(run, cand, f, cnt, cols, run_edges, units, canvas, thumb, opts, tile_means,
                                    stride=4)
             top = np.argsort(costs)[: opts.refine]
-            costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, tiles, units, canvas, thumb, opts,
+            costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, run_edges, units, canvas, thumb, opts,
                                              tile_means)
             fin = costs < _INF
             table = dict(zip(cand[fin].tolist(), costs[fin].tolist()))
@@ -637,7 +659,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             best = min(table, key=table.get)
             pos = run.trusted + best
             ok = (pos >= f) & (pos < f + cnt)
-            canvas.place(pos[ok], tiles, run.trusted[ok], [-d * u for d, u in zip(det[best], units)])
+            canvas.place(pos[ok], run.trusted[ok], [-d * u for d, u in zip(det[best], units)])
             cost_tables.append(table)
             details.append(det)
             prev = best
