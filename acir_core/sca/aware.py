@@ -170,7 +170,9 @@ class _Run:
 
 
 def _runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
-                     opts: AwareOptions) -> tuple[list[_Run], int, set[int]]:
+                     opts: AwareOptions) -> tuple[list[_Run], int]:
+    """The runs of one restart segment (MCUs between resyncs, damaged ones left out) and the
+    shift its last run must end at."""
     decoded = sr.decoded[f : f + cnt]
     n_dec = int(np.argmin(decoded)) if not decoded.all() else cnt
     events = sorted((e for e in sr.resyncs if f <= e.mcu < f + n_dec), key=lambda e: e.mcu)
@@ -179,21 +181,19 @@ def _runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
     ends[:-1] = starts[f + 1 : f + n_dec] if n_dec > 1 else np.zeros(0, np.int64)
     if n_dec:
         ends[-1] = starts[f + n_dec - 1] + 1
-    damaged: set[int] = set(np.flatnonzero(sr.suspect[f : f + n_dec]) + f)
+    hurt = sr.suspect[f : f + n_dec].astype(bool)  # per decoded MCU of the segment
+    seg_starts = starts[f : f + n_dec]
     for e in events:
-        damaged.update(range(max(f, e.mcu - opts.back_mcus), min(f + n_dec, e.mcu + 1 + opts.skip_mcus)))
+        hurt[max(0, e.mcu - opts.back_mcus - f): min(n_dec, e.mcu + 1 + opts.skip_mcus - f)] = True
         lo, hi = e.fail_bit - opts.back_bits, e.fail_bit + opts.forward_bits
-        seg_starts = starts[f : f + n_dec]
-        hit = np.flatnonzero((seg_starts < hi) & (ends > lo)) + f
-        damaged.update(hit.tolist())
+        hurt |= (seg_starts < hi) & (ends > lo)
     bounds = [f] + [e.mcu for e in events] + [f + n_dec]
     runs = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         idx = np.arange(a, b)
-        keep = np.array([m not in damaged for m in idx], bool) if idx.size else np.zeros(0, bool)
-        runs.append(_Run(a, b, idx[keep]))
+        runs.append(_Run(a, b, idx[~hurt[a - f: b - f]]))
     final_shift = -extra if n_dec == cnt else cnt - n_dec
-    return runs, final_shift, damaged
+    return runs, final_shift
 
 
 def _split_silent(run: _Run, offsets: np.ndarray | None, units: list[float], opts: AwareOptions,
@@ -623,7 +623,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     ref_costs = []
     placements: list[tuple] = []
     for f, cnt, extra in zip(sr.segment_first.tolist(), sr.segment_count.tolist(), sr.segment_extra.tolist()):
-        runs, final_shift, _ = _runs_of_segment(sr, f, cnt, extra, opts)
+        runs, final_shift = _runs_of_segment(sr, f, cnt, extra, opts)
         if not runs:
             continue
         runs = [piece for run in runs for piece in _split_pulse(run, rough, cols, opts)]

@@ -146,9 +146,31 @@ def _footprints(ry: np.ndarray, rx: np.ndarray, rlo, rhi, clo, chi, var: np.ndar
 
 
 @njit(cache=True)
+def _ascending(idx: np.ndarray, val: np.ndarray):
+    """The sparse rows with each row's entries in ascending variable order (padding last), so
+    that the lower triangle of AᵀWA is each entry times those before it."""
+    idx_s = idx.copy()
+    val_s = val.copy()
+    for p in range(idx.shape[0]):
+        k = 0
+        while k < idx.shape[1] and idx[p, k] >= 0:
+            k += 1
+        for a in range(1, k):  # insertion sort: a row has a few dozen entries at most
+            i, v = idx_s[p, a], val_s[p, a]
+            b = a - 1
+            while b >= 0 and idx_s[p, b] > i:
+                idx_s[p, b + 1] = idx_s[p, b]
+                val_s[p, b + 1] = val_s[p, b]
+                b -= 1
+            idx_s[p, b + 1] = i
+            val_s[p, b + 1] = v
+    return idx_s, val_s
+
+
+@njit(cache=True)
 def _normal(idx: np.ndarray, val: np.ndarray, w: np.ndarray, r: np.ndarray, n: int):
     """Weighted normal equations AᵀWA (lower triangle only: the solver reads no more), AᵀWr
-    of the sparse rows."""
+    of the sparse rows, given in ascending order (:func:`_ascending`)."""
     mat = np.zeros((n, n))
     rhs = np.zeros(n)
     for p in range(idx.shape[0]):
@@ -159,13 +181,15 @@ def _normal(idx: np.ndarray, val: np.ndarray, w: np.ndarray, r: np.ndarray, n: i
                 break
             wi = wp * val[p, q]
             rhs[i] += wi * r[p]
-            for s in range(idx.shape[1]):
-                j = idx[p, s]
-                if j < 0:
-                    break
-                if j <= i:
-                    mat[i, j] += wi * val[p, s]
+            for s in range(q + 1):
+                mat[i, idx[p, s]] += wi * val[p, s]
     return mat, rhs
+
+
+@njit(cache=True)
+def _robust_sigma(err: np.ndarray) -> float:
+    """1.4826 · median |err|: the residual's spread, robust to the outliers IRLS discounts."""
+    return 1.4826 * np.median(np.abs(err))
 
 
 @njit(cache=True)
@@ -339,12 +363,13 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     rows_at = np.arange(idx.shape[0])
     for k in range(k_n):
         val[rows_at, tone_at] = ((ours_planes[k] - 128.0) / 128.0)[use]
+        idx_s, val_s = _ascending(idx, val)
         resid = (ref_planes[k] - ours_planes[k])[use]
         wts = np.ones(resid.size)
         x = np.zeros(n_var + 2)
         sigma = 1.0
         for it in range(iterations):  # IRLS: Cauchy on the data, L1 between neighbouring chunks
-            mat, rhs = _normal(idx, val, wts, resid, n_var + 2)
+            mat, rhs = _normal(idx_s, val_s, wts, resid, n_var + 2)
             mat /= sigma * sigma
             rhs /= sigma * sigma
             lam = fuse / np.sqrt((x[left] - x[right]) ** 2 + 0.01)
@@ -358,7 +383,7 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
             low, ok = cholesky_envelope(mat, first)
             x = solve_envelope(low, first, rhs) if ok else np.linalg.solve(_symmetric(mat), rhs)
             err = resid - _predict(idx, val, x)
-            sigma = 1.4826 * float(np.median(np.abs(err))) + 0.05
+            sigma = float(_robust_sigma(err)) + 0.05
             scale = max(3.0 * sigma, anneal[it] if it < len(anneal) else 0.0)
             wts = 1.0 / (1.0 + (err / scale) ** 2)
         var_x = inverse_diagonal(low, first) if ok else np.diag(np.linalg.inv(_symmetric(mat)))
