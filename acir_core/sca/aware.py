@@ -196,6 +196,36 @@ def _runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
     return runs, final_shift
 
 
+@njit(cache=True)
+def _step_scan(z: np.ndarray, min_split: int):
+    """The likeliest single step in a run's offsets ``z`` (N, K): per split point p (at least
+    ``min_split`` from either end), the difference of the means after and before (values clipped
+    to 6 robust spreads of their median), in standard errors, largest over components. Returns
+    the best p, its score, and its largest jump (DC units)."""
+    n, k_n = z.shape
+    med = np.empty(k_n)
+    mad = np.empty(k_n)
+    cs = np.zeros((n + 1, k_n))
+    for k in range(k_n):
+        col = z[:, k].copy()
+        med[k] = np.median(col)
+        mad[k] = np.median(np.abs(col - med[k])) + 0.25
+        lo, hi = med[k] - 6 * mad[k], med[k] + 6 * mad[k]
+        for i in range(n):
+            cs[i + 1, k] = cs[i, k] + min(max(col[i], lo), hi)
+    best_p, best, best_jump = min_split, -1.0, 0.0
+    for p in range(min_split, n - min_split + 1):
+        se = np.sqrt(p * (n - p) / n)
+        score, top = -1.0, 0.0
+        for k in range(k_n):
+            jump = abs((cs[n, k] - cs[p, k]) / (n - p) - cs[p, k] / p)
+            score = max(score, jump / mad[k] * se)
+            top = max(top, jump)
+        if score > best:
+            best_p, best, best_jump = p, score, top
+    return best_p, best, best_jump
+
+
 def _split_silent(run: _Run, offsets: np.ndarray | None, units: list[float], opts: AwareOptions,
                   depth: int = 0) -> list[_Run]:
     """Split a run where its DC offset against the thumbnail steps: a damaged stretch that decoded
@@ -204,20 +234,9 @@ def _split_silent(run: _Run, offsets: np.ndarray | None, units: list[float], opt
     if offsets is None or m.size < 2 * opts.min_split or depth > 12:
         return [run]
     z = offsets[m] / np.asarray(units)[None, :]  # per trusted MCU, per component, in DC units
-    med = np.median(z, axis=0)
-    mad = np.median(np.abs(z - med), axis=0) + 0.25
-    zc = np.clip(z, med - 6 * mad, med + 6 * mad)
-    cs = np.concatenate([np.zeros((1, z.shape[1])), np.cumsum(zc, axis=0)])
-    n = m.size
-    p = np.arange(opts.min_split, n - opts.min_split + 1)
-    left = cs[p] / p[:, None]
-    right = (cs[n] - cs[p]) / (n - p)[:, None]
-    jump = right - left
-    score = np.max(np.abs(jump) / mad * np.sqrt(p * (n - p) / n)[:, None], axis=1)
-    k = int(np.argmax(score))
-    if score[k] < 12.0 or np.max(np.abs(jump[k])) < 1.5:
+    cut, score, jump = _step_scan(z, opts.min_split)
+    if score < 12.0 or jump < 1.5:
         return [run]
-    cut = int(p[k])
     a = _Run(run.first, int(m[cut]), m[: max(cut - opts.back_mcus, 0)])
     b = _Run(int(m[cut]), run.end, m[cut + opts.skip_mcus + 1 :])
     return _split_silent(a, offsets, units, opts, depth + 1) + _split_silent(b, offsets, units, opts, depth + 1)
