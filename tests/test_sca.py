@@ -172,6 +172,26 @@ def test_downsample_kept_up_to_date_by_bands_equals_pillows_resize(size) -> None
     assert np.array_equal(small.image, resize(img))
 
 
+def test_fill_judges_partial_edge_cells_by_the_pixels_they_have() -> None:
+    """An image that is not whole MCUs: each damaged cell is judged on its own pixels (a cell
+    that agrees is kept, one far off or blank is filled), edge cells included."""
+    from acir_core.sca.fill import fill_disagreeing
+
+    h, w = 45, 67  # 3 x 5 cells of 16, the last row and column partial
+    yy, xx = np.mgrid[0:h, 0:w]
+    ref = np.stack([60 + 2 * xx, 80 + yy, 100 + xx + yy], axis=-1).astype(np.float32)
+    img = np.clip(np.rint(ref), 0, 255).astype(np.uint8)
+    img[32:, 64:] = np.clip(img[32:, 64:].astype(int) + 40, 0, 255)  # the partial corner cell: far off
+    img[0:16, 16:32] = 128  # a blank cell
+    img[16:32, 0:16] = np.clip(img[16:32, 0:16].astype(int) + 5, 0, 255)  # off a little: kept
+    mask = np.zeros((h, w), bool)
+    mask[:, :] = True
+    out = fill_disagreeing(img, mask, ref, (16, 16))
+    assert np.array_equal(out[16:32, 0:16], img[16:32, 0:16])  # agrees within 12 levels
+    assert np.abs(out[32:, 64:].astype(int) - ref[32:, 64:]).max() <= 2  # refilled from the thumbnail
+    assert np.abs(out[0:16, 16:32].astype(int) - ref[0:16, 16:32]).max() <= 2
+
+
 def test_chunks_split_each_run_like_array_split() -> None:
     from acir_core.sca.thumbdc import Chunks
 

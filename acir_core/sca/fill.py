@@ -13,6 +13,7 @@ grow with the blur radius): a field known on some pixels is spread smoothly over
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from PIL import Image
 
 
@@ -94,29 +95,38 @@ def smooth_field(values: np.ndarray, known: np.ndarray, cell: int = 8, radius: i
     return out
 
 
-def _sparse_field(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], qy: np.ndarray,
-                  qx: np.ndarray, cell: int = 8, radius: int = 2) -> np.ndarray:
-    """:func:`smooth_field` for values known at a few pixels (``ys``, ``xs``) and wanted at a few
-    others (``qy``, ``qx``): cell sums by scatter-add, bilinear reads by gather; nothing full-size."""
+def _cell_field(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], cell: int = 8,
+                radius: int = 2) -> np.ndarray:
+    """:func:`smooth_field` at cell resolution, (rows, cols, C) float64, for values known at a few
+    pixels (``ys``, ``xs``): cell sums by counting, nothing full-size."""
     hc, wc = -(-shape[0] // cell), -(-shape[1] // cell)
-    cy, cx = ys // cell, xs // cell
-    den = np.zeros((hc, wc))
-    np.add.at(den, (cy, cx), 1.0)
-    den = smooth(den, radius)
-    fy = np.clip((qy + 0.5) / cell - 0.5, 0, hc - 1)
-    fx = np.clip((qx + 0.5) / cell - 0.5, 0, wc - 1)
-    y0, x0 = np.floor(fy).astype(np.int64), np.floor(fx).astype(np.int64)
-    y1, x1 = np.minimum(y0 + 1, hc - 1), np.minimum(x0 + 1, wc - 1)
-    wy, wx = fy - y0, fx - x0
-    out = np.empty((qy.size, values.shape[1]), np.float32)
+    flat = (ys // cell) * wc + xs // cell
+    den = smooth(np.bincount(flat, minlength=hc * wc).astype(np.float64).reshape(hc, wc), radius)
+    field = np.empty((hc, wc, values.shape[1]))
     for c in range(values.shape[1]):
-        num = np.zeros((hc, wc))
-        np.add.at(num, (cy, cx), values[:, c])
+        num = np.bincount(flat, weights=values[:, c], minlength=hc * wc).reshape(hc, wc)
         with np.errstate(invalid="ignore", divide="ignore"):
-            field = np.where(den > 1e-9, smooth(num, radius) / den, 0.0)
-        out[:, c] = ((field[y0, x0] * (1 - wx) + field[y0, x1] * wx) * (1 - wy)
-                     + (field[y1, x0] * (1 - wx) + field[y1, x1] * wx) * wy)
-    return out
+            field[..., c] = np.where(den > 1e-9, smooth(num, radius) / den, 0.0)
+    return field
+
+
+@njit(cache=True)
+def _paint(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, base: np.ndarray, field: np.ndarray, cell: int) -> None:
+    """out[y, x] = base[y, x] + the cell field read bilinearly there (cell centres as samples,
+    edges clamped), rounded and clipped to 0..255, at each listed pixel."""
+    hc, wc, n_c = field.shape
+    for p in range(ys.size):
+        y, x = ys[p], xs[p]
+        fy = min(max((y + 0.5) / cell - 0.5, 0.0), hc - 1.0)
+        fx = min(max((x + 0.5) / cell - 0.5, 0.0), wc - 1.0)
+        y0, x0 = int(np.floor(fy)), int(np.floor(fx))
+        y1, x1 = min(y0 + 1, hc - 1), min(x0 + 1, wc - 1)
+        wy, wx = fy - y0, fx - x0
+        for c in range(n_c):
+            off = np.float32((field[y0, x0, c] * (1 - wx) + field[y0, x1, c] * wx) * (1 - wy)
+                             + (field[y1, x0, c] * (1 - wx) + field[y1, x1, c] * wx) * wy)
+            v = np.rint(base[y, x, c] + off)
+            out[y, x, c] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
 
 
 def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ring_px: int = 3) -> np.ndarray:
@@ -126,9 +136,9 @@ def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray,
     ey, ex = np.nonzero(ring(mask, ring_px))
     my, mx = np.nonzero(mask)
     diff = rgb[ey, ex].astype(np.float32) - thumb_up[ey, ex]
-    offset = _sparse_field(diff, ey, ex, mask.shape, my, mx)
+    field = _cell_field(diff, ey, ex, mask.shape)
     out = rgb.copy()
-    out[my, mx] = np.clip(np.rint(thumb_up[my, mx] + offset), 0, 255).astype(np.uint8)
+    _paint(out, my, mx, np.ascontiguousarray(thumb_up, np.float32), field, 8)
     return out
 
 
@@ -146,24 +156,49 @@ def fill_disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ce
     ch, cw = cell
     rows, cols = -(-h // ch), -(-w // cw)
     pad = ((0, rows * ch - h), (0, cols * cw - w))
-
-    def cells(a: np.ndarray) -> np.ndarray:
-        a = np.pad(a, pad + ((0, 0),) * (a.ndim - 2), mode="edge") if any(pad[0] + pad[1]) else a
-        return a.reshape((rows, ch, cols, cw) + a.shape[2:])
-
-    hit = cells(mask).any(axis=(1, 3))  # only cells with damage are judged
+    hit = np.pad(mask, pad).reshape(rows, ch, cols, cw).any(axis=(1, 3))  # only cells with damage are judged
     r, c = np.nonzero(hit)
-    ours = cells(rgb)[r, :, c].astype(np.float32)  # (n, ch, cw, 3)
-    ref = cells(thumb_up)[r, :, c].astype(np.float32)
-    to_ycc = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
-                      np.float32).T  # JFIF; the means of a linear map are the map of the means
-    luma = ours @ to_ycc[:, 0]
-    away = np.any(np.abs((ours.mean(axis=(1, 2)) - ref.mean(axis=(1, 2))) @ to_ycc) > tolerance, axis=1)
-    neutral = luma.var(axis=(1, 2)) <= flat
     grid = np.zeros((rows, cols), bool)
-    grid[r, c] = away | neutral
+    grid[r, c] = _judge_cells(rgb, np.ascontiguousarray(thumb_up, np.float32), r, c, ch, cw, tolerance, flat)
     refill = np.repeat(np.repeat(grid, ch, axis=0), cw, axis=1)[:h, :w]
     return fill_from_thumbnail(rgb, mask & refill, thumb_up)
+
+
+_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+@njit(cache=True)
+def _judge_cells(rgb: np.ndarray, ref: np.ndarray, rows: np.ndarray, cols: np.ndarray, ch: int, cw: int,
+                 tolerance: float, flat: float) -> np.ndarray:
+    """Per listed cell: blank (luma variance ≤ ``flat``) or its mean more than ``tolerance`` off
+    ``ref``'s in some JFIF component (the means of a linear map are the map of the means). Cells
+    overhanging the image repeat its edge pixels."""
+    h, w = rgb.shape[:2]
+    m = _TO_YCC
+    out = np.zeros(rows.size, np.bool_)
+    luma = np.empty(ch * cw)
+    for q in range(rows.size):
+        d = np.zeros(3)
+        k = 0
+        for dy in range(ch):
+            y = min(rows[q] * ch + dy, h - 1)
+            for dx in range(cw):
+                x = min(cols[q] * cw + dx, w - 1)
+                for i in range(3):
+                    d[i] += float(rgb[y, x, i]) - ref[y, x, i]
+                luma[k] = m[0, 0] * rgb[y, x, 0] + m[0, 1] * rgb[y, x, 1] + m[0, 2] * rgb[y, x, 2]
+                k += 1
+        n = ch * cw
+        for j in range(3):
+            if abs((m[j, 0] * d[0] + m[j, 1] * d[1] + m[j, 2] * d[2]) / n) > tolerance:
+                out[q] = True
+        mean = luma.mean()
+        var = 0.0
+        for i in range(n):
+            var += (luma[i] - mean) ** 2
+        if var / n <= flat:
+            out[q] = True
+    return out
 
 
 def inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
