@@ -133,12 +133,76 @@ def _grid(mcus: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return mcus.reshape(rows, cols, v, h, 64).transpose(0, 2, 1, 3, 4).reshape(rows * v, cols * h, 64)
 
 
-def _tiles(mcus: np.ndarray, qt: np.ndarray) -> np.ndarray:
-    """Float IDCT samples of every MCU's blocks of one component: (N, 8v, 8h), unclipped, level-shifted."""
+@dataclass(frozen=True)
+class _Edges:
+    """What placing runs reads of one component's MCUs (float samples, level-shifted, unclipped):
+    per decoded MCU its two top and two bottom sample rows (N, width), its two left and two right
+    columns (N, height), and its mean. Only the MCU's border is ever compared, so the interior is
+    never computed."""
+
+    top: np.ndarray
+    top2: np.ndarray
+    bottom: np.ndarray
+    bottom2: np.ndarray
+    left: np.ndarray
+    left2: np.ndarray
+    right: np.ndarray
+    right2: np.ndarray
+    mean: np.ndarray
+
+    @classmethod
+    def of(cls, mcus: np.ndarray, qt: np.ndarray) -> "_Edges":
+        return cls(*_edge_lines(mcus, np.asarray(qt, np.float64).reshape(64), _DCT.astype(np.float64)))
+
+
+@njit(cache=True)
+def _edge_lines(mcus: np.ndarray, qt: np.ndarray, dct: np.ndarray):
+    """The border lines and means of every MCU (N, v, h, 64 coefficients) by the float IDCT, one
+    nonzero coefficient at a time: most are zero, and each adds its basis function's values on
+    the border lines alone. A block's mean is its DC·q/8."""
     n, v, h, _ = mcus.shape
-    x = (mcus.astype(np.float32) * qt.astype(np.float32)).reshape(n * v * h, 8, 8)
-    px = (_DCT.T @ x @ _DCT).reshape(n, v, h, 8, 8)
-    return px.transpose(0, 1, 3, 2, 4).reshape(n, 8 * v, 8 * h) + 128.0
+    wd, ht = 8 * h, 8 * v
+    top = np.full((n, wd), 128.0)
+    top2 = np.full((n, wd), 128.0)
+    bottom = np.full((n, wd), 128.0)
+    bottom2 = np.full((n, wd), 128.0)
+    left = np.full((n, ht), 128.0)
+    left2 = np.full((n, ht), 128.0)
+    right = np.full((n, ht), 128.0)
+    right2 = np.full((n, ht), 128.0)
+    mean = np.full(n, 128.0)
+    blocks = v * h
+    for i in range(n):
+        for a in range(v):
+            for b in range(h):
+                blk = mcus[i, a, b]
+                for u in range(8):
+                    for w in range(8):
+                        c = blk[u * 8 + w]
+                        if c == 0:
+                            continue
+                        val = c * qt[u * 8 + w]
+                        if u == 0 and w == 0:
+                            mean[i] += val / 8.0 / blocks
+                        if a == 0 or a == v - 1:
+                            for x in range(8):
+                                dx = val * dct[w, x]
+                                if a == 0:
+                                    top[i, b * 8 + x] += dct[u, 0] * dx
+                                    top2[i, b * 8 + x] += dct[u, 1] * dx
+                                if a == v - 1:
+                                    bottom[i, b * 8 + x] += dct[u, 7] * dx
+                                    bottom2[i, b * 8 + x] += dct[u, 6] * dx
+                        if b == 0 or b == h - 1:
+                            for y in range(8):
+                                dy = val * dct[u, y]
+                                if b == 0:
+                                    left[i, a * 8 + y] += dct[w, 0] * dy
+                                    left2[i, a * 8 + y] += dct[w, 1] * dy
+                                if b == h - 1:
+                                    right[i, a * 8 + y] += dct[w, 7] * dy
+                                    right2[i, a * 8 + y] += dct[w, 6] * dy
+    return top, top2, bottom, bottom2, left, left2, right, right2, mean
 
 
 def _thumb_means(thumb: np.ndarray, result: DecodeResult, sr: ScanResult, comps) -> np.ndarray:
@@ -279,28 +343,28 @@ def _split_pulse(run: _Run, rough: np.ndarray, cols: int, opts: AwareOptions, de
             + _split_pulse(b, rough, cols, opts, depth + 1, per_mcu_noise))
 
 
-def _roughness(tiles: list[np.ndarray], cols: int, lag: int = 0) -> np.ndarray:
+def _roughness(edges: list[_Edges], cols: int, lag: int = 0) -> np.ndarray:
     """Per decoded MCU: mean absolute step across its top edge to the MCU decoded one row earlier
     (``lag`` MCUs later than that: where it belongs if an MCU was lost or gained in between)."""
-    n = tiles[0].shape[0]
+    n = edges[0].mean.size
     out = np.zeros(n)
     lo = cols + max(-lag, 0)
     hi = n - max(lag, 0)
     if hi <= lo:  # a single MCU row: nothing above
         return out
-    for tl in tiles:
-        out[lo:hi] += np.mean(np.abs(tl[lo:hi, 0, :] - tl[lo - cols + lag : hi - cols + lag, -1, :]), axis=1)
-    return out / len(tiles)
+    for e in edges:
+        out[lo:hi] += np.mean(np.abs(e.top[lo:hi] - e.bottom[lo - cols + lag : hi - cols + lag]), axis=1)
+    return out / len(edges)
 
 
-def _misalignment(tiles: list[np.ndarray], cols: int, rough: np.ndarray | None = None) -> np.ndarray:
+def _misalignment(edges: list[_Edges], cols: int, rough: np.ndarray | None = None) -> np.ndarray:
     """Per decoded MCU: how much better its top edge joins the MCU one place left or right of the
     one decoded a row earlier than that MCU itself. After a silent loss or gain of one MCU the
     next row's worth of MCUs join their true neighbours there, so this rises for one row; in
     texture the plain roughness (:func:`_roughness`, ``rough`` when already computed) is too
     noisy to show such a break."""
-    r0 = _roughness(tiles, cols) if rough is None else rough
-    best = np.minimum(_roughness(tiles, cols, -1), _roughness(tiles, cols, 1))
+    r0 = _roughness(edges, cols) if rough is None else rough
+    best = np.minimum(_roughness(edges, cols, -1), _roughness(edges, cols, 1))
     out = r0 - best
     out[: cols + 1] = 0.0
     out[-1] = 0.0
@@ -534,14 +598,14 @@ def _group_median_mad(keys: np.ndarray, vals: np.ndarray):
     return out_k, med, mad, size
 
 
-def _solve_dc(placements: list[tuple], tiles, tile_means, units, thumb: np.ndarray | None, cols: int,
+def _solve_dc(placements: list[tuple], edges: list[_Edges], units, thumb: np.ndarray | None, cols: int,
               n: int) -> np.ndarray:
     """DC errors of all runs at once, per component: weighted least squares over the relative
     offsets measured across every boundary between two runs and the absolute offsets against the
     thumbnail, with the first run of each restart segment fixed at 0. Solving jointly keeps one
     poorly measured boundary from passing its error down the rest of the image."""
     p = len(placements)
-    k_n = len(tiles)
+    k_n = len(edges)
     owner = np.full(n, -1, np.int64)
     dec = np.zeros(n, np.int64)
     for j, (run, sft, _, _, _, f, cnt) in enumerate(placements):
@@ -566,15 +630,16 @@ def _solve_dc(placements: list[tuple], tiles, tile_means, units, thumb: np.ndarr
             lists.append((np.full(int(ok.sum()), j, np.int64), run.trusted[ok], t[ok]))
         thumb_keys, thumb_dec, thumb_pos = (np.concatenate([x[i] for x in lists]) if lists
                                             else np.zeros(0, np.int64) for i in range(3))
-    for k, (tl, means, unit) in enumerate(zip(tiles, tile_means, units)):
+    for k, (e, unit) in enumerate(zip(edges, units)):
+        means = e.mean
         rows, rhs, wts = [], [], []
         for t, nb, edge in pairs:
             if t.size == 0:
                 continue
             if edge == "above":
-                d = _edge_step(tl[dec[t], 0, :], tl[dec[t], 1, :], tl[dec[nb], -1, :], tl[dec[nb], -2, :])
+                d = _edge_step(e.top[dec[t]], e.top2[dec[t]], e.bottom[dec[nb]], e.bottom2[dec[nb]])
             else:
-                d = _edge_step(tl[dec[t], :, 0], tl[dec[t], :, 1], tl[dec[nb], :, -1], tl[dec[nb], :, -2])
+                d = _edge_step(e.left[dec[t]], e.left2[dec[t]], e.right[dec[nb]], e.right2[dec[nb]])
             key = owner[t] * p + owner[nb]
             order = np.argsort(key, kind="stable")
             keys, meds, mads, sizes = _group_median_mad(key[order], np.ascontiguousarray(d[order]) / unit)
@@ -622,17 +687,16 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     n = rows * cols
     mcus = [_mcu_major(coefs[ci], rows, cols, v, h) for ci, h, v in comps]
     qts = [result.qtables[ci] for ci, _, _ in comps]
-    tiles = [_tiles(m, q) for m, q in zip(mcus, qts)]
-    tile_means = [tl.mean(axis=(1, 2)) for tl in tiles]
+    edges = [_Edges.of(m, q) for m, q in zip(mcus, qts)]
+    tile_means = [e.mean for e in edges]
     units = [float(q[0]) / 8.0 for q in qts]
     thumb = _thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
-    run_edges = ([_inward(tl[:, 0, :], tl[:, 1, :]) for tl in tiles], [_inward(tl[:, :, 0], tl[:, :, 1]) for tl in tiles])
-    canvas = _Canvas(([_outward(tl[:, -1, :], tl[:, -2, :]) for tl in tiles],
-                      [_outward(tl[:, :, -1], tl[:, :, -2]) for tl in tiles]))
+    run_edges = ([_inward(e.top, e.top2) for e in edges], [_inward(e.left, e.left2) for e in edges])
+    canvas = _Canvas(([_outward(e.bottom, e.bottom2) for e in edges], [_outward(e.right, e.right2) for e in edges]))
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
     offsets = (np.stack(tile_means, axis=1) - thumb) if thumb is not None else None
-    rough = _roughness(tiles, cols)
-    misalign = _misalignment(tiles, cols, rough)
+    rough = _roughness(edges, cols)
+    misalign = _misalignment(edges, cols, rough)
     out = [np.zeros_like(m) for m in mcus]
     owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
     placed = np.zeros(n, bool)
@@ -651,13 +715,12 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             runs = [piece for run in runs for piece in _split_silent(run, offsets, units, opts)]
         first = runs[0]
         t0 = first.trusted
-        canvas.place(t0, t0, [0.0] * len(tiles))
+        canvas.place(t0, t0, [0.0] * len(edges))
         if t0.size > cols:
             inner = t0[np.isin(t0 - cols, t0)]
             if inner.size:
-                ref_costs.append(np.mean([np.mean(np.abs(tl[inner, 0, :] - tl[inner - cols, -1, :]))
-                                          for tl in tiles]))
-        chosen = [(first, 0, (0,) * len(tiles), 0.0)]
+                ref_costs.append(np.mean([np.mean(np.abs(e.top[inner] - e.bottom[inner - cols])) for e in edges]))
+        chosen = [(first, 0, (0,) * len(edges), 0.0)]
         later = [r for r in runs[1:] if r.trusted.size >= opts.min_run]
         cost_tables: list[dict[int, float]] = []
         details: list[dict[int, tuple]] = []
@@ -674,7 +737,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             table = dict(zip(cand[fin].tolist(), costs[fin].tolist()))
             det = dict(zip(cand[fin].tolist(), map(tuple, dcs[fin].tolist())))
             if not table:
-                table, det = {prev: float(_INF) / 2}, {prev: (0,) * len(tiles)}
+                table, det = {prev: float(_INF) / 2}, {prev: (0,) * len(edges)}
             best = min(table, key=table.get)
             pos = run.trusted + best
             ok = (pos >= f) & (pos < f + cnt)
@@ -685,10 +748,10 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         penalty = 0.05 * (np.median(ref_costs) if ref_costs else 1.0)
         path = _viterbi(cost_tables, 0, final_shift, penalty) if later else []
         for run, s, table, det in zip(later, path, cost_tables, details):
-            chosen.append((run, s, det.get(s, (0,) * len(tiles)), table.get(s, float(_INF))))
+            chosen.append((run, s, det.get(s, (0,) * len(edges)), table.get(s, float(_INF))))
         placements += [(run, sft, dcs, cost, k == 0, f, cnt) for k, (run, sft, dcs, cost) in enumerate(chosen)]
     ref = float(np.median(ref_costs)) if ref_costs else 8.0
-    solved = _solve_dc(placements, tiles, tile_means, units, thumb, cols, n)
+    solved = _solve_dc(placements, edges, units, thumb, cols, n)
     means = np.stack(tile_means, axis=1) if thumb is not None else None
     for (run, sft, _, cost, _, f, cnt), dcs in zip(placements, solved):
         confident = cost <= max(opts.confidence_factor * ref, ref + 6.0)
