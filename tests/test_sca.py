@@ -192,6 +192,23 @@ def test_fill_judges_partial_edge_cells_by_the_pixels_they_have() -> None:
     assert np.abs(out[0:16, 16:32].astype(int) - ref[0:16, 16:32]).max() <= 2
 
 
+@pytest.mark.parametrize("v,h", [(2, 2), (1, 1), (1, 2), (2, 1)])
+def test_mcu_border_lines_equal_the_float_idct_of_the_whole_mcu(v, h) -> None:
+    from acir_core.sca.aware import _DCT, _Edges
+
+    rng = np.random.default_rng(v * 3 + h)
+    mcus = (rng.integers(-20, 20, (30, v, h, 64)) * (rng.random((30, v, h, 64)) < 0.2)).astype(np.int16)
+    qt = rng.integers(1, 60, 64)
+    d = _DCT.astype(np.float64)
+    px = np.einsum("uy,nabuw,wx->naybx", d, mcus.reshape(30, v, h, 8, 8) * qt.reshape(8, 8), d) + 128.0
+    tiles = px.reshape(30, 8 * v, 8 * h)
+    e = _Edges.of(mcus, qt)
+    for got, want in [(e.top, tiles[:, 0]), (e.top2, tiles[:, 1]), (e.bottom, tiles[:, -1]),
+                      (e.bottom2, tiles[:, -2]), (e.left, tiles[:, :, 0]), (e.left2, tiles[:, :, 1]),
+                      (e.right, tiles[:, :, -1]), (e.right2, tiles[:, :, -2]), (e.mean, tiles.mean(axis=(1, 2)))]:
+        assert np.allclose(got, want, atol=1e-9)
+
+
 def test_chunks_split_each_run_like_array_split() -> None:
     from acir_core.sca.thumbdc import Chunks
 
@@ -340,7 +357,11 @@ def test_a_silently_lost_mcu_in_texture_splits_the_run_where_it_was_lost() -> No
     """Decoded MCUs after a silent loss of one MCU sit one place early: for the next row's worth of
     MCUs, the MCU one place right of the one decoded a row earlier joins their top edge better
     than that MCU itself, and the run is cut there (in texture the plain roughness cannot tell)."""
-    from acir_core.sca.aware import AwareOptions, _misalignment, _Run, _split_pulse
+    from acir_core.sca.aware import AwareOptions, _Edges, _misalignment, _Run, _split_pulse
+
+    def border(t):  # what SCA reads of these MCU tiles
+        return [_Edges(t[:, 0], t[:, 1], t[:, -1], t[:, -2], t[:, :, 0], t[:, :, 1], t[:, :, -1], t[:, :, -2],
+                       t.mean(axis=(1, 2)))]
 
     rng = np.random.default_rng(3)
     rows, cols = 12, 40
@@ -350,13 +371,13 @@ def test_a_silently_lost_mcu_in_texture_splits_the_run_where_it_was_lost() -> No
     true = img.reshape(rows, 16, cols, 16).transpose(0, 2, 1, 3).reshape(rows * cols, 16, 16).astype(np.float32)
     lost = 5 * cols + 17
     decoded = np.concatenate([true[:lost], true[lost + 1 :], true[-1:]])
-    d = _misalignment([decoded], cols)
+    d = _misalignment(border(decoded), cols)
     assert d[lost : lost + cols].mean() > 0 > np.median(d)  # elsewhere the MCU above fits best
     run = _Run(0, rows * cols, np.arange(rows * cols))
     pieces = _split_pulse(run, d, cols, AwareOptions(), per_mcu_noise=True)
     assert len(pieces) == 2 and abs(pieces[1].first - lost) <= 2
-    assert _split_pulse(run, _misalignment([true], cols), cols, AwareOptions(), per_mcu_noise=True) == [run]
-    assert not _misalignment([true[:cols]], cols).any()  # one MCU row: nothing above to judge by
+    assert _split_pulse(run, _misalignment(border(true), cols), cols, AwareOptions(), per_mcu_noise=True) == [run]
+    assert not _misalignment(border(true[:cols]), cols).any()  # one MCU row: nothing above to judge by
 
 
 def test_the_fill_keeps_damaged_mcus_whose_content_agrees_with_the_thumbnail() -> None:
