@@ -679,13 +679,13 @@ def _solve_dc(placements: list[tuple], edges: list[_Edges], units, thumb: np.nda
             if i >= 0 and i in col:
                 a[r, col[i]] -= 1.0
             b[r] = v
-        w = np.sqrt(np.asarray(wts))
+        w2 = np.asarray(wts)
+        ridge = 1e-9 * np.eye(len(free))  # a run no measurement reaches stays at 0 (least norm)
         for _ in range(4):  # iteratively reweighted: one bad boundary must not pull the rest
-            sol, *_ = np.linalg.lstsq(a * w[:, None], b * w, rcond=None)
+            aw = a * w2[:, None]
+            sol = np.linalg.solve(aw.T @ a + ridge, aw.T @ b)
             resid = np.abs(a @ sol - b)
-            w = np.sqrt(np.asarray(wts)) / np.sqrt(1.0 + (resid / 1.5) ** 2)
-        greedy = np.array([placements[j][2][k] for j in free], np.float64)
-        sol = np.where(np.isfinite(sol), sol, greedy)
+            w2 = np.asarray(wts) / (1.0 + (resid / 1.5) ** 2)
         for j in free:
             result[j, k] = int(np.rint(sol[col[j]]))
     return result
