@@ -220,7 +220,7 @@ def test_rendering_edited_coefficients_changes_only_that_block(photo_jpeg) -> No
 def test_rendering_only_the_changed_mcu_rows_equals_a_full_render(layout, size) -> None:
     """Rows changed at the top, the bottom, alone and in stretches: the bands (with their context
     rows for upsampling) give exactly the pixels of a whole new render."""
-    from acir_core.jpeg.render import render, render_rows
+    from acir_core.jpeg.render import render, render_rows, rows_redone
 
     im = photo_like(*size, seed=8)
     pil = {"420": 2, "422": 1, "444": 0}
@@ -247,6 +247,8 @@ def test_rendering_only_the_changed_mcu_rows_equals_a_full_render(layout, size) 
                 c[row * v: (row + 1) * v, :, 1] += np.int16(rng.integers(-9, 9))
         full = render(frame, tuple(coefs), r.qtables)
         assert np.array_equal(render_rows(frame, tuple(coefs), r.qtables, r.rgb, changed), full)
+        moved = np.any(full != r.rgb, axis=(1, 2))  # every pixel row that changed is reported
+        assert not (moved & ~rows_redone(frame, changed)).any()
 
 
 # --------------------------------------------------------------------------- refused input

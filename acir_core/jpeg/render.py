@@ -35,17 +35,27 @@ def _vertical_context(frame: Frame) -> int:
     return int(len(frame.components) > 1 and any(frame.max_v // c.v > 1 for c in frame.components))
 
 
-def rows_redone(frame: Frame, changed: np.ndarray) -> np.ndarray:
-    """The MCU rows whose pixels :func:`render_rows` rewrites for these changed ones: them, and
-    their neighbours where vertical upsampling carries a change one sample row across."""
+def _stretches(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[a, b) of every run of True."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _changed_mcu_rows(frame: Frame, changed: np.ndarray) -> np.ndarray:
     n_rows = -(-frame.height // (8 * frame.max_v))
     out = np.zeros(n_rows, bool)
     out[: min(n_rows, changed.size)] = changed[:n_rows]
-    if _vertical_context(frame):
-        grown = out.copy()
-        grown[1:] |= out[:-1]
-        grown[:-1] |= out[1:]
-        out = grown
+    return out
+
+
+def rows_redone(frame: Frame, changed: np.ndarray) -> np.ndarray:
+    """The pixel rows (H,) :func:`render_rows` rewrites for these changed MCU rows: theirs and,
+    where chroma is upsampled vertically (its filter reads one sample row across), the one pixel
+    row on either side of each stretch that the change reaches."""
+    cell, ctx = 8 * frame.max_v, _vertical_context(frame)
+    out = np.zeros(frame.height, bool)
+    for a, b in _stretches(_changed_mcu_rows(frame, changed)):
+        out[max(a * cell - ctx, 0): b * cell + ctx] = True
     return out
 
 
@@ -55,19 +65,16 @@ def render_rows(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tup
     per 8·max_v pixel rows) rendered again from ``coefficients``: what :func:`render` gives when
     only those rows' coefficients differ. SCA's last DC steps touch a few rows, and a whole render
     costs as much as the rest of a refinement round. Where chroma is upsampled vertically, the
-    filter reads one sample row across MCU rows, so the rows next to a changed one change too and
-    every band is rendered with one more MCU row of context on each side."""
+    filter reads one sample row across MCU rows: each stretch is rendered with one MCU row of
+    context on either side, and the pixel row next to it on either side is rewritten too."""
     out = rgb.copy()
     cell = 8 * frame.max_v
     n_rows = -(-frame.height // cell)
     ctx = _vertical_context(frame)
-    flags = np.zeros(n_rows + 2, bool)
-    flags[1:-1] = rows_redone(frame, changed)
-    edges = np.flatnonzero(np.diff(flags.astype(np.int8)))
-    for a, b in zip(edges[::2], edges[1::2]):  # [a, b): a stretch of MCU rows to redo
+    for a, b in _stretches(_changed_mcu_rows(frame, changed)):
         lo, hi = max(a - ctx, 0), min(b + ctx, n_rows)
         band = _render_band(frame, coefficients, qtables, lo, hi)
-        y0, y1 = a * cell, min(b * cell, frame.height)
+        y0, y1 = max(a * cell - ctx, 0), min(b * cell + ctx, frame.height)
         out[y0:y1] = band[y0 - lo * cell: y1 - lo * cell]
     return out
 

@@ -886,8 +886,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         changed = np.zeros(-(-frame.height // (8 * frame.max_v)), bool)
         changed[frame_row[frame_row < changed.size]] = True
         rgb = result.rerender_rows(tuple(coefs), rgb, changed)
-        redone = np.repeat(rows_redone(frame, changed), 8 * frame.max_v)[: frame.height]
-        small.update(rgb, redone)
+        small.update(rgb, rows_redone(frame, changed))
         if not again:
             break
     if total is None or (not total.any() and not damaged.any()):
