@@ -51,17 +51,22 @@ def resample_weights(n_in: int, n_out: int) -> np.ndarray:
         w = _bicubic((x - center + 0.5) / fscale)
         total = w.sum()
         out[o, lo:hi] = w / total if total != 0 else w
+    out.flags.writeable = False  # cached: shared by every caller
     return out
 
 
+@lru_cache(maxsize=16)
 def cell_weights(n_in: int, n_out: int, cell: int, n_cells: int) -> np.ndarray:
     """(n_out, n_cells): the resampling weights summed over each run of ``cell`` input samples
-    (an MCU's rows or columns); cells past the image edge get the weight of the samples they have."""
+    (an MCU's rows or columns); cells past the image edge get the weight of the samples they have.
+    Cached (every refinement round of every photo of one size asks again), so read-only."""
     w = resample_weights(n_in, n_out)
     pad = n_cells * cell - n_in
     if pad > 0:
         w = np.pad(w, ((0, 0), (0, pad)))
-    return w[:, : n_cells * cell].reshape(n_out, n_cells, cell).sum(axis=2)
+    out = w[:, : n_cells * cell].reshape(n_out, n_cells, cell).sum(axis=2)
+    out.flags.writeable = False
+    return out
 
 
 def jfif_planes(rgb: np.ndarray, color: str) -> list[np.ndarray]:
