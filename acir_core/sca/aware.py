@@ -609,6 +609,19 @@ def _group_median_mad(keys: np.ndarray, vals: np.ndarray):
     return out_k, med, mad, size
 
 
+@njit(cache=True)
+def _median_and_spread(dev: np.ndarray):
+    """Per column of ``dev`` (N, K): its median and the median absolute deviation from it."""
+    k_n = dev.shape[1]
+    med = np.empty(k_n)
+    mad = np.empty(k_n)
+    for k in range(k_n):
+        col = dev[:, k].copy()
+        med[k] = np.median(col)
+        mad[k] = np.median(np.abs(col - med[k]))
+    return med, mad
+
+
 def _solve_dc(placements: list[tuple], edges: list[_Edges], units, thumb: np.ndarray | None, cols: int,
               n: int) -> np.ndarray:
     """DC errors of all runs at once, per component: weighted least squares over the relative
@@ -774,10 +787,10 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             # what the thumbnail says of the result: a run whose level still disagrees is not
             # trusted, and neither is any MCU that stands out from it (silent damage inside a run)
             dev = means[m] - np.asarray(dcs)[None, :] * np.asarray(units)[None, :] - thumb[t]
-            level = np.median(dev, axis=0)
+            level, spread = _median_and_spread(dev)
             if np.any(np.abs(level) > opts.level_tolerance * np.asarray(units)) and m.size >= opts.min_split:
                 confident = False
-            spread = np.median(np.abs(dev - level), axis=0) + 1.0
+            spread += 1.0
             outlier = np.any((np.abs(dev - level) > opts.outlier_sigma * spread)
                              & (np.abs(dev - level) > opts.outlier_levels), axis=1)
             keep = ~outlier
