@@ -247,6 +247,9 @@ def test_rendering_only_the_changed_mcu_rows_equals_a_full_render(layout, size) 
                 c[row * v: (row + 1) * v, :, 1] += np.int16(rng.integers(-9, 9))
         full = render(frame, tuple(coefs), r.qtables)
         assert np.array_equal(render_rows(frame, tuple(coefs), r.qtables, r.rgb, changed), full)
+        mine = r.rgb.copy()
+        assert render_rows(frame, tuple(coefs), r.qtables, mine, changed, in_place=True) is mine
+        assert np.array_equal(mine, full)
         moved = np.any(full != r.rgb, axis=(1, 2))  # every pixel row that changed is reported
         assert not (moved & ~rows_redone(frame, changed)).any()
 

@@ -150,10 +150,12 @@ class DecodeResult:
         """Pixels for (possibly edited) coefficients, exactly as a decoder would show them."""
         return render(self.frame, self.coefficients if coefficients is None else coefficients, self.qtables)
 
-    def rerender_rows(self, coefficients: tuple[np.ndarray, ...], rgb: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    def rerender_rows(self, coefficients: tuple[np.ndarray, ...], rgb: np.ndarray, changed: np.ndarray, *,
+                      in_place: bool = False) -> np.ndarray:
         """:meth:`rerender` of ``coefficients`` when they differ from those ``rgb`` shows only in
-        the MCU rows (of 8·max_v pixel rows) flagged in ``changed``: only those are redone."""
-        return render_rows(self.frame, coefficients, self.qtables, rgb, changed)
+        the MCU rows (of 8·max_v pixel rows) flagged in ``changed``: only those are redone (into
+        ``rgb`` itself with ``in_place``)."""
+        return render_rows(self.frame, coefficients, self.qtables, rgb, changed, in_place=in_place)
 
 
 # --------------------------------------------------------------------------- one scan

@@ -60,14 +60,15 @@ def rows_redone(frame: Frame, changed: np.ndarray) -> np.ndarray:
 
 
 def render_rows(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
-                rgb: np.ndarray, changed: np.ndarray) -> np.ndarray:
+                rgb: np.ndarray, changed: np.ndarray, *, in_place: bool = False) -> np.ndarray:
     """``rgb`` (the render of other coefficients) with the MCU rows flagged in ``changed`` (one
     per 8·max_v pixel rows) rendered again from ``coefficients``: what :func:`render` gives when
     only those rows' coefficients differ. SCA's last DC steps touch a few rows, and a whole render
     costs as much as the rest of a refinement round. Where chroma is upsampled vertically, the
     filter reads one sample row across MCU rows: each stretch is rendered with one MCU row of
-    context on either side, and the pixel row next to it on either side is rewritten too."""
-    out = rgb.copy()
+    context on either side, and the pixel row next to it on either side is rewritten too.
+    ``in_place``: write into ``rgb`` itself (a caller that owns it saves a whole-image copy)."""
+    out = rgb if in_place else rgb.copy()
     cell = 8 * frame.max_v
     n_rows = -(-frame.height // cell)
     ctx = _vertical_context(frame)

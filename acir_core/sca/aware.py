@@ -843,7 +843,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     EXIF thumbnail stored as a q90 4:2:0 JPEG (2.5-4.5 levels on train photos) pulled chunks off
     whole steps and flagged sound MCUs on train photos, so with such a one nothing changes.
     A run whose chunks moved differently is split into one fix per stretch. Returns the new fixes,
-    the MCUs found damaged and the re-rendered image, or None when nothing changed."""
+    the MCUs found damaged and the re-rendered image (``rgb`` itself, re-rendered in place), or
+    None when nothing changed."""
     frame = result.frame
     _, comps = _scan_geometry(result, sr)
     cell = _mcu_cell(result, sr)
@@ -898,7 +899,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         frame_row = np.unique(mr * cell[0] // (8 * frame.max_v))
         changed = np.zeros(-(-frame.height // (8 * frame.max_v)), bool)
         changed[frame_row[frame_row < changed.size]] = True
-        rgb = result.rerender_rows(tuple(coefs), rgb, changed)
+        rgb = result.rerender_rows(tuple(coefs), rgb, changed, in_place=True)
         small.update(rgb, rows_redone(frame, changed))
         if not again:
             break
