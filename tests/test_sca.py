@@ -209,6 +209,26 @@ def test_mcu_border_lines_equal_the_float_idct_of_the_whole_mcu(v, h) -> None:
         assert np.allclose(got, want, atol=1e-9)
 
 
+@pytest.mark.parametrize("layout", [((2, 2), (1, 1), (1, 1)), ((4, 1), (1, 1), (1, 1)), ((2, 2),)], ids=str)
+def test_aware_sca_with_a_thumbnail_on_a_photo_that_is_not_whole_mcus(layout) -> None:
+    """The last MCU row and column overhang the image (333 x 211 is neither 16 nor 32 wide): the
+    thumbnail is read past its edge for them instead of Pillow refusing the box (it raised
+    before), and what SCA keeps outside the mask is still the clean decode."""
+    from conftest import photo_like
+    from jpeg_writer import encode
+
+    im = photo_like(333, 211, seed=2)
+    data = encode(im[..., 0] if len(layout) == 1 else im, layout)
+    clean = decode(data, "strict").rgb
+    c = corrupt(data, fde="aes-xts-plain64", ber=1e-4, region="scan", seed=1)
+    r = decode(c.data, "robust")
+    assert r.resyncs
+    s = aware_sca(r, synthetic_thumbnail(clean), fill="none")
+    assert s.rgb.shape == clean.shape and s.mask.shape == clean.shape[:2]
+    assert 0 < s.mask.mean() < 1
+    assert np.mean(s.rgb[~s.mask] == clean[~s.mask]) > 0.97
+
+
 def test_chunks_split_each_run_like_array_split() -> None:
     from acir_core.sca.thumbdc import Chunks
 

@@ -226,10 +226,16 @@ def _thumb_means(thumb: np.ndarray, result: DecodeResult, sr: ScanResult, comps)
         c = frame.components[ci]
         ph = 8 * (frame.max_v // c.v) * v  # pixels per MCU
         pw = 8 * (frame.max_h // c.h) * h
-        # the image area the MCU grid covers, in thumbnail pixels (the last MCUs overhang the image)
-        sx, sy = thumb.shape[1] / frame.width, thumb.shape[0] / frame.height
-        box = (0.0, 0.0, sr.mcu_cols * pw * sx, sr.mcu_rows * ph * sy)
-        plane = Image.fromarray(np.ascontiguousarray(planes[min(ci, len(planes) - 1)]), "F")
+        # the image area the MCU grid covers, in thumbnail pixels: the last MCUs overhang the image,
+        # so the thumbnail is extended by repeating its edge (Pillow refuses a box past the image)
+        th, tw = thumb.shape[:2]
+        bw, bh = sr.mcu_cols * pw * tw / frame.width, sr.mcu_rows * ph * th / frame.height
+        arr = planes[min(ci, len(planes) - 1)]
+        extra = (max(int(np.ceil(bh - th - 1e-6)), 0), max(int(np.ceil(bw - tw - 1e-6)), 0))
+        if any(extra):
+            arr = np.pad(arr, ((0, extra[0]), (0, extra[1])), mode="edge")
+        box = (0.0, 0.0, min(bw, arr.shape[1]), min(bh, arr.shape[0]))
+        plane = Image.fromarray(np.ascontiguousarray(arr), "F")
         grid = plane.resize((sr.mcu_cols, sr.mcu_rows), Image.Resampling.BICUBIC, box=box)
         out[:, k] = np.asarray(grid).reshape(-1)
     return out
