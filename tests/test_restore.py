@@ -61,6 +61,17 @@ def test_restore_photo_clean_and_damaged(clean_jpeg):
     assert err(s.rgb) < err(d.rgb) / 4  # SCA + fill is far better than the bare robust decode
 
 
+@pytest.mark.parametrize("size", [(333, 211), (1000, 750)], ids=str)
+def test_restore_photo_of_a_size_that_is_not_whole_mcus(size):
+    """Most camera sizes are whole MCUs one way only (4000 x 3000: 3000 is not a multiple of 16):
+    stage sca with the embedded thumbnail used to raise on them."""
+    data = with_thumbnail(encode_jpeg(photo_like(*size, seed=22)))
+    bad = corrupt(data, ber=BER, seed=4).data
+    s = restore_photo(bad, "odd.jpg", "sca")
+    assert s.stage == "sca" and s.thumbnail_source == "embedded-exif"
+    assert s.rgb.shape == (size[1], size[0], 3) and s.mask.shape == (size[1], size[0])
+
+
 def test_cli_restore_archive(archive_dir, tmp_path, capsys):
     before = _tree_hashes(archive_dir)
     out = tmp_path / "out"
