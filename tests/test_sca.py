@@ -312,6 +312,10 @@ def test_thumbnail_fit_claims_nothing_from_a_thumbnail_of_another_picture(photo)
     assert fit.sigma.min() > 2 * gate
     right = solve_offsets(clean, synthetic_thumbnail(clean), owner, np.array([0]), (16, 16), "ycbcr")
     assert right.sigma.max() < gate / 2
+    # the refinement asks the fit to stop at the first component past the gate
+    assert solve_offsets(clean, wrong, owner, np.array([0]), (16, 16), "ycbcr", stop_sigma=gate) is None
+    kept = solve_offsets(clean, synthetic_thumbnail(clean), owner, np.array([0]), (16, 16), "ycbcr", stop_sigma=gate)
+    assert np.array_equal(kept.offset, right.offset)
 
 
 def test_a_jpeg_thumbnail_has_no_say_in_the_dc_fit(photo, monkeypatch) -> None:

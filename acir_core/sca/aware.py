@@ -863,7 +863,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     chunks = None
     small = Downsample(rgb, thumbnail.shape[1], thumbnail.shape[0])
     for _ in range(rounds):
-        fit = solve_offsets(rgb, thumbnail, owner, anchored, cell, frame.color, down=small.image)
+        fit = solve_offsets(rgb, thumbnail, owner, anchored, cell, frame.color, down=small.image,
+                            stop_sigma=exact_sigma)
         if fit is None:
             break
         chunks = fit.chunks

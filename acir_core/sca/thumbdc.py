@@ -317,7 +317,8 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
                   cell: tuple[int, int], color: str, *, down: np.ndarray | None = None,
                   chunk: int = 24, damage_limit: float = 0.01,
                   fuse: float = 2.0, iterations: int = 6, anneal: tuple[float, ...] = (4.0, 2.0, 1.0, 0.5),
-                  tone_prior: tuple[float, float] = (1.0, 0.05)) -> ThumbnailDC | None:
+                  tone_prior: tuple[float, float] = (1.0, 0.05),
+                  stop_sigma: float | None = None) -> ThumbnailDC | None:
     """Fit the remaining DC offset of every chunk of every trusted run, per component.
 
     ``owner``: per MCU (rows × cols) the run index (≥ 0) of trusted content, -1 for damage;
@@ -330,7 +331,11 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     The robust (Cauchy) weights are annealed: their scale starts at ``anneal`` levels and falls to
     3σ, so that structured residuals (runs of opposite offsets one MCU row apart, which the
     thumbnail's low-pass nearly cancels) are explained by offsets before they can be taken for
-    outliers and discounted. Returns None when nothing can be fitted.
+    outliers and discounted. ``down``: ``rgb`` already reduced to the thumbnail's size by
+    :class:`Downsample`, when the caller keeps one. Returns None when nothing can be fitted, or
+    as soon as a component's robust residual spread reaches ``stop_sigma`` levels (a thumbnail
+    that is not our downsample: the caller ignores such a fit, so the other components are not
+    fitted).
     """
     h, w = rgb.shape[:2]
     th, tw = thumbnail.shape[:2]
@@ -397,4 +402,6 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
         bias[k], gain[k] = x[-2], x[-1]
         residual[k][use] = err
         sigmas[k] = sigma
+        if stop_sigma is not None and sigma >= stop_sigma:
+            return None
     return ThumbnailDC(chunks, offset, stderr, int(use.sum()), bias, gain, residual, use, sigmas, ry, rx)
