@@ -391,19 +391,22 @@ def _misalignment(edges: list[_Edges], cols: int, rough: np.ndarray | None = Non
 # --------------------------------------------------------------------------- the estimator
 
 def _inward(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """A block's samples extrapolated half a pixel out across its edge from its two nearest lines
-    (float64, as :func:`_edge_step` computes each side)."""
-    return first.astype(np.float64) - 0.5 * (second - first).astype(np.float64)
+    """A block's edge samples extrapolated half a pixel out across the edge from its two nearest
+    lines. The step across an edge is one side's :func:`_inward` minus the other's
+    :func:`_outward`: a linear gradient across the edge, common in skies and walls, then adds no
+    bias to the DC estimate."""
+    return first - 0.5 * (second - first)
 
 
 def _outward(last: np.ndarray, before: np.ndarray) -> np.ndarray:
-    return last.astype(np.float64) + 0.5 * (last - before).astype(np.float64)
+    """The neighbour's side of :func:`_inward`: its last line extrapolated half a pixel on."""
+    return last + 0.5 * (last - before)
 
 
 class _Canvas:
     """The placed content at its true MCU positions, for judging where the next run fits: per
     component only what the edge steps read, each placed MCU's bottom and right edges
-    extrapolated half a pixel outwards (:func:`_edge_step`) plus the DC correction it was placed
+    extrapolated half a pixel outwards (:func:`_outward`) plus the DC correction it was placed
     with. ``outer``: those edges of every decoded MCU, uncorrected."""
 
     def __init__(self, outer: tuple[list[np.ndarray], list[np.ndarray]]):
@@ -417,14 +420,6 @@ class _Canvas:
             self.bottom[k][true_pos] = self.outer[0][k][dec_idx] + off
             self.right[k][true_pos] = self.outer[1][k][dec_idx] + off
         self.known[true_pos] = True
-
-
-@njit(cache=True)
-def _edge_step(first, second, last, before_last):
-    """Level step across an edge between two blocks, with each side extrapolated half a pixel to
-    the edge from its two nearest rows (or columns): a linear gradient across the edge, common in
-    skies and walls, then adds no bias to the DC estimate."""
-    return (first - 0.5 * (second - first)) - (last + 0.5 * (last - before_last))
 
 
 @njit(cache=True)
@@ -451,8 +446,8 @@ def _shift_costs(top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: n
                  use_l: np.ndarray, use_t: np.ndarray, means: np.ndarray, thumb: np.ndarray,
                  thumb_weight: float, unit: float):
     """One component's part of :func:`_evaluate`, per shift: the steps across the edges to placed
-    content above and left (each side extrapolated half a pixel, see :func:`_edge_step`: ``top``
-    and ``left`` per decoded MCU, the canvas's ``bottom`` and ``right`` per position) and the
+    content above and left (each side extrapolated half a pixel, :func:`_inward`: ``top`` and
+    ``left`` per decoded MCU, the canvas's ``bottom`` and ``right`` per position) and the
     offsets of MCU means from the thumbnail; their median gives the DC, the best of it and its two
     neighbours by weighted mean absolute residual gives the cost. Returns (cost, dc, measured)."""
     n_s = shifts.size
@@ -628,14 +623,16 @@ def _median_and_spread(dev: np.ndarray):
     return med, mad
 
 
-def _solve_dc(placements: list[tuple], edges: list[_Edges], units, thumb: np.ndarray | None, cols: int,
-              n: int) -> np.ndarray:
+def _solve_dc(placements: list[tuple], inner: tuple[list, list], outer: tuple[list, list], mcu_means, units,
+              thumb: np.ndarray | None, cols: int, n: int) -> np.ndarray:
     """DC errors of all runs at once, per component: weighted least squares over the relative
     offsets measured across every boundary between two runs and the absolute offsets against the
     thumbnail, with the first run of each restart segment fixed at 0. Solving jointly keeps one
-    poorly measured boundary from passing its error down the rest of the image."""
+    poorly measured boundary from passing its error down the rest of the image. ``inner`` and
+    ``outer``: per component the extrapolated top/left and bottom/right edges of every decoded MCU
+    (:func:`_inward`, :func:`_outward`), as the shift search uses them."""
     p = len(placements)
-    k_n = len(edges)
+    k_n = len(units)
     owner = np.full(n, -1, np.int64)
     dec = np.zeros(n, np.int64)
     for j, (run, sft, _, _, _, f, cnt) in enumerate(placements):
@@ -660,16 +657,13 @@ def _solve_dc(placements: list[tuple], edges: list[_Edges], units, thumb: np.nda
             lists.append((np.full(int(ok.sum()), j, np.int64), run.trusted[ok], t[ok]))
         thumb_keys, thumb_dec, thumb_pos = (np.concatenate([x[i] for x in lists]) if lists
                                             else np.zeros(0, np.int64) for i in range(3))
-    for k, (e, unit) in enumerate(zip(edges, units)):
-        means = e.mean
+    for k, (means, unit) in enumerate(zip(mcu_means, units)):
         rows, rhs, wts = [], [], []
         for t, nb, edge in pairs:
             if t.size == 0:
                 continue
-            if edge == "above":
-                d = _edge_step(e.top[dec[t]], e.top2[dec[t]], e.bottom[dec[nb]], e.bottom2[dec[nb]])
-            else:
-                d = _edge_step(e.left[dec[t]], e.left2[dec[t]], e.right[dec[nb]], e.right2[dec[nb]])
+            side = 0 if edge == "above" else 1
+            d = inner[side][k][dec[t]] - outer[side][k][dec[nb]]
             key = owner[t] * p + owner[nb]
             order = np.argsort(key, kind="stable")
             keys, meds, mads, sizes = _group_median_mad(key[order], np.ascontiguousarray(d[order]) / unit)
@@ -718,13 +712,13 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     mcus = [_mcu_major(coefs[ci], rows, cols, v, h) for ci, h, v in comps]
     qts = [result.qtables[ci] for ci, _, _ in comps]
     edges = [_Edges.of(m, q) for m, q in zip(mcus, qts)]
-    tile_means = [e.mean for e in edges]
+    mcu_means = [e.mean for e in edges]
     units = [float(q[0]) / 8.0 for q in qts]
     thumb = _thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
     run_edges = ([_inward(e.top, e.top2) for e in edges], [_inward(e.left, e.left2) for e in edges])
     canvas = _Canvas(([_outward(e.bottom, e.bottom2) for e in edges], [_outward(e.right, e.right2) for e in edges]))
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
-    offsets = (np.stack(tile_means, axis=1) - thumb) if thumb is not None else None
+    offsets = (np.stack(mcu_means, axis=1) - thumb) if thumb is not None else None
     rough = _roughness(edges, cols)
     misalign = _misalignment(edges, cols, rough)
     out = [np.zeros_like(m) for m in mcus]
@@ -758,11 +752,11 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         for run in later:
             cand = np.arange(prev - opts.window, prev + opts.window + 1)
             # a coarse pass over every shift on a quarter of the samples, then the best few in full
-            costs, dcs = _evaluate(run, cand, f, cnt, cols, run_edges, units, canvas, thumb, opts, tile_means,
+            costs, dcs = _evaluate(run, cand, f, cnt, cols, run_edges, units, canvas, thumb, opts, mcu_means,
                                    stride=4)
             top = np.argsort(costs)[: opts.refine]
             costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, run_edges, units, canvas, thumb, opts,
-                                             tile_means)
+                                             mcu_means)
             fin = costs < _INF
             table = dict(zip(cand[fin].tolist(), costs[fin].tolist()))
             det = dict(zip(cand[fin].tolist(), map(tuple, dcs[fin].tolist())))
@@ -781,8 +775,8 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             chosen.append((run, s, det.get(s, (0,) * len(edges)), table.get(s, float(_INF))))
         placements += [(run, sft, dcs, cost, k == 0, f, cnt) for k, (run, sft, dcs, cost) in enumerate(chosen)]
     ref = float(np.median(ref_costs)) if ref_costs else 8.0
-    solved = _solve_dc(placements, edges, units, thumb, cols, n)
-    means = np.stack(tile_means, axis=1) if thumb is not None else None
+    solved = _solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n)
+    means = np.stack(mcu_means, axis=1) if thumb is not None else None
     for (run, sft, _, cost, _, f, cnt), dcs in zip(placements, solved):
         confident = cost <= max(opts.confidence_factor * ref, ref + 6.0)
         m = run.trusted
