@@ -51,7 +51,7 @@ def test_aware_sca_restores_a_damaged_photo_far_beyond_the_robust_decode(photo) 
         gains.append(y_psnr(s.rgb, clean) - y_psnr(r.rgb, clean))
         unfilled = aware_sca(r, thumb, fill="none")
         exact.append(np.mean(np.all(unfilled.rgb == clean, axis=2)[~s.mask]))
-        assert s.mask.any() and s.damaged_fraction < 0.3
+        assert s.mask.any() and s.damaged_fraction < 0.35  # one seed loses most of its last third
         assert s.timings["total"] > 0 and s.fill == "thumbnail"
     assert np.mean(gains) > 10.0
     assert np.median(exact) > 0.75  # outside the mask, most of the image is the clean decode itself
@@ -376,6 +376,54 @@ def test_a_chunk_the_thumbnail_cannot_see_is_not_trusted(photo, monkeypatch) -> 
 def test_a_chunk_the_thumbnail_pins_at_zero_stays_trusted(photo, monkeypatch) -> None:
     """The control: the same chunk at 0 ± 0.02 steps keeps its MCUs."""
     assert not _mask_of_a_refitted_chunk(photo, monkeypatch, 0.0, 0.02)
+
+def test_a_chunk_a_quarter_step_loose_is_not_trusted(photo, monkeypatch) -> None:
+    """At 0 ± 0.25 steps the boundary fit's DC is off by one too often to be shown as exact
+    (train photos at 1e-5: most of the runs left one step off had such a fit)."""
+    assert _mask_of_a_refitted_chunk(photo, monkeypatch, 0.0, 0.25)
+
+
+def test_standouts_take_the_mcus_decoded_beside_them_in_the_same_run() -> None:
+    from acir_core.sca.aware import _with_decode_neighbours
+
+    # positions 0-5 run 0 (chunks 0, 1), 6 damaged, 7-9 run 1 (chunk 2)
+    var = np.array([0, 0, 0, 1, 1, 1, -1, 2, 2, 2])
+    run = np.array([0, 0, 1])
+    flag = np.zeros(10, bool)
+    flag[[2, 7]] = True
+    got = _with_decode_neighbours(flag, var, run)
+    # 1 and 3 are 2's neighbours in run 0 (across the chunk border); 8 is 7's; 6 is damage already
+    assert np.flatnonzero(got).tolist() == [1, 2, 3, 7, 8]
+    flag[:] = False
+    flag[5] = True  # 5 and 7 are not neighbours across the damaged 6; 5 and 6 are not one run
+    assert np.flatnonzero(_with_decode_neighbours(flag, var, run)).tolist() == [4, 5]
+
+
+def test_the_mcus_just_after_each_resume_point_are_shown_as_damage(photo) -> None:
+    """Placed (so the fill keeps them where they agree with the thumbnail) but not trusted: a
+    resume a few bits early decodes a wrong block or two before falling into step."""
+    from acir_core.sca.aware import AwareOptions
+
+    clean = decode(photo, "strict")
+    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    thumb = synthetic_thumbnail(clean.rgb)
+    opts = AwareOptions()
+    s = aware_sca(r, thumb, fill="none", options=opts)
+    loose = aware_sca(r, thumb, fill="none", options=AwareOptions(settle_mcus=0))
+    # the same placements: only the mask differs
+    assert s.segments == loose.segments and np.array_equal(s.rgb, loose.rgb)
+    flat = s.mcu_mask.reshape(-1)
+    checked = 0
+    for e in r.resyncs:
+        k = e.mcu + 1 + opts.skip_mcus
+        fix = next((f for f in s.segments if f.first_mcu <= k < f.end_mcu and f.confident), None)
+        if fix is None or not 0 <= k + fix.shift < flat.size:
+            continue
+        assert flat[k + fix.shift : k + fix.shift + opts.settle_mcus].all()
+        checked += 1
+    assert checked >= 3
+    assert s.mcu_mask.sum() > loose.mcu_mask.sum()
+
 
 def test_a_silently_lost_mcu_in_texture_splits_the_run_where_it_was_lost() -> None:
     """Decoded MCUs after a silent loss of one MCU sit one place early: for the next row's worth of

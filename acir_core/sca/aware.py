@@ -80,7 +80,9 @@ class SCAResult:
 @dataclass(frozen=True)
 class AwareOptions:
     """Tuning: shift search window (MCUs) around the previous run's shift, bits before/after each
-    failure whose MCUs are damaged, the shortest run worth placing, and the confidence limit."""
+    failure whose MCUs are damaged, MCUs after each resume point left out (``skip_mcus``) and then
+    placed but marked damaged (``settle_mcus``), the shortest run worth placing, and the
+    confidence limit."""
 
     window: int = 16
     refine: int = 5
@@ -88,6 +90,7 @@ class AwareOptions:
     forward_bits: int = 320
     back_mcus: int = 3
     skip_mcus: int = 1
+    settle_mcus: int = 2
     min_split: int = 24
     pulse_min: float = 2.0
     pulse_sigma: float = 6.0
@@ -275,6 +278,20 @@ def _runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
         runs.append(_Run(a, b, idx[~hurt[a - f: b - f]]))
     final_shift = -extra if n_dec == cnt else cnt - n_dec
     return runs, final_shift
+
+
+def _unsettled(sr: ScanResult, n: int, opts: AwareOptions) -> np.ndarray:
+    """Decoded MCUs (bool per index) that follow a resume point by ``skip_mcus`` + 1 to
+    ``skip_mcus`` + ``settle_mcus``: the resync takes the first bit from which many MCUs decode,
+    and a start a few bits early decodes a wrong block or two before its Huffman codes fall into
+    step with the true ones (train photos at 1e-6: the second or third MCU after the resume
+    point, one block's AC wrong). Mostly right, so they are placed (the fill keeps what agrees
+    with the thumbnail), but not trusted."""
+    out = np.zeros(n, bool)
+    for e in sr.resyncs:
+        first = e.mcu + 1 + opts.skip_mcus
+        out[min(first, n): min(first + opts.settle_mcus, n)] = True
+    return out
 
 
 @njit(cache=True)
@@ -729,6 +746,8 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     # reference continuity inside correct content, to judge confidence
     ref_costs = []
     placements: list[tuple] = []
+    unsettled = _unsettled(sr, n, opts)
+    doubted = np.zeros(n, bool)  # trusted enough to fit and judge by, but not shown as sure
     for f, cnt, extra in zip(sr.segment_first.tolist(), sr.segment_count.tolist(), sr.segment_extra.tolist()):
         runs, final_shift = _runs_of_segment(sr, f, cnt, extra, opts)
         if not runs:
@@ -803,6 +822,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         if confident:
             trusted_pos[t] = True
             owner[t] = len(fixes)
+            doubted[t[unsettled[m]]] = True
         fixes.append(SegmentFix(si, run.first, run.end, int(sft), tuple(int(d) for d in dcs), float(cost),
                                 bool(confident)))
     # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
@@ -817,14 +837,29 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         grid = _grid(out[k], rows, cols)
         coefs[ci][: rows * v, : cols * h] = grid
     owner[damaged] = -1
-    return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols)
+    return fixes, (damaged | doubted).reshape(rows, cols), owner.reshape(rows, cols)
+
+
+def _with_decode_neighbours(flag: np.ndarray, var: np.ndarray, run: np.ndarray) -> np.ndarray:
+    """``flag`` (flat MCU positions) grown by the MCU decoded just before and just after each
+    flagged one in the same run (one shift, so decode order is position order): garbage that
+    decoded without a failure spans a CBC block of 128 bits, which often straddles two MCUs
+    while the thumbnail sees only the one it changed most."""
+    out = flag.copy()
+    if not flag.any():
+        return out
+    run_at = np.where(var >= 0, run[np.maximum(var, 0)], -1)
+    same = (run_at[1:] == run_at[:-1]) & (run_at[1:] >= 0)
+    out[:-1] |= flag[1:] & same
+    out[1:] |= flag[:-1] & same
+    return out
 
 
 def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
                       fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray, *,
                       max_stderr: float = 0.2, mixed: float = 0.25, exact_sigma: float = 0.5,
                       rounds: int = 6, big_offset: float = 4.0, big_z: float = 50.0,
-                      unfixed_z: float = 4.0, unseen: float = 0.3
+                      unfixed_z: float = 4.0, unseen: float = 0.2
                       ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray] | None:
     """Last DC check against the thumbnail (:mod:`acir_core.sca.thumbdc`): the remaining offset of
     every chunk of every run, fitted at once through the thumbnail's resampling filter. A chunk
@@ -834,7 +869,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     confidently between two steps (``mixed``) holds content at two offsets (a silent break inside
     it) and becomes damage, as do a chunk likely off that the fit cannot pin (``unfixed_z``
     standard errors, too loose to move), a chunk the thumbnail cannot pin to ``unseen`` steps at
-    all, and MCUs the thumbnail contradicts.
+    all (at 0.3, most runs left one step off on train photos at 1e-5 passed), and MCUs the
+    thumbnail contradicts with their neighbours in decode order.
     Up to ``rounds`` fits, each on the image re-rendered with the last one's steps, while some
     chunk moved by two steps or more: pixels that clip at 0 or 255 make a large offset look
     smaller than it is, so such a fit can stop short.
@@ -883,7 +919,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         # it: next to damage that is off by a step or two often enough that it is not trusted
         bad_chunk |= np.any(err > unseen, axis=1) & ~chunks.fixed
         # judged on the latest image: what only looked wrong before a move is not damage
-        damaged = np.isin(var, np.flatnonzero(bad_chunk)) | (fit.standouts().reshape(-1) & (var >= 0))
+        damaged = np.isin(var, np.flatnonzero(bad_chunk)) | _with_decode_neighbours(
+            fit.standouts().reshape(-1) & (var >= 0), var, chunks.run)
         total = steps if total is None else total + steps
         if not steps.any():
             break
