@@ -475,6 +475,49 @@ def test_the_fill_keeps_damaged_mcus_whose_content_agrees_with_the_thumbnail() -
     assert not np.array_equal(everything[16:32, 16:32], img[16:32, 16:32])
 
 
+def test_a_precautionary_mcu_is_judged_with_the_loose_tolerance() -> None:
+    """An MCU 18 levels off is filled when SCA found it wrong, kept when it was marked only as a
+    precaution (``loose``); 30 levels off, it is filled either way."""
+    from acir_core.sca.fill import fill_disagreeing
+
+    ref = np.full((32, 64, 3), 100.0, np.float32)
+    img = np.full((32, 64, 3), 100, np.uint8)
+    img += (np.arange(64)[None, :, None] % 3 * 3).astype(np.uint8)  # texture (mean +3): not a blank block
+    img[:16, :16] += 18
+    img[:16, 32:48] += 30
+    mask = np.zeros((32, 64), bool)
+    mask[:16, :16] = mask[:16, 32:48] = True
+    loose = np.zeros((2, 4), bool)
+    loose[0, 0] = loose[0, 2] = True
+    strict = fill_disagreeing(img, mask, ref)
+    soft = fill_disagreeing(img, mask, ref, loose=loose)
+    assert not np.array_equal(strict[:16, :16], img[:16, :16])
+    assert np.array_equal(soft[:16, :16], img[:16, :16])
+    assert not np.array_equal(soft[:16, 32:48], img[:16, 32:48])
+
+
+def test_blind_mcus_next_to_damage_are_marked_up_to_the_reach() -> None:
+    from acir_core.sca.aware import _unseen_edges
+
+    damaged = np.zeros(12, bool)
+    damaged[5] = True
+    blind = np.ones(12, bool)
+    blind[2] = blind[9] = False
+    got = _unseen_edges(damaged, blind, 2)
+    assert np.flatnonzero(got).tolist() == [3, 4, 6, 7]
+    blind[4] = False  # a seen MCU stops the walk
+    assert np.flatnonzero(_unseen_edges(damaged, blind, 3)).tolist() == [6, 7, 8]
+
+
+def test_precautions_are_part_of_the_mask_and_kept_apart(photo) -> None:
+    clean = decode(photo, "strict")
+    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    s = aware_sca(r, synthetic_thumbnail(clean.rgb), fill="none")
+    assert s.doubtful is not None and s.doubtful.any()
+    assert not (s.doubtful & ~s.mcu_mask).any()
+    assert (s.mcu_mask & ~s.doubtful).any()
+
+
 def test_a_photo_one_mcu_row_tall_is_compensated() -> None:
     """Nothing lies above the first MCU row: the continuity checks must stand aside, not fail."""
     from conftest import encode_jpeg, photo_like

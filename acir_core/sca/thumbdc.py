@@ -277,6 +277,13 @@ class ThumbnailDC:
     ry: np.ndarray  # (th, rows) MCU-row weights
     rx: np.ndarray  # (tw, cols) MCU-column weights
 
+    def coverage(self) -> np.ndarray:
+        """Per MCU (rows × cols): the share of its footprint's squared weight on pixels the fit
+        used (0: the thumbnail says nothing of it, all its pixels clipped or next to damage)."""
+        den = (self.ry ** 2).T @ self.use.astype(np.float64) @ (self.rx ** 2)
+        full = (self.ry ** 2).sum(axis=0)[:, None] * (self.rx ** 2).sum(axis=0)[None, :]
+        return den / np.maximum(full, 1e-300)
+
     def standouts(self, min_z: float = 6.0, min_levels: float = 2.0, coverage: float = 0.5,
                   passes: int = 4, edge_coverage: float = 0.002, edge_levels: float = 5.0,
                   edge_z: float = 8.0) -> np.ndarray:
@@ -290,9 +297,9 @@ class ThumbnailDC:
         ``edge_coverage`` on, and need ``edge_z`` and ``edge_levels``."""
         u = self.use.astype(np.float64)
         den = (self.ry ** 2).T @ u @ (self.rx ** 2)
-        full = (self.ry ** 2).sum(axis=0)[:, None] * (self.rx ** 2).sum(axis=0)[None, :]
-        ok = den > coverage * full
-        edge = (den > edge_coverage * full) & ~ok
+        cover = self.coverage()
+        ok = cover > coverage
+        edge = (cover > edge_coverage) & ~ok
         resid = self.residual.copy()
         flag = np.zeros(den.shape, bool)
         safe = np.maximum(den, 1e-9)
