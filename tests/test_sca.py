@@ -496,6 +496,28 @@ def test_a_precautionary_mcu_is_judged_with_the_loose_tolerance() -> None:
     assert not np.array_equal(soft[:16, 32:48], img[:16, 32:48])
 
 
+def test_an_mcu_one_level_off_stands_out_where_the_thumbnail_sees_it() -> None:
+    """A residual that is one MCU 1.3 levels off (a silent break leaves such halves either side
+    of a chunk's fitted offset) is flagged; 0.5 levels is not."""
+    from acir_core.sca.thumbdc import Chunks, ThumbnailDC, cell_weights
+
+    rows, cols = 16, 32
+    ry = cell_weights(rows * 16, 40, 16, rows)
+    rx = cell_weights(cols * 16, 80, 16, cols)
+
+    def flagged(level: float) -> np.ndarray:
+        footprint = np.outer(ry[:, 7], rx[:, 20])
+        resid = np.stack([footprint * level, np.zeros_like(footprint), np.zeros_like(footprint)])
+        resid += np.random.default_rng(0).normal(0, 0.05, resid.shape)
+        fit = ThumbnailDC(Chunks(np.zeros((rows, cols), np.int64), np.zeros(1, np.int64), np.zeros(1, bool)),
+                          np.zeros((1, 3)), np.zeros((1, 3)), 3200, np.zeros(3), np.zeros(3), resid,
+                          np.ones((40, 80), bool), np.full(3, 0.05), ry, rx)
+        return fit.standouts()
+
+    assert np.flatnonzero(flagged(1.3)).tolist() == [7 * cols + 20]
+    assert not flagged(0.5).any()
+
+
 def test_blind_mcus_next_to_damage_are_marked_up_to_the_reach() -> None:
     from acir_core.sca.aware import _unseen_edges
 

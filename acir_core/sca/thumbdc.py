@@ -284,7 +284,7 @@ class ThumbnailDC:
         full = (self.ry ** 2).sum(axis=0)[:, None] * (self.rx ** 2).sum(axis=0)[None, :]
         return den / np.maximum(full, 1e-300)
 
-    def standouts(self, min_z: float = 6.0, min_levels: float = 2.0, coverage: float = 0.5,
+    def standouts(self, min_z: float = 6.0, min_levels: float = 1.0, coverage: float = 0.5,
                   passes: int = 4, edge_coverage: float = 0.002, edge_levels: float = 5.0,
                   edge_z: float = 8.0) -> np.ndarray:
         """MCUs (rows × cols bool) whose content the thumbnail contradicts (an MCU garbled without
@@ -294,7 +294,10 @@ class ThumbnailDC:
         part is taken out of the residual (so their neighbours are judged on what is left), and
         again, ``passes`` times. MCUs whose footprint the fit used less than ``coverage`` of (next
         to damage, where garbled MCUs are most likely) are judged from the few pixels there are, from
-        ``edge_coverage`` on, and need ``edge_z`` and ``edge_levels``."""
+        ``edge_coverage`` on, and need ``edge_z`` and ``edge_levels``. One level is enough where
+        the footprint is seen: a silent break inside a chunk leaves its halves a step either side
+        of the chunk's fitted offset (train photos at 1e-5, going from 2 levels to 1: 12 % fewer
+        MCUs missed for 0.3 % more of the image marked)."""
         u = self.use.astype(np.float64)
         den = (self.ry ** 2).T @ u @ (self.rx ** 2)
         cover = self.coverage()
