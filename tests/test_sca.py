@@ -448,6 +448,10 @@ def test_a_silently_lost_mcu_in_texture_splits_the_run_where_it_was_lost() -> No
     run = _Run(0, rows * cols, np.arange(rows * cols))
     pieces = _split_pulse(run, d, cols, AwareOptions(), per_mcu_noise=True)
     assert len(pieces) == 2 and abs(pieces[1].first - lost) <= 2
+    # the MCUs just after the break are placed but marked, as after a resume point
+    opts = AwareOptions()
+    assert pieces[1].settled == pieces[1].first + 1 + opts.skip_mcus + opts.settle_mcus
+    assert pieces[0].settled == -1 and pieces[1].trusted[0] < pieces[1].settled
     assert _split_pulse(run, _misalignment(border(true), cols), cols, AwareOptions(), per_mcu_noise=True) == [run]
     assert not _misalignment(border(true[:cols]), cols).any()  # one MCU row: nothing above to judge by
 

@@ -254,6 +254,7 @@ class _Run:
     first: int
     end: int
     trusted: np.ndarray  # decoded MCU indices placed if the run is
+    settled: int = -1  # decoded MCUs before this one start the run after a silent break: not sure
 
 
 def _runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
@@ -289,7 +290,8 @@ def _unsettled(sr: ScanResult, n: int, opts: AwareOptions) -> np.ndarray:
     and a start a few bits early decodes a wrong block or two before its Huffman codes fall into
     step with the true ones (train photos: the 2nd to 6th MCU after the resume point, mostly one
     block's AC wrong, were 40 % of the MCUs still missed at 1e-6 and 8 % at 1e-5). Mostly right,
-    so they are placed (the fill keeps what agrees with the thumbnail), but not trusted."""
+    so they are placed (the fill keeps what agrees with the thumbnail), but not trusted. The same
+    holds after a silent break a run is split at (``_Run.settled``)."""
     out = np.zeros(n, bool)
     for e in sr.resyncs:
         first = e.mcu + 1 + opts.skip_mcus
@@ -338,8 +340,8 @@ def _split_silent(run: _Run, offsets: np.ndarray | None, units: list[float], opt
     cut, score, jump = _step_scan(z, opts.min_split)
     if score < 12.0 or jump < 1.5:
         return [run]
-    a = _Run(run.first, int(m[cut]), m[: max(cut - opts.back_mcus, 0)])
-    b = _Run(int(m[cut]), run.end, m[cut + opts.skip_mcus + 1 :])
+    a = _Run(run.first, int(m[cut]), m[: max(cut - opts.back_mcus, 0)], run.settled)
+    b = _Run(int(m[cut]), run.end, m[cut + opts.skip_mcus + 1 :], int(m[cut]) + 1 + opts.skip_mcus + opts.settle_mcus)
     return _split_silent(a, offsets, units, opts, depth + 1) + _split_silent(b, offsets, units, opts, depth + 1)
 
 
@@ -374,8 +376,8 @@ def _split_pulse(run: _Run, rough: np.ndarray, cols: int, opts: AwareOptions, de
         return [run]
     cut_mcu = int(idx[k])
     cut = int(np.searchsorted(m, cut_mcu))
-    a = _Run(run.first, cut_mcu, m[: max(cut - opts.back_mcus, 0)])
-    b = _Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :])
+    a = _Run(run.first, cut_mcu, m[: max(cut - opts.back_mcus, 0)], run.settled)
+    b = _Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :], cut_mcu + 1 + opts.skip_mcus + opts.settle_mcus)
     return (_split_pulse(a, rough, cols, opts, depth + 1, per_mcu_noise)
             + _split_pulse(b, rough, cols, opts, depth + 1, per_mcu_noise))
 
@@ -826,7 +828,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         if confident:
             trusted_pos[t] = True
             owner[t] = len(fixes)
-            doubted[t[unsettled[m]]] = True
+            doubted[t[unsettled[m] | (m < run.settled)]] = True
         fixes.append(SegmentFix(si, run.first, run.end, int(sft), tuple(int(d) for d in dcs), float(cost),
                                 bool(confident)))
     # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
