@@ -401,7 +401,8 @@ def test_standouts_take_the_mcus_decoded_beside_them_in_the_same_run() -> None:
 
 def test_the_mcus_just_after_each_resume_point_are_shown_as_damage(photo) -> None:
     """Placed (so the fill keeps them where they agree with the thumbnail) but not trusted: a
-    resume a few bits early decodes a wrong block or two before falling into step."""
+    resume a few bits early decodes a wrong block or two before falling into step; and garbage
+    can decode for longer before a failure than what is walked back."""
     from acir_core.sca.aware import AwareOptions
 
     clean = decode(photo, "strict")
@@ -409,11 +410,11 @@ def test_the_mcus_just_after_each_resume_point_are_shown_as_damage(photo) -> Non
     thumb = synthetic_thumbnail(clean.rgb)
     opts = AwareOptions()
     s = aware_sca(r, thumb, fill="none", options=opts)
-    loose = aware_sca(r, thumb, fill="none", options=AwareOptions(settle_mcus=0))
+    loose = aware_sca(r, thumb, fill="none", options=AwareOptions(settle_mcus=0, lead_mcus=0))
     # the same placements: only the mask differs
     assert s.segments == loose.segments and np.array_equal(s.rgb, loose.rgb)
     flat = s.mcu_mask.reshape(-1)
-    checked = 0
+    checked = led = 0
     for e in r.resyncs:
         k = e.mcu + 1 + opts.skip_mcus
         fix = next((f for f in s.segments if f.first_mcu <= k < f.end_mcu and f.confident), None)
@@ -421,7 +422,12 @@ def test_the_mcus_just_after_each_resume_point_are_shown_as_damage(photo) -> Non
             continue
         assert flat[k + fix.shift : k + fix.shift + opts.settle_mcus].all()
         checked += 1
-    assert checked >= 3
+        j = e.mcu - opts.back_mcus - opts.lead_mcus  # and before what was walked back from the failure
+        before = next((f for f in s.segments if f.first_mcu <= j < f.end_mcu and f.confident), None)
+        if before is not None and e.mcu - opts.back_mcus <= before.end_mcu and 0 <= j + before.shift:
+            assert flat[j + before.shift : e.mcu - opts.back_mcus + before.shift].all()
+            led += 1
+    assert checked >= 3 and led >= 3
     assert s.mcu_mask.sum() > loose.mcu_mask.sum()
 
 
@@ -452,6 +458,9 @@ def test_a_silently_lost_mcu_in_texture_splits_the_run_where_it_was_lost() -> No
     opts = AwareOptions()
     assert pieces[1].settled == pieces[1].first + 1 + opts.skip_mcus + opts.settle_mcus
     assert pieces[0].settled == -1 and pieces[1].trusted[0] < pieces[1].settled
+    # and the last MCUs kept before it
+    assert pieces[0].trusted[-1] >= pieces[0].tail > pieces[0].trusted[-1] - opts.lead_mcus
+    assert pieces[1].tail == run.tail
     assert _split_pulse(run, _misalignment(border(true), cols), cols, AwareOptions(), per_mcu_noise=True) == [run]
     assert not _misalignment(border(true[:cols]), cols).any()  # one MCU row: nothing above to judge by
 
