@@ -183,6 +183,33 @@ def test_out_of_sequence_restart_marker_jumps_to_the_mcu_it_implies() -> None:
         decode(bytes(broken), "strict")
 
 
+def test_a_spurious_marker_ahead_of_its_place_does_not_push_later_intervals_down() -> None:
+    """Garbage that forms RST7 inside interval 2, and interval 4's own marker garbled away. Taken
+    marker by marker, RST7 would start interval 8 and every later marker would land 8 intervals
+    too far (the last ones past the end, dropped); assigned all at once, each real marker keeps
+    its interval."""
+    from acir_core.jpeg.restarts import assign_restarts
+
+    data = encode_jpeg(photo_like(256, 320, seed=10), restart_marker_rows=1)  # 20 MCU rows
+    layout = parse_layout(data)
+    rst = [i for i in range(layout.scan_start, len(data) - 1) if data[i] == 0xFF and 0xD0 <= data[i + 1] <= 0xD7]
+    assert len(rst) == 19
+    broken = bytearray(data)
+    broken[rst[3] + 1] = 0x00  # the marker that starts interval 4 is lost
+    mid = (rst[1] + rst[2]) // 2  # in interval 2: a garbled stretch that happens to hold FF D7
+    broken[mid : mid + 2] = b"\xff\xd7"
+    clean = decode(data, "strict")
+    r = decode(bytes(broken), "robust")
+    y, cy = r.coefficients[0], clean.coefficients[0]
+    assert np.array_equal(y[10:], cy[10:])  # intervals 5-19 (Y block rows 10-39) exactly in place
+    assert np.array_equal(y[:4], cy[:4])
+    # the assignment itself: intact, and with a lost marker and a spurious one
+    assert assign_restarts(np.arange(19) % 8, np.arange(1, 20) * 100, 20, 2000).tolist() == list(range(1, 20))
+    nums = [0, 1, 7, 2, 4, 5, 6, 7, 0]  # intervals 1, 2, spurious, 3, (4 lost), 5, 6, 7, 8, 9
+    pos = [100, 200, 250, 300, 500, 600, 700, 800, 900]
+    assert assign_restarts(np.array(nums), np.array(pos), 10, 1000).tolist() == [1, 2, -1, 3, 5, 6, 7, 8, 9]
+
+
 def test_missing_mcus_at_the_end_are_mid_grey_and_flagged(big_photo_jpeg) -> None:
     cut = big_photo_jpeg[: len(big_photo_jpeg) * 6 // 10]
     r = decode(cut, "robust")

@@ -18,6 +18,7 @@ from acir_core.errors import AcirError, CorruptHeader, CorruptJpeg, InvalidParam
 from acir_core.jpeg import entropy
 from acir_core.jpeg.bitstream import ScanBits, destuff, find_scan_end
 from acir_core.jpeg.render import render, render_rows
+from acir_core.jpeg.restarts import assign_restarts
 from acir_core.jpeg.segments import iter_header_segments
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply_segment, color_space
 
@@ -167,21 +168,28 @@ def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str
         return (np.array([0]), np.array([bits.nbits]), np.array([0]), np.array([n_mcus]),
                 np.zeros(0, np.int64), np.zeros(0, np.int64))
     starts, firsts, kept_bits, kept_nums = [0], [0], [], []
-    k = 0
-    for pos, num, off in zip(bits.rst_pos.tolist(), bits.rst_num.tolist(), bits.rst_off.tolist()):
-        # RSTn ends interval j with j % 8 == n and starts interval j + 1: take the first j >= k
-        nxt = k + 1 + ((num - k) % 8)
-        if strict and nxt != k + 1:
-            raise CorruptJpeg(f"restart marker RST{num} out of sequence (expected RST{k % 8})",
-                              source=source, offset=off, bit_offset=8 * pos, mcu=(k + 1) * ri)
-        if nxt * ri >= n_mcus:
-            if strict:
+    n_int = -(-n_mcus // ri)
+    if strict:
+        k = 0
+        for pos, num, off in zip(bits.rst_pos.tolist(), bits.rst_num.tolist(), bits.rst_off.tolist()):
+            # RSTn ends interval j with j % 8 == n and starts interval j + 1
+            nxt = k + 1 + ((num - k) % 8)
+            if nxt != k + 1:
+                raise CorruptJpeg(f"restart marker RST{num} out of sequence (expected RST{k % 8})",
+                                  source=source, offset=off, bit_offset=8 * pos, mcu=(k + 1) * ri)
+            if nxt >= n_int:
                 raise CorruptJpeg(f"restart marker RST{num} after the last MCU", source=source, offset=off,
                                   bit_offset=8 * pos, mcu=nxt * ri)
-            continue  # a spurious marker in damaged data: treat the interval as continuing
-        k = nxt
+            k = nxt
+        interval = np.arange(1, bits.rst_num.size + 1, dtype=np.int64)
+    else:
+        interval = assign_restarts(bits.rst_num.astype(np.int64), bits.rst_pos.astype(np.int64), n_int,
+                                   int(bits.nbits // 8))
+    for pos, num, j in zip(bits.rst_pos.tolist(), bits.rst_num.tolist(), interval.tolist()):
+        if j < 0:
+            continue  # a spurious marker in damaged data: the interval goes on through it
         starts.append(8 * pos)
-        firsts.append(k * ri)
+        firsts.append(j * ri)
         kept_bits.append(8 * pos)
         kept_nums.append(num)
     ends = starts[1:] + [bits.nbits]

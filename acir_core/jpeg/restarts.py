@@ -1,0 +1,94 @@
+"""Which restart interval each RST marker of a damaged scan starts.
+
+RST markers carry only their number mod 8. In a damaged scan some markers are garbled away and
+garbage can form spurious ones, so the marker after a gap is ambiguous by multiples of 8
+intervals. Taking, marker by marker, the first interval whose number fits is not safe: one
+spurious marker ahead of its place pushes every later marker 8 intervals down, until the last
+ones fall past the end and are dropped (a train photo at 1e-5 with a marker every MCU row: rows
+16-63 showed rows 8-55, and the mask could not tell). All markers are therefore assigned at once:
+the assignment with the fewest markers taken for spurious and intervals taken for lost, with the
+data between markers weighed against the typical interval's length to break ties.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_INF = 1e300
+
+
+@njit(cache=True)
+def _length_cost(nbytes: float, intervals: int, typical: float, weight: float) -> float:
+    return weight * abs(np.log((nbytes + 1.0) / (intervals * typical + 1.0)))
+
+
+@njit(cache=True)
+def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_gap):
+    m_n = nums.size
+    cost = np.full((m_n, n_int), _INF)
+    prev_m = np.full((m_n, n_int), -2, np.int64)  # -1: the scan's start
+    prev_j = np.zeros((m_n, n_int), np.int64)
+    for m in range(m_n):
+        j = (nums[m] + 1) % 8
+        if j == 0:
+            j = 8
+        while j < n_int:
+            # from the scan's start (interval 0 at byte 0), skipping every marker before
+            best = skip * m + miss * (j - 1) + _length_cost(float(pos[m]), j, typical, weight)
+            bm, bj = -1, 0
+            lo_m = max(0, m - max_skip - 1)
+            for mp in range(lo_m, m):
+                gap_bytes = float(pos[m] - pos[mp])
+                for jp in range(max(1, j - max_gap), j):
+                    c0 = cost[mp, jp]
+                    if c0 >= _INF:
+                        continue
+                    c = (c0 + skip * (m - mp - 1) + miss * (j - jp - 1)
+                         + _length_cost(gap_bytes, j - jp, typical, weight))
+                    if c < best:
+                        best, bm, bj = c, mp, jp
+            cost[m, j] = best
+            prev_m[m, j] = bm
+            prev_j[m, j] = bj
+            j += 8
+    # the end: markers after the last one taken are spurious, intervals after it lost
+    best = skip * m_n + miss * (n_int - 1) + _length_cost(float(total), n_int, typical, weight)
+    bm, bj = -1, 0
+    for m in range(m_n):
+        for j in range(1, n_int):
+            if cost[m, j] >= _INF:
+                continue
+            c = (cost[m, j] + skip * (m_n - 1 - m) + miss * (n_int - 1 - j)
+                 + _length_cost(float(total - pos[m]), n_int - j, typical, weight))
+            if c < best:
+                best, bm, bj = c, m, j
+    out = np.full(m_n, -1, np.int64)
+    while bm >= 0:
+        out[bm] = bj
+        bm, bj = prev_m[bm, bj], prev_j[bm, bj]
+    return out
+
+
+def assign_restarts(nums: np.ndarray, pos: np.ndarray, n_intervals: int, total_bytes: int, *,
+                    miss: float = 1.0, skip: float = 1.0, length_weight: float = 0.5, max_skip: int = 8,
+                    max_gap: int = 32) -> np.ndarray:
+    """Per marker (numbers 0-7 ``nums`` at byte positions ``pos`` in the scan's destuffed data,
+    ``total_bytes`` long, ``n_intervals`` intervals in all): the interval it starts (1 ..
+    ``n_intervals`` - 1) or -1 for a spurious marker. Costs: ``miss`` per interval whose marker
+    is lost, ``skip`` per marker taken for spurious, ``length_weight`` × |log(bytes / expected)|
+    per stretch between markers (expected: the median length of the stretches between markers
+    in sequence, times the intervals it spans). An intact scan costs nothing: every marker in
+    sequence."""
+    nums = np.asarray(nums, np.int64)
+    pos = np.asarray(pos, np.int64)
+    if nums.size == 0 or n_intervals < 2:
+        return np.full(nums.size, -1, np.int64)
+    expected = np.arange(1, nums.size + 1) % 8
+    if nums.size == n_intervals - 1 and np.array_equal((nums + 1) % 8, expected):
+        return np.arange(1, nums.size + 1, dtype=np.int64)  # intact: every marker in its place
+    edges = np.r_[0, pos]
+    steps = np.diff(edges)
+    in_seq = np.r_[nums[0] == 0, (nums[1:] - nums[:-1]) % 8 == 1]
+    typical = float(np.median(steps[in_seq])) if in_seq.any() else total_bytes / n_intervals
+    return _assign(nums, pos, int(n_intervals), int(total_bytes), max(typical, 1.0), float(miss), float(skip),
+                   float(length_weight), int(max_skip), int(max_gap))
