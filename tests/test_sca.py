@@ -269,6 +269,23 @@ def test_thumbnail_fit_finds_each_chunks_offset_and_a_step_inside_a_run(photo) -
     assert abs(fit.bias[0]) < 0.2
 
 
+def test_without_a_visible_anchor_an_offset_every_run_shares_is_not_taken_for_tone(photo) -> None:
+    """Every run a level off and no anchored run in sight (damaged, or distrusted): the tone bias
+    could explain it all at the cost of one prior; held near 0, each chunk is found off."""
+    from acir_core.sca.thumbdc import solve_offsets
+
+    clean = decode(photo, "strict").rgb.astype(np.int16)
+    h, w = clean.shape[:2]
+    rows, cols = h // 16, w // 16
+    owner = (np.arange(rows * cols) // (rows * cols // 4)).clip(0, 3).reshape(rows, cols)
+    owner[: rows // 4] = -1  # run 0, the anchored one, is all damage
+    level = np.where(owner >= 1, 1.0, 0.0)
+    rgb = np.clip(clean - np.repeat(np.repeat(level, 16, 0), 16, 1)[:, :, None], 0, 255).astype(np.uint8)
+    fit = solve_offsets(rgb, synthetic_thumbnail(clean.astype(np.uint8)), owner, np.array([0]), (16, 16), "ycbcr")
+    assert abs(fit.bias[0]) < 0.3
+    assert np.mean(np.rint(fit.offset[:, 0]) == 1.0) > 0.9
+
+
 def test_aware_sca_fixes_a_run_whose_dc_the_boundaries_got_wrong(photo, monkeypatch) -> None:
     """The thumbnail check moves a run whose DC the boundary fit left off by a step."""
     import acir_core.sca.aware as aware

@@ -328,6 +328,7 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
                   chunk: int = 24, damage_limit: float = 0.01,
                   fuse: float = 2.0, iterations: int = 6, anneal: tuple[float, ...] = (4.0, 2.0, 1.0, 0.5),
                   tone_prior: tuple[float, float] = (1.0, 0.05),
+                  unanchored_tone_prior: tuple[float, float] = (0.05, 0.002), min_anchor_pixels: int = 24,
                   stop_sigma: float | None = None) -> ThumbnailDC | None:
     """Fit the remaining DC offset of every chunk of every trusted run, per component.
 
@@ -337,7 +338,11 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     penalty of ``fuse`` per level, so a run stays one offset unless the thumbnail shows a step
     (silent damage that changed the DC predictors mid-run). The thumbnail's tone against ours is a
     bias and a gain with prior spreads ``tone_prior`` (levels, ratio): the anchored runs measure
-    them, and where those are hidden by damage the prior keeps them from absorbing real offsets.
+    them, but only where at least ``min_anchor_pixels`` used thumbnail pixels lie mostly on them;
+    otherwise nothing in the fit tells a tone shift from an offset shared by every chunk, and a
+    bias would take up such an offset at the cost of one prior instead of one per chunk (a train
+    photo at 1e-5 whose first run the coarse check distrusted: every later run stayed a step
+    off, 82 % of the image), so the tone is held at ``unanchored_tone_prior``.
     The robust (Cauchy) weights are annealed: their scale starts at ``anneal`` levels and falls to
     3σ, so that structured residuals (runs of opposite offsets one MCU row apart, which the
     thumbnail's low-pass nearly cancels) are explained by offsets before they can be taken for
@@ -363,6 +368,8 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     use = (reach < damage_limit) & np.all((down > 2) & (down < 253) & (thumb > 2) & (thumb < 253), axis=2)
     if use.sum() < 8:
         return None
+    on_anchor = np.abs(ry) @ np.isin(chunks.var, np.flatnonzero(chunks.fixed)).astype(np.float64) @ np.abs(rx).T
+    tone = tone_prior if int((use & (on_anchor > 0.5)).sum()) >= min_anchor_pixels else unanchored_tone_prior
     rlo, rhi = _support(ry)
     clo, chi = _support(rx)
     width = int((rhi - rlo).max() * (chi - clo).max()) + 2
@@ -397,8 +404,8 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
             np.add.at(mat, (right, right), lam)
             np.add.at(mat, (right, left), -lam)  # lower triangle: right > left
             mat[np.arange(n_var), np.arange(n_var)] += pin
-            mat[-2, -2] += 1.0 / tone_prior[0] ** 2
-            mat[-1, -1] += 1.0 / tone_prior[1] ** 2
+            mat[-2, -2] += 1.0 / tone[0] ** 2
+            mat[-1, -1] += 1.0 / tone[1] ** 2
             first = envelope_start(mat)
             low, ok = cholesky_envelope(mat, first)
             x = solve_envelope(low, first, rhs) if ok else np.linalg.solve(_symmetric(mat), rhs)
