@@ -336,6 +336,18 @@ def _step_scan(z: np.ndarray, min_split: int):
     return best_p, best, best_jump
 
 
+def _split_at(run: _Run, cut: int, cut_mcu: int, opts: AwareOptions) -> tuple[_Run, _Run]:
+    """``run`` split at a silent break at its ``cut``-th trusted MCU (decoded index ``cut_mcu``):
+    the MCUs just before and after it are left out as around a failure, and the next few on
+    either side are kept but marked (``lead_mcus``, ``settle_mcus``)."""
+    m = run.trusted
+    a = _Run(run.first, cut_mcu, m[: max(cut - opts.back_mcus, 0)], run.settled,
+             int(m[max(cut - opts.back_mcus - opts.lead_mcus, 0)]))
+    b = _Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :], cut_mcu + 1 + opts.skip_mcus + opts.settle_mcus,
+             run.tail)
+    return a, b
+
+
 def _split_silent(run: _Run, offsets: np.ndarray | None, units: list[float], opts: AwareOptions,
                   depth: int = 0) -> list[_Run]:
     """Split a run where its DC offset against the thumbnail steps: a damaged stretch that decoded
@@ -347,10 +359,7 @@ def _split_silent(run: _Run, offsets: np.ndarray | None, units: list[float], opt
     cut, score, jump = _step_scan(z, opts.min_split)
     if score < 12.0 or jump < 1.5:
         return [run]
-    a = _Run(run.first, int(m[cut]), m[: max(cut - opts.back_mcus, 0)], run.settled,
-             int(m[max(cut - opts.back_mcus - opts.lead_mcus, 0)]))
-    b = _Run(int(m[cut]), run.end, m[cut + opts.skip_mcus + 1 :], int(m[cut]) + 1 + opts.skip_mcus + opts.settle_mcus,
-             run.tail)
+    a, b = _split_at(run, cut, int(m[cut]), opts)
     return _split_silent(a, offsets, units, opts, depth + 1) + _split_silent(b, offsets, units, opts, depth + 1)
 
 
@@ -385,10 +394,7 @@ def _split_pulse(run: _Run, rough: np.ndarray, cols: int, opts: AwareOptions, de
         return [run]
     cut_mcu = int(idx[k])
     cut = int(np.searchsorted(m, cut_mcu))
-    a = _Run(run.first, cut_mcu, m[: max(cut - opts.back_mcus, 0)], run.settled,
-             int(m[max(cut - opts.back_mcus - opts.lead_mcus, 0)]))
-    b = _Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :], cut_mcu + 1 + opts.skip_mcus + opts.settle_mcus,
-             run.tail)
+    a, b = _split_at(run, cut, cut_mcu, opts)
     return (_split_pulse(a, rough, cols, opts, depth + 1, per_mcu_noise)
             + _split_pulse(b, rough, cols, opts, depth + 1, per_mcu_noise))
 
@@ -957,9 +963,9 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         # it: next to damage that is off by a step or two often enough that it is not trusted
         # a fit loose by a fifth to a third of a step is still right far more often than not:
         # shown as damage, but the fill keeps it unless it clearly disagrees
-        loose_chunk = (np.any(err > unseen, axis=1) & np.all(err <= blurred, axis=1) & ~chunks.fixed
-                       & ~bad_chunk)
-        bad_chunk |= np.any(err > unseen, axis=1) & ~chunks.fixed
+        unseen_chunk = np.any(err > unseen, axis=1) & ~chunks.fixed
+        loose_chunk = unseen_chunk & np.all(err <= blurred, axis=1) & ~bad_chunk
+        bad_chunk |= unseen_chunk
         # judged on the latest image: what only looked wrong before a move is not damage
         standouts = fit.standouts().reshape(-1) & (var >= 0)
         damaged = np.isin(var, np.flatnonzero(bad_chunk & ~loose_chunk)) | standouts

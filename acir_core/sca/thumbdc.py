@@ -17,7 +17,7 @@ of what the model does not explain (silent damage inside a run).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 from numba import njit
@@ -277,12 +277,16 @@ class ThumbnailDC:
     ry: np.ndarray  # (th, rows) MCU-row weights
     rx: np.ndarray  # (tw, cols) MCU-column weights
 
+    @cached_property
+    def _used_weight(self) -> np.ndarray:
+        """Per MCU: the squared footprint weight on pixels the fit used."""
+        return (self.ry ** 2).T @ self.use.astype(np.float64) @ (self.rx ** 2)
+
     def coverage(self) -> np.ndarray:
         """Per MCU (rows × cols): the share of its footprint's squared weight on pixels the fit
         used (0: the thumbnail says nothing of it, all its pixels clipped or next to damage)."""
-        den = (self.ry ** 2).T @ self.use.astype(np.float64) @ (self.rx ** 2)
         full = (self.ry ** 2).sum(axis=0)[:, None] * (self.rx ** 2).sum(axis=0)[None, :]
-        return den / np.maximum(full, 1e-300)
+        return self._used_weight / np.maximum(full, 1e-300)
 
     def standouts(self, min_z: float = 6.0, min_levels: float = 1.0, coverage: float = 0.5,
                   passes: int = 4, edge_coverage: float = 0.002, edge_levels: float = 5.0,
@@ -299,7 +303,7 @@ class ThumbnailDC:
         of the chunk's fitted offset (train photos at 1e-5, going from 2 levels to 1: 12 % fewer
         MCUs missed for 0.3 % more of the image marked)."""
         u = self.use.astype(np.float64)
-        den = (self.ry ** 2).T @ u @ (self.rx ** 2)
+        den = self._used_weight
         cover = self.coverage()
         ok = cover > coverage
         edge = (cover > edge_coverage) & ~ok
