@@ -623,3 +623,40 @@ def test_the_mcus_decoded_beside_garbage_the_thumbnail_rejects_are_marked(photo)
     assert flat[p] and flat[p + 1] and not doubt[p] and not doubt[p + 1]
     assert doubt[p - 1] and doubt[p + 2]
     assert flat.sum() <= 8  # and not much else
+
+
+def test_a_silent_step_the_refit_finds_splits_the_run_and_marks_around_the_split(photo) -> None:
+    """A luma step of one quantiser unit from a chunk boundary on, too small for the run to be
+    split before the thumbnail fit: the refit moves the chunks after it, the run becomes two
+    fixes, and the MCUs around the split (where silent garbage would be) are marked."""
+    import dataclasses
+
+    from acir_core.sca.thumbdc import Chunks
+
+    clean = decode(photo, "strict")
+    y = clean.coefficients[0].copy()
+    rows, cols = y.shape[0] // 2, y.shape[1] // 2
+    var = Chunks.of(np.zeros((rows, cols), np.int64), np.array([0]), 24).var.reshape(-1)
+    p = int(np.flatnonzero(var == var[rows * cols // 2] + 1)[0])  # a chunk's first MCU
+    mcus = y.reshape(rows, 2, cols, 2, 64).transpose(0, 2, 1, 3, 4).reshape(rows * cols, 2, 2, 64)
+    mcus[p:, :, :, 0] += 1
+    y = mcus.reshape(rows, cols, 2, 2, 64).transpose(0, 2, 1, 3, 4).reshape(rows * 2, cols * 2, 64)
+    coefs = (y,) + tuple(clean.coefficients[1:])
+    stepped = dataclasses.replace(clean, coefficients=coefs, rgb=clean.rerender(coefs))
+    s = aware_sca(stepped, synthetic_thumbnail(clean.rgb), fill="none")
+    assert [(f.first_mcu, f.end_mcu, f.dc) for f in s.segments] == [(0, p, (0, 0, 0)), (p, rows * cols, (1, 0, 0))]
+    assert np.array_equal(s.rgb, clean.rgb)
+    assert np.flatnonzero(s.doubtful.reshape(-1)).tolist() == list(range(p - 3, p + 3))
+
+
+def test_an_mcu_or_two_unmarked_between_marked_ones_of_a_run_are_marked() -> None:
+    from acir_core.sca.aware import SegmentFix, _mask_holes
+
+    fixes = [SegmentFix(0, 0, 10, 0, (0, 0, 0), 1.0, True), SegmentFix(0, 10, 22, -2, (0, 0, 0), 1.0, True)]
+    mask = np.zeros(24, bool)
+    mask[[1, 4, 7, 9, 11, 14, 18]] = True
+    # fix 0 holds positions 0-7, fix 1 (shift -2) positions 8-19. 2-3 lie between 1 and 4, 5-6
+    # between 4 and 7 (fix 0); 8 lies between 7 (fix 0) and 9 (fix 1): not inside one fix; 10
+    # between 9 and 11, 12-13 between 11 and 14 (fix 1); 15-17 is three wide; 19 and beyond open
+    got = np.flatnonzero(_mask_holes(mask, fixes, 0, 2)).tolist()
+    assert got == [2, 3, 5, 6, 10, 12, 13]

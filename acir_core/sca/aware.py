@@ -97,6 +97,7 @@ class AwareOptions:
     skip_mcus: int = 1
     settle_mcus: int = 5
     lead_mcus: int = 2
+    hole_mcus: int = 2
     min_split: int = 24
     pulse_min: float = 2.0
     pulse_sigma: float = 6.0
@@ -839,8 +840,9 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             # garbage that decoded silently starts an MCU or so before the thumbnail sees it: an
             # MCU with wrong AC but a right mean (train photos at 1e-5: the last isolated misses)
             beside = np.zeros_like(outlier)
-            beside[:-1] |= outlier[1:]
-            beside[1:] |= outlier[:-1]
+            for d in range(1, 3):
+                beside[:-d] |= outlier[d:]
+                beside[d:] |= outlier[:-d]
             near_outlier = t[beside & ~outlier]
             keep = ~outlier
             m, t = m[keep], t[keep]
@@ -887,6 +889,22 @@ def _with_decode_neighbours(flag: np.ndarray, var: np.ndarray, run: np.ndarray) 
     return out
 
 
+def _mask_holes(mask: np.ndarray, fixes: list[SegmentFix], scan: int, width: int) -> np.ndarray:
+    """Unmasked stretches of at most ``width`` MCUs with marked MCUs on both sides in decode
+    order, all within one confident fix (flat positions). Garbage that decoded silently is seldom
+    sound for one MCU in its middle: such an MCU was merely not flagged (train photos at 1e-5)."""
+    n = mask.size
+    fid = np.full(n, -1, np.int64)
+    for j, fx in enumerate(fixes):
+        if fx.scan == scan and fx.confident:
+            fid[max(fx.first_mcu + fx.shift, 0):max(fx.end_mcu + fx.shift, 0)] = j
+    idx = np.arange(n)
+    prev = np.maximum.accumulate(np.where(mask, idx, -1))
+    nxt = np.minimum.accumulate(np.where(mask, idx, n)[::-1])[::-1]
+    ok = ~mask & (prev >= 0) & (nxt < n) & (nxt - prev - 1 <= width) & (fid >= 0)
+    return ok & (fid[np.maximum(prev, 0)] == fid) & (fid[np.minimum(nxt, n - 1)] == fid)
+
+
 def _unseen_edges(damaged: np.ndarray, blind: np.ndarray, reach: int) -> np.ndarray:
     """MCUs (flat positions, decode order within a run) of ``blind`` within ``reach`` positions
     of ``damaged``, through blind ones only: where garbage begins and ends is known only to an MCU
@@ -923,7 +941,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
                       max_stderr: float = 0.2, mixed: float = 0.25, exact_sigma: float = 0.5,
                       rounds: int = 6, big_offset: float = 4.0, big_z: float = 50.0,
                       unfixed_z: float = 4.0, unseen: float = 0.2, blurred: float = 0.3, blind: float = 0.002,
-                      blind_reach: int = 2, short_span: float = 40.0
+                      blind_reach: int = 2, short_span: float = 40.0, split_reach: int = 3
                       ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray, np.ndarray] | None:
     """Last DC check against the thumbnail (:mod:`acir_core.sca.thumbdc`): the remaining offset of
     every chunk of every run, fitted at once through the thumbnail's resampling filter. A chunk
@@ -1046,9 +1064,13 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
             end = fix.end_mcu if last else int(starts[q + 1])
             dc = tuple(int(d - s) for d, s in zip(fix.dc, total[i]))
             new_fixes.append(SegmentFix(fix.scan, first, end, fix.shift, dc, fix.cost, fix.confident))
+            if not last:  # a silent break the fit found only to a chunk: its garbage is near
+                lo = max(end + fix.shift - split_reach, 0)
+                doubted[lo:max(end + fix.shift + split_reach, 0)] = True
             first = end
     doubted |= _short_fixes(new_fixes, firsts, rows * cols, cell[1] * thumbnail.shape[1] / frame.width,
-                            short_span) & ~damaged
+                            short_span)
+    doubted &= ~damaged & (var >= 0)
     return new_fixes, damaged.reshape(rows, cols), doubted.reshape(rows, cols), rgb
 
 
@@ -1116,6 +1138,10 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
             doubt = (doubt | more_doubt) & ~first_grid
             mask |= pixel_mask(result, result.scans[0], more | more_doubt, dilate=2)
     if first_grid is not None:
+        holes = _mask_holes((first_grid | doubt).reshape(-1), fixes, 0, opts.hole_mcus).reshape(first_grid.shape)
+        if holes.any():
+            doubt = doubt | holes
+            mask |= pixel_mask(result, result.scans[0], holes, dilate=2)
         first_grid = first_grid | doubt
     if len(result.scans) != 1:
         doubt = None  # one cell grid judges the fill: only a single scan's precautions are sure
