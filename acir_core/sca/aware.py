@@ -837,8 +837,9 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             spread += 1.0
             outlier = np.any((np.abs(dev - level) > opts.outlier_sigma * spread)
                              & (np.abs(dev - level) > opts.outlier_levels), axis=1)
-            # garbage that decoded silently starts an MCU or so before the thumbnail sees it: an
-            # MCU with wrong AC but a right mean (train photos at 1e-5: the last isolated misses)
+            # garbage that decoded silently starts and ends an MCU or two beyond what the
+            # thumbnail sees: MCUs with wrong AC but a right mean (train photos at 1e-5: most of
+            # the isolated misses left)
             beside = np.zeros_like(outlier)
             for d in range(1, 3):
                 beside[:-d] |= outlier[d:]
