@@ -86,8 +86,12 @@ class AwareOptions:
     failure whose MCUs are damaged, MCUs after each resume point left out (``skip_mcus``) and then
     placed but marked damaged (``settle_mcus``), MCUs before those walked back from a failure
     placed but marked (``lead_mcus``: garbage can decode for longer; train photos at 1e-5, 0 to 3
-    of them: files exact 18 / 20 / 21 / 22 of 43, mask 12.7 / 13.0 / 13.4 / 13.9 %), the shortest
-    run worth placing, and the confidence limit."""
+    of them: files exact 18 / 20 / 21 / 22 of 43, mask 12.7 / 13.0 / 13.4 / 13.9 %), gaps of
+    up to ``hole_mcus`` unmarked MCUs between marked ones of a fix marked too, MCUs decoded before
+    / after garbage the thumbnail rejects marked (``garble_before`` / ``garble_after``; train
+    photos at 1e-5, 2 / 3 / 4 / 6 before: files exact 36 / 38 / 39 / 39 of 43 and 34 / 34 / 36 / 36
+    of 41, mask 15.1 / 15.3 / 15.6 / 16.2 % and 20.1 / 20.4 / 20.8 / 21.5 %; 1 after instead of 2:
+    37 and 32 exact), the shortest run worth placing, and the confidence limit."""
 
     window: int = 16
     refine: int = 5
@@ -98,6 +102,8 @@ class AwareOptions:
     settle_mcus: int = 5
     lead_mcus: int = 2
     hole_mcus: int = 2
+    garble_before: int = 4
+    garble_after: int = 2
     min_split: int = 24
     pulse_min: float = 2.0
     pulse_sigma: float = 6.0
@@ -837,12 +843,13 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             spread += 1.0
             outlier = np.any((np.abs(dev - level) > opts.outlier_sigma * spread)
                              & (np.abs(dev - level) > opts.outlier_levels), axis=1)
-            # garbage that decoded silently starts and ends an MCU or two beyond what the
-            # thumbnail sees: MCUs with wrong AC but a right mean (train photos at 1e-5: most of
-            # the isolated misses left)
+            # garbage that decoded silently starts up to four MCUs before what the thumbnail
+            # sees and ends an MCU or two after it: MCUs with wrong AC but a right mean (its DC
+            # error grows as it goes; train photos at 1e-5: most of the isolated misses left)
             beside = np.zeros_like(outlier)
-            for d in range(1, 3):
+            for d in range(1, opts.garble_before + 1):
                 beside[:-d] |= outlier[d:]
+            for d in range(1, opts.garble_after + 1):
                 beside[d:] |= outlier[:-d]
             near_outlier = t[beside & ~outlier]
             keep = ~outlier
@@ -874,20 +881,27 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols), (doubted & ~damaged).reshape(rows, cols)
 
 
-def _with_decode_neighbours(flag: np.ndarray, var: np.ndarray, run: np.ndarray) -> np.ndarray:
-    """``flag`` (flat MCU positions) grown by the MCU decoded just before and just after each
-    flagged one in the same run (one shift, so decode order is position order): garbage that
-    decoded without a failure spans a CBC block of 128 bits, which often straddles two MCUs
-    while the thumbnail sees only the one it changed most, and a garbled stretch often begins
-    with an MCU whose AC is wrong but whose mean is right."""
+def _with_decode_neighbours(flag: np.ndarray, var: np.ndarray, run: np.ndarray, before: int = 1,
+                            after: int = 1) -> np.ndarray:
+    """``flag`` (flat MCU positions) grown by the ``before`` MCUs decoded just before and the
+    ``after`` just after each flagged one in the same run (one shift, so decode order is position
+    order): garbage that decoded without a failure spans a CBC block of 128 bits, which often
+    straddles two MCUs while the thumbnail sees only the one it changed most, and a garbled
+    stretch begins with MCUs whose AC is wrong but whose mean is still right (the DC error of
+    silent garbage grows as it goes)."""
     out = flag.copy()
     if not flag.any():
         return out
     run_at = np.where(var >= 0, run[np.maximum(var, 0)], -1)
     same = (run_at[1:] == run_at[:-1]) & (run_at[1:] >= 0)
-    out[:-1] |= flag[1:] & same
-    out[1:] |= flag[:-1] & same
-    return out
+    grow = flag.copy()
+    for _ in range(before):
+        grow[:-1] |= grow[1:] & same
+    out |= grow
+    grow = flag.copy()
+    for _ in range(after):
+        grow[1:] |= grow[:-1] & same
+    return out | grow
 
 
 def _mask_holes(mask: np.ndarray, fixes: list[SegmentFix], scan: int, width: int) -> np.ndarray:
@@ -942,7 +956,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
                       max_stderr: float = 0.2, mixed: float = 0.25, exact_sigma: float = 0.5,
                       rounds: int = 6, big_offset: float = 4.0, big_z: float = 50.0,
                       unfixed_z: float = 4.0, unseen: float = 0.2, blurred: float = 0.3, blind: float = 0.002,
-                      blind_reach: int = 2, short_span: float = 40.0, split_reach: int = 3
+                      blind_reach: int = 2, short_span: float = 40.0, split_reach: int = 3,
+                      garble_before: int = 4, garble_after: int = 2
                       ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray, np.ndarray] | None:
     """Last DC check against the thumbnail (:mod:`acir_core.sca.thumbdc`): the remaining offset of
     every chunk of every run, fitted at once through the thumbnail's resampling filter. A chunk
@@ -1015,7 +1030,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         # judged on the latest image: what only looked wrong before a move is not damage
         standouts = fit.standouts().reshape(-1) & (var >= 0)
         damaged = np.isin(var, np.flatnonzero(bad_chunk & ~loose_chunk)) | standouts
-        doubted = np.isin(var, np.flatnonzero(loose_chunk)) | _with_decode_neighbours(damaged, var, chunks.run)
+        doubted = np.isin(var, np.flatnonzero(loose_chunk)) | _with_decode_neighbours(
+            damaged, var, chunks.run, garble_before, garble_after)
         doubted |= _unseen_edges(damaged | doubted | (var < 0), fit.coverage().reshape(-1) < blind, blind_reach)
         doubted &= ~damaged
         total = steps if total is None else total + steps
@@ -1132,7 +1148,8 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
     rgb = result.rerender(tuple(coefs))
     if thumbnail is not None and len(result.scans) == 1:
         # compare like with like: our result downsampled exactly as the thumbnail was made
-        refined = _thumbnail_refine(result, result.scans[0], coefs, owners[0][1], fixes, thumbnail, rgb)
+        refined = _thumbnail_refine(result, result.scans[0], coefs, owners[0][1], fixes, thumbnail, rgb,
+                                    garble_before=opts.garble_before, garble_after=opts.garble_after)
         if refined is not None:
             fixes, more, more_doubt, rgb = refined
             first_grid = first_grid | more
