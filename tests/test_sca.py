@@ -51,7 +51,9 @@ def test_aware_sca_restores_a_damaged_photo_far_beyond_the_robust_decode(photo) 
         gains.append(y_psnr(s.rgb, clean) - y_psnr(r.rgb, clean))
         unfilled = aware_sca(r, thumb, fill="none")
         exact.append(np.mean(np.all(unfilled.rgb == clean, axis=2)[~s.mask]))
-        assert s.mask.any() and s.damaged_fraction < 0.36  # one seed loses most of its last third
+        # one seed loses most of its last third; the precautions (content kept where it agrees
+        # with the thumbnail) add a few points
+        assert s.mask.any() and np.mean(s.mcu_mask & ~s.doubtful) < 0.35 and s.damaged_fraction < 0.40
         assert s.timings["total"] > 0 and s.fill == "thumbnail"
     assert np.mean(gains) > 10.0
     assert np.median(exact) > 0.75  # outside the mask, most of the image is the clean decode itself
