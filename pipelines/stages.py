@@ -203,7 +203,10 @@ def png(rgb: np.ndarray | None) -> bytes:
     if rgb is None:
         return b""
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "PNG", compress_level=6)  # fixed level: byte-identical reruns
+    # a fixed level (byte-identical reruns); on 2K photos level 1 takes a third of level 6's time
+    # (150-190 vs 500-560 ms) for files within a few % of its size (4.17 / 3.66 / 2.92 MB against
+    # 4.27 / 3.78 / 2.70 MB on three train photos): photo content barely compresses either way
+    Image.fromarray(rgb).save(buf, "PNG", compress_level=1)
     return buf.getvalue()
 
 
