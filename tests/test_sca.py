@@ -664,3 +664,66 @@ def test_an_mcu_or_two_unmarked_between_marked_ones_of_a_run_are_marked() -> Non
     # between 9 and 11, 12-13 between 11 and 14 (fix 1); 15-17 is three wide; 19 and beyond open
     got = np.flatnonzero(_mask_holes(mask, fixes, 0, 2)).tolist()
     assert got == [2, 3, 5, 6, 10, 12, 13]
+
+
+def _refit_with(photo, monkeypatch, edit) -> tuple:
+    """Aware SCA with the thumbnail fit's luma estimates edited each round: ``edit(fit, round,
+    unit)`` changes ``fit.offset`` / ``fit.stderr`` in place. Returns the result and the last
+    fit's chunks."""
+    import acir_core.sca.aware as aware
+
+    clean = decode(photo, "strict")
+    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    real = aware.solve_offsets
+    seen = {"round": 0}
+
+    def edited(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        if fit is not None:
+            edit(fit, seen["round"], float(r.qtables[0][0]) / 8.0)
+            seen["round"] += 1
+            seen["chunks"] = fit.chunks
+        return fit
+
+    monkeypatch.setattr(aware, "solve_offsets", edited)
+    return aware_sca(r, synthetic_thumbnail(clean.rgb), fill="none"), seen["chunks"]
+
+
+def _big_chunk_with_neighbours(chunks) -> int:
+    """A large chunk, not pinned, whose run has a chunk on either side of it."""
+    sizes = np.bincount(chunks.var[chunks.var >= 0], minlength=chunks.run.size)
+    inner = np.zeros(chunks.run.size, bool)
+    inner[1:-1] = (chunks.run[1:-1] == chunks.run[:-2]) & (chunks.run[1:-1] == chunks.run[2:])
+    return int(np.argmax(np.where(inner & ~chunks.fixed, sizes, 0)))
+
+
+def test_the_run_neighbours_of_a_chunk_caught_between_two_steps_are_marked(photo, monkeypatch) -> None:
+    """A chunk fitted half-way between two steps holds a silent break; the fused tie shares its
+    pull with the chunks beside it in the run, so those are marked as a precaution."""
+    picked = {}
+
+    def edit(fit, rnd, unit):
+        k = picked.setdefault("k", _big_chunk_with_neighbours(fit.chunks))
+        fit.offset[k, 0], fit.stderr[k, 0] = 0.5 * unit, 0.02 * unit
+
+    s, chunks = _refit_with(photo, monkeypatch, edit)
+    k = picked["k"]
+    doubt, mask = s.doubtful, s.mcu_mask
+    assert mask[chunks.var == k].all() and not doubt[chunks.var == k].any()  # damage itself
+    for j in (k - 1, k + 1):
+        assert mask[chunks.var == j].all() and doubt[chunks.var == j].mean() > 0.5
+
+
+def test_a_chunk_moved_one_way_and_then_back_is_marked(photo, monkeypatch) -> None:
+    """Two steps down in one round and one back up in the next: the fit was pulled (by garbage
+    it had not yet found, on train photos), so the chunk is not shown as sure."""
+    picked = {}
+
+    def edit(fit, rnd, unit):
+        k = picked.setdefault("k", _big_chunk_with_neighbours(fit.chunks))
+        fit.offset[k, 0] = {0: -2.0, 1: 1.0}.get(rnd, 0.0) * unit
+        fit.stderr[k, 0] = 0.02 * unit
+
+    s, chunks = _refit_with(photo, monkeypatch, edit)
+    members = chunks.var == picked["k"]
+    assert members.sum() >= 3 and s.mcu_mask[members].all() and s.doubtful[members].mean() > 0.5
