@@ -302,8 +302,9 @@ def _unsettled(sr: ScanResult, n: int, opts: AwareOptions) -> np.ndarray:
     step with the true ones (train photos: the 2nd to 6th MCU after the resume point, mostly one
     block's AC wrong, were 40 % of the MCUs still missed at 1e-6 and 8 % at 1e-5; with the other
     precautions in place, the 7th and 8th kept two of 41 files at 1e-5 from being exact for 0.85 %
-    more of the image marked). Mostly right, so they are placed (the fill keeps what agrees with the thumbnail), but not trusted. The same
-    holds after a silent break a run is split at (``_Run.settled``)."""
+    more of the image marked). Mostly right, so they are placed (the fill keeps what agrees with
+    the thumbnail), but not trusted. The same holds after a silent break a run is split at
+    (``_Run.settled``)."""
     out = np.zeros(n, bool)
     for e in sr.resyncs:
         first = e.mcu + 1 + opts.skip_mcus
