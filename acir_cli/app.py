@@ -11,6 +11,7 @@ import sys
 
 from acir_core import __version__
 from acir_core.blas import limit_blas_threads
+from acir_core.heap import keep_large_buffers
 from acir_core.errors import AcirError, InvalidParameter
 from acir_cli.commands import corrupt, decode, fde, generate, metrics, restore, sca, thumbnail, train
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         args.args = extra + list(args.args)  # the pipeline parses its own and Beam's options
     _setup_logging(args.verbose)
     limit_blas_threads()  # acir's matrices are small: extra BLAS threads only spin (acir_core.blas)
+    keep_large_buffers()  # a photo's planes reused from the heap, not faulted in afresh (acir_core.heap)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

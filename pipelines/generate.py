@@ -51,8 +51,10 @@ def warm_up() -> None:
     import io
 
     from acir_core.blas import limit_blas_threads
+    from acir_core.heap import keep_large_buffers
 
     limit_blas_threads()
+    keep_large_buffers()
 
     import numpy as np
     from PIL import Image

@@ -45,8 +45,10 @@ _STATE: dict = {}
 
 def _init_worker(opts, stage: str, weights: str | None, device: str, threads: int) -> None:
     from acir_core.blas import limit_blas_threads
+    from acir_core.heap import keep_large_buffers
 
     limit_blas_threads()
+    keep_large_buffers()
     _STATE.update(opts=opts, stage=stage, gca=None)
     if stage == "gca":
         import torch

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from acir_core.bitflip import corrupt
 from acir_core.blas import limit_blas_threads
+from acir_core.heap import keep_large_buffers
 from pipelines.stages import Config, prepare, stable_int
 from training.data.crops import CropSampler
 from training.data.example import example_from_bytes
@@ -48,6 +49,7 @@ class OnTheFlyCrops(Dataset):
 
     def __getitem__(self, i: int) -> list[dict]:
         limit_blas_threads()  # one DataLoader worker per core: BLAS threads would only spin
+        keep_large_buffers()
         rng = np.random.default_rng([self.seed, self.epoch, i])
         p = self._prepare(i)
         if self.ber_range and len(self.bers) > 1:

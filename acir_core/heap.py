@@ -1,0 +1,39 @@
+"""Keep large buffers in the process heap instead of a fresh mapping per allocation.
+
+glibc serves every allocation above its mmap threshold (128 KiB, adapting up to at most 32 MiB)
+with a new mapping that the kernel faults in and zeroes page by page, and unmaps it again on
+free. A 2K photo's planes are 6-50 MB, and every stage of acir allocates a few of them, so a
+worker spent a fifth of its time in page faults, and two workers on one machine contended in
+the kernel for it. Raising the threshold (and the trim threshold, so freed memory stays for the
+next photo) keeps such buffers in the heap: six train photos through the dataset pipeline in one
+process took 7.8-8.0 s instead of 9.8-9.9 s, with 47 k minor page faults instead of 174-181 k.
+The price is that a worker's resident memory stays at its peak between photos.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_DONE: list[int] = []
+
+
+def keep_large_buffers(threshold: int = 1 << 30) -> bool:
+    """Serve allocations up to ``threshold`` bytes from the heap and keep freed memory for reuse
+    (once per process; later calls do nothing). Returns whether the C library took the setting
+    (False where it is not glibc, e.g. macOS or musl: nothing changes there)."""
+    if _DONE:
+        return True
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+    except OSError:  # pragma: no cover - no C library to load
+        mallopt = None
+    if mallopt is None:
+        return False
+    value = ctypes.c_int(min(int(threshold), 2**31 - 1))
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, value)) and bool(mallopt(_M_TRIM_THRESHOLD, value))
+    if ok:
+        _DONE.append(threshold)
+    return ok
