@@ -10,8 +10,7 @@ import logging
 import sys
 
 from acir_core import __version__
-from acir_core.blas import limit_blas_threads
-from acir_core.heap import keep_large_buffers
+from acir_core.process import tune_process
 from acir_core.errors import AcirError, InvalidParameter
 from acir_cli.commands import corrupt, decode, fde, generate, metrics, restore, sca, thumbnail, train
 
@@ -52,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.args = extra + list(args.args)  # the pipeline parses its own and Beam's options
     _setup_logging(args.verbose)
-    limit_blas_threads()  # acir's matrices are small: extra BLAS threads only spin (acir_core.blas)
-    keep_large_buffers()  # a photo's planes reused from the heap, not faulted in afresh (acir_core.heap)
+    tune_process()  # one BLAS thread, photo-sized buffers kept in the heap (acir_core.process)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -31,8 +31,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from acir_core.blas import limit_blas_threads
-from acir_core.heap import keep_large_buffers
+from acir_core.process import tune_process
 from pipelines import generate, stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,8 +76,7 @@ def loop(paths: list[Path], cfg: stages.Config) -> tuple[float, dict]:
 
 def cold_loop(glob: str, variants: int) -> float:
     """The loop in a fresh interpreter, wall clock from before it starts to after it exits."""
-    code = ("import glob, sys; from acir_core.blas import limit_blas_threads; limit_blas_threads()\n"
-            "from acir_core.heap import keep_large_buffers; keep_large_buffers()\n"
+    code = ("import glob, sys; from acir_core.process import tune_process; tune_process()\n"
             "from pipelines import stages; cfg = stages.Config(variants=int(sys.argv[2]))\n"
             "for p in sorted(glob.glob(sys.argv[1])): stages.process(p, open(p, 'rb').read(), cfg)")
     t = time.perf_counter()
@@ -124,8 +122,7 @@ def main() -> None:
     try:
         paths = inputs(args.images, tmp / "in")
         n = len(paths)
-        limit_blas_threads()  # as every acir entry point and pipeline worker does (acir_core.blas)
-        keep_large_buffers()  # likewise (acir_core.heap)
+        tune_process()  # as every acir entry point and pipeline worker does (acir_core.process)
         cfg = stages.Config(variants=args.variants)
         stages.process(str(paths[0]), paths[0].read_bytes(), cfg)  # compile/load numba outside the timings
         glob = str(tmp / "in" / "*.jpg")

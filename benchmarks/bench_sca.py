@@ -35,8 +35,7 @@ import numpy as np
 from PIL import Image
 
 from acir_core.bitflip import corrupt
-from acir_core.blas import limit_blas_threads
-from acir_core.heap import keep_large_buffers
+from acir_core.process import tune_process
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import evaluate, psnr, rgb_to_y
@@ -75,8 +74,7 @@ def mask_stats(out: np.ndarray, clean: np.ndarray, mask: np.ndarray) -> dict:
 
 
 def run_case(args: tuple) -> dict:
-    limit_blas_threads()  # as acir's own workers do (acir_core.blas)
-    keep_large_buffers()  # likewise (acir_core.heap)
+    tune_process()  # as acir's own workers do (acir_core.process)
     path, restart, ber, seed = args
     data = paper_file(path, restart)
     clean = decode(data, "strict").rgb

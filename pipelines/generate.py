@@ -50,11 +50,9 @@ def warm_up() -> None:
         return
     import io
 
-    from acir_core.blas import limit_blas_threads
-    from acir_core.heap import keep_large_buffers
+    from acir_core.process import tune_process
 
-    limit_blas_threads()
-    keep_large_buffers()
+    tune_process()
 
     import numpy as np
     from PIL import Image

@@ -44,11 +44,9 @@ _STATE: dict = {}
 
 
 def _init_worker(opts, stage: str, weights: str | None, device: str, threads: int) -> None:
-    from acir_core.blas import limit_blas_threads
-    from acir_core.heap import keep_large_buffers
+    from acir_core.process import tune_process
 
-    limit_blas_threads()
-    keep_large_buffers()
+    tune_process()
     _STATE.update(opts=opts, stage=stage, gca=None)
     if stage == "gca":
         import torch

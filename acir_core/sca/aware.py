@@ -848,12 +848,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             # garbage that decoded silently starts up to four MCUs before what the thumbnail
             # sees and ends an MCU or two after it: MCUs with wrong AC but a right mean (its DC
             # error grows as it goes; train photos at 1e-5: most of the isolated misses left)
-            beside = np.zeros_like(outlier)
-            for d in range(1, opts.garble_before + 1):
-                beside[:-d] |= outlier[d:]
-            for d in range(1, opts.garble_after + 1):
-                beside[d:] |= outlier[:-d]
-            near_outlier = t[beside & ~outlier]
+            near_outlier = t[_spread(outlier, opts.garble_before, opts.garble_after) & ~outlier]
             keep = ~outlier
             m, t = m[keep], t[keep]
         for k in range(len(comps)):
@@ -883,6 +878,19 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols), (doubted & ~damaged).reshape(rows, cols)
 
 
+def _spread(flag: np.ndarray, before: int, after: int, link: np.ndarray | None = None) -> np.ndarray:
+    """``flag`` (1-D) grown by up to ``before`` places back and ``after`` places on, stepping only
+    across links (``link[i]``: places i and i + 1 are connected; None: all are)."""
+    back = flag.copy()
+    on = flag.copy()
+    join = np.ones(max(flag.size - 1, 0), bool) if link is None else link
+    for _ in range(before):
+        back[:-1] |= back[1:] & join
+    for _ in range(after):
+        on[1:] |= on[:-1] & join
+    return back | on
+
+
 def _with_decode_neighbours(flag: np.ndarray, var: np.ndarray, run: np.ndarray, before: int = 1,
                             after: int = 1) -> np.ndarray:
     """``flag`` (flat MCU positions) grown by the ``before`` MCUs decoded just before and the
@@ -891,19 +899,10 @@ def _with_decode_neighbours(flag: np.ndarray, var: np.ndarray, run: np.ndarray, 
     straddles two MCUs while the thumbnail sees only the one it changed most, and a garbled
     stretch begins with MCUs whose AC is wrong but whose mean is still right (the DC error of
     silent garbage grows as it goes)."""
-    out = flag.copy()
     if not flag.any():
-        return out
+        return flag.copy()
     run_at = np.where(var >= 0, run[np.maximum(var, 0)], -1)
-    same = (run_at[1:] == run_at[:-1]) & (run_at[1:] >= 0)
-    grow = flag.copy()
-    for _ in range(before):
-        grow[:-1] |= grow[1:] & same
-    out |= grow
-    grow = flag.copy()
-    for _ in range(after):
-        grow[1:] |= grow[:-1] & same
-    return out | grow
+    return _spread(flag, before, after, (run_at[1:] == run_at[:-1]) & (run_at[1:] >= 0))
 
 
 def _mask_holes(mask: np.ndarray, fixes: list[SegmentFix], scan: int, width: int) -> np.ndarray:
@@ -998,6 +997,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     anchored = np.array([j for j, fx in enumerate(fixes) if fx.first_mcu in firsts], np.int64)
     rows, cols = owner.shape
     units = np.array([float(result.qtables[ci][0]) / 8.0 for ci, _, _ in comps])
+    px_per_mcu = cell[1] * thumbnail.shape[1] / frame.width  # thumbnail pixels an MCU spans
     damaged = np.zeros(rows * cols, bool)
     doubted = np.zeros(rows * cols, bool)
     total = None
@@ -1042,10 +1042,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
             damaged, var, chunks.run, garble_before, garble_after)
         doubted |= _unseen_edges(damaged | doubted | (var < 0), fit.coverage().reshape(-1) < blind, blind_reach)
         if mixed_nb:  # the fused tie shares a mixed chunk's pull with its neighbours in the run
-            nb = np.zeros_like(mixed_chunk)
-            tie = chunks.run[1:] == chunks.run[:-1]
-            nb[:-1] |= mixed_chunk[1:] & tie
-            nb[1:] |= mixed_chunk[:-1] & tie
+            nb = _spread(mixed_chunk, 1, 1, chunks.run[1:] == chunks.run[:-1])
             doubted |= np.isin(var, np.flatnonzero(nb & ~bad_chunk))
         if reversal and total is not None:  # moved one way, then back: the fit was pulled
             flip = np.any(steps * total < 0, axis=1)
@@ -1074,7 +1071,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         if not again:
             break
     if total is None or (not total.any() and not damaged.any() and not doubted.any()):
-        short = _short_fixes(fixes, firsts, rows * cols, cell[1] * thumbnail.shape[1] / frame.width, short_span)
+        short = _short_fixes(fixes, firsts, rows * cols, px_per_mcu, short_span)
         if chunks is None or not short.any():
             return None
         return fixes, damaged.reshape(rows, cols), short.reshape(rows, cols), rgb
@@ -1104,8 +1101,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
                 lo = max(end + fix.shift - split_reach, 0)
                 doubted[lo:max(end + fix.shift + split_reach, 0)] = True
             first = end
-    doubted |= _short_fixes(new_fixes, firsts, rows * cols, cell[1] * thumbnail.shape[1] / frame.width,
-                            short_span)
+    doubted |= _short_fixes(new_fixes, firsts, rows * cols, px_per_mcu, short_span)
     doubted &= ~damaged & (var >= 0)
     return new_fixes, damaged.reshape(rows, cols), doubted.reshape(rows, cols), rgb
 

@@ -10,8 +10,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from acir_core.bitflip import corrupt
-from acir_core.blas import limit_blas_threads
-from acir_core.heap import keep_large_buffers
+from acir_core.process import tune_process
 from pipelines.stages import Config, prepare, stable_int
 from training.data.crops import CropSampler
 from training.data.example import example_from_bytes
@@ -48,8 +47,7 @@ class OnTheFlyCrops(Dataset):
         return self._prepared[i]
 
     def __getitem__(self, i: int) -> list[dict]:
-        limit_blas_threads()  # one DataLoader worker per core: BLAS threads would only spin
-        keep_large_buffers()
+        tune_process()  # one DataLoader worker per core: BLAS threads would only spin
         rng = np.random.default_rng([self.seed, self.epoch, i])
         p = self._prepare(i)
         if self.ber_range and len(self.bers) > 1:
