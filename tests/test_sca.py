@@ -347,10 +347,13 @@ def test_a_jpeg_thumbnail_has_no_say_in_the_dc_fit(photo, monkeypatch) -> None:
     Image.fromarray(synthetic_thumbnail(clean.rgb)).save(buf, "JPEG", quality=90)
     thumb = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
     r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    # every fix counts as short, so a refused fit that still marked short stretches would show
+    monkeypatch.setattr(aware, "_short_fixes", lambda fixes, firsts, n, *a: np.ones(n, bool))
     with_fit = aware_sca(r, thumb, fill="none")
     monkeypatch.setattr(aware, "_thumbnail_refine", lambda *a, **k: None)
     without = aware_sca(r, thumb, fill="none")
     assert np.array_equal(with_fit.rgb, without.rgb) and np.array_equal(with_fit.mask, without.mask)
+    assert np.array_equal(with_fit.doubtful, without.doubtful)
 
 
 def _mask_of_a_refitted_chunk(photo, monkeypatch, offset_steps: float, stderr_steps: float) -> bool:
