@@ -21,6 +21,11 @@ def limit_blas_threads(threads: int = 1) -> bool:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - a core dependency, but never fatal
         return False
+    # threadpoolctl caps the pools of the libraries loaded so far: numpy's OpenBLAS loads with
+    # numpy, and an entry point that calls this first thing (a worker's warm-up, a benchmark's
+    # fresh loop) may not have imported it yet, which left two threads per process
+    import numpy  # noqa: F401
+
     threadpool_limits(limits=threads, user_api="blas")
     _DONE.append(threads)
     return True

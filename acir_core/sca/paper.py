@@ -53,10 +53,19 @@ def paper_decoder_image(result: DecodeResult) -> np.ndarray:
     return np.stack([y + 1.402 * cr, y - 0.34414 * cb - 0.71414 * cr, y + 1.772 * cb], axis=-1)
 
 
+_BAND = 32  # pixel rows per pass of _row_steps: its temporaries (1.5 MB at 2K) stay in cache
+
+
 def _row_steps(img: np.ndarray) -> np.ndarray:
-    """ED_h for h = 1..H-1: RMS difference between pixel rows h and h-1 (over width and channels)."""
-    d = img[1:] - img[:-1]
-    return np.sqrt(np.sum(d * d, axis=(1, 2))) / img.shape[1]
+    """ED_h for h = 1..H-1: RMS difference between pixel rows h and h-1 (over width and channels).
+    Band by band: the same sums as over the whole image at once, without two image-sized
+    temporaries streamed through memory (which two workers on one machine contend for)."""
+    out = np.empty(img.shape[0] - 1)
+    for a in range(0, img.shape[0] - 1, _BAND):
+        b = min(a + _BAND, img.shape[0] - 1)
+        d = img[a + 1 : b + 1] - img[a:b]
+        out[a:b] = np.sum(d * d, axis=(1, 2))
+    return np.sqrt(out) / img.shape[1]
 
 
 def _segment_points(img: np.ndarray, mcu_h: int, mcu_w: int) -> list[int]:
@@ -82,11 +91,6 @@ def _segment_points(img: np.ndarray, mcu_h: int, mcu_w: int) -> list[int]:
         best_v = int(v[int(np.argmax(np.abs(ed_next - ed_hv)))])  # Eq. 3: CED is largest at the point
         starts.add((h // mcu_h) * cols + best_v // mcu_w)
     return sorted(starts)
-
-
-def _to_stream(img: np.ndarray, mcu_h: int, mcu_w: int) -> np.ndarray:
-    rows, cols = img.shape[0] // mcu_h, img.shape[1] // mcu_w
-    return img.reshape(rows, mcu_h, cols, mcu_w, 3).transpose(0, 2, 1, 3, 4).reshape(rows * cols, mcu_h, mcu_w, 3)
 
 
 def _normalise(img: np.ndarray, starts: list[int], mcu_h: int, mcu_w: int) -> np.ndarray:
@@ -132,29 +136,39 @@ def _stretch(out, lo, span):
 
 
 @njit(cache=True)
-def _stream_to_rgb(stream, cols, out):
-    """out (H×W×3 uint8) = the MCU stream (rows·cols, mcu_h, mcu_w, 3) laid out row by row,
+def _place_mcus(img, source, cols, mh, mw, out):
+    """out (H×W×3 uint8) = each MCU position's source MCU of ``img`` (raster index, -1: black),
     rounded (half to even) and clipped to 0..255, as far as out reaches."""
-    _, mh, mw, _ = stream.shape
-    for y in range(out.shape[0]):
-        r, dy = y // mh, y % mh
-        for x in range(out.shape[1]):
-            i, dx = r * cols + x // mw, x % mw
-            for k in range(3):
-                out[y, x, k] = np.uint8(min(max(np.rint(stream[i, dy, dx, k]), 0.0), 255.0))
+    for p in range(source.size):
+        r, c = p // cols, p % cols
+        s = source[p]
+        if s < 0 or r * mh >= out.shape[0] or c * mw >= out.shape[1]:
+            continue
+        sy, sx = (s // cols) * mh, (s % cols) * mw
+        for dy in range(min(mh, out.shape[0] - r * mh)):
+            for dx in range(min(mw, out.shape[1] - c * mw)):
+                for k in range(3):
+                    v = np.rint(img[sy + dy, sx + dx, k])
+                    out[r * mh + dy, c * mw + dx, k] = np.uint8(min(max(v, 0.0), 255.0))
 
 
 def _align(img: np.ndarray, mcu_h: int, mcu_w: int) -> np.ndarray:
-    """The MCU stream (rows·cols, mcu_h, mcu_w, 3) re-aligned row by row (module docstring, 4)."""
+    """Per MCU position (rows·cols), the index in the MCU stream (raster order of ``img``) of the
+    MCU placed there, -1 for none: the stream re-aligned row by row (module docstring, 4). Only
+    each MCU's top and bottom pixel rows are compared, so only those are gathered; the pixels
+    move once, in :func:`_place_mcus`."""
     rows, cols = img.shape[0] // mcu_h, img.shape[1] // mcu_w
-    stream = _to_stream(img, mcu_h, mcu_w)
-    n = stream.shape[0]
-    out = np.zeros_like(stream)
-    out[:cols] = stream[:cols]
+    n = rows * cols
+    width = cols * mcu_w
+    # each MCU's top and bottom pixel row, in stream order
+    tops = np.ascontiguousarray(img[0 : rows * mcu_h : mcu_h, :width]).reshape(n, mcu_w, 3)
+    bottoms = np.ascontiguousarray(img[mcu_h - 1 : rows * mcu_h : mcu_h, :width]).reshape(n, mcu_w, 3)
+    source = np.full(n, -1, np.int64)
+    source[:cols] = np.arange(cols)
     offset = 0  # stream index of the MCU placed at position r*cols
-    tops = np.ascontiguousarray(stream[:, 0])  # each MCU's top pixel row, in stream order
     for r in range(1, rows):
-        prev_bottom = out[(r - 1) * cols : r * cols, -1]
+        placed = source[(r - 1) * cols : r * cols]
+        prev_bottom = np.where((placed >= 0)[:, None, None], bottoms[np.maximum(placed, 0)], 0.0)
         best_k, best_ed = 0, np.inf
         for k in range(-MAX_ALIGN_SHIFT, MAX_ALIGN_SHIFT + 1):
             start = r * cols + offset - k
@@ -165,9 +179,10 @@ def _align(img: np.ndarray, mcu_h: int, mcu_w: int) -> np.ndarray:
                 best_k, best_ed = k, ed
         offset -= best_k
         start = r * cols + offset
-        take = stream[max(start, 0) : max(min(start + cols, n), 0)]
-        out[r * cols : r * cols + take.shape[0]] = take
-    return out
+        first, end = max(start, 0), max(min(start + cols, n), 0)
+        if end > first:
+            source[r * cols : r * cols + end - first] = np.arange(first, end)
+    return source
 
 
 def paper_sca(result: DecodeResult) -> SCAResult:
@@ -179,10 +194,10 @@ def paper_sca(result: DecodeResult) -> SCAResult:
     img = img[: (img.shape[0] // mcu_h) * mcu_h, : (img.shape[1] // mcu_w) * mcu_w]
     for _ in range(2):  # the published code runs segment normalisation twice
         img = _normalise(img, _segment_points(img, mcu_h, mcu_w), mcu_h, mcu_w)
-    stream = _align(img, mcu_h, mcu_w)
+    source = _align(img, mcu_h, mcu_w)
     rgb = np.zeros((frame.height, frame.width, 3), np.uint8)
     h, w = min(frame.height, img.shape[0]), min(frame.width, img.shape[1])
-    _stream_to_rgb(stream, img.shape[1] // mcu_w, rgb[:h, :w])
+    _place_mcus(img, source, img.shape[1] // mcu_w, mcu_h, mcu_w, rgb[:h, :w])
     elapsed = time.perf_counter() - t0
     mask = np.zeros((frame.height, frame.width), bool)
     return SCAResult(rgb, mask, np.zeros((1, 1), bool), (), result.coefficients, "paper", "none",
