@@ -392,9 +392,14 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     idx, val = _footprints(ry, rx, rlo, rhi, clo, chi, chunks.var, use, np.zeros((th, tw)), n_var, width)
     tone_at = np.argmax(idx == n_var + 1, axis=1)  # the gain column's slot in each row
     rows_at = np.arange(idx.shape[0])
+    # the rows in ascending order once: only the gain column's values change per component, and
+    # as the highest variable it sorts last in every row
+    idx_s, val_s = _ascending(idx, val)
+    tone_at_s = np.argmax(idx_s == n_var + 1, axis=1)
     for k in range(k_n):
-        val[rows_at, tone_at] = ((ours_planes[k] - 128.0) / 128.0)[use]
-        idx_s, val_s = _ascending(idx, val)
+        gain_col = ((ours_planes[k] - 128.0) / 128.0)[use]
+        val[rows_at, tone_at] = gain_col
+        val_s[rows_at, tone_at_s] = gain_col
         resid = (ref_planes[k] - ours_planes[k])[use]
         wts = np.ones(resid.size)
         x = np.zeros(n_var + 2)
