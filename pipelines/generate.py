@@ -26,6 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from acir_core import __version__
 from acir_core.bitflip import check_ber
 from acir_core.errors import AcirError
+from acir_core.process import tune_process
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
 from pipelines import sink as sink_mod
 from pipelines import stages
@@ -49,8 +50,6 @@ def warm_up() -> None:
     if _WARM:
         return
     import io
-
-    from acir_core.process import tune_process
 
     tune_process()
 
@@ -345,6 +344,9 @@ def _distributions(result) -> dict:
 
 def run(argv: list[str] | None = None) -> dict:
     """Run the pipeline; returns the manifest it wrote. Unknown flags go to Beam (runner options)."""
+    # here first: an in-process runner works in this process, and the worker processes a runner
+    # starts inherit its one-malloc-arena setting (acir_core.heap) from the environment
+    tune_process()
     args, beam_args = build_parser().parse_known_args(argv)
     cfg = config_from(args)
     options = PipelineOptions(beam_args)

@@ -24,6 +24,7 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from acir_core.errors import AcirError
+from acir_core.process import tune_process
 from pipelines import archive
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
 from pipelines.generate import warm_up
@@ -168,6 +169,9 @@ def build(p: beam.Pipeline, items: list[archive.Item], opts: archive.RestoreOpti
 
 def run(argv: list[str] | None = None) -> dict:
     """Run the pipeline; returns the summary it wrote. Unknown flags go to Beam (runner options)."""
+    # here first: an in-process runner works in this process, and the worker processes a runner
+    # starts inherit its one-malloc-arena setting (acir_core.heap) from the environment
+    tune_process()
     args, beam_args = build_parser().parse_known_args(argv)
     stage = archive.resolve_stage(args.stage, args.weights)
     opts = archive.RestoreOptions(args.output, stage, args.thumbnail, "", b"", 512, args.format, args.device,

@@ -153,3 +153,22 @@ def test_per_sample_elements_write_the_same_rows_and_each_bad_file_once(tmp_path
     assert sample == photo and any(k.endswith(".parquet") for k in sample)
     assert len(sample["dead_letter.jsonl"].decode().splitlines()) == 1
     assert " at 0x" not in sample["dead_letter.jsonl"].decode()  # no object addresses: reruns write the same
+
+
+@pytest.mark.parametrize("module", ["pipelines.generate", "pipelines.restore"])
+def test_a_pipeline_run_tunes_its_process_before_starting_workers(module, monkeypatch) -> None:
+    """The runner's worker processes inherit the launcher's one-malloc-arena setting from the
+    environment (acir_core.heap), so run() must set it up before it parses or builds anything."""
+    import importlib
+
+    mod = importlib.import_module(module)
+
+    class Tuned(Exception):
+        pass
+
+    def tuned() -> None:
+        raise Tuned
+
+    monkeypatch.setattr(mod, "tune_process", tuned)
+    with pytest.raises(Tuned):
+        mod.run(["--no-such-option-is-parsed-first"])
