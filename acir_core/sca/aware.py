@@ -1150,14 +1150,14 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
     frame = result.frame
     coefs = [c.copy() for c in result.coefficients]
     fixes: list[SegmentFix] = []
-    mask = np.zeros((frame.height, frame.width), bool)
+    marked = []  # per scan, the MCUs of its grid the mask covers (made pixels once, at the end)
     first_grid = doubt = None
     owners = []
     for si, sr in enumerate(result.scans):
         f, grid, owner, doubted = _compensate_scan(si, result, sr, coefs, thumbnail, opts)
         owners.append((len(fixes), owner))
         fixes += f
-        mask |= pixel_mask(result, sr, grid | doubted, dilate=2)
+        marked.append(grid | doubted)
         if first_grid is None:
             first_grid, doubt = grid, doubted
     rgb = result.rerender(tuple(coefs))
@@ -1169,13 +1169,17 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
             fixes, more, more_doubt, rgb = refined
             first_grid = first_grid | more
             doubt = (doubt | more_doubt) & ~first_grid
-            mask |= pixel_mask(result, result.scans[0], more | more_doubt, dilate=2)
+            marked[0] = marked[0] | more | more_doubt
     if first_grid is not None:
         holes = _mask_holes((first_grid | doubt).reshape(-1), fixes, 0, opts.hole_mcus).reshape(first_grid.shape)
         if holes.any():
             doubt = doubt | holes
-            mask |= pixel_mask(result, result.scans[0], holes, dilate=2)
+            marked[0] = marked[0] | holes
         first_grid = first_grid | doubt
+    # MCUs to pixels and the 2-px growth distribute over the union: once per scan, not per source
+    mask = np.zeros((frame.height, frame.width), bool)
+    for sr, grid in zip(result.scans, marked):
+        mask |= pixel_mask(result, sr, grid, dilate=2)
     if len(result.scans) != 1:
         doubt = None  # one cell grid judges the fill: only a single scan's precautions are sure
     t1 = time.perf_counter()
