@@ -12,7 +12,7 @@ The price is that a worker's resident memory stays at its peak between photos.
 That holds only in the main arena. A thread's allocations come from an arena of its own, made of
 64 MiB heaps that glibc unmaps once they empty whatever the thresholds say, and Beam's SDK
 harness and Dask's workers run every bundle in such a thread: four photos through the dataset
-stages in a thread faulted 78 k pages and took 4.8-5.0 s, in the main thread 11-15 faults and
+stages in a thread faulted 78-82 k pages and took 4.8-5.2 s, in the main thread 11-15 faults and
 4.4-4.5 s. So the process is also held to one arena (``M_ARENA_MAX``), which the threads created
 from then on share, and ``MALLOC_ARENA_MAX=1`` is put in the environment for the worker processes
 it starts (Beam's multi_processing workers, a LocalCluster's): set at their start, it covers the
