@@ -181,18 +181,19 @@ def main() -> None:
             print(f"{name:<36} {t:>8.1f} {samples / t:>9.3f} {t_cold / t:>13.2f}x {t_loop / t:>12.2f}x   {rounds}")
         rate2 = max(samples / t for name, t in best.items() if "x2" in name)
         fixed = 0.0
-        if "few" in times:
+        marginal_run = "few" in times
+        if marginal_run:
             # the rate of the samples the larger run adds: what each configuration pays once per run
             # (worker start-up, graph translation, shard finalisation, the last bundle's idle worker)
             # cancels, leaving the rate a long job runs at
-            few_samples = len(sets["few"][0]) * args.variants
-            extra = samples - few_samples
+            extra = samples - len(sets["few"][0]) * args.variants
             best_few = {k: min(v) for k, v in times["few"].items()}
             marginal = {k: extra / max(best[k] - best_few[k], 1e-9) for k in best if k in best_few}
             fixed_of = {k: best[k] - samples / marginal[k] for k in marginal}
-            print(f"marginal rate, {len(sets['few'][0])} -> {n} photos ({extra} samples more; fastest rounds):")
+            n_few = len(sets["few"][0])
+            print(f"marginal rate, {n_few} -> {n} photos ({extra} samples more; fastest rounds):")
             print(f"{'configuration':<36} {'samples/s':>9} {'vs warm loop':>13} {'fixed cost (s)':>15}   "
-                  f"{len(sets['few'][0])}-photo rounds (s)")
+                  f"{n_few}-photo rounds (s)")
             for name in [names[4], *names[:4]]:
                 if name not in marginal:
                     continue
@@ -207,7 +208,8 @@ def main() -> None:
         print(f"peak RSS: loop process {rss_loop:.0f} MiB, multi_processing workers {rss_children:.0f} MiB"
               + (f", Dask workers {dask_rss:.0f} MiB" if dask_rss else ""))
         print(f"paper's Cityscapes training set (2975 photos, 1 sample each) at the best 2-worker "
-              f"{'marginal ' if fixed else ''}rate ({rate2:.3f} samples/s{f', plus {fixed:.0f} s once' if fixed else ''}): "
+              f"{'marginal ' if marginal_run else ''}rate ({rate2:.3f} samples/s"
+              f"{f', plus {fixed:.0f} s once' if marginal_run else ''}): "
               f"{(fixed + 2975 / rate2) / 3600:.1f} h on this machine")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

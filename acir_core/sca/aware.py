@@ -1174,13 +1174,12 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
             fixes, more, more_doubt, rgb = refined
             first_grid = first_grid | more
             doubt = (doubt | more_doubt) & ~first_grid
-            marked[0] = marked[0] | more | more_doubt
     if first_grid is not None:
         holes = _mask_holes((first_grid | doubt).reshape(-1), fixes, 0, opts.hole_mcus).reshape(first_grid.shape)
         if holes.any():
             doubt = doubt | holes
-            marked[0] = marked[0] | holes
         first_grid = first_grid | doubt
+        marked[0] = first_grid  # the first scan's damage with every precaution added since
     # MCUs to pixels and the 2-px growth distribute over the union: once per scan, not per source
     mask = np.zeros((frame.height, frame.width), bool)
     for sr, grid in zip(result.scans, marked):
