@@ -18,7 +18,7 @@ quarter of the photos and reports each configuration's marginal rate (the sample
 adds over the time it adds) and its fixed cost per run: a dataset of thousands of photos runs at
 the marginal rate, while a 24-photo run is a few seconds of start-up in twenty.
 
-    python benchmarks/bench_pipeline.py [--images 8] [--variants 1] [--repeat 3] [--marginal]
+    python benchmarks/bench_pipeline.py [--images 8] [--variants 1] [--repeat 3] [--marginal] [--photos DIR]
 """
 from __future__ import annotations
 
@@ -42,9 +42,9 @@ EVAL = REPO.parent / "shared" / "datasets" / "eval"
 VARIANTS = 1  # set from --variants
 
 
-def inputs(n: int, folder: Path) -> list[Path]:
+def inputs(n: int, folder: Path, source: Path = EVAL) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    paths = sorted(EVAL.glob("*.jpg"))[:n]
+    paths = sorted(source.glob("*.jpg"))[:n]
     if not paths:
         sys.path.insert(0, str(REPO / "tests"))
         from conftest import photo_like
@@ -117,6 +117,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of all configurations, interleaved; each reports its fastest round "
                          "(shared machines are noisy: CPU steal moves single runs by tens of percent)")
+    ap.add_argument("--photos", type=Path, default=EVAL,
+                    help="folder of clean JPEGs to take the first --images of (default ../shared/datasets/eval, "
+                         "24 photos; ../shared/datasets/train has 326 for dataset-sized runs)")
     ap.add_argument("--variants", type=int, default=1, help="corrupted samples per photo (training sets: 4)")
     ap.add_argument("--marginal", action="store_true",
                     help="also time every configuration on a quarter of the photos and report the rate of "
@@ -126,7 +129,7 @@ def main() -> None:
     VARIANTS = args.variants
     tmp = Path(tempfile.mkdtemp(prefix="acir-bench-pipeline-"))
     try:
-        paths = inputs(args.images, tmp / "in")
+        paths = inputs(args.images, tmp / "in", args.photos)
         n = len(paths)
         tune_process()  # as every acir entry point and pipeline worker does (acir_core.process)
         cfg = stages.Config(variants=args.variants)
@@ -168,7 +171,7 @@ def main() -> None:
             print("dask.distributed not installed: DaskRunner skipped")
         best = {k: min(v) for k, v in times["all"].items()}
         t_loop, t_cold = best[names[0]], best[names[4]]
-        print(f"dataset pipeline benchmark: {n} photos -> 2048x1024 q75 samples at BER 1e-5 ({args.variants} variant(s) each), "
+        print(f"dataset pipeline benchmark: {n} photos of {args.photos.name}/ -> 2048x1024 q75 samples at BER 1e-5 ({args.variants} variant(s) each), "
               f"{os.cpu_count()} cores, fastest of {args.repeat} interleaved round(s)")
         samples = n * args.variants
         print(f"{'configuration':<36} {'seconds':>8} {'samples/s':>9} {'vs fresh loop':>14} {'vs warm loop':>13}"

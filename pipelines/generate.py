@@ -26,6 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from acir_core import __version__
 from acir_core.bitflip import check_ber
 from acir_core.errors import AcirError
+from acir_core.heap import release_free_memory
 from acir_core.process import tune_process
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
 from pipelines import sink as sink_mod
@@ -210,7 +211,9 @@ class EncodeFn(_RecordFn):
         self.cfg = cfg
 
     def work(self, sample: stages.Sample):
-        yield stages.encode_row(sample, self.cfg)
+        row = stages.encode_row(sample, self.cfg)
+        release_free_memory()  # the last stage of a sample: a fragmented heap gives free pages back
+        yield row
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,8 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", choices=stages.IMAGE_COLUMNS, default="aware",
                    help="PNG columns to store: none, aware (aware SCA + mask, default) or all")
     p.add_argument("--shards", type=int, default=0, help="number of Parquet shards (0: let the runner decide)")
-    p.add_argument("--sink", choices=("auto", "beam", "fsspec"), default="auto",
-                   help="beam: WriteToParquet; fsspec: our own deterministic shard writer (auto: fsspec on Dask)")
+    p.add_argument("--sink", choices=("auto", "beam", "fsspec", "stream"), default="auto",
+                   help="beam: WriteToParquet; fsspec: our own deterministic --shards files (a shuffle of every row); "
+                        "stream: each bundle writes its rows as they come, no shuffle (auto: stream on Dask, "
+                        "fsspec there with --shards)")
     p.add_argument("--per-sample", action="store_true",
                    help="every photo x BER x variant its own element from the start: each reads and prepares "
                         "its photo (~5%% more work, same rows); on Dask, one sample's images in memory per task "
@@ -266,7 +271,7 @@ def build(p: beam.Pipeline, inputs: list[str], output: str, cfg: stages.Config, 
 
     One linear chain: dead letters ride along with the good records (every stage passes them
     through) and are split off only at the sink. Beam's DaskRunner runs a single leaf of a branched
-    graph, so with ``sink="fsspec"`` rows and dead letters even share one writer.
+    graph, so with ``sink="fsspec"`` or ``"stream"`` rows and dead letters even share one writer.
 
     ``reshuffle``: break fusion after listing and after preparing, so a runner spreads the photos
     (and their variants) over its workers. Off on Dask, where the driver lists the files and gives
@@ -295,6 +300,9 @@ def build(p: beam.Pipeline, inputs: list[str], output: str, cfg: stages.Config, 
     out = output.rstrip("/")
     if sink == "fsspec":
         _ = records | "Write" >> sink_mod.WriteAll(out, shards or 4, is_dead=lambda e: isinstance(e, DeadLetter))
+        return
+    if sink == "stream":
+        _ = records | "Write" >> beam.ParDo(sink_mod.StreamRows(out, is_dead=lambda e: isinstance(e, DeadLetter)))
         return
     rows = records | "Rows" >> beam.Filter(lambda e: not isinstance(e, DeadLetter))
     dead = records | "Dead" >> beam.Filter(lambda e: isinstance(e, DeadLetter)) | "AsText" >> beam.Map(str)
@@ -356,7 +364,9 @@ def run(argv: list[str] | None = None) -> dict:
     all_opts = options.get_all_options()
     runner = str(all_opts.get("runner") or "")
     on_dask = "Dask" in runner
-    sink = args.sink if args.sink != "auto" else ("fsspec" if on_dask else "beam")
+    sink = args.sink
+    if sink == "auto":
+        sink = ("fsspec" if args.shards else "stream") if on_dask else "beam"
     inputs = args.input
     if on_dask:
         # Beam's DaskRunner splits work only where a pipeline starts (its Create), into bags of 128
@@ -368,6 +378,8 @@ def run(argv: list[str] | None = None) -> dict:
     build(p, inputs, args.output, cfg, args.shards, sink, reshuffle=not on_dask, per_sample=args.per_sample)
     result = p.run()
     result.wait_until_finish()
+    if sink == "stream":
+        sink_mod.merge_dead_letters(args.output)
     counts = _counters(result)
     counts.update(_output_counts(args.output))
     manifest = {

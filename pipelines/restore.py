@@ -24,6 +24,7 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from acir_core.errors import AcirError
+from acir_core.heap import release_free_memory
 from acir_core.process import tune_process
 from pipelines import archive
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
@@ -122,6 +123,7 @@ class WriteFn(beam.DoFn):
             rec = archive.finish(item, self.opts, rec, r, data, rgb, secs)
         except Exception as exc:  # noqa: BLE001
             rec.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        release_free_memory()  # a photo's last step: a fragmented heap gives free pages back
         yield rec
 
 

@@ -67,22 +67,57 @@ def test_reruns_write_byte_identical_shards(tmp_path) -> None:
 
 
 def test_dask_runner_on_a_local_cluster_writes_the_same_rows(tmp_path) -> None:
+    """On Dask: --shards N gives the DirectRunner's shard files to the byte; by default each photo's
+    partition streams its rows to a file of its own (no shuffle of the images), the same files on
+    a rerun, holding the DirectRunner's rows."""
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("apache_beam.runners.dask.dask_runner")
     write_inputs(str(tmp_path / "in"), fsspec.filesystem("file"))
-    common = ["--input", str(tmp_path / "in" / "*.jpg"), *SMALL, "--sink", "fsspec", "--shards", "2"]
-    generate.run([*common, "--output", str(tmp_path / "direct")])
+    common = ["--input", str(tmp_path / "in" / "*"), *SMALL]
+    generate.run([*common, "--output", str(tmp_path / "direct"), "--sink", "fsspec", "--shards", "2"])
+    manifests = {}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster):
-        manifest = generate.run([*common, "--output", str(tmp_path / "dask"),
-                                 "--runner", "apache_beam.runners.dask.dask_runner.DaskRunner",
-                                 "--dask_client_address", cluster.scheduler_address])
+        dask = ["--runner", "apache_beam.runners.dask.dask_runner.DaskRunner",
+                "--dask_client_address", cluster.scheduler_address]
+        for name, extra in (("shards", ["--shards", "2"]), ("stream", []), ("again", [])):
+            manifests[name] = generate.run([*common, *dask, *extra, "--output", str(tmp_path / name)])
         for client in list(distributed.client._global_clients.values()):  # the runner's own client too
             client.close()
-    assert manifest["counts"]["rows"] == 3 * 2 * 2
-    direct = {p.name: p.read_bytes() for p in (tmp_path / "direct").glob("*.parquet")}
-    dask = {p.name: p.read_bytes() for p in (tmp_path / "dask").glob("*.parquet")}
-    assert direct and dask == direct
+    assert all(m["counts"]["rows"] == 4 * 2 * 2 and m["counts"]["dead_letters"] == 1 for m in manifests.values())
+    files = lambda name: {p.name: p.read_bytes() for p in (tmp_path / name).iterdir()  # noqa: E731
+                          if p.name != "manifest.json"}
+    direct, shards, stream = files("direct"), files("shards"), files("stream")
+    assert any(k.endswith(".parquet") for k in direct) and shards == direct
+    assert stream == files("again") and sum(k.endswith(".parquet") for k in stream) == 4  # one per photo
+    assert stream["dead_letter.jsonl"] == direct["dead_letter.jsonl"]
+    rows = lambda name: sorted(dataset.iter_rows(str(tmp_path / name)), key=lambda r: r["sample_id"])  # noqa: E731
+    assert rows("stream") == rows("direct")
+
+
+def test_stream_sink_writes_each_bundle_as_it_goes(tmp_path) -> None:
+    """--sink stream on the DirectRunner: the fsspec sink's rows and dead letters, files of at most
+    ROWS_PER_FILE rows, and no dead-letter parts left behind."""
+    from pipelines import sink
+
+    write_inputs(str(tmp_path / "in"), fsspec.filesystem("file"))
+    common = ["--input", str(tmp_path / "in" / "*"), *SMALL]
+    generate.run([*common, "--output", str(tmp_path / "f"), "--sink", "fsspec", "--shards", "2"])
+    old = sink.ROWS_PER_FILE
+    try:
+        sink.StreamRows.__init__.__defaults__ = (5,)
+        generate.run([*common, "--output", str(tmp_path / "s"), "--sink", "stream"])
+    finally:
+        sink.StreamRows.__init__.__defaults__ = (old,)
+    parts = sorted((tmp_path / "s").glob("part-*.parquet"))
+    import pyarrow.parquet as pq
+
+    sizes = sorted(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    assert sum(sizes) == 16 and max(sizes) <= 5 and len(parts) >= 4
+    assert not list((tmp_path / "s").glob("dead_letter-*"))
+    assert (tmp_path / "s" / "dead_letter.jsonl").read_bytes() == (tmp_path / "f" / "dead_letter.jsonl").read_bytes()
+    rows = lambda name: sorted(dataset.iter_rows(str(tmp_path / name)), key=lambda r: r["sample_id"])  # noqa: E731
+    assert rows("s") == rows("f")
 
 
 def test_splits_follow_the_uri_alone() -> None:
