@@ -18,13 +18,6 @@ from then on share, and ``MALLOC_ARENA_MAX=1`` is put in the environment for the
 it starts (Beam's multi_processing workers, a LocalCluster's): set at their start, it covers the
 threads they make before any acir code runs (the same four photos in a thread: 26-35 faults,
 4.0-4.1 s). With one compute thread per worker, one arena costs no lock contention.
-
-Kept memory can fragment: a Dask worker's event-loop thread allocates small objects between a
-photo's large buffers in the one arena, and glibc returns only the free memory at the heap's
-top. There a worker's resident memory grew by ~75 MB a photo (8 train photos x 4 samples: 1.2 GB,
-20: 2.1 GB, 64: 5.5 GB; all but 0.4 GB of it free), which a dataset of thousands of photos would
-not survive. :func:`release_free_memory` hands such free pages back once the process holds more
-than a limit; the pipelines call it after each row.
 """
 from __future__ import annotations
 
@@ -34,40 +27,6 @@ import os
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _DONE: list[int] = []
-_LIBC: list = []
-
-
-def _libc():
-    if not _LIBC:
-        name = ctypes.util.find_library("c")
-        try:
-            _LIBC.append(ctypes.CDLL(name) if name else None)
-        except OSError:  # pragma: no cover - no C library to load
-            _LIBC.append(None)
-    return _LIBC[0]
-
-
-def resident_bytes() -> int:
-    """This process's resident memory now (Linux /proc; 0 where there is none)."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def release_free_memory(limit: int = 2 << 30) -> bool:
-    """When the process holds more than ``limit`` bytes, give the heap's free pages back to the
-    system (glibc ``malloc_trim``: the top of the heap and whole free pages inside it). Cheap to
-    call often (a read of /proc); the pages handed back fault in again when next used, which at
-    a 2 GiB limit is once every ~20 photos of a fragmenting worker. Returns whether it trimmed."""
-    if resident_bytes() <= limit:
-        return False
-    trim = getattr(_libc(), "malloc_trim", None)
-    if trim is None:
-        return False
-    trim(0)
-    return True
 
 
 def keep_large_buffers(threshold: int = 1 << 30) -> bool:
@@ -77,7 +36,12 @@ def keep_large_buffers(threshold: int = 1 << 30) -> bool:
     not glibc, e.g. macOS or musl: nothing changes there)."""
     if _DONE:
         return True
-    mallopt = getattr(_libc(), "mallopt", None)
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+    except OSError:  # pragma: no cover - no C library to load
+        mallopt = None
     if mallopt is None:
         return False
     value = ctypes.c_int(min(int(threshold), 2**31 - 1))

@@ -26,7 +26,6 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from acir_core import __version__
 from acir_core.bitflip import check_ber
 from acir_core.errors import AcirError
-from acir_core.heap import release_free_memory
 from acir_core.process import tune_process
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
 from pipelines import sink as sink_mod
@@ -164,7 +163,7 @@ class ReadFn(_RecordFn):
     def work(self, element):
         uri, part = element
         with fsspec.open(uri, "rb") as f:
-            yield uri, f.read(), part
+            yield [uri, f.read(), part]  # a list: Prepare drops the bytes once used (Sample.shed)
 
 
 class PrepareFn(_RecordFn):
@@ -182,6 +181,8 @@ class PrepareFn(_RecordFn):
     def work(self, element):
         uri, data, part = element
         samples = stages.expand(stages.prepare(uri, data, self.cfg), self.cfg)
+        if isinstance(element, list):
+            element[1] = b""  # the photo's bytes: see Sample.shed
         return samples if part < 0 else samples[part : part + 1]
 
 
@@ -197,6 +198,8 @@ class StageFn(_RecordFn):
 
     def work(self, sample: stages.Sample):
         out = self.STAGES[self.stage](sample, self.cfg)
+        if out is not sample:
+            sample.shed()  # the records form one chain: nothing else reads this stage's input
         if self.stage == "decode":
             Metrics.distribution(NAMESPACE, "resyncs").update(len(out.decoded.resyncs))
         if self.stage == "sca":
@@ -212,7 +215,7 @@ class EncodeFn(_RecordFn):
 
     def work(self, sample: stages.Sample):
         row = stages.encode_row(sample, self.cfg)
-        release_free_memory()  # the last stage of a sample: a fragmented heap gives free pages back
+        sample.shed()
         yield row
 
 

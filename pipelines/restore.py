@@ -24,7 +24,6 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from acir_core.errors import AcirError
-from acir_core.heap import release_free_memory
 from acir_core.process import tune_process
 from pipelines import archive
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
@@ -32,6 +31,16 @@ from pipelines.generate import warm_up
 
 log = logging.getLogger(__name__)
 NAMESPACE = "acir_restore"
+
+
+def _drop_images(element) -> None:
+    """Empty a step's input (a list: restoration, file bytes, network output) once the step is
+    done with it. Beam's DaskRunner keeps every step's outputs of a bundle alive until the whole
+    run ends (a ParDo's receiver collects them, and the worker keeps the task), so an archive of
+    thousands of photos would otherwise hold all their images at once."""
+    if isinstance(element, list):
+        for i in range(2, len(element)):
+            element[i] = None
 
 
 class DecodeSCAFn(beam.DoFn):
@@ -49,7 +58,7 @@ class DecodeSCAFn(beam.DoFn):
         prior, data = archive.prior_record(self.opts, item)
         if prior is not None:
             Metrics.counter(NAMESPACE, "resumed").inc()
-            yield item, prior, None, b""
+            yield [item, prior, None, b""]
             return
         t0 = time.perf_counter()
         try:
@@ -59,7 +68,7 @@ class DecodeSCAFn(beam.DoFn):
                             "reason": f"{type(exc).__name__}: {exc}"}, None, b""
         rec["t0"] = t0
         Metrics.counter(NAMESPACE, rec.get("status", "failed")).inc()
-        yield item, rec, r, data
+        yield [item, rec, r, data]  # a list: the next step drops the photo once used (_drop_images)
 
 
 class GCAModelHandler(ModelHandler):
@@ -82,9 +91,11 @@ class GCAModelHandler(ModelHandler):
 
     def run_inference(self, batch, model, inference_args=None):
         out = []
-        for item, rec, r, data in batch:
+        for element in batch:
+            item, rec, r, data = element
             rgb, secs = archive.apply_gca(model, rec, r)
-            out.append((item, rec, r, data, rgb, secs))
+            out.append([item, rec, r, data, rgb, secs])
+            _drop_images(element)
         return out
 
     def batch_elements_kwargs(self):
@@ -123,7 +134,7 @@ class WriteFn(beam.DoFn):
             rec = archive.finish(item, self.opts, rec, r, data, rgb, secs)
         except Exception as exc:  # noqa: BLE001
             rec.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-        release_free_memory()  # a photo's last step: a fragmented heap gives free pages back
+        _drop_images(element)
         yield rec
 
 

@@ -8,11 +8,11 @@ DaskRunner does not execute. Two sinks of our own:
   Getting a shard's rows together is a shuffle of every row, images included.
 - :class:`StreamRows` (``--sink stream``, the default on Dask): each bundle writes its rows as
   they come, a file per :data:`ROWS_PER_FILE`, named by a hash of the sample ids in it; no
-  shuffle, and a worker holds no more rows than that. On Dask a bundle is one photo's partition
-  (or one sample's, with ``--per-sample``), so the files are the same on every rerun. Through the
-  shuffle, 64 train photos x 4 samples held 4.2-4.8 GB per Dask worker until the end and spent
-  ~8 s of worker time regrouping them; at the paper's 2975 photos that is ~50 GB of rows held.
-  Dead letters go to ``dead_letter-<hash>.jsonl`` per bundle, merged by :func:`merge_dead_letters`.
+  shuffle. On Dask a bundle is one photo's partition (or one sample's, with ``--per-sample``), so
+  the files are the same on every rerun. Through the shuffle, 64 train photos x 4 samples spent
+  ~8 s of worker time regrouping the rows, and the rows waited in memory for it. Written rows are
+  emptied (the runner may keep the element; see :meth:`pipelines.stages.Sample.shed`). Dead
+  letters go to ``dead_letter-<hash>.jsonl`` per bundle, merged by :func:`merge_dead_letters`.
 """
 from __future__ import annotations
 
@@ -109,6 +109,8 @@ class StreamRows(beam.DoFn):
     def _flush(self) -> None:
         if self.rows:
             write_rows(f"{self.output}/part-{_digest([r['sample_id'] for r in self.rows])}.parquet", self.rows)
+            for row in self.rows:
+                row.clear()  # the runner may keep the element (DaskRunner: till the run ends), not its images
             self.rows = []
 
     def process(self, element):

@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 
 from conftest import encode_jpeg, photo_like  # noqa: E402
 from pipelines import dataset, generate  # noqa: E402
+from pipelines import stages as stages_mod  # noqa: E402
 from pipelines.stages import Config, split_of  # noqa: E402
 
 SMALL = ["--size", "256x128", "--ber", "1e-4", "1e-5", "--variants", "2"]
@@ -207,3 +208,21 @@ def test_a_pipeline_run_tunes_its_process_before_starting_workers(module, monkey
     monkeypatch.setattr(mod, "tune_process", tuned)
     with pytest.raises(Tuned):
         mod.run(["--no-such-option-is-parsed-first"])
+
+
+def test_a_stage_sheds_its_input_once_its_output_holds_the_images() -> None:
+    """Beam's DaskRunner keeps every stage's outputs of a bundle until the run ends: each stage
+    leaves its input Sample without the decode and images, which its output keeps."""
+    cfg = Config(width=256, height=128, bers=(1e-4,), variants=1)
+    prepared = stages_mod.prepare("mem://p.jpg", encode_jpeg(photo_like(300, 200, seed=1), quality=92), cfg)
+    (sample,) = stages_mod.expand(prepared, cfg)
+    chain = [sample]
+    for name in ("corrupt", "decode", "sca", "metrics"):
+        chain.append(list(generate.StageFn(name, cfg).work(chain[-1]))[0])
+    assert all(s.decoded is None and s.aware is None and s.corrupted == b"" for s in chain[:-1])
+    last = chain[-1]
+    assert last.decoded is not None and last.aware.shape == (128, 256, 3) and last.corrupted
+    (row,) = generate.EncodeFn(cfg).work(last)
+    assert last.decoded is None and last.aware is None and row["aware_sca_png"][:4] == b"\x89PNG"
+    element = ["mem://p.jpg", encode_jpeg(photo_like(300, 200, seed=1), quality=92), -1]
+    assert len(list(generate.PrepareFn(cfg).work(element))) == 1 and element[1] == b""
