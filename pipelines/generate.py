@@ -284,9 +284,9 @@ def build(p: beam.Pipeline, inputs: list[str], output: str, cfg: stages.Config, 
     ``per_sample``: each (photo, BER, variant) is its own element from the start (each reads and
     prepares the photo, ~5 % more work per sample, deterministic so the rows are the same); on
     Dask, where elements stay in the partition they start in, this spreads a photo's samples over
-    the workers and keeps one sample's images in memory at a time, not all of a photo's (4
-    variants: 1.8 GB per worker instead of 2.4 GB), at ~7 % less throughput when the photos
-    already spread evenly (6 photos x 4 variants on 2 workers: 49-52 s against 46-48 s).
+    the workers and keeps one sample's images in memory at a time, not all of a photo's, at ~7 %
+    less throughput when the photos already spread evenly (6 photos x 4 variants on 2 workers:
+    49-52 s against 46-48 s).
     """
     n_samples = len(cfg.bers) * cfg.variants
     parts = range(n_samples) if per_sample else (-1,)
