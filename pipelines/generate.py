@@ -378,6 +378,8 @@ def run(argv: list[str] | None = None) -> dict:
         if not all_opts.get("npartitions") and not all_opts.get("partition_size"):
             options = PipelineOptions(beam_args + ["--dask_partition_size", "1"])
             p = beam.Pipeline(options=options)
+    if sink == "stream":
+        sink_mod.clear_stream_output(args.output)
     build(p, inputs, args.output, cfg, args.shards, sink, reshuffle=not on_dask, per_sample=args.per_sample)
     result = p.run()
     result.wait_until_finish()

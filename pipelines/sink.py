@@ -142,3 +142,15 @@ def merge_dead_letters(output: str) -> None:
         f.write("".join(line + "\n" for line in lines))
     for p in parts:
         fs.rm(p)
+
+
+def clear_stream_output(output: str) -> int:
+    """Remove what an earlier :class:`StreamRows` run left in ``output`` (its ``part-*.parquet``
+    and unmerged dead-letter parts): their names come from the sample ids, so a run with other
+    photos or settings would not overwrite them and readers would mix the two. Returns how many."""
+    root = output.rstrip("/")
+    fs, _, (path,) = fsspec.get_fs_token_paths(root)
+    old = fs.glob(f"{path}/part-*.parquet") + fs.glob(f"{path}/dead_letter-*.jsonl")
+    for p in old:
+        fs.rm(p)
+    return len(old)

@@ -119,6 +119,9 @@ def test_stream_sink_writes_each_bundle_as_it_goes(tmp_path) -> None:
     assert (tmp_path / "s" / "dead_letter.jsonl").read_bytes() == (tmp_path / "f" / "dead_letter.jsonl").read_bytes()
     rows = lambda name: sorted(dataset.iter_rows(str(tmp_path / name)), key=lambda r: r["sample_id"])  # noqa: E731
     assert rows("s") == rows("f")
+    # a rerun into the same folder with other settings replaces the earlier files, not adds to them
+    generate.run([*common[:-1], "1", "--output", str(tmp_path / "s"), "--sink", "stream"])
+    assert len(rows("s")) == 8 and all(r["variant"] == 0 for r in rows("s"))
 
 
 def test_splits_follow_the_uri_alone() -> None:
