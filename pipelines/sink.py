@@ -39,6 +39,19 @@ def open_for_write(path: str, mode: str = "wb"):
     return fs.open(p, mode)
 
 
+def write_lines(path: str, lines) -> None:
+    """A text file of ``lines`` in sorted order, one per line (dead letters: the same bytes
+    whatever order the workers produced them in)."""
+    with open_for_write(path, "w") as f:
+        f.write("".join(line + "\n" for line in sorted(lines)))
+
+
+def _folder(output: str):
+    """(filesystem, path) of an output folder URL."""
+    fs, _, (path,) = fsspec.get_fs_token_paths(output.rstrip("/"))
+    return fs, path
+
+
 def write_rows(path: str, rows: list[dict]) -> str:
     """One Parquet file of ``rows`` sorted by ``sample_id`` (zstd, row groups of a few images)."""
     rows = sorted(rows, key=lambda r: r["sample_id"])
@@ -66,9 +79,7 @@ class WriteAllShards(beam.DoFn):
     def process(self, element):
         key, items = element
         if key < 0:
-            with open_for_write(self.dead, "w") as f:
-                for line in sorted(str(i) for i in items):
-                    f.write(line + "\n")
+            write_lines(self.dead, (str(i) for i in items))
             yield self.dead
         else:
             yield from self.rows.process((key, items))
@@ -124,33 +135,27 @@ class StreamRows(beam.DoFn):
     def finish_bundle(self):
         self._flush()
         if self.dead:
-            with open_for_write(f"{self.output}/dead_letter-{_digest(self.dead)}.jsonl", "w") as f:
-                f.write("".join(line + "\n" for line in sorted(self.dead)))
+            write_lines(f"{self.output}/dead_letter-{_digest(self.dead)}.jsonl", self.dead)
             self.dead = []
 
 
 def merge_dead_letters(output: str) -> None:
     """The per-bundle dead letters of :class:`StreamRows` into one sorted ``dead_letter.jsonl``
     (run once the pipeline has finished); the parts are removed."""
-    root = output.rstrip("/")
-    fs, _, (path,) = fsspec.get_fs_token_paths(root)
-    parts = sorted(fs.glob(f"{path}/dead_letter-*.jsonl"))
+    fs, path = _folder(output)
+    parts = fs.glob(f"{path}/dead_letter-*.jsonl")
     if not parts:
         return
-    lines = sorted(line for p in parts for line in fs.cat(p).decode().splitlines() if line.strip())
-    with open_for_write(f"{root}/dead_letter.jsonl", "w") as f:
-        f.write("".join(line + "\n" for line in lines))
+    write_lines(f"{output.rstrip('/')}/dead_letter.jsonl",
+                [line for p in parts for line in fs.cat(p).decode().splitlines() if line.strip()])
     for p in parts:
         fs.rm(p)
 
 
-def clear_stream_output(output: str) -> int:
+def clear_stream_output(output: str) -> None:
     """Remove what an earlier :class:`StreamRows` run left in ``output`` (its ``part-*.parquet``
     and unmerged dead-letter parts): their names come from the sample ids, so a run with other
-    photos or settings would not overwrite them and readers would mix the two. Returns how many."""
-    root = output.rstrip("/")
-    fs, _, (path,) = fsspec.get_fs_token_paths(root)
-    old = fs.glob(f"{path}/part-*.parquet") + fs.glob(f"{path}/dead_letter-*.jsonl")
-    for p in old:
+    photos or settings would not overwrite them and readers would mix the two."""
+    fs, path = _folder(output)
+    for p in fs.glob(f"{path}/part-*.parquet") + fs.glob(f"{path}/dead_letter-*.jsonl"):
         fs.rm(p)
-    return len(old)
