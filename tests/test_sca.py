@@ -196,6 +196,41 @@ def test_downsample_kept_up_to_date_by_bands_equals_pillows_resize(size) -> None
     img[rows] = rng.integers(0, 256, (int(rows.sum()), w, 3), dtype=np.uint8)
     small.update(img, rows)
     assert np.array_equal(small.image, resize(img))
+    rows[:] = False
+    rows[h // 3: h // 3 + 21] = True  # a stretch across the 16-row bands of the row pass
+    img = img.copy()
+    img[rows] = 255 - img[rows]
+    small.update(img, rows)
+    assert np.array_equal(small.image, resize(img))
+
+
+@pytest.mark.parametrize("size", [(2048, 1024, 160, 80), (160, 80, 2048, 1024), (153, 77, 1000, 61),
+                                  (300, 200, 300, 33), (300, 200, 31, 200), (40, 30, 1, 1), (5, 3, 7, 2)],
+                         ids=str)
+def test_bicubic_resize_equals_pillows_bit_for_bit(size) -> None:
+    """Our numba resize is Pillow's, reducing and enlarging, sizes that do not divide, one axis
+    unchanged: every integer tap and rounding as Resample.c."""
+    from acir_core.sca.resize import bicubic_resize
+
+    w, h, ow, oh = size
+    img = np.random.default_rng(w * h).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    img[: h // 2, : w // 2] = 255  # clipping at both ends: flat extremes beside noise
+    img[h // 2:, w // 2:] = 0
+    ref = np.asarray(Image.fromarray(img).resize((ow, oh), Image.Resampling.BICUBIC))
+    assert np.array_equal(bicubic_resize(img, ow, oh), ref)
+
+
+def test_thumbnail_upsampling_is_pillows_and_takes_a_grey_thumbnail() -> None:
+    from acir_core.sca.fill import upsample_thumbnail
+
+    rng = np.random.default_rng(3)
+    thumb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    up = upsample_thumbnail(thumb, 301, 199)
+    assert up.dtype == np.float32 and up.shape == (199, 301, 3)
+    assert np.array_equal(up, np.asarray(Image.fromarray(thumb).resize((301, 199), Image.Resampling.BICUBIC)))
+    grey = thumb[..., 0].copy()
+    ref = np.asarray(Image.fromarray(grey).resize((301, 199), Image.Resampling.BICUBIC))
+    assert np.array_equal(upsample_thumbnail(grey, 301, 199), np.repeat(ref[..., None], 3, axis=2))
 
 
 def test_fill_judges_partial_edge_cells_by_the_pixels_they_have() -> None:

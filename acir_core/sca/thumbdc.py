@@ -21,10 +21,10 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 from numba import njit
-from PIL import Image
 
 from acir_core.sca.envelope import cholesky_envelope, envelope_start, inverse_diagonal, solve_envelope
 from acir_core.sca.fill import window_reduce
+from acir_core.sca.resize import reduce_columns, reduce_rows
 
 
 def _bicubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
@@ -82,31 +82,25 @@ def jfif_planes(rgb: np.ndarray, color: str) -> list[np.ndarray]:
 
 class Downsample:
     """Our image reduced to the thumbnail's size exactly as Pillow's bicubic resize makes it, kept
-    up to date band by band. Pillow resizes in two passes, along rows and then along columns; the
-    row pass works on each row alone, so after a change in a few rows only those rows' pass is
-    redone and the cheap column pass run again (a whole resize of a 2K image costs as much as a
-    thumbnail fit's linear algebra)."""
+    up to date band by band. The reduction runs in two passes, along rows and then along columns
+    (:mod:`acir_core.sca.resize`); the row pass works on each row alone, so after a change in a
+    few rows only those rows' pass is redone and the cheap column pass run again."""
 
     def __init__(self, rgb: np.ndarray, width: int, height: int):
         self.size = (width, height)
-        self._rows = self._row_pass(rgb)
-
-    def _row_pass(self, rgb: np.ndarray) -> np.ndarray:
-        im = Image.fromarray(np.ascontiguousarray(rgb, np.uint8))
-        return np.array(im.resize((self.size[0], rgb.shape[0]), Image.Resampling.BICUBIC))
+        self._rows = reduce_rows(rgb, width)
 
     def update(self, rgb: np.ndarray, rows: np.ndarray) -> None:
         """``rgb`` now differs from the last image only in the pixel rows flagged in ``rows``."""
         flags = np.concatenate([[False], rows, [False]]).astype(np.int8)
         edges = np.flatnonzero(np.diff(flags))
         for a, b in zip(edges[::2], edges[1::2]):
-            self._rows[a:b] = self._row_pass(rgb[a:b])
+            reduce_rows(rgb, self.size[0], self._rows, int(a), int(b))
 
     @property
     def image(self) -> np.ndarray:
         """(height, width, 3) uint8: what ``Image.resize(size, BICUBIC)`` gives for the image."""
-        im = Image.fromarray(self._rows)
-        return np.asarray(im.resize(self.size, Image.Resampling.BICUBIC))
+        return reduce_columns(self._rows, self.size[1])
 
 
 @njit(cache=True)
