@@ -789,3 +789,23 @@ def test_a_chunk_moved_one_way_and_then_back_is_marked(photo, monkeypatch) -> No
     s, chunks = _refit_with(photo, monkeypatch, edit)
     members = chunks.var == picked["k"]
     assert members.sum() >= 3 and s.mcu_mask[members].all() and s.doubtful[members].mean() > 0.5
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 64, 65, 1000, 1001])
+def test_bucket_median_is_numpys_median_exactly(n) -> None:
+    """The shift search's median: the same float as np.median for odd and even counts, ties,
+    values far beyond the bucket range (end buckets) and the rank-(k-1) value in a lower bucket."""
+    from acir_core.sca.median import BUCKETS, bucket_median, median, select_kth
+
+    rng = np.random.default_rng(n)
+    cases = [rng.normal(0, 3, n), rng.normal(40, 500, n), np.round(rng.normal(0, 2, n)),
+             np.full(n, -7.25), rng.standard_cauchy(n) * 1e4, np.where(np.arange(n) < n // 2, -3.9, 4.1)]
+    for vals in cases:
+        for width in (0.5, 1.125, 0.01):
+            scratch = (np.empty(BUCKETS, np.int64), np.empty(n, np.int64), np.empty(n))
+            got = bucket_median(vals.copy(), n, width, *scratch)
+            assert got == np.median(vals), (vals[:5], width)
+            assert median(vals, width) == np.median(vals)
+        a = vals.copy()
+        k = n // 3
+        assert select_kth(a, n, k) == np.sort(vals)[k] and np.all(a[:k] <= a[k])

@@ -35,6 +35,7 @@ from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.jpeg.render import rows_redone
 from acir_core.sca.fill import dilate as dilate_mask
 from acir_core.sca.fill import fill_disagreeing, inpaint, upsample_thumbnail
+from acir_core.sca.median import BUCKETS, bucket_median, median
 from acir_core.sca.thumbdc import Downsample, jfif_planes, solve_offsets
 
 _DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
@@ -503,6 +504,9 @@ def _shift_costs(top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: n
     cap = use_a.size * tw + use_l.size * th + use_t.size
     vals = np.empty(cap)
     wts = np.empty(cap)
+    bucket = np.empty(cap, np.int64)
+    work = np.empty(cap)
+    counts = np.empty(BUCKETS, np.int64)
     cost = np.full(n_s, 1e18)
     dc = np.zeros(n_s, np.int64)
     has = np.zeros(n_s, np.bool_)
@@ -524,7 +528,7 @@ def _shift_costs(top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: n
             n += 1
         if n == 0:
             continue
-        med = np.median(vals[:n]) / unit
+        med = bucket_median(vals, n, 0.5 * unit, counts, bucket, work) / unit
         base = np.int64(np.rint(med))
         wsum = 0.0
         lo_acc, mid_acc, hi_acc = 0.0, 0.0, 0.0
@@ -653,8 +657,8 @@ def _group_median_mad(keys: np.ndarray, vals: np.ndarray):
         a = starts[q]
         b = starts[q + 1] if q + 1 < g else n
         flat = vals[a:b].ravel()
-        m = np.median(flat)
-        out_k[q], med[q], mad[q], size[q] = keys[a], m, np.median(np.abs(flat - m)), flat.size
+        m = median(flat, 0.5)
+        out_k[q], med[q], mad[q], size[q] = keys[a], m, median(np.abs(flat - m), 0.25), flat.size
     return out_k, med, mad, size
 
 
@@ -666,8 +670,8 @@ def _median_and_spread(dev: np.ndarray):
     mad = np.empty(k_n)
     for k in range(k_n):
         col = dev[:, k].copy()
-        med[k] = np.median(col)
-        mad[k] = np.median(np.abs(col - med[k]))
+        med[k] = median(col, 0.5)
+        mad[k] = median(np.abs(col - med[k]), 0.25)
     return med, mad
 
 
