@@ -809,3 +809,29 @@ def test_bucket_median_is_numpys_median_exactly(n) -> None:
         a = vals.copy()
         k = n // 3
         assert select_kth(a, n, k) == np.sort(vals)[k] and np.all(a[:k] <= a[k])
+
+
+def test_reweighted_differences_recovers_offsets_despite_a_bad_boundary() -> None:
+    """The joint DC fit: runs' offsets from pairwise differences and absolute measurements (an
+    index of -1 is the anchored run at 0); one wildly wrong boundary is outweighed, as the dense
+    least squares it replaced did."""
+    from acir_core.sca.aware import _reweighted_differences
+
+    truth = np.array([3.0, -2.0, 5.0, 1.0])
+    plus = np.array([0, 1, 2, 3, 1, 2, 3, 0, 2])
+    minus = np.array([-1, 0, 1, 2, -1, -1, -1, 3, 0])
+    b = np.where(plus >= 0, truth[plus], 0) - np.where(minus >= 0, truth[np.maximum(minus, 0)], 0)
+    b = b + np.random.default_rng(0).normal(0, 0.05, b.size)
+    b[2] += 40.0  # one bad boundary
+    x = _reweighted_differences(plus, minus, b, np.ones(b.size), 4)
+    assert np.array_equal(np.rint(x), truth)
+    a = np.zeros((b.size, 4))
+    a[np.arange(b.size), plus] += 1
+    ok = minus >= 0
+    a[np.flatnonzero(ok), minus[ok]] -= 1
+    w = np.ones(b.size)
+    for _ in range(4):  # the dense form, for the same numbers
+        aw = a * w[:, None]
+        dense = np.linalg.solve(aw.T @ a + 1e-9 * np.eye(4), aw.T @ b)
+        w = 1.0 / (1.0 + (np.abs(a @ dense - b) / 1.5) ** 2)
+    assert np.allclose(x, dense, atol=1e-9)
