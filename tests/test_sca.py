@@ -835,3 +835,48 @@ def test_reweighted_differences_recovers_offsets_despite_a_bad_boundary() -> Non
         dense = np.linalg.solve(aw.T @ a + 1e-9 * np.eye(4), aw.T @ b)
         w = 1.0 / (1.0 + (np.abs(a @ dense - b) / 1.5) ** 2)
     assert np.allclose(x, dense, atol=1e-9)
+
+
+def _dense_viterbi(costs, start, final, penalty):
+    """The plain dynamic programme over every pair of shifts, as an oracle."""
+    from acir_core.sca.aware import _INF
+
+    keys = [s for c in costs for s in c] + [start] + ([final] if final is not None else [])
+    lo, hi = min(keys), max(keys)
+    span = np.arange(lo, hi + 1)
+    jump = penalty * np.abs(span[:, None] - span[None, :])
+    prev = np.full(span.size, _INF)
+    prev[start - lo] = 0.0
+    back = []
+    for c in costs:
+        local = np.full(span.size, _INF)
+        for s, v in c.items():
+            local[s - lo] = v
+        total = prev[None, :] + jump
+        arg = np.argmin(total, axis=1)
+        prev = total[np.arange(span.size), arg] + local
+        back.append(arg)
+    ok = final is not None and lo <= final <= hi and prev[final - lo] < _INF
+    path = [final - lo if ok else int(np.argmin(prev))]
+    for arg in reversed(back[1:]):
+        path.append(int(arg[path[-1]]))
+    return [int(p + lo) for p in path[::-1]]
+
+
+def test_viterbi_equals_the_dense_programme() -> None:
+    """Reading only the states that can still win gives the same shifts as every pair of shifts,
+    ties (lowest shift index first), unreachable placeholders and a forced end included."""
+    from acir_core.sca.aware import _INF, _viterbi
+
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        prev, costs = 0, []
+        for _ in range(int(rng.integers(1, 10))):
+            w = int(rng.integers(1, 6))
+            c = {s: float(rng.choice([rng.random() * 5, np.round(rng.random() * 3), _INF / 2]))
+                 for s in range(prev - w, prev + w + 1) if rng.random() < 0.7} or {prev: float(_INF) / 2}
+            costs.append(c)
+            prev = min(c, key=c.get)
+        final = int(rng.integers(-8, 8)) if rng.random() < 0.5 else None
+        pen = float(rng.choice([0.0, 0.05, 0.3, 1.0]))
+        assert _viterbi(costs, 0, final, pen) == _dense_viterbi(costs, 0, final, pen)

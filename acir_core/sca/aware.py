@@ -616,27 +616,52 @@ def _viterbi(costs: list[dict[int, float]], start: int, final: int | None, penal
         return []
     keys = [s for c in costs for s in c] + [start] + ([final] if final is not None else [])
     lo, hi = min(keys), max(keys)
-    span = np.arange(lo, hi + 1)
-    jump = penalty * np.abs(span[:, None] - span[None, :])  # [to, from]
-    prev = np.full(span.size, _INF)
-    prev[start - lo] = 0.0
-    back = []
-    for c in costs:
-        local = np.full(span.size, _INF)
-        for s, v in c.items():
-            local[s - lo] = v
-        total = prev[None, :] + jump
-        arg = np.argmin(total, axis=1)
-        prev = total[np.arange(span.size), arg] + local
-        back.append(arg)
+    local = np.full((len(costs), hi - lo + 1), _INF)
+    for r, c in enumerate(costs):
+        local[r, np.fromiter(c.keys(), np.int64, len(c)) - lo] = np.fromiter(c.values(), np.float64, len(c))
+    prev, back = _viterbi_pass(local, start - lo, penalty)
     if final is not None and lo <= final <= hi and prev[final - lo] < _INF:
         end = final - lo
     else:
         end = int(np.argmin(prev))
     path = [end]
-    for arg in reversed(back[1:]):
+    for arg in back[:0:-1]:
         path.append(int(arg[path[-1]]))
     return [int(p + lo) for p in path[::-1]]
+
+
+@njit(cache=True)
+def _viterbi_pass(local: np.ndarray, start: int, penalty: float):
+    """The forward pass of :func:`_viterbi` over shifts ``0..span-1``: per run and shift the best
+    predecessor (the lowest-index one among equals, as ``np.argmin``) and the final totals. A
+    state more than ``penalty`` × span above the best can win nowhere (the best one reaches every
+    shift for less), so each step reads just the few states a run was costed at, not every pair
+    of shifts (uncosted ones sit at ``_INF``); the margin keeps float rounding from deciding."""
+    n_r, span = local.shape
+    prev = np.full(span, _INF)
+    prev[start] = 0.0
+    back = np.zeros((n_r, span), np.int64)
+    live = np.empty(span, np.int64)
+    reach = penalty * span
+    for r in range(n_r):
+        bound = (prev.min() + reach) * (1.0 + 1e-9) + 1e-9
+        n_live = 0
+        for j in range(span):
+            if prev[j] <= bound:
+                live[n_live] = j
+                n_live += 1
+        nxt = np.empty(span)
+        for s in range(span):
+            best, arg = np.inf, live[0]
+            for q in range(n_live):
+                j = live[q]
+                v = prev[j] + penalty * abs(s - j)
+                if v < best:
+                    best, arg = v, j
+            back[r, s] = arg
+            nxt[s] = best + local[r, s]
+        prev = nxt
+    return prev, back
 
 
 @njit(cache=True)
