@@ -578,12 +578,13 @@ def _with_neighbour(m: np.ndarray, shifts: np.ndarray, f: int, cnt: int, cols: i
 
 
 def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, inner: tuple[list, list], units,
-              canvas: _Canvas, thumb: np.ndarray | None, opts: AwareOptions, means: list[np.ndarray],
+              canvas: _Canvas, thumb: list[np.ndarray] | None, opts: AwareOptions, means: list[np.ndarray],
               stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Costs (S,) of placing ``run`` at each shift, and the best integer DC per shift and component
     (S, K): the residual after removing the DC offset, as mean absolute sample difference across
     the boundary to the placed content above/left and to the thumbnail (:func:`_shift_costs`).
-    ``inner``: per component, every decoded MCU's top and left edges extrapolated (:func:`_inward`)."""
+    ``inner``: per component, every decoded MCU's top and left edges extrapolated (:func:`_inward`);
+    ``thumb``: per component, the thumbnail's mean at each MCU position (contiguous)."""
     m = run.trusted
     n_s, n_k = shifts.size, len(units)
     costs = np.full(n_s, _INF)
@@ -599,7 +600,7 @@ def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, inner:
     weight = np.zeros(n_s)
     empty = np.zeros(1)
     for k, unit in enumerate(units):
-        th = np.ascontiguousarray(thumb[:, k]) if thumb is not None else empty
+        th = thumb[k] if thumb is not None else empty
         cost, dc, has = _shift_costs(inner[0][k], inner[1][k], canvas.bottom[k], canvas.right[k], canvas.known, m,
                                      sh, f, cnt, cols,
                                      use_a, use_l, use_t, means[k], th, float(opts.thumb_weight), float(unit))
@@ -806,6 +807,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     canvas = _Canvas(([_outward(e.bottom, e.bottom2) for e in edges], [_outward(e.right, e.right2) for e in edges]))
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
     offsets = (np.stack(mcu_means, axis=1) - thumb) if thumb is not None else None
+    thumb_cols = [np.ascontiguousarray(thumb[:, k]) for k in range(len(edges))] if thumb is not None else None
     rough = _roughness(edges, cols)
     misalign = _misalignment(edges, cols, rough)
     out = [np.zeros_like(m) for m in mcus]
@@ -836,32 +838,33 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         chosen = [(first, 0, (0,) * len(edges), 0.0)]
         later = [r for r in runs[1:] if r.trusted.size >= opts.min_run]
         cost_tables: list[dict[int, float]] = []
-        details: list[dict[int, tuple]] = []
+        details: list[tuple[dict[int, int], np.ndarray]] = []  # per run: shift -> row of its DCs
         prev = 0
         for run in later:
             cand = np.arange(prev - opts.window, prev + opts.window + 1)
             # a coarse pass over every shift on a quarter of the samples, then the best few in full
-            costs, dcs = _evaluate(run, cand, f, cnt, cols, run_edges, units, canvas, thumb, opts, mcu_means,
+            costs, dcs = _evaluate(run, cand, f, cnt, cols, run_edges, units, canvas, thumb_cols, opts, mcu_means,
                                    stride=4)
             top = np.argsort(costs)[: opts.refine]
-            costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, run_edges, units, canvas, thumb, opts,
+            costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, run_edges, units, canvas, thumb_cols, opts,
                                              mcu_means)
             fin = costs < _INF
             table = dict(zip(cand[fin].tolist(), costs[fin].tolist()))
-            det = dict(zip(cand[fin].tolist(), map(tuple, dcs[fin].tolist())))
+            det = (dict(zip(table, range(len(table)))), dcs[fin])
             if not table:
-                table, det = {prev: float(_INF) / 2}, {prev: (0,) * len(edges)}
+                table, det = {prev: float(_INF) / 2}, ({prev: 0}, np.zeros((1, len(edges)), np.int64))
             best = min(table, key=table.get)
             pos = run.trusted + best
             ok = (pos >= f) & (pos < f + cnt)
-            canvas.place(pos[ok], run.trusted[ok], [-d * u for d, u in zip(det[best], units)])
+            canvas.place(pos[ok], run.trusted[ok], [-d * u for d, u in zip(det[1][det[0][best]].tolist(), units)])
             cost_tables.append(table)
             details.append(det)
             prev = best
         penalty = 0.05 * (np.median(ref_costs) if ref_costs else 1.0)
         path = _viterbi(cost_tables, 0, final_shift, penalty) if later else []
         for run, s, table, det in zip(later, path, cost_tables, details):
-            chosen.append((run, s, det.get(s, (0,) * len(edges)), table.get(s, float(_INF))))
+            dc = tuple(det[1][det[0][s]].tolist()) if s in det[0] else (0,) * len(edges)
+            chosen.append((run, s, dc, table.get(s, float(_INF))))
         placements += [(run, sft, dcs, cost, k == 0, f, cnt) for k, (run, sft, dcs, cost) in enumerate(chosen)]
     ref = float(np.median(ref_costs)) if ref_costs else 8.0
     solved = _solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n)
