@@ -52,8 +52,9 @@ def test_aware_sca_restores_a_damaged_photo_far_beyond_the_robust_decode(photo) 
         unfilled = aware_sca(r, thumb, fill="none")
         exact.append(np.mean(np.all(unfilled.rgb == clean, axis=2)[~s.mask]))
         # one seed loses most of its last third; the precautions (content kept where it agrees
-        # with the thumbnail) add a few points
-        assert s.mask.any() and np.mean(s.mcu_mask & ~s.doubtful) < 0.35 and s.damaged_fraction < 0.40
+        # with the thumbnail: at this size up to 0.14 of the image, most of it the MCU rows
+        # beside damage) add the rest
+        assert s.mask.any() and np.mean(s.mcu_mask & ~s.doubtful) < 0.35 and s.damaged_fraction < 0.50
         assert s.timings["total"] > 0 and s.fill == "thumbnail"
     assert np.mean(gains) > 10.0
     assert np.median(exact) > 0.75  # outside the mask, most of the image is the clean decode itself
@@ -688,7 +689,10 @@ def test_the_mcus_decoded_beside_garbage_the_thumbnail_rejects_are_marked(photo)
     assert flat[p] and flat[p + 1] and not doubt[p] and not doubt[p + 1]
     assert doubt[p - 4:p].all() and doubt[p + 2:p + 4].all()  # four MCUs before, two after
     assert not doubt[p - 6] and not doubt[p + 5]
-    assert flat.sum() <= 16  # and not much else (the row above: one false standout and its neighbours)
+    # and not much else: the row above (one false standout and its neighbours) and the MCUs just
+    # below the garbage, which the thumbnail sees only partly (its footprints there reach the damage)
+    marked = np.flatnonzero(flat)
+    assert flat.sum() <= 18 and np.all(np.abs(marked // cols - p // cols) <= 1)
 
 
 def test_a_silent_step_the_refit_finds_splits_the_run_and_marks_around_the_split(photo) -> None:
@@ -880,3 +884,24 @@ def test_viterbi_equals_the_dense_programme() -> None:
         final = int(rng.integers(-8, 8)) if rng.random() < 0.5 else None
         pen = float(rng.choice([0.0, 0.05, 0.3, 1.0]))
         assert _viterbi(costs, 0, final, pen) == _dense_viterbi(costs, 0, final, pen)
+
+
+def test_a_stretch_a_step_off_right_under_damage_is_not_shown_as_sure(photo) -> None:
+    """The thumbnail pixels whose footprint reaches damage are left out of its fit, so the MCU row
+    just under a garbled stretch is judged from few pixels: a step of one level there went
+    unseen. Such MCUs are marked as a precaution (and the rest of the image stays unmarked)."""
+    import dataclasses
+
+    clean = decode(photo, "strict")
+    thumb = synthetic_thumbnail(clean.rgb)
+    y = clean.coefficients[0].copy()
+    rows = y.shape[0] // 2
+    r, c0, n = rows // 2, 20, 10
+    y[2 * r:2 * r + 2, 2 * c0:2 * (c0 + n), 0] += 60  # garbage the thumbnail flatly contradicts
+    y[2 * r + 2:2 * r + 4, 2 * c0:2 * (c0 + n), 0] += 1  # the row under it one step off
+    coefs = (y,) + tuple(clean.coefficients[1:])
+    garbled = dataclasses.replace(clean, coefficients=coefs, rgb=clean.rerender(coefs))
+    s = aware_sca(garbled, thumb, fill="none")
+    assert s.mcu_mask[r + 1, c0:c0 + n].all() and s.doubtful[r + 1, c0:c0 + n].all()
+    assert np.all(np.all(s.rgb == clean.rgb, axis=2)[~s.mask])
+    assert s.mask.mean() < 0.03
