@@ -905,3 +905,23 @@ def test_a_stretch_a_step_off_right_under_damage_is_not_shown_as_sure(photo) -> 
     assert s.mcu_mask[r + 1, c0:c0 + n].all() and s.doubtful[r + 1, c0:c0 + n].all()
     assert np.all(np.all(s.rgb == clean.rgb, axis=2)[~s.mask])
     assert s.mask.mean() < 0.03
+
+
+def test_unseen_mcus_between_damage_are_marked_through_the_reach() -> None:
+    """MCUs the thumbnail cannot see (clipped highlights) reached from damage in decode order
+    through unseen MCUs only: a blind stretch of nine between two damaged MCUs is covered from
+    both ends with the default reach of six; seen MCUs stop the walk."""
+    import inspect
+
+    from acir_core.sca.aware import _thumbnail_refine, _unseen_edges
+
+    reach = inspect.signature(_thumbnail_refine).parameters["blind_reach"].default
+    damaged = np.zeros(30, bool)
+    damaged[[5, 15]] = True
+    blind = np.zeros(30, bool)
+    blind[6:15] = True  # nine blind MCUs between the two
+    blind[16:26] = True  # ten after the second
+    got = _unseen_edges(damaged, blind, reach)
+    assert got[6:15].all() and got[16:16 + reach].all() and not got[16 + reach:].any()
+    assert not got[:5].any()  # seen MCUs before the first damage: nothing
+    assert _unseen_edges(damaged, blind, 2)[6:15].sum() == 4
