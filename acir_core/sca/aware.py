@@ -872,6 +872,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     ref = float(np.median(ref_costs)) if ref_costs else 8.0
     solved = _solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n)
     means = np.stack(mcu_means, axis=1) if thumb is not None else None
+    moves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # per run: decoded MCUs, their places, DCs
     for (run, sft, _, cost, _, f, cnt), dcs in zip(placements, solved):
         confident = cost <= max(opts.confidence_factor * ref, ref + 6.0)
         near_outlier = np.zeros(0, np.int64)
@@ -895,10 +896,7 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             near_outlier = t[_spread(outlier, opts.garble_before, opts.garble_after) & ~outlier]
             keep = ~outlier
             m, t = m[keep], t[keep]
-        for k in range(len(comps)):
-            blk = mcus[k][m].copy()
-            blk[..., 0] -= np.int16(dcs[k])
-            out[k][t] = blk
+        moves.append((m, t, dcs))
         placed[t] = True
         if confident:
             trusted_pos[t] = True
@@ -907,6 +905,15 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
             doubted[near_outlier] = True
         fixes.append(SegmentFix(si, run.first, run.end, int(sft), tuple(int(d) for d in dcs), float(cost),
                                 bool(confident)))
+    if moves:  # every run's blocks to their places at once (a later run's win where two land)
+        src = np.concatenate([mv[0] for mv in moves])
+        dst = np.concatenate([mv[1] for mv in moves])
+        sizes = [mv[0].size for mv in moves]
+        for k in range(len(comps)):
+            blk = mcus[k][src]
+            dc = np.repeat(np.array([mv[2][k] for mv in moves], np.int64), sizes).astype(np.int16)
+            blk[..., 0] -= dc[:, None, None]
+            out[k][dst] = blk
     # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
     damaged = ~trusted_pos
     if thumb is not None:
@@ -1032,8 +1039,9 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     (``blind`` coverage, :meth:`ThumbnailDC.coverage`) within ``blind_reach`` MCUs of damage in
     decode order (6, was 2: a stretch of nine MCUs a chroma step off in blown highlights, whose
     clipped pixels the fit cannot use, between two marked ones; train photos with restart markers
-    at 1e-5: 38 to 39 of 40 files exact for 0.2 % more of the image marked), the stretches of confident fixes (after the moves split them) that span
-    fewer than ``short_span`` thumbnail pixels unless a restart anchors them
+    at 1e-5: 38 to 39 of 40 files exact for 0.2 % more of the image marked), the stretches of
+    confident fixes (after the moves split them) that span fewer than ``short_span`` thumbnail
+    pixels unless a restart anchors them
     (:func:`_short_fixes`), with ``mixed_nb`` the chunks beside a mixed one in its run (the fused
     tie shares its pull), and with ``reversal`` a chunk moved one way and then back in a later
     round (a fit pulled by garbage it had not yet found: train photos at 1e-5, both rules
