@@ -19,7 +19,12 @@ the number of MCUs in the scan is fixed. So:
    damage equals the clean decode exactly.
 4. The damage mask: MCUs decoded from bits around each failure (a window before the failure, where
    the garbage began, and after it, where CBC's garbled block and flipped bit end), the MCU decoded
-   at each resume point, runs too short or not confidently placed, and positions no run covers.
+   at each resume point, runs too short or not confidently placed, and positions no run covers;
+   with a thumbnail that is our downsample, what it contradicts and, as precautions, where
+   unflagged garbage is likely or the thumbnail cannot check (the MCUs decoded around what it
+   rejects, the MCU rows beside damage it sees poorly, unseen MCUs near damage: see
+   :func:`_thumbnail_refine`). Outside the mask the eval photos at 1e-5 are the clean decode
+   exactly (README, Quality).
 """
 from __future__ import annotations
 
@@ -728,8 +733,8 @@ def _reweighted_differences(plus: np.ndarray, minus: np.ndarray, b: np.ndarray, 
     x = np.zeros(n + 1)  # x[n]: the known 0 that index -1 reads
     p, m = np.where(plus < 0, n, plus), np.where(minus < 0, n, minus)
     size = n + 1
-    for _ in range(rounds):
-        w = wts if _ == 0 else wts / (1.0 + (np.abs(x[p] - x[m] - b) / scale) ** 2)
+    for it in range(rounds):
+        w = wts if it == 0 else wts / (1.0 + (np.abs(x[p] - x[m] - b) / scale) ** 2)
         mat = np.bincount(p * size + p, w, size * size) + np.bincount(m * size + m, w, size * size) \
             - np.bincount(p * size + m, w, size * size) - np.bincount(m * size + p, w, size * size)
         mat = mat.reshape(size, size)[:n, :n] + 1e-9 * np.eye(n)  # a run no measurement reaches stays at 0
