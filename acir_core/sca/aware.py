@@ -468,15 +468,29 @@ class _Canvas:
 
     def __init__(self, outer: tuple[list[np.ndarray], list[np.ndarray]]):
         self.outer = outer
+        self._outer = (tuple(outer[0]), tuple(outer[1]))  # tuples: what the compiled placing takes
         self.bottom = tuple(np.zeros_like(e) for e in outer[0])
         self.right = tuple(np.zeros_like(e) for e in outer[1])
         self.known = np.zeros(outer[0][0].shape[0], bool)
 
     def place(self, true_pos: np.ndarray, dec_idx: np.ndarray, offsets: list[float]) -> None:
-        for k, off in enumerate(offsets):
-            self.bottom[k][true_pos] = self.outer[0][k][dec_idx] + off
-            self.right[k][true_pos] = self.outer[1][k][dec_idx] + off
-        self.known[true_pos] = True
+        _place(self.bottom, self.right, self._outer[0], self._outer[1], self.known, true_pos, dec_idx,
+               np.asarray(offsets, np.float64))
+
+
+@njit(cache=True)
+def _place(bottoms, rights, outer_bottoms, outer_rights, known, true_pos, dec_idx, offsets) -> None:
+    """:meth:`_Canvas.place` for every component in one compiled call (~200 runs a photo at 1e-4)."""
+    for k in range(offsets.size):
+        off = offsets[k]
+        for q in range(true_pos.size):
+            t, i = true_pos[q], dec_idx[q]
+            for x in range(bottoms[k].shape[1]):
+                bottoms[k][t, x] = outer_bottoms[k][i, x] + off
+            for x in range(rights[k].shape[1]):
+                rights[k][t, x] = outer_rights[k][i, x] + off
+    for q in range(true_pos.size):
+        known[true_pos[q]] = True
 
 
 @njit(cache=True)
