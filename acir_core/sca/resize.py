@@ -79,7 +79,7 @@ def _row_pass(src: np.ndarray, lo: int, hi: int, first: np.ndarray, count: np.nd
     """Rows ``lo:hi`` of ``src`` (H, W, 3) reduced along the row into ``out`` (H, n_out, 3)."""
     w = src.shape[1]
     lanes = _BAND * 3
-    side = np.empty((w, lanes), np.int32)
+    side = np.empty((w, lanes), np.uint8)
     acc = np.empty(lanes, np.int32)
     for y0 in range(lo, hi, _BAND):
         nr = min(_BAND, hi - y0)
@@ -87,14 +87,22 @@ def _row_pass(src: np.ndarray, lo: int, hi: int, first: np.ndarray, count: np.nd
             for x in range(w):
                 for c in range(3):
                     side[x, r * 3 + c] = src[y0 + r, x, c]
+        used = nr * 3  # a band cut short by the end of the stretch multiplies only its own rows
         for o in range(taps.shape[0]):
             acc[:] = 1 << (_BITS - 1)
             x0 = first[o]
-            for x in range(count[o]):
-                k = taps[o, x]
-                line = side[x0 + x]
-                for j in range(lanes):
-                    acc[j] += line[j] * k
+            if used == lanes:
+                for x in range(count[o]):
+                    k = taps[o, x]
+                    line = side[x0 + x]
+                    for j in range(lanes):
+                        acc[j] += line[j] * k
+            else:
+                for x in range(count[o]):
+                    k = taps[o, x]
+                    line = side[x0 + x]
+                    for j in range(used):
+                        acc[j] += line[j] * k
             for r in range(nr):
                 for c in range(3):
                     out[y0 + r, o, c] = _clip8(acc[r * 3 + c])
