@@ -779,15 +779,38 @@ def _reweighted_differences(plus: np.ndarray, minus: np.ndarray, b: np.ndarray, 
     time multiplying zeros than in the rest of the fit."""
     x = np.zeros(n + 1)  # x[n]: the known 0 that index -1 reads
     p, m = np.where(plus < 0, n, plus), np.where(minus < 0, n, minus)
-    size = n + 1
     for it in range(rounds):
         w = wts if it == 0 else wts / (1.0 + (np.abs(x[p] - x[m] - b) / scale) ** 2)
-        mat = np.bincount(p * size + p, w, size * size) + np.bincount(m * size + m, w, size * size) \
-            - np.bincount(p * size + m, w, size * size) - np.bincount(m * size + p, w, size * size)
-        mat = mat.reshape(size, size)[:n, :n] + 1e-9 * np.eye(n)  # a run no measurement reaches stays at 0
-        rhs = (np.bincount(p, w * b, size) - np.bincount(m, w * b, size))[:n]
+        mat, rhs = _difference_normals(p, m, w, b, n)
         x[:n] = np.linalg.solve(mat, rhs)
     return x[:n]
+
+
+@njit(cache=True)
+def _difference_normals(p: np.ndarray, m: np.ndarray, w: np.ndarray, b: np.ndarray, n: int):
+    """The normal equations of :func:`_reweighted_differences` (index n: the known 0), each of
+    their four parts summed in row order and then combined as ``np.bincount`` of each would, with
+    the 1e-9 ridge that keeps a run no measurement reaches at 0."""
+    size = n + 1
+    same_p = np.zeros(size)  # Σ w over rows by their plus index (the diagonal from x[plus])
+    same_m = np.zeros(size)
+    cross_pm = np.zeros((size, size))  # Σ w over rows by (plus, minus)
+    cross_mp = np.zeros((size, size))
+    rhs_p = np.zeros(size)
+    rhs_m = np.zeros(size)
+    for r in range(p.size):
+        same_p[p[r]] += w[r]
+        same_m[m[r]] += w[r]
+        cross_pm[p[r], m[r]] += w[r]
+        cross_mp[m[r], p[r]] += w[r]
+        rhs_p[p[r]] += w[r] * b[r]
+        rhs_m[m[r]] += w[r] * b[r]
+    mat = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            diag = same_p[i] + same_m[i] if i == j else 0.0
+            mat[i, j] = diag - cross_pm[i, j] - cross_mp[i, j] + (1e-9 if i == j else 0.0)
+    return mat, rhs_p[:n] - rhs_m[:n]
 
 
 def _solve_dc(placements: list[tuple], inner: tuple[list, list], outer: tuple[list, list], mcu_means, units,
