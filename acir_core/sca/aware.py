@@ -185,8 +185,8 @@ def _edge_lines(mcus: np.ndarray, qt: np.ndarray, dct: np.ndarray):
     """The border lines and means of every MCU (N, v, h, 64 coefficients) by the float IDCT,
     computed for those lines alone: a sample row y of a block is Σ_w (Σ_u D[u,y]·X[u,w])·D[w,x],
     a column the same the other way, so a line costs two 8×8 passes instead of the block's
-    whole transform (coefficient rows past the last nonzero one are skipped). A block's mean is
-    its DC·q/8."""
+    whole transform, and coefficient rows and columns past the last nonzero one are skipped
+    (their terms are exact zeros: the sums are the same). A block's mean is its DC·q/8."""
     n, v, h, _ = mcus.shape
     top = np.empty((n, 8 * h))
     top2 = np.empty((n, 8 * h))
@@ -203,17 +203,18 @@ def _edge_lines(mcus: np.ndarray, qt: np.ndarray, dct: np.ndarray):
         for a in range(v):
             for b in range(h):
                 blk = mcus[i, a, b]
-                last_u = -1
+                last_u, last_w = -1, -1  # the last nonzero coefficient row and column
                 for u in range(8):
                     for w in range(8):
                         x[u, w] = blk[u * 8 + w] * qt[u * 8 + w]
                         if x[u, w] != 0.0:
                             last_u = u
+                            last_w = max(last_w, w)
                 mean[i] += x[0, 0] / 8.0 / (v * h)
                 for y in range(8):  # sample rows: 0, 1 of a top block, 7, 6 of a bottom one
                     if not ((a == 0 and y < 2) or (a == v - 1 and y > 5)):
                         continue
-                    for w in range(8):
+                    for w in range(last_w + 1):
                         s = 0.0
                         for u in range(last_u + 1):
                             s += dct[u, y] * x[u, w]
@@ -221,15 +222,15 @@ def _edge_lines(mcus: np.ndarray, qt: np.ndarray, dct: np.ndarray):
                     line = top if y == 0 else top2 if y == 1 else bottom if y == 7 else bottom2
                     for c in range(8):
                         s = 128.0
-                        for w in range(8):
+                        for w in range(last_w + 1):
                             s += part[w] * dct[w, c]
                         line[i, b * 8 + c] = s
                 for c in range(8):  # sample columns: 0, 1 of a left block, 7, 6 of a right one
                     if not ((b == 0 and c < 2) or (b == h - 1 and c > 5)):
                         continue
-                    for u in range(8):
+                    for u in range(last_u + 1):
                         s = 0.0
-                        for w in range(8):
+                        for w in range(last_w + 1):
                             s += x[u, w] * dct[w, c]
                         part[u] = s
                     line = left if c == 0 else left2 if c == 1 else right if c == 7 else right2
