@@ -1103,6 +1103,31 @@ def _short_fixes(fixes: list[SegmentFix], firsts: set, n: int, thumb_px_per_mcu:
     return out
 
 
+def _marks_of_round(fit, var: np.ndarray, run: np.ndarray, bad_chunk: np.ndarray, loose_chunk: np.ndarray,
+                    mixed_chunk: np.ndarray, reversed_ids: np.ndarray | None, rows: int, cols: int, *,
+                    garble_before: int, garble_after: int, blind: float, blind_reach: int,
+                    beside_cover: float, mixed_nb: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The MCUs (flat) one thumbnail fit finds damaged, and those it marks as a precaution, as
+    :func:`_thumbnail_refine` describes: its chunk verdicts, what the thumbnail contradicts
+    (``fit.standouts()``) and the precautions around them."""
+    standouts = fit.standouts().reshape(-1) & (var >= 0)
+    damaged = np.isin(var, np.flatnonzero(bad_chunk & ~loose_chunk)) | standouts
+    doubted = np.isin(var, np.flatnonzero(loose_chunk)) | _with_decode_neighbours(
+        damaged, var, run, garble_before, garble_after)
+    coverage = fit.coverage()
+    doubted |= _unseen_edges(damaged | doubted | (var < 0), coverage.reshape(-1) < blind, blind_reach)
+    if beside_cover > 0:  # an MCU row beside damage is judged from few pixels: not shown as sure
+        beside = _above_or_below((damaged | doubted | (var < 0)).reshape(rows, cols))
+        doubted |= (beside & (coverage < beside_cover)).reshape(-1) & (var >= 0)
+    if mixed_nb:  # the fused tie shares a mixed chunk's pull with its neighbours in the run
+        nb = _spread(mixed_chunk, 1, 1, run[1:] == run[:-1])
+        doubted |= np.isin(var, np.flatnonzero(nb & ~bad_chunk))
+    if reversed_ids is not None:
+        doubted |= np.isin(var, np.flatnonzero(reversed_ids))
+    doubted &= ~damaged
+    return damaged, doubted
+
+
 def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
                       fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray, *,
                       max_stderr: float = 0.2, mixed: float = 0.25, exact_sigma: float = 0.5,
@@ -1165,6 +1190,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     total = None
     chunks = None
     reversed_ids = None
+    judged = None
     small = Downsample(rgb, thumbnail.shape[1], thumbnail.shape[0])
     for _ in range(rounds):
         fit = solve_offsets(rgb, thumbnail, owner, anchored, cell, frame.color, down=small.image,
@@ -1197,24 +1223,13 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         unseen_chunk = np.any(err > unseen, axis=1) & ~chunks.fixed
         loose_chunk = unseen_chunk & np.all(err <= blurred, axis=1) & ~bad_chunk
         bad_chunk |= unseen_chunk
-        # judged on the latest image: what only looked wrong before a move is not damage
-        standouts = fit.standouts().reshape(-1) & (var >= 0)
-        damaged = np.isin(var, np.flatnonzero(bad_chunk & ~loose_chunk)) | standouts
-        doubted = np.isin(var, np.flatnonzero(loose_chunk)) | _with_decode_neighbours(
-            damaged, var, chunks.run, garble_before, garble_after)
-        doubted |= _unseen_edges(damaged | doubted | (var < 0), fit.coverage().reshape(-1) < blind, blind_reach)
-        if beside_cover > 0:  # an MCU row beside damage is judged from few pixels: not shown as sure
-            beside = _above_or_below((damaged | doubted | (var < 0)).reshape(rows, cols))
-            doubted |= (beside & (fit.coverage() < beside_cover)).reshape(-1) & (var >= 0)
-        if mixed_nb:  # the fused tie shares a mixed chunk's pull with its neighbours in the run
-            nb = _spread(mixed_chunk, 1, 1, chunks.run[1:] == chunks.run[:-1])
-            doubted |= np.isin(var, np.flatnonzero(nb & ~bad_chunk))
         if reversal and total is not None:  # moved one way, then back: the fit was pulled
             flip = np.any(steps * total < 0, axis=1)
             reversed_ids = flip if reversed_ids is None else reversed_ids | flip
-        if reversed_ids is not None:
-            doubted |= np.isin(var, np.flatnonzero(reversed_ids))
-        doubted &= ~damaged
+        # the damage is judged on the latest image (what only looked wrong before a move is not
+        # damage), so only the last round that judged counts: its findings are kept and the
+        # marks made from them once, after the rounds (at 1e-4, ~3 rounds a photo)
+        judged = (fit, var, chunks.run, bad_chunk, loose_chunk, mixed_chunk, reversed_ids)
         total = steps if total is None else total + steps
         if not steps.any():
             break
@@ -1235,6 +1250,10 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         small.update(rgb, rows_redone(frame, changed))
         if not again:
             break
+    if judged is not None:
+        damaged, doubted = _marks_of_round(*judged, rows, cols, garble_before=garble_before,
+                                           garble_after=garble_after, blind=blind, blind_reach=blind_reach,
+                                           beside_cover=beside_cover, mixed_nb=mixed_nb)
     if total is None or (not total.any() and not damaged.any() and not doubted.any()):
         short = _short_fixes(fixes, firsts, rows * cols, px_per_mcu, short_span)
         if chunks is None or not short.any():
