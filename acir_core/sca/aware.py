@@ -473,15 +473,14 @@ class _Canvas:
     extrapolated half a pixel outwards (:func:`_outward`) plus the DC correction it was placed
     with. ``outer``: those edges of every decoded MCU, uncorrected."""
 
-    def __init__(self, outer: tuple[list[np.ndarray], list[np.ndarray]]):
-        self.outer = outer
-        self._outer = (tuple(outer[0]), tuple(outer[1]))  # tuples: what the compiled placing takes
+    def __init__(self, outer: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]):
+        self.outer = outer  # tuples of arrays: what the compiled placing and search take
         self.bottom = tuple(np.zeros_like(e) for e in outer[0])
         self.right = tuple(np.zeros_like(e) for e in outer[1])
         self.known = np.zeros(outer[0][0].shape[0], bool)
 
     def place(self, true_pos: np.ndarray, dec_idx: np.ndarray, offsets: list[float]) -> None:
-        _place(self.bottom, self.right, self._outer[0], self._outer[1], self.known, true_pos, dec_idx,
+        _place(self.bottom, self.right, self.outer[0], self.outer[1], self.known, true_pos, dec_idx,
                np.asarray(offsets, np.float64))
 
 
@@ -607,19 +606,19 @@ def _with_neighbour(m: np.ndarray, shifts: np.ndarray, f: int, cnt: int, cols: i
 
 
 def _evaluate(run: _Run, shifts: np.ndarray, f: int, cnt: int, cols: int, inner: tuple[tuple, tuple], units,
-              canvas: _Canvas, thumb: tuple | None, opts: AwareOptions, means: tuple,
+              canvas: _Canvas, thumb: tuple, use_thumb: bool, opts: AwareOptions, means: tuple,
               stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Costs (S,) of placing ``run`` at each shift, and the best integer DC per shift and component
     (S, K): the residual after removing the DC offset, as mean absolute sample difference across
     the boundary to the placed content above/left and to the thumbnail (:func:`_shift_costs`).
     ``inner``: per component, every decoded MCU's top and left edges extrapolated (:func:`_inward`);
-    ``thumb``: per component, the thumbnail's mean at each MCU position (contiguous), or None."""
+    ``thumb``: per component, the thumbnail's mean at each MCU position (contiguous; read only
+    with ``use_thumb``)."""
     m = run.trusted
     if m.size == 0:
         return np.full(shifts.size, _INF), np.zeros((shifts.size, len(units)), np.int64)
-    th = thumb if thumb is not None else tuple(np.zeros(1) for _ in units)
     return _evaluate_shifts(inner[0], inner[1], canvas.bottom, canvas.right, canvas.known, m,
-                            shifts.astype(np.int64), f, cnt, cols, stride, th, thumb is not None, means,
+                            shifts.astype(np.int64), f, cnt, cols, stride, thumb, use_thumb, means,
                             float(opts.thumb_weight), np.asarray(units, np.float64))
 
 
@@ -814,7 +813,7 @@ def _difference_normals(p: np.ndarray, m: np.ndarray, w: np.ndarray, b: np.ndarr
     return mat, rhs_p[:n] - rhs_m[:n]
 
 
-def _solve_dc(placements: list[tuple], inner: tuple[list, list], outer: tuple[list, list], mcu_means, units,
+def _solve_dc(placements: list[tuple], inner: tuple[tuple, tuple], outer: tuple[tuple, tuple], mcu_means, units,
               thumb: np.ndarray | None, cols: int, n: int) -> np.ndarray:
     """DC errors of all runs at once, per component: weighted least squares over the relative
     offsets measured across every boundary between two runs and the absolute offsets against the
@@ -893,16 +892,18 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
     mcus = [_mcu_major(coefs[ci], rows, cols, v, h) for ci, h, v in comps]
     qts = [result.qtables[ci] for ci, _, _ in comps]
     edges = [_Edges.of(m, q) for m, q in zip(mcus, qts)]
-    mcu_means = [e.mean for e in edges]
+    mcu_means = tuple(e.mean for e in edges)
     units = [float(q[0]) / 8.0 for q in qts]
     thumb = _thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
-    run_edges = ([_inward(e.top, e.top2) for e in edges], [_inward(e.left, e.left2) for e in edges])
-    canvas = _Canvas(([_outward(e.bottom, e.bottom2) for e in edges], [_outward(e.right, e.right2) for e in edges]))
+    # per component tuples of arrays: what the compiled search and placing take
+    run_edges = (tuple(_inward(e.top, e.top2) for e in edges), tuple(_inward(e.left, e.left2) for e in edges))
+    canvas = _Canvas((tuple(_outward(e.bottom, e.bottom2) for e in edges),
+                      tuple(_outward(e.right, e.right2) for e in edges)))
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
     offsets = (np.stack(mcu_means, axis=1) - thumb) if thumb is not None else None
-    thumb_cols = tuple(np.ascontiguousarray(thumb[:, k]) for k in range(len(edges))) if thumb is not None else None
-    search_edges = (tuple(run_edges[0]), tuple(run_edges[1]))  # tuples: what the compiled search takes
-    search_means = tuple(mcu_means)
+    # the thumbnail's mean at each MCU position per component (a placeholder without one)
+    thumb_cols = tuple(np.ascontiguousarray(thumb[:, k]) if thumb is not None else np.zeros(1)
+                       for k in range(len(edges)))
     rough = _roughness(edges, cols)
     misalign = _misalignment(edges, cols, rough)
     out = [np.zeros_like(m) for m in mcus]
@@ -938,11 +939,12 @@ def _compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[
         for run in later:
             cand = np.arange(prev - opts.window, prev + opts.window + 1)
             # a coarse pass over every shift on a quarter of the samples, then the best few in full
-            costs, dcs = _evaluate(run, cand, f, cnt, cols, search_edges, units, canvas, thumb_cols, opts, search_means,
+            costs, dcs = _evaluate(run, cand, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
+                                   opts, mcu_means,
                                    stride=4)
             top = np.argsort(costs)[: opts.refine]
-            costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, search_edges, units, canvas, thumb_cols,
-                                             opts, search_means)
+            costs[top], dcs[top] = _evaluate(run, cand[top], f, cnt, cols, run_edges, units, canvas, thumb_cols,
+                                             thumb is not None, opts, mcu_means)
             fin = costs < _INF
             table = dict(zip(cand[fin].tolist(), costs[fin].tolist()))
             det = (dict(zip(table, range(len(table)))), dcs[fin])
