@@ -242,6 +242,28 @@ def test_rendering_edited_coefficients_changes_only_that_block(photo_jpeg) -> No
     assert changed[:, 1].min() >= 80 and changed[:, 1].max() < 88
 
 
+def test_colour_conversion_equals_libjpegs_tables_for_every_input() -> None:
+    """All 2^24 (Y, Cb, Cr) against jdcolor.c's build_ycc_rgb_table, written out here as libjpeg
+    does: the conversion computes the table entries inline and must not round any one otherwise."""
+    from acir_core.jpeg.color import ycc_to_rgb
+
+    def fix(x: float) -> int:
+        return int(x * 65536 + 0.5)
+
+    x = np.arange(256, dtype=np.int64) - 128
+    cr_r, cb_b = (fix(1.402) * x + 32768) >> 16, (fix(1.772) * x + 32768) >> 16
+    cr_g, cb_g = -fix(0.71414) * x, -fix(0.34414) * x + 32768
+    cbcr = np.arange(65536)
+    cb, cr = (cbcr >> 8).astype(np.uint8), (cbcr & 255).astype(np.uint8)
+    y = np.broadcast_to(np.arange(256, dtype=np.uint8), (65536, 256))
+    ours = np.empty((65536, 256, 3), np.uint8)
+    ycc_to_rgb(np.ascontiguousarray(y), np.repeat(cb[:, None], 256, 1), np.repeat(cr[:, None], 256, 1), ours)
+    yy = y.astype(np.int64)
+    ref = (yy + cr_r[cr][:, None], yy + ((cb_g[cb] + cr_g[cr]) >> 16)[:, None], yy + cb_b[cb][:, None])
+    for c in range(3):
+        assert np.array_equal(ours[..., c], np.clip(ref[c], 0, 255)), "RGB"[c]
+
+
 @pytest.mark.parametrize("layout", ["420", "422", "444", "grey", "grey-2x2", "rgb"] + list(LAYOUTS), ids=str)
 @pytest.mark.parametrize("size", [(67, 45), (40, 16), (9, 70)], ids=str)
 def test_rendering_only_the_changed_mcu_rows_equals_a_full_render(layout, size) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from acir_core.jpeg.color import CB_B, CB_G, CR_G, CR_R, ycc_to_rgb
+from acir_core.jpeg.color import ycc_to_rgb
 from acir_core.jpeg.idct import RANGE_LIMIT, idct_islow_plane
 from acir_core.jpeg.tables import Frame
 from acir_core.jpeg.upsample import upsample
@@ -114,5 +114,5 @@ def _render_band(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tu
     if frame.color == "rgb":
         return np.ascontiguousarray(np.stack(planes, axis=-1))
     out = np.empty((y1 - y0, frame.width, 3), np.uint8)
-    ycc_to_rgb(planes[0], planes[1], planes[2], CR_R, CB_B, CR_G, CB_G, out)
+    ycc_to_rgb(planes[0], planes[1], planes[2], out)
     return out
