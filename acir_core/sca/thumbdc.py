@@ -205,6 +205,55 @@ def _predict(idx: np.ndarray, val: np.ndarray, x: np.ndarray) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def _irls_system(idx_s, val_s, wts, resid, n_var, sigma, x, left, right, fuse, pin, bias_prior, gain_prior):
+    """One IRLS step of :func:`solve_offsets` up to its solve, in one compiled call (~60 steps a
+    photo at 1e-4, each a dozen array operations in Python before): the normal equations in
+    units of the residual spread ``sigma``, the fused penalty between neighbouring chunks
+    linearised at ``x``, the priors, and the envelope Cholesky factor. Every entry gets the
+    same additions in the same order as the array form did, so the fit is the same to the bit.
+    Returns (lower triangle, rhs, envelope, factor, ok, solution when ok)."""
+    n = n_var + 2
+    mat, rhs = _normal(idx_s, val_s, wts, resid, n)
+    s2 = sigma * sigma
+    for i in range(n):
+        rhs[i] /= s2
+        for j in range(i + 1):
+            mat[i, j] /= s2
+    lam = np.empty(left.size)
+    for q in range(left.size):
+        d = x[left[q]] - x[right[q]]
+        lam[q] = fuse / np.sqrt(d * d + 0.01)
+    for q in range(left.size):
+        mat[left[q], left[q]] += lam[q]
+    for q in range(left.size):
+        mat[right[q], right[q]] += lam[q]
+    for q in range(left.size):
+        mat[right[q], left[q]] += -lam[q]  # lower triangle: right > left
+    for i in range(n_var):
+        mat[i, i] += pin[i]
+    mat[n - 2, n - 2] += bias_prior
+    mat[n - 1, n - 1] += gain_prior
+    first = envelope_start(mat)
+    low, ok = cholesky_envelope(mat, first)
+    solved = solve_envelope(low, first, rhs) if ok else rhs
+    return mat, rhs, first, low, ok, solved
+
+
+@njit(cache=True)
+def _irls_weights(idx, val, x, resid, anneal):
+    """The rest of an IRLS step: residual, its robust spread (+0.05 levels) and the Cauchy
+    weights at a scale of 3σ but not below ``anneal``."""
+    err = resid - _predict(idx, val, x)
+    sigma = _robust_sigma(err) + 0.05
+    scale = max(3.0 * sigma, anneal)
+    wts = np.empty(err.size)
+    for p in range(err.size):
+        e = err[p] / scale
+        wts[p] = 1.0 / (1.0 + e * e)
+    return err, sigma, wts
+
+
 def _symmetric(lower: np.ndarray) -> np.ndarray:
     return np.tril(lower) + np.tril(lower, -1).T
 
@@ -399,23 +448,10 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
         x = np.zeros(n_var + 2)
         sigma = 1.0
         for it in range(iterations):  # IRLS: Cauchy on the data, L1 between neighbouring chunks
-            mat, rhs = _normal(idx_s, val_s, wts, resid, n_var + 2)
-            mat /= sigma * sigma
-            rhs /= sigma * sigma
-            lam = fuse / np.sqrt((x[left] - x[right]) ** 2 + 0.01)
-            np.add.at(mat, (left, left), lam)
-            np.add.at(mat, (right, right), lam)
-            np.add.at(mat, (right, left), -lam)  # lower triangle: right > left
-            mat[np.arange(n_var), np.arange(n_var)] += pin
-            mat[-2, -2] += 1.0 / tone[0] ** 2
-            mat[-1, -1] += 1.0 / tone[1] ** 2
-            first = envelope_start(mat)
-            low, ok = cholesky_envelope(mat, first)
-            x = solve_envelope(low, first, rhs) if ok else np.linalg.solve(_symmetric(mat), rhs)
-            err = resid - _predict(idx, val, x)
-            sigma = float(_robust_sigma(err)) + 0.05
-            scale = max(3.0 * sigma, anneal[it] if it < len(anneal) else 0.0)
-            wts = 1.0 / (1.0 + (err / scale) ** 2)
+            mat, rhs, first, low, ok, solved = _irls_system(idx_s, val_s, wts, resid, n_var, sigma, x, left, right,
+                                                            float(fuse), pin, 1.0 / tone[0] ** 2, 1.0 / tone[1] ** 2)
+            x = solved if ok else np.linalg.solve(_symmetric(mat), rhs)
+            err, sigma, wts = _irls_weights(idx, val, x, resid, anneal[it] if it < len(anneal) else 0.0)
         var_x = inverse_diagonal(low, first) if ok else np.diag(np.linalg.inv(_symmetric(mat)))
         offset[:, k] = x[:n_var]
         stderr[:, k] = np.sqrt(np.maximum(var_x[:n_var], 0.0))
