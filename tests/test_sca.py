@@ -883,7 +883,11 @@ def test_viterbi_equals_the_dense_programme() -> None:
             prev = min(c, key=c.get)
         final = int(rng.integers(-8, 8)) if rng.random() < 0.5 else None
         pen = float(rng.choice([0.0, 0.05, 0.3, 1.0]))
-        assert _viterbi(costs, 0, final, pen) == _dense_viterbi(costs, 0, final, pen)
+        bases = np.array([min(c) for c in costs])
+        matrix = np.full((len(costs), max(max(c) - b for c, b in zip(costs, bases)) + 1), _INF)
+        for r, (c, b) in enumerate(zip(costs, bases)):
+            matrix[r, np.array(list(c)) - b] = list(c.values())
+        assert _viterbi(matrix, bases, 0, final, pen) == _dense_viterbi(costs, 0, final, pen)
 
 
 def test_a_stretch_a_step_off_right_under_damage_is_not_shown_as_sure(photo) -> None:
