@@ -17,7 +17,7 @@ import numpy as np
 from acir_core.errors import AcirError, CorruptHeader, CorruptJpeg, InvalidParameter
 from acir_core.jpeg import entropy
 from acir_core.jpeg.bitstream import ScanBits, destuff, find_scan_end
-from acir_core.jpeg.render import render, render_rows
+from acir_core.jpeg.render import SamplePlanes, render, render_rows
 from acir_core.jpeg.restarts import assign_restarts
 from acir_core.jpeg.segments import iter_header_segments
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply_segment, color_space
@@ -147,16 +147,19 @@ class DecodeResult:
             "damaged_markers": int(sum(s.damaged_markers.size for s in self.scans)),
         }
 
-    def rerender(self, coefficients: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
-        """Pixels for (possibly edited) coefficients, exactly as a decoder would show them."""
-        return render(self.frame, self.coefficients if coefficients is None else coefficients, self.qtables)
+    def rerender(self, coefficients: tuple[np.ndarray, ...] | None = None,
+                 planes: SamplePlanes | None = None) -> np.ndarray:
+        """Pixels for (possibly edited) coefficients, exactly as a decoder would show them;
+        ``planes`` (:class:`SamplePlanes`) keeps the blocks' samples for later renders."""
+        return render(self.frame, self.coefficients if coefficients is None else coefficients, self.qtables, planes)
 
     def rerender_rows(self, coefficients: tuple[np.ndarray, ...], rgb: np.ndarray, changed: np.ndarray, *,
-                      in_place: bool = False) -> np.ndarray:
+                      in_place: bool = False, planes: SamplePlanes | None = None) -> np.ndarray:
         """:meth:`rerender` of ``coefficients`` when they differ from those ``rgb`` shows only in
         the MCU rows (of 8·max_v pixel rows) flagged in ``changed``: only those are redone (into
-        ``rgb`` itself with ``in_place``)."""
-        return render_rows(self.frame, coefficients, self.qtables, rgb, changed, in_place=in_place)
+        ``rgb`` itself with ``in_place``), and with ``planes`` only their blocks that changed
+        since the last render through the same planes are transformed again."""
+        return render_rows(self.frame, coefficients, self.qtables, rgb, changed, in_place=in_place, planes=planes)
 
 
 # --------------------------------------------------------------------------- one scan

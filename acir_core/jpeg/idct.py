@@ -55,46 +55,79 @@ def _idct_1d(x0, x1, x2, x3, x4, x5, x6, x7):
     return (tmp10 + o3, tmp11 + o2, tmp12 + o1, tmp13 + o0, tmp13 - o0, tmp12 - o1, tmp11 - o2, tmp10 - o3)
 
 
+@njit(cache=True, inline="always")
+def _idct_block(blk, qt, limit, ws, out, y0, x0):
+    """One block (64 int16, natural order) into ``out[y0:y0+8, x0:x0+8]``; ``ws``: 64 int64 of
+    scratch."""
+    sh1 = CONST_BITS - PASS1_BITS
+    half1 = np.int64(1) << (sh1 - 1)
+    sh2 = CONST_BITS + PASS1_BITS + 3
+    half2 = np.int64(1) << (sh2 - 1)
+    # pass 1: columns (a column of zero AC terms is the DC alone, as libjpeg short-cuts it)
+    for col in range(8):
+        if (blk[8 + col] == 0 and blk[16 + col] == 0 and blk[24 + col] == 0 and blk[32 + col] == 0
+                and blk[40 + col] == 0 and blk[48 + col] == 0 and blk[56 + col] == 0):
+            dc = (np.int64(blk[col]) * qt[col]) << PASS1_BITS
+            for r in range(8):
+                ws[8 * r + col] = dc
+            continue
+        o = _idct_1d(np.int64(blk[col]) * qt[col], np.int64(blk[8 + col]) * qt[8 + col],
+                     np.int64(blk[16 + col]) * qt[16 + col], np.int64(blk[24 + col]) * qt[24 + col],
+                     np.int64(blk[32 + col]) * qt[32 + col], np.int64(blk[40 + col]) * qt[40 + col],
+                     np.int64(blk[48 + col]) * qt[48 + col], np.int64(blk[56 + col]) * qt[56 + col])
+        for r in range(8):
+            ws[8 * r + col] = (o[r] + half1) >> sh1
+    # pass 2: rows; the column pass's results are C ints (32-bit): keep that wrap
+    for r in range(8):
+        b = 8 * r
+        y = y0 + r
+        w = (np.int64(np.int32(ws[b])), np.int64(np.int32(ws[b + 1])), np.int64(np.int32(ws[b + 2])),
+             np.int64(np.int32(ws[b + 3])), np.int64(np.int32(ws[b + 4])), np.int64(np.int32(ws[b + 5])),
+             np.int64(np.int32(ws[b + 6])), np.int64(np.int32(ws[b + 7])))
+        if w[1] == 0 and w[2] == 0 and w[3] == 0 and w[4] == 0 and w[5] == 0 and w[6] == 0 and w[7] == 0:
+            v = limit[((w[0] + 16) >> 5) & 1023]
+            for c in range(8):
+                out[y, x0 + c] = v
+            continue
+        o = _idct_1d(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7])
+        for c in range(8):
+            out[y, x0 + c] = limit[((o[c] + half2) >> sh2) & 1023]
+
+
 @njit(cache=True)
 def idct_islow_plane(coefs, qt, rows, cols, limit, out):
     """IDCT every block of a component: ``coefs`` (rows*cols, 64) int16 natural order, ``qt`` (64,)
     int32 natural order, into ``out`` (rows*8, cols*8) uint8."""
     ws = np.empty(64, np.int64)
-    sh1 = CONST_BITS - PASS1_BITS
-    half1 = np.int64(1) << (sh1 - 1)
-    sh2 = CONST_BITS + PASS1_BITS + 3
-    half2 = np.int64(1) << (sh2 - 1)
     for bi in range(rows * cols):
         by = bi // cols
-        bx = bi - by * cols
-        blk = coefs[bi]
-        # pass 1: columns (a column of zero AC terms is the DC alone, as libjpeg short-cuts it)
-        for col in range(8):
-            if (blk[8 + col] == 0 and blk[16 + col] == 0 and blk[24 + col] == 0 and blk[32 + col] == 0
-                    and blk[40 + col] == 0 and blk[48 + col] == 0 and blk[56 + col] == 0):
-                dc = (np.int64(blk[col]) * qt[col]) << PASS1_BITS
-                for r in range(8):
-                    ws[8 * r + col] = dc
-                continue
-            o = _idct_1d(np.int64(blk[col]) * qt[col], np.int64(blk[8 + col]) * qt[8 + col],
-                         np.int64(blk[16 + col]) * qt[16 + col], np.int64(blk[24 + col]) * qt[24 + col],
-                         np.int64(blk[32 + col]) * qt[32 + col], np.int64(blk[40 + col]) * qt[40 + col],
-                         np.int64(blk[48 + col]) * qt[48 + col], np.int64(blk[56 + col]) * qt[56 + col])
-            for r in range(8):
-                ws[8 * r + col] = (o[r] + half1) >> sh1
-        # pass 2: rows; the column pass's results are C ints (32-bit): keep that wrap
-        for r in range(8):
-            b = 8 * r
-            y0 = by * 8 + r
-            x0 = bx * 8
-            w = (np.int64(np.int32(ws[b])), np.int64(np.int32(ws[b + 1])), np.int64(np.int32(ws[b + 2])),
-                 np.int64(np.int32(ws[b + 3])), np.int64(np.int32(ws[b + 4])), np.int64(np.int32(ws[b + 5])),
-                 np.int64(np.int32(ws[b + 6])), np.int64(np.int32(ws[b + 7])))
-            if w[1] == 0 and w[2] == 0 and w[3] == 0 and w[4] == 0 and w[5] == 0 and w[6] == 0 and w[7] == 0:
-                v = limit[((w[0] + 16) >> 5) & 1023]
-                for c in range(8):
-                    out[y0, x0 + c] = v
-                continue
-            o = _idct_1d(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7])
-            for c in range(8):
-                out[y0, x0 + c] = limit[((o[c] + half2) >> sh2) & 1023]
+        _idct_block(coefs[bi], qt, limit, ws, out, by * 8, (bi - by * cols) * 8)
+
+
+@njit(cache=True)
+def idct_changed_blocks(coefs, kept, valid, qt, limit, out) -> int:
+    """IDCT of the blocks of ``coefs`` (rows, cols, 64) that differ from ``kept`` (the
+    coefficients ``out`` (rows*8, cols*8) shows where ``valid``), which then take their place:
+    after a DC fix moves a few chunks, most blocks of the rows re-rendered are as they were.
+    Blocks are compared as 16 words of 64 bits, which vectorises: comparing value by value cost
+    more than the transforms it saved. Returns how many blocks were transformed."""
+    rows, cols = coefs.shape[0], coefs.shape[1]
+    words = coefs.reshape(rows * cols * 64).view(np.uint64)
+    kept_words = kept.reshape(rows * cols * 64).view(np.uint64)
+    ws = np.empty(64, np.int64)
+    done = 0
+    for by in range(rows):
+        for bx in range(cols):
+            at = (by * cols + bx) * 16
+            if valid[by, bx]:
+                diff = np.uint64(0)
+                for k in range(16):
+                    diff |= words[at + k] ^ kept_words[at + k]
+                if diff == 0:
+                    continue
+            _idct_block(coefs[by, bx], qt, limit, ws, out, by * 8, bx * 8)
+            for k in range(16):
+                kept_words[at + k] = words[at + k]
+            valid[by, bx] = True
+            done += 1
+    return done

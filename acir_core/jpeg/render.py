@@ -5,10 +5,12 @@ re-render exactly what a decoder would have shown for those coefficients.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from acir_core.jpeg.color import ycc_to_rgb
-from acir_core.jpeg.idct import RANGE_LIMIT, idct_islow_plane
+from acir_core.jpeg.idct import RANGE_LIMIT, idct_changed_blocks, idct_islow_plane
 from acir_core.jpeg.tables import Frame
 from acir_core.jpeg.upsample import upsample
 
@@ -22,12 +24,44 @@ def component_plane(coefs: np.ndarray, qt: np.ndarray) -> np.ndarray:
     return out
 
 
-def render(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...]) -> np.ndarray:
+@dataclass
+class SamplePlanes:
+    """Per component the samples (block rows·8, block cols·8) of every block rendered so far and
+    the coefficients they show, kept between renders of one image: SCA's DC fixes change a few
+    chunks of the rows it renders again, and the inverse DCT of the blocks that did not change
+    (~85 % of those rows at BER 1e-4) need not be repeated. The last rendered coefficients of a
+    block are compared with the new ones, so a caller needs no record of what it edited."""
+
+    samples: list[np.ndarray]
+    kept: list[np.ndarray]  # (block rows, block cols, 64) int16: what samples show where valid
+    valid: list[np.ndarray]  # (block rows, block cols) bool
+
+    @classmethod
+    def empty(cls, coefficients: tuple[np.ndarray, ...]) -> "SamplePlanes":
+        """Planes for coefficient grids of these shapes, with no block rendered yet."""
+        return cls([np.empty((c.shape[0] * 8, c.shape[1] * 8), np.uint8) for c in coefficients],
+                   [np.empty(c.shape, np.int16) for c in coefficients],
+                   [np.zeros(c.shape[:2], bool) for c in coefficients])
+
+    def rows(self, ci: int, coefs: np.ndarray, qt: np.ndarray, b0: int, b1: int) -> np.ndarray:
+        """Component ``ci``'s samples of block rows [b0, b1) for ``coefs`` (its whole grid), after
+        transforming the blocks there that changed."""
+        grid = np.ascontiguousarray(coefs[b0:b1], dtype=np.int16)
+        idct_changed_blocks(grid, self.kept[ci][b0:b1], self.valid[ci][b0:b1],
+                            np.ascontiguousarray(qt, dtype=np.int64).reshape(64), RANGE_LIMIT,
+                            self.samples[ci][8 * b0: 8 * b1])
+        return self.samples[ci][8 * b0: 8 * b1]
+
+
+def render(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
+           planes: SamplePlanes | None = None) -> np.ndarray:
     """H×W×3 uint8 RGB from per-component coefficient grids (natural order) and their quantisers.
 
     Greyscale frames give three equal channels, as Pillow's ``convert("RGB")`` of an "L" image.
+    ``planes``: samples kept from earlier renders of the same image (:class:`SamplePlanes`), which
+    this one reuses where the coefficients are the same and updates elsewhere.
     """
-    return _render_band(frame, coefficients, qtables, 0, -(-frame.height // (8 * frame.max_v)))
+    return _render_band(frame, coefficients, qtables, 0, -(-frame.height // (8 * frame.max_v)), planes)
 
 
 def _vertical_context(frame: Frame) -> int:
@@ -74,28 +108,30 @@ def rows_redone(frame: Frame, changed: np.ndarray) -> np.ndarray:
 
 
 def render_rows(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
-                rgb: np.ndarray, changed: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+                rgb: np.ndarray, changed: np.ndarray, *, in_place: bool = False,
+                planes: SamplePlanes | None = None) -> np.ndarray:
     """``rgb`` (the render of other coefficients) with the MCU rows flagged in ``changed`` (one
     per 8·max_v pixel rows) rendered again from ``coefficients``: what :func:`render` gives when
     only those rows' coefficients differ. SCA's last DC steps touch a few rows, and a whole render
     costs as much as the rest of a refinement round. Where chroma is upsampled vertically, the
     filter reads one sample row across MCU rows: each stretch is rendered with one MCU row of
     context on either side, and the pixel row next to it on either side is rewritten too.
-    ``in_place``: write into ``rgb`` itself (a caller that owns it saves a whole-image copy)."""
+    ``in_place``: write into ``rgb`` itself (a caller that owns it saves a whole-image copy);
+    ``planes``: as for :func:`render`."""
     out = rgb if in_place else rgb.copy()
     cell = 8 * frame.max_v
     n_rows = -(-frame.height // cell)
     ctx = _vertical_context(frame)
     for a, b in _merged(_stretches(_changed_mcu_rows(frame, changed)), 2 * ctx):
         lo, hi = max(a - ctx, 0), min(b + ctx, n_rows)
-        band = _render_band(frame, coefficients, qtables, lo, hi)
+        band = _render_band(frame, coefficients, qtables, lo, hi, planes)
         y0, y1 = max(a * cell - ctx, 0), min(b * cell + ctx, frame.height)
         out[y0:y1] = band[y0 - lo * cell: y1 - lo * cell]
     return out
 
 
 def _render_band(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
-                 lo: int, hi: int) -> np.ndarray:
+                 lo: int, hi: int, kept: SamplePlanes | None = None) -> np.ndarray:
     """Pixel rows of MCU rows [lo, hi) (clipped to the image), rendered as if they were the whole
     image: right except in the first and last MCU row where those are not the image's own."""
     cell = 8 * frame.max_v
@@ -105,7 +141,7 @@ def _render_band(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tu
         comp = frame.components[ci]
         cw, ch = frame.comp_size(ci)
         b0, b1 = lo * comp.v, min(hi * comp.v, coefs.shape[0])  # block rows of the band
-        plane = component_plane(coefs[b0:b1], qt)
+        plane = component_plane(coefs[b0:b1], qt) if kept is None else kept.rows(ci, coefs, qt, b0, b1)
         band_h = max(min(ch - 8 * b0, plane.shape[0]), 1)
         planes.append(upsample(plane, cw, band_h, frame.max_h // comp.h, frame.max_v // comp.v, frame.width,
                                y1 - y0))

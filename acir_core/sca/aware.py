@@ -37,7 +37,7 @@ from PIL import Image
 
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
-from acir_core.jpeg.render import rows_redone
+from acir_core.jpeg.render import SamplePlanes, rows_redone
 from acir_core.sca.fill import dilate as dilate_mask
 from acir_core.sca.fill import fill_disagreeing, inpaint, upsample_thumbnail
 from acir_core.sca.median import BUCKETS, bucket_median, median
@@ -1187,7 +1187,7 @@ def _marks_of_round(fit, var: np.ndarray, run: np.ndarray, bad_chunk: np.ndarray
 
 
 def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray], owner: np.ndarray,
-                      fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray, *,
+                      fixes: list[SegmentFix], thumbnail: np.ndarray, rgb: np.ndarray, samples: SamplePlanes, *,
                       max_stderr: float = 0.2, mixed: float = 0.25, exact_sigma: float = 0.5,
                       rounds: int = 6, big_offset: float = 4.0, big_z: float = 50.0,
                       unfixed_z: float = 4.0, unseen: float = 0.2, blurred: float = 0.3, blind: float = 0.002,
@@ -1234,7 +1234,8 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
     A run whose chunks moved differently is split into one fix per stretch. Returns the new fixes,
     the MCUs found damaged, those marked only as a precaution (unseen chunks and blind edges,
     the decode-order neighbours of damage, short stretches), and the re-rendered image (``rgb`` itself,
-    re-rendered in place), or None when nothing changed."""
+    re-rendered in place, its blocks' samples kept in ``samples`` between rounds), or None when
+    nothing changed."""
     frame = result.frame
     _, comps = _scan_geometry(result, sr)
     cell = _mcu_cell(result, sr)
@@ -1304,7 +1305,7 @@ def _thumbnail_refine(result: DecodeResult, sr: ScanResult, coefs: list[np.ndarr
         frame_row = np.unique(mr * cell[0] // (8 * frame.max_v))
         changed = np.zeros(-(-frame.height // (8 * frame.max_v)), bool)
         changed[frame_row[frame_row < changed.size]] = True
-        rgb = result.rerender_rows(tuple(coefs), rgb, changed, in_place=True)
+        rgb = result.rerender_rows(tuple(coefs), rgb, changed, in_place=True, planes=samples)
         small.update(rgb, rows_redone(frame, changed))
         if not again:
             break
@@ -1402,10 +1403,12 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *, fill
         marked.append(grid | doubted)
         if first_grid is None:
             first_grid, doubt = grid, doubted
-    rgb = result.rerender(tuple(coefs))
-    if thumbnail is not None and len(result.scans) == 1:
+    use_thumb = thumbnail is not None and len(result.scans) == 1
+    planes = SamplePlanes.empty(tuple(coefs)) if use_thumb else None  # the refinement renders rows again
+    rgb = result.rerender(tuple(coefs), planes)
+    if use_thumb:
         # compare like with like: our result downsampled exactly as the thumbnail was made
-        refined = _thumbnail_refine(result, result.scans[0], coefs, owners[0][1], fixes, thumbnail, rgb,
+        refined = _thumbnail_refine(result, result.scans[0], coefs, owners[0][1], fixes, thumbnail, rgb, planes,
                                     garble_before=opts.garble_before, garble_after=opts.garble_after)
         if refined is not None:
             fixes, more, more_doubt, rgb = refined
