@@ -38,6 +38,7 @@ from PIL import Image
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.jpeg.render import SamplePlanes, rows_redone
+from acir_core.sca.envelope import cholesky_envelope, envelope_start, solve_envelope
 from acir_core.sca.fill import dilate as dilate_mask
 from acir_core.sca.fill import fill_disagreeing, inpaint, upsample_thumbnail
 from acir_core.sca.median import BUCKETS, bucket_median, median
@@ -857,7 +858,10 @@ def _reweighted_differences(plus: np.ndarray, minus: np.ndarray, b: np.ndarray, 
     for it in range(rounds):
         w = wts if it == 0 else wts / (1.0 + (np.abs(x[p] - x[m] - b) / scale) ** 2)
         mat, rhs = _difference_normals(p, m, w, b, n)
-        x[:n] = np.linalg.solve(mat, rhs)
+        # runs meet runs a row or so away in decode order: the matrix is nearly banded
+        first = envelope_start(mat)
+        low, ok = cholesky_envelope(mat, first)
+        x[:n] = solve_envelope(low, first, rhs) if ok else np.linalg.solve(mat, rhs)
     return x[:n]
 
 
@@ -898,62 +902,60 @@ def _solve_dc(placements: list[tuple], inner: tuple[tuple, tuple], outer: tuple[
     (:func:`_inward`, :func:`_outward`), as the shift search uses them."""
     p = len(placements)
     k_n = len(units)
+    # every run's MCUs where they land (inside their segment), run by run
+    sizes = np.array([pl[0].trusted.size for pl in placements], np.int64)
+    run_of = np.repeat(np.arange(p, dtype=np.int64), sizes)
+    dec_all = (np.concatenate([pl[0].trusted for pl in placements]).astype(np.int64) if p
+               else np.zeros(0, np.int64))
+    at = dec_all + np.repeat(np.array([pl[1] for pl in placements], np.int64), sizes)
+    seg_f = np.repeat(np.array([pl[5] for pl in placements], np.int64), sizes)
+    seg_n = np.repeat(np.array([pl[6] for pl in placements], np.int64), sizes)
+    ok = (at >= seg_f) & (at < seg_f + seg_n)
+    run_of, dec_all, at = run_of[ok], dec_all[ok], at[ok]
     owner = np.full(n, -1, np.int64)
     dec = np.zeros(n, np.int64)
-    for j, (run, sft, _, _, _, f, cnt) in enumerate(placements):
-        t = run.trusted + sft
-        ok = (t >= f) & (t < f + cnt)
-        owner[t[ok]] = j
-        dec[t[ok]] = run.trusted[ok]
+    _, from_end = np.unique(at[::-1], return_index=True)
+    last = at.size - 1 - from_end  # where two runs land on one place, the later one holds it
+    owner[at[last]] = run_of[last]
+    dec[at[last]] = dec_all[last]
     result = np.zeros((p, k_n), np.int64)
-    anchors = {j for j, pl in enumerate(placements) if pl[4]}
+    anchored = np.array([bool(pl[4]) for pl in placements], bool)
     t_all = np.arange(n)
     pairs = []
-    for nb, edge in ((t_all - cols, "above"), (np.where(t_all % cols != 0, t_all - 1, -1), "left")):
+    for nb, side in ((t_all - cols, 0), (np.where(t_all % cols != 0, t_all - 1, -1), 1)):  # above, left
         ok = (nb >= 0) & (owner >= 0)
         ok[ok] &= owner[nb[ok]] >= 0
         ok[ok] &= owner[nb[ok]] != owner[ok]
-        pairs.append((t_all[ok], nb[ok], edge))
-    if thumb is not None:  # each run's MCUs against the thumbnail where they land
-        lists = []
-        for j, (run, sft, _, _, _, f, cnt) in enumerate(placements):
-            t = run.trusted + sft
-            ok = (t >= f) & (t < f + cnt)
-            lists.append((np.full(int(ok.sum()), j, np.int64), run.trusted[ok], t[ok]))
-        thumb_keys, thumb_dec, thumb_pos = (np.concatenate([x[i] for x in lists]) if lists
-                                            else np.zeros(0, np.int64) for i in range(3))
+        t, nb = t_all[ok], nb[ok]
+        key = owner[t] * p + owner[nb]
+        order = np.argsort(key, kind="stable")
+        pairs.append((t[order], nb[order], key[order], side))
     for k, (means, unit) in enumerate(zip(mcu_means, units)):
-        rows, rhs, wts = [], [], []
-        for t, nb, edge in pairs:
+        plus, minus, rhs, wts = [], [], [], []
+        for t, nb, key, side in pairs:
             if t.size == 0:
                 continue
-            side = 0 if edge == "above" else 1
             d = inner[side][k][dec[t]] - outer[side][k][dec[nb]]
-            key = owner[t] * p + owner[nb]
-            order = np.argsort(key, kind="stable")
-            keys, meds, mads, sizes = _group_median_mad(key[order], np.ascontiguousarray(d[order]) / unit)
-            for grp_k, med, mad, size in zip(keys.tolist(), meds.tolist(), mads.tolist(), sizes.tolist()):
-                j, i = divmod(grp_k, p)
-                rows.append((j, i))
-                rhs.append(med)
-                wts.append(size / (1.57 * mad * mad + 0.05))
-        if thumb is not None and thumb_keys.size:
-            vals = (means[thumb_dec] - thumb[thumb_pos, k]) / unit
-            keys, meds, mads, sizes = _group_median_mad(thumb_keys, vals[:, None])
-            for j, med, mad, size in zip(keys.tolist(), meds.tolist(), mads.tolist(), sizes.tolist()):
-                rows.append((j, -1))
-                rhs.append(med)
-                wts.append(size / (1.57 * mad * mad + 0.05))
-        free = [j for j in range(p) if j not in anchors]
-        if not free or not rows:
+            keys, meds, mads, counts = _group_median_mad(key, d / unit)
+            plus.append(keys // p)
+            minus.append(keys % p)
+            rhs.append(meds)
+            wts.append(counts / (1.57 * mads * mads + 0.05))
+        if thumb is not None and run_of.size:  # each run's MCUs against the thumbnail where they land
+            vals = (means[dec_all] - thumb[at, k]) / unit
+            keys, meds, mads, counts = _group_median_mad(run_of, vals[:, None])
+            plus.append(keys)
+            minus.append(np.full(keys.size, -1, np.int64))
+            rhs.append(meds)
+            wts.append(counts / (1.57 * mads * mads + 0.05))
+        free = np.flatnonzero(~anchored)
+        if not free.size or not plus:
             result[:, k] = [int(round(pl[2][k])) for pl in placements]
             continue
-        col = np.full(p + 1, -1, np.int64)  # column of each run's unknown; -1: anchored (and i = -1)
-        col[free] = np.arange(len(free))
-        pair = np.asarray(rows, np.int64)
-        plus, minus = col[pair[:, 0]], col[pair[:, 1]]
-        b = np.asarray(rhs)
-        sol = _reweighted_differences(plus, minus, b, np.asarray(wts), len(free))
+        col = np.full(p + 1, -1, np.int64)  # column of each run's unknown; -1: anchored (and index -1)
+        col[free] = np.arange(free.size)
+        sol = _reweighted_differences(col[np.concatenate(plus)], col[np.concatenate(minus)], np.concatenate(rhs),
+                                      np.concatenate(wts), free.size)
         result[free, k] = np.rint(sol).astype(np.int64)
     return result
 
