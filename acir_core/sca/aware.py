@@ -535,7 +535,7 @@ def _shift_costs(top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: n
     wts = np.empty(cap)
     bucket = np.empty(cap, np.int64)
     work = np.empty(cap)
-    counts = np.empty(BUCKETS, np.int64)
+    counts = np.zeros(BUCKETS, np.int64)  # bucket_median leaves it all zero
     cost = np.full(n_s, 1e18)
     dc = np.zeros(n_s, np.int64)
     has = np.zeros(n_s, np.bool_)
