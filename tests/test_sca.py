@@ -930,3 +930,22 @@ def test_unseen_mcus_between_damage_are_marked_through_the_reach() -> None:
     assert got[6:15].all() and got[16:16 + reach].all() and not got[16 + reach:].any()
     assert not got[:5].any()  # seen MCUs before the first damage: nothing
     assert _unseen_edges(damaged, blind, 2)[6:15].sum() == 4
+
+
+def test_fuzzed_photos_never_crash_either_sca_with_bounds_checks_on(tmp_path) -> None:
+    """Hundreds of damaged small photos (every layout, restart markers, one scan or several, BER up
+    to 3e-3, lost sectors; exact, JPEG and no thumbnail; every fill) through both SCAs in a fresh
+    process compiled with numba bounds checking: an index the damage pushes out of range raises
+    there instead of reading past a buffer."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "fuzz_sca.py"), "600", "5"], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "0 unexpected exceptions" in proc.stdout
