@@ -523,7 +523,7 @@ def _shift_costs(top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: n
                  m: np.ndarray, shifts: np.ndarray, f: int, cnt: int, cols: int, use_a: np.ndarray,
                  use_l: np.ndarray, use_t: np.ndarray, means: np.ndarray, thumb: np.ndarray,
                  thumb_weight: float, unit: float):
-    """One component's part of :func:`_evaluate`, per shift: the steps across the edges to placed
+    """One component's part of :func:`_evaluate_shifts`, per shift: the steps across the edges to placed
     content above and left (each side extrapolated half a pixel, :func:`_inward`: ``top`` and
     ``left`` per decoded MCU, the canvas's ``bottom`` and ``right`` per position) and the
     offsets of MCU means from the thumbnail; their median gives the DC, the best of it and its two
@@ -700,9 +700,11 @@ def _search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, k
 @njit(cache=True)
 def _evaluate_shifts(tops, lefts, bottoms, rights, known, m, sh, f, cnt, cols, stride, thumbs, use_thumb, means,
                      thumb_weight, units):
-    """:func:`_evaluate` in one compiled call (per component tuples of arrays): a run is placed
-    ~200 times per photo at 1e-4, and the per-component calls and array juggling around
-    :func:`_shift_costs` had cost half as much again as the costs themselves."""
+    """Costs (S,) of placing the run of decoded MCUs ``m`` at each shift ``sh``, and the best
+    integer DC per shift and component (S, K), probing every ``stride``-th MCU with a placed
+    neighbour (see :func:`_search_runs`). All components in one call: a run is costed ~400 times
+    per photo at 1e-4, and per-component calls and array juggling around :func:`_shift_costs`
+    had cost half as much again as the costs themselves."""
     n_s, n_k = sh.size, units.size
     # probe the first 2 rows' worth of MCUs that have a placed neighbour for some shift
     use_a = _with_neighbour(m, sh, f, cnt, cols, known, cols, 2 * cols)[::stride]
