@@ -6,10 +6,10 @@ Small photos of every sampling layout and of sizes that are not whole MCUs, with
 restart markers, in one scan or one per component, corrupted at BERs from 1e-5 to 3e-3 (so that
 runs are long, short, empty, and whole restart intervals or sectors lost), restored by the
 aware SCA with the thumbnail (exact and JPEG-compressed), without one and with each fill, and by
-the paper's SCA. The compiled kernels
-index arrays by positions the damage decides (shifted runs, canvas neighbours, chunk variables,
-buckets); without bounds checks a wrong index reads past a buffer silently. Every case must give
-an image and a mask of the photo's size; anything else is printed and fails the run.
+the paper's SCA. The compiled kernels index arrays by positions the damage decides (shifted
+runs, canvas neighbours, chunk variables, buckets); without bounds checks a wrong index reads past
+a buffer silently. Every case must give an image and a mask of the photo's size; anything else is
+printed and fails the run.
 """
 from __future__ import annotations
 
