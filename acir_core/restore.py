@@ -13,7 +13,7 @@ import numpy as np
 
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, decode
-from acir_core.sca.aware import AwareOptions, aware_sca, fill_damage, pixel_mask
+from acir_core.sca.aware import AwareOptions, aware_sca, fill_region, pixel_mask
 from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail
 from acir_core.sca.pipeline import resolve_thumbnail
 
@@ -24,9 +24,10 @@ STAGES = ("decode", "sca", "gca")
 class Restoration:
     """``status``: "clean" (the file decodes as an intact one: pass it through untouched) or
     "restored". ``rgb`` is the best image this module makes (SCA + fill, or the robust decode for
-    stage "decode"); ``sca`` the network's input (every damaged pixel filled, as it was trained);
-    ``aware`` the SCA before the fill;
-    ``thumb_up`` the thumbnail up-sampled to the photo (None without one)."""
+    stage "decode"); ``mask`` what SCA could not verify; ``sca`` the network's input (the filled
+    photo) and ``region`` the pixels it restores (those the fill took from the thumbnail);
+    ``aware`` the SCA before the fill; ``thumb_up`` the thumbnail up-sampled to the photo (None
+    without one)."""
 
     source: str
     status: str
@@ -38,29 +39,46 @@ class Restoration:
     thumb_up: np.ndarray | None = field(default=None, repr=False)
     thumbnail_source: str = "none"
     record: dict = field(default_factory=dict)
+    region: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def damaged_fraction(self) -> float:
         return float(self.mask.mean())
 
 
-def thumbnail_fill(aware: np.ndarray, mask: np.ndarray, thumb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fill ``mask`` of the aware-SCA image from the bicubic-up-sampled thumbnail. Returns the
-    filled image and the up-sampled thumbnail (uint8, what the network sees)."""
-    h, w = mask.shape
-    thumb_f = upsample_thumbnail(thumb, w, h)
-    return fill_from_thumbnail(aware, mask, thumb_f), np.clip(np.rint(thumb_f), 0, 255).astype(np.uint8)
+def upsampled(thumb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The thumbnail bicubic-up-sampled to the photo, as uint8 (what the network sees; its values
+    are Pillow's, integer already)."""
+    return np.clip(np.rint(upsample_thumbnail(thumb, width, height)), 0, 255).astype(np.uint8)
 
 
-def sca_with_fill(result: DecodeResult, thumb: np.ndarray | None,
-                  options: AwareOptions | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, object]:
-    """Aware SCA, then the fill: from the up-sampled thumbnail when there is one, else inpainting.
-    Returns (filled, mask, aware before fill, thumb_up uint8 or None, the SCAResult)."""
+@dataclass(frozen=True, eq=False)
+class Filled:
+    """Aware SCA and its fill. ``rgb``: the filled photo; ``mask``: what SCA could not verify;
+    ``region``: the part of it the fill took from the thumbnail (the damaged MCUs that are blank or
+    disagree with it; all of the mask where it was inpainted), which is what the GCA network
+    restores; ``aware``: SCA before the fill; ``thumb_up``: the up-sampled thumbnail (uint8) or
+    None; ``sca``: the SCAResult."""
+
+    rgb: np.ndarray = field(repr=False)
+    mask: np.ndarray = field(repr=False)
+    region: np.ndarray = field(repr=False)
+    aware: np.ndarray = field(repr=False)
+    thumb_up: np.ndarray | None = field(repr=False)
+    sca: object = field(repr=False)
+
+
+def sca_with_fill(result: DecodeResult, thumb: np.ndarray | None, options: AwareOptions | None = None) -> Filled:
+    """Aware SCA, then the fill: the damaged MCUs that are blank or disagree with the up-sampled
+    thumbnail are taken from it (the rest keep their decoded content), or, without a thumbnail,
+    every damaged pixel is inpainted."""
     a = aware_sca(result, thumb, fill="none", options=options)
     if thumb is None:
-        return inpaint(a.rgb, a.mask), a.mask, a.rgb, None, a
-    filled, thumb_up = thumbnail_fill(a.rgb, a.mask, thumb)
-    return filled, a.mask, a.rgb, thumb_up, a
+        return Filled(inpaint(a.rgb, a.mask), a.mask, a.mask, a.rgb, None, a)
+    thumb_up = upsampled(thumb, result.frame.width, result.frame.height)
+    thumb_f = thumb_up.astype(np.float32)
+    region = fill_region(result, a, thumb_f)
+    return Filled(fill_from_thumbnail(a.rgb, region, thumb_f), a.mask, region, a.rgb, thumb_up, a)
 
 
 def restore_photo(data: bytes, source: str = "", stage: str = "sca", thumbnail="auto",
@@ -91,14 +109,10 @@ def restore_photo(data: bytes, source: str = "", stage: str = "sca", thumbnail="
                    thumbnail="unused", timings=timings)
         return Restoration(source, "restored", "decode", result.rgb, mask, record=rec)
     thumb, origin = resolve_thumbnail(data, thumbnail, source)
-    filled, mask, aware, thumb_up, a = sca_with_fill(result, thumb, options)
+    f = sca_with_fill(result, thumb, options)
     timings["sca"] = time.perf_counter() - t1
-    fixed = sum(1 for s in a.segments if s.shift or any(s.dc))
-    rec.update(status="restored", stage="sca", damaged_fraction=float(mask.mean()), runs=len(a.segments),
-               runs_fixed=fixed, thumbnail=origin, fill="thumbnail" if thumb is not None else "inpaint",
-               timings=timings)
-    # what the photo shows keeps damaged MCUs that agree with the thumbnail; the network, trained
-    # on the full fill, is given that (``sca``)
-    # (thumb_up is the upsampled thumbnail, integer-valued already: no second upsampling)
-    shown = fill_damage(result, a, thumb, thumb_up.astype(np.float32)) if thumb is not None else filled
-    return Restoration(source, "restored", "sca", shown, mask, filled, aware, thumb_up, origin, rec)
+    fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))
+    rec.update(status="restored", stage="sca", damaged_fraction=float(f.mask.mean()),
+               filled_fraction=float(f.region.mean()), runs=len(f.sca.segments), runs_fixed=fixed,
+               thumbnail=origin, fill="thumbnail" if thumb is not None else "inpaint", timings=timings)
+    return Restoration(source, "restored", "sca", f.rgb, f.mask, f.rgb, f.aware, f.thumb_up, origin, rec, f.region)

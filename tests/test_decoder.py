@@ -242,6 +242,22 @@ def test_rendering_edited_coefficients_changes_only_that_block(photo_jpeg) -> No
     assert changed[:, 1].min() >= 80 and changed[:, 1].max() < 88
 
 
+@pytest.mark.parametrize("layout", [((2, 2), (1, 1), (1, 1)), ((2, 1), (1, 1), (1, 1)), ((1, 2), (1, 1), (1, 1)),
+                                    ((4, 1), (1, 1), (1, 1)), ((1, 1), (1, 1), (1, 1)), ((2, 2),), "separate"],
+                         ids=str)
+def test_first_scan_cell_from_the_header_is_the_cell_sca_marks(layout) -> None:
+    from acir_core.jpeg.tables import first_scan_cell
+    from acir_core.sca.aware import _mcu_cell
+
+    im = photo_like(70, 44, seed=3)
+    if layout == "separate":
+        data = encode(im, ((2, 2), (1, 1), (1, 1)), separate_scans=True)
+    else:
+        data = encode(im[..., 0] if len(layout) == 1 else im, layout)
+    r = decode(data)
+    assert first_scan_cell(data) == _mcu_cell(r, r.scans[0])
+
+
 def test_colour_conversion_equals_libjpegs_tables_for_every_input() -> None:
     """All 2^24 (Y, Cb, Cr) against jdcolor.c's build_ycc_rgb_table, written out here as libjpeg
     does: the conversion computes the table entries inline and must not round any one otherwise."""

@@ -126,7 +126,7 @@ def evaluate_dataset(path: str, model=None, device: str = "cpu", split: str | No
             if model.config.use_mask and not np.array_equal(outputs["gca"][~ex.mask], ex.sca[~ex.mask]):
                 report.unchanged_outside_mask = False
         key = f"{row['ber']:g}"
-        rec = {"sample_id": name, "ber": row["ber"], "damaged_fraction": float(ex.mask.mean())}
+        rec = {"sample_id": name, "ber": row["ber"], "filled_fraction": float(ex.mask.mean())}
         for stage, img in outputs.items():
             q = measure(img, ex.clean, SCALES)
             scale_names = scale_names or [f"{x.width}x{x.height}" for x in q]

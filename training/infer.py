@@ -93,7 +93,8 @@ class GCARestorer:
         self.options = options
 
     def __call__(self, r) -> np.ndarray:
-        return restore(self.model, Example(r.sca, r.thumb_up, r.mask, name=r.source), self.device, self.options)
+        region = r.region if r.region is not None else r.mask
+        return restore(self.model, Example(r.sca, r.thumb_up, region, name=r.source), self.device, self.options)
 
 
 def gca_available(weights: str | None = None) -> bool:

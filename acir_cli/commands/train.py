@@ -89,7 +89,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                               seeds=args.seeds, size=_size(args.size))
     print(report.markdown())
     if model is not None and model.config.use_mask:
-        print("pixels outside the damage mask unchanged by GCA: " + ("yes" if report.unchanged_outside_mask else "NO"))
+        print("pixels outside what the fill took from the thumbnail unchanged by GCA: "
+              + ("yes" if report.unchanged_outside_mask else "NO"))
     if args.json:
         write_atomic(args.json, report.to_json().encode())
     return 0

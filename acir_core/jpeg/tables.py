@@ -299,3 +299,22 @@ def color_space(frame: Frame, t: Tables) -> str:
     if ids == (ord("R"), ord("G"), ord("B")):
         return "rgb"
     return "ycbcr"
+
+
+def first_scan_cell(data: bytes, source: str | None = None) -> tuple[int, int]:
+    """Pixels (height, width) one MCU of the file's first scan covers, from its header alone: the
+    cell SCA marks damage in (an interleaved scan's MCU, or one block of a single component
+    scaled to the frame). For callers that have an image and its mask but not the decode."""
+    from acir_core.jpeg.segments import iter_header_segments
+
+    t = Tables()
+    scan = None
+    for seg in iter_header_segments(data, source):
+        scan = apply_segment(seg, data, t)
+    if t.frame is None or scan is None:
+        raise CorruptHeader("no frame or scan header", source=source)
+    frame = t.frame
+    if len(scan.components) > 1:
+        return 8 * frame.max_v, 8 * frame.max_h
+    c = frame.components[scan.components[0].index]
+    return 8 * (frame.max_v // c.v), 8 * (frame.max_h // c.h)

@@ -40,7 +40,7 @@ from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.jpeg.render import SamplePlanes, rows_redone
 from acir_core.sca.envelope import cholesky_envelope, envelope_start, solve_envelope
 from acir_core.sca.fill import dilate as dilate_mask
-from acir_core.sca.fill import fill_disagreeing, inpaint, upsample_thumbnail
+from acir_core.sca.fill import disagreeing, fill_disagreeing, inpaint, upsample_thumbnail
 from acir_core.sca.median import BUCKETS, bucket_median, median
 from acir_core.sca.thumbdc import Downsample, jfif_planes, solve_offsets
 
@@ -1369,6 +1369,14 @@ def _fill(result: DecodeResult, rgb: np.ndarray, mask: np.ndarray, thumbnail: np
     if thumb_up is None:
         thumb_up = upsample_thumbnail(thumbnail, result.frame.width, result.frame.height)
     return fill_disagreeing(rgb, mask, thumb_up, cell, loose=loose)
+
+
+def fill_region(result: DecodeResult, sca: SCAResult, thumb_up: np.ndarray) -> np.ndarray:
+    """The pixels (H×W bool) :func:`fill_damage` takes from the thumbnail (``thumb_up``: it
+    upsampled to the photo): the damaged MCUs that are blank or disagree with it. What the GCA
+    network restores; the rest of the mask keeps its decoded content."""
+    cell = _mcu_cell(result, result.scans[0]) if result.scans else (16, 16)
+    return disagreeing(sca.rgb, sca.mask, thumb_up, cell, loose=sca.doubtful)
 
 
 def fill_damage(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray,

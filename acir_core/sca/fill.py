@@ -147,21 +147,24 @@ def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray,
     return out
 
 
-def fill_disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: tuple[int, int] = (16, 16),
-                     tolerance: float = 12.0, flat: float = 1.0, loose: np.ndarray | None = None,
-                     loose_tolerance: float = 24.0) -> np.ndarray:
-    """:func:`fill_from_thumbnail` for only the damaged cells (MCUs) that hold nothing decoded (a
-    flat neutral block: luma variance at most ``flat``) or whose mean is more than ``tolerance``
-    levels off the upsampled thumbnail's in some JFIF component. The mask marks what SCA could
-    not verify, which is mostly content that is right; the thumbnail, 12.8× smaller, is a worse
-    guess than decoded content that agrees with it (33 train photos: +1.75 dB at BER 1e-5,
-    +1.2 dB at 1e-6, +0.25 dB at 1e-4 over filling every damaged pixel). ``loose``: cells
-    (rows × cols bool) marked only as a precaution (placed in a confident run, but next to
-    garbage or unseen by the thumbnail), judged with ``loose_tolerance``: such a cell is right far
-    more often than one SCA found wrong or could not place (43 train photos at 1e-5: 24 levels
-    for them gives +0.35 dB over 12; a tolerance of 24 for every cell loses 0.75 dB at 1e-4)."""
+def disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: tuple[int, int] = (16, 16),
+                tolerance: float = 12.0, flat: float = 1.0, loose: np.ndarray | None = None,
+                loose_tolerance: float = 24.0) -> np.ndarray:
+    """The damaged pixels (H×W bool, within ``mask``) that :func:`fill_disagreeing` replaces: those
+    of the cells (MCUs) that hold nothing decoded (a flat neutral block: luma variance at most
+    ``flat``) or whose mean is more than ``tolerance`` levels off the upsampled thumbnail's in
+    some JFIF component. The mask marks what SCA could not verify, which is mostly content that is
+    right; the thumbnail, 12.8× smaller, is a worse guess than decoded content that agrees with
+    it (33 train photos: +1.75 dB at BER 1e-5, +1.2 dB at 1e-6, +0.25 dB at 1e-4 over filling
+    every damaged pixel). ``loose``: cells (rows × cols bool) marked only as a precaution (placed
+    in a confident run, but next to garbage or unseen by the thumbnail), judged with
+    ``loose_tolerance``: such a cell is right far more often than one SCA found wrong or could
+    not place (43 train photos at 1e-5: 24 levels for them gives +0.35 dB over 12; a tolerance of
+    24 for every cell loses 0.75 dB at 1e-4). These pixels are also what the GCA network restores:
+    it was trained to turn thumbnail-filled damage into detail, and the decoded content the fill
+    keeps is better left exact."""
     if not mask.any():
-        return rgb.copy()
+        return np.zeros_like(mask)
     h, w = mask.shape
     ch, cw = cell
     rows, cols = -(-h // ch), -(-w // cw)
@@ -176,8 +179,17 @@ def fill_disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ce
         soft[:lr, :lc] = loose[:lr, :lc]
         tol[soft[r, c]] = loose_tolerance
     grid[r, c] = _judge_cells(rgb, np.ascontiguousarray(thumb_up, np.float32), r, c, ch, cw, tol, flat)
-    refill = np.repeat(np.repeat(grid, ch, axis=0), cw, axis=1)[:h, :w]
-    return fill_from_thumbnail(rgb, mask & refill, thumb_up)
+    return mask & np.repeat(np.repeat(grid, ch, axis=0), cw, axis=1)[:h, :w]
+
+
+def fill_disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: tuple[int, int] = (16, 16),
+                     tolerance: float = 12.0, flat: float = 1.0, loose: np.ndarray | None = None,
+                     loose_tolerance: float = 24.0) -> np.ndarray:
+    """:func:`fill_from_thumbnail` for only the damaged pixels :func:`disagreeing` picks (the
+    cells that are blank or disagree with the thumbnail); the rest of the mask keeps its decoded
+    content."""
+    region = disagreeing(rgb, mask, thumb_up, cell, tolerance, flat, loose, loose_tolerance)
+    return fill_from_thumbnail(rgb, region, thumb_up) if region.any() else rgb.copy()
 
 
 _TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])

@@ -8,14 +8,17 @@ import numpy as np
 from PIL import Image
 
 from acir_core.jpeg.decoder import DecodeResult, decode
-from acir_core.restore import sca_with_fill, thumbnail_fill
+from acir_core.jpeg.tables import first_scan_cell
+from acir_core.restore import sca_with_fill, upsampled
+from acir_core.sca.fill import disagreeing, fill_from_thumbnail
 from acir_core.thumbnail import extract_thumbnail
 
 
 @dataclass(frozen=True, eq=False)
 class Example:
     """Full-size arrays: ``sca`` (aware SCA with the thumbnail fill, H×W×3 uint8), ``thumb_up``
-    (the thumbnail bicubic-up-sampled to H×W, uint8), ``mask`` (H×W bool, True = damaged),
+    (the thumbnail bicubic-up-sampled to H×W, uint8), ``mask`` (H×W bool: the pixels the network
+    restores, those the fill took from the thumbnail; elsewhere ``sca`` passes through),
     ``clean`` (the clean decode, or None at inference), ``aware`` (aware SCA before the fill)."""
 
     sca: np.ndarray = field(repr=False)
@@ -29,8 +32,8 @@ class Example:
 def gca_inputs(result: DecodeResult, thumbnail: np.ndarray, name: str = "") -> Example:
     """From a robust decode and a thumbnail to the network's inputs (aware SCA + fill, mask,
     up-sampled thumbnail): what both training and ``acir restore`` feed the network."""
-    filled, mask, aware, thumb_up, _ = sca_with_fill(result, thumbnail)
-    return Example(filled, thumb_up, mask, aware=aware, name=name)
+    f = sca_with_fill(result, thumbnail)
+    return Example(f.rgb, f.thumb_up, f.region, aware=f.aware, name=name)
 
 
 def example_from_bytes(corrupted: bytes, clean_jpeg: bytes | None, name: str = "",
@@ -81,5 +84,9 @@ def example_from_row(row: dict, sca_input: str = "aware") -> Example:
         return Example(ex.sca, ex.thumb_up, ex.mask, clean, ex.aware, name)
     aware = _png(row["aware_sca_png"])
     mask = _png_mask(row["mask_png"])
-    filled, thumb_up = thumbnail_fill(aware, mask, thumb)
-    return Example(filled, thumb_up, mask, clean, aware, name)
+    # rows keep no record of which damaged MCUs were precautions, so every one is judged at the
+    # strict tolerance: a few more are taken from the thumbnail than acir restore would take
+    thumb_up = upsampled(thumb, mask.shape[1], mask.shape[0])
+    thumb_f = thumb_up.astype(np.float32)
+    region = disagreeing(aware, mask, thumb_f, first_scan_cell(row["corrupted_jpeg"], name))
+    return Example(fill_from_thumbnail(aware, region, thumb_f), thumb_up, region, clean, aware, name)
