@@ -32,6 +32,22 @@ def photo_like(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
+def run_fuzzer(script: str, cases: int, seed: int, tmp_path: Path) -> None:
+    """Run ``tests/<script>`` (a seeded fuzzer) in a fresh process compiled with numba bounds
+    checking, where an out-of-range index raises IndexError instead of reading past a buffer, and
+    require that no case raised anything unexpected."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / script), str(cases), str(seed)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "0 unexpected exceptions" in proc.stdout
+
+
 def encode_jpeg(rgb: np.ndarray, quality: int = 75, subsampling: int = 2, **kw) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=quality, subsampling=subsampling, **kw)

@@ -379,15 +379,6 @@ def test_damaged_headers_give_corrupt_header_with_offset(photo_jpeg) -> None:
 def test_fuzzed_files_never_crash_the_decoder_with_bounds_checks_on(tmp_path) -> None:
     """Thousands of mutated files in a fresh process compiled with numba bounds checking: an
     out-of-bounds access would raise IndexError there instead of reading past a buffer."""
-    import os
-    import subprocess
-    import sys
+    from conftest import run_fuzzer
 
-    from conftest import REPO
-
-    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
-           "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "fuzz_decoder.py"), "4000", "7"], env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert "0 unexpected exceptions" in proc.stdout
+    run_fuzzer("fuzz_decoder.py", 4000, 7, tmp_path)

@@ -937,15 +937,6 @@ def test_fuzzed_photos_never_crash_either_sca_with_bounds_checks_on(tmp_path) ->
     to 3e-3, lost sectors; exact, JPEG and no thumbnail; every fill) through both SCAs in a fresh
     process compiled with numba bounds checking: an index the damage pushes out of range raises
     there instead of reading past a buffer."""
-    import os
-    import subprocess
-    import sys
+    from conftest import run_fuzzer
 
-    from conftest import REPO
-
-    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
-           "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "fuzz_sca.py"), "600", "5"], env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert "0 unexpected exceptions" in proc.stdout
+    run_fuzzer("fuzz_sca.py", 600, 5, tmp_path)
