@@ -223,6 +223,32 @@ def test_train_checkpoints_and_resumes(tmp_path):
     assert meta["step"] == 4
 
 
+def test_train_starts_from_given_weights_and_refuses_what_cannot_train(tmp_path):
+    from dataclasses import replace
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):  # a batch takes two photos
+        Image.fromarray(photo_like(320, 160, seed=12 + i)).save(photos / f"p{i}.jpg", quality=95)
+    cfg = load_config(str(_write_config(tmp_path, f"{photos}/*.jpg", 1, gan=0.0)))
+    start = GCANet(cfg.model)
+    with torch.no_grad():
+        for p in start.parameters():
+            p.fill_(0.125)  # exact in bf16
+    export_weights(start, str(tmp_path / "start.pt"), {})
+    zero_lr = replace(cfg, train=replace(cfg.train, steps=1, lr=0.0, init_weights=str(tmp_path / "start.pt")))
+    train(zero_lr, progress=False)
+    trained, _ = load_model(tmp_path / "run" / "weights-last.pt")
+    assert all(torch.all(p == 0.125) for p in trained.parameters())  # started there (and lr 0 kept it)
+    other = replace(zero_lr, model=replace(cfg.model, ngf=4),
+                    train=replace(zero_lr.train, out=str(tmp_path / "run2")))
+    with pytest.raises(InvalidParameter, match="init_weights"):
+        train(other, progress=False)
+    (photos / "p1.jpg").unlink()  # one photo, two a step: an error, not a loop without end
+    with pytest.raises(InvalidParameter, match="fewer than one step takes"):
+        train(replace(zero_lr, train=replace(zero_lr.train, out=str(tmp_path / "run3"))), progress=False)
+
+
 def test_onthefly_samples_are_seeded(tmp_path):
     from pipelines.stages import Config
 

@@ -34,7 +34,9 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     """``max_minutes``: stop (and checkpoint) before this wall time, so a run fits a 10-minute
-    GPU slot; the next run with the same ``out`` resumes."""
+    GPU slot; the next run with the same ``out`` resumes. ``init_weights``: shipped weights or a
+    checkpoint of the same network to start from (fine-tuning) when ``out`` has nothing to
+    resume."""
 
     out: str = "runs/gca"
     steps: int = 10_000
@@ -48,6 +50,7 @@ class TrainConfig:
     log_every: int = 20
     max_minutes: float = 0.0
     vgg_weights: str = ""
+    init_weights: str = ""
 
 
 @dataclass(frozen=True)

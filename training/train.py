@@ -19,7 +19,7 @@ from acir_core.errors import BadInput, InvalidParameter
 from pipelines.stages import Config
 from training.archs.gca import GCANet, count_parameters
 from training.archs.pix2pix import MultiscaleDiscriminator
-from training.checkpoint import export_weights, load_dict, save_atomic
+from training.checkpoint import export_weights, load_dict, load_model, save_atomic
 from training.config import RunConfig
 from training.data.cache import CachedCrops, build_cache
 from training.data.crops import CropSampler
@@ -126,6 +126,13 @@ def train(cfg: RunConfig, progress: bool = True) -> TrainResult:
             opt_d.load_state_dict(state["opt_d"])
         step, epoch, best = int(state["step"]), int(state["epoch"]), float(state.get("best", -math.inf))
         log.info("resumed from %s at step %d", ckpt_path, step)
+    elif t_cfg.init_weights:
+        start, _ = load_model(t_cfg.init_weights)
+        if start.config != model.config:
+            raise InvalidParameter(f"[train] init_weights: a network of another shape ({start.config}) than [model] "
+                                   f"({model.config})")
+        model.load_state_dict(start.state_dict())
+        log.info("starting from the weights of %s", t_cfg.init_weights)
     log.info("GCANet %s: %d parameters on %s", cfg.model, count_parameters(model), device)
 
     dataset = build_dataset(cfg)
@@ -189,6 +196,9 @@ def train(cfg: RunConfig, progress: bool = True) -> TrainResult:
         g = torch.Generator().manual_seed(t_cfg.seed * 1000 + epoch)
         # a cached item is one crop: keep the crops per step what images_per_batch x crops_per_image say
         per_step = cfg.data.images_per_batch * (cfg.data.crops_per_image if isinstance(dataset, CachedCrops) else 1)
+        if len(dataset) < per_step:  # drop_last would give no batch, and the loop no end
+            raise InvalidParameter(f"[data] gives {len(dataset)} items, fewer than one step takes ({per_step}: "
+                                   f"images_per_batch{' x crops_per_image' if isinstance(dataset, CachedCrops) else ''})")
         loader = DataLoader(dataset, batch_size=per_step, shuffle=True, generator=g,
                             num_workers=cfg.data.workers, collate_fn=collate_crops, drop_last=True,
                             persistent_workers=False, pin_memory=device == "cuda")
