@@ -13,7 +13,7 @@ import torch
 from acir_core.errors import BadInput
 from training.archs.gca import GCAConfig, GCANet
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "gca-v1.pt"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "gca-v2.pt"
 
 
 def save_atomic(obj: dict, path: str) -> None:
@@ -49,7 +49,7 @@ def export_weights(model: GCANet, path: str, meta: dict) -> int:
 
 
 def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> tuple[GCANet, dict]:
-    """A generator from shipped weights (default: the packaged ``gca-v1.pt``) or from a training
+    """A generator from shipped weights (default: the packaged ``gca-v2.pt``) or from a training
     checkpoint; float32, eval mode, on ``device``. Returns the model and its metadata."""
     path = str(path or DEFAULT_WEIGHTS)
     d = load_dict(path)

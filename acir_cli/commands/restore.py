@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="inputs are raw sector-encrypted images: decrypt them first")
     p.add_argument("--key-file", metavar="FILE", help="the FDE key (raw bytes or hex)")
     p.add_argument("--sector-size", type=int, choices=SECTOR_SIZES, default=512)
-    p.add_argument("--weights", metavar="FILE", help="GCA weights (default: the packaged gca-v1.pt)")
+    p.add_argument("--weights", metavar="FILE", help="GCA weights (default: the packaged gca-v2.pt)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (GCA)")
     p.add_argument("--format", choices=("png", "jpeg"), default="png",
                    help="png, or jpeg (q95, keeps the original EXIF)")

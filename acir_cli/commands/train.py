@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "decode, paper SCA, aware SCA, aware SCA + fill, full pipeline with GCA) and prints "
                                    "mean Y-PSNR/SSIM at 1/4, 1/2 and full size.")
     e.add_argument("--checkpoint", default="default", metavar="CKPT",
-                   help="weights or training checkpoint ('default': the packaged gca-v1.pt; 'none': skip GCA)")
+                   help="weights or training checkpoint ('default': the packaged gca-v2.pt; 'none': skip GCA)")
     e.add_argument("--data", required=True, metavar="PATH",
                    help="dataset folder from `acir generate`, or a glob of clean photos to prepare and corrupt here "
                         "the pipeline's way (local, gs://, memory://)")
