@@ -14,7 +14,7 @@ import numpy as np
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.sca.aware import AwareOptions, aware_sca, fill_region, pixel_mask
-from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsample_thumbnail
+from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsampled_thumbnail
 from acir_core.sca.pipeline import resolve_thumbnail
 
 STAGES = ("decode", "sca", "gca")
@@ -46,12 +46,6 @@ class Restoration:
         return float(self.mask.mean())
 
 
-def upsampled(thumb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The thumbnail bicubic-up-sampled to the photo, as uint8 (what the network sees; its values
-    are Pillow's, integer already)."""
-    return np.clip(np.rint(upsample_thumbnail(thumb, width, height)), 0, 255).astype(np.uint8)
-
-
 @dataclass(frozen=True, eq=False)
 class Filled:
     """Aware SCA and its fill. ``rgb``: the filled photo; ``mask``: what SCA could not verify;
@@ -75,7 +69,7 @@ def sca_with_fill(result: DecodeResult, thumb: np.ndarray | None, options: Aware
     a = aware_sca(result, thumb, fill="none", options=options)
     if thumb is None:
         return Filled(inpaint(a.rgb, a.mask), a.mask, a.mask, a.rgb, None, a)
-    thumb_up = upsampled(thumb, result.frame.width, result.frame.height)
+    thumb_up = upsampled_thumbnail(thumb, result.frame.width, result.frame.height)
     thumb_f = thumb_up.astype(np.float32)
     region = fill_region(result, a, thumb_f)
     return Filled(fill_from_thumbnail(a.rgb, region, thumb_f), a.mask, region, a.rgb, thumb_up, a)

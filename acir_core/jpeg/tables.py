@@ -313,8 +313,13 @@ def first_scan_cell(data: bytes, source: str | None = None) -> tuple[int, int]:
         scan = apply_segment(seg, data, t)
     if t.frame is None or scan is None:
         raise CorruptHeader("no frame or scan header", source=source)
-    frame = t.frame
-    if len(scan.components) > 1:
+    return scan_cell(t.frame, [c.index for c in scan.components])
+
+
+def scan_cell(frame: Frame, components) -> tuple[int, int]:
+    """Pixels (height, width) one MCU of a scan of these frame ``components`` (indices) covers:
+    an interleaved scan's MCU, or one block of a single component scaled to the frame."""
+    if len(components) > 1:
         return 8 * frame.max_v, 8 * frame.max_h
-    c = frame.components[scan.components[0].index]
+    c = frame.components[components[0]]
     return 8 * (frame.max_v // c.v), 8 * (frame.max_h // c.h)

@@ -38,6 +38,7 @@ from PIL import Image
 from acir_core.errors import InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.jpeg.render import SamplePlanes, rows_redone
+from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.envelope import cholesky_envelope, envelope_start, solve_envelope
 from acir_core.sca.fill import dilate as dilate_mask
 from acir_core.sca.fill import disagreeing, fill_disagreeing, inpaint, upsample_thumbnail
@@ -140,11 +141,7 @@ def _scan_geometry(result: DecodeResult, sr: ScanResult):
 
 def _mcu_cell(result: DecodeResult, sr: ScanResult) -> tuple[int, int]:
     """Pixels (height, width) one MCU of this scan covers."""
-    frame = result.frame
-    if len(sr.components) > 1:
-        return 8 * frame.max_v, 8 * frame.max_h
-    c = frame.components[sr.components[0]]
-    return 8 * (frame.max_v // c.v), 8 * (frame.max_h // c.h)
+    return scan_cell(result.frame, sr.components)
 
 
 def _mcu_major(coefs: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
@@ -875,22 +872,20 @@ def _difference_normals(p: np.ndarray, m: np.ndarray, w: np.ndarray, b: np.ndarr
     size = n + 1
     same_p = np.zeros(size)  # Σ w over rows by their plus index (the diagonal from x[plus])
     same_m = np.zeros(size)
-    cross_pm = np.zeros((size, size))  # Σ w over rows by (plus, minus)
-    cross_mp = np.zeros((size, size))
+    cross = np.zeros((size, size))  # Σ w over rows by (plus, minus); by (minus, plus) is its transpose
     rhs_p = np.zeros(size)
     rhs_m = np.zeros(size)
     for r in range(p.size):
         same_p[p[r]] += w[r]
         same_m[m[r]] += w[r]
-        cross_pm[p[r], m[r]] += w[r]
-        cross_mp[m[r], p[r]] += w[r]
+        cross[p[r], m[r]] += w[r]
         rhs_p[p[r]] += w[r] * b[r]
         rhs_m[m[r]] += w[r] * b[r]
     mat = np.empty((n, n))
     for i in range(n):
         for j in range(n):
             diag = same_p[i] + same_m[i] if i == j else 0.0
-            mat[i, j] = diag - cross_pm[i, j] - cross_mp[i, j] + (1e-9 if i == j else 0.0)
+            mat[i, j] = diag - cross[i, j] - cross[j, i] + (1e-9 if i == j else 0.0)
     return mat, rhs_p[:n] - rhs_m[:n]
 
 

@@ -43,13 +43,19 @@ def smooth(a: np.ndarray, r: int, passes: int = 3) -> np.ndarray:
     return out
 
 
-def upsample_thumbnail(thumb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bicubic upsampling of the thumbnail to the photo's size (float32 RGB): Pillow's, exactly
-    (:mod:`acir_core.sca.resize`, in 4-5 ms for a 2K photo where Pillow took 10-11)."""
+def upsampled_thumbnail(thumb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bicubic upsampling of the thumbnail to the photo's size (uint8 RGB; what the GCA network
+    sees): Pillow's, exactly (:mod:`acir_core.sca.resize`, in 4-5 ms for a 2K photo where Pillow
+    took 10-11)."""
     rgb = np.asarray(thumb, np.uint8)
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[:, :, None], 3, axis=2)
-    return bicubic_resize(rgb, width, height).astype(np.float32)
+    return bicubic_resize(rgb, width, height)
+
+
+def upsample_thumbnail(thumb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """:func:`upsampled_thumbnail` as float32, what the fill computes with."""
+    return upsampled_thumbnail(thumb, width, height).astype(np.float32)
 
 
 def window_reduce(a: np.ndarray, r: int, fn) -> np.ndarray:
@@ -188,8 +194,8 @@ def fill_disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ce
     """:func:`fill_from_thumbnail` for only the damaged pixels :func:`disagreeing` picks (the
     cells that are blank or disagree with the thumbnail); the rest of the mask keeps its decoded
     content."""
-    region = disagreeing(rgb, mask, thumb_up, cell, tolerance, flat, loose, loose_tolerance)
-    return fill_from_thumbnail(rgb, region, thumb_up) if region.any() else rgb.copy()
+    return fill_from_thumbnail(rgb, disagreeing(rgb, mask, thumb_up, cell, tolerance, flat, loose, loose_tolerance),
+                               thumb_up)
 
 
 _TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])

@@ -9,8 +9,8 @@ from PIL import Image
 
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.tables import first_scan_cell
-from acir_core.restore import sca_with_fill, upsampled
-from acir_core.sca.fill import disagreeing, fill_from_thumbnail
+from acir_core.restore import sca_with_fill
+from acir_core.sca.fill import disagreeing, fill_from_thumbnail, upsampled_thumbnail
 from acir_core.thumbnail import extract_thumbnail
 
 
@@ -86,7 +86,7 @@ def example_from_row(row: dict, sca_input: str = "aware") -> Example:
     mask = _png_mask(row["mask_png"])
     # rows keep no record of which damaged MCUs were precautions, so every one is judged at the
     # strict tolerance: a few more are taken from the thumbnail than acir restore would take
-    thumb_up = upsampled(thumb, mask.shape[1], mask.shape[0])
+    thumb_up = upsampled_thumbnail(thumb, mask.shape[1], mask.shape[0])
     thumb_f = thumb_up.astype(np.float32)
     region = disagreeing(aware, mask, thumb_f, first_scan_cell(row["corrupted_jpeg"], name))
     return Example(fill_from_thumbnail(aware, region, thumb_f), thumb_up, region, clean, aware, name)
