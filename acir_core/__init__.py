@@ -5,6 +5,9 @@ pipelines and the training package can both depend on it without dragging each o
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
+# first: numba must know where acir's kernels are cached before any of them is defined
+from acir_core import jit as _jit  # noqa: F401
+
 try:
     __version__ = _version("acir")
 except PackageNotFoundError:  # running from a source tree that was never installed
