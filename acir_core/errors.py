@@ -68,3 +68,7 @@ class CorruptJpeg(BadInput):
 
     def with_source(self, source: str) -> "CorruptJpeg":
         return CorruptJpeg(self.reason, source=source, offset=self.offset, bit_offset=self.bit_offset, mcu=self.mcu)
+
+
+class CannotWrite(AcirError):
+    """An output could not be written (disk full, permission, a path that is not a folder)."""

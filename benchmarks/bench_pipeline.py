@@ -2,7 +2,7 @@
 
 Photos from ``../shared/datasets/eval`` (or generated stand-ins), the default dataset settings
 (2048x1024, q75 4:2:0, EXIF thumbnail, aes-cbc-essiv:sha256, BER 1e-5, one variant). Measured in
-one run: the plain loop (``pipelines.stages.process``), DirectRunner in-process, DirectRunner
+one run: the plain loop (``acir_engine.samples.process``), DirectRunner in-process, DirectRunner
 multi_processing with 2 workers, and DaskRunner on a 2-worker LocalCluster; images per second and
 the ratio to the loop; the per-stage time split from the loop; peak memory (max RSS) of the loop's
 process and of the workers.
@@ -80,7 +80,7 @@ def loop(paths: list[Path], cfg: stages.Config) -> tuple[float, dict]:
 def cold_loop(glob: str, variants: int) -> float:
     """The loop in a fresh interpreter, wall clock from before it starts to after it exits."""
     code = ("import glob, sys; from acir_core.process import tune_process; tune_process()\n"
-            "from pipelines import stages; cfg = stages.Config(variants=int(sys.argv[2]))\n"
+            "from acir_engine import samples as stages; cfg = stages.Config(variants=int(sys.argv[2]))\n"
             "for p in sorted(glob.glob(sys.argv[1])): stages.process(p, open(p, 'rb').read(), cfg)")
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, glob, str(variants)], check=True, stdout=subprocess.DEVNULL)

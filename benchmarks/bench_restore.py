@@ -30,7 +30,7 @@ EVAL = REPO.parent / "shared" / "datasets" / "eval"
 
 def make_inputs(n: int, folder: Path) -> list[Path]:
     from acir_core.bitflip import corrupt
-    from pipelines.stages import Config, prepare
+    from acir_engine.samples import Config, prepare
 
     folder.mkdir(parents=True, exist_ok=True)
     sources = sorted(EVAL.glob("*.jpg"))[:n]
@@ -76,7 +76,7 @@ def make_big(folder: Path, width: int = 4032, height: int = 3024) -> Path:
     from PIL import Image
 
     from acir_core.bitflip import corrupt
-    from pipelines.stages import Config, prepare
+    from acir_engine.samples import Config, prepare
 
     folder.mkdir(parents=True, exist_ok=True)
     sources = sorted(EVAL.glob("*.jpg"))

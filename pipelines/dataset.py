@@ -19,7 +19,7 @@ from PIL import Image
 
 from acir_core.errors import BadInput
 from acir_core.imagefile import load_rgb
-from pipelines.schema import STAGES
+from acir_engine.samples import SCORED_IMAGES
 
 IMAGE_COLUMNS = ("robust_png", "paper_sca_png", "aware_sca_png", "mask_png")
 JPEG_COLUMNS = ("clean_jpeg", "corrupted_jpeg", "thumbnail_jpeg")
@@ -90,7 +90,7 @@ class DatasetInfo:
 
 def info(path: str) -> DatasetInfo:
     """Counts, BER histogram, mean metrics per stage and BER, size on disk."""
-    metric_cols = [f"y_psnr_{s}" for s in STAGES]
+    metric_cols = [f"y_psnr_{s}" for s in SCORED_IMAGES]
     cols = ["image_id", "split", "ber", "damaged_fraction"] + metric_cols
     rows = list(iter_rows(path, columns=cols))
     fs, _, (root,) = fsspec.get_fs_token_paths(path.rstrip("/"))
@@ -98,7 +98,7 @@ def info(path: str) -> DatasetInfo:
     per_ber: dict = {}
     for r in rows:
         per_ber.setdefault(r["ber"], []).append(r)
-    means = {f"{b:g}": {s: float(np.nanmean([r[f"y_psnr_{s}"] for r in rs])) for s in STAGES}
+    means = {f"{b:g}": {s: float(np.nanmean([r[f"y_psnr_{s}"] for r in rs])) for s in SCORED_IMAGES}
              for b, rs in sorted(per_ber.items())}
     dead = 0
     if fs.exists(f"{root}/dead_letter.jsonl"):

@@ -29,7 +29,8 @@ from acir_core.errors import AcirError
 from acir_core.process import tune_process
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
 from pipelines import sink as sink_mod
-from pipelines import stages
+from acir_engine import samples as stages
+from acir_engine.inputs import IMAGE_EXTENSIONS, list_inputs as list_files
 from pipelines.schema import SCHEMA
 
 log = logging.getLogger(__name__)
@@ -84,35 +85,22 @@ class ExpandGlobs(beam.DoFn):
     def process(self, element: tuple[str, int]):
         pattern, part = element
         try:
-            fs, _, paths = fsspec.get_fs_token_paths(pattern)
-            found = sorted(_uri(fs, p) for p in paths if not fs.isdir(p))
-            if not found and part <= 0:
-                yield _dead(pattern, "read", AcirError("no files match", source=pattern))
-            for uri in found:
-                yield uri, part
+            listing = list_files([pattern], extensions=IMAGE_EXTENSIONS)
         except Exception as exc:  # noqa: BLE001 - a bad pattern is a dead letter, not a crash
             if part <= 0:
                 yield _dead(pattern, "read", exc)
-
-
-def _uri(fs, path: str) -> str:
-    """A path fsspec listed, as a URL to read it back anywhere (local paths stay plain)."""
-    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
-    return path if "file" in protocols else fs.unstrip_protocol(path)
+            return
+        if listing.unmatched and part <= 0:
+            yield _dead(pattern, "read", AcirError("no files match", source=pattern))
+        for item in listing.items:
+            yield item.uri, part
 
 
 def list_inputs(patterns: list[str]) -> list[str]:
-    """The files the patterns match, listed by the driver (patterns matching nothing are kept, so
-    the pipeline reports them as dead letters)."""
-    out = []
-    for pattern in patterns:
-        try:
-            fs, _, paths = fsspec.get_fs_token_paths(pattern)
-            found = sorted(_uri(fs, q) for q in paths if not fs.isdir(q))
-        except Exception:  # noqa: BLE001 - reported by the pipeline itself
-            found = []
-        out.extend(found or [pattern])
-    return out
+    """The files the patterns match (folders: their image files), listed by the driver; patterns
+    matching nothing are kept, so the pipeline reports them as dead letters."""
+    listing = list_files(patterns, extensions=IMAGE_EXTENSIONS)
+    return [it.uri for it in listing.items] + listing.unmatched
 
 
 class _RecordFn(beam.DoFn):
@@ -187,9 +175,9 @@ class PrepareFn(_RecordFn):
 
 
 class StageFn(_RecordFn):
-    """One named per-sample stage of :mod:`pipelines.stages`."""
+    """One named per-sample step of :mod:`acir_engine.samples`."""
 
-    STAGES = {"corrupt": stages.corrupt_stage, "decode": stages.decode_stage, "sca": stages.sca_stage,
+    STEPS = {"corrupt": stages.corrupt_stage, "decode": stages.decode_stage, "sca": stages.sca_stage,
               "metrics": stages.metrics_stage}
 
     def __init__(self, name: str, cfg: stages.Config):
@@ -197,7 +185,7 @@ class StageFn(_RecordFn):
         self.cfg = cfg
 
     def work(self, sample: stages.Sample):
-        out = self.STAGES[self.stage](sample, self.cfg)
+        out = self.STEPS[self.stage](sample, self.cfg)
         if out is not sample:
             sample.shed()  # the records form one chain: nothing else reads this stage's input
         if self.stage == "decode":

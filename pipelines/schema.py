@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-STAGES = ("pillow", "robust", "paper_sca", "aware_sca", "aware_fill")
+from acir_engine.samples import SCORED_IMAGES
 
 SCHEMA = pa.schema(
     [
@@ -42,6 +42,6 @@ SCHEMA = pa.schema(
         ("mask_png", pa.binary()),  # 1-bit PNG, white = damaged; empty with --images none
         ("code_version", pa.string()),
     ]
-    + [(f"y_psnr_{s}", pa.float64()) for s in STAGES]  # dB at full size; 100 = identical
-    + [(f"y_ssim_{s}", pa.float64()) for s in STAGES]
+    + [(f"y_psnr_{s}", pa.float64()) for s in SCORED_IMAGES]  # dB at full size; 100 = identical
+    + [(f"y_ssim_{s}", pa.float64()) for s in SCORED_IMAGES]
 )

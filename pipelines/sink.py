@@ -11,7 +11,7 @@ DaskRunner does not execute. Two sinks of our own:
   shuffle. On Dask a bundle is one photo's partition (or one sample's, with ``--per-sample``), so
   the files are the same on every rerun. Through the shuffle, 64 train photos x 4 samples spent
   ~8 s of worker time regrouping the rows, and the rows waited in memory for it. Written rows are
-  emptied (the runner may keep the element; see :meth:`pipelines.stages.Sample.shed`). Dead
+  emptied (the runner may keep the element; see :meth:`acir_engine.samples.Sample.shed`). Dead
   letters go to ``dead_letter-<hash>.jsonl`` per bundle, merged by :func:`merge_dead_letters`.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.schema import SCHEMA
-from pipelines.stages import stable_int
+from acir_engine.samples import stable_int
 
 ROWS_PER_GROUP = 4  # row groups of a few images keep readers streaming
 ROWS_PER_FILE = 64  # StreamRows: ~200 MB of 2K samples with the aware images

@@ -127,14 +127,16 @@ def test_missing_path_and_directory_are_record_failures(capsys, tmp_path, photo_
 
 
 def test_unreadable_file_is_a_record_failure(capsys, tmp_path, photo_file, monkeypatch) -> None:
-    real = Path.read_bytes
+    import builtins
 
-    def deny(self):  # chmod 000 does not stop root, which CI may be: simulate the OS refusing
-        if self.name == photo_file.name:
+    real = builtins.open
+
+    def deny(file, *args, **kwargs):  # chmod 000 does not stop root, which CI may be: simulate the OS refusing
+        if str(file).endswith(photo_file.name):
             raise PermissionError(13, "Permission denied")
-        return real(self)
+        return real(file, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    monkeypatch.setattr(builtins, "open", deny)
     code, _, err = run_cli(capsys, "corrupt", str(photo_file), "--out", str(tmp_path / "o"))
     assert code == 1 and "permission denied" in err
 

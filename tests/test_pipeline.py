@@ -14,8 +14,8 @@ from PIL import Image  # noqa: E402
 
 from conftest import encode_jpeg, photo_like  # noqa: E402
 from pipelines import dataset, generate  # noqa: E402
-from pipelines import stages as stages_mod  # noqa: E402
-from pipelines.stages import Config, split_of  # noqa: E402
+from acir_engine import samples as stages_mod  # noqa: E402
+from acir_engine.samples import Config, split_of  # noqa: E402
 
 SMALL = ["--size", "256x128", "--ber", "1e-4", "1e-5", "--variants", "2"]
 
@@ -194,7 +194,7 @@ def test_per_sample_elements_write_the_same_rows_and_each_bad_file_once(tmp_path
     assert " at 0x" not in sample["dead_letter.jsonl"].decode()  # no object addresses: reruns write the same
 
 
-@pytest.mark.parametrize("module", ["pipelines.generate", "pipelines.restore"])
+@pytest.mark.parametrize("module", ["pipelines.generate", "pipelines.archive"])
 def test_a_pipeline_run_tunes_its_process_before_starting_workers(module, monkeypatch) -> None:
     """The runner's worker processes inherit the launcher's one-malloc-arena setting from the
     environment (acir_core.heap), so run() must set it up before it parses or builds anything."""

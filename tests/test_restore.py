@@ -11,7 +11,7 @@ from PIL import Image
 
 from acir_core.bitflip import corrupt
 from acir_core.fde import SectorCipher
-from acir_core.restore import restore_photo
+from acir_engine.photo import restore_photo
 from acir_core.thumbnail import with_thumbnail
 from acir_cli.app import main
 from conftest import encode_jpeg, photo_like
@@ -49,16 +49,16 @@ def _tree_hashes(root: Path) -> dict:
 
 
 def test_restore_photo_clean_and_damaged(clean_jpeg):
-    r = restore_photo(clean_jpeg, "x.jpg")
+    r = restore_photo(clean_jpeg, source="x.jpg")
     assert r.status == "clean" and not r.mask.any()
     bad = corrupt(clean_jpeg, ber=BER, seed=1).data
-    d = restore_photo(bad, "x.jpg", "decode")
-    s = restore_photo(bad, "x.jpg", "sca")
+    d = restore_photo(bad, source="x.jpg", stage="decode")
+    s = restore_photo(bad, source="x.jpg", stage="sca")
     assert d.stage == "decode" and s.stage == "sca" and s.thumbnail_source == "embedded-exif"
     assert s.mask.any() and s.thumb_up is not None
-    truth = restore_photo(clean_jpeg).rgb.astype(float)
+    truth = restore_photo(clean_jpeg).image.astype(float)
     err = lambda img: float(np.mean((img.astype(float) - truth) ** 2))  # noqa: E731
-    assert err(s.rgb) < err(d.rgb) / 4  # SCA + fill is far better than the bare robust decode
+    assert err(s.image) < err(d.image) / 4  # SCA + fill is far better than the bare robust decode
 
 
 def test_the_network_restores_only_what_the_fill_took_from_the_thumbnail(clean_jpeg):
@@ -72,14 +72,14 @@ def test_the_network_restores_only_what_the_fill_took_from_the_thumbnail(clean_j
     from acir_core.thumbnail import extract_thumbnail
 
     bad = corrupt(clean_jpeg, ber=BER, seed=1).data
-    s = restore_photo(bad, "x.jpg", "sca")
+    s = restore_photo(bad, source="x.jpg", stage="sca")
     assert s.region is not None and s.region.any()
     assert not (s.region & ~s.mask).any() and (s.mask & ~s.region).any()  # a part of the mask
-    assert np.array_equal(s.sca, s.rgb)  # the network sees what the SCA stage shows
-    assert np.array_equal(s.rgb[~s.region], s.aware[~s.region])  # the fill changed nothing else
     r = decode(bad, "robust")
     thumb = extract_thumbnail(bad).rgb
-    assert np.array_equal(s.rgb, fill_damage(r, aware_sca(r, thumb, fill="none"), thumb))
+    a = aware_sca(r, thumb, fill="none")
+    assert np.array_equal(s.image[~s.region], a.rgb[~s.region])  # the fill changed nothing else
+    assert np.array_equal(s.image, fill_damage(r, a, thumb))
     assert s.record["filled_fraction"] == pytest.approx(float(s.region.mean()))
 
 
@@ -89,9 +89,9 @@ def test_restore_photo_of_a_size_that_is_not_whole_mcus(size):
     stage sca with the embedded thumbnail used to raise on them."""
     data = with_thumbnail(encode_jpeg(photo_like(*size, seed=22)))
     bad = corrupt(data, ber=BER, seed=4).data
-    s = restore_photo(bad, "odd.jpg", "sca")
+    s = restore_photo(bad, source="odd.jpg", stage="sca")
     assert s.stage == "sca" and s.thumbnail_source == "embedded-exif"
-    assert s.rgb.shape == (size[1], size[0], 3) and s.mask.shape == (size[1], size[0])
+    assert s.image.shape == (size[1], size[0], 3) and s.mask.shape == (size[1], size[0])
 
 
 def test_cli_restore_archive(archive_dir, tmp_path, capsys):
@@ -102,14 +102,14 @@ def test_cli_restore_archive(archive_dir, tmp_path, capsys):
     assert _tree_hashes(archive_dir) == before  # inputs untouched
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["total"], summary["restored"], summary["clean"], summary["skipped"], summary["failed"]) == (6, 3, 1, 1, 1)
-    assert (out / "intact.jpg").read_bytes() == (archive_dir / "intact.jpg").read_bytes()  # copied, not re-encoded
-    for name in ("bad1", "trip/bad2", "nothumb"):
-        assert (out / f"{name}.png").exists() and (out / f"{name}.mask.png").exists()
+    assert (out / "intact.jpg.intact.jpg").read_bytes() == (archive_dir / "intact.jpg").read_bytes()  # copied, not re-encoded
+    for name in ("bad1.jpg", "trip/bad2.JPG", "nothumb.jpg"):
+        assert (out / f"{name}.restored.png").exists() and (out / f"{name}.mask.png").exists()
         rec = json.loads((out / f"{name}.json").read_text())
         assert rec["status"] == "restored" and rec["stage"] == "sca" and 0 < rec["damaged_fraction"] < 1
-    assert json.loads((out / "nothumb.json").read_text())["fill"] == "inpaint"
-    assert json.loads((out / "bad1.json").read_text())["thumbnail"] == "embedded-exif"
-    assert (out / "skipped" / "prog.jpg").read_bytes() == (archive_dir / "prog.jpg").read_bytes()
+    assert json.loads((out / "nothumb.jpg.json").read_text())["fill"] == "inpaint"
+    assert json.loads((out / "bad1.jpg.json").read_text())["thumbnail"] == "embedded-exif"
+    assert (out / "prog.jpg.skipped.jpg").read_bytes() == (archive_dir / "prog.jpg").read_bytes()
     assert "progressive" in (out / "skipped.txt").read_text()
     err = capsys.readouterr().err
     assert "notes.jpg" in err and "not a JPEG" in err
@@ -124,12 +124,12 @@ def test_cli_restore_archive(archive_dir, tmp_path, capsys):
 def test_cli_restore_resumes_and_redoes_changed_inputs(archive_dir, tmp_path):
     out = tmp_path / "out"
     main(["restore", str(archive_dir / "bad1.jpg"), str(archive_dir / "intact.jpg"), "--out", str(out), "--stage", "sca"])
-    first = (out / "bad1.json").stat().st_mtime_ns
+    first = (out / "bad1.jpg.json").stat().st_mtime_ns
     rc = main(["restore", str(archive_dir / "bad1.jpg"), str(archive_dir / "intact.jpg"), "--out", str(out),
                "--stage", "sca"])
     assert rc == 0
     assert json.loads((out / "summary.json").read_text())["resumed"] == 2
-    assert (out / "bad1.json").stat().st_mtime_ns == first
+    assert (out / "bad1.jpg.json").stat().st_mtime_ns == first
     (archive_dir / "bad1.jpg").write_bytes((archive_dir / "trip" / "bad2.JPG").read_bytes())  # input changed
     main(["restore", str(archive_dir / "bad1.jpg"), "--out", str(out), "--stage", "sca"])
     assert json.loads((out / "summary.json").read_text())["resumed"] == 0
@@ -146,7 +146,7 @@ def test_cli_restore_jobs_match_serial(archive_dir, tmp_path):
 def test_cli_restore_jpeg_keeps_exif(archive_dir, tmp_path):
     out = tmp_path / "out"
     main(["restore", str(archive_dir / "bad1.jpg"), "--out", str(out), "--stage", "sca", "--format", "jpeg"])
-    with Image.open(out / "bad1.jpg") as im:
+    with Image.open(out / "bad1.jpg.restored.jpg") as im:
         assert im.format == "JPEG" and im.getexif().get_ifd(0x8769) is not None or im.info.get("exif")
 
 
@@ -160,8 +160,8 @@ def test_cli_restore_encrypted_raw_image(clean_jpeg, tmp_path):
     rc = main(["restore", str(tmp_path / "raw"), "--out", str(out), "--fde", "aes-cbc-essiv:sha256",
                "--key-file", str(tmp_path / "k.bin"), "--stage", "sca"])
     assert rc == 0
-    rec = json.loads((out / "carved.json").read_text())
-    assert rec["status"] == "clean" and (out / "carved.jpg").read_bytes()[:2] == b"\xff\xd8"
+    rec = json.loads((out / "carved.bin.json").read_text())
+    assert rec["status"] == "clean" and (out / "carved.bin.intact.jpg").read_bytes().startswith(clean_jpeg)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -177,7 +177,7 @@ def test_cli_restore_usage_errors(argv, message, capsys, tmp_path, monkeypatch):
 
 def test_pipeline_equals_cli(archive_dir, tmp_path):
     pytest.importorskip("apache_beam")
-    from pipelines.restore import run
+    from pipelines.archive import run
 
     a, b = tmp_path / "cli", tmp_path / "beam"
     main(["restore", str(archive_dir), "--out", str(a), "--stage", "sca"])
@@ -197,14 +197,14 @@ def test_pipeline_on_memory_filesystem(clean_jpeg):
     pytest.importorskip("apache_beam")
     import fsspec
 
-    from pipelines.restore import run
+    from pipelines.archive import run
 
     fs = fsspec.filesystem("memory")
     fs.pipe("/restore-in/a.jpg", corrupt(clean_jpeg, ber=BER, seed=4).data)
     fs.pipe("/restore-in/b.jpg", clean_jpeg)
     s = run(["--input", "memory://restore-in", "--output", "memory://restore-out", "--stage", "sca"])
     assert (s["restored"], s["clean"]) == (1, 1)
-    assert fs.exists("/restore-out/a.png") and fs.exists("/restore-out/report.html")
+    assert fs.exists("/restore-out/a.jpg.restored.png") and fs.exists("/restore-out/report.html")
 
 
 def test_gca_stage_keeps_pixels_outside_mask(archive_dir, tmp_path):
@@ -216,12 +216,12 @@ def test_gca_stage_keeps_pixels_outside_mask(archive_dir, tmp_path):
     a, b = tmp_path / "sca", tmp_path / "gca"
     main(["restore", str(archive_dir / "bad1.jpg"), "--out", str(a), "--stage", "sca"])
     assert main(["restore", str(archive_dir / "bad1.jpg"), "--out", str(b)]) == 0  # auto -> gca
-    assert json.loads((b / "bad1.json").read_text())["stage"] == "gca"
-    sca = np.asarray(Image.open(a / "bad1.png"))
-    gca = np.asarray(Image.open(b / "bad1.png"))
-    mask = np.asarray(Image.open(a / "bad1.mask.png")) > 127
+    assert json.loads((b / "bad1.jpg.json").read_text())["stage"] == "gca"
+    sca = np.asarray(Image.open(a / "bad1.jpg.restored.png"))
+    gca = np.asarray(Image.open(b / "bad1.jpg.restored.png"))
+    mask = np.asarray(Image.open(a / "bad1.jpg.mask.png")) > 127
     assert np.array_equal(sca[~mask], gca[~mask]) and not np.array_equal(sca[mask], gca[mask])
-    region = restore_photo((archive_dir / "bad1.jpg").read_bytes(), "bad1.jpg", "gca").region
+    region = restore_photo((archive_dir / "bad1.jpg").read_bytes(), source="bad1.jpg", stage="gca").region
     changed = np.any(sca != gca, axis=2)
     assert changed.any() and not (changed & ~region).any()  # only what the fill took from the thumbnail
 
@@ -229,7 +229,7 @@ def test_gca_stage_keeps_pixels_outside_mask(archive_dir, tmp_path):
 def test_pipeline_on_dask_local_cluster_matches_direct(archive_dir, tmp_path):
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("apache_beam.runners.dask.dask_runner")
-    from pipelines.restore import run
+    from pipelines.archive import run
 
     common = ["--input", str(archive_dir), "--stage", "sca", "--no-previews"]
     run([*common, "--output", str(tmp_path / "direct")])
@@ -255,5 +255,5 @@ def test_cli_restore_external_thumbnail_folder(archive_dir, tmp_path, clean_jpeg
     out = tmp_path / "out"
     main(["restore", str(archive_dir / "bad1.jpg"), str(archive_dir / "nothumb.jpg"), "--out", str(out),
           "--stage", "sca", "--thumbnail", str(thumbs)])
-    assert json.loads((out / "bad1.json").read_text())["thumbnail"] == "given"
-    assert json.loads((out / "nothumb.json").read_text())["thumbnail"] == "none"  # no file for it: embedded/none
+    assert json.loads((out / "bad1.jpg.json").read_text())["thumbnail"] == "given"
+    assert json.loads((out / "nothumb.jpg.json").read_text())["thumbnail"] == "none"  # no file for it: embedded/none

@@ -260,7 +260,7 @@ def test_train_starts_from_given_weights_and_refuses_what_cannot_train(tmp_path)
 
 
 def test_onthefly_samples_are_seeded(tmp_path):
-    from pipelines.stages import Config
+    from acir_engine.samples import Config
 
     p = tmp_path / "a.png"
     Image.fromarray(photo_like(320, 160, seed=4)).save(p)

@@ -21,9 +21,9 @@ from acir_core.jpeg.decoder import decode
 from acir_core.metrics import evaluate as measure
 from acir_core.sca.paper import paper_sca
 from pipelines.dataset import iter_rows
-from pipelines.stages import Config, corrupt_stage, expand, prepare
+from acir_engine.samples import Config, corrupt_stage, expand, prepare
 from training.data.example import example_from_bytes
-from training.infer import TileOptions, restore
+from training.infer import TileOptions, run_tiles
 
 STAGES = ("robust", "paper_sca", "aware_sca", "aware_fill", "gca")
 SCALES = (4, 2, 1)  # 512x256, 1024x512, 2048x1024 for the paper's 2048x1024 photos
@@ -121,7 +121,7 @@ def evaluate_dataset(path: str, model=None, device: str = "cpu", split: str | No
         if model is not None:
             t = time.perf_counter()
             net_in = ex if model.config.sca_input == "aware" else replace(ex, sca=outputs["paper_sca"])
-            outputs["gca"] = restore(model, net_in, device, tiles)
+            outputs["gca"] = run_tiles(model, net_in.sca, net_in.thumb_up, net_in.mask, device=device, options=tiles)
             times["gca"].append(time.perf_counter() - t)
             if model.config.use_mask and not np.array_equal(outputs["gca"][~ex.mask], ex.sca[~ex.mask]):
                 report.unchanged_outside_mask = False

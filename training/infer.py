@@ -1,8 +1,9 @@
-"""Tiled GCA inference: only tiles that touch the damage mask run the network, overlapping tiles
-are blended with tent weights, and pixels outside the mask are the aware-SCA pixels, unchanged.
+"""Tiled GCA inference: only tiles that touch the region to restore run the network, overlapping
+tiles are blended with tent weights, and pixels outside the region are the input's, unchanged.
 
-Memory stays bounded by the tile size (a 12-Mpx photo needs the image arrays plus one tile's
-activations), and an image with little damage costs little."""
+This is the one module the engine reaches for the network (through ``acir_engine.network``): it
+imports only torch, the architectures and the checkpoint loader. Memory stays bounded by the tile
+size (a 12-Mpx photo needs the image arrays plus one tile's activations)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,10 +12,10 @@ import numpy as np
 import torch
 
 from training.archs.gca import GCANet
-from training.data.example import Example
+from training.checkpoint import DEFAULT_WEIGHTS, load_model
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TileOptions:
     tile: int = 512
     overlap: int = 64
@@ -39,18 +40,21 @@ def _pad_to(a: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def restore(model: GCANet, ex: Example, device: str = "cpu", options: TileOptions | None = None) -> np.ndarray:
-    """The restored H×W×3 uint8 photo. With a mask-aware model, pixels where ``ex.mask`` is False
-    equal ``ex.sca`` exactly; a model without the mask input runs on every tile."""
+def run_tiles(model: GCANet, image: np.ndarray, thumb_up: np.ndarray, region: np.ndarray, *,
+              device: str = "cpu", options: TileOptions | None = None) -> np.ndarray:
+    """The restored H×W×3 uint8 photo from the network's inputs: ``image`` (SCA + fill, uint8),
+    ``thumb_up`` (the thumbnail up-sampled to H×W, uint8) and ``region`` (H×W bool, the pixels to
+    restore). With a mask-aware model, pixels outside ``region`` equal ``image`` exactly; a model
+    without the mask input runs on every tile."""
     o = options or TileOptions()
     use_mask = model.config.use_mask
-    if use_mask and not ex.mask.any():
-        return ex.sca.copy()
-    h, w = ex.mask.shape
+    if use_mask and not region.any():
+        return image.copy()
+    h, w = region.shape
     m = model.config.multiple
     tile = max(m, o.tile // m * m)
     ph, pw = -(-h // m) * m, -(-w // m) * m  # padded to what the network's down-samplings need
-    sca, thumb, mask = _pad_to(ex.sca, ph, pw), _pad_to(ex.thumb_up, ph, pw), _pad_to(ex.mask, ph, pw)
+    sca, thumb, mask = _pad_to(image, ph, pw), _pad_to(thumb_up, ph, pw), _pad_to(region, ph, pw)
     th, tw = min(tile, ph), min(tile, pw)
     overlap = min(o.overlap, tile // 2)
     acc = np.zeros((ph, pw, 3), np.float32)
@@ -76,29 +80,24 @@ def restore(model: GCANet, ex: Example, device: str = "cpu", options: TileOption
     pred = np.clip(np.rint(acc[:h, :w] / np.maximum(wsum[:h, :w], 1e-6)[..., None]), 0, 255).astype(np.uint8)
     if not use_mask:
         return pred
-    result = ex.sca.copy()
-    result[ex.mask] = pred[ex.mask]
+    result = image.copy()
+    result[region] = pred[region]
     return result
 
 
-class GCARestorer:
-    """The GCA stage as a callable on :class:`acir_core.restore.Restoration`: loads the weights
-    once (default: the packaged ones) and restores the damaged pixels tile by tile."""
+class GCANetwork:
+    """The loaded network as a callable ``(image, thumb_up, region) -> restored image``: the
+    weights (default: the packaged ones) are read once, on ``device``."""
 
     def __init__(self, weights: str | None = None, device: str = "cpu", options: TileOptions | None = None):
-        from training.checkpoint import load_model
-
         self.model, self.meta = load_model(weights or None, device)
         self.device = device
         self.options = options
 
-    def __call__(self, r) -> np.ndarray:
-        region = r.region if r.region is not None else r.mask
-        return restore(self.model, Example(r.sca, r.thumb_up, region, name=r.source), self.device, self.options)
+    def __call__(self, image: np.ndarray, thumb_up: np.ndarray, region: np.ndarray) -> np.ndarray:
+        return run_tiles(self.model, image, thumb_up, region, device=self.device, options=self.options)
 
 
-def gca_available(weights: str | None = None) -> bool:
-    """Whether the GCA stage can run here: torch imports (it did, to get here) and weights exist."""
-    from training.checkpoint import DEFAULT_WEIGHTS
-
+def weights_available(weights: str | None = None) -> bool:
+    """Whether weights are there to load: the given file, or the packaged default."""
     return bool(weights) or DEFAULT_WEIGHTS.exists()

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from acir_core.errors import BadInput, InvalidParameter
-from pipelines.stages import Config
+from acir_engine.samples import Config
 from training.archs.gca import GCANet, count_parameters
 from training.archs.pix2pix import MultiscaleDiscriminator
 from training.checkpoint import export_weights, load_dict, load_model, save_atomic

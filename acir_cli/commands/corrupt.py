@@ -15,7 +15,8 @@ from acir_core.errors import AcirError, InvalidParameter
 from acir_core.fde import FDE_MODES, SECTOR_SIZES, SectorCipher
 from acir_core.imagefile import load_rgb
 from acir_core.metrics import evaluate
-from acir_cli.files import read_input, read_key_file, write_atomic
+from acir_engine.inputs import read_bytes, read_key_file
+from acir_engine.outputs import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     for src in tqdm(args.inputs, desc="corrupt", unit="file", disable=not show_bar):
         dst = out_dir / Path(src).name
         try:
-            data = read_input(src)
+            data = read_bytes(src)
             c = corrupt(data, fde=args.fde, key=key, ber=args.ber,
                         region=args.region, seed=args.seed, sector_size=args.sector_size,
                         first_sector=args.first_sector, iv_large_sectors=args.iv_large_sectors,

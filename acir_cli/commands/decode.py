@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 
-from PIL import Image
 
 from acir_core.jpeg.decoder import RESYNC_METHODS, decode
-from acir_cli.files import read_input, write_atomic
+from acir_engine.inputs import read_bytes
+from acir_engine.outputs import png_bytes, write_atomic
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,14 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = read_input(args.input)
+    data = read_bytes(args.input)
     t0 = time.perf_counter()
     result = decode(data, "strict" if args.strict else "robust", resync=args.resync, max_pixels=args.max_pixels,
                     source=args.input)
     elapsed = time.perf_counter() - t0
-    buf = io.BytesIO()
-    Image.fromarray(result.rgb).save(buf, "PNG")
-    write_atomic(args.out, buf.getvalue(), protect=(args.input,))
+    write_atomic(args.out, png_bytes(result.rgb), protect=(args.input,))
     s = result.summary()
     print(f"{args.input} -> {args.out}: {s['width']}x{s['height']}, {s['mcus_decoded']}/{s['mcus_expected']} MCUs, "
           f"{s['resyncs']} resyncs, {s['bits_skipped']} bits skipped, "

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from acir_core.errors import AcirError, InvalidParameter
 from acir_core.fde import FDE_MODES, SECTOR_SIZES, SectorCipher
-from acir_cli.files import read_input, read_key_file, write_atomic
+from acir_engine.inputs import read_bytes, read_key_file
+from acir_engine.outputs import write_atomic
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     except AcirError as exc:
         raise InvalidParameter(exc.reason, source=exc.source) from None
     cipher = SectorCipher(args.fde, key, args.sector_size, args.first_sector, args.iv_large_sectors)
-    data = read_input(args.input)
+    data = read_bytes(args.input)
     if args.action == "encrypt":
         out = cipher.encrypt(data)
     else:

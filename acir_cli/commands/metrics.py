@@ -8,7 +8,7 @@ import math
 from acir_core.errors import InvalidParameter
 from acir_core.imagefile import load_rgb
 from acir_core.metrics import evaluate
-from acir_cli.files import read_input
+from acir_engine.inputs import read_bytes
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -40,8 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.crop_border < 0:
         raise InvalidParameter(f"--crop-border must be >= 0, got {args.crop_border}")
-    img = load_rgb(read_input(args.image), args.image)
-    ref = load_rgb(read_input(args.reference), args.reference)
+    img = load_rgb(read_bytes(args.image), args.image)
+    ref = load_rgb(read_bytes(args.reference), args.reference)
     results = evaluate(img.rgb, ref.rgb, args.scales, args.crop_border)
     notes = [f"{name}: standard decoder reported '{im.problem}'; measured what it produced"
              for name, im in ((args.image, img), (args.reference, ref)) if not im.complete]

@@ -9,7 +9,9 @@ import time
 
 from acir_core.errors import AcirError, InvalidParameter
 from acir_core.fde import FDE_MODES, SECTOR_SIZES, SectorCipher
-from acir_cli.files import read_key_file
+from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
+from acir_engine.inputs import JPEG_EXTENSIONS, read_key_file
+from acir_engine.network import STAGE_CHOICES
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "then summary.json and report.html. Inputs are never modified; a rerun resumes.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (recursive), globs, fsspec URLs")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--stage", choices=("auto", "decode", "sca", "gca"), default="auto",
+    p.add_argument("--stage", choices=STAGE_CHOICES, default="auto",
                    help="how far to go (auto: gca when torch and weights are present, else sca)")
     p.add_argument("--thumbnail", default="auto", metavar="auto|none|DIR",
                    help="auto: embedded EXIF/JFIF thumbnail; none; DIR: thumbnails named like the photos")
@@ -37,35 +39,56 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="png, or jpeg (q95, keeps the original EXIF)")
     p.add_argument("--jobs", type=int, default=1, help="photos restored in parallel (processes)")
     p.add_argument("--no-previews", action="store_true", help="no preview images (report.html has no pictures)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse photos whose header declares more pixels ({DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--memory-budget", metavar="SIZE", default="auto",
+                   help="refuse photos estimated (from the header) to need more memory than this, e.g. 4G "
+                        "(auto: 80%% of this machine's memory shared among --jobs; 0: no limit)")
     p.set_defaults(run=run)
 
 
 _STATE: dict = {}
 
 
-def _init_worker(opts, stage: str, weights: str | None, device: str, threads: int) -> None:
+def parse_size(text: str, jobs: int) -> int:
+    """``auto``, ``0``, or a byte count with an optional K/M/G/T suffix (powers of 1024)."""
+    from acir_engine.run import default_memory_budget
+
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    if t == "AUTO":
+        return default_memory_budget(jobs)
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        raise InvalidParameter(f"--memory-budget must be auto, 0 or a size like 4G, got {text!r}") from None
+    if value < 0:
+        raise InvalidParameter(f"--memory-budget must be >= 0, got {text!r}")
+    return int(value)
+
+
+def _init_worker(opts, threads: int) -> None:
     from acir_core.process import tune_process
 
     tune_process()
-    _STATE.update(opts=opts, stage=stage, gca=None)
-    if stage == "gca":
-        import torch
+    _STATE.update(opts=opts, network=None)
+    if opts.stage == "gca":
+        from acir_engine.network import load_network
 
-        torch.set_num_threads(threads)
-        from training.infer import GCARestorer
-
-        _STATE["gca"] = GCARestorer(weights, device)
+        _STATE["network"] = load_network(opts.weights, opts.device, threads)
 
 
 def _work(item):
-    from pipelines.archive import run_item
+    from acir_engine.run import run_item
 
-    return run_item(item, _STATE["opts"], _STATE["stage"], _STATE["gca"])
+    return run_item(item, _STATE["opts"], _STATE["network"])
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.archive import (RestoreOptions, clean_partials, list_inputs, resolve_stage, summarise,
-                                   write_run_outputs)
+    from acir_engine.inputs import list_inputs
+    from acir_engine.network import resolve_stage
+    from acir_engine.outputs import clean_partials
+    from acir_engine.run import RunOptions, summarise, with_earlier_records, write_run_outputs
 
     if args.jobs < 1:
         raise InvalidParameter(f"--jobs must be >= 1, got {args.jobs}")
@@ -78,15 +101,21 @@ def run(args: argparse.Namespace) -> int:
             SectorCipher(args.fde, key, args.sector_size)
         except AcirError as exc:
             raise InvalidParameter(exc.reason, source=exc.source) from None
-    out_abs = os.path.abspath(args.out) if "://" not in args.out else None
-    items = list_inputs(args.inputs, any_extension=bool(args.fde))
-    if out_abs:  # never read our own outputs back as inputs
-        items = [i for i in items if not os.path.abspath(i.uri).startswith(out_abs + os.sep)]
+    listing = list_inputs(args.inputs, extensions=None if args.fde else JPEG_EXTENSIONS, exclude=args.out)
+    listing.check_matched()
+    for uri, why in listing.left_out[:20]:
+        print(f"left out: {uri}: {why}", file=sys.stderr)
+    if len(listing.left_out) > 20:
+        print(f"left out: {len(listing.left_out) - 20} more (listed in summary.json)", file=sys.stderr)
+    items = listing.items
     if not items:
-        raise InvalidParameter("no JPEG files found in the inputs")
+        raise InvalidParameter("no JPEG files to restore in the inputs" + (" (see 'left out' above)"
+                                                                          if listing.left_out else ""))
     stage = resolve_stage(args.stage, args.weights)
-    opts = RestoreOptions(args.out, stage, args.thumbnail, args.fde or "", key, args.sector_size, args.format,
-                          args.device, args.weights or "", not args.no_previews)
+    opts = RunOptions(out=args.out, stage=stage, thumbnail=args.thumbnail, fde=args.fde or "", key=key,
+                      sector_size=args.sector_size, format=args.format, device=args.device,
+                      weights=args.weights or "", previews=not args.no_previews, max_pixels=args.max_pixels,
+                      memory_budget=parse_size(args.memory_budget, args.jobs))
     print(f"acir restore: {len(items)} inputs -> {args.out} (stage {stage}, {args.jobs} job(s))", file=sys.stderr)
     t0 = time.perf_counter()
     records: list[dict] = []
@@ -96,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(items), unit="photo", dynamic_ncols=True, disable=not sys.stderr.isatty())
     try:
         if args.jobs == 1:
-            _init_worker(opts, stage, args.weights, args.device, threads)
+            _init_worker(opts, threads)
             for item in items:
                 records.append(_work(item))
                 bar.update(1)
@@ -104,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn" if stage == "gca" else "fork")
-            with ctx.Pool(args.jobs, _init_worker, (opts, stage, args.weights, args.device, threads)) as pool:
+            with ctx.Pool(args.jobs, _init_worker, (opts, threads)) as pool:
                 for rec in pool.imap_unordered(_work, items):
                     records.append(rec)
                     bar.update(1)
@@ -116,13 +145,18 @@ def run(args: argparse.Namespace) -> int:
         return 130
     bar.close()
     resumed = sum(1 for r in records if r.get("resumed"))
-    summary = summarise(records, time.perf_counter() - t0, resumed)
-    write_run_outputs(opts, records, summary)
+    every = with_earlier_records(opts, records)
+    summary = summarise(every, time.perf_counter() - t0, resumed, listing.left_out)
+    try:
+        write_run_outputs(opts, every, summary)
+        where = f"report: {args.out.rstrip('/')}/report.html"
+    except AcirError as exc:
+        where = f"summary not written: {exc}"
     print(f"{summary.total} photos: {summary.restored} restored, {summary.clean} intact (copied), "
           f"{summary.skipped} skipped, {summary.failed} failed ({resumed} already done) in {summary.seconds:.1f} s; "
-          f"report: {args.out.rstrip('/')}/report.html")
+          f"{where}")
     for s in summary.skips:
         print(f"skipped: {s['input']}: {s['reason']}")
     for f in summary.failures:
         print(f"failed: {f['input']}: {f['reason']}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or where.startswith("summary not") else 0

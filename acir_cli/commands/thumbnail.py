@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
-from PIL import Image
 
 from acir_core.errors import AcirError, InvalidParameter
 from acir_core.thumbnail import THUMBNAIL_MAX_SIDE, extract_thumbnail, with_thumbnail
-from acir_cli.files import read_input, write_atomic
+from acir_engine.inputs import read_bytes
+from acir_engine.outputs import png_bytes, write_atomic
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,13 +44,11 @@ def _each(inputs: list[str], work) -> int:
 
 def run_extract(args: argparse.Namespace) -> int:
     def work(src: str) -> str:
-        thumb = extract_thumbnail(read_input(src), src)
+        thumb = extract_thumbnail(read_bytes(src), src)
         if thumb is None:
             raise AcirError("no usable embedded thumbnail (run with -v for the reasons)", source=src)
         dst = Path(args.out) / (Path(src).name + ".thumb.png")
-        buf = io.BytesIO()
-        Image.fromarray(thumb.rgb).save(buf, "PNG")
-        write_atomic(dst, buf.getvalue(), protect=tuple(args.inputs))
+        write_atomic(dst, png_bytes(thumb.rgb), protect=tuple(args.inputs))
         return f"{src}: {thumb.kind} thumbnail {thumb.size[0]}x{thumb.size[1]} -> {dst}"
     return _each(args.inputs, work)
 
@@ -63,7 +60,7 @@ def run_embed(args: argparse.Namespace) -> int:
         raise InvalidParameter(f"--quality must be in [1, 100], got {args.quality}")
 
     def work(src: str) -> str:
-        out = with_thumbnail(read_input(src), args.max_side, args.quality, source=src)
+        out = with_thumbnail(read_bytes(src), args.max_side, args.quality, source=src)
         dst = Path(args.out) / Path(src).name
         write_atomic(dst, out, protect=tuple(args.inputs))
         return f"{src}: thumbnail embedded -> {dst}"

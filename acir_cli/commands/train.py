@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from acir_core.errors import InvalidParameter
-from acir_cli.files import write_atomic
+from acir_engine.outputs import write_atomic
 
 
 def _need_torch() -> None:

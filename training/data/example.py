@@ -1,20 +1,20 @@
-"""One training/evaluation example: the network's inputs for a damaged photo and its ground truth."""
+"""One training/evaluation example: the network's inputs for a damaged photo and its ground truth,
+made by the engine's own SCA + fill route so the network learns on exactly what ``acir restore``
+later gives it."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image
 
 from acir_core.jpeg.decoder import DecodeResult, decode
-from acir_core.jpeg.tables import first_scan_cell
-from acir_core.restore import sca_with_fill
-from acir_core.sca.fill import disagreeing, fill_from_thumbnail, upsampled_thumbnail
 from acir_core.thumbnail import extract_thumbnail
+from acir_engine.photo import sca_with_fill
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Example:
     """Full-size arrays: ``sca`` (aware SCA with the thumbnail fill, H×W×3 uint8), ``thumb_up``
     (the thumbnail bicubic-up-sampled to H×W, uint8), ``mask`` (H×W bool: the pixels the network
@@ -30,10 +30,10 @@ class Example:
 
 
 def gca_inputs(result: DecodeResult, thumbnail: np.ndarray, name: str = "") -> Example:
-    """From a robust decode and a thumbnail to the network's inputs (aware SCA + fill, mask,
-    up-sampled thumbnail): what both training and ``acir restore`` feed the network."""
+    """From a robust decode and a thumbnail to the network's inputs (aware SCA + fill, the region
+    the fill took from the thumbnail, up-sampled thumbnail)."""
     f = sca_with_fill(result, thumbnail)
-    return Example(f.rgb, f.thumb_up, f.region, aware=f.aware, name=name)
+    return Example(sca=f.image, thumb_up=f.thumb_up, mask=f.region, aware=f.sca_image, name=name)
 
 
 def example_from_bytes(corrupted: bytes, clean_jpeg: bytes | None, name: str = "",
@@ -46,18 +46,12 @@ def example_from_bytes(corrupted: bytes, clean_jpeg: bytes | None, name: str = "
         thumbnail = found.rgb
     ex = gca_inputs(decode(corrupted, "robust", source=name), thumbnail, name)
     clean = decode(clean_jpeg, "strict", source=name).rgb if clean_jpeg is not None else None
-    return Example(ex.sca, ex.thumb_up, ex.mask, clean, ex.aware, name)
+    return replace(ex, clean=clean)
 
 
-def _png(blob: bytes) -> np.ndarray:
+def _image(blob: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(blob)) as im:
-        return np.asarray(im)
-
-
-def _png_mask(blob: bytes) -> np.ndarray:
-    """Damage mask, stored 1-bit (current datasets) or as 0/255 greyscale (older ones)."""
-    with Image.open(io.BytesIO(blob)) as im:
-        return np.asarray(im.convert("L")) > 127
+        return np.asarray(im.convert("RGB"))
 
 
 def with_paper_sca(ex: Example, corrupted: bytes) -> Example:
@@ -65,28 +59,16 @@ def with_paper_sca(ex: Example, corrupted: bytes) -> Example:
     kept only to place crops and to measure)."""
     from acir_core.sca.paper import paper_sca
 
-    paper = paper_sca(decode(corrupted, "robust", resync="paper", source=ex.name)).rgb
-    return Example(paper, ex.thumb_up, ex.mask, ex.clean, ex.aware, ex.name)
+    return replace(ex, sca=paper_sca(decode(corrupted, "robust", resync="paper", source=ex.name)).rgb)
 
 
 def example_from_row(row: dict, sca_input: str = "aware") -> Example:
-    """A dataset row (``pipelines.schema``) to an example, reusing the stored aware-SCA image and
-    mask when the row has them (the pipeline ran the same SCA), else recomputing them.
-    ``sca_input="paper"``: the paper's SCA image as the network input (ablation)."""
-    if sca_input == "paper":
-        return with_paper_sca(example_from_row(row), row["corrupted_jpeg"])
+    """A dataset row (``pipelines.schema``) to an example, compensated again from its corrupted
+    file by the same route as ``acir restore`` (the thumbnail embedded in it, else the row's
+    ``thumbnail_jpeg``). ``sca_input="paper"``: the paper's SCA image as the network input
+    (ablation)."""
     name = row.get("sample_id", "")
     found = extract_thumbnail(row["corrupted_jpeg"], name)
-    thumb = found.rgb if found is not None else _png(row["thumbnail_jpeg"])
-    clean = decode(row["clean_jpeg"], "strict", source=name).rgb
-    if not row.get("aware_sca_png") or not row.get("mask_png"):
-        ex = example_from_bytes(row["corrupted_jpeg"], None, name, thumb)
-        return Example(ex.sca, ex.thumb_up, ex.mask, clean, ex.aware, name)
-    aware = _png(row["aware_sca_png"])
-    mask = _png_mask(row["mask_png"])
-    # rows keep no record of which damaged MCUs were precautions, so every one is judged at the
-    # strict tolerance: a few more are taken from the thumbnail than acir restore would take
-    thumb_up = upsampled_thumbnail(thumb, mask.shape[1], mask.shape[0])
-    thumb_f = thumb_up.astype(np.float32)
-    region = disagreeing(aware, mask, thumb_f, first_scan_cell(row["corrupted_jpeg"], name))
-    return Example(fill_from_thumbnail(aware, region, thumb_f), thumb_up, region, clean, aware, name)
+    thumb = found.rgb if found is not None else _image(row["thumbnail_jpeg"])
+    ex = example_from_bytes(row["corrupted_jpeg"], row["clean_jpeg"], name, thumb)
+    return with_paper_sca(ex, row["corrupted_jpeg"]) if sca_input == "paper" else ex

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from acir_core.bitflip import corrupt
 from acir_core.process import tune_process
-from pipelines.stages import Config, prepare, stable_int
+from acir_engine.samples import Config, prepare, stable_int
 from training.data.crops import CropSampler
 from training.data.example import example_from_bytes
 

@@ -1,9 +1,10 @@
-"""The per-record work of the dataset pipeline, as plain functions over acir_core.
+"""Dataset samples: a clean photo framed and encoded, corrupted, decoded, compensated by the
+same SCA + fill route as ``acir restore``, scored, and encoded as a Parquet row.
 
-The Beam DoFns in :mod:`pipelines.generate` call these, and so does the benchmark's plain Python
-loop, so both do exactly the same work. Every function is deterministic: seeds come from the
-source URI, the BER and the variant index, never from worker order or time.
-"""
+The Beam DoFns in :mod:`pipelines.generate`, the benchmark's plain loop, on-the-fly training data
+and ``acir evaluate`` all call these, so they do exactly the same work. Every function is
+deterministic: seeds come from the source URI, the BER and the variant index, never from worker
+order or time."""
 from __future__ import annotations
 
 import hashlib
@@ -16,19 +17,21 @@ from PIL import Image
 
 from acir_core import __version__
 from acir_core.bitflip import corrupt
-from acir_core.errors import BadInput, ImageTooLarge, InvalidParameter
+from acir_core.errors import BadInput, InvalidParameter
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import psnr, rgb_to_y, ssim
-from acir_core.sca.aware import aware_sca, fill_damage
 from acir_core.sca.paper import paper_sca
 from acir_core.thumbnail import extract_thumbnail, synthetic_thumbnail, with_thumbnail
+from acir_engine.outputs import jpeg_bytes, png_bytes
+from acir_engine.photo import sca_with_fill
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 IMAGE_COLUMNS = ("none", "aware", "all")
+SCORED_IMAGES = ("pillow", "robust", "paper_sca", "aware_sca", "aware_fill")  # scored per row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """Everything that decides a dataset's bytes (recorded in its manifest)."""
 
@@ -80,7 +83,7 @@ def split_of(uri: str, cfg: Config) -> str:
     return cfg.splits[-1][0]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Prepared:
     """A clean photo encoded the way the dataset asks: its JPEG (with thumbnail). Kept small on
     purpose (no decoded pixels): it is what the pipeline shuffles between workers."""
@@ -125,10 +128,10 @@ def prepare(uri: str, data: bytes, cfg: Config) -> Prepared:
     else:
         thumb_rgb = synthetic_thumbnail(clean)
     image_id = hashlib.sha256(uri.encode()).hexdigest()[:16]
-    return Prepared(uri, image_id, split_of(uri, cfg), jpeg, thumb_rgb)
+    return Prepared(uri=uri, image_id=image_id, split=split_of(uri, cfg), jpeg=jpeg, thumbnail=thumb_rgb)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class Sample:
     """One (image, BER, variant) as it moves through the stages; later stages fill more fields
     (each stage returns a new Sample, see :meth:`shed`)."""
@@ -162,7 +165,7 @@ class Sample:
 
 
 def expand(prepared: Prepared, cfg: Config) -> list[Sample]:
-    return [Sample(prepared, ber, v, stable_int(cfg.seed, prepared.uri, repr(ber), v))
+    return [Sample(prepared=prepared, ber=ber, variant=v, seed=stable_int(cfg.seed, prepared.uri, repr(ber), v))
             for ber in cfg.bers for v in range(cfg.variants)]
 
 
@@ -180,12 +183,9 @@ def sca_stage(s: Sample, cfg: Config) -> Sample:
     import time
 
     t = time.perf_counter()
-    r = s.decoded
-    thumb = s.prepared.thumbnail
-    a = aware_sca(r, thumb, fill="none")
-    filled = fill_damage(r, a, thumb)
+    f = sca_with_fill(s.decoded, s.prepared.thumbnail)
     paper = paper_sca(decode(s.corrupted, "robust", resync="paper"))
-    return replace(s, aware=a.rgb, aware_fill=filled, mask=a.mask, paper=paper.rgb,
+    return replace(s, aware=f.sca_image, aware_fill=f.image, mask=f.mask, paper=paper.rgb,
                    sca_seconds=time.perf_counter() - t)
 
 
@@ -207,22 +207,10 @@ def metrics_stage(s: Sample, cfg: Config) -> Sample:
     return replace(s, metrics=out)
 
 
-def png(rgb: np.ndarray | None) -> bytes:
-    """PNG bytes of an RGB image, or of a bool mask as a 1-bit PNG (white = True)."""
-    if rgb is None:
-        return b""
-    buf = io.BytesIO()
-    # a fixed level (byte-identical reruns); on 2K photos level 1 takes a third of level 6's time
-    # (150-190 vs 500-560 ms) for files within a few % of its size (4.17 / 3.66 / 2.92 MB against
-    # 4.27 / 3.78 / 2.70 MB on three train photos): photo content barely compresses either way
-    Image.fromarray(rgb).save(buf, "PNG", compress_level=1)
-    return buf.getvalue()
-
-
-def jpeg_of(rgb: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=95)
-    return buf.getvalue()
+def png(image: np.ndarray | None) -> bytes:
+    """A row's PNG column: zlib level 1, a third of level 6's time on 2K photos for files a few %
+    larger (photo content barely compresses either way); bool masks as 1-bit PNGs."""
+    return png_bytes(image, level=1)
 
 
 def encode_row(s: Sample, cfg: Config) -> dict:
@@ -240,7 +228,7 @@ def encode_row(s: Sample, cfg: Config) -> dict:
         "resyncs": len(r.resyncs), "bits_skipped": r.bits_skipped,
         "suspect_fraction": float(r.suspect.sum()) / n_mcus, "missing_fraction": float(r.missing.sum()) / n_mcus,
         "damaged_fraction": float(s.mask.mean()) if s.mask is not None else float("nan"),
-        "clean_jpeg": p.jpeg, "corrupted_jpeg": s.corrupted, "thumbnail_jpeg": jpeg_of(p.thumbnail),
+        "clean_jpeg": p.jpeg, "corrupted_jpeg": s.corrupted, "thumbnail_jpeg": jpeg_bytes(p.thumbnail, quality=95),
         "robust_png": png(r.rgb) if keep == "all" else b"",
         "paper_sca_png": png(s.paper) if keep == "all" else b"",
         "aware_sca_png": png(s.aware) if keep in ("aware", "all") else b"",
@@ -263,4 +251,4 @@ def process(uri: str, data: bytes, cfg: Config) -> list[dict]:
 
 
 __all__ = ["Config", "Prepared", "Sample", "prepare", "expand", "corrupt_stage", "decode_stage", "sca_stage",
-           "metrics_stage", "encode_row", "process", "split_of", "stable_int", "ImageTooLarge"]
+           "metrics_stage", "encode_row", "process", "split_of", "stable_int"]

@@ -1,0 +1,130 @@
+"""Finding and reading inputs: the one lister behind ``acir restore``, ``acir generate`` and the
+Beam pipelines, and the one reader whose errors name the file and the reason.
+
+Paths go through fsspec (local, ``gs://``, ``memory://``). Output names are chosen here, once,
+so that no two inputs of a run can ever write to the same output name."""
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+
+import fsspec
+
+from acir_core.errors import BadInput
+
+JPEG_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif")
+IMAGE_EXTENSIONS = JPEG_EXTENSIONS + (".png", ".tif", ".tiff", ".bmp", ".webp")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    """One input: its URI, and ``name``, the output stem relative to the run's output folder
+    (``a/b.jpg`` for ``root/a/b.jpg``: the input's relative path keeps its extension, so ``x.jpg``,
+    ``x.JPG`` and ``x.png`` never share outputs)."""
+
+    uri: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listing:
+    """What a set of input specs matched: the inputs, and what was left out with the reason."""
+
+    items: list[Item] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+
+    def check_matched(self) -> None:
+        """Raise ``BadInput`` naming the first spec that matched nothing."""
+        if self.unmatched:
+            raise BadInput("no such file, folder or matching files", source=self.unmatched[0])
+
+
+def _protocol(spec: str) -> str:
+    return spec.split("://", 1)[0] + "://" if "://" in spec else ""
+
+
+def _inside(path: str, folder: str | None) -> bool:
+    return bool(folder) and (path == folder or path.startswith(folder.rstrip("/") + "/"))
+
+
+def list_inputs(specs: list[str], *, extensions: tuple[str, ...] | None = JPEG_EXTENSIONS,
+                exclude: str | None = None) -> Listing:
+    """Files, folders (searched recursively for files with ``extensions``; None: every file),
+    globs and fsspec URLs, in a stable order, without duplicates; specs that match nothing are
+    listed in ``unmatched``. What a folder holds besides is left out, and so is everything in
+    ``exclude`` (the run's output folder, never read back as input); ``left_out`` says why."""
+    items: dict[str, Item] = {}
+    left_out: list[tuple[str, str]] = []
+    unmatched: list[str] = []
+    ex = None
+    if exclude:
+        ex = fsspec.get_fs_token_paths(exclude)[2][0].rstrip("/")
+    for spec in specs:
+        try:
+            fs, _, paths = fsspec.get_fs_token_paths(spec)
+            paths = [p for p in paths if fs.exists(p)]
+        except (ValueError, OSError):
+            paths = []
+        if not paths:
+            unmatched.append(spec)
+            continue
+        protocol = _protocol(spec)
+        for p in sorted(paths):
+            if _inside(p.rstrip("/"), ex):
+                left_out.append((protocol + p, "in the output folder (outputs are never read as inputs)"))
+                continue
+            if not fs.isdir(p):
+                items.setdefault(protocol + p, Item(uri=protocol + p, name=posixpath.basename(p)))
+                continue
+            root = p.rstrip("/")
+            skipped_out = 0
+            for f in sorted(fs.find(root)):
+                if _inside(f, ex):
+                    skipped_out += 1
+                elif extensions is None or f.lower().endswith(extensions):
+                    items.setdefault(protocol + f, Item(uri=protocol + f, name=posixpath.relpath(f, root)))
+                else:
+                    left_out.append((protocol + f, "not a JPEG file name (" + ", ".join(extensions) + ")"))
+            if skipped_out:
+                left_out.append((protocol + ex, f"the output folder: its {skipped_out} files are not inputs"))
+    return Listing(items=_distinct_names(list(items.values())), left_out=left_out, unmatched=unmatched)
+
+
+def _distinct_names(items: list[Item]) -> list[Item]:
+    """Two inputs with one relative name (from different roots) get ``~1``, ``~2``; names that
+    differ only in letter case are told apart too, for case-insensitive file systems."""
+    seen: dict[str, int] = {}
+    out = []
+    for it in items:
+        key = it.name.lower()
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        out.append(it if n == 0 else Item(uri=it.uri, name=f"{it.name}~{n}"))
+    return out
+
+
+def read_bytes(uri: str) -> bytes:
+    """The bytes of an input (any fsspec URL), or a ``BadInput`` that says why not."""
+    try:
+        with fsspec.open(uri, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise BadInput("no such file", source=uri) from None
+    except IsADirectoryError:
+        raise BadInput("is a directory, not a file", source=uri) from None
+    except PermissionError:
+        raise BadInput("permission denied", source=uri) from None
+    except OSError as e:
+        raise BadInput(f"cannot be read ({e.strerror or e})", source=uri) from None
+
+
+def read_key_file(path: str) -> bytes:
+    """A key from a file: raw binary key bytes, or the key as hex text (whitespace ignored). Hex
+    is taken only when the whole file is hex digits of a key's length (16, 24, 32 or 64 bytes)."""
+    raw = read_bytes(path)
+    try:
+        decoded = bytes.fromhex(raw.strip().decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return raw
+    return decoded if len(decoded) in (16, 24, 32, 64) else raw

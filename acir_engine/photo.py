@@ -1,0 +1,148 @@
+"""Restore one photo from its bytes: robust decode, then aware SCA and the fill, ready for the
+network. The one path that ``acir restore``, the Beam pipelines, the dataset rows and the
+training examples all take, so that the network is trained on exactly what it later sees.
+
+Before anything is decoded, the photo's memory need is estimated from its header and a photo
+over the budget is refused with a clear reason instead of taking the run down."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acir_core.errors import BadInput, ImageTooLarge, InvalidParameter
+from acir_core.jpeg.decoder import DecodeResult, decode
+from acir_core.jpeg.segments import parse_layout
+from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
+from acir_core.sca.aware import AwareOptions, aware_sca, fill_region, pixel_mask
+from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsampled_thumbnail
+from acir_core.sca.pipeline import resolve_thumbnail
+from acir_engine.network import RESTORE_STAGES
+
+BYTES_PER_PIXEL = {"decode": 40, "sca": 110, "gca": 170}  # peak working memory per photo pixel
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Filled:
+    """Aware SCA and its fill. ``image``: the filled photo (uint8 RGB); ``mask``: what SCA could
+    not verify; ``region``: the part of it the fill took from the thumbnail (the damaged MCUs that
+    are blank or disagree with it; all of the mask where it was inpainted), which is what the
+    network restores; ``sca_image``: SCA before the fill; ``thumb_up``: the thumbnail up-sampled
+    to the photo (uint8) or None; ``sca``: the SCA result (runs, shifts, DC fixes)."""
+
+    image: np.ndarray = field(repr=False)
+    mask: np.ndarray = field(repr=False)
+    region: np.ndarray = field(repr=False)
+    sca_image: np.ndarray = field(repr=False)
+    thumb_up: np.ndarray | None = field(repr=False)
+    sca: object = field(repr=False)
+
+
+def sca_with_fill(result: DecodeResult, thumb: np.ndarray | None, options: AwareOptions | None = None) -> Filled:
+    """Aware SCA, then the fill: the damaged MCUs that are blank or disagree with the up-sampled
+    thumbnail are taken from it (the rest keep their decoded content), or, without a thumbnail,
+    every damaged pixel is inpainted."""
+    a = aware_sca(result, thumb, fill="none", options=options)
+    if thumb is None:
+        return Filled(image=inpaint(a.rgb, a.mask), mask=a.mask, region=a.mask, sca_image=a.rgb, thumb_up=None,
+                      sca=a)
+    thumb_up = upsampled_thumbnail(thumb, result.frame.width, result.frame.height)
+    thumb_f = thumb_up.astype(np.float32)
+    region = fill_region(result, a, thumb_f)
+    return Filled(image=fill_from_thumbnail(a.rgb, region, thumb_f), mask=a.mask, region=region, sca_image=a.rgb,
+                  thumb_up=thumb_up, sca=a)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class PhotoResult:
+    """One photo after the network-free stages. ``status``: "clean" (decodes as an intact file:
+    pass it through untouched) or "restored". ``image``: the best image made here (SCA + fill, or
+    the robust decode for stage "decode"), which is also the network's input; ``mask``: what SCA
+    could not verify; ``region``: the pixels the network restores; ``thumb_up``: the thumbnail
+    up-sampled to the photo (None without one); ``record``: what was found and done (JSON-able)."""
+
+    source: str
+    status: str
+    stage: str
+    image: np.ndarray = field(repr=False)
+    mask: np.ndarray = field(repr=False)
+    region: np.ndarray | None = field(default=None, repr=False)
+    thumb_up: np.ndarray | None = field(default=None, repr=False)
+    thumbnail_source: str = "none"
+    record: dict = field(default_factory=dict)
+
+    @property
+    def damaged_fraction(self) -> float:
+        return float(self.mask.mean())
+
+
+def header_size(data: bytes, source: str = "") -> tuple[int, int]:
+    """(width, height) that the photo's SOF declares, read without decoding; raises the header
+    parser's ``BadInput`` errors for a file whose header is unreadable."""
+    frame = parse_layout(data, source).frame
+    if frame is None:
+        raise BadInput("no frame header (SOF) before the image data", source=source)
+    p = frame.payload(data)
+    if len(p) < 6:
+        raise BadInput("frame header (SOF) too short", source=source, offset=frame.offset)
+    return (p[3] << 8) | p[4], (p[1] << 8) | p[2]
+
+
+def check_budget(data: bytes, *, stage: str, source: str = "", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 memory_budget: int = 0) -> int:
+    """Refuse, before decoding, a photo whose declared size is over ``max_pixels`` or whose
+    estimated working memory (``BYTES_PER_PIXEL`` of ``stage``) is over ``memory_budget`` bytes
+    (0: no budget). Returns the estimate in bytes."""
+    width, height = header_size(data, source)
+    pixels = width * height
+    if pixels > max_pixels:
+        raise ImageTooLarge(f"{width}x{height} pixels exceeds the limit of {max_pixels}", source=source)
+    need = pixels * BYTES_PER_PIXEL.get(stage, BYTES_PER_PIXEL["gca"])
+    if memory_budget and need > memory_budget:
+        raise ImageTooLarge(f"{width}x{height} would need ~{need / 2**30:.1f} GiB at stage {stage}, over the "
+                            f"memory budget of {memory_budget / 2**30:.1f} GiB (raise --memory-budget)",
+                            source=source)
+    return need
+
+
+def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnail="auto",
+                  options: AwareOptions | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  memory_budget: int = 0) -> PhotoResult:
+    """Decode ``data`` robustly; if it is intact say so, else compensate it up to ``stage``
+    ("gca" prepares everything the network needs; the caller runs it). ``thumbnail``: "auto"
+    (the embedded one), None, or an RGB array. Raises the decoder's errors (``NotJpeg``,
+    ``UnsupportedJpeg``, ``ImageTooLarge``, ...) for files it cannot handle at all."""
+    if stage not in RESTORE_STAGES:
+        raise InvalidParameter(f"stage must be one of {', '.join(RESTORE_STAGES)}, got {stage!r}")
+    check_budget(data, stage=stage, source=source, max_pixels=max_pixels, memory_budget=memory_budget)
+    t0 = time.perf_counter()
+    result = decode(data, "robust", source=source, max_pixels=max_pixels)
+    t1 = time.perf_counter()
+    summary = result.summary()
+    rec = {"width": result.frame.width, "height": result.frame.height,
+           "resyncs": summary["resyncs"], "bits_skipped": summary["bits_skipped"],
+           "suspect_fraction": summary["suspect_fraction"], "missing_fraction": summary["missing_fraction"]}
+    timings = {"decode": t1 - t0}
+    if result.clean:
+        mask = np.zeros((result.frame.height, result.frame.width), bool)
+        rec.update(status="clean", stage="none", damaged_fraction=0.0, runs=0, runs_fixed=0, thumbnail="unused",
+                   timings=timings)
+        return PhotoResult(source=source, status="clean", stage="none", image=result.rgb, mask=mask, record=rec)
+    if stage == "decode":
+        sr = result.scans[0]
+        grid = (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols)
+        mask = pixel_mask(result, sr, grid, 0)
+        rec.update(status="restored", stage="decode", damaged_fraction=float(mask.mean()), runs=0, runs_fixed=0,
+                   thumbnail="unused", timings=timings)
+        return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
+                           region=mask, record=rec)
+    thumb, origin = resolve_thumbnail(data, thumbnail, source)
+    f = sca_with_fill(result, thumb, options)
+    timings["sca"] = time.perf_counter() - t1
+    fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))
+    rec.update(status="restored", stage="sca", damaged_fraction=float(f.mask.mean()),
+               filled_fraction=float(f.region.mean()), runs=len(f.sca.segments), runs_fixed=fixed,
+               thumbnail=origin, fill="thumbnail" if thumb is not None else "inpaint", timings=timings)
+    return PhotoResult(source=source, status="restored", stage="sca", image=f.image, mask=f.mask, region=f.region,
+                       thumb_up=f.thumb_up, thumbnail_source=origin, record=rec)

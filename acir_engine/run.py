@@ -1,0 +1,302 @@
+"""Restoring a set of photos into an output folder, shared by ``acir restore`` and the Beam
+pipeline: one photo's outputs (image, mask, previews, record), resuming, and the run's
+``summary.json`` and ``report.html``.
+
+Every output of input ``a/b.jpg`` (its path relative to the folder it was found in) is named
+``a/b.jpg.<kind>.<ext>`` or ``a/b.jpg.json``: the restored image (``.restored.png`` or
+``.restored.jpg``), the intact file copied byte for byte (``.intact.jpg``), a file acir could not
+decode copied as it is (``.skipped.jpg``), the damage mask (``.mask.png``) and the record
+(``.json``, written last: it marks the photo done, so a rerun skips it). Input names are unique
+in a run, so no two outputs can share a name; previews for the contact sheet go under
+``report_files/``."""
+from __future__ import annotations
+
+import hashlib
+import os
+import json
+import posixpath
+import time
+from dataclasses import asdict, dataclass, field
+
+import fsspec
+import numpy as np
+
+from acir_core.errors import AcirError, InvalidParameter, UnsupportedJpeg
+from acir_core.fde import SectorCipher
+from acir_core.imagefile import load_rgb
+from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
+from acir_engine.inputs import Item, read_bytes
+from acir_engine.network import RESTORE_STAGES
+from acir_engine.outputs import jpeg_bytes, join, mask_png, png_bytes, preview_bytes, write_atomic
+from acir_engine.photo import PhotoResult, restore_photo
+from acir_engine.report import report_html
+
+FORMATS = ("png", "jpeg")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How a run restores and writes. ``stage``: decode | sca | gca (resolved, not "auto");
+    ``thumbnail``: auto | none | a folder of thumbnails named like the photos; ``fde``: decrypt
+    raw sector-encrypted inputs with this mode and ``key`` first; ``weights``: GCA weights ("" =
+    the packaged ones); ``memory_budget``: bytes one photo may need (0: no limit)."""
+
+    out: str
+    stage: str = "sca"
+    thumbnail: str = "auto"
+    fde: str = ""
+    key: bytes = field(default=b"", repr=False)
+    sector_size: int = 512
+    format: str = "png"
+    device: str = "cpu"
+    weights: str = ""
+    previews: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    memory_budget: int = 0
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise InvalidParameter(f"format must be png or jpeg, got {self.format!r}")
+        if self.stage not in RESTORE_STAGES:
+            raise InvalidParameter(f"stage must be one of {', '.join(RESTORE_STAGES)}, got {self.stage!r}")
+
+
+def record_path(opts: RunOptions, item: Item) -> str:
+    return join(opts.out, f"{item.name}.json")
+
+
+def done_record(opts: RunOptions, item: Item, data_sha: str) -> dict | None:
+    """The record of an earlier run for this input, if it finished and the input is unchanged."""
+    fs, _, (p,) = fsspec.get_fs_token_paths(record_path(opts, item))
+    try:
+        if not fs.exists(p):
+            return None
+        rec = json.loads(fs.cat_file(p))
+    except (ValueError, OSError):
+        return None
+    return rec if rec.get("input_sha256") == data_sha and rec.get("status") in ("clean", "restored") else None
+
+
+def prior_record(opts: RunOptions, item: Item) -> tuple[dict | None, bytes | None]:
+    """The finished record of an earlier run for this input (marked ``resumed``), or None, and
+    the input's bytes (None if unreadable), so the caller need not read them again."""
+    try:
+        data = read_bytes(item.uri)
+    except AcirError:
+        return None, None
+    prior = done_record(opts, item, hashlib.sha256(data).hexdigest())
+    return (prior | {"resumed": True} if prior is not None else None), data
+
+
+def external_thumbnail(folder: str, item: Item) -> np.ndarray | None:
+    """A thumbnail named like the photo, with or without its extension (``b.jpg.png`` or
+    ``b.png`` for ``a/b.jpg``), in ``folder``; None if absent."""
+    fs, _, (root,) = fsspec.get_fs_token_paths(folder)
+    base = posixpath.basename(item.name.split("~")[0])
+    stem = posixpath.splitext(base)[0]
+    for pattern in (f"{base}.*", f"{stem}.*"):
+        for cand in sorted(fs.glob(f"{root.rstrip('/')}/{pattern}")):
+            return load_rgb(fs.cat_file(cand), cand).rgb
+    return None
+
+
+def _exif_of(data: bytes) -> bytes | None:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.info.get("exif")
+    except Exception:  # noqa: BLE001 - a damaged header: no EXIF to keep
+        return None
+
+
+def prepare(item: Item, opts: RunOptions, data: bytes | None = None) -> tuple[dict, PhotoResult | None, bytes]:
+    """Read (unless ``data`` has the input's bytes already) and decrypt one input and run the
+    network-free stages. Returns the record so far, the result (None when skipped or failed:
+    the record says why) and the JPEG bytes."""
+    t0 = time.perf_counter()
+    rec: dict = {"input": item.uri, "name": item.name}
+    try:
+        if data is None:
+            data = read_bytes(item.uri)
+        rec["input_sha256"] = hashlib.sha256(data).hexdigest()
+        if opts.fde:
+            data = SectorCipher(opts.fde, opts.key, opts.sector_size).decrypt(
+                data[: len(data) // opts.sector_size * opts.sector_size])
+        thumb = "auto"
+        if opts.thumbnail == "none":
+            thumb = None
+        elif opts.thumbnail != "auto":
+            found = external_thumbnail(opts.thumbnail, item)
+            thumb = found if found is not None else "auto"
+        r = restore_photo(data, source=item.uri, stage="sca" if opts.stage == "gca" else opts.stage,
+                          thumbnail=thumb, max_pixels=opts.max_pixels, memory_budget=opts.memory_budget)
+    except UnsupportedJpeg as e:
+        # kept, not dropped: a copy goes beside the outputs (a standard decoder may still open it)
+        name = f"{item.name}.skipped{_jpeg_ext(item, opts)}"
+        rec.update(status="skipped", reason=e.reason, seconds=time.perf_counter() - t0)
+        try:
+            write_atomic(join(opts.out, name), data)
+            rec["outputs"] = {"copy": name}
+        except AcirError as w:
+            rec.update(status="failed", reason=f"{e.reason}; and its copy: {w.reason}")
+        return rec, None, b""
+    except AcirError as e:
+        rec.update(status="failed", reason=e.reason, seconds=time.perf_counter() - t0)
+        return rec, None, b""
+    rec.update(r.record)
+    return rec, r, data
+
+
+def _jpeg_ext(item: Item, opts: RunOptions) -> str:
+    ext = posixpath.splitext(item.uri)[1]
+    return ext if ext and not opts.fde else ".jpg"
+
+
+def apply_network(network, rec: dict, r: PhotoResult | None) -> tuple[np.ndarray | None, float]:
+    """Run the network (a callable ``(image, thumb_up, region) -> image``, or None) where it
+    applies; notes in ``rec`` why not when the photo has no thumbnail. Returns the image (or
+    None) and its seconds."""
+    if network is None or r is None or r.status != "restored":
+        return None, 0.0
+    if r.thumb_up is None:
+        rec["note"] = "no thumbnail: GCA needs one, kept aware SCA + inpainting"
+        return None, 0.0
+    t = time.perf_counter()
+    rgb = network(r.image, r.thumb_up, r.region if r.region is not None else r.mask)
+    return rgb, time.perf_counter() - t
+
+
+def finish(item: Item, opts: RunOptions, rec: dict, r: PhotoResult | None, data: bytes,
+           network_rgb: np.ndarray | None = None, network_seconds: float = 0.0) -> dict:
+    """Write the outputs of one photo (image, mask, previews, then the record) and return the
+    record. A write that fails makes the photo a failed one; the record still comes back."""
+    outputs: dict[str, str] = {}
+    try:
+        if r is not None:
+            final = _write_images(item, opts, rec, r, data, network_rgb, network_seconds, outputs)
+            if opts.previews:
+                _write_previews(item, opts, r, data, final, outputs)
+            rec["outputs"] = outputs
+        write_atomic(record_path(opts, item), json.dumps(rec, indent=1).encode())  # last: marks it done
+    except AcirError as e:
+        rec.update(status="failed", reason=e.reason, outputs=outputs)
+    return rec
+
+
+def _write_images(item, opts, rec, r, data, network_rgb, network_seconds, outputs) -> np.ndarray:
+    if r.status == "clean":
+        outputs["image"] = f"{item.name}.intact{_jpeg_ext(item, opts)}"
+        write_atomic(join(opts.out, outputs["image"]), data, protect=(item.uri,))  # byte for byte
+        return r.image
+    final = network_rgb if network_rgb is not None else r.image
+    if network_rgb is not None:
+        rec["stage"] = "gca"
+        rec["timings"]["gca"] = network_seconds
+    if opts.format == "png":
+        outputs["image"], blob = f"{item.name}.restored.png", png_bytes(final)
+    else:
+        outputs["image"] = f"{item.name}.restored.jpg"
+        blob = jpeg_bytes(final, quality=95, exif=_exif_of(data), subsampling=0)
+    write_atomic(join(opts.out, outputs["image"]), blob, protect=(item.uri,))
+    outputs["mask"] = f"{item.name}.mask.png"
+    write_atomic(join(opts.out, outputs["mask"]), mask_png(r.mask), protect=(item.uri,))
+    return final
+
+
+def _write_previews(item, opts, r, data, final, outputs) -> None:
+    before = load_rgb(data, item.uri).rgb
+    prev = {"before": before, "after": final, "mask": (r.mask * np.uint8(255)).astype(np.uint8)}
+    if r.thumb_up is not None:
+        prev["thumbnail"] = r.thumb_up
+    for k, img in prev.items():
+        outputs[f"preview_{k}"] = f"report_files/{item.name}.{k}.jpg"
+        write_atomic(join(opts.out, outputs[f"preview_{k}"]), preview_bytes(img))
+
+
+def run_item(item: Item, opts: RunOptions, network=None) -> dict:
+    """Everything for one input, resuming: an input whose record says it was done (and whose
+    bytes have not changed since) is not redone. ``network``: the GCA callable for stage "gca".
+    Failures become records, never exceptions."""
+    t0 = time.perf_counter()
+    prior, data = prior_record(opts, item)
+    if prior is not None:
+        return prior
+    rec, r, data = prepare(item, opts, data)
+    net_rgb, net_s = apply_network(network if opts.stage == "gca" else None, rec, r)
+    rec["seconds"] = time.perf_counter() - t0
+    return finish(item, opts, rec, r, data, net_rgb, net_s)
+
+
+@dataclass(kw_only=True)
+class Summary:
+    """Counts over a run's records (including photos restored by earlier runs into the folder)."""
+
+    total: int = 0
+    restored: int = 0
+    clean: int = 0
+    skipped: int = 0
+    failed: int = 0
+    resumed: int = 0
+    seconds: float = 0.0
+    stage_counts: dict = field(default_factory=dict)
+    failures: list = field(default_factory=list)
+    skips: list = field(default_factory=list)
+    left_out: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarise(records: list[dict], seconds: float, resumed: int = 0,
+              left_out: list[tuple[str, str]] | None = None) -> Summary:
+    s = Summary(total=len(records), seconds=seconds, resumed=resumed,
+                left_out=[{"input": u, "reason": why} for u, why in (left_out or [])])
+    for r in records:
+        st = r.get("status")
+        if st == "restored":
+            s.restored += 1
+            s.stage_counts[r.get("stage", "?")] = s.stage_counts.get(r.get("stage", "?"), 0) + 1
+        elif st == "clean":
+            s.clean += 1
+        elif st == "skipped":
+            s.skipped += 1
+            s.skips.append({"input": r["input"], "reason": r.get("reason", "")})
+        else:
+            s.failed += 1
+            s.failures.append({"input": r["input"], "reason": r.get("reason", "")})
+    return s
+
+
+def with_earlier_records(opts: RunOptions, records: list[dict]) -> list[dict]:
+    """This run's records plus those of earlier runs into the same folder (from its
+    summary.json) for inputs this run did not see, so the summary keeps every photo there."""
+    try:
+        fs, _, (p,) = fsspec.get_fs_token_paths(join(opts.out, "summary.json"))
+        earlier = json.loads(fs.cat_file(p)).get("records", []) if fs.exists(p) else []
+    except (ValueError, OSError):
+        earlier = []
+    names = {r.get("name") for r in records}
+    return records + [r for r in earlier if isinstance(r, dict) and r.get("name") not in names]
+
+
+def write_run_outputs(opts: RunOptions, records: list[dict], summary: Summary) -> None:
+    """summary.json (counts, failures, skipped and left-out inputs with reasons, every record),
+    skipped.txt and the contact sheet report.html."""
+    doc = summary.to_dict() | {"records": sorted(records, key=lambda r: r.get("name", ""))}
+    write_atomic(join(opts.out, "summary.json"), json.dumps(doc, indent=1).encode())
+    skipped = "".join(f"{x['input']}\t{x['reason']}\n" for x in summary.skips + summary.left_out)
+    write_atomic(join(opts.out, "skipped.txt"), skipped.encode())
+    write_atomic(join(opts.out, "report.html"), report_html(records, summary).encode())
+
+
+def default_memory_budget(jobs: int = 1) -> int:
+    """Bytes one photo may use when ``jobs`` photos run at once: 80 % of the machine's memory
+    shared among them (0 where the machine does not say)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+    return int(total * 0.8) // max(1, jobs)
