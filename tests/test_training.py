@@ -19,7 +19,7 @@ from training.archs import GCAConfig, GCANet, MultiscaleDiscriminator  # noqa: E
 from training.checkpoint import DEFAULT_WEIGHTS, export_weights, load_model  # noqa: E402
 from training.config import load_config  # noqa: E402
 from training.data import CropSampler, OnTheFlyCrops, collate_crops, example_from_bytes  # noqa: E402
-from training.infer import TileOptions, restore  # noqa: E402
+from training.infer import TileOptions, run_tiles  # noqa: E402
 from training.losses import (charbonnier, discriminator_lsgan, edge_loss, feature_matching,  # noqa: E402
                              generator_lsgan, pyramid_charbonnier, sobel)
 from training.train import masked_psnr, train  # noqa: E402
@@ -109,12 +109,12 @@ def test_tiled_restore_keeps_pixels_outside_mask_exactly(example):
     net = GCANet(TINY).eval()
     for p in net.parameters():  # a non-trivial network, so the test could fail
         p.data.add_(torch.randn_like(p) * 0.05)
-    out = restore(net, example, "cpu", TileOptions(tile=128, overlap=32, batch=3))
+    out = run_tiles(net, example.sca, example.thumb_up, example.mask, options=TileOptions(tile=128, overlap=32, batch=3))
     assert out.shape == example.sca.shape and out.dtype == np.uint8
     outside = ~example.mask
     assert np.array_equal(out[outside], example.sca[outside])
     assert not np.array_equal(out[example.mask], example.sca[example.mask])
-    whole = restore(net, example, "cpu", TileOptions(tile=1024, overlap=0))
+    whole = run_tiles(net, example.sca, example.thumb_up, example.mask, options=TileOptions(tile=1024, overlap=0))
     diff = np.abs(whole.astype(int) - out.astype(int))[example.mask]
     assert diff.mean() < 4  # tiling with blended overlaps ~ one pass over the whole image
 
@@ -123,7 +123,7 @@ def test_restore_without_damage_is_identity(example):
     from dataclasses import replace
 
     ex = replace(example, mask=np.zeros_like(example.mask))
-    assert np.array_equal(restore(GCANet(TINY).eval(), ex), ex.sca)
+    assert np.array_equal(run_tiles(GCANet(TINY).eval(), ex.sca, ex.thumb_up, ex.mask), ex.sca)
 
 
 def test_export_and_load_weights_roundtrip(tmp_path):
@@ -163,7 +163,7 @@ def test_shipped_weights_load_and_fit_budget():
     err_fill = err_gca = 0.0
     for seed in (1, 2, 3):
         ex = example_from_bytes(corrupt(jpeg, ber=1e-4, seed=seed).data, jpeg, "example.jpg")
-        out = restore(model, ex)
+        out = run_tiles(model, ex.sca, ex.thumb_up, ex.mask)
         assert ex.mask.any() and np.array_equal(out[~ex.mask], ex.sca[~ex.mask])
         clean = ex.clean.astype(float)
         err_fill += np.mean((ex.sca[ex.mask] - clean[ex.mask]) ** 2)
