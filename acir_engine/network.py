@@ -14,7 +14,7 @@ STAGE_CHOICES = ("auto",) + RESTORE_STAGES
 def _import_infer():
     """``training.infer``, or an ``InvalidParameter`` naming the module that failed to import."""
     try:
-        from training import infer
+        import training.infer as infer
     except ImportError as exc:
         missing = getattr(exc, "name", None) or str(exc)
         hint = " (pip install 'acir[train]')" if missing.split(".")[0] == "torch" else ""
