@@ -39,7 +39,7 @@ from acir_core.process import tune_process
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import evaluate, psnr, rgb_to_y
-from acir_core.sca.aware import aware_sca, fill_damage
+from acir_core.sca.compensate import compensate
 from acir_core.sca.paper import paper_sca
 from acir_core.thumbnail import synthetic_thumbnail
 
@@ -89,7 +89,7 @@ def warm_worker() -> None:
     for seed in range(3):
         c = corrupt(data, fde="aes-cbc-essiv:sha256", ber=3e-4, region="scan", seed=seed)
         robust = decode(c.data, "robust")
-        fill_damage(robust, aware_sca(robust, thumb, fill="none"), thumb)
+        compensate(robust, thumb)
         paper_sca(decode(c.data, "robust", resync="paper"))
         evaluate(clean, clean, SCALES)
 
@@ -112,13 +112,11 @@ def run_case(args: tuple) -> dict:
     paper_dec = decode(c.data, "robust", resync="paper")
     p = paper_sca(paper_dec)
     out["paper-sca"], times["paper-sca"] = p.rgb, p.timings["total"]
-    t = time.perf_counter()
-    a = aware_sca(robust, thumb, fill="none")
-    times["aware"] = time.perf_counter() - t
-    t = time.perf_counter()
-    out["aware+fill"] = fill_damage(robust, a, thumb)
-    times["aware+fill"] = times["aware"] + time.perf_counter() - t
-    out["aware"] = a.rgb
+    comp = compensate(robust, thumb, fill="thumbnail")
+    a = comp.sca
+    times["aware"], times["aware+fill"] = comp.timings["sca"], comp.timings["total"]
+    out["aware+fill"] = comp.rgb
+    out["aware"] = comp.unfilled
     scores = {m: [(q.y_psnr, q.y_ssim) for q in evaluate(img, clean, SCALES)] for m, img in out.items()}
     return {"image": Path(path).name, "restart": restart, "ber": ber, "seed": seed, "flips": c.n_flips,
             "resyncs": len(robust.resyncs), "damaged": a.damaged_fraction, "scores": scores, "times": times,

@@ -28,7 +28,7 @@ from jpeg_writer import encode  # noqa: E402
 
 from acir_core.bitflip import corrupt  # noqa: E402
 from acir_core.jpeg.decoder import decode  # noqa: E402
-from acir_core.sca.aware import aware_sca  # noqa: E402
+from acir_core.sca.compensate import compensate  # noqa: E402
 from acir_core.sca.paper import paper_sca  # noqa: E402
 from acir_core.thumbnail import synthetic_thumbnail  # noqa: E402
 
@@ -69,10 +69,10 @@ def main(cases: int, seed: int) -> int:
             r = decode(hurt, "robust")
             thumb = synthetic_thumbnail(clean)
             choice = int(rng.integers(0, 4))
-            runs = [aware_sca(r, thumb if choice < 2 else jpeg_thumbnail(thumb) if choice == 2 else None,
-                              fill=("none", "thumbnail", "auto", "auto")[choice]), paper_sca(r)]
+            runs = [compensate(r, thumb if choice < 2 else jpeg_thumbnail(thumb) if choice == 2 else None,
+                               fill=("none", "thumbnail", "auto", "auto")[choice]), paper_sca(r)]
             if choice < 2:
-                runs.append(aware_sca(r, None, fill="inpaint"))
+                runs.append(compensate(r, None, fill="inpaint"))
             for s in runs:
                 assert s.rgb.shape == clean.shape and s.rgb.dtype == np.uint8, s.rgb.shape
                 assert s.mask.shape == clean.shape[:2], s.mask.shape

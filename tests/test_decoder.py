@@ -247,7 +247,7 @@ def test_rendering_edited_coefficients_changes_only_that_block(photo_jpeg) -> No
                          ids=str)
 def test_first_scan_cell_from_the_header_is_the_cell_sca_marks(layout) -> None:
     from acir_core.jpeg.tables import first_scan_cell
-    from acir_core.sca.aware import _mcu_cell
+    from acir_core.jpeg.tables import scan_cell
 
     im = photo_like(70, 44, seed=3)
     if layout == "separate":
@@ -255,7 +255,7 @@ def test_first_scan_cell_from_the_header_is_the_cell_sca_marks(layout) -> None:
     else:
         data = encode(im[..., 0] if len(layout) == 1 else im, layout)
     r = decode(data)
-    assert first_scan_cell(data) == _mcu_cell(r, r.scans[0])
+    assert first_scan_cell(data) == scan_cell(r.frame, r.scans[0].components)
 
 
 def test_colour_conversion_equals_libjpegs_tables_for_every_input() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from acir_core.imagefile import load_rgb
-from acir_core.sca.pipeline import METHODS, compensate
+from acir_core.sca.compensate import FILLS, METHODS, compensate, decode_for, resolve_thumbnail
 from acir_cli.files import read_input, write_atomic
 
 
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHODS, default="aware")
     p.add_argument("--thumbnail", default="auto", metavar="auto|none|FILE",
                    help="auto: the thumbnail embedded in IN; none; or an image file (default auto)")
-    p.add_argument("--fill", choices=("auto", "thumbnail", "inpaint", "none"), default="auto",
+    p.add_argument("--fill", choices=FILLS, default="auto",
                    help="how damaged MCUs are filled (auto: thumbnail if any, else inpainting)")
     p.add_argument("--mask", metavar="M.png", help="write the damage mask (white = damaged)")
     p.add_argument("--report", metavar="FILE.json", help="write what was done per run as JSON")
@@ -39,22 +39,25 @@ def run(args: argparse.Namespace) -> int:
         thumb = "auto" if args.thumbnail == "auto" else None
     else:
         thumb = load_rgb(read_input(args.thumbnail), args.thumbnail).rgb
-    result, sca, origin = compensate(data, args.method, thumb, fill=args.fill, source=args.input)
+    thumb, origin = resolve_thumbnail(data, thumb, args.input)
+    result = decode_for(data, args.method, args.input)
+    c = compensate(result, thumb, method=args.method, fill=args.fill)
+    sca = c.sca
     buf = io.BytesIO()
-    Image.fromarray(sca.rgb).save(buf, "PNG")
+    Image.fromarray(c.rgb).save(buf, "PNG")
     protect = (args.input,)
     write_atomic(args.out, buf.getvalue(), protect=protect)
     if args.mask:
         mbuf = io.BytesIO()
-        Image.fromarray((sca.mask * np.uint8(255)).astype(np.uint8)).save(mbuf, "PNG")
+        Image.fromarray((c.mask * np.uint8(255)).astype(np.uint8)).save(mbuf, "PNG")
         write_atomic(args.mask, mbuf.getvalue(), protect=protect)
     moved = sum(1 for s in sca.segments if s.shift or any(s.dc))
     print(f"{args.input} -> {args.out}: {args.method} SCA, {len(result.resyncs)} resyncs, "
-          f"{len(sca.segments)} runs ({moved} moved or DC-corrected), {100 * sca.damaged_fraction:.2f}% pixels "
-          f"damaged, fill {sca.fill}, thumbnail {origin}, {1000 * sca.timings['total']:.0f} ms")
+          f"{len(sca.segments)} runs ({moved} moved or DC-corrected), {100 * c.damaged_fraction:.2f}% pixels "
+          f"damaged, fill {c.fill}, thumbnail {origin}, {1000 * c.timings['total']:.0f} ms")
     if args.report:
         report = {"input": args.input, "output": args.out, "method": args.method, "thumbnail": origin,
-                  "fill": sca.fill, "damaged_fraction": sca.damaged_fraction, "timings": sca.timings,
+                  "fill": c.fill, "damaged_fraction": c.damaged_fraction, "timings": c.timings,
                   "decode": result.summary(),
                   "runs": [{"scan": s.scan, "first_mcu": s.first_mcu, "end_mcu": s.end_mcu, "shift": s.shift,
                             "dc": list(s.dc), "cost": s.cost, "confident": s.confident} for s in sca.segments]}

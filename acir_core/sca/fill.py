@@ -161,12 +161,9 @@ def disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: t
     ``flat``) or whose mean is more than ``tolerance`` levels off the upsampled thumbnail's in
     some JFIF component. The mask marks what SCA could not verify, which is mostly content that is
     right; the thumbnail, 12.8× smaller, is a worse guess than decoded content that agrees with
-    it (33 train photos: +1.75 dB at BER 1e-5, +1.2 dB at 1e-6, +0.25 dB at 1e-4 over filling
-    every damaged pixel). ``loose``: cells (rows × cols bool) marked only as a precaution (placed
-    in a confident run, but next to garbage or unseen by the thumbnail), judged with
-    ``loose_tolerance``: such a cell is right far more often than one SCA found wrong or could
-    not place (43 train photos at 1e-5: 24 levels for them gives +0.35 dB over 12; a tolerance of
-    24 for every cell loses 0.75 dB at 1e-4). These pixels are also what the GCA network restores:
+    it. ``loose``: cells (rows × cols bool) marked only as a precaution (placed in a confident
+    run, but next to garbage or unseen by the thumbnail), judged with ``loose_tolerance``: such a
+    cell is right far more often than one SCA found wrong or could not place. These pixels are also what the GCA network restores:
     it was trained to turn thumbnail-filled damage into detail, and the decoded content the fill
     keeps is better left exact."""
     if not mask.any():

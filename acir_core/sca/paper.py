@@ -23,7 +23,8 @@ import numpy as np
 from numba import njit
 
 from acir_core.jpeg.decoder import DecodeResult
-from acir_core.sca.aware import SCAResult, _DCT
+from acir_core.sca.edges import DCT
+from acir_core.sca.result import SCAResult
 
 MAX_ALIGN_SHIFT = 5
 
@@ -38,7 +39,7 @@ def paper_decoder_image(result: DecodeResult) -> np.ndarray:
         c = frame.components[ci]
         rows, cols = coefs.shape[:2]
         x = (coefs.astype(np.float32) * result.qtables[ci].astype(np.float32)).reshape(rows, cols, 8, 8)
-        px = np.einsum("ux,rcuw,wy->rcxy", _DCT, x, _DCT, optimize=True) + 128.0
+        px = np.einsum("ux,rcuw,wy->rcxy", DCT, x, DCT, optimize=True) + 128.0
         plane = px.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
         plane = np.repeat(np.repeat(plane, vmax // c.v, axis=0), hmax // c.h, axis=1)
         planes.append(plane)
@@ -136,7 +137,7 @@ def _stretch(out, lo, span):
 
 
 @njit(cache=True)
-def _place_mcus(img, source, cols, mh, mw, out):
+def place_mcus(img, source, cols, mh, mw, out):
     """out (H×W×3 uint8) = each MCU position's source MCU of ``img`` (raster index, -1: black),
     rounded (half to even) and clipped to 0..255, as far as out reaches."""
     for p in range(source.size):
@@ -152,11 +153,11 @@ def _place_mcus(img, source, cols, mh, mw, out):
                     out[r * mh + dy, c * mw + dx, k] = np.uint8(min(max(v, 0.0), 255.0))
 
 
-def _align(img: np.ndarray, mcu_h: int, mcu_w: int) -> np.ndarray:
+def align(img: np.ndarray, mcu_h: int, mcu_w: int) -> np.ndarray:
     """Per MCU position (rows·cols), the index in the MCU stream (raster order of ``img``) of the
     MCU placed there, -1 for none: the stream re-aligned row by row (module docstring, 4). Only
     each MCU's top and bottom pixel rows are compared, so only those are gathered; the pixels
-    move once, in :func:`_place_mcus`."""
+    move once, in :func:`place_mcus`."""
     rows, cols = img.shape[0] // mcu_h, img.shape[1] // mcu_w
     n = rows * cols
     width = cols * mcu_w
@@ -194,11 +195,11 @@ def paper_sca(result: DecodeResult) -> SCAResult:
     img = img[: (img.shape[0] // mcu_h) * mcu_h, : (img.shape[1] // mcu_w) * mcu_w]
     for _ in range(2):  # the published code runs segment normalisation twice
         img = _normalise(img, _segment_points(img, mcu_h, mcu_w), mcu_h, mcu_w)
-    source = _align(img, mcu_h, mcu_w)
+    source = align(img, mcu_h, mcu_w)
     rgb = np.zeros((frame.height, frame.width, 3), np.uint8)
     h, w = min(frame.height, img.shape[0]), min(frame.width, img.shape[1])
-    _place_mcus(img, source, img.shape[1] // mcu_w, mcu_h, mcu_w, rgb[:h, :w])
+    place_mcus(img, source, img.shape[1] // mcu_w, mcu_h, mcu_w, rgb[:h, :w])
     elapsed = time.perf_counter() - t0
     mask = np.zeros((frame.height, frame.width), bool)
-    return SCAResult(rgb, mask, np.zeros((1, 1), bool), (), result.coefficients, "paper", "none",
-                     {"estimate": elapsed, "render": 0.0, "fill": 0.0, "total": elapsed})
+    return SCAResult(rgb=rgb, mask=mask, mcu_mask=np.zeros((1, 1), bool), segments=(),
+                     coefficients=result.coefficients, method="paper", timings={"total": elapsed})

@@ -138,7 +138,10 @@ def reduce_rows(rgb: np.ndarray, width: int, out: np.ndarray | None = None, lo: 
     if out is None:
         out = np.empty((h, width, 3), np.uint8)
     first, count, taps = integer_taps(rgb.shape[1], width)
-    _row_pass(np.ascontiguousarray(rgb, np.uint8), lo, hi, first, count, taps, out)
+    src = np.ascontiguousarray(rgb, np.uint8)
+    if not src.flags.writeable:  # numba compiles a read-only array as another type: copy instead
+        src = src.copy()
+    _row_pass(src, lo, hi, first, count, taps, out)
     return out
 
 

@@ -1,0 +1,218 @@
+"""Decoder-aware self-compensation and alignment (design.md §3): the stages put together.
+
+The paper's SCA looks at pixels only and has to guess where segments start. Our decoder knows
+every resync's MCU and bit position, restart markers fix exact anchors, and the number of MCUs
+in the scan is fixed. So, per scan:
+
+1. each restart interval is cut into runs (:mod:`acir_core.sca.runs`);
+2. each later run is placed at the shift and DC that best join it to what is placed
+   (:mod:`acir_core.sca.shifts`), then all runs' DC errors are solved jointly
+   (:mod:`acir_core.sca.dcfit`);
+3. the corrections are applied to the quantised coefficients (shift = move MCUs, DC = integer
+   subtraction) and the image re-rendered: where the estimates are right, every pixel outside
+   the damage equals the clean decode exactly;
+4. with a thumbnail, a last DC check against it (:mod:`acir_core.sca.refine`), and the damage
+   mask (:mod:`acir_core.sca.marks`).
+
+Filling the damage is :mod:`acir_core.sca.compensate`'s job.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from acir_core.jpeg.decoder import DecodeResult, ScanResult
+from acir_core.jpeg.render import SamplePlanes
+from acir_core.sca.dcfit import Placement, solve_dc
+from acir_core.sca.edges import (Edges, inward, mcu_grid, mcu_major, misalignment, outward, roughness, scan_geometry,
+                                 thumb_means)
+from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
+from acir_core.sca.options import AwareOptions
+from acir_core.sca.refine import RefineContext, thumbnail_refine
+from acir_core.sca.result import SCAResult, SegmentFix
+from acir_core.sca.runs import runs_of_segment, split_pulse, split_silent, unsettled
+from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
+
+
+def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple], units: list[float],
+               thumb: np.ndarray | None, canvas: Canvas, opts: AwareOptions) -> tuple[list[Placement], float]:
+    """Every run of every restart interval of the scan placed: run 0 of an interval as decoded,
+    the later ones by the shift search and the dynamic programme over their shifts, on
+    ``canvas``. ``run_edges``: per component every MCU's top and left edges extrapolated
+    (:func:`acir_core.sca.edges.inward`); ``units``: levels per DC step; ``thumb``: the
+    thumbnail's mean per MCU and component (or None). Returns the placements and the reference
+    continuity cost (mean edge step inside content decoded right, in levels)."""
+    cols = sr.mcu_cols
+    mcu_means = tuple(e.mean for e in edges)
+    # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
+    offsets = (np.stack(mcu_means, axis=1) - thumb) if thumb is not None else None
+    # the thumbnail's mean at each MCU position per component (a placeholder without one)
+    thumb_cols = tuple(np.ascontiguousarray(thumb[:, k]) if thumb is not None else np.zeros(1)
+                       for k in range(len(edges)))
+    rough = roughness(edges, cols)
+    misalign = misalignment(edges, cols, rough)
+    ref_costs = []  # continuity inside content decoded right, to judge confidence by
+    placements: list[Placement] = []
+    for f, cnt, extra in zip(sr.segment_first.tolist(), sr.segment_count.tolist(), sr.segment_extra.tolist()):
+        runs, final_shift = runs_of_segment(sr, f, cnt, extra, opts.runs)
+        if not runs:
+            continue
+        runs = [piece for run in runs for piece in split_pulse(run, rough, cols, opts.runs)]
+        runs = [piece for run in runs for piece in split_pulse(run, misalign, cols, opts.runs, per_mcu_noise=True)]
+        if thumb is not None:
+            runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs)]
+        first = runs[0]
+        t0 = first.trusted
+        canvas.place(t0, t0, [0.0] * len(edges))
+        if t0.size > cols:
+            inner = t0[np.isin(t0 - cols, t0)]
+            if inner.size:
+                ref_costs.append(np.mean([np.mean(np.abs(e.top[inner] - e.bottom[inner - cols])) for e in edges]))
+        chosen = [(first, 0, (0,) * len(edges), 0.0)]
+        later = [r for r in runs[1:] if r.trusted.size >= opts.shifts.min_run]
+        costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
+                                        opts.shifts, mcu_means)
+        penalty = opts.shifts.jump_penalty * (np.median(ref_costs) if ref_costs else 1.0)
+        path = viterbi(costs, bases, 0, final_shift, penalty)
+        for r, (run, s) in enumerate(zip(later, path)):
+            j = s - int(bases[r])
+            if 0 <= j < costs.shape[1] and costs[r, j] < INF:
+                chosen.append((run, s, tuple(dcs[r, j].tolist()), float(costs[r, j])))
+            else:
+                chosen.append((run, s, (0,) * len(edges), float(INF)))
+        placements += [Placement(run=run, shift=sft, dc=dc, cost=cost, anchored=k == 0, first=f, count=cnt)
+                       for k, (run, sft, dc, cost) in enumerate(chosen)]
+    return placements, float(np.median(ref_costs)) if ref_costs else 8.0
+
+
+def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
+                    thumbnail: np.ndarray | None, opts: AwareOptions
+                    ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray, np.ndarray]:
+    """Put back the runs of scan ``si``, correcting ``coefs`` in place. Returns its fixes, the
+    damaged MCUs, the index into the fixes of the trusted run at each MCU (-1: damage) and the
+    MCUs marked only as a precaution (rows × cols each)."""
+    _, comps = scan_geometry(result, sr)
+    rows, cols = sr.mcu_rows, sr.mcu_cols
+    n = rows * cols
+    mcus = [mcu_major(coefs[ci], rows, cols, v, h) for ci, h, v in comps]
+    qts = [result.qtables[ci] for ci, _, _ in comps]
+    edges = [Edges.of(m, q) for m, q in zip(mcus, qts)]
+    units = [float(q[0]) / 8.0 for q in qts]
+    thumb = thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
+    canvas = Canvas((tuple(outward(e.bottom, e.bottom2) for e in edges),
+                     tuple(outward(e.right, e.right2) for e in edges)))
+    # per component tuples of arrays: what the compiled search and placing take
+    run_edges = (tuple(inward(e.top, e.top2) for e in edges), tuple(inward(e.left, e.left2) for e in edges))
+    placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts)
+    mcu_means = tuple(e.mean for e in edges)
+    solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc)
+    means = np.stack(mcu_means, axis=1) if thumb is not None else None
+    mk = opts.mask
+    late = unsettled(sr, n, opts.runs)
+    out = [np.zeros_like(m) for m in mcus]
+    owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
+    placed = np.zeros(n, bool)
+    trusted_pos = np.zeros(n, bool)
+    doubted = np.zeros(n, bool)  # trusted enough to fit and judge by, but not shown as sure
+    fixes: list[SegmentFix] = []
+    moves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # per run: decoded MCUs, their places, DCs
+    for pl, dcs in zip(placements, solved):
+        run, sft, cost, f, cnt = pl.run, pl.shift, pl.cost, pl.first, pl.count
+        confident = cost <= max(mk.confidence_factor * ref, ref + mk.confidence_margin)
+        near_outlier = np.zeros(0, np.int64)
+        m = run.trusted
+        t = m + sft
+        ok = (t >= f) & (t < f + cnt)
+        m, t = m[ok], t[ok]
+        if means is not None and m.size:
+            # what the thumbnail says of the result: a run whose level still disagrees is not
+            # trusted, and neither is any MCU that stands out from it (silent damage inside a run)
+            dev = means[m] - np.asarray(dcs)[None, :] * np.asarray(units)[None, :] - thumb[t]
+            level, outlier, near = outliers_of_run(dev, float(mk.outlier_sigma), float(mk.outlier_levels),
+                                                   int(mk.garble_before), int(mk.garble_after))
+            if np.any(np.abs(level) > mk.level_tolerance * np.asarray(units)) and m.size >= opts.runs.min_split:
+                confident = False
+            near_outlier = t[near]
+            keep = ~outlier
+            m, t = m[keep], t[keep]
+        moves.append((m, t, dcs))
+        placed[t] = True
+        if confident:
+            trusted_pos[t] = True
+            owner[t] = len(fixes)
+            doubted[t[late[m] | (m < run.settled) | (m >= run.tail)]] = True
+            doubted[near_outlier] = True
+        fixes.append(SegmentFix(scan=si, first_mcu=run.first, end_mcu=run.end, shift=int(sft),
+                                dc=tuple(int(d) for d in dcs), cost=float(cost), confident=bool(confident)))
+    if moves:  # every run's blocks to their places at once (a later run's win where two land)
+        src = np.concatenate([mv[0] for mv in moves])
+        dst = np.concatenate([mv[1] for mv in moves])
+        sizes = [mv[0].size for mv in moves]
+        for k in range(len(comps)):
+            blk = mcus[k][src]
+            dc = np.repeat(np.array([mv[2][k] for mv in moves], np.int64), sizes).astype(np.int16)
+            blk[..., 0] -= dc[:, None, None]
+            out[k][dst] = blk
+    # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
+    damaged = ~trusted_pos
+    if thumb is not None:
+        for k, q in enumerate(qts):
+            dc = np.rint((thumb[:, k] - 128.0) * 8.0 / float(q[0])).astype(np.int16)
+            unplaced = ~placed
+            out[k][unplaced] = 0
+            out[k][unplaced, :, :, 0] = dc[unplaced, None, None]
+    for k, (ci, h, v) in enumerate(comps):
+        coefs[ci][: rows * v, : cols * h] = mcu_grid(out[k], rows, cols)
+    owner[damaged] = -1
+    return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols), (doubted & ~damaged).reshape(rows, cols)
+
+
+def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
+              options: AwareOptions | None = None) -> SCAResult:
+    """Undo DC drift and block shifts using the decoder's records and mark the damage; nothing
+    is filled (damaged MCUs are neutral blocks, their DC following the thumbnail when there is
+    one). ``thumbnail``: H'×W'×3 uint8 (embedded or synthetic) or None; it helps place runs and
+    judge them."""
+    opts = options or AwareOptions()
+    t0 = time.perf_counter()
+    frame = result.frame
+    coefs = [c.copy() for c in result.coefficients]
+    fixes: list[SegmentFix] = []
+    marked = []  # per scan, the MCUs of its grid the mask covers (made pixels once, at the end)
+    first_grid = doubt = None
+    owners = []
+    for si, sr in enumerate(result.scans):
+        f, grid, owner, doubted = compensate_scan(si, result, sr, coefs, thumbnail, opts)
+        owners.append((len(fixes), owner))
+        fixes += f
+        marked.append(grid | doubted)
+        if first_grid is None:
+            first_grid, doubt = grid, doubted
+    use_thumb = thumbnail is not None and len(result.scans) == 1
+    planes = SamplePlanes.empty(tuple(coefs)) if use_thumb else None  # the refinement renders rows again
+    rgb = result.rerender(tuple(coefs), planes)
+    if use_thumb and opts.refine is not None:
+        # compare like with like: our result downsampled exactly as the thumbnail was made
+        ctx = RefineContext(result=result, scan=result.scans[0], coefs=coefs, owner=owners[0][1], fixes=fixes,
+                            thumbnail=thumbnail, rgb=rgb, samples=planes)
+        refined = thumbnail_refine(ctx, opts.refine, opts.mask)
+        if refined is not None:
+            fixes, rgb = refined.fixes, refined.rgb
+            first_grid = first_grid | refined.damaged
+            doubt = (doubt | refined.doubted) & ~first_grid
+    if first_grid is not None:
+        holes = mask_holes((first_grid | doubt).reshape(-1), fixes, 0, opts.mask.hole_mcus).reshape(first_grid.shape)
+        if holes.any():
+            doubt = doubt | holes
+        first_grid = first_grid | doubt
+        marked[0] = first_grid  # the first scan's damage with every precaution added since
+    # MCUs to pixels and the growth distribute over the union: once per scan, not per source
+    mask = np.zeros((frame.height, frame.width), bool)
+    for sr, grid in zip(result.scans, marked):
+        mask |= pixel_mask(result, sr, grid, dilate=opts.mask.dilate)
+    if len(result.scans) != 1:
+        doubt = None  # one cell grid judges the fill: only a single scan's precautions are sure
+    total = time.perf_counter() - t0
+    return SCAResult(rgb=rgb, mask=mask, mcu_mask=first_grid, segments=tuple(fixes), coefficients=tuple(coefs),
+                     method="aware", timings={"total": total}, doubtful=doubt)

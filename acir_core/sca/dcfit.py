@@ -1,0 +1,169 @@
+"""The joint DC fit: every run's DC error at once, from all run boundaries and the thumbnail.
+
+Placing runs one after another measures each run's DC against what was placed before it, so one
+poorly measured boundary would pass its error down the image. Here the relative offsets across
+every boundary between two runs and the absolute offsets against the thumbnail are solved
+together by iteratively reweighted least squares, the first run of each restart interval fixed
+at 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from acir_core.sca.envelope import cholesky_envelope, envelope_start, solve_envelope
+from acir_core.sca.median import median
+from acir_core.sca.options import DCOptions
+from acir_core.sca.runs import Run
+
+
+@dataclass(frozen=True, kw_only=True)
+class Placement:
+    """Where the shift search put one run: its shift, the DC it measured (per component, DC steps)
+    and the cost left; ``anchored``: the first run of its restart interval (DC fixed at 0);
+    ``first``, ``count``: the interval's MCUs."""
+
+    run: Run
+    shift: int
+    dc: tuple[int, ...]
+    cost: float
+    anchored: bool
+    first: int
+    count: int
+
+
+@njit(cache=True)
+def group_median_mad(keys: np.ndarray, vals: np.ndarray):
+    """Per run of equal ``keys`` (sorted), the median and median absolute deviation of the rows
+    of ``vals`` (each row one boundary pair's samples) and the number of samples."""
+    n, width = vals.shape
+    starts = [0]
+    for i in range(1, n):
+        if keys[i] != keys[i - 1]:
+            starts.append(i)
+    g = len(starts)
+    out_k = np.empty(g, np.int64)
+    med = np.empty(g)
+    mad = np.empty(g)
+    size = np.empty(g, np.int64)
+    for q in range(g):
+        a = starts[q]
+        b = starts[q + 1] if q + 1 < g else n
+        flat = vals[a:b].ravel()
+        m = median(flat, 0.5)
+        out_k[q], med[q], mad[q], size[q] = keys[a], m, median(np.abs(flat - m), 0.25), flat.size
+    return out_k, med, mad, size
+
+
+
+def reweighted_differences(plus: np.ndarray, minus: np.ndarray, b: np.ndarray, wts: np.ndarray, n: int,
+                           rounds: int, scale: float) -> np.ndarray:
+    """The unknowns x (n,) of measurements x[plus] - x[minus] ≈ b (an index of -1 is a known 0),
+    weighted ``wts``, by iteratively reweighted least squares (Cauchy, ``scale``) so that one bad
+    boundary does not pull the rest. Each row has two entries at most, so the normal equations
+    are summed entry by entry rather than from a dense design matrix of mostly zeros."""
+    x = np.zeros(n + 1)  # x[n]: the known 0 that index -1 reads
+    p, m = np.where(plus < 0, n, plus), np.where(minus < 0, n, minus)
+    for it in range(rounds):
+        w = wts if it == 0 else wts / (1.0 + (np.abs(x[p] - x[m] - b) / scale) ** 2)
+        mat, rhs = difference_normals(p, m, w, b, n)
+        # runs meet runs a row or so away in decode order: the matrix is nearly banded
+        first = envelope_start(mat)
+        low, ok = cholesky_envelope(mat, first)
+        x[:n] = solve_envelope(low, first, rhs) if ok else np.linalg.solve(mat, rhs)
+    return x[:n]
+
+
+@njit(cache=True)
+def difference_normals(p: np.ndarray, m: np.ndarray, w: np.ndarray, b: np.ndarray, n: int):
+    """The normal equations of :func:`reweighted_differences` (index n: the known 0), each of
+    their four parts summed in row order and then combined as ``np.bincount`` of each would, with
+    the 1e-9 ridge that keeps a run no measurement reaches at 0."""
+    size = n + 1
+    same_p = np.zeros(size)  # Σ w over rows by their plus index (the diagonal from x[plus])
+    same_m = np.zeros(size)
+    cross = np.zeros((size, size))  # Σ w over rows by (plus, minus); by (minus, plus) is its transpose
+    rhs_p = np.zeros(size)
+    rhs_m = np.zeros(size)
+    for r in range(p.size):
+        same_p[p[r]] += w[r]
+        same_m[m[r]] += w[r]
+        cross[p[r], m[r]] += w[r]
+        rhs_p[p[r]] += w[r] * b[r]
+        rhs_m[m[r]] += w[r] * b[r]
+    mat = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            diag = same_p[i] + same_m[i] if i == j else 0.0
+            mat[i, j] = diag - cross[i, j] - cross[j, i] + (1e-9 if i == j else 0.0)
+    return mat, rhs_p[:n] - rhs_m[:n]
+
+
+def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tuple[tuple, tuple], mcu_means,
+             units, thumb: np.ndarray | None, cols: int, n: int, opts: DCOptions) -> np.ndarray:
+    """DC errors of all runs at once, per component: weighted least squares over the relative
+    offsets measured across every boundary between two runs and the absolute offsets against the
+    thumbnail, with the first run of each restart segment fixed at 0. Solving jointly keeps one
+    poorly measured boundary from passing its error down the rest of the image. ``inner`` and
+    ``outer``: per component the extrapolated top/left and bottom/right edges of every decoded MCU
+    (:func:`acir_core.sca.edges.inward`, :func:`acir_core.sca.edges.outward`), as the shift search uses them."""
+    p = len(placements)
+    k_n = len(units)
+    # every run's MCUs where they land (inside their segment), run by run
+    sizes = np.array([pl.run.trusted.size for pl in placements], np.int64)
+    run_of = np.repeat(np.arange(p, dtype=np.int64), sizes)
+    dec_all = (np.concatenate([pl.run.trusted for pl in placements]).astype(np.int64) if p
+               else np.zeros(0, np.int64))
+    at = dec_all + np.repeat(np.array([pl.shift for pl in placements], np.int64), sizes)
+    seg_f = np.repeat(np.array([pl.first for pl in placements], np.int64), sizes)
+    seg_n = np.repeat(np.array([pl.count for pl in placements], np.int64), sizes)
+    ok = (at >= seg_f) & (at < seg_f + seg_n)
+    run_of, dec_all, at = run_of[ok], dec_all[ok], at[ok]
+    owner = np.full(n, -1, np.int64)
+    dec = np.zeros(n, np.int64)
+    _, from_end = np.unique(at[::-1], return_index=True)
+    last = at.size - 1 - from_end  # where two runs land on one place, the later one holds it
+    owner[at[last]] = run_of[last]
+    dec[at[last]] = dec_all[last]
+    result = np.zeros((p, k_n), np.int64)
+    anchored = np.array([pl.anchored for pl in placements], bool)
+    t_all = np.arange(n)
+    pairs = []
+    for nb, side in ((t_all - cols, 0), (np.where(t_all % cols != 0, t_all - 1, -1), 1)):  # above, left
+        ok = (nb >= 0) & (owner >= 0)
+        ok[ok] &= owner[nb[ok]] >= 0
+        ok[ok] &= owner[nb[ok]] != owner[ok]
+        t, nb = t_all[ok], nb[ok]
+        key = owner[t] * p + owner[nb]
+        order = np.argsort(key, kind="stable")
+        pairs.append((t[order], nb[order], key[order], side))
+    for k, (means, unit) in enumerate(zip(mcu_means, units)):
+        plus, minus, rhs, wts = [], [], [], []
+        for t, nb, key, side in pairs:
+            if t.size == 0:
+                continue
+            d = inner[side][k][dec[t]] - outer[side][k][dec[nb]]
+            keys, meds, mads, counts = group_median_mad(key, d / unit)
+            plus.append(keys // p)
+            minus.append(keys % p)
+            rhs.append(meds)
+            wts.append(counts / (1.57 * mads * mads + 0.05))
+        if thumb is not None and run_of.size:  # each run's MCUs against the thumbnail where they land
+            vals = (means[dec_all] - thumb[at, k]) / unit
+            keys, meds, mads, counts = group_median_mad(run_of, vals[:, None])
+            plus.append(keys)
+            minus.append(np.full(keys.size, -1, np.int64))
+            rhs.append(meds)
+            wts.append(counts / (1.57 * mads * mads + 0.05))
+        free = np.flatnonzero(~anchored)
+        if not free.size or not plus:
+            result[:, k] = [int(round(pl.dc[k])) for pl in placements]
+            continue
+        col = np.full(p + 1, -1, np.int64)  # column of each run's unknown; -1: anchored (and index -1)
+        col[free] = np.arange(free.size)
+        sol = reweighted_differences(col[np.concatenate(plus)], col[np.concatenate(minus)], np.concatenate(rhs),
+                                     np.concatenate(wts), free.size, opts.rounds, opts.scale)
+        result[free, k] = np.rint(sol).astype(np.int64)
+    return result

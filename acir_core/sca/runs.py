@@ -1,0 +1,172 @@
+"""Runs: the stretches of MCUs between resyncs, which SCA puts back one by one.
+
+Each restart interval is cut into runs at the decoder's resync events; MCUs decoded from bits
+around each failure are left out, and the first few after a resume point are placed but not
+trusted. A run is cut again at a *silent* break (damage that decoded without any failure but
+changed the DC predictors or the MCU count): where its offset against the thumbnail steps, or
+where the roughness across MCU-row boundaries rises for exactly one row's worth of MCUs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from acir_core.jpeg.decoder import ScanResult
+from acir_core.sca.median import median
+from acir_core.sca.options import RunOptions
+
+
+@dataclass
+class Run:
+    """A run of decoded MCUs ``[first, end)`` of a scan and those of them placed if it is."""
+
+    first: int
+    end: int
+    trusted: np.ndarray  # decoded MCU indices placed if the run is
+    settled: int = -1  # decoded MCUs before this one start the run after a silent break: not sure
+    tail: int = 1 << 62  # decoded MCUs from this one on end the run before a silent break: not sure
+
+
+def runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
+                    opts: RunOptions) -> tuple[list[Run], int]:
+    """The runs of one restart segment (MCUs between resyncs, damaged ones left out) and the
+    shift its last run must end at."""
+    decoded = sr.decoded[f : f + cnt]
+    n_dec = int(np.argmin(decoded)) if not decoded.all() else cnt
+    events = sorted((e for e in sr.resyncs if f <= e.mcu < f + n_dec), key=lambda e: e.mcu)
+    starts = sr.mcu_bit_start
+    ends = np.empty(n_dec, np.int64)
+    ends[:-1] = starts[f + 1 : f + n_dec] if n_dec > 1 else np.zeros(0, np.int64)
+    if n_dec:
+        ends[-1] = starts[f + n_dec - 1] + 1
+    hurt = sr.suspect[f : f + n_dec].astype(bool)  # per decoded MCU of the segment
+    seg_starts = starts[f : f + n_dec]
+    # decoding only goes forward, so the MCUs whose bits overlap a window are one stretch, found
+    # by bisection rather than a scan of the segment per event
+    ordered = n_dec < 2 or bool(np.all(np.diff(seg_starts) >= 0) and np.all(np.diff(ends) >= 0))
+    for e in events:
+        hurt[max(0, e.mcu - opts.back_mcus - f): min(n_dec, e.mcu + 1 + opts.skip_mcus - f)] = True
+        lo, hi = e.fail_bit - opts.back_bits, e.fail_bit + opts.forward_bits
+        if ordered:
+            hurt[np.searchsorted(ends, lo, side="right"):np.searchsorted(seg_starts, hi, side="left")] = True
+        else:
+            hurt |= (seg_starts < hi) & (ends > lo)
+    bounds = [f] + [e.mcu for e in events] + [f + n_dec]
+    runs = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        idx = np.arange(a, b)
+        runs.append(Run(a, b, idx[~hurt[a - f: b - f]]))
+    final_shift = -extra if n_dec == cnt else cnt - n_dec
+    return runs, final_shift
+
+
+def unsettled(sr: ScanResult, n: int, opts: RunOptions) -> np.ndarray:
+    """Decoded MCUs (bool per index) that follow a resume point by ``skip_mcus`` + 1 to
+    ``skip_mcus`` + ``settle_mcus``: the resync takes the first bit from which many MCUs decode,
+    and a start a few bits early decodes a wrong block or two before its Huffman codes fall into
+    step with the true ones (mostly one block's AC wrong). Mostly right, so they are placed (the fill keeps what agrees with
+    the thumbnail), but not trusted. The same holds after a silent break a run is split at
+    (``Run.settled``)."""
+    out = np.zeros(n, bool)
+    for e in sr.resyncs:
+        first = e.mcu + 1 + opts.skip_mcus
+        out[min(first, n): min(first + opts.settle_mcus, n)] = True
+        # and before the MCUs walked back from the failure: garbage can decode for longer
+        seg = int(sr.segment_first[max(np.searchsorted(sr.segment_first, e.mcu, side="right") - 1, 0)])
+        out[max(e.mcu - opts.back_mcus - opts.lead_mcus, seg): max(e.mcu - opts.back_mcus, seg)] = True
+    return out
+
+
+@njit(cache=True)
+def step_scan(z: np.ndarray, min_split: int):
+    """The likeliest single step in a run's offsets ``z`` (N, K): per split point p (at least
+    ``min_split`` from either end), the difference of the means after and before (values clipped
+    to 6 robust spreads of their median), in standard errors, largest over components. Returns
+    the best p, its score, and its largest jump (DC units)."""
+    n, k_n = z.shape
+    med = np.empty(k_n)
+    mad = np.empty(k_n)
+    cs = np.zeros((n + 1, k_n))
+    for k in range(k_n):
+        col = z[:, k].copy()
+        med[k] = median(col, 0.5)
+        mad[k] = median(np.abs(col - med[k]), 0.25) + 0.25
+        lo, hi = med[k] - 6 * mad[k], med[k] + 6 * mad[k]
+        for i in range(n):
+            cs[i + 1, k] = cs[i, k] + min(max(col[i], lo), hi)
+    best_p, best, best_jump = min_split, -1.0, 0.0
+    for p in range(min_split, n - min_split + 1):
+        se = np.sqrt(p * (n - p) / n)
+        score, top = -1.0, 0.0
+        for k in range(k_n):
+            jump = abs((cs[n, k] - cs[p, k]) / (n - p) - cs[p, k] / p)
+            score = max(score, jump / mad[k] * se)
+            top = max(top, jump)
+        if score > best:
+            best_p, best, best_jump = p, score, top
+    return best_p, best, best_jump
+
+
+def split_at(run: Run, cut: int, cut_mcu: int, opts: RunOptions) -> tuple[Run, Run]:
+    """``run`` split at a silent break at its ``cut``-th trusted MCU (decoded index ``cut_mcu``):
+    the MCUs just before and after it are left out as around a failure, and the next few on
+    either side are kept but marked (``lead_mcus``, ``settle_mcus``)."""
+    m = run.trusted
+    a = Run(run.first, cut_mcu, m[: max(cut - opts.back_mcus, 0)], run.settled,
+             int(m[max(cut - opts.back_mcus - opts.lead_mcus, 0)]))
+    b = Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :], cut_mcu + 1 + opts.skip_mcus + opts.settle_mcus,
+             run.tail)
+    return a, b
+
+
+def split_silent(run: Run, offsets: np.ndarray | None, units: list[float], opts: RunOptions,
+                  depth: int = 0) -> list[Run]:
+    """Split a run where its DC offset against the thumbnail steps: a damaged stretch that decoded
+    without any failure (Huffman codes self-synchronise) still changes the DC predictors."""
+    m = run.trusted
+    if offsets is None or m.size < 2 * opts.min_split or depth > opts.max_depth:
+        return [run]
+    z = offsets[m] / np.asarray(units)[None, :]  # per trusted MCU, per component, in DC units
+    cut, score, jump = step_scan(z, opts.min_split)
+    if score < opts.split_score or jump < opts.split_jump:
+        return [run]
+    a, b = split_at(run, cut, int(m[cut]), opts)
+    return split_silent(a, offsets, units, opts, depth + 1) + split_silent(b, offsets, units, opts, depth + 1)
+
+
+def split_pulse(run: Run, rough: np.ndarray, cols: int, opts: RunOptions, depth: int = 0,
+                per_mcu_noise: bool = False) -> list[Run]:
+    """Split a run at a silent break found from continuity alone: after a break at MCU p, the MCUs
+    p..p+cols-1 sit under content decoded before it (other DC, maybe other shift), so the boundary
+    roughness to the MCU above rises for exactly one row's worth of MCUs. Also run on
+    :func:`acir_core.sca.edges.misalignment` (``per_mcu_noise``: the row mean's noise from the
+    MCUs' spread), which shows a silent loss or gain of one MCU in texture: missed, such a break
+    leaves the rest of the run one MCU off, and every later run is then placed to match it, down
+    to the image's end."""
+    m = run.trusted
+    if m.size < 3 * cols or depth > opts.max_depth:
+        return [run]
+    lo = np.searchsorted(m, run.first + cols)
+    idx = m[lo:]
+    if idx.size < 2 * cols:
+        return [run]
+    r = rough[idx]
+    cs = np.concatenate([[0.0], np.cumsum(r)])
+    win = (cs[cols:] - cs[:-cols]) / cols  # mean roughness of the row starting at each position
+    base = np.median(r)
+    if per_mcu_noise:  # a row's mean as noisy as independent MCUs make it: in a short run the
+        # pulse itself fills much of the windows, whose own spread then hides it
+        spread = 1.4826 * np.median(np.abs(r - base)) / np.sqrt(cols) + 1e-6
+    else:
+        spread = np.median(np.abs(win - np.median(win))) + 1e-6
+    k = int(np.argmax(win))
+    excess = win[k] - base
+    if excess < opts.pulse_min or excess < opts.pulse_sigma * spread:
+        return [run]
+    cut_mcu = int(idx[k])
+    cut = int(np.searchsorted(m, cut_mcu))
+    a, b = split_at(run, cut, cut_mcu, opts)
+    return (split_pulse(a, rough, cols, opts, depth + 1, per_mcu_noise)
+            + split_pulse(b, rough, cols, opts, depth + 1, per_mcu_noise))

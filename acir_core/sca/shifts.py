@@ -1,0 +1,340 @@
+"""Placing runs: the shift and DC of each run that best join it to the content already placed.
+
+Every later run of a restart interval is out by a whole number of MCUs and one constant DC error
+per component. For each candidate shift the DC that best joins the run to the placed content
+above and left (and to the thumbnail's means) is the median of the edge steps, and what remains
+is the cost; a dynamic programme over the runs then picks the shifts so that the interval ends
+where the data says.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from acir_core.sca.median import BUCKETS, bucket_median
+from acir_core.sca.options import ShiftOptions
+from acir_core.sca.runs import Run
+
+INF = np.float64(1e18)
+"""The cost of a shift that was not costed."""
+
+
+class Canvas:
+    """The placed content at its true MCU positions, for judging where the next run fits: per
+    component only what the edge steps read, each placed MCU's bottom and right edges
+    extrapolated half a pixel outwards (:func:`acir_core.sca.edges.outward`) plus the DC correction it was placed
+    with. ``outer``: those edges of every decoded MCU, uncorrected."""
+
+    def __init__(self, outer: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]):
+        self.outer = outer  # tuples of arrays: what the compiled placing and search take
+        self.bottom = tuple(np.zeros_like(e) for e in outer[0])
+        self.right = tuple(np.zeros_like(e) for e in outer[1])
+        self.known = np.zeros(outer[0][0].shape[0], bool)
+
+    def place(self, true_pos: np.ndarray, dec_idx: np.ndarray, offsets: list[float]) -> None:
+        place(self.bottom, self.right, self.outer[0], self.outer[1], self.known, true_pos, dec_idx,
+               np.asarray(offsets, np.float64))
+
+
+@njit(cache=True)
+def place(bottoms, rights, outer_bottoms, outer_rights, known, true_pos, dec_idx, offsets) -> None:
+    """:meth:`Canvas.place` for every component in one compiled call."""
+    for k in range(offsets.size):
+        off = offsets[k]
+        for q in range(true_pos.size):
+            t, i = true_pos[q], dec_idx[q]
+            for x in range(bottoms[k].shape[1]):
+                bottoms[k][t, x] = outer_bottoms[k][i, x] + off
+            for x in range(rights[k].shape[1]):
+                rights[k][t, x] = outer_rights[k][i, x] + off
+    for q in range(true_pos.size):
+        known[true_pos[q]] = True
+
+
+@njit(cache=True)
+def edge_terms(inner, outer, known, m, use, s, f, cnt, offset, row_start_ok, cols, w, vals, wts, n):
+    """Append the steps across one edge (above: ``offset`` = cols; left: 1) of each probed MCU at
+    shift ``s`` whose neighbour there is placed: the MCU's extrapolated edge (``inner``, per
+    decoded MCU) minus the neighbour's (``outer``, per position). Returns the new count."""
+    for q in range(use.size):
+        i = m[use[q]]
+        t = i + s
+        nb = t - offset
+        if t < f or t >= f + cnt or nb < 0 or not known[nb] or (row_start_ok and t % cols == 0):
+            continue
+        for x in range(inner.shape[1]):
+            vals[n] = inner[i, x] - outer[nb, x]
+            wts[n] = w
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def shift_costs(top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: np.ndarray, known: np.ndarray,
+                m: np.ndarray, shifts: np.ndarray, f: int, cnt: int, cols: int, use_a: np.ndarray,
+                use_l: np.ndarray, use_t: np.ndarray, means: np.ndarray, thumb: np.ndarray,
+                thumb_weight: float, unit: float):
+    """One component's part of :func:`evaluate_shifts`, per shift: the steps across the edges to
+    placed content above and left (each side extrapolated half a pixel,
+    :func:`acir_core.sca.edges.inward`: ``top`` and ``left`` per decoded MCU, the canvas's
+    ``bottom`` and ``right`` per position) and the offsets of MCU means from the thumbnail; their
+    median gives the DC, the best of it and its two neighbours by weighted mean absolute residual
+    gives the cost. Returns (cost, dc, measured)."""
+    n_s = shifts.size
+    tw, th = top.shape[1], left.shape[1]
+    cap = use_a.size * tw + use_l.size * th + use_t.size
+    vals = np.empty(cap)
+    wts = np.empty(cap)
+    bucket = np.empty(cap, np.int64)
+    work = np.empty(cap)
+    counts = np.zeros(BUCKETS, np.int64)  # bucket_median leaves it all zero
+    cost = np.full(n_s, 1e18)
+    dc = np.zeros(n_s, np.int64)
+    has = np.zeros(n_s, np.bool_)
+    wa = 1.0 / max(use_a.size * tw, 1)
+    wl = 1.0 / max(use_l.size * th, 1)
+    wt = thumb_weight / max(use_t.size, 1)
+    for si in range(n_s):
+        s = shifts[si]
+        n = 0
+        n = edge_terms(top, bottom, known, m, use_a, s, f, cnt, cols, np.bool_(False), cols, wa, vals, wts, n)
+        n = edge_terms(left, right, known, m, use_l, s, f, cnt, np.int64(1), np.bool_(True), cols, wl, vals, wts, n)
+        for q in range(use_t.size):
+            i = m[use_t[q]]
+            t = i + s
+            if t < f or t >= f + cnt:
+                continue
+            vals[n] = means[i] - thumb[min(max(t, 0), thumb.size - 1)]
+            wts[n] = wt
+            n += 1
+        if n == 0:
+            continue
+        med = bucket_median(vals, n, 0.5 * unit, counts, bucket, work) / unit
+        base = np.int64(np.rint(med))
+        wsum = 0.0
+        lo_acc, mid_acc, hi_acc = 0.0, 0.0, 0.0
+        c_lo, c_mid, c_hi = (base - 1) * unit, base * unit, (base + 1) * unit
+        for j in range(n):
+            wj = wts[j]
+            wsum += wj
+            lo_acc += abs(vals[j] - c_lo) * wj
+            mid_acc += abs(vals[j] - c_mid) * wj
+            hi_acc += abs(vals[j] - c_hi) * wj
+        wsum = max(wsum, 1e-12)
+        best, best_dc = 1e18, base
+        for delta, acc in ((-1, lo_acc), (0, mid_acc), (1, hi_acc)):
+            acc /= wsum
+            if acc < best:
+                best, best_dc = acc, base + delta
+        cost[si] = best
+        dc[si] = best_dc
+        has[si] = True
+    return cost, dc, has
+
+
+@njit(cache=True)
+def with_neighbour(m: np.ndarray, shifts: np.ndarray, f: int, cnt: int, cols: int, known: np.ndarray,
+                    offset: int, limit: int) -> np.ndarray:
+    """Indices into ``m`` (at most ``limit``, in order) of the MCUs that, at some shift, land in
+    the segment with a placed neighbour ``offset`` places before (above: cols; left: 1, not
+    across a row start)."""
+    out = np.empty(min(limit, m.size), np.int64)
+    last = known.size - 1  # the last placed position: MCUs beyond it (+ the widest shift) have none
+    while last >= 0 and not known[last]:
+        last -= 1
+    lowest = shifts.min() if shifts.size else 0
+    n = 0
+    for q in range(m.size):
+        if n == limit or m[q] + lowest - offset > last:
+            break
+        for s in shifts:
+            t = m[q] + s
+            nb = t - offset
+            if t < f or t >= f + cnt or nb < 0 or not known[nb] or (offset == 1 and t % cols == 0):
+                continue
+            out[n] = q
+            n += 1
+            break
+    return out[:n]
+
+
+def search_runs(runs: list[Run], f: int, cnt: int, cols: int, inner: tuple[tuple, tuple], units,
+                 canvas: Canvas, thumb: tuple, use_thumb: bool, opts: ShiftOptions, means: tuple
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Place ``runs`` (the later runs of one restart segment) one after another, each at its best
+    shift within ``opts.window`` of the one before, and return every run's costs (R, S) over its
+    shifts ``bases[r] + 0..S-1``, with the best integer DC per shift and component (R, S, K):
+    the residual after removing the DC offset, as mean absolute sample difference across the
+    boundary to the placed content above/left and to the thumbnail (:func:`shift_costs`).
+    ``inner``: per component, every decoded MCU's top and left edges extrapolated
+    (:func:`acir_core.sca.edges.inward`); ``thumb``: per component, the thumbnail's mean at each
+    MCU position (contiguous; read only with ``use_thumb``). One compiled call per segment, so no
+    Python runs between the runs' searches."""
+    trusted = np.concatenate([r.trusted for r in runs]).astype(np.int64) if runs else np.zeros(0, np.int64)
+    starts = np.cumsum([0] + [r.trusted.size for r in runs]).astype(np.int64)
+    return search_segment(inner[0], inner[1], canvas.bottom, canvas.right, canvas.outer[0], canvas.outer[1],
+                           canvas.known, trusted, starts, f, cnt, cols, int(opts.window), int(opts.refine),
+                           thumb, use_thumb, means, float(opts.thumb_weight), np.asarray(units, np.float64))
+
+
+@njit(cache=True)
+def lowest(costs: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` lowest costs, lowest first, the lower index first among equals (a
+    stable argsort's first ``k``; NumPy's default sort leaves the order of ties unspecified)."""
+    taken = np.zeros(costs.size, np.bool_)
+    out = np.empty(min(k, costs.size), np.int64)
+    for q in range(out.size):
+        best, arg = np.inf, -1
+        for j in range(costs.size):
+            if not taken[j] and (arg < 0 or costs[j] < best):
+                best, arg = costs[j], j
+        taken[arg] = True
+        out[q] = arg
+    return out
+
+
+@njit(cache=True)
+def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, known, trusted, starts, f, cnt,
+                    cols, window, refine, thumbs, use_thumb, means, thumb_weight, units):
+    """:func:`search_runs`, compiled: per run, a coarse pass over every shift on a quarter of the
+    samples, then the best ``refine`` in full; the run is placed on the canvas at the lowest
+    cost (the first among equals) with its DC. A run that no shift can judge keeps the shift
+    before it, at cost ``INF`` / 2 (finite: the programme may still pass through it)."""
+    n_runs, span, n_k = starts.size - 1, 2 * window + 1, units.size
+    costs = np.full((n_runs, span), INF)
+    dcs = np.zeros((n_runs, span, n_k), np.int64)
+    bases = np.empty(n_runs, np.int64)
+    offsets = np.empty(n_k)
+    prev = 0
+    for r in range(n_runs):
+        m = trusted[starts[r]: starts[r + 1]]
+        base = prev - window
+        bases[r] = base
+        if m.size:
+            cand = np.arange(base, base + span)
+            c, d = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, np.int64(4), thumbs,
+                                   use_thumb, means, thumb_weight, units)
+            top = lowest(c, refine)
+            c_top, d_top = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand[top], f, cnt, cols,
+                                           np.int64(1), thumbs, use_thumb, means, thumb_weight, units)
+            for q in range(top.size):
+                c[top[q]] = c_top[q]
+                for k in range(n_k):
+                    d[top[q], k] = d_top[q, k]
+            # element by element: an array assignment would compile numba's shape-mismatch message
+            for j in range(span):
+                costs[r, j] = c[j]
+                for k in range(n_k):
+                    dcs[r, j, k] = d[j, k]
+        arg = -1
+        for j in range(span):
+            if costs[r, j] < INF and (arg < 0 or costs[r, j] < costs[r, arg]):
+                arg = j
+        if arg < 0:
+            arg = window
+            costs[r, arg] = INF / 2
+        best = base + arg
+        n_in = 0
+        for q in range(m.size):
+            if f <= m[q] + best < f + cnt:
+                n_in += 1
+        pos = np.empty(n_in, np.int64)
+        dec = np.empty(n_in, np.int64)
+        n_in = 0
+        for q in range(m.size):
+            if f <= m[q] + best < f + cnt:
+                pos[n_in] = m[q] + best
+                dec[n_in] = m[q]
+                n_in += 1
+        for k in range(n_k):
+            offsets[k] = -dcs[r, arg, k] * units[k]
+        place(bottoms, rights, outer_bottoms, outer_rights, known, pos, dec, offsets)
+        prev = best
+    return costs, dcs, bases
+
+
+@njit(cache=True)
+def evaluate_shifts(tops, lefts, bottoms, rights, known, m, sh, f, cnt, cols, stride, thumbs, use_thumb, means,
+                    thumb_weight, units):
+    """Costs (S,) of placing the run of decoded MCUs ``m`` at each shift ``sh``, and the best
+    integer DC per shift and component (S, K), probing every ``stride``-th MCU with a placed
+    neighbour (see :func:`search_runs`). All components in one call: runs are costed hundreds of
+    times per photo, and per-component calls would cost more than the costs themselves."""
+    n_s, n_k = sh.size, units.size
+    # probe the first 2 rows' worth of MCUs that have a placed neighbour for some shift
+    use_a = with_neighbour(m, sh, f, cnt, cols, known, cols, 2 * cols)[::stride]
+    use_l = with_neighbour(m, sh, f, cnt, cols, known, np.int64(1), cols)[::stride]
+    if use_thumb:
+        use_t = np.arange(0, m.size, max(1, m.size // (512 // stride)))
+    else:
+        use_t = np.zeros(0, np.int64)
+    total = np.zeros(n_s)
+    weight = np.zeros(n_s)
+    dcs = np.zeros((n_s, n_k), np.int64)
+    for k in range(n_k):
+        cost, dc, has = shift_costs(tops[k], lefts[k], bottoms[k], rights[k], known, m, sh, f, cnt, cols,
+                                    use_a, use_l, use_t, means[k], thumbs[k], thumb_weight, units[k])
+        for i in range(n_s):
+            if has[i]:
+                total[i] += cost[i]
+                weight[i] += 1.0
+            dcs[i, k] = dc[i]
+    costs = np.empty(n_s)
+    for i in range(n_s):
+        costs[i] = total[i] / max(weight[i], 1.0) if weight[i] > 0 else INF
+    return costs, dcs
+
+
+def viterbi(costs: np.ndarray, bases: np.ndarray, start: int, final: int | None, penalty: float) -> list[int]:
+    """Shifts per run minimising total cost + penalty·|jumps|, ending at ``final`` when given.
+    ``costs`` (R, S): run r's cost at shift ``bases[r]`` + j, ``INF`` where not costed."""
+    if not costs.shape[0]:
+        return []
+    run, col = np.nonzero(costs < INF)
+    keys = np.concatenate([bases[run] + col, [start] + ([final] if final is not None else [])])
+    lo, hi = int(keys.min()), int(keys.max())
+    local = np.full((costs.shape[0], hi - lo + 1), INF)
+    local[run, bases[run] + col - lo] = costs[run, col]
+    prev, back = viterbi_pass(local, start - lo, penalty)
+    if final is not None and lo <= final <= hi and prev[final - lo] < INF:
+        end = final - lo
+    else:
+        end = int(np.argmin(prev))
+    path = [end]
+    for arg in back[:0:-1]:
+        path.append(int(arg[path[-1]]))
+    return [int(p + lo) for p in path[::-1]]
+
+
+@njit(cache=True)
+def viterbi_pass(local: np.ndarray, start: int, penalty: float):
+    """The forward pass of :func:`viterbi` over shifts ``0..span-1``: per run and shift the best
+    predecessor (the lowest-index one among equals, as ``np.argmin``) and the final totals. A
+    state more than ``penalty`` × span above the best can win nowhere (the best one reaches every
+    shift for less), so each step reads just the few states a run was costed at, not every pair
+    of shifts (uncosted ones sit at ``INF``); the margin keeps float rounding from deciding."""
+    n_r, span = local.shape
+    prev = np.full(span, INF)
+    prev[start] = 0.0
+    back = np.zeros((n_r, span), np.int64)
+    live = np.empty(span, np.int64)
+    reach = penalty * span
+    for r in range(n_r):
+        bound = (prev.min() + reach) * (1.0 + 1e-9) + 1e-9
+        n_live = 0
+        for j in range(span):
+            if prev[j] <= bound:
+                live[n_live] = j
+                n_live += 1
+        nxt = np.empty(span)
+        for s in range(span):
+            best, arg = np.inf, live[0]
+            for q in range(n_live):
+                j = live[q]
+                v = prev[j] + penalty * abs(s - j)
+                if v < best:
+                    best, arg = v, j
+            back[r, s] = arg
+            nxt[s] = best + local[r, s]
+        prev = nxt
+    return prev, back
