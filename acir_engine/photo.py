@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acir_core.errors import BadInput, ImageTooLarge, InvalidParameter
+from acir_core.errors import AcirError, BadInput, ImageTooLarge, InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.segments import parse_layout
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
@@ -20,7 +20,7 @@ from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsampled_thumbnail
 from acir_core.sca.pipeline import resolve_thumbnail
 from acir_engine.network import RESTORE_STAGES
 
-BYTES_PER_PIXEL = {"decode": 40, "sca": 110, "gca": 170}  # peak working memory per photo pixel
+BYTES_PER_PIXEL = {"decode": 30, "sca": 90, "gca": 140}  # peak working memory per pixel, with margin
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -106,6 +106,26 @@ def check_budget(data: bytes, *, stage: str, source: str = "", max_pixels: int =
     return need
 
 
+def _end_of_image(result: DecodeResult, data: bytes, source: str) -> int | None:
+    """Where an intact image ends when only what follows it looks damaged (two files joined, or
+    leftovers after EOI): every MCU decoded without a resync, and the first EOI after the last
+    MCU closes a prefix that decodes as an intact file. The prefix's length, else None."""
+    if result.resyncs or result.mcus_decoded != result.mcus_expected or len(result.scans) != 1:
+        return None
+    sr = result.scans[0]
+    if sr.suspect.any():
+        return None
+    last = sr.file_offset(max(sr.n_bits - sr.trailing_bits - 1, 0))
+    eoi = data.find(b"\xff\xd9", max(last - 1, 0))
+    if eoi < 0 or eoi + 2 >= len(data):
+        return None
+    try:
+        prefix = decode(data[: eoi + 2], "robust", source=source)
+    except AcirError:
+        return None
+    return eoi + 2 if prefix.clean else None
+
+
 def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnail="auto",
                   options: AwareOptions | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                   memory_budget: int = 0) -> PhotoResult:
@@ -124,7 +144,10 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
            "resyncs": summary["resyncs"], "bits_skipped": summary["bits_skipped"],
            "suspect_fraction": summary["suspect_fraction"], "missing_fraction": summary["missing_fraction"]}
     timings = {"decode": t1 - t0}
-    if result.clean:
+    end = None if result.clean else _end_of_image(result, data, source)
+    if end is not None:
+        rec["note"] = f"{len(data) - end} bytes after the image's end (another file or leftovers), kept as they are"
+    if result.clean or end is not None:
         mask = np.zeros((result.frame.height, result.frame.width), bool)
         rec.update(status="clean", stage="none", damaged_fraction=0.0, runs=0, runs_fixed=0, thumbnail="unused",
                    timings=timings)

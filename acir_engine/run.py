@@ -293,10 +293,10 @@ def write_run_outputs(opts: RunOptions, records: list[dict], summary: Summary) -
 
 
 def default_memory_budget(jobs: int = 1) -> int:
-    """Bytes one photo may use when ``jobs`` photos run at once: 80 % of the machine's memory
-    shared among them (0 where the machine does not say)."""
+    """Bytes one photo may use when ``jobs`` photos run at once: half the machine's memory shared
+    among them (0 where the machine does not say)."""
     try:
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 0
-    return int(total * 0.8) // max(1, jobs)
+    return int(total * 0.5) // max(1, jobs)

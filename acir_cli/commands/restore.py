@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"refuse photos whose header declares more pixels ({DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--memory-budget", metavar="SIZE", default="auto",
                    help="refuse photos estimated (from the header) to need more memory than this, e.g. 4G "
-                        "(auto: 80%% of this machine's memory shared among --jobs; 0: no limit)")
+                        "(auto: half this machine's memory shared among --jobs; 0: no limit)")
     p.set_defaults(run=run)
 
 

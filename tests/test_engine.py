@@ -1,0 +1,177 @@
+"""The per-photo engine with bad inputs and a hostile disk: absurd headers, a full disk, names
+that could collide, inputs inside the output folder, two files joined."""
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from acir_core.bitflip import corrupt
+from acir_core.errors import CannotWrite, ImageTooLarge
+from acir_cli.app import main
+from acir_engine import outputs
+from acir_engine.inputs import list_inputs
+from acir_engine.photo import check_budget, header_size, restore_photo
+from conftest import encode_jpeg, photo_like
+
+BER = 3e-4
+
+
+@pytest.fixture(scope="module")
+def jpeg() -> bytes:
+    return encode_jpeg(photo_like(256, 128, seed=31))
+
+
+def _with_size(data: bytes, width: int, height: int) -> bytes:
+    """The same file with its SOF0 declaring another size."""
+    i = data.index(b"\xff\xc0")
+    b = bytearray(data)
+    b[i + 5:i + 9] = bytes([height >> 8, height & 255, width >> 8, width & 255])
+    return bytes(b)
+
+
+def test_header_size_is_read_without_decoding(jpeg):
+    assert header_size(jpeg) == (256, 128)
+    assert header_size(_with_size(jpeg, 14000, 14000)) == (14000, 14000)
+
+
+def test_a_small_file_declaring_14000x14000_is_refused_before_decoding(jpeg, tmp_path):
+    bomb = _with_size(jpeg, 14000, 14000)
+    with pytest.raises(ImageTooLarge, match="memory budget"):
+        check_budget(bomb, stage="sca", memory_budget=8 * 2**30)
+    with pytest.raises(ImageTooLarge, match="exceeds the limit"):
+        restore_photo(bomb, stage="sca", max_pixels=100_000_000)
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "bomb.jpg").write_bytes(bomb)
+    (d / "good.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=1).data)
+    out = tmp_path / "out"
+    assert main(["restore", str(d), "--out", str(out), "--stage", "sca", "--memory-budget", "8G"]) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["restored"], summary["failed"]) == (1, 1)
+    assert "memory budget" in summary["failures"][0]["reason"] and "14000x14000" in summary["failures"][0]["reason"]
+
+
+@pytest.mark.parametrize("value, expected", [("8G", 8 * 2**30), ("512M", 512 * 2**20), ("0", 0), ("1.5GiB", 3 * 2**29)])
+def test_memory_budget_sizes(value, expected):
+    from acir_cli.commands.restore import parse_size
+
+    assert parse_size(value, 1) == expected
+    assert parse_size("auto", 2) > 0
+
+
+def test_a_corrupt_frame_header_fails_that_photo_only(jpeg, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "zero.jpg").write_bytes(_with_size(jpeg, 0, 0))
+    i = jpeg.index(b"\xff\xc0")
+    (d / "short.jpg").write_bytes(jpeg[: i + 4] + b"\x00\x03" + jpeg[i + 6:])  # SOF length 3
+    (d / "good.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=2).data)
+    out = tmp_path / "out"
+    assert main(["restore", str(d), "--out", str(out), "--stage", "sca"]) in (0, 1)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["restored"] == 1 and summary["skipped"] + summary["failed"] == 2
+    assert all(f["reason"] for f in summary["failures"] + summary["skips"])
+
+
+def test_a_full_disk_fails_the_photo_and_the_summary_is_still_written(jpeg, tmp_path, monkeypatch, capsys):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=3).data)
+    (d / "b.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=4).data)
+    real = outputs.os.replace
+
+    def full(src, dst, *args, **kwargs):  # the disk fills up while a.jpg's image is written
+        if str(dst).endswith("a.jpg.restored.png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(outputs.os, "replace", full)
+    out = tmp_path / "out"
+    assert main(["restore", str(d), "--out", str(out), "--stage", "sca"]) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["restored"], summary["failed"]) == (1, 1)
+    assert "no space left" in summary["failures"][0]["reason"]
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "a.jpg" in err
+    assert not list(out.rglob("*.part"))
+
+
+def test_write_atomic_names_the_path_and_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    with pytest.raises(CannotWrite, match="x.png: no space left on the device"):
+        outputs.write_atomic(str(tmp_path / "x.png"), b"data")
+    assert not list(tmp_path.iterdir())
+
+
+def test_outputs_of_x_and_x_mask_never_collide(jpeg, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "x.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=5).data)
+    (d / "x.mask.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=6).data)
+    out = tmp_path / "out"
+    main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews"])
+    written = [p.name for p in out.iterdir()]
+    assert len(written) == len(set(written))
+    recs = {r["name"]: r for r in json.loads((out / "summary.json").read_text())["records"]}
+    images = {r["outputs"]["image"] for r in recs.values()} | {r["outputs"]["mask"] for r in recs.values()}
+    assert len(images) == 4 and all((out / p).exists() for p in images)
+
+
+def test_two_runs_with_names_differing_in_case_keep_both(jpeg, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "p.JPG").write_bytes(corrupt(jpeg, ber=BER, seed=7).data)
+    (b / "p.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=8).data)
+    out = tmp_path / "out"
+    main(["restore", str(a), "--out", str(out), "--stage", "sca", "--no-previews"])
+    main(["restore", str(b), "--out", str(out), "--stage", "sca", "--no-previews"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(r["name"] for r in summary["records"]) == ["p.JPG", "p.jpg"] and summary["total"] == 2
+    assert (out / "p.JPG.restored.png").exists() and (out / "p.jpg.restored.png").exists()
+
+
+def test_one_run_with_names_differing_in_case_keeps_both(jpeg, tmp_path):
+    listing = list_inputs([str(tmp_path)], exclude=str(tmp_path / "out"))
+    assert listing.items == []
+    (tmp_path / "q.JPG").write_bytes(jpeg)
+    (tmp_path / "q.jpg").write_bytes(jpeg)
+    names = [it.name for it in list_inputs([str(tmp_path)]).items]
+    assert len({n.lower() for n in names}) == 2
+
+
+def test_inputs_inside_the_output_folder_are_left_out_with_a_reason(jpeg, tmp_path, capsys):
+    d = tmp_path / "photos"
+    d.mkdir()
+    (d / "a.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=9).data)
+    (d / "notes.txt").write_text("not a photo")
+    out = d / "restored"
+    assert main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews"]) == 0
+    assert main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews"]) == 0  # rerun
+    err = capsys.readouterr().err
+    assert "left out" in err and "output folder" in err and "notes.txt" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["total"] == 1 and any("output folder" in x["reason"] for x in summary["left_out"])
+
+
+def test_the_output_folder_as_the_input_says_why_nothing_is_done(jpeg, tmp_path, capsys):
+    (tmp_path / "a.jpg").write_bytes(jpeg)
+    assert main(["restore", str(tmp_path), "--out", str(tmp_path), "--stage", "sca"]) == 2
+    err = capsys.readouterr().err
+    assert "output folder" in err and "no JPEG files to restore" in err
+
+
+def test_two_joined_files_are_an_intact_photo_copied_byte_for_byte(jpeg, tmp_path):
+    joined = jpeg + encode_jpeg(photo_like(64, 64, seed=2))
+    r = restore_photo(joined, stage="sca")
+    assert r.status == "clean" and "after the image's end" in r.record["note"]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "j.jpg").write_bytes(joined)
+    out = tmp_path / "out"
+    assert main(["restore", str(tmp_path / "in"), "--out", str(out), "--stage", "sca"]) == 0
+    assert (out / "j.jpg.intact.jpg").read_bytes() == joined
+    damaged = corrupt(jpeg, ber=BER, seed=10).data + jpeg
+    assert restore_photo(damaged, stage="sca").status == "restored"  # damage before the end still counts
