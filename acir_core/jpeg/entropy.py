@@ -26,26 +26,33 @@ _ZZ = np.array([
     61, 54, 47, 55, 62, 63], dtype=np.int32)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _peek16(buf, pos):
     i = pos >> 3
     v = (np.int64(buf[i]) << 16) | (np.int64(buf[i + 1]) << 8) | np.int64(buf[i + 2])
     return (v >> (8 - (pos & 7))) & 0xFFFF
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _fail(err, code, pos):
     err[0] = code
     err[1] = pos
     return -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _extend(bits, s):
     # T.81 F.2.2.1 EXTEND: values below 2^(s-1) are negative
     if bits < (1 << (s - 1)):
         return bits - (1 << s) + 1
     return bits
+
+
+@njit(cache=True)
+def _copy(dst, src):
+    # a loop, not ``dst[:] = src``: numba's general slice assignment costs seconds to compile per use
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
 
 
 @njit(cache=True)
@@ -134,8 +141,9 @@ def _lookahead_score(buf, pos, end, phase, nb, blk_comp, dc_tab, ac_tab, lut, qt
     p = pred.copy()
     n = 0
     first = phase
+    check = np.bool_(True)
     while n < limit and n < left:
-        q = _decode_blocks(buf, pos, end, first, nb, blk_comp, dc_tab, ac_tab, lut, qt, True, p, tmp, err)
+        q = _decode_blocks(buf, pos, end, first, nb, blk_comp, dc_tab, ac_tab, lut, qt, check, p, tmp, err)
         if q < 0:
             break
         pos = q
@@ -169,19 +177,23 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
     n_res = 0
     trailing = 0
     phases = nb if resync_mode == RESYNC_LOOKAHEAD else 1
+    # literal arguments (0, True) would compile the callees once more per literal: pass typed values
+    first0 = np.int64(0)
+    check = np.bool_(True)
     for sgi in range(seg_start.shape[0]):
         pos = seg_start[sgi]
         end = seg_end[sgi]
         m = seg_first[sgi]
         last = m + seg_count[sgi]
-        pred[:] = 0
+        for c in range(ncomp):
+            pred[c] = 0
         while m < last:
-            trial[:] = pred
-            q = _decode_blocks(buf, pos, end, 0, nb, blk_comp, dc_tab, ac_tab, lut, qt, robust, trial, tmp, err)
+            _copy(trial, pred)
+            q = _decode_blocks(buf, pos, end, first0, nb, blk_comp, dc_tab, ac_tab, lut, qt, robust, trial, tmp, err)
             if q >= 0:
-                _commit(m, nb, tmp, 0, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
+                _commit(m, nb, tmp, first0, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
                         interleaved, coefs)
-                pred[:] = trial
+                _copy(pred, trial)
                 mcu_bit_start[m] = pos
                 decoded[m] = 1
                 pos = q
@@ -204,8 +216,8 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
             cand = pos + 1
             while cand < stop and best_score < target and tried < max_candidates:
                 for ph in range(phases):
-                    trial[:] = pred
-                    q2 = _decode_blocks(buf, cand, end, ph, nb, blk_comp, dc_tab, ac_tab, lut, qt, True, trial,
+                    _copy(trial, pred)
+                    q2 = _decode_blocks(buf, cand, end, ph, nb, blk_comp, dc_tab, ac_tab, lut, qt, check, trial,
                                         tmp2, err2)
                     if q2 < 0:
                         continue
@@ -213,7 +225,7 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
                         best_bit = cand
                         best_score = target
                         break
-                    score = 1 + _lookahead_score(buf, q2, end, 0, nb, blk_comp, dc_tab, ac_tab, lut, qt, trial,
+                    score = 1 + _lookahead_score(buf, q2, end, first0, nb, blk_comp, dc_tab, ac_tab, lut, qt, trial,
                                                  tmp2, err2, lookahead, last - m - 1)
                     tried += 1
                     if score > best_score:
@@ -227,8 +239,8 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
                 # nothing in the window: keep trying, as the paper does, to the end of the segment
                 cand = max(stop, pos + 1)
                 while cand < end:
-                    trial[:] = pred
-                    if _decode_blocks(buf, cand, end, 0, nb, blk_comp, dc_tab, ac_tab, lut, qt, True, trial,
+                    _copy(trial, pred)
+                    if _decode_blocks(buf, cand, end, first0, nb, blk_comp, dc_tab, ac_tab, lut, qt, check, trial,
                                       tmp2, err2) >= 0:
                         best_bit = cand
                         break
@@ -244,15 +256,15 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
                     break
                 j -= 1
             # ---- decode MCU m at the chosen point and commit it
-            trial[:] = pred
-            q = _decode_blocks(buf, best_bit, end, best_phase, nb, blk_comp, dc_tab, ac_tab, lut, qt, True, trial,
+            _copy(trial, pred)
+            q = _decode_blocks(buf, best_bit, end, best_phase, nb, blk_comp, dc_tab, ac_tab, lut, qt, check, trial,
                                tmp, err)
             for b in range(best_phase):
                 for k in range(64):
                     tmp[b, k] = 0
-            _commit(m, nb, tmp, 0, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
+            _commit(m, nb, tmp, first0, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
                     interleaved, coefs)
-            pred[:] = trial
+            _copy(pred, trial)
             if n_res < resyncs.shape[0]:
                 resyncs[n_res, 0] = m
                 resyncs[n_res, 1] = fail_bit
@@ -271,11 +283,12 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
         if robust and m >= last:
             extra = 0
             while end - pos > 7:
-                trial[:] = pred
-                q = _decode_blocks(buf, pos, end, 0, nb, blk_comp, dc_tab, ac_tab, lut, qt, True, trial, tmp2, err)
+                _copy(trial, pred)
+                q = _decode_blocks(buf, pos, end, first0, nb, blk_comp, dc_tab, ac_tab, lut, qt, check, trial, tmp2,
+                                   err)
                 if q < 0:
                     break
-                pred[:] = trial
+                _copy(pred, trial)
                 pos = q
                 extra += 1
             seg_extra[sgi] = extra

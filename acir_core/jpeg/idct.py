@@ -26,7 +26,7 @@ def _range_limit_table() -> np.ndarray:
 RANGE_LIMIT = _range_limit_table()
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _idct_1d(x0, x1, x2, x3, x4, x5, x6, x7):
     """One 8-point islow IDCT (jidctint.c's even/odd parts), before descaling: outputs 0..7,
     scaled by 2^CONST_BITS."""
@@ -55,7 +55,7 @@ def _idct_1d(x0, x1, x2, x3, x4, x5, x6, x7):
     return (tmp10 + o3, tmp11 + o2, tmp12 + o1, tmp13 + o0, tmp13 - o0, tmp12 - o1, tmp11 - o2, tmp10 - o3)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _idct_block(blk, qt, limit, ws, out, y0, x0):
     """One block (64 int16, natural order) into ``out[y0:y0+8, x0:x0+8]``; ``ws``: 64 int64 of
     scratch."""
@@ -105,29 +105,27 @@ def idct_islow_plane(coefs, qt, rows, cols, limit, out):
 
 
 @njit(cache=True)
-def idct_changed_blocks(coefs, kept, valid, qt, limit, out) -> int:
-    """IDCT of the blocks of ``coefs`` (rows, cols, 64) that differ from ``kept`` (the
-    coefficients ``out`` (rows*8, cols*8) shows where ``valid``), which then take their place:
-    after a DC fix moves a few chunks, most blocks of the rows re-rendered are as they were.
-    Blocks are compared as 16 words of 64 bits, which vectorises: comparing value by value cost
-    more than the transforms it saved. Returns how many blocks were transformed."""
+def idct_changed_blocks(coefs, words, kept_words, valid, qt, limit, out) -> int:
+    """IDCT of the blocks of ``coefs`` (rows, cols, 64) that differ from the kept coefficients
+    (those ``out`` (rows*8, cols*8) shows where ``valid``), which then take their place. ``words``
+    and ``kept_words`` are both as (rows, cols, 16) uint64 views (``a.view(np.uint64)``): after a
+    DC fix moves a few chunks, most blocks of the rows re-rendered are as they were, and comparing
+    blocks as 16 words of 64 bits vectorises (value by value cost more than the transforms it
+    saved). Returns how many blocks were transformed."""
     rows, cols = coefs.shape[0], coefs.shape[1]
-    words = coefs.reshape(rows * cols * 64).view(np.uint64)
-    kept_words = kept.reshape(rows * cols * 64).view(np.uint64)
     ws = np.empty(64, np.int64)
     done = 0
     for by in range(rows):
         for bx in range(cols):
-            at = (by * cols + bx) * 16
             if valid[by, bx]:
                 diff = np.uint64(0)
                 for k in range(16):
-                    diff |= words[at + k] ^ kept_words[at + k]
+                    diff |= words[by, bx, k] ^ kept_words[by, bx, k]
                 if diff == 0:
                     continue
             _idct_block(coefs[by, bx], qt, limit, ws, out, by * 8, bx * 8)
             for k in range(16):
-                kept_words[at + k] = words[at + k]
+                kept_words[by, bx, k] = words[by, bx, k]
             valid[by, bx] = True
             done += 1
     return done

@@ -47,8 +47,9 @@ class SamplePlanes:
         """Component ``ci``'s samples of block rows [b0, b1) for ``coefs`` (its whole grid), after
         transforming the blocks there that changed."""
         grid = np.ascontiguousarray(coefs[b0:b1], dtype=np.int16)
-        idct_changed_blocks(grid, self.kept[ci][b0:b1], self.valid[ci][b0:b1],
-                            np.ascontiguousarray(qt, dtype=np.int64).reshape(64), RANGE_LIMIT,
+        # blocks compare as 16 uint64 words: views made here, where they are free, not in the kernel
+        idct_changed_blocks(grid, grid.view(np.uint64), self.kept[ci][b0:b1].view(np.uint64),
+                            self.valid[ci][b0:b1], np.ascontiguousarray(qt, dtype=np.int64).reshape(64), RANGE_LIMIT,
                             self.samples[ci][8 * b0: 8 * b1])
         return self.samples[ci][8 * b0: 8 * b1]
 
