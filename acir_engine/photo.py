@@ -15,43 +15,12 @@ from acir_core.errors import AcirError, BadInput, ImageTooLarge, InvalidParamete
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.segments import parse_layout
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
-from acir_core.sca.aware import AwareOptions, aware_sca, fill_region, pixel_mask
-from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsampled_thumbnail
-from acir_core.sca.pipeline import resolve_thumbnail
+from acir_core.sca.compensate import compensate, resolve_thumbnail
+from acir_core.sca.marks import pixel_mask
+from acir_core.sca.options import AwareOptions
 from acir_engine.network import RESTORE_STAGES
 
 BYTES_PER_PIXEL = {"decode": 30, "sca": 90, "gca": 140}  # peak working memory per pixel, with margin
-
-
-@dataclass(frozen=True, eq=False, kw_only=True)
-class Filled:
-    """Aware SCA and its fill. ``image``: the filled photo (uint8 RGB); ``mask``: what SCA could
-    not verify; ``region``: the part of it the fill took from the thumbnail (the damaged MCUs that
-    are blank or disagree with it; all of the mask where it was inpainted), which is what the
-    network restores; ``sca_image``: SCA before the fill; ``thumb_up``: the thumbnail up-sampled
-    to the photo (uint8) or None; ``sca``: the SCA result (runs, shifts, DC fixes)."""
-
-    image: np.ndarray = field(repr=False)
-    mask: np.ndarray = field(repr=False)
-    region: np.ndarray = field(repr=False)
-    sca_image: np.ndarray = field(repr=False)
-    thumb_up: np.ndarray | None = field(repr=False)
-    sca: object = field(repr=False)
-
-
-def sca_with_fill(result: DecodeResult, thumb: np.ndarray | None, options: AwareOptions | None = None) -> Filled:
-    """Aware SCA, then the fill: the damaged MCUs that are blank or disagree with the up-sampled
-    thumbnail are taken from it (the rest keep their decoded content), or, without a thumbnail,
-    every damaged pixel is inpainted."""
-    a = aware_sca(result, thumb, fill="none", options=options)
-    if thumb is None:
-        return Filled(image=inpaint(a.rgb, a.mask), mask=a.mask, region=a.mask, sca_image=a.rgb, thumb_up=None,
-                      sca=a)
-    thumb_up = upsampled_thumbnail(thumb, result.frame.width, result.frame.height)
-    thumb_f = thumb_up.astype(np.float32)
-    region = fill_region(result, a, thumb_f)
-    return Filled(image=fill_from_thumbnail(a.rgb, region, thumb_f), mask=a.mask, region=region, sca_image=a.rgb,
-                  thumb_up=thumb_up, sca=a)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -161,11 +130,11 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
                            region=mask, record=rec)
     thumb, origin = resolve_thumbnail(data, thumbnail, source)
-    f = sca_with_fill(result, thumb, options)
+    f = compensate(result, thumb, options=options)
     timings["sca"] = time.perf_counter() - t1
     fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))
     rec.update(status="restored", stage="sca", damaged_fraction=float(f.mask.mean()),
                filled_fraction=float(f.region.mean()), runs=len(f.sca.segments), runs_fixed=fixed,
-               thumbnail=origin, fill="thumbnail" if thumb is not None else "inpaint", timings=timings)
-    return PhotoResult(source=source, status="restored", stage="sca", image=f.image, mask=f.mask, region=f.region,
+               thumbnail=origin, fill=f.fill, timings=timings)
+    return PhotoResult(source=source, status="restored", stage="sca", image=f.rgb, mask=f.mask, region=f.region,
                        thumb_up=f.thumb_up, thumbnail_source=origin, record=rec)

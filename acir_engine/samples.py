@@ -21,10 +21,9 @@ from acir_core.errors import BadInput, InvalidParameter
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import psnr, rgb_to_y, ssim
-from acir_core.sca.paper import paper_sca
+from acir_core.sca.compensate import compensate, decode_for
 from acir_core.thumbnail import extract_thumbnail, synthetic_thumbnail, with_thumbnail
 from acir_engine.outputs import jpeg_bytes, png_bytes
-from acir_engine.photo import sca_with_fill
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 IMAGE_COLUMNS = ("none", "aware", "all")
@@ -183,9 +182,9 @@ def sca_stage(s: Sample, cfg: Config) -> Sample:
     import time
 
     t = time.perf_counter()
-    f = sca_with_fill(s.decoded, s.prepared.thumbnail)
-    paper = paper_sca(decode(s.corrupted, "robust", resync="paper"))
-    return replace(s, aware=f.sca_image, aware_fill=f.image, mask=f.mask, paper=paper.rgb,
+    f = compensate(s.decoded, s.prepared.thumbnail)
+    paper = compensate(decode_for(s.corrupted, "paper"), None, method="paper")
+    return replace(s, aware=f.unfilled, aware_fill=f.rgb, mask=f.mask, paper=paper.rgb,
                    sca_seconds=time.perf_counter() - t)
 
 

@@ -68,7 +68,7 @@ def test_the_network_restores_only_what_the_fill_took_from_the_thumbnail(clean_j
     mask, a network trained on thumbnail-filled holes replaced it: 6 train photos at 1e-5 lost
     2.0 dB against the fill alone, and gain 0.7 dB over it given only the region)."""
     from acir_core.jpeg.decoder import decode
-    from acir_core.sca.aware import aware_sca, fill_damage
+    from acir_core.sca.compensate import compensate
     from acir_core.thumbnail import extract_thumbnail
 
     bad = corrupt(clean_jpeg, ber=BER, seed=1).data
@@ -77,9 +77,9 @@ def test_the_network_restores_only_what_the_fill_took_from_the_thumbnail(clean_j
     assert not (s.region & ~s.mask).any() and (s.mask & ~s.region).any()  # a part of the mask
     r = decode(bad, "robust")
     thumb = extract_thumbnail(bad).rgb
-    a = aware_sca(r, thumb, fill="none")
-    assert np.array_equal(s.image[~s.region], a.rgb[~s.region])  # the fill changed nothing else
-    assert np.array_equal(s.image, fill_damage(r, a, thumb))
+    c = compensate(r, thumb)
+    assert np.array_equal(s.image[~s.region], c.unfilled[~s.region])  # the fill changed nothing else
+    assert np.array_equal(s.image, c.rgb) and np.array_equal(s.region, c.region)
     assert s.record["filled_fraction"] == pytest.approx(float(s.region.mean()))
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.thumbnail import extract_thumbnail
-from acir_engine.photo import sca_with_fill
+from acir_core.sca.compensate import compensate, decode_for
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -32,8 +32,8 @@ class Example:
 def gca_inputs(result: DecodeResult, thumbnail: np.ndarray, name: str = "") -> Example:
     """From a robust decode and a thumbnail to the network's inputs (aware SCA + fill, the region
     the fill took from the thumbnail, up-sampled thumbnail)."""
-    f = sca_with_fill(result, thumbnail)
-    return Example(sca=f.image, thumb_up=f.thumb_up, mask=f.region, aware=f.sca_image, name=name)
+    f = compensate(result, thumbnail)
+    return Example(sca=f.rgb, thumb_up=f.thumb_up, mask=f.region, aware=f.unfilled, name=name)
 
 
 def example_from_bytes(corrupted: bytes, clean_jpeg: bytes | None, name: str = "",
@@ -57,9 +57,7 @@ def _image(blob: bytes) -> np.ndarray:
 def with_paper_sca(ex: Example, corrupted: bytes) -> Example:
     """The ablation input: the paper's SCA image instead of aware SCA + fill (the aware mask is
     kept only to place crops and to measure)."""
-    from acir_core.sca.paper import paper_sca
-
-    return replace(ex, sca=paper_sca(decode(corrupted, "robust", resync="paper", source=ex.name)).rgb)
+    return replace(ex, sca=compensate(decode_for(corrupted, "paper", ex.name), None, method="paper").rgb)
 
 
 def example_from_row(row: dict, sca_input: str = "aware") -> Example:
