@@ -14,7 +14,7 @@ from acir_core.process import tune_process
 from acir_core.errors import AcirError, InvalidParameter
 from acir_cli.commands import corrupt, decode, fde, generate, metrics, restore, sca, thumbnail, train
 
-EXIT_OK, EXIT_RECORD_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_RECORD_FAILED, EXIT_USAGE = 1, 2
 COMMANDS = (restore, corrupt, decode, sca, metrics, thumbnail, fde, generate, train)
 
 

@@ -93,7 +93,7 @@ def check_ber(ber: float) -> None:
 
 # --------------------------------------------------------------------------- results
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CorruptionParams:
     """Everything needed to reproduce a corruption (the key itself is never stored)."""
 
@@ -108,7 +108,7 @@ class CorruptionParams:
     key_source: str  # "seed" (derived, reproducible) or "given" (from the caller; not recorded)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Corruption:
     """A corrupted file and what was done to it.
 
@@ -211,7 +211,9 @@ def corrupt(jpeg_bytes: bytes, *, fde: str = "aes-cbc-essiv:sha256", key: bytes 
 
     plain = cipher.decrypt(cipher_bytes.tobytes(), len(jpeg_bytes))
     changed = np.flatnonzero(np.frombuffer(plain, np.uint8) != np.frombuffer(jpeg_bytes, np.uint8))
-    params = CorruptionParams(fde, sector_size, int(first_sector), bool(iv_large_sectors), float(ber), region,
-                              float(sector_loss), int(seed), key_source)
-    return Corruption(plain, _frozen(flips), _frozen(lost), _frozen(changed), region_start, region_bits, params,
-                      hashlib.sha256(jpeg_bytes).hexdigest(), hashlib.sha256(plain).hexdigest())
+    params = CorruptionParams(fde=fde, sector_size=sector_size, first_sector=int(first_sector),
+                              iv_large_sectors=bool(iv_large_sectors), ber=float(ber), region=region,
+                              sector_loss=float(sector_loss), seed=int(seed), key_source=key_source)
+    return Corruption(data=plain, flip_bits=_frozen(flips), lost_sectors=_frozen(lost), changed_bytes=_frozen(changed),
+                      region_start=region_start, region_bits=region_bits, params=params,
+                      input_sha256=hashlib.sha256(jpeg_bytes).hexdigest(), output_sha256=hashlib.sha256(plain).hexdigest())

@@ -22,7 +22,7 @@ DEFAULT_MAX_PIXELS = 200_000_000  # like Pillow's decompression-bomb guard, as a
 _TRUNCATED_LOCK = threading.Lock()  # LOAD_TRUNCATED_IMAGES is a Pillow global
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class LoadedImage:
     """``rgb``: H×W×3 uint8. ``complete``: the decoder read all image data without error;
     ``problem``: what it reported when not. ``format``: Pillow's name for the file type."""
@@ -69,5 +69,5 @@ def load_rgb(data: bytes, source: str | None = None, max_pixels: int = DEFAULT_M
                     raise BadInput(f"image data cannot be decoded at all ({_plain(exc2)})", source=source) from None
                 finally:
                     ImageFile.LOAD_TRUNCATED_IMAGES = old
-            return LoadedImage(rgb, fmt, False, problem)
-        return LoadedImage(np.asarray(im.convert("RGB")), fmt, True, None)
+            return LoadedImage(rgb=rgb, format=fmt, complete=False, problem=problem)
+        return LoadedImage(rgb=np.asarray(im.convert("RGB")), format=fmt, complete=True)

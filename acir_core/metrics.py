@@ -158,7 +158,7 @@ def downscale(rgb: np.ndarray, factor: int) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb, np.uint8)).resize(size, Image.Resampling.BICUBIC))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Quality:
     """Scores of one image against its reference at one scale (``scale`` = downsampling factor)."""
 
@@ -181,6 +181,6 @@ def evaluate(restored: np.ndarray, reference: np.ndarray, scales: tuple[int, ...
     for s in scales:
         a, b = _crop(downscale(restored, s), crop_border), _crop(downscale(reference, s), crop_border)
         ya, yb = rgb_to_y(a), rgb_to_y(b)  # once for both luma scores
-        out.append(Quality(s, a.shape[1] + 2 * crop_border, a.shape[0] + 2 * crop_border, psnr(ya, yb),
-                           ssim(ya, yb), psnr(a, b)))
+        out.append(Quality(scale=s, width=a.shape[1] + 2 * crop_border, height=a.shape[0] + 2 * crop_border,
+                           y_psnr=psnr(ya, yb), y_ssim=ssim(ya, yb), rgb_psnr=psnr(a, b)))
     return out

@@ -33,7 +33,7 @@ _TIFF_SHORT, _TIFF_LONG, _TIFF_ASCII, _TIFF_RATIONAL = 3, 4, 2, 5
 _TIFF_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Thumbnail:
     """An embedded thumbnail. ``rgb`` is H×W×3 uint8; ``kind`` says where it came from
     (``exif``, ``jfif``, ``jfxx-jpeg``, ``jfxx-palette``, ``jfxx-rgb``); ``offset`` is the byte
@@ -199,7 +199,7 @@ def extract_thumbnail(data: bytes, source: str | None = None) -> Thumbnail | Non
             except (_Skip, struct.error) as why:
                 log.info("%s: %s thumbnail at byte %d skipped: %s", name, seg.name, seg.offset, why)
                 continue
-            found.append(Thumbnail(rgb, kind, seg.offset, blob))
+            found.append(Thumbnail(rgb=rgb, kind=kind, offset=seg.offset, jpeg=blob))
     except AcirError as exc:
         log.info("%s: header walk stopped, thumbnails searched only before it: %s", name, exc.reason)
     if not found:

@@ -30,6 +30,7 @@ from acir_engine.network import RESTORE_STAGES
 from acir_engine.outputs import jpeg_bytes, join, mask_png, png_bytes, preview_bytes, write_atomic
 from acir_engine.photo import PhotoResult, restore_photo
 from acir_engine.report import report_html
+from acir_engine.thumbnails import ThumbnailSpec
 
 FORMATS = ("png", "jpeg")
 
@@ -37,7 +38,7 @@ FORMATS = ("png", "jpeg")
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """How a run restores and writes. ``stage``: decode | sca | gca (resolved, not "auto");
-    ``thumbnail``: auto | none | a folder of thumbnails named like the photos; ``fde``: decrypt
+    ``thumbnail``: a ``ThumbnailSpec`` text (auto | none | file | folder); ``fde``: decrypt
     raw sector-encrypted inputs with this mode and ``key`` first; ``weights``: GCA weights ("" =
     the packaged ones); ``memory_budget``: bytes one photo may need (0: no limit)."""
 
@@ -88,18 +89,6 @@ def prior_record(opts: RunOptions, item: Item) -> tuple[dict | None, bytes | Non
     return (prior | {"resumed": True} if prior is not None else None), data
 
 
-def external_thumbnail(folder: str, item: Item) -> np.ndarray | None:
-    """A thumbnail named like the photo, with or without its extension (``b.jpg.png`` or
-    ``b.png`` for ``a/b.jpg``), in ``folder``; None if absent."""
-    fs, _, (root,) = fsspec.get_fs_token_paths(folder)
-    base = posixpath.basename(item.name.split("~")[0])
-    stem = posixpath.splitext(base)[0]
-    for pattern in (f"{base}.*", f"{stem}.*"):
-        for cand in sorted(fs.glob(f"{root.rstrip('/')}/{pattern}")):
-            return load_rgb(fs.cat_file(cand), cand).rgb
-    return None
-
-
 def _exif_of(data: bytes) -> bytes | None:
     import io
 
@@ -125,12 +114,7 @@ def prepare(item: Item, opts: RunOptions, data: bytes | None = None) -> tuple[di
         if opts.fde:
             data = SectorCipher(opts.fde, opts.key, opts.sector_size).decrypt(
                 data[: len(data) // opts.sector_size * opts.sector_size])
-        thumb = "auto"
-        if opts.thumbnail == "none":
-            thumb = None
-        elif opts.thumbnail != "auto":
-            found = external_thumbnail(opts.thumbnail, item)
-            thumb = found if found is not None else "auto"
+        thumb = ThumbnailSpec.parse(opts.thumbnail).for_photo(item.name)
         r = restore_photo(data, source=item.uri, stage="sca" if opts.stage == "gca" else opts.stage,
                           thumbnail=thumb, max_pixels=opts.max_pixels, memory_budget=opts.memory_budget)
     except UnsupportedJpeg as e:

@@ -29,6 +29,7 @@ from acir_engine import run as engine
 from acir_engine.inputs import Item, list_inputs, read_bytes
 from acir_engine.network import STAGE_CHOICES, load_network, resolve_stage
 from acir_engine.run import FORMATS, RunOptions
+from acir_engine.thumbnails import HELP as THUMBNAIL_HELP, ThumbnailSpec
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
 from pipelines.generate import warm_up
 
@@ -160,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files, folders, globs, fsspec URLs")
     p.add_argument("--output", required=True, metavar="DIR")
     p.add_argument("--stage", choices=STAGE_CHOICES, default="auto")
-    p.add_argument("--thumbnail", default="auto", metavar="auto|none|DIR")
+    p.add_argument("--thumbnail", default="auto", metavar="auto|none|FILE|DIR", help=THUMBNAIL_HELP)
     p.add_argument("--weights", default="", help="GCA weights (default: the packaged ones)")
     p.add_argument("--device", default="cpu", help="cpu or cuda, for the GCA workers")
     p.add_argument("--format", choices=FORMATS, default="png")
@@ -187,6 +188,7 @@ def run(argv: list[str] | None = None) -> dict:
     # starts inherit its one-malloc-arena setting (acir_core.heap) from the environment
     tune_process()
     args, beam_args = build_parser().parse_known_args(argv)
+    ThumbnailSpec.parse(args.thumbnail)
     stage = resolve_stage(args.stage, args.weights)
     opts = RunOptions(out=args.output, stage=stage, thumbnail=args.thumbnail, format=args.format,
                       device=args.device, weights=args.weights, previews=not args.no_previews)

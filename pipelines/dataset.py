@@ -72,7 +72,7 @@ def iter_rows(path: str, columns: list[str] | None = None, split: str | None = N
                     yield row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetInfo:
     rows: int
     images: int
@@ -104,10 +104,12 @@ def info(path: str) -> DatasetInfo:
     if fs.exists(f"{root}/dead_letter.jsonl"):
         dead = sum(1 for line in fs.cat(f"{root}/dead_letter.jsonl").decode().splitlines() if line.strip())
     manifest = json.loads(fs.cat(f"{root}/manifest.json")) if fs.exists(f"{root}/manifest.json") else {}
-    return DatasetInfo(len(rows), len({r["image_id"] for r in rows}), dict(Counter(r["split"] for r in rows)),
-                       {f"{b:g}": len(rs) for b, rs in sorted(per_ber.items())}, size, means,
-                       float(np.nanmean([r["damaged_fraction"] for r in rows])) if rows else float("nan"),
-                       dead, manifest)
+    return DatasetInfo(rows=len(rows), images=len({r["image_id"] for r in rows}),
+                       splits=dict(Counter(r["split"] for r in rows)),
+                       bers={f"{b:g}": len(rs) for b, rs in sorted(per_ber.items())}, bytes_on_disk=size,
+                       mean_y_psnr=means,
+                       damaged_fraction=float(np.nanmean([r["damaged_fraction"] for r in rows])) if rows else float("nan"),
+                       dead_letters=dead, manifest=manifest)
 
 
 def write_previews(path: str, out_dir: str, n: int = 3) -> list[str]:

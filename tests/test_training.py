@@ -94,7 +94,7 @@ def test_losses_behave():
 
 
 def test_crops_centre_on_damage_and_are_deterministic(example):
-    sampler = CropSampler(64, 6, damage_fraction=1.0)
+    sampler = CropSampler(size=64, per_image=6, damage_fraction=1.0)
     a = sampler(example, np.random.default_rng(5))
     b = sampler(example, np.random.default_rng(5))
     assert all(torch.equal(x["sca"], y["sca"]) for x, y in zip(a, b))
@@ -264,7 +264,7 @@ def test_onthefly_samples_are_seeded(tmp_path):
 
     p = tmp_path / "a.png"
     Image.fromarray(photo_like(320, 160, seed=4)).save(p)
-    ds = OnTheFlyCrops([str(p)], (3e-4,), CropSampler(64, 2), seed=9, config=Config(width=256, height=128))
+    ds = OnTheFlyCrops([str(p)], (3e-4,), CropSampler(size=64, per_image=2), seed=9, config=Config(width=256, height=128))
     a, b = ds[0], ds[0]
     assert torch.equal(a[0]["sca"], b[0]["sca"])
     ds.set_epoch(1)
@@ -289,7 +289,7 @@ def test_crop_cache_roundtrip(tmp_path, example):
             return 2
 
         def __getitem__(self, i):
-            return CropSampler(64, 3)(example, np.random.default_rng(i))
+            return CropSampler(size=64, per_image=3)(example, np.random.default_rng(i))
 
     path = str(tmp_path / "c.npz")
     assert build_cache(One(), path) == 6

@@ -9,7 +9,7 @@ from training.archs.gca import GCAConfig
 from training.losses.objective import LossWeights
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DataConfig:
     """``source``: "shards" (``path`` = a dataset folder from ``acir generate``) or "onthefly"
     (``path`` = a glob of clean photos, corrupted in the workers at ``bers``)."""
@@ -31,7 +31,7 @@ class DataConfig:
     val_images: int = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """``max_minutes``: stop (and checkpoint) before this wall time, so a run fits a 10-minute
     GPU slot; the next run with the same ``out`` resumes. ``init_weights``: shipped weights or a
@@ -53,7 +53,7 @@ class TrainConfig:
     init_weights: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     model: GCAConfig = field(default_factory=GCAConfig)
     loss: LossWeights = field(default_factory=LossWeights)
@@ -89,8 +89,10 @@ def load_config(path: str) -> RunConfig:
     unknown = set(doc) - {"model", "loss", "data", "train"}
     if unknown:
         raise InvalidParameter(f"{path}: unknown tables: {', '.join(sorted(unknown))}")
-    cfg = RunConfig(_build(GCAConfig, doc.get("model", {}), "model"), _build(LossWeights, doc.get("loss", {}), "loss"),
-                    _build(DataConfig, doc.get("data", {}), "data"), _build(TrainConfig, doc.get("train", {}), "train"))
+    cfg = RunConfig(model=_build(GCAConfig, doc.get("model", {}), "model"),
+                    loss=_build(LossWeights, doc.get("loss", {}), "loss"),
+                    data=_build(DataConfig, doc.get("data", {}), "data"),
+                    train=_build(TrainConfig, doc.get("train", {}), "train"))
     if cfg.model.sca_input not in ("aware", "paper"):
         raise InvalidParameter(f"[model] sca_input must be 'aware' or 'paper', got {cfg.model.sca_input!r}")
     if cfg.model.sca_input == "paper" and (cfg.model.use_mask or cfg.data.source != "shards"):

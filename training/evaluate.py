@@ -30,7 +30,7 @@ SCALES = (4, 2, 1)  # 512x256, 1024x512, 2048x1024 for the paper's 2048x1024 pho
 COLUMNS = ["sample_id", "ber", "clean_jpeg", "corrupted_jpeg", "thumbnail_jpeg", "split"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvalReport:
     """``table[ber][stage][scale] = (mean Y-PSNR, mean Y-SSIM)``; ``rows`` per-sample numbers."""
 

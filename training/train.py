@@ -30,7 +30,7 @@ from training.losses.objective import Objective
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainResult:
     steps: int
     seconds: float
@@ -62,7 +62,7 @@ def build_dataset(cfg: RunConfig):
 
 def _source_dataset(cfg: RunConfig):
     d = cfg.data
-    sampler = CropSampler(d.crop, d.crops_per_image, d.damage_fraction)
+    sampler = CropSampler(size=d.crop, per_image=d.crops_per_image, damage_fraction=d.damage_fraction)
     if d.source == "shards":
         return ShardCrops(d.path, d.split, sampler, cfg.train.seed, sca_input=cfg.model.sca_input)
     fs, _, paths = fsspec.get_fs_token_paths(d.path)
@@ -83,7 +83,7 @@ def validation_batches(cfg: RunConfig) -> list[dict]:
     d = cfg.data
     if not d.val_path:
         return []
-    ds = ShardCrops(d.val_path, None, CropSampler(d.crop, d.crops_per_image, 1.0), seed=12345, min_damage=1e-6)
+    ds = ShardCrops(d.val_path, None, CropSampler(size=d.crop, per_image=d.crops_per_image, damage_fraction=1.0), seed=12345, min_damage=1e-6)
     n = min(d.val_images, len(ds))
     return [collate_crops([ds[i]]) for i in np.linspace(0, len(ds) - 1, n).astype(int)] if n else []
 
@@ -256,5 +256,6 @@ def train(cfg: RunConfig, progress: bool = True) -> TrainResult:
         tb.close()
     seconds = time.perf_counter() - start
     weights = os.path.join(t_cfg.out, "weights-best.pt")
-    return TrainResult(step, seconds, seen / max(seconds, 1e-9), last_loss, val_psnr, ckpt_path, weights,
-                       os.path.getsize(weights) if os.path.exists(weights) else 0)
+    return TrainResult(steps=step, seconds=seconds, samples_per_second=seen / max(seconds, 1e-9), last_loss=last_loss,
+                       val_psnr_masked=val_psnr, checkpoint=ckpt_path, weights=weights,
+                       weights_bytes=os.path.getsize(weights) if os.path.exists(weights) else 0)

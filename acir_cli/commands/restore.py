@@ -12,6 +12,7 @@ from acir_core.fde import FDE_MODES, SECTOR_SIZES, SectorCipher
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
 from acir_engine.inputs import JPEG_EXTENSIONS, read_key_file
 from acir_engine.network import STAGE_CHOICES
+from acir_engine.thumbnails import HELP as THUMBNAIL_HELP, ThumbnailSpec
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--stage", choices=STAGE_CHOICES, default="auto",
                    help="how far to go (auto: gca when torch and weights are present, else sca)")
-    p.add_argument("--thumbnail", default="auto", metavar="auto|none|DIR",
-                   help="auto: embedded EXIF/JFIF thumbnail; none; DIR: thumbnails named like the photos")
+    p.add_argument("--thumbnail", default="auto", metavar="auto|none|FILE|DIR", help=THUMBNAIL_HELP)
     p.add_argument("--fde", choices=[m for m in FDE_MODES if m != "none"],
                    help="inputs are raw sector-encrypted images: decrypt them first")
     p.add_argument("--key-file", metavar="FILE", help="the FDE key (raw bytes or hex)")
@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if not items:
         raise InvalidParameter("no JPEG files to restore in the inputs" + (" (see 'left out' above)"
                                                                           if listing.left_out else ""))
+    ThumbnailSpec.parse(args.thumbnail)  # a bad --thumbnail is a usage error before any work
     stage = resolve_stage(args.stage, args.weights)
     opts = RunOptions(out=args.out, stage=stage, thumbnail=args.thumbnail, fde=args.fde or "", key=key,
                       sector_size=args.sector_size, format=args.format, device=args.device,

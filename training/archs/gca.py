@@ -16,7 +16,7 @@ from training.archs.lapfusion import LaplacianFusion
 from training.archs.pix2pix import CoarseGenerator
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GCAConfig:
     """Network size. The paper's: ngf 64, 3+3 residual blocks, fusion depth 11; ours is smaller
     so the bf16 weights fit in a few MiB and CPU inference stays fast."""

@@ -9,7 +9,7 @@ from training.losses.terms import (discriminator_lsgan, edge_loss, feature_match
                                    pyramid_charbonnier)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LossWeights:
     """λ1 = 10 (feature matching, VGG), λ2 = 15 (edge), λ3 = 150 (Charbonnier). ``gan`` scales the
     adversarial and feature-matching terms together: 0 trains without discriminators (a
