@@ -3,9 +3,7 @@
 acir's linear algebra is small: the thumbnail DC fit solves a few hundred unknowns, the run DC
 solve a few dozen. OpenBLAS would still start a thread per core for it, and its threads wait by
 spinning; with a worker process per core (``acir restore --jobs``, Beam and Dask workers) that is
-twice as many spinning threads as cores. Measured on the 2-core development machine: the aware
-SCA of one photo 0.49 s with one BLAS thread against 0.60 s with two in a quiet single process,
-and the dataset pipeline's two workers 1.50x a single loop instead of 1.29x.
+twice as many spinning threads as cores (measurements in benchmarks/HISTORY.md).
 """
 from __future__ import annotations
 

@@ -5,9 +5,7 @@ with a new mapping that the kernel faults in and zeroes page by page, and unmaps
 free. A 2K photo's planes are 6-50 MB, and every stage of acir allocates a few of them, so a
 worker spent a fifth of its time in page faults, and two workers on one machine contended in
 the kernel for it. Raising the threshold (and the trim threshold, so freed memory stays for the
-next photo) keeps such buffers in the heap: six train photos through the dataset pipeline in one
-process took 7.8-8.0 s instead of 9.8-9.9 s, with 47 k minor page faults instead of 174-181 k.
-The price is that a worker's resident memory stays at its peak between photos.
+next photo) keeps such buffers in the heap (measurements in benchmarks/HISTORY.md). The price is that a worker's resident memory stays at its peak between photos.
 
 That holds only in the main arena. A thread's allocations come from an arena of its own, made of
 64 MiB heaps that glibc unmaps once they empty whatever the thresholds say, and Beam's SDK

@@ -44,8 +44,9 @@ def _key(rel: str) -> str:
 
 def _acir(tree: Path, *args: str) -> None:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    subprocess.run([sys.executable, "-m", "acir_cli", *args], cwd=tree, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = subprocess.run([sys.executable, "-m", "acir_cli", *args], cwd=tree, env=env, capture_output=True, text=True)
+    if r.returncode not in (0, 1):  # 1: some photo failed, which the records show
+        raise RuntimeError(f"acir {' '.join(args)} exited {r.returncode}: {r.stderr[-2000:]}")
 
 
 def _stable(obj):

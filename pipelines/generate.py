@@ -270,11 +270,10 @@ def build(p: beam.Pipeline, inputs: list[str], output: str, cfg: stages.Config, 
     and leaves workers idle at the end.
 
     ``per_sample``: each (photo, BER, variant) is its own element from the start (each reads and
-    prepares the photo, ~5 % more work per sample, deterministic so the rows are the same); on
-    Dask, where elements stay in the partition they start in, this spreads a photo's samples over
-    the workers and keeps one sample's images in memory at a time, not all of a photo's, at ~7 %
-    less throughput when the photos already spread evenly (6 photos x 4 variants on 2 workers:
-    49-52 s against 46-48 s).
+    prepares the photo: a little more work per sample, deterministic so the rows are the same);
+    on Dask, where elements stay in the partition they start in, this spreads a photo's samples
+    over the workers and keeps one sample's images in memory at a time, not all of a photo's, at
+    a small cost in throughput when the photos already spread evenly.
     """
     n_samples = len(cfg.bers) * cfg.variants
     parts = range(n_samples) if per_sample else (-1,)

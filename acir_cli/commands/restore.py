@@ -84,6 +84,18 @@ def _work(item):
     return run_item(item, _STATE["opts"], _STATE["network"])
 
 
+def _print_left_out(left_out: list[tuple[str, str]], show: int = 3) -> None:
+    """A few examples per reason, then a count (summary.json lists them all)."""
+    by_reason: dict[str, list[str]] = {}
+    for uri, why in left_out:
+        by_reason.setdefault(why, []).append(uri)
+    for why, uris in by_reason.items():
+        for uri in uris[:show]:
+            print(f"left out: {uri}: {why}", file=sys.stderr)
+        if len(uris) > show:
+            print(f"left out: {len(uris) - show} more: {why} (listed in summary.json)", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from acir_engine.inputs import list_inputs
     from acir_engine.network import resolve_stage
@@ -103,10 +115,7 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidParameter(exc.reason, source=exc.source) from None
     listing = list_inputs(args.inputs, extensions=None if args.fde else JPEG_EXTENSIONS, exclude=args.out)
     listing.check_matched()
-    for uri, why in listing.left_out[:20]:
-        print(f"left out: {uri}: {why}", file=sys.stderr)
-    if len(listing.left_out) > 20:
-        print(f"left out: {len(listing.left_out) - 20} more (listed in summary.json)", file=sys.stderr)
+    _print_left_out(listing.left_out)
     items = listing.items
     if not items:
         raise InvalidParameter("no JPEG files to restore in the inputs" + (" (see 'left out' above)"
