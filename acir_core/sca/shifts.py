@@ -96,7 +96,7 @@ def shift_costs(top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: np
     wt = thumb_weight / max(use_t.size, 1)
     for si in range(n_s):
         s = shifts[si]
-        n = 0
+        n = np.int64(0)  # not the literal 0: that would compile edge_terms a second time
         n = edge_terms(top, bottom, known, m, use_a, s, f, cnt, cols, np.bool_(False), cols, wa, vals, wts, n)
         n = edge_terms(left, right, known, m, use_l, s, f, cnt, np.int64(1), np.bool_(True), cols, wl, vals, wts, n)
         for q in range(use_t.size):
