@@ -332,12 +332,8 @@ def _exercise(data: bytes, paths: tuple[str, ...], quick: bool) -> None:
             results = {r: decode(d, "robust", resync=r) for r in ("lookahead", "paper")}
         except AcirError:
             continue
-        if "sca" in paths:
-            _aware(d, results["lookahead"])
-        if "paper" in paths:
-            from acir_core.sca.paper import paper_sca
-
-            paper_sca(results["paper"])
+        if "sca" in paths or "paper" in paths:
+            _compensate(d, results, paths)
         if "metrics" in paths:
             from acir_core import metrics
 
@@ -345,36 +341,22 @@ def _exercise(data: bytes, paths: tuple[str, ...], quick: bool) -> None:
             metrics.y_ssim(results["lookahead"].rgb, results["paper"].rgb)
 
 
-def _aware(data: bytes, result) -> None:
-    """Aware SCA as restoring a photo runs it: no fill, then the thumbnail fill or inpainting;
-    and with every fill of its own."""
-    import numpy as np
-
-    from acir_core.sca.aware import aware_sca, fill_damage, fill_region, pixel_mask
-    from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsampled_thumbnail
-    from acir_core.sca.pipeline import resolve_thumbnail
+def _compensate(data: bytes, results: dict, paths: tuple[str, ...]) -> None:
+    """SCA as restoring a photo runs it (acir_core.sca.compensate): ours with every fill, the
+    paper's; and the decode stage's damage mask."""
+    from acir_core.sca.compensate import FILLS, compensate, resolve_thumbnail
+    from acir_core.sca.marks import pixel_mask
 
     thumb, _ = resolve_thumbnail(data, "auto")
+    result = results["lookahead"]
     sr = result.scans[0]
     pixel_mask(result, sr, (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols), 0)
-    if result.clean:
-        return
-    a = aware_sca(result, thumb, fill="none")
-    if thumb is None:
-        inpaint(a.rgb, a.mask)
-        aware_sca(result, None, fill="auto")
-        return
-    thumb_f = upsampled_thumbnail(thumb, result.frame.width, result.frame.height).astype(np.float32)
-    fill_from_thumbnail(a.rgb, fill_region(result, a, thumb_f), thumb_f)
-    fill_damage(result, a, thumb)
-    for fill in ("auto", "inpaint"):
-        aware_sca(result, thumb, fill=fill)
-    try:
-        from acir_core.sca.compensate import compensate
-    except ImportError:
-        return
-    for method in ("aware", "paper"):
-        compensate(result, thumb, method=method)
+    if "sca" in paths:
+        for fill in FILLS:
+            if fill != "thumbnail" or thumb is not None:
+                compensate(result, thumb, method="aware", fill=fill)
+    if "paper" in paths:
+        compensate(results["paper"], thumb, method="paper")
 
 
 def _warm_up_elsewhere(cache: str, quick: bool, paths) -> WarmUp:
