@@ -10,12 +10,13 @@ import logging
 import sys
 
 from acir_core import __version__
+from acir_core.jit import announce_compiles
 from acir_core.process import tune_process
 from acir_core.errors import AcirError, InvalidParameter
-from acir_cli.commands import corrupt, decode, fde, generate, metrics, restore, sca, thumbnail, train
+from acir_cli.commands import corrupt, decode, fde, generate, metrics, restore, sca, thumbnail, train, warmup
 
 EXIT_RECORD_FAILED, EXIT_USAGE = 1, 2
-COMMANDS = (restore, corrupt, decode, sca, metrics, thumbnail, fde, generate, train)
+COMMANDS = (restore, corrupt, decode, sca, metrics, thumbnail, fde, generate, train, warmup)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         args.args = extra + list(args.args)  # the pipeline parses its own and Beam's options
     _setup_logging(args.verbose)
     tune_process()  # one BLAS thread, photo-sized buffers kept in the heap (acir_core.process)
+    announce_compiles(sys.stderr)  # says once when kernels compile (first use on this machine)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
