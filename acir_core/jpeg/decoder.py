@@ -26,7 +26,7 @@ MODES = ("robust", "strict")
 RESYNC_METHODS = {"lookahead": entropy.RESYNC_LOOKAHEAD, "paper": entropy.RESYNC_PAPER}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Resync:
     """One resynchronisation. Bits count in the scan's destuffed stream (``ScanResult.byte_offsets``
     maps byte ``bit // 8`` back to the file). ``block_phase`` > 0: decoding resumed inside the MCU
@@ -42,7 +42,7 @@ class Resync:
     dc_predictors: tuple[int, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class ScanResult:
     """What the decoder saw in one scan (baseline files from cameras have exactly one)."""
 
@@ -54,11 +54,9 @@ class ScanResult:
     suspect: np.ndarray = field(repr=False)  # bool per MCU
     resyncs: tuple[Resync, ...]
     restart_interval: int
-    restart_bits: np.ndarray = field(repr=False)  # destuffed bit position of each accepted RST
-    restart_numbers: np.ndarray = field(repr=False)
     byte_offsets: np.ndarray = field(repr=False)  # file offset of each destuffed byte
     n_bits: int
-    trailing_bits: int
+    trailing_bits: int  # undecoded bits left after the last MCU
     damaged_markers: np.ndarray = field(repr=False)  # file offsets of 0xFF pairs that are damage
     segment_first: np.ndarray = field(repr=False)  # first MCU of each restart segment
     segment_count: np.ndarray = field(repr=False)  # MCUs the segment should hold
@@ -78,7 +76,7 @@ class ScanResult:
         return int(self.byte_offsets[i]) if self.byte_offsets.size else -1
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class DecodeResult:
     """A decoded JPEG. ``rgb`` is H×W×3 uint8; ``coefficients[c]`` is component c's quantised
     DCT coefficients, (block rows, block cols, 64) int16 in natural (row-major) order; ``qtables[c]``
@@ -165,12 +163,11 @@ class DecodeResult:
 # --------------------------------------------------------------------------- one scan
 
 def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str | None):
-    """Restart segments: (start bit, end bit, first MCU, MCU count) plus the accepted markers."""
+    """Restart segments: (start bit, end bit, first MCU, MCU count) of each."""
     ri = scan.restart_interval
     if ri == 0:
-        return (np.array([0]), np.array([bits.nbits]), np.array([0]), np.array([n_mcus]),
-                np.zeros(0, np.int64), np.zeros(0, np.int64))
-    starts, firsts, kept_bits, kept_nums = [0], [0], [], []
+        return np.array([0]), np.array([bits.nbits]), np.array([0]), np.array([n_mcus])
+    starts, firsts = [0], [0]
     n_int = -(-n_mcus // ri)
     if strict:
         k = 0
@@ -188,17 +185,15 @@ def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str
     else:
         interval = assign_restarts(bits.rst_num.astype(np.int64), bits.rst_pos.astype(np.int64), n_int,
                                    int(bits.nbits // 8))
-    for pos, num, j in zip(bits.rst_pos.tolist(), bits.rst_num.tolist(), interval.tolist()):
+    for pos, j in zip(bits.rst_pos.tolist(), interval.tolist()):
         if j < 0:
             continue  # a spurious marker in damaged data: the interval goes on through it
         starts.append(8 * pos)
         firsts.append(j * ri)
-        kept_bits.append(8 * pos)
-        kept_nums.append(num)
     ends = starts[1:] + [bits.nbits]
     counts = [min(ri, n_mcus - f) for f in firsts]
     return (np.array(starts, np.int64), np.array(ends, np.int64), np.array(firsts, np.int64),
-            np.array(counts, np.int64), np.array(kept_bits, np.int64), np.array(kept_nums, np.int64))
+            np.array(counts, np.int64))
 
 
 def _luts(tables: Tables) -> np.ndarray:
@@ -234,7 +229,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
         # like libjpeg, a strict decoder sees the data end at an unexpected marker
         marker_bit = 8 * int(np.searchsorted(bits.src, bits.bad_markers[0]))
         bits = dataclasses.replace(bits, nbits=marker_bit)
-    seg_start, seg_end, seg_first, seg_count, rst_bits, rst_nums = _segments(scan, bits, n_mcus, not robust, source)
+    seg_start, seg_end, seg_first, seg_count = _segments(scan, bits, n_mcus, not robust, source)
     mcu_bit_start = np.full(n_mcus, -1, np.int64)
     decoded = np.zeros(n_mcus, np.uint8)
     suspect = np.zeros(n_mcus, np.uint8)
@@ -263,12 +258,15 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
         raise CorruptJpeg(f"{what} in MCU {int(status[2])} at bit {bit} of the scan", source=source, offset=off,
                           bit_offset=bit, mcu=int(status[2]))
     events = tuple(
-        Resync(si, int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), entropy.ERROR_NAMES[int(r[5])],
-               tuple(int(p) for p in resync_pred[i]))
+        Resync(scan=si, mcu=int(r[0]), fail_bit=int(r[1]), resume_bit=int(r[2]), bits_skipped=int(r[3]),
+               block_phase=int(r[4]), reason=entropy.ERROR_NAMES[int(r[5])],
+               dc_predictors=tuple(int(p) for p in resync_pred[i]))
         for i, r in enumerate(resyncs[: int(status[0])]))
-    return ScanResult(tuple(sc.index for sc in scan.components), mcu_cols, mcu_rows, mcu_bit_start,
-                      decoded.astype(bool), suspect.astype(bool), events, scan.restart_interval, rst_bits, rst_nums,
-                      bits.src, bits.nbits, int(status[4]), bits.bad_markers, seg_first, seg_count, seg_extra)
+    return ScanResult(components=tuple(sc.index for sc in scan.components), mcu_cols=mcu_cols, mcu_rows=mcu_rows,
+                      mcu_bit_start=mcu_bit_start, decoded=decoded.astype(bool), suspect=suspect.astype(bool),
+                      resyncs=events, restart_interval=scan.restart_interval, byte_offsets=bits.src,
+                      n_bits=bits.nbits, trailing_bits=int(status[4]), damaged_markers=bits.bad_markers,
+                      segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra)
 
 
 # --------------------------------------------------------------------------- the file
@@ -345,4 +343,5 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
     coefficients = tuple(coef_flat[b : b + r * c].reshape(r, c, 64) for b, (r, c) in zip(bases, grids))
     qtables = tuple(tables.qt[c.tq].copy() for c in frame.components)
     rgb = render(frame, coefficients, qtables)
-    return DecodeResult(rgb, frame, coefficients, qtables, tuple(scans), mode, resync)
+    return DecodeResult(rgb=rgb, frame=frame, coefficients=coefficients, qtables=qtables, scans=tuple(scans),
+                        mode=mode, resync_method=resync)
