@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
+import posixpath
 
-import numpy as np
-from PIL import Image
-
-from acir_core.imagefile import load_rgb
 from acir_core.sca.compensate import FILLS, METHODS, compensate, decode_for, resolve_thumbnail
-from acir_cli.files import read_input, write_atomic
+from acir_engine.inputs import read_bytes
+from acir_engine.outputs import mask_png, png_bytes, write_atomic
+from acir_engine.thumbnails import HELP as THUMBNAIL_HELP, ThumbnailSpec
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,8 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="IN", help="damaged JPEG (never modified)")
     p.add_argument("--out", required=True, metavar="OUT.png")
     p.add_argument("--method", choices=METHODS, default="aware")
-    p.add_argument("--thumbnail", default="auto", metavar="auto|none|FILE",
-                   help="auto: the thumbnail embedded in IN; none; or an image file (default auto)")
+    p.add_argument("--thumbnail", default="auto", metavar="auto|none|FILE|DIR", help=THUMBNAIL_HELP)
     p.add_argument("--fill", choices=FILLS, default="auto",
                    help="how damaged MCUs are filled (auto: thumbnail if any, else inpainting)")
     p.add_argument("--mask", metavar="M.png", help="write the damage mask (white = damaged)")
@@ -34,23 +31,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = read_input(args.input)
-    if args.thumbnail in ("auto", "none"):
-        thumb = "auto" if args.thumbnail == "auto" else None
-    else:
-        thumb = load_rgb(read_input(args.thumbnail), args.thumbnail).rgb
-    thumb, origin = resolve_thumbnail(data, thumb, args.input)
+    spec = ThumbnailSpec.parse(args.thumbnail)
+    data = read_bytes(args.input)
+    thumb, origin = resolve_thumbnail(data, spec.for_photo(posixpath.basename(args.input)), args.input)
     result = decode_for(data, args.method, args.input)
     c = compensate(result, thumb, method=args.method, fill=args.fill)
     sca = c.sca
-    buf = io.BytesIO()
-    Image.fromarray(c.rgb).save(buf, "PNG")
     protect = (args.input,)
-    write_atomic(args.out, buf.getvalue(), protect=protect)
+    write_atomic(args.out, png_bytes(c.rgb), protect=protect)
     if args.mask:
-        mbuf = io.BytesIO()
-        Image.fromarray((c.mask * np.uint8(255)).astype(np.uint8)).save(mbuf, "PNG")
-        write_atomic(args.mask, mbuf.getvalue(), protect=protect)
+        write_atomic(args.mask, mask_png(c.mask), protect=protect)
     moved = sum(1 for s in sca.segments if s.shift or any(s.dc))
     print(f"{args.input} -> {args.out}: {args.method} SCA, {len(result.resyncs)} resyncs, "
           f"{len(sca.segments)} runs ({moved} moved or DC-corrected), {100 * c.damaged_fraction:.2f}% pixels "
