@@ -19,6 +19,7 @@ from PIL import Image
 
 from acir_core.errors import BadInput
 from acir_core.imagefile import load_rgb
+from acir_engine.outputs import png_bytes, write_atomic
 from acir_engine.samples import SCORED_IMAGES
 
 IMAGE_COLUMNS = ("robust_png", "paper_sca_png", "aware_sca_png", "mask_png")
@@ -129,7 +130,6 @@ def write_previews(path: str, out_dir: str, n: int = 3) -> list[str]:
         im = Image.fromarray(strip)
         im.thumbnail((2048, 2048))
         target = f"{out_dir.rstrip('/')}/{row['sample_id']}.png"
-        with fsspec.open(target, "wb") as f:
-            im.save(f, "PNG")
+        write_atomic(target, png_bytes(np.asarray(im)))
         written.append(target)
     return written

@@ -234,16 +234,16 @@ def test_bicubic_resize_equals_pillows_bit_for_bit(size) -> None:
 
 
 def test_thumbnail_upsampling_is_pillows_and_takes_a_grey_thumbnail() -> None:
-    from acir_core.sca.fill import upsample_thumbnail
+    from acir_core.sca.fill import upsampled_thumbnail
 
     rng = np.random.default_rng(3)
     thumb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    up = upsample_thumbnail(thumb, 301, 199)
-    assert up.dtype == np.float32 and up.shape == (199, 301, 3)
+    up = upsampled_thumbnail(thumb, 301, 199)
+    assert up.dtype == np.uint8 and up.shape == (199, 301, 3)
     assert np.array_equal(up, np.asarray(Image.fromarray(thumb).resize((301, 199), Image.Resampling.BICUBIC)))
     grey = thumb[..., 0].copy()
     ref = np.asarray(Image.fromarray(grey).resize((301, 199), Image.Resampling.BICUBIC))
-    assert np.array_equal(upsample_thumbnail(grey, 301, 199), np.repeat(ref[..., None], 3, axis=2))
+    assert np.array_equal(upsampled_thumbnail(grey, 301, 199), np.repeat(ref[..., None], 3, axis=2))
 
 
 def test_fill_judges_partial_edge_cells_by_the_pixels_they_have() -> None:
