@@ -31,7 +31,9 @@ class BuildWithKernels(build_py):
         lib = os.path.abspath(self.build_lib)
         cache = os.path.join(lib, "acir_core", "_jitcache")
         shutil.rmtree(cache, ignore_errors=True)  # never ship an older build's or a dev tree's entries
-        env = dict(os.environ, ACIR_JIT_CACHE_DIR=cache, PYTHONPATH=lib)
+        # keep pip's PYTHONPATH: in an isolated build it is how the build requirements (numba) are found
+        path = os.pathsep.join(p for p in (lib, os.environ.get("PYTHONPATH", "")) if p)
+        env = dict(os.environ, ACIR_JIT_CACHE_DIR=cache, PYTHONPATH=path)
         env.pop("NUMBA_DISABLE_JIT", None)
         self.announce("compiling acir's numba kernels into the package (ACIR_BUILD_KERNELS=0 skips this)", 2)
         done = subprocess.run([sys.executable, "-c", _WARM_UP], env=env, cwd=lib)

@@ -63,6 +63,7 @@ def test_readme_install_line_and_main_command_run_the_network(tmp_path):
     t2 = time.perf_counter()
     print(f"README install {t1 - t0:.0f} s, first run of '{main}' {t2 - t1:.1f} s")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "compiling" not in r.stderr, "the install should have shipped compiled kernels:\n" + r.stderr[-2000:]
     out = repo / shlex.split(main)[shlex.split(main).index("--out") + 1]
     summary = json.loads((out / "summary.json").read_text())
     damaged = [rec for rec in summary["records"] if rec["status"] == "restored"]
