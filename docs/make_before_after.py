@@ -28,10 +28,10 @@ def standard_decoder(path: Path) -> Image.Image:
 
 
 def acir_restored(path: Path, out_dir: Path | None) -> Image.Image:
-    """Run `acir restore` on the one photo and read its NAME.png back."""
+    """Run `acir restore` on the one photo and read its NAME.restored.png back."""
     with tempfile.TemporaryDirectory() as tmp:
         out = out_dir or Path(tmp)
-        png = out / (path.stem + ".png")
+        png = out / (path.name + ".restored.png")
         if not png.exists():
             subprocess.run(["acir", "restore", str(path), "--out", str(out), "--no-previews"], check=True)
         with Image.open(png) as im:
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
                             ROOT / "examples/damaged/andrew-ridley-ber2e-04.jpg"])
     p.add_argument("--out", type=Path, default=ROOT / "docs/before-after.jpg")
     p.add_argument("--restored", type=Path, default=None,
-                   help="an `acir restore` output folder to take NAME.png from (else run it)")
+                   help="an `acir restore` output folder to take NAME.restored.png from (else run it)")
     p.add_argument("--width", type=int, default=512, help="width of each half (512)")
     p.add_argument("--quality", type=int, default=85)
     args = p.parse_args(argv)
