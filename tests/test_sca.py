@@ -160,7 +160,7 @@ def test_fill_meets_the_surrounding_pixels_without_a_seam() -> None:
 
 
 def test_thumbnail_weights_are_pillows_bicubic() -> None:
-    from acir_core.sca.thumbdc import resample_weights
+    from acir_core.sca.thumbmodel import resample_weights
 
     x = np.random.default_rng(3).random((200, 333)).astype(np.float32) * 255
     ref = np.asarray(Image.fromarray(x, "F").resize((40, 17), Image.Resampling.BICUBIC))
@@ -195,7 +195,7 @@ def test_envelope_cholesky_solves_and_gives_the_inverse_diagonal() -> None:
 
 @pytest.mark.parametrize("size", [(333, 211, 40, 17), (67, 45, 20, 9), (64, 48, 64, 12)], ids=str)
 def test_downsample_kept_up_to_date_by_bands_equals_pillows_resize(size) -> None:
-    from acir_core.sca.thumbdc import Downsample
+    from acir_core.sca.thumbmodel import Downsample
 
     w, h, tw, th = size
     rng = np.random.default_rng(w)
@@ -630,7 +630,8 @@ def test_a_precautionary_mcu_is_judged_with_the_loose_tolerance() -> None:
 def test_an_mcu_one_level_off_stands_out_where_the_thumbnail_sees_it() -> None:
     """A residual that is one MCU 1.3 levels off (a silent break leaves such halves either side
     of a chunk's fitted offset) is flagged; 0.5 levels is not."""
-    from acir_core.sca.thumbdc import Chunks, ThumbnailDC, cell_weights
+    from acir_core.sca.thumbdc import Chunks, ThumbnailDC
+    from acir_core.sca.thumbmodel import cell_weights
 
     rows, cols = 16, 32
     ry = cell_weights(rows * 16, 40, 16, rows)

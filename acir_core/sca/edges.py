@@ -13,7 +13,7 @@ from numba import njit
 from PIL import Image
 
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
-from acir_core.sca.thumbdc import jfif_planes
+from acir_core.sca.thumbmodel import jfif_planes
 
 DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
                 for u in range(8)], dtype=np.float32)

@@ -21,7 +21,8 @@ from acir_core.sca.edges import scan_geometry
 from acir_core.sca.marks import above_or_below, short_fixes, spread, unseen_edges, with_decode_neighbours
 from acir_core.sca.options import MaskOptions, RefineOptions
 from acir_core.sca.result import SegmentFix
-from acir_core.sca.thumbdc import Downsample, solve_offsets
+from acir_core.sca.thumbdc import solve_offsets
+from acir_core.sca.thumbmodel import Downsample
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
