@@ -99,8 +99,7 @@ class ThumbnailDC:
         to damage, where garbled MCUs are most likely) are judged from the few pixels there are, from
         ``edge_coverage`` on, and need ``edge_z`` and ``edge_levels``. One level is enough where
         the footprint is seen: a silent break inside a chunk leaves its halves a step either side
-        of the chunk's fitted offset (train photos at 1e-5, going from 2 levels to 1: 12 % fewer
-        MCUs missed for 0.3 % more of the image marked)."""
+        of the chunk's fitted offset."""
         u = self.use.astype(np.float64)
         den = self._used_weight
         cover = self.coverage()
@@ -143,9 +142,9 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     bias and a gain with prior spreads ``tone_prior`` (levels, ratio): the anchored runs measure
     them, but only where at least ``min_anchor_pixels`` used thumbnail pixels lie mostly on them;
     otherwise nothing in the fit tells a tone shift from an offset shared by every chunk, and a
-    bias would take up such an offset at the cost of one prior instead of one per chunk (a train
-    photo at 1e-5 whose first run the coarse check distrusted: every later run stayed a step
-    off, 82 % of the image), so the tone is held at ``unanchored_tone_prior``.
+    bias would take up such an offset at the cost of one prior instead of one per chunk (every
+    run after a distrusted first one would stay a step off), so the tone is held at
+    ``unanchored_tone_prior``.
     The robust (Cauchy) weights are annealed: their scale starts at ``anneal`` levels and falls to
     3σ, so that structured residuals (runs of opposite offsets one MCU row apart, which the
     thumbnail's low-pass nearly cancels) are explained by offsets before they can be taken for
