@@ -9,8 +9,7 @@ DaskRunner does not execute. Two sinks of our own:
 - :class:`StreamRows` (``--sink stream``, the default on Dask): each bundle writes its rows as
   they come, a file per :data:`ROWS_PER_FILE`, named by a hash of the sample ids in it; no
   shuffle. On Dask a bundle is one photo's partition (or one sample's, with ``--per-sample``), so
-  the files are the same on every rerun. Through the shuffle, 64 train photos x 4 samples spent
-  ~8 s of worker time regrouping the rows, and the rows waited in memory for it. Written rows are
+  the files are the same on every rerun, and rows do not wait in memory for a shuffle. Written rows are
   emptied (the runner may keep the element; see :meth:`acir_engine.samples.Sample.shed`). Dead
   letters go to ``dead_letter-<hash>.jsonl`` per bundle, merged by :func:`merge_dead_letters`.
 """

@@ -2,9 +2,8 @@
 
 The thumbnail check compares our result with the thumbnail through the same reduction the
 thumbnail was made with (the paper's thumbnail is Pillow's bicubic resize), and it reduces the
-2K image once per photo and again band by band as runs move. Pillow's row pass cost 9-10 ms per
-2K image (scalar, one output sample and channel at a time, after a copy into its 4-byte pixels);
-here a band of 16 image rows is turned on its side once, so each filter tap is one multiply-add
+2K image once per photo and again band by band as runs move. Pillow's row pass is scalar (one
+output sample and channel at a time, after a copy into its 4-byte pixels); here a band of 16 image rows is turned on its side once, so each filter tap is one multiply-add
 over 48 contiguous lanes, and the result is identical: the same integer taps (Pillow's
 ``precompute_coeffs`` and ``normalize_coeffs_8bpc``: 22 fraction bits, rounded away from zero),
 the same half-unit start and the same clipping (``Resample.c``, Pillow 9-12).
