@@ -4,8 +4,8 @@ Also the shim Beam's ``--setup_file ./setup.py`` uses to build and ship acir to 
 
 Building the package (``pip install .`` builds a wheel first) compiles acir's numba kernels for
 this machine into ``acir_core/_jitcache`` inside the build, which the wheel then carries: the first
-``acir restore`` after installing compiles nothing (see ``acir_core/jit.py``). This takes about a
-minute on two cores. ``ACIR_BUILD_KERNELS=0`` skips it (the kernels then compile on first use,
+``acir restore`` after installing compiles nothing (see ``acir_core/jit.py``). This takes a
+minute or so. ``ACIR_BUILD_KERNELS=0`` skips it (the kernels then compile on first use,
 once); editable installs skip it too (they cache into the source tree's ``acir_core/_jitcache``).
 The cache is only valid with the numba version and CPU it was made with: pip builds with the
 newest numba the constraints allow, which is what a fresh environment installs alongside.

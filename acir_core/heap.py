@@ -2,20 +2,20 @@
 
 glibc serves every allocation above its mmap threshold (128 KiB, adapting up to at most 32 MiB)
 with a new mapping that the kernel faults in and zeroes page by page, and unmaps it again on
-free. A 2K photo's planes are 6-50 MB, and every stage of acir allocates a few of them, so a
-worker spent a fifth of its time in page faults, and two workers on one machine contended in
-the kernel for it. Raising the threshold (and the trim threshold, so freed memory stays for the
-next photo) keeps such buffers in the heap (measurements in benchmarks/HISTORY.md). The price is that a worker's resident memory stays at its peak between photos.
+free. A 2K photo's planes run to tens of MB, and every stage of acir allocates a few of them, so a
+worker spent much of its time in page faults, and two workers on one machine contended in the
+kernel for it. Raising the threshold (and the trim threshold, so freed memory stays for the
+next photo) keeps such buffers in the heap (measurements in benchmarks/HISTORY.md). The price is
+that a worker's resident memory stays at its peak between photos.
 
 That holds only in the main arena. A thread's allocations come from an arena of its own, made of
 64 MiB heaps that glibc unmaps once they empty whatever the thresholds say, and Beam's SDK
-harness and Dask's workers run every bundle in such a thread: four photos through the dataset
-stages in a thread faulted 78-82 k pages and took 4.8-5.2 s, in the main thread 11-15 faults and
-4.4-4.5 s. So the process is also held to one arena (``M_ARENA_MAX``), which the threads created
-from then on share, and ``MALLOC_ARENA_MAX=1`` is put in the environment for the worker processes
-it starts (Beam's multi_processing workers, a LocalCluster's): set at their start, it covers the
-threads they make before any acir code runs (the same four photos in a thread: 26-35 faults,
-4.0-4.1 s). With one compute thread per worker, one arena costs no lock contention.
+harness and Dask's workers run every bundle in such a thread, which then faults its buffers in
+page by page again. So the process is also held to one arena (``M_ARENA_MAX``), which the threads
+created from then on share, and ``MALLOC_ARENA_MAX=1`` is put in the environment for the worker
+processes it starts (Beam's multi_processing workers, a LocalCluster's): set at their start, it
+covers the threads they make before any acir code runs (measurements in benchmarks/HISTORY.md).
+With one compute thread per worker, one arena costs no lock contention.
 """
 from __future__ import annotations
 

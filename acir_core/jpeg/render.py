@@ -29,7 +29,7 @@ class SamplePlanes:
     """Per component the samples (block rows·8, block cols·8) of every block rendered so far and
     the coefficients they show, kept between renders of one image: SCA's DC fixes change a few
     chunks of the rows it renders again, and the inverse DCT of the blocks that did not change
-    (~85 % of those rows at BER 1e-4) need not be repeated. The last rendered coefficients of a
+    (most of those rows) need not be repeated. The last rendered coefficients of a
     block are compared with the new ones, so a caller needs no record of what it edited."""
 
     samples: list[np.ndarray]
@@ -79,7 +79,7 @@ def _stretches(flags: np.ndarray) -> list[tuple[int, int]]:
 def _merged(stretches: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
     """Stretches closer than ``gap`` + 1 rows joined into one: their context rows would overlap,
     and rendering the unchanged rows between them once costs less than the context twice (after
-    a thumbnail fit at 1e-4 the changed MCU rows come every other row or so). Rows in between
+    a thumbnail fit the changed MCU rows often lie only a row or two apart). Rows in between
     render to what they already show, the image being the render of the same coefficients there."""
     out: list[tuple[int, int]] = []
     for a, b in stretches:

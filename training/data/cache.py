@@ -1,9 +1,10 @@
 """A crop cache: crops drawn once from a (slow) crop dataset, stored as uint8 arrays in one
 ``.npz`` file, then served with random flips.
 
-Why: decoding a 2K PNG pair and re-filling the mask costs ~0.2 s per photo; on a 2-core machine
-that is as much as the training step itself. Drawing each photo's crops once and reusing them
-for several epochs (with flips for variety) lets a CPU run spend its time learning."""
+Why: decoding a 2K PNG pair and re-filling the mask every time a photo is drawn costs about as
+much as the training step itself on a small CPU machine (measurements in benchmarks/HISTORY.md).
+Drawing each photo's crops once and reusing them for several epochs (with flips for variety) lets
+a CPU run spend its time learning."""
 from __future__ import annotations
 
 import logging
