@@ -5,7 +5,9 @@ Paths go through fsspec (local, ``gs://``, ``memory://``). Output names are chos
 so that no two inputs of a run can ever write to the same output name."""
 from __future__ import annotations
 
+import os
 import posixpath
+import re
 from dataclasses import dataclass, field
 
 import fsspec
@@ -48,46 +50,69 @@ def _inside(path: str, folder: str | None) -> bool:
     return bool(folder) and (path == folder or path.startswith(folder.rstrip("/") + "/"))
 
 
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _locate(spec: str):
+    """(filesystem, path) of a spec; local paths resolved (``..``, links), so one file is one input."""
+    fs, path = fsspec.core.url_to_fs(spec)
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    return fs, (os.path.realpath(path) if local and not _GLOB.search(path) else path.rstrip("/") or "/"), local
+
+
+def _matches(fs, path: str) -> tuple[str, list[str]]:
+    """(root the names are relative to, matching paths) of a plain path or a glob."""
+    m = _GLOB.search(path)
+    if not m:
+        return posixpath.dirname(path), [path] if fs.exists(path) else []
+    root = posixpath.dirname(path[: m.start()])
+    return root, sorted(fs.glob(path))
+
+
 def list_inputs(specs: list[str], *, extensions: tuple[str, ...] | None = JPEG_EXTENSIONS,
                 exclude: str | None = None) -> Listing:
     """Files, folders (searched recursively for files with ``extensions``; None: every file),
-    globs and fsspec URLs, in a stable order, without duplicates; specs that match nothing are
-    listed in ``unmatched``. What a folder holds besides is left out, and so is everything in
-    ``exclude`` (the run's output folder, never read back as input); ``left_out`` says why."""
+    globs (``*``, ``?``, ``[...]``, ``**``; files they match are filtered like a folder's, folders
+    searched) and fsspec URLs, in a stable order, without duplicates; specs that match nothing are
+    listed in ``unmatched``. Everything in ``exclude`` (the run's output folder, never read back
+    as input) and what a folder holds besides is left out; ``left_out`` says why."""
     items: dict[str, Item] = {}
     left_out: list[tuple[str, str]] = []
     unmatched: list[str] = []
-    ex = None
-    if exclude:
-        ex = fsspec.get_fs_token_paths(exclude)[2][0].rstrip("/")
+    ex = _locate(exclude)[1] if exclude else None
+    wanted = "not a JPEG file name (" + ", ".join(extensions or ()) + ")"
     for spec in specs:
         try:
-            fs, _, paths = fsspec.get_fs_token_paths(spec)
-            paths = [p for p in paths if fs.exists(p)]
+            fs, path, local = _locate(spec)
+            root, paths = _matches(fs, path)
         except (ValueError, OSError):
-            paths = []
+            root, paths = "", []
         if not paths:
             unmatched.append(spec)
             continue
-        protocol = _protocol(spec)
-        for p in sorted(paths):
-            if _inside(p.rstrip("/"), ex):
-                left_out.append((protocol + p, "in the output folder (outputs are never read as inputs)"))
+        protocol = "" if local else _protocol(spec)
+        globbed = bool(_GLOB.search(path))
+        skipped_out = 0
+        for p in paths:
+            p = os.path.realpath(p) if local else p
+            if _inside(p, ex):
+                skipped_out += 1
                 continue
-            if not fs.isdir(p):
-                items.setdefault(protocol + p, Item(uri=protocol + p, name=posixpath.basename(p)))
-                continue
-            root = p.rstrip("/")
-            skipped_out = 0
-            for f in sorted(fs.find(root)):
+            if fs.isdir(p):
+                base = p.rstrip("/")
+                files = [(f, posixpath.relpath(f, root if globbed else base)) for f in sorted(fs.find(base))]
+            else:
+                files = [(p, posixpath.relpath(p, root) if globbed else posixpath.basename(p))]
+            for f, name in files:
                 if _inside(f, ex):
                     skipped_out += 1
-                elif extensions is None or f.lower().endswith(extensions):
-                    items.setdefault(protocol + f, Item(uri=protocol + f, name=posixpath.relpath(f, root)))
+                elif extensions is None or f.lower().endswith(extensions) or not (globbed or fs.isdir(p)):
+                    items.setdefault(protocol + f, Item(uri=protocol + f, name=name))
                 else:
-                    left_out.append((protocol + f, "not a JPEG file name (" + ", ".join(extensions) + ")"))
-            if skipped_out:
-                left_out.append((protocol + ex, f"the output folder: its {skipped_out} files are not inputs"))
+                    left_out.append((protocol + f, wanted))
+        if skipped_out:
+            left_out.append(((protocol + ex) if ex else spec,
+                             f"the output folder: its {skipped_out} files are not read as inputs"))
     return Listing(items=_distinct_names(list(items.values())), left_out=left_out, unmatched=unmatched)
 
 

@@ -38,7 +38,8 @@ def resolve_stage(stage: str, weights: str | None = None) -> str:
     if infer.weights_available(weights or None):
         return "gca"
     if stage == "gca":
-        raise InvalidParameter("--stage gca: no GCA weights found (pass --weights FILE)")
+        raise InvalidParameter("--stage gca: no GCA weights found" + (f" at {weights}" if weights else
+                                                                      " (pass --weights FILE)"))
     return "sca"
 
 

@@ -44,19 +44,26 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, protect: tuple[str | o
     """Write ``data`` to ``path`` (any fsspec URL) through a temporary file and a rename on local
     disks (object stores make a whole object appear at once anyway). Refuses to write over any
     path in ``protect`` (the inputs)."""
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    fs, p = fsspec.core.url_to_fs(path)
     local = _is_local(fs)
     for q in protect:
-        if local and (os.path.abspath(q) == os.path.abspath(p)
-                      or (os.path.exists(p) and os.path.exists(q) and os.path.samefile(p, q))):
+        same = (os.path.abspath(q) == os.path.abspath(p)
+                or (os.path.exists(p) and os.path.exists(q) and os.path.samefile(p, q))) if local \
+            else fsspec.core.url_to_fs(q)[1] == p
+        if same:
             raise InvalidParameter("refusing to overwrite an input file", source=path)
     parent = posixpath.dirname(p)
+    if not local:  # object stores have no folders to make, and make a whole object appear at once
+        try:
+            fs.pipe_file(p, data)
+        except OSError as exc:
+            raise CannotWrite(_reason(exc), source=path) from None
+        except Exception as exc:  # noqa: BLE001 - store clients raise their own types (HTTP errors)
+            raise CannotWrite(f"cannot be written ({type(exc).__name__}: {exc})", source=path) from None
+        return
     try:
         if parent:
-            fs.makedirs(parent, exist_ok=True)
-        if not local:
-            fs.pipe_file(p, data)
-            return
+            os.makedirs(parent, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(p)}.", suffix=PART_SUFFIX, dir=parent or ".")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -79,7 +86,7 @@ def _umask() -> int:
 
 def clean_partials(out: str) -> int:
     """Remove temporary ``.*.part`` files an interrupted local run may have left. Returns how many."""
-    fs, _, (root,) = fsspec.get_fs_token_paths(out)
+    fs, root = fsspec.core.url_to_fs(out)
     if not fs.exists(root):
         return 0
     stale = [p for p in fs.find(root) if posixpath.basename(p).startswith(".") and p.endswith(PART_SUFFIX)]

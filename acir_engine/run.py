@@ -66,16 +66,59 @@ def record_path(opts: RunOptions, item: Item) -> str:
     return join(opts.out, f"{item.name}.json")
 
 
-def done_record(opts: RunOptions, item: Item, data_sha: str) -> dict | None:
-    """The record of an earlier run for this input, if it finished and the input is unchanged."""
-    fs, _, (p,) = fsspec.get_fs_token_paths(record_path(opts, item))
+def fingerprint(opts: RunOptions) -> dict:
+    """The options that shape a photo's outputs: a record made with others is redone."""
+    return {"stage": opts.stage, "format": opts.format, "thumbnail": opts.thumbnail, "fde": opts.fde,
+            "key_sha256": hashlib.sha256(opts.key).hexdigest() if opts.key else "", "weights": opts.weights,
+            "previews": opts.previews}
+
+
+def read_record(opts: RunOptions, name: str) -> dict | None:
+    """The record written for output name ``name``, or None."""
+    fs, p = fsspec.core.url_to_fs(join(opts.out, f"{name}.json"))
     try:
-        if not fs.exists(p):
-            return None
-        rec = json.loads(fs.cat_file(p))
+        return json.loads(fs.cat_file(p)) if fs.exists(p) else None
     except (ValueError, OSError):
         return None
-    return rec if rec.get("input_sha256") == data_sha and rec.get("status") in ("clean", "restored") else None
+
+
+def _outputs_exist(opts: RunOptions, rec: dict) -> bool:
+    for rel in rec.get("outputs", {}).values():
+        fs, p = fsspec.core.url_to_fs(join(opts.out, rel))
+        if not fs.exists(p):
+            return False
+    return True
+
+
+def done_record(opts: RunOptions, item: Item, data_sha: str) -> dict | None:
+    """The record of an earlier run for this input, if it finished with the same options, the
+    input is unchanged and every output it lists is still there."""
+    rec = read_record(opts, item.name)
+    if rec is None or rec.get("input_sha256") != data_sha or rec.get("status") not in ("clean", "restored"):
+        return None
+    return rec if rec.get("options") == fingerprint(opts) and _outputs_exist(opts, rec) else None
+
+
+def free_names(opts: RunOptions, items: list[Item]) -> list[Item]:
+    """The items, renamed (next free ``~N``) where an earlier run into the same folder wrote a
+    record of that name for another input: a second run never overwrites the first's photos."""
+    taken = {it.name.lower() for it in items}
+    out = []
+    for it in items:
+        rec = read_record(opts, it.name)
+        if rec is None or rec.get("input") == it.uri:
+            out.append(it)
+            continue
+        n = 1
+        while True:
+            cand = f"{it.name}~{n}"
+            other = read_record(opts, cand)
+            if cand.lower() not in taken and (other is None or other.get("input") == it.uri):
+                break
+            n += 1
+        taken.add(cand.lower())
+        out.append(Item(uri=it.uri, name=cand))
+    return out
 
 
 def prior_record(opts: RunOptions, item: Item) -> tuple[dict | None, bytes | None]:
@@ -106,7 +149,7 @@ def prepare(item: Item, opts: RunOptions, data: bytes | None = None) -> tuple[di
     network-free stages. Returns the record so far, the result (None when skipped or failed:
     the record says why) and the JPEG bytes."""
     t0 = time.perf_counter()
-    rec: dict = {"input": item.uri, "name": item.name}
+    rec: dict = {"input": item.uri, "name": item.name, "options": fingerprint(opts)}
     try:
         if data is None:
             data = read_bytes(item.uri)
@@ -115,7 +158,7 @@ def prepare(item: Item, opts: RunOptions, data: bytes | None = None) -> tuple[di
             data = SectorCipher(opts.fde, opts.key, opts.sector_size).decrypt(
                 data[: len(data) // opts.sector_size * opts.sector_size])
         thumb = ThumbnailSpec.parse(opts.thumbnail).for_photo(item.name)
-        r = restore_photo(data, source=item.uri, stage="sca" if opts.stage == "gca" else opts.stage,
+        r = restore_photo(data, source=item.uri, stage=opts.stage,
                           thumbnail=thumb, max_pixels=opts.max_pixels, memory_budget=opts.memory_budget)
     except UnsupportedJpeg as e:
         # kept, not dropped: a copy goes beside the outputs (a standard decoder may still open it)
@@ -149,7 +192,11 @@ def apply_network(network, rec: dict, r: PhotoResult | None) -> tuple[np.ndarray
         rec["note"] = "no thumbnail: GCA needs one, kept aware SCA + inpainting"
         return None, 0.0
     t = time.perf_counter()
-    rgb = network(r.image, r.thumb_up, r.region if r.region is not None else r.mask)
+    try:
+        rgb = network(r.image, r.thumb_up, r.region if r.region is not None else r.mask)
+    except Exception as exc:  # noqa: BLE001 - out of memory, a broken device: keep the SCA result
+        rec["note"] = f"the network failed ({type(exc).__name__}: {exc}); kept aware SCA + fill"
+        return None, time.perf_counter() - t
     return rgb, time.perf_counter() - t
 
 
@@ -255,15 +302,17 @@ def summarise(records: list[dict], seconds: float, resumed: int = 0,
 
 
 def with_earlier_records(opts: RunOptions, records: list[dict]) -> list[dict]:
-    """This run's records plus those of earlier runs into the same folder (from its
-    summary.json) for inputs this run did not see, so the summary keeps every photo there."""
+    """This run's records plus the successful ones of earlier runs into the same folder (from
+    its summary.json) for photos this run did not see and whose record is still there, so the
+    summary keeps every photo restored there."""
     try:
-        fs, _, (p,) = fsspec.get_fs_token_paths(join(opts.out, "summary.json"))
+        fs, p = fsspec.core.url_to_fs(join(opts.out, "summary.json"))
         earlier = json.loads(fs.cat_file(p)).get("records", []) if fs.exists(p) else []
     except (ValueError, OSError):
         earlier = []
     names = {r.get("name") for r in records}
-    return records + [r for r in earlier if isinstance(r, dict) and r.get("name") not in names]
+    return records + [r for r in earlier if isinstance(r, dict) and r.get("name") not in names
+                      and r.get("status") in ("clean", "restored") and read_record(opts, r["name"]) is not None]
 
 
 def write_run_outputs(opts: RunOptions, records: list[dict], summary: Summary) -> None:
@@ -284,3 +333,19 @@ def default_memory_budget(jobs: int = 1) -> int:
     except (ValueError, OSError, AttributeError):
         return 0
     return int(total * 0.5) // max(1, jobs)
+
+
+def parse_size(text: str, jobs: int = 1) -> int:
+    """A ``--memory-budget``: ``auto`` (:func:`default_memory_budget`), ``0`` (none), or a byte
+    count with an optional K/M/G/T suffix (powers of 1024)."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    if t == "AUTO":
+        return default_memory_budget(jobs)
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        raise InvalidParameter(f"--memory-budget must be auto, 0 or a size like 4G, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise InvalidParameter(f"--memory-budget must be auto, 0 or a size like 4G, got {text!r}")
+    return int(value)

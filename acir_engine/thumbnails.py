@@ -5,6 +5,7 @@ and the restoration pipeline."""
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 
 import fsspec
@@ -12,7 +13,7 @@ import numpy as np
 
 from acir_core.errors import InvalidParameter
 from acir_core.imagefile import load_rgb
-from acir_engine.inputs import read_bytes
+from acir_engine.inputs import IMAGE_EXTENSIONS, read_bytes
 
 HELP = ("auto: the thumbnail embedded in the photo; none; an image file; or a folder of thumbnails named "
         "like the photos (default auto)")
@@ -31,7 +32,7 @@ class ThumbnailSpec:
         if text in ("auto", "none"):
             return cls(kind=text)
         try:
-            fs, _, (p,) = fsspec.get_fs_token_paths(text)
+            fs, p = fsspec.core.url_to_fs(text)
             if fs.isdir(p):
                 return cls(kind="folder", path=text)
             if fs.exists(p):
@@ -50,9 +51,18 @@ class ThumbnailSpec:
             return None
         if self.kind == "file":
             return load_rgb(read_bytes(self.path), self.path).rgb
-        fs, _, (root,) = fsspec.get_fs_token_paths(self.path)
-        base = posixpath.basename(name.split("~")[0])
-        for pattern in (f"{base}.*", f"{posixpath.splitext(base)[0]}.*"):
-            for cand in sorted(fs.glob(f"{root.rstrip('/')}/{pattern}")):
-                return load_rgb(fs.cat_file(cand), cand).rgb
+        fs, root = fsspec.core.url_to_fs(self.path)
+        rel = re.sub(r"~\d+$", "", name)  # the run's suffix for a second input of one name
+        for cand in (rel, posixpath.basename(rel)):  # a/b.jpg: a/b.jpg.png, a/b.png, then b.jpg.png, b.png
+            folder = posixpath.join(root.rstrip("/"), posixpath.dirname(cand))
+            base = posixpath.basename(cand)
+            try:
+                entries = sorted(posixpath.basename(e) for e in fs.ls(folder, detail=False))
+            except (FileNotFoundError, NotADirectoryError, OSError):
+                continue
+            for stem in (base, posixpath.splitext(base)[0]):
+                for e in entries:
+                    if e.startswith(stem + ".") and e.lower().endswith(IMAGE_EXTENSIONS) and e[len(stem) + 1:].count(".") == 0:
+                        path = posixpath.join(folder, e)
+                        return load_rgb(fs.cat_file(path), path).rgb
         return "auto"

@@ -28,10 +28,10 @@ from acir_core.process import tune_process
 from acir_engine import run as engine
 from acir_engine.inputs import Item, list_inputs, read_bytes
 from acir_engine.network import STAGE_CHOICES, load_network, resolve_stage
-from acir_engine.run import FORMATS, RunOptions
+from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
+from acir_engine.run import FORMATS, RunOptions, parse_size
 from acir_engine.thumbnails import HELP as THUMBNAIL_HELP, ThumbnailSpec
 from pipelines import fsspec_beam  # noqa: F401  (registers memory:// and friends with Beam)
-from pipelines.generate import warm_up
 
 log = logging.getLogger(__name__)
 NAMESPACE = "acir_restore"
@@ -55,7 +55,7 @@ class DecodeSCAFn(beam.DoFn):
         self.opts = opts
 
     def setup(self) -> None:
-        warm_up()
+        tune_process()
 
     def process(self, item: Item):
         prior, data = engine.prior_record(self.opts, item)
@@ -167,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="png")
     p.add_argument("--batch", type=int, default=4, help="photos per RunInference batch")
     p.add_argument("--no-previews", action="store_true")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse photos whose header declares more pixels ({DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--memory-budget", default="auto", metavar="SIZE",
+                   help="refuse photos estimated to need more memory than this per worker, e.g. 4G "
+                        "(auto: half of this machine's memory; 0: no limit)")
     return p
 
 
@@ -191,26 +196,34 @@ def run(argv: list[str] | None = None) -> dict:
     ThumbnailSpec.parse(args.thumbnail)
     stage = resolve_stage(args.stage, args.weights)
     opts = RunOptions(out=args.output, stage=stage, thumbnail=args.thumbnail, format=args.format,
-                      device=args.device, weights=args.weights, previews=not args.no_previews)
+                      device=args.device, weights=args.weights, previews=not args.no_previews,
+                      max_pixels=args.max_pixels, memory_budget=parse_size(args.memory_budget))
     listing = list_inputs(args.input, exclude=args.output)
     listing.check_matched()
-    items = listing.items
+    items = engine.free_names(opts, listing.items)
     options = PipelineOptions(beam_args)
     options.view_as(SetupOptions).save_main_session = False
     all_opts = options.get_all_options()
     on_dask = "Dask" in str(all_opts.get("runner") or "")
     if on_dask and not all_opts.get("partition_size"):
         options = PipelineOptions(beam_args + ["--dask_partition_size", "1"])  # one photo per Dask task
-    # photos already done by an earlier run (CLI or pipeline) are counted as resumed
-    resumed = sum(engine.prior_record(opts, item)[0] is not None for item in items)
+    before = [engine.read_record(opts, item.name) for item in items]  # small JSON files, not the photos
     t0 = time.time()
     p = beam.Pipeline(options=options)
     build(p, items, opts, args.batch, run_inference=not on_dask)
     p.run().wait_until_finish()
+    # a photo whose record the run left as it was had been restored already (resumed)
+    resumed = sum(b is not None and b == engine.read_record(opts, it.name) for b, it in zip(before, items))
     return write_summary(items, opts, time.time() - t0, resumed, listing.left_out)
 
 
 if __name__ == "__main__":
+    import sys
+
     logging.basicConfig(level=logging.INFO)
-    s = run()
+    try:
+        s = run()
+    except AcirError as exc:  # bad input or options: one line, like the CLI
+        print(f"python -m pipelines.archive: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     print(json.dumps({k: s[k] for k in ("total", "restored", "clean", "skipped", "failed", "resumed")}, indent=1))

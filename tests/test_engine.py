@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-from pathlib import Path
 
 import pytest
 
@@ -56,7 +55,7 @@ def test_a_small_file_declaring_14000x14000_is_refused_before_decoding(jpeg, tmp
 
 @pytest.mark.parametrize("value, expected", [("8G", 8 * 2**30), ("512M", 512 * 2**20), ("0", 0), ("1.5GiB", 3 * 2**29)])
 def test_memory_budget_sizes(value, expected):
-    from acir_cli.commands.restore import parse_size
+    from acir_engine.run import parse_size
 
     assert parse_size(value, 1) == expected
     assert parse_size("auto", 2) > 0
@@ -175,3 +174,124 @@ def test_two_joined_files_are_an_intact_photo_copied_byte_for_byte(jpeg, tmp_pat
     assert (out / "j.jpg.intact.jpg").read_bytes() == joined
     damaged = corrupt(jpeg, ber=BER, seed=10).data + jpeg
     assert restore_photo(damaged, stage="sca").status == "restored"  # damage before the end still counts
+
+
+def test_a_file_name_with_glob_characters_is_restored(jpeg, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a*b[1].jpg").write_bytes(corrupt(jpeg, ber=BER, seed=11).data)
+    out = tmp_path / "out"
+    assert main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews"]) == 0
+    assert (out / "a*b[1].jpg.restored.png").exists()
+    assert main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews"]) == 0  # resumes
+
+
+def test_a_second_run_never_overwrites_another_input_of_the_same_name(jpeg, tmp_path):
+    for cam, seed in (("cam1", 12), ("cam2", 13)):
+        (tmp_path / cam).mkdir()
+        (tmp_path / cam / "DSC1.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=seed).data)
+    out = tmp_path / "out"
+    main(["restore", str(tmp_path / "cam1"), "--out", str(out), "--stage", "sca", "--no-previews"])
+    first = (out / "DSC1.jpg.restored.png").read_bytes()
+    main(["restore", str(tmp_path / "cam2"), "--out", str(out), "--stage", "sca", "--no-previews"])
+    assert (out / "DSC1.jpg.restored.png").read_bytes() == first
+    rec = json.loads((out / "DSC1.jpg~1.json").read_text())
+    assert rec["input"].endswith("cam2/DSC1.jpg")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["total"] == 2
+    main(["restore", str(tmp_path / "cam2"), "--out", str(out), "--stage", "sca", "--no-previews"])
+    assert json.loads((out / "summary.json").read_text())["resumed"] == 1  # found under its ~1 name again
+
+
+def test_an_earlier_failure_does_not_fail_later_runs(jpeg, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "bad.jpg").write_bytes(b"not a photo")
+    (d / "good.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=14).data)
+    out = tmp_path / "out"
+    assert main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews"]) == 1
+    assert main(["restore", str(d / "good.jpg"), "--out", str(out), "--stage", "sca", "--no-previews"]) == 0
+
+
+def test_resume_redoes_a_photo_when_options_changed_or_an_output_is_gone(jpeg, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=15).data)
+    out = tmp_path / "out"
+    main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews"])
+    main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews", "--format", "jpeg"])
+    assert (out / "a.jpg.restored.jpg").exists()
+    assert json.loads((out / "summary.json").read_text())["resumed"] == 0
+    (out / "a.jpg.restored.jpg").unlink()
+    main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews", "--format", "jpeg"])
+    assert (out / "a.jpg.restored.jpg").exists()
+
+
+def test_an_output_folder_reached_through_a_link_is_still_left_out(jpeg, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.jpg").write_bytes(jpeg)
+    (tmp_path / "link").symlink_to(d)
+    out = str(tmp_path / "link" / "out")
+    for _ in range(2):
+        assert main(["restore", str(d), "--out", out, "--stage", "sca", "--no-previews"]) == 0
+    assert json.loads((d / "out" / "summary.json").read_text())["total"] == 1
+    assert len(list_inputs([str(d), str(tmp_path / "link")], exclude=out).items) == 1  # one file, one input
+
+
+def test_globs_match_like_a_shell_and_are_filtered_by_extension(jpeg, tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("IMG_0001.jpg", "IMG_0002.jpg", "notes.txt", "sub/IMG_0003.jpg"):
+        (tmp_path / name).write_bytes(jpeg)
+    assert [it.name for it in list_inputs([str(tmp_path / "IMG_000?.jpg")]).items] == ["IMG_0001.jpg", "IMG_0002.jpg"]
+    listing = list_inputs([str(tmp_path / "**")])
+    assert sorted(it.name for it in listing.items) == ["IMG_0001.jpg", "IMG_0002.jpg", "sub/IMG_0003.jpg"]
+    assert any(u.endswith("notes.txt") for u, _ in listing.left_out)
+
+
+def test_a_thumbnail_folder_is_searched_by_the_photos_own_name(tmp_path):
+    from PIL import Image
+
+    from acir_engine.thumbnails import ThumbnailSpec
+
+    t = tmp_path / "thumbs"
+    t.mkdir()
+    Image.new("RGB", (8, 6), (200, 0, 0)).save(t / "my~photo.png")
+    Image.new("RGB", (8, 6), (0, 200, 0)).save(t / "IMG1.png")
+    (t / "IMG[1].xmp").write_text("sidecar, not a thumbnail")
+    spec = ThumbnailSpec.parse(str(t))
+    assert spec.for_photo("my~photo.jpg")[0, 0, 0] == 200
+    assert spec.for_photo("IMG[1].jpg") == "auto"
+    assert spec.for_photo("IMG1.jpg~2")[0, 0, 1] == 200
+
+
+def test_a_failing_network_keeps_the_filled_photo_and_says_why(jpeg, tmp_path):
+    from acir_engine.inputs import Item
+    from acir_engine.run import RunOptions, run_item
+
+    (tmp_path / "a.jpg").write_bytes(corrupt(with_thumb(jpeg), ber=BER, seed=16).data)
+
+    def broken(image, thumb_up, region):
+        raise RuntimeError("CUDA out of memory")
+
+    rec = run_item(Item(uri=str(tmp_path / "a.jpg"), name="a.jpg"),
+                   RunOptions(out=str(tmp_path / "out"), stage="gca", previews=False), broken)
+    assert rec["status"] == "restored" and rec["stage"] == "sca" and "CUDA out of memory" in rec["note"]
+
+
+def test_bad_weights_with_several_jobs_are_one_clean_error(jpeg, tmp_path, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "w.pt").write_bytes(b"not weights")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(corrupt(jpeg, ber=BER, seed=17).data)
+    rc = main(["restore", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--stage", "gca", "--jobs", "2",
+               "--weights", str(tmp_path / "w.pt")])
+    assert rc in (1, 2) and "w.pt" in capsys.readouterr().err
+    rc = main(["restore", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--weights", str(tmp_path / "nope.pt")])
+    assert rc == 0 and json.loads((tmp_path / "o" / "summary.json").read_text())["stage_counts"] == {"sca": 1}
+
+
+def with_thumb(data: bytes) -> bytes:
+    from acir_core.thumbnail import with_thumbnail
+
+    return with_thumbnail(data)

@@ -100,4 +100,9 @@ class GCANetwork:
 
 def weights_available(weights: str | None = None) -> bool:
     """Whether weights are there to load: the given file, or the packaged default."""
-    return bool(weights) or DEFAULT_WEIGHTS.exists()
+    if not weights:
+        return DEFAULT_WEIGHTS.exists()
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(weights)
+    return fs.isfile(path)

@@ -50,23 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 _STATE: dict = {}
 
 
-def parse_size(text: str, jobs: int) -> int:
-    """``auto``, ``0``, or a byte count with an optional K/M/G/T suffix (powers of 1024)."""
-    from acir_engine.run import default_memory_budget
-
-    t = text.strip().upper().removesuffix("B").removesuffix("I")
-    if t == "AUTO":
-        return default_memory_budget(jobs)
-    scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
-    try:
-        value = float(t[:-1] if scale > 1 else t) * scale
-    except ValueError:
-        raise InvalidParameter(f"--memory-budget must be auto, 0 or a size like 4G, got {text!r}") from None
-    if value < 0:
-        raise InvalidParameter(f"--memory-budget must be >= 0, got {text!r}")
-    return int(value)
-
-
 def _init_worker(opts, threads: int) -> None:
     from acir_core.process import tune_process
 
@@ -100,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from acir_engine.inputs import list_inputs
     from acir_engine.network import resolve_stage
     from acir_engine.outputs import clean_partials
-    from acir_engine.run import RunOptions, summarise, with_earlier_records, write_run_outputs
+    from acir_engine.run import RunOptions, free_names, parse_size, summarise, with_earlier_records, write_run_outputs
 
     if args.jobs < 1:
         raise InvalidParameter(f"--jobs must be >= 1, got {args.jobs}")
@@ -113,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
             SectorCipher(args.fde, key, args.sector_size)
         except AcirError as exc:
             raise InvalidParameter(exc.reason, source=exc.source) from None
+    if "://" not in args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise InvalidParameter("--out must be a folder, and this is a file", source=args.out)
     listing = list_inputs(args.inputs, extensions=None if args.fde else JPEG_EXTENSIONS, exclude=args.out)
     listing.check_matched()
     _print_left_out(listing.left_out)
@@ -126,6 +111,11 @@ def run(args: argparse.Namespace) -> int:
                       sector_size=args.sector_size, format=args.format, device=args.device,
                       weights=args.weights or "", previews=not args.no_previews, max_pixels=args.max_pixels,
                       memory_budget=parse_size(args.memory_budget, args.jobs))
+    items = free_names(opts, items)
+    if stage == "gca" and args.jobs > 1:  # a bad weights file is one error here, not one per worker
+        from acir_engine.network import load_network
+
+        load_network(opts.weights, opts.device)
     print(f"acir restore: {len(items)} inputs -> {args.out} (stage {stage}, {args.jobs} job(s))", file=sys.stderr)
     t0 = time.perf_counter()
     records: list[dict] = []
@@ -155,10 +145,11 @@ def run(args: argparse.Namespace) -> int:
         return 130
     bar.close()
     resumed = sum(1 for r in records if r.get("resumed"))
+    seconds = time.perf_counter() - t0
+    summary = summarise(records, seconds, resumed, listing.left_out)  # this run's photos
     every = with_earlier_records(opts, records)
-    summary = summarise(every, time.perf_counter() - t0, resumed, listing.left_out)
     try:
-        write_run_outputs(opts, every, summary)
+        write_run_outputs(opts, every, summarise(every, seconds, resumed, listing.left_out))
         where = f"report: {args.out.rstrip('/')}/report.html"
     except AcirError as exc:
         where = f"summary not written: {exc}"
