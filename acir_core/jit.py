@@ -194,7 +194,7 @@ def announce_compiles(stream=None) -> None:
 
 # --------------------------------------------------------------------------- compiling ahead
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WarmUp:
     """What :func:`warm_up` did: kernel signatures compiled (0: all were cached), seconds, where."""
 
@@ -241,7 +241,7 @@ def warm_up(cache: str | None = None, *, quick: bool = False, paths: tuple[str, 
             _exercise(data, paths, quick)
     finally:
         event.unregister("numba:compile", counter)
-    return WarmUp(counter.n, time.perf_counter() - t0, cache_dir())
+    return WarmUp(compiled=counter.n, seconds=time.perf_counter() - t0, cache_dir=cache_dir())
 
 
 def _picture(width: int, height: int, seed: int):

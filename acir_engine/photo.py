@@ -1,6 +1,7 @@
 """Restore one photo from its bytes: robust decode, then aware SCA and the fill, ready for the
-network. The one path that ``acir restore``, the Beam pipelines, the dataset rows and the
-training examples all take, so that the network is trained on exactly what it later sees.
+network: what ``acir restore`` and the Beam pipeline run for each photo. Its SCA + fill is
+``acir_core.sca.compensate``, which the dataset rows and the training examples call too, so the
+network is trained on exactly what it later sees.
 
 Before anything is decoded, the photo's memory need is estimated from its header and a photo
 over the budget is refused with a clear reason instead of taking the run down."""

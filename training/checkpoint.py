@@ -11,21 +11,17 @@ import fsspec
 import torch
 
 from acir_core.errors import BadInput
+from acir_engine.outputs import write_atomic
 from training.archs.gca import GCAConfig, GCANet
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "gca-v2.pt"
 
 
 def save_atomic(obj: dict, path: str) -> None:
-    """torch.save to a temporary name then rename: a crash never leaves half a checkpoint."""
+    """torch.save through the engine's atomic writer: a crash never leaves half a checkpoint."""
     buf = io.BytesIO()
     torch.save(obj, buf)
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
-    fs.makedirs(os.path.dirname(p) or ".", exist_ok=True)
-    tmp = f"{p}.tmp"
-    with fs.open(tmp, "wb") as f:
-        f.write(buf.getvalue())
-    fs.mv(tmp, p)
+    write_atomic(path, buf.getvalue())
 
 
 def load_dict(path: str) -> dict:

@@ -19,13 +19,13 @@ import fsspec
 from acir_core.errors import BadInput
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import evaluate as measure
-from acir_core.sca.paper import paper_sca
+from acir_core.sca.compensate import compensate, decode_for
+from acir_engine.samples import SCORED_IMAGES, Config, corrupt_stage, expand, prepare
 from pipelines.dataset import iter_rows
-from acir_engine.samples import Config, corrupt_stage, expand, prepare
 from training.data.example import example_from_bytes
 from training.infer import TileOptions, run_tiles
 
-STAGES = ("robust", "paper_sca", "aware_sca", "aware_fill", "gca")
+STAGES = tuple(s for s in SCORED_IMAGES if s != "pillow") + ("gca",)  # what evaluation scores
 SCALES = (4, 2, 1)  # 512x256, 1024x512, 2048x1024 for the paper's 2048x1024 photos
 COLUMNS = ["sample_id", "ber", "clean_jpeg", "corrupted_jpeg", "thumbnail_jpeg", "split"]
 
@@ -114,7 +114,7 @@ def evaluate_dataset(path: str, model=None, device: str = "cpu", split: str | No
         times["aware_fill"].append(time.perf_counter() - t)
         outputs = {"robust": decode(row["corrupted_jpeg"], "robust", source=name).rgb}
         t = time.perf_counter()
-        outputs["paper_sca"] = paper_sca(decode(row["corrupted_jpeg"], "robust", resync="paper", source=name)).rgb
+        outputs["paper_sca"] = compensate(decode_for(row["corrupted_jpeg"], "paper", name), None, method="paper").rgb
         times["paper_sca"].append(time.perf_counter() - t)
         outputs["aware_sca"] = ex.aware
         outputs["aware_fill"] = ex.sca

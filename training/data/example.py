@@ -3,11 +3,9 @@ made by the engine's own SCA + fill route so the network learns on exactly what 
 later gives it."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from PIL import Image
 
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.thumbnail import extract_thumbnail
@@ -49,11 +47,6 @@ def example_from_bytes(corrupted: bytes, clean_jpeg: bytes | None, name: str = "
     return replace(ex, clean=clean)
 
 
-def _image(blob: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(blob)) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def with_paper_sca(ex: Example, corrupted: bytes) -> Example:
     """The ablation input: the paper's SCA image instead of aware SCA + fill (the aware mask is
     kept only to place crops and to measure)."""
@@ -65,8 +58,10 @@ def example_from_row(row: dict, sca_input: str = "aware") -> Example:
     file by the same route as ``acir restore`` (the thumbnail embedded in it, else the row's
     ``thumbnail_jpeg``). ``sca_input="paper"``: the paper's SCA image as the network input
     (ablation)."""
+    from pipelines.dataset import decode_image  # rows come from the dataset reader (pyarrow) anyway
+
     name = row.get("sample_id", "")
     found = extract_thumbnail(row["corrupted_jpeg"], name)
-    thumb = found.rgb if found is not None else _image(row["thumbnail_jpeg"])
+    thumb = found.rgb if found is not None else decode_image(row["thumbnail_jpeg"])
     ex = example_from_bytes(row["corrupted_jpeg"], row["clean_jpeg"], name, thumb)
     return with_paper_sca(ex, row["corrupted_jpeg"]) if sca_input == "paper" else ex
