@@ -24,7 +24,8 @@ from pathlib import Path
 from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "train"
-VOLATILE = {"seconds", "timings", "input", "outputs", "output", "resumed", "source", "path", "uri", "name"}
+VOLATILE = {"seconds", "timings", "input", "outputs", "output", "resumed", "source", "path", "uri", "name",
+            "options"}  # options: the resume fingerprint records carry since 2026-12-03
 # output names of both layouts -> one key: before 2026-12-03 <stem>.png / .mask.png / .json / .jpg
 # (intact copy), since then <stem>.jpg.restored.png / .jpg.mask.png / .jpg.json / .jpg.intact.jpg
 _NAMES = [(re.compile(r"^(.*)\.jpg\.(restored|intact)\.(png|jpg)$"), r"\1.image"),
