@@ -116,16 +116,24 @@ def list_inputs(specs: list[str], *, extensions: tuple[str, ...] | None = JPEG_E
     return Listing(items=_distinct_names(list(items.values())), left_out=left_out, unmatched=unmatched)
 
 
+def free_name(name: str, taken: set[str], usable=lambda candidate: True) -> str:
+    """``name``, else ``name~1``, ``name~2``, ...: the first that is not in ``taken`` (lower-case
+    names: case-insensitive file systems tell no case apart) and that ``usable`` accepts."""
+    candidate, n = name, 0
+    while candidate.lower() in taken or not usable(candidate):
+        n += 1
+        candidate = f"{name}~{n}"
+    return candidate
+
+
 def _distinct_names(items: list[Item]) -> list[Item]:
-    """Two inputs with one relative name (from different roots) get ``~1``, ``~2``; names that
-    differ only in letter case are told apart too, for case-insensitive file systems."""
-    seen: dict[str, int] = {}
+    """Two inputs with one relative name (from different roots) get ``~1``, ``~2``."""
+    taken: set[str] = set()
     out = []
     for it in items:
-        key = it.name.lower()
-        n = seen.get(key, 0)
-        seen[key] = n + 1
-        out.append(it if n == 0 else Item(uri=it.uri, name=f"{it.name}~{n}"))
+        name = free_name(it.name, taken)
+        taken.add(name.lower())
+        out.append(it if name == it.name else Item(uri=it.uri, name=name))
     return out
 
 

@@ -12,6 +12,7 @@ in a run, so no two outputs can share a name; previews for the contact sheet go 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import json
 import posixpath
@@ -20,12 +21,13 @@ from dataclasses import asdict, dataclass, field
 
 import fsspec
 import numpy as np
+from PIL import Image
 
 from acir_core.errors import AcirError, InvalidParameter, UnsupportedJpeg
 from acir_core.fde import SectorCipher
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
-from acir_engine.inputs import Item, read_bytes
+from acir_engine.inputs import Item, free_name, read_bytes
 from acir_engine.network import RESTORE_STAGES
 from acir_engine.outputs import jpeg_bytes, join, mask_png, png_bytes, preview_bytes, write_atomic
 from acir_engine.photo import PhotoResult, restore_photo
@@ -105,19 +107,16 @@ def free_names(opts: RunOptions, items: list[Item]) -> list[Item]:
     taken = {it.name.lower() for it in items}
     out = []
     for it in items:
-        rec = read_record(opts, it.name)
-        if rec is None or rec.get("input") == it.uri:
+        def ours(name: str, uri: str = it.uri) -> bool:
+            rec = read_record(opts, name)
+            return rec is None or rec.get("input") == uri
+
+        if ours(it.name):
             out.append(it)
             continue
-        n = 1
-        while True:
-            cand = f"{it.name}~{n}"
-            other = read_record(opts, cand)
-            if cand.lower() not in taken and (other is None or other.get("input") == it.uri):
-                break
-            n += 1
-        taken.add(cand.lower())
-        out.append(Item(uri=it.uri, name=cand))
+        name = free_name(it.name, taken, ours)
+        taken.add(name.lower())
+        out.append(Item(uri=it.uri, name=name))
     return out
 
 
@@ -133,10 +132,6 @@ def prior_record(opts: RunOptions, item: Item) -> tuple[dict | None, bytes | Non
 
 
 def _exif_of(data: bytes) -> bytes | None:
-    import io
-
-    from PIL import Image
-
     try:
         with Image.open(io.BytesIO(data)) as im:
             return im.info.get("exif")
