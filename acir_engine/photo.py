@@ -137,5 +137,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     rec.update(status="restored", stage="sca", damaged_fraction=float(f.mask.mean()),
                filled_fraction=float(f.region.mean()), runs=len(f.sca.segments), runs_fixed=fixed,
                thumbnail=origin, fill=f.fill, timings=timings)
+    if f.thumbnail_note:
+        rec["thumbnail_frame"] = f.thumbnail_note
     return PhotoResult(source=source, status="restored", stage="sca", image=f.rgb, mask=f.mask, region=f.region,
                        thumb_up=f.thumb_up, thumbnail_source=origin, record=rec)

@@ -77,9 +77,9 @@ def _decode_blocks(buf, pos, end, first_block, nb, blk_comp, dc_tab, ac_tab, lut
             pos += s
         if pos > end:
             return _fail(err, ERR_OUT_OF_DATA, pos)
-        dc = pred[c] + diff
-        if robust and abs(dc) * qt[c, 0] > 1024 + 2 * qt[c, 0]:
+        if robust and abs(diff) * qt[c, 0] > 2048 + 2 * qt[c, 0]:
             return _fail(err, ERR_MAGNITUDE, pos)
+        dc = pred[c] + diff
         pred[c] = dc
         out[b, 0] = dc
         # ---- AC

@@ -23,62 +23,84 @@ def _length_cost(nbytes: float, intervals: int, typical: float, weight: float) -
 
 
 @njit(cache=True)
-def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_gap):
+def _slot_base(num: int, centre: int, band: int) -> int:
+    """The lowest interval >= 1 and >= ``centre`` - ``band`` whose number a marker ``num`` fits."""
+    lo = max(1, centre - band)
+    want = (num + 1) % 8
+    return lo + (want - lo % 8) % 8
+
+
+@njit(cache=True)
+def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_gap, band):
+    # marker m can start only interval j = base[m] + 8 k (its number fits), k < slots, a band of
+    # 2 * band intervals around m + 1 (where it sits with as many markers lost as spurious):
+    # memory and time linear in the markers
     m_n = nums.size
-    cost = np.full((m_n, n_int), _INF)
-    prev_m = np.full((m_n, n_int), -2, np.int64)  # -1: the scan's start
-    prev_j = np.zeros((m_n, n_int), np.int64)
+    slots = (2 * band) // 8 + 1
+    base = np.empty(m_n, np.int64)
     for m in range(m_n):
-        j = (nums[m] + 1) % 8
-        if j == 0:
-            j = 8
-        while j < n_int:
+        base[m] = _slot_base(nums[m], m + 1, band)
+    cost = np.full((m_n, slots), _INF)
+    prev_m = np.full((m_n, slots), -2, np.int64)  # -1: the scan's start
+    prev_k = np.zeros((m_n, slots), np.int64)
+    for m in range(m_n):
+        for k in range(slots):
+            j = base[m] + 8 * k
+            if j >= n_int:
+                break
             # from the scan's start (interval 0 at byte 0), skipping every marker before
             best = skip * m + miss * (j - 1) + _length_cost(float(pos[m]), j, typical, weight)
-            bm, bj = -1, 0
-            lo_m = max(0, m - max_skip - 1)
-            for mp in range(lo_m, m):
+            bm, bk = -1, 0
+            for mp in range(max(0, m - max_skip - 1), m):
                 gap_bytes = float(pos[m] - pos[mp])
-                for jp in range(max(1, j - max_gap), j):
-                    c0 = cost[mp, jp]
+                lo_j = max(1, j - max_gap)
+                # the slots of marker mp whose interval lies in [lo_j, j)
+                k0 = max(0, (lo_j - base[mp] + 7) // 8)
+                k1 = min(slots - 1, (j - 1 - base[mp]) // 8) if j - 1 >= base[mp] else -1
+                for kp in range(k0, k1 + 1):
+                    c0 = cost[mp, kp]
                     if c0 >= _INF:
                         continue
+                    jp = base[mp] + 8 * kp
                     c = (c0 + skip * (m - mp - 1) + miss * (j - jp - 1)
                          + _length_cost(gap_bytes, j - jp, typical, weight))
                     if c < best:
-                        best, bm, bj = c, mp, jp
-            cost[m, j] = best
-            prev_m[m, j] = bm
-            prev_j[m, j] = bj
-            j += 8
+                        best, bm, bk = c, mp, kp
+            cost[m, k] = best
+            prev_m[m, k] = bm
+            prev_k[m, k] = bk
     # the end: markers after the last one taken are spurious, intervals after it lost
     best = skip * m_n + miss * (n_int - 1) + _length_cost(float(total), n_int, typical, weight)
-    bm, bj = -1, 0
+    bm, bk = -1, 0
     for m in range(m_n):
-        for j in range(1, n_int):
-            if cost[m, j] >= _INF:
+        for k in range(slots):
+            j = base[m] + 8 * k
+            if j >= n_int:
+                break
+            if cost[m, k] >= _INF:
                 continue
-            c = (cost[m, j] + skip * (m_n - 1 - m) + miss * (n_int - 1 - j)
+            c = (cost[m, k] + skip * (m_n - 1 - m) + miss * (n_int - 1 - j)
                  + _length_cost(float(total - pos[m]), n_int - j, typical, weight))
             if c < best:
-                best, bm, bj = c, m, j
+                best, bm, bk = c, m, k
     out = np.full(m_n, -1, np.int64)
     while bm >= 0:
-        out[bm] = bj
-        bm, bj = prev_m[bm, bj], prev_j[bm, bj]
+        out[bm] = base[bm] + 8 * bk
+        bm, bk = prev_m[bm, bk], prev_k[bm, bk]
     return out
 
 
 def assign_restarts(nums: np.ndarray, pos: np.ndarray, n_intervals: int, total_bytes: int, *,
                     miss: float = 1.0, skip: float = 1.0, length_weight: float = 0.5, max_skip: int = 8,
-                    max_gap: int = 32) -> np.ndarray:
+                    max_gap: int = 32, band: int = 512) -> np.ndarray:
     """Per marker (numbers 0-7 ``nums`` at byte positions ``pos`` in the scan's destuffed data,
     ``total_bytes`` long, ``n_intervals`` intervals in all): the interval it starts (1 ..
     ``n_intervals`` - 1) or -1 for a spurious marker. Costs: ``miss`` per interval whose marker
     is lost, ``skip`` per marker taken for spurious, ``length_weight`` × |log(bytes / expected)|
     per stretch between markers (expected: the median length of the stretches between markers
     in sequence, times the intervals it spans). An intact scan costs nothing: every marker in
-    sequence."""
+    sequence. Marker m is assigned within ``band`` intervals of m + 1 (more markers lost than
+    spurious, in all, than that is beyond it), so memory and time grow linearly with the markers."""
     nums = np.asarray(nums, np.int64)
     pos = np.asarray(pos, np.int64)
     if nums.size == 0 or n_intervals < 2:
@@ -91,4 +113,4 @@ def assign_restarts(nums: np.ndarray, pos: np.ndarray, n_intervals: int, total_b
     in_seq = np.r_[nums[0] == 0, (nums[1:] - nums[:-1]) % 8 == 1]
     typical = float(np.median(steps[in_seq])) if in_seq.any() else total_bytes / n_intervals
     return _assign(nums, pos, int(n_intervals), int(total_bytes), max(typical, 1.0), float(miss), float(skip),
-                   float(length_weight), int(max_skip), int(max_gap))
+                   float(length_weight), int(max_skip), int(max_gap), int(band))

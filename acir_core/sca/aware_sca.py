@@ -99,6 +99,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     qts = [result.qtables[ci] for ci, _, _ in comps]
     edges = [Edges.of(m, q) for m, q in zip(mcus, qts)]
     units = [float(q[0]) / 8.0 for q in qts]
+    grain = np.maximum(np.asarray(units), 1.0)  # the finest level step a thumbnail can judge
     thumb = thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
     canvas = Canvas((tuple(outward(e.bottom, e.bottom2) for e in edges),
                      tuple(outward(e.right, e.right2) for e in edges)))
@@ -129,9 +130,12 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             # what the thumbnail says of the result: a run whose level still disagrees is not
             # trusted, and neither is any MCU that stands out from it (silent damage inside a run)
             dev = means[m] - np.asarray(dcs)[None, :] * np.asarray(units)[None, :] - thumb[t]
+            # the thumbnail cannot tell detail from garbage in one MCU of a large photo: it judges
+            # only the MCUs near where the run was cut, where garbage is
+            eligible = np.minimum(m - run.first, run.end - 1 - m) < mk.outlier_reach
             level, outlier, near = outliers_of_run(dev, float(mk.outlier_sigma), float(mk.outlier_levels),
-                                                   int(mk.garble_before), int(mk.garble_after))
-            if np.any(np.abs(level) > mk.level_tolerance * np.asarray(units)) and m.size >= opts.runs.min_split:
+                                                   int(mk.garble_before), int(mk.garble_after), eligible)
+            if np.any(np.abs(level) > mk.level_tolerance * grain) and m.size >= opts.runs.min_split:
                 confident = False
             near_outlier = t[near]
             keep = ~outlier

@@ -21,6 +21,7 @@ from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, upsamp
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.paper import paper_sca
 from acir_core.sca.result import SCAResult
+from acir_core.thumbframe import fit_tone, frame_thumbnail
 from acir_core.thumbnail import extract_thumbnail
 
 METHODS = ("aware", "paper")
@@ -35,7 +36,7 @@ class Compensated:
     "none"), which the GCA network restores; ``unfilled``: the SCA image before the fill;
     ``thumb_up``: the thumbnail bicubic-up-sampled to the photo (uint8) or None; ``sca``: the
     SCAResult; ``fill``: the fill applied (thumbnail, inpaint or none); ``timings``: seconds of
-    "sca", "fill" and "total"."""
+    "sca", "fill" and "total"; ``thumbnail_note``: how the thumbnail was framed and toned."""
 
     rgb: np.ndarray = field(repr=False)
     mask: np.ndarray = field(repr=False)
@@ -45,6 +46,7 @@ class Compensated:
     sca: SCAResult
     fill: str
     timings: dict[str, float]
+    thumbnail_note: str = ""
 
     @property
     def damaged_fraction(self) -> float:
@@ -90,6 +92,11 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     if fill == "thumbnail" and thumbnail is None:
         raise InvalidParameter("fill='thumbnail' needs a thumbnail")
     t0 = time.perf_counter()
+    note = ""
+    if thumbnail is not None and method != "paper":
+        before = decoded_before_damage(result)
+        framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, result.rgb, before)
+        thumbnail, note = framed.rgb, framed.describe()
     sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail, options=options)
     t1 = time.perf_counter()
     used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill
@@ -97,6 +104,10 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
         used = "none"
     thumb_up = None
     if thumbnail is not None:
+        tone = fit_tone(thumbnail, sca.rgb, ~sca.mask) if method != "paper" else None
+        if tone is not None:
+            thumbnail = tone.apply(thumbnail)
+            note = f"{note}, toned ({tone.before:.1f} -> {tone.after:.1f} levels)"
         thumb_up = upsampled_thumbnail(thumbnail, result.frame.width, result.frame.height)
     if used == "thumbnail":
         thumb_f = thumb_up.astype(np.float32)
@@ -108,7 +119,24 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
         region, rgb = np.zeros_like(sca.mask), sca.rgb
     t2 = time.perf_counter()
     return Compensated(rgb=rgb, mask=sca.mask, region=region, unfilled=sca.rgb, thumb_up=thumb_up, sca=sca, fill=used,
-                       timings={"sca": t1 - t0, "fill": t2 - t1, "total": t2 - t0})
+                       timings={"sca": t1 - t0, "fill": t2 - t1, "total": t2 - t0}, thumbnail_note=note)
+
+
+def decoded_before_damage(result: DecodeResult) -> np.ndarray:
+    """The pixels (H×W bool) of the first scan's MCU rows wholly decoded before its first
+    suspect or missing MCU, less one row: garbage often decodes silently for a while before the
+    decoder notices it."""
+    frame = result.frame
+    out = np.zeros((frame.height, frame.width), bool)
+    if not result.scans:
+        return out
+    sr = result.scans[0]
+    bad = np.flatnonzero(sr.suspect | ~sr.decoded)
+    first = int(bad[0]) if bad.size else sr.mcus_expected
+    rows = max(first // sr.mcu_cols - 1, 0)
+    cell_h = scan_cell(frame, sr.components)[0]
+    out[: min(rows * cell_h, frame.height)] = True
+    return out
 
 
 def _check_method(method: str) -> None:

@@ -42,18 +42,20 @@ def median_and_spread(dev: np.ndarray):
 
 
 @njit(cache=True)
-def outliers_of_run(dev: np.ndarray, sigmas: float, levels: float, before: int, after: int):
+def outliers_of_run(dev: np.ndarray, sigmas: float, levels: float, before: int, after: int, eligible: np.ndarray):
     """What the thumbnail says of a placed run, from ``dev`` (N, K: each MCU's mean minus the
     thumbnail's): its level per component (median), the MCUs that stand out from it (``sigmas``
     spreads + 1 and ``levels`` away in some component: silent damage inside the run), and the
     MCUs up to ``before`` decoded before and ``after`` after each of those, not standing out
     themselves: garbage that decoded silently starts up to four MCUs before what the thumbnail
     sees and ends an MCU or two after it, MCUs with wrong AC but a right mean (its DC error
-    grows as it goes)."""
+    grows as it goes). Only ``eligible`` MCUs can stand out: near where the run was cut."""
     level, spread = median_and_spread(dev)
     n, k_n = dev.shape
     outlier = np.zeros(n, np.bool_)
     for i in range(n):
+        if not eligible[i]:
+            continue
         for k in range(k_n):
             d = abs(dev[i, k] - level[k])
             if d > sigmas * (spread[k] + 1.0) and d > levels:

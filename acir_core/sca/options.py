@@ -56,6 +56,7 @@ class MaskOptions:
     level_tolerance: float = 5.0  # DC steps a long run's level may stay off the thumbnail's
     outlier_sigma: float = 8.0  # spreads an MCU's mean must stand out from its run's level
     outlier_levels: float = 24.0  # levels an MCU's mean must stand out from its run's level
+    outlier_reach: int = 48  # decoded MCUs from a run's ends where an MCU may stand out as damage
     garble_before: int = 4  # MCUs decoded before garbage the thumbnail rejects marked
     garble_after: int = 2  # MCUs decoded after garbage the thumbnail rejects marked
     hole_mcus: int = 6  # widest gap of unmarked MCUs between marked ones of a fix marked too
@@ -74,6 +75,7 @@ class RefineOptions:
     mixed: float = 0.25  # steps from a whole step that make a tightly fitted chunk hold two offsets
     unfixed_z: float = 4.0  # standard errors of a likely-off chunk too loose to move: damage
     unseen: float = 0.2  # steps: a chunk the thumbnail cannot pin this well is not trusted
+    visible_step: float = 0.5  # levels: a DC step finer than this cannot be seen, so a chunk is never unseen for it
     blurred: float = 0.3  # steps: an unseen chunk pinned this well is only a precaution
     blind: float = 0.002  # thumbnail coverage below which an MCU counts as unseen
     blind_reach: int = 6  # MCUs of unseen content marked beside damage, in decode order

@@ -110,6 +110,7 @@ def thumbnail_refine(ctx: RefineContext, options: RefineOptions, marks: MaskOpti
     anchored = np.array([j for j, fx in enumerate(fixes) if fx.first_mcu in firsts], np.int64)
     rows, cols = owner.shape
     units = np.array([float(result.qtables[ci][0]) / 8.0 for ci, _, _ in comps])
+    grain = np.maximum(units, 1.0)
     px_per_mcu = cell[1] * thumbnail.shape[1] / frame.width  # thumbnail pixels an MCU spans
     damaged = np.zeros(rows * cols, bool)
     doubted = np.zeros(rows * cols, bool)
@@ -128,26 +129,30 @@ def thumbnail_refine(ctx: RefineContext, options: RefineOptions, marks: MaskOpti
         planes = [min(ci, found.offset.shape[1] - 1) for ci, _, _ in comps]
         est = found.offset[:, planes] / units
         err = found.stderr[:, planes] / units
+        # judged in grains: a DC step finer than a level (quality 90+) is below what a
+        # thumbnail can see, so there a level is the unit of every threshold
+        est_g = found.offset[:, planes] / grain
+        err_g = found.stderr[:, planes] / grain
         if np.any(found.sigma[planes] >= options.exact_sigma):
             break  # a thumbnail that is not our downsample (JPEG-compressed, another tone): no say
         # a large offset is moved when its direction and size are sure even if its last step is
         # not: clipped pixels make the fit of a far-off chunk short and loose, and left alone its
         # residual bleeds into its neighbours' estimates
-        far = (np.abs(est) >= options.big_offset) & (np.abs(est) >= options.big_z * err)
+        far = (np.abs(est_g) >= options.big_offset) & (np.abs(est_g) >= options.big_z * err_g)
         sure = ((np.abs(est) >= 0.5) & (err <= options.max_stderr)) | far
         steps = np.where(sure, np.rint(est), 0).astype(np.int64)
         frac = np.abs(est - np.rint(est))
         bad_chunk = np.any((frac > options.mixed) & (err <= options.max_stderr / 2), axis=1)
         mixed_chunk = bad_chunk.copy()
         # likely off by a step or more, but too loosely fitted to say by how much: not fixed, so damage
-        bad_chunk |= np.any(~sure & (np.abs(est) >= 0.6) & (np.abs(est) >= options.unfixed_z * err), axis=1)
+        bad_chunk |= np.any(~sure & (np.abs(est_g) >= 0.6) & (np.abs(est_g) >= options.unfixed_z * err_g), axis=1)
         # a chunk the thumbnail hardly sees (its pixels clipped or their footprints on damage, so its
         # offset comes from the prior and its neighbours) keeps whatever DC the boundary fit gave
         # it: next to damage that is off by a step or two often enough that it is not trusted
         # a fit loose by a fifth to a third of a step is still right far more often than not:
         # shown as damage, but the fill keeps it unless it clearly disagrees
-        unseen_chunk = np.any(err > options.unseen, axis=1) & ~chunks.fixed
-        loose_chunk = unseen_chunk & np.all(err <= options.blurred, axis=1) & ~bad_chunk
+        unseen_chunk = np.any((err_g > options.unseen) & (units >= options.visible_step), axis=1) & ~chunks.fixed
+        loose_chunk = unseen_chunk & np.all(err_g <= options.blurred, axis=1) & ~bad_chunk
         bad_chunk |= unseen_chunk
         if options.reversal and total is not None:  # moved one way, then back: the fit was pulled
             flip = np.any(steps * total < 0, axis=1)

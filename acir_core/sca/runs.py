@@ -128,7 +128,9 @@ def split_silent(run: Run, offsets: np.ndarray | None, units: list[float], opts:
     m = run.trusted
     if offsets is None or m.size < 2 * opts.min_split or depth > opts.max_depth:
         return [run]
-    z = offsets[m] / np.asarray(units)[None, :]  # per trusted MCU, per component, in DC units
+    # per trusted MCU and component, in DC steps or levels if coarser: a step finer than a level
+    # (quality 90+) is noise to a thumbnail
+    z = offsets[m] / np.maximum(np.asarray(units), 1.0)[None, :]
     cut, score, jump = step_scan(z, opts.min_split)
     if score < opts.split_score or jump < opts.split_jump:
         return [run]

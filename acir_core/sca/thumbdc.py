@@ -131,7 +131,7 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
                   fuse: float = 2.0, iterations: int = 6, anneal: tuple[float, ...] = (4.0, 2.0, 1.0, 0.5),
                   tone_prior: tuple[float, float] = (1.0, 0.05),
                   unanchored_tone_prior: tuple[float, float] = (0.05, 0.002), min_anchor_pixels: int = 24,
-                  stop_sigma: float | None = None) -> ThumbnailDC | None:
+                  stop_sigma: float | None = None, max_chunks: int = 4000) -> ThumbnailDC | None:
     """Fit the remaining DC offset of every chunk of every trusted run, per component.
 
     ``owner``: per MCU (rows × cols) the run index (≥ 0) of trusted content, -1 for damage;
@@ -152,7 +152,8 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     :class:`Downsample`, when the caller keeps one. Returns None when nothing can be fitted, or
     as soon as a component's robust residual spread reaches ``stop_sigma`` levels (a thumbnail
     that is not our downsample: the caller ignores such a fit, so the other components are not
-    fitted).
+    fitted). More than ``max_chunks`` chunks (restart markers every few MCUs: each interval is a
+    run) are not fitted either: the normal matrix is dense, and such runs are anchored already.
     """
     h, w = rgb.shape[:2]
     th, tw = thumbnail.shape[:2]
@@ -161,6 +162,8 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
         return None
     chunks = Chunks.of(owner, anchored, chunk)
     n_var = chunks.run.size
+    if n_var > max_chunks:
+        return None
     ry = cell_weights(h, th, cell[0], rows)
     rx = cell_weights(w, tw, cell[1], cols)
     if down is None:

@@ -1,0 +1,193 @@
+"""Put a camera's thumbnail onto the photo's frame, and into the photo's colours.
+
+Cameras do not write the thumbnail SCA and the fill would like (a bicubic of the photo): a 3:2
+sensor's 160×120 thumbnail carries black bars above and below, some cameras store the photo
+turned a quarter but the thumbnail not, and every camera renders it through its own tone curve
+and colour. :func:`frame_thumbnail` crops the bars and turns the thumbnail to match the photo,
+judged against the part of the photo that decoded before any damage; :func:`fit_tone` learns the
+thumbnail-to-photo colour mapping from the pixels SCA trusts, so the fill takes the photo's
+colours, not the camera's preview rendering. Algorithm notes: docs/sca.md ("camera thumbnails").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+BAR_LEVEL = 48.0  # mean luma under which a strip the aspect says is a bar counts as one
+MIN_TRUSTED = 64  # thumbnail pixels of trusted photo needed to judge a turn or fit a tone map
+ROTATIONS = (0, 90, 270, 180)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class FramedThumbnail:
+    """``rgb``: the thumbnail in the photo's orientation with its bars cropped (uint8);
+    ``crop``: (top, bottom, left, right) rows/columns removed; ``rotation``: degrees turned
+    counter-clockwise; ``agreement``: mean absolute luma difference (levels) to the trusted part
+    of the photo at the thumbnail's size, NaN when none was seen."""
+
+    rgb: np.ndarray = field(repr=False)
+    crop: tuple[int, int, int, int]
+    rotation: int
+    agreement: float
+
+    def describe(self) -> str:
+        parts = []
+        if any(self.crop):
+            parts.append("bars cropped " + "/".join(str(c) for c in self.crop))
+        if self.rotation:
+            parts.append(f"turned {self.rotation}°")
+        return ", ".join(parts) or "as stored"
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    a = rgb.astype(np.float32)
+    return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
+
+
+def _turn(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    return np.ascontiguousarray(np.rot90(rgb, rotation // 90))
+
+
+def content_box(thumb: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) bars to remove so that what is left has ``aspect`` (w/h),
+    when those strips are dark (letterbox or pillarbox); (0, 0, 0, 0) otherwise."""
+    h, w = thumb.shape[:2]
+    if h < 8 or w < 8:
+        return 0, 0, 0, 0
+    luma = _luma(thumb)
+    if w / h < aspect * 0.97:  # too tall: bars above and below
+        keep = int(round(w / aspect))
+        if keep >= h or keep < h // 2:
+            return 0, 0, 0, 0
+        top = (h - keep) // 2
+        bottom = h - keep - top
+        strips = [luma[:top], luma[h - bottom:]]
+        box = (top, bottom, 0, 0)
+    elif w / h > aspect * 1.03:  # too wide: bars left and right
+        keep = int(round(h * aspect))
+        if keep >= w or keep < w // 2:
+            return 0, 0, 0, 0
+        left = (w - keep) // 2
+        right = w - keep - left
+        strips = [luma[:, :left], luma[:, w - right:]]
+        box = (0, 0, left, right)
+    else:
+        return 0, 0, 0, 0
+    if all(s.size == 0 or float(s.mean()) < BAR_LEVEL for s in strips):
+        return box
+    return 0, 0, 0, 0
+
+
+def _crop(thumb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    t, b, l, r = box
+    h, w = thumb.shape[:2]
+    return thumb[t:h - b, l:w - r]
+
+
+def reduce_to(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` area-averaged to width×height (float32): the photo as a thumbnail sees it."""
+    im = Image.fromarray(np.ascontiguousarray(rgb))
+    return np.asarray(im.resize((width, height), Image.BOX), dtype=np.float32)
+
+
+def trusted_fraction(trusted: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Share of each thumbnail pixel's footprint that ``trusted`` (H×W bool) covers."""
+    im = Image.fromarray(trusted.astype(np.uint8) * 255)
+    return np.asarray(im.resize((width, height), Image.BOX), dtype=np.float32) / 255.0
+
+
+def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarray | None = None,
+                    trusted: np.ndarray | None = None) -> FramedThumbnail:
+    """Crop ``thumb``'s bars and turn it to the photo's (``width``×``height``) orientation. With
+    ``photo`` (the decode, H×W×3) and ``trusted`` (H×W bool, what decoded before any damage), a
+    quarter turn's direction (or a half turn) is judged by which agrees with the trusted pixels;
+    without enough of them a turn is taken only when the aspect demands it, counter-clockwise."""
+    aspect = width / max(height, 1)
+    candidates = []
+    for rot in ROTATIONS:
+        turned = _turn(thumb, rot)
+        th, tw = turned.shape[:2]
+        box = content_box(turned, aspect)
+        framed = _crop(turned, box)
+        fh, fw = framed.shape[:2]
+        mismatch = abs(np.log((fw / fh) / aspect))
+        candidates.append((rot, box, framed, mismatch))
+    best_fit = min(c[3] for c in candidates)
+    shaped = [c for c in candidates if c[3] <= best_fit + 0.05]
+    scores = {}
+    if photo is not None and trusted is not None and trusted.any():
+        for rot, box, framed, _ in shaped:
+            fh, fw = framed.shape[:2]
+            cover = trusted_fraction(trusted, fw, fh) > 0.99
+            if cover.sum() < MIN_TRUSTED:
+                continue
+            small = reduce_to(photo, fw, fh)
+            scores[rot] = float(np.median(np.abs(_luma(small) - _luma(framed))[cover]))
+    if scores:
+        rot = min(scores, key=scores.get)
+        chosen = next(c for c in shaped if c[0] == rot)
+        agreement = scores[rot]
+    else:
+        chosen = min(shaped, key=lambda c: ROTATIONS.index(c[0]))
+        agreement = float("nan")
+    rot, box, framed, _ = chosen
+    return FramedThumbnail(rgb=np.ascontiguousarray(framed), crop=box, rotation=rot, agreement=agreement)
+
+
+def _features(rgb: np.ndarray) -> np.ndarray:
+    x = rgb.reshape(-1, 3).astype(np.float64) / 255.0
+    return np.concatenate([np.ones((x.shape[0], 1)), x, x * x], axis=1)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ToneMap:
+    """A thumbnail-to-photo colour mapping: per output channel, an affine-plus-square function of
+    the thumbnail's R, G, B (``coef``: 3×7, from thumbnail values in [0, 1] to levels).
+    ``residual``: median absolute luma error (levels) on the pixels it was fitted on, before and
+    after."""
+
+    coef: np.ndarray = field(repr=False)
+    before: float
+    after: float
+    pixels: int
+
+    def apply(self, thumb: np.ndarray) -> np.ndarray:
+        out = _features(thumb) @ self.coef.T
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(thumb.shape)
+
+
+def fit_tone(thumb: np.ndarray, photo: np.ndarray, trusted: np.ndarray, *, ridge: float = 1.0,
+             rounds: int = 4) -> ToneMap | None:
+    """Fit how ``thumb`` (framed: same scene and orientation as ``photo``) maps to the photo's
+    colours on the thumbnail pixels whose footprint ``trusted`` covers, robustly (a few rounds
+    of Cauchy reweighting) and pulled towards the identity by ``ridge`` (so a sliver of sky does
+    not decide the mapping of a whole scene). None when too few pixels are trusted or the fit
+    does not improve the agreement."""
+    th, tw = thumb.shape[:2]
+    cover = trusted_fraction(trusted, tw, th).reshape(-1) > 0.99
+    n = int(cover.sum())
+    if n < MIN_TRUSTED:
+        return None
+    small = reduce_to(photo, tw, th).reshape(-1, 3)[cover].astype(np.float64)
+    feats = _features(thumb)[cover]
+    identity = np.zeros((3, 7))
+    identity[:, 1:4] = 255.0 * np.eye(3)
+    w = np.ones(n)
+    coef = identity.copy()
+    reg = ridge * n / 100.0 * np.eye(7)
+    reg[0, 0] *= 0.01  # an offset is cheap; curvature and cross terms must earn their place
+    for _ in range(rounds):
+        a = feats.T @ (feats * w[:, None]) + reg
+        b = feats.T @ (small * w[:, None]) + reg @ identity.T
+        coef = np.linalg.solve(a, b).T
+        res = np.abs(small - feats @ coef.T).max(axis=1)
+        scale = max(float(np.median(res)) * 1.5, 1.0)
+        w = 1.0 / (1.0 + (res / scale) ** 2)
+    luma_w = np.array([0.299, 0.587, 0.114])
+    before = float(np.median(np.abs((small - feats @ identity.T) @ luma_w)))
+    after = float(np.median(np.abs((small - feats @ coef.T) @ luma_w)))
+    if after >= before:
+        return None
+    return ToneMap(coef=coef, before=before, after=after, pixels=n)
