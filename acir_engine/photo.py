@@ -8,7 +8,7 @@ over the budget is refused with a clear reason instead of taking the run down.""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -16,7 +16,10 @@ from acir_core.errors import AcirError, BadInput, ImageTooLarge, InvalidParamete
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.segments import parse_layout
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
-from acir_core.sca.compensate import compensate, resolve_thumbnail
+from acir_core.imagefile import load_rgb
+from acir_core.jpeg.tables import scan_cell
+from acir_core.sca.compensate import Compensated, compensate, resolve_thumbnail
+from acir_core.sca.evidence import judge
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
 from acir_engine.network import RESTORE_STAGES
@@ -96,6 +99,40 @@ def _end_of_image(result: DecodeResult, data: bytes, source: str) -> int | None:
     return eoi + 2 if prefix.clean else None
 
 
+def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compensated) -> Compensated | None:
+    """What a standard decoder (libjpeg-turbo through Pillow) shows, as a candidate result: its
+    damage is what the robust decode found suspect or missing. None when it shows nothing."""
+    try:
+        rgb = load_rgb(data, source).rgb
+    except AcirError:
+        return None
+    if rgb.shape != like.rgb.shape:
+        return None
+    sr = result.scans[0]
+    mask = pixel_mask(result, sr, (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols), 0)
+    return replace(like, rgb=rgb, mask=mask, region=mask, unfilled=rgb, fill="none")
+
+
+def _best_supported(result: DecodeResult, data: bytes, f: Compensated, raw_thumb: np.ndarray | None,
+                    options: AwareOptions | None, source: str) -> tuple[Compensated, str, dict]:
+    """Of SCA guided by the thumbnail, SCA from the decode alone (thumbnail fill) and the
+    standard decoder's view, the one the evidence (:func:`acir_core.sca.evidence.judge`: seams
+    at MCU boundaries, distance to the thumbnail) supports best, its name and every score."""
+    cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
+    thumb = f.thumbnail
+    candidates = {"sca": f}
+    if thumb is not None and len(result.scans) == 1:
+        unguided = compensate(result, raw_thumb, options=options, guide=False)
+        candidates["sca-unguided"] = replace(unguided, thumbnail_note=f.thumbnail_note)
+    if len(result.scans) == 1:
+        std = _standard_view(result, data, source, f)
+        if std is not None:
+            candidates["standard-decoder"] = std
+    scores = {name: judge(c.rgb, cell, thumb).score for name, c in candidates.items()}
+    kept = min(scores, key=lambda k: (scores[k], list(candidates).index(k)))
+    return candidates[kept], kept, {k: round(v, 3) for k, v in scores.items()}
+
+
 def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnail="auto",
                   options: AwareOptions | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                   memory_budget: int = 0) -> PhotoResult:
@@ -133,11 +170,16 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     thumb, origin = resolve_thumbnail(data, thumbnail, source)
     f = compensate(result, thumb, options=options)
     timings["sca"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    f, kept, evidence = _best_supported(result, data, f, thumb, options, source)
+    timings["judge"] = time.perf_counter() - t2
     fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))
     rec.update(status="restored", stage="sca", damaged_fraction=float(f.mask.mean()),
                filled_fraction=float(f.region.mean()), runs=len(f.sca.segments), runs_fixed=fixed,
                thumbnail=origin, fill=f.fill, timings=timings)
     if f.thumbnail_note:
         rec["thumbnail_frame"] = f.thumbnail_note
+    rec["kept"] = kept
+    rec["evidence"] = evidence
     return PhotoResult(source=source, status="restored", stage="sca", image=f.rgb, mask=f.mask, region=f.region,
                        thumb_up=f.thumb_up, thumbnail_source=origin, record=rec)

@@ -24,6 +24,7 @@ import numpy as np
 
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.jpeg.render import SamplePlanes
+from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.dcfit import Placement, solve_dc
 from acir_core.sca.edges import (Edges, inward, mcu_grid, mcu_major, misalignment, outward, roughness, scan_geometry,
                                  thumb_means)
@@ -100,6 +101,14 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     edges = [Edges.of(m, q) for m, q in zip(mcus, qts)]
     units = [float(q[0]) / 8.0 for q in qts]
     grain = np.maximum(np.asarray(units), 1.0)  # the finest level step a thumbnail can judge
+    # an MCU that spans less than a thumbnail pixel either way is detail to the thumbnail, so its
+    # mean standing out says little, except next to where a run was cut (garbage is there)
+    reach = n
+    if thumbnail is not None:
+        cell = scan_cell(result.frame, sr.components)
+        seen = min(cell[0] * thumbnail.shape[0] / result.frame.height, cell[1] * thumbnail.shape[1] / result.frame.width)
+        if seen < 1.0:
+            reach = opts.mask.outlier_reach
     thumb = thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
     canvas = Canvas((tuple(outward(e.bottom, e.bottom2) for e in edges),
                      tuple(outward(e.right, e.right2) for e in edges)))
@@ -130,9 +139,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             # what the thumbnail says of the result: a run whose level still disagrees is not
             # trusted, and neither is any MCU that stands out from it (silent damage inside a run)
             dev = means[m] - np.asarray(dcs)[None, :] * np.asarray(units)[None, :] - thumb[t]
-            # the thumbnail cannot tell detail from garbage in one MCU of a large photo: it judges
-            # only the MCUs near where the run was cut, where garbage is
-            eligible = np.minimum(m - run.first, run.end - 1 - m) < mk.outlier_reach
+            eligible = np.minimum(m - run.first, run.end - 1 - m) < reach
             level, outlier, near = outliers_of_run(dev, float(mk.outlier_sigma), float(mk.outlier_levels),
                                                    int(mk.garble_before), int(mk.garble_after), eligible)
             if np.any(np.abs(level) > mk.level_tolerance * grain) and m.size >= opts.runs.min_split:

@@ -36,7 +36,8 @@ class Compensated:
     "none"), which the GCA network restores; ``unfilled``: the SCA image before the fill;
     ``thumb_up``: the thumbnail bicubic-up-sampled to the photo (uint8) or None; ``sca``: the
     SCAResult; ``fill``: the fill applied (thumbnail, inpaint or none); ``timings``: seconds of
-    "sca", "fill" and "total"; ``thumbnail_note``: how the thumbnail was framed and toned."""
+    "sca", "fill" and "total"; ``thumbnail_note``: how the thumbnail was framed and toned;
+    ``thumbnail``: the thumbnail as framed and toned (what the fill and the evidence use)."""
 
     rgb: np.ndarray = field(repr=False)
     mask: np.ndarray = field(repr=False)
@@ -47,6 +48,7 @@ class Compensated:
     fill: str
     timings: dict[str, float]
     thumbnail_note: str = ""
+    thumbnail: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def damaged_fraction(self) -> float:
@@ -81,11 +83,12 @@ def fill_region(result: DecodeResult, sca: SCAResult, thumb_up: np.ndarray) -> n
 
 
 def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: str = "aware", fill: str = "auto",
-               options: AwareOptions | None = None) -> Compensated:
+               options: AwareOptions | None = None, guide: bool = True) -> Compensated:
     """SCA on ``result`` (decoded as :func:`decode_for` ``method``), then the fill. ``thumbnail``:
     H'×W'×3 uint8 or None. ``fill``: "auto" (from the thumbnail when there is one, else
     inpainting), "thumbnail", "inpaint" or "none". The paper's method marks nothing, so
-    nothing is filled. ``options``: aware SCA's tunables."""
+    nothing is filled. ``options``: aware SCA's tunables. ``guide=False``: SCA works without the
+    thumbnail (from the decode's continuity alone) and only the fill uses it."""
     _check_method(method)
     if fill not in FILLS:
         raise InvalidParameter(f"fill must be {', '.join(FILLS)}, got {fill!r}")
@@ -97,7 +100,7 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
         before = decoded_before_damage(result)
         framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, result.rgb, before)
         thumbnail, note = framed.rgb, framed.describe()
-    sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail, options=options)
+    sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None, options=options)
     t1 = time.perf_counter()
     used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill
     if method == "paper":
@@ -119,7 +122,8 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
         region, rgb = np.zeros_like(sca.mask), sca.rgb
     t2 = time.perf_counter()
     return Compensated(rgb=rgb, mask=sca.mask, region=region, unfilled=sca.rgb, thumb_up=thumb_up, sca=sca, fill=used,
-                       timings={"sca": t1 - t0, "fill": t2 - t1, "total": t2 - t0}, thumbnail_note=note)
+                       timings={"sca": t1 - t0, "fill": t2 - t1, "total": t2 - t0}, thumbnail_note=note,
+                       thumbnail=thumbnail)
 
 
 def decoded_before_damage(result: DecodeResult) -> np.ndarray:

@@ -56,7 +56,7 @@ class MaskOptions:
     level_tolerance: float = 5.0  # DC steps a long run's level may stay off the thumbnail's
     outlier_sigma: float = 8.0  # spreads an MCU's mean must stand out from its run's level
     outlier_levels: float = 24.0  # levels an MCU's mean must stand out from its run's level
-    outlier_reach: int = 48  # decoded MCUs from a run's ends where an MCU may stand out as damage
+    outlier_reach: int = 48  # MCUs from a run's ends that may stand out, where an MCU is under a thumbnail pixel
     garble_before: int = 4  # MCUs decoded before garbage the thumbnail rejects marked
     garble_after: int = 2  # MCUs decoded after garbage the thumbnail rejects marked
     hole_mcus: int = 6  # widest gap of unmarked MCUs between marked ones of a fix marked too
