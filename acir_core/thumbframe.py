@@ -129,19 +129,21 @@ def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarra
                 continue
             small = reduce_to(photo, fw, fh)
             scores[rot] = float(np.median(np.abs(_luma(small) - _luma(framed))[cover]))
+    chosen = min(shaped, key=lambda c: ROTATIONS.index(c[0]))  # as stored, or a quarter turn
+    agreement = scores.get(chosen[0], float("nan"))
     if scores:
         rot = min(scores, key=scores.get)
-        chosen = next(c for c in shaped if c[0] == rot)
-        agreement = scores[rot]
-    else:
-        chosen = min(shaped, key=lambda c: ROTATIONS.index(c[0]))
-        agreement = float("nan")
+        # another turn only on clear evidence: a sliver of sky agrees with anything
+        if chosen[0] not in scores or scores[rot] < 0.7 * scores[chosen[0]]:
+            chosen = next(c for c in shaped if c[0] == rot)
+            agreement = scores[rot]
     rot, box, framed, _ = chosen
     placed = (1.0, 0.0, 0.0)
-    if photo is not None and min(framed.shape[:2]) >= 16:
-        scale, dy, dx, after = register(framed, photo)
-        before = float(np.median(np.abs(_luma(reduce_to(photo, framed.shape[1], framed.shape[0]).astype(np.uint8))
-                                        - _luma(framed))))
+    fh, fw = framed.shape[:2]
+    if (photo is not None and trusted is not None and min(fh, fw) >= 16
+            and (trusted_fraction(trusted, fw, fh) > 0.99).sum() >= 4 * MIN_TRUSTED):
+        scale, dy, dx, after = register(framed, photo, trusted)
+        before = register(framed, photo, trusted, scales=[1.0], reach=0)[3]
         if after < 0.9 * before and (scale, dy, dx) != (1.0, 0.0, 0.0):
             framed, placed = align(framed, scale, dy, dx), (scale, dy, dx)
     return FramedThumbnail(rgb=np.ascontiguousarray(framed), crop=box, rotation=rot, agreement=agreement,
@@ -170,20 +172,25 @@ def _grid(h: int, w: int, scale: float, dy: float, dx: float, zoom: int) -> tupl
     return ys, xs
 
 
-def register(thumb: np.ndarray, photo: np.ndarray, *, scales=np.arange(0.96, 1.041, 0.02), reach: int = 2,
+def register(thumb: np.ndarray, photo: np.ndarray, trusted: np.ndarray | None = None, *,
+             scales=np.arange(0.96, 1.041, 0.02), reach: int = 2,
              zoom: int = 2) -> tuple[float, float, float, float]:
     """The scale and shift (thumbnail pixels) under which ``thumb`` best matches ``photo``
-    reduced to its size: cameras crop their preview a little tighter or wider than the photo.
+    reduced to its size, judged on the thumbnail pixels whose footprint ``trusted`` (H×W bool,
+    default all) covers: cameras crop their preview a little tighter or wider than the photo.
     Returns (scale, dy, dx, median absolute luma difference)."""
     h, w = thumb.shape[:2]
     big = _luma(reduce_to(photo, w * zoom, h * zoom).astype(np.uint8))
     t = _luma(thumb)
     m = max(2, min(h, w) // 16)
-    inner = (slice(m, h - m), slice(m, w - m))
+    use = np.zeros((h, w), bool)
+    use[m:h - m, m:w - m] = True
+    if trusted is not None:
+        use &= trusted_fraction(trusted, w, h) > 0.99
 
     def cost(s, dy, dx):
         ys, xs = _grid(h, w, s, dy, dx, zoom)
-        return float(np.median(np.abs(_sample(big, ys, xs) - t)[inner]))
+        return float(np.median(np.abs(_sample(big, ys, xs) - t)[use])) if use.any() else np.inf
 
     best = (cost(1.0, 0.0, 0.0), 1.0, 0.0, 0.0)
     for s in scales:
