@@ -18,6 +18,7 @@ from PIL import Image
 BAR_LEVEL = 48.0  # mean luma under which a strip the aspect says is a bar counts as one
 MIN_TRUSTED = 64  # thumbnail pixels of trusted photo needed to judge a turn or fit a tone map
 ROTATIONS = (0, 90, 270, 180)
+ALIGN_COVER = 0.4  # share of the thumbnail the trusted rows must cover to fit a scale and shift
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -141,7 +142,7 @@ def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarra
     placed = (1.0, 0.0, 0.0)
     fh, fw = framed.shape[:2]
     if (photo is not None and trusted is not None and min(fh, fw) >= 16
-            and (trusted_fraction(trusted, fw, fh) > 0.99).sum() >= 4 * MIN_TRUSTED):
+            and (trusted_fraction(trusted, fw, fh) > 0.99).mean() >= ALIGN_COVER):
         scale, dy, dx, after = register(framed, photo, trusted)
         before = register(framed, photo, trusted, scales=[1.0], reach=0)[3]
         if after < 0.9 * before and (scale, dy, dx) != (1.0, 0.0, 0.0):
