@@ -17,7 +17,7 @@ from PIL import Image
 
 BAR_LEVEL = 48.0  # mean luma under which a strip the aspect says is a bar counts as one
 MIN_TRUSTED = 64  # thumbnail pixels of trusted photo needed to judge a turn or fit a tone map
-ROTATIONS = (0, 90, 270, 180)
+ROTATIONS = (0, 90, 270)  # a camera turns its preview a quarter if at all, never upside down
 ALIGN_COVER = 0.4  # share of the thumbnail the trusted rows must cover to fit a scale and shift
 
 

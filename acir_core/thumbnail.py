@@ -13,18 +13,19 @@ import io
 import logging
 import struct
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image
 
 from acir_core.errors import AcirError, InvalidParameter
-from acir_core.jpeg.segments import iter_header_segments
+from acir_core.jpeg.segments import iter_header_segments, parse_layout
 
 log = logging.getLogger(__name__)
 
 THUMBNAIL_MAX_SIDE = 160  # the paper's setting (and what most cameras write)
 MAX_THUMBNAIL_PIXELS = 1 << 20  # a "thumbnail" bigger than a megapixel is a lie we do not decode
+MAX_PREVIEW_PIXELS = 1 << 22  # previews up to 4 Mpx (2304x1728) are decoded and used
 _APP0, _APP1 = 0xE0, 0xE1
 _EXIF_ID = b"Exif\x00\x00"
 _TAG_COMPRESSION, _TAG_JPEG_OFFSET, _TAG_JPEG_LENGTH = 0x0103, 0x0201, 0x0202
@@ -36,7 +37,8 @@ _TIFF_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class Thumbnail:
     """An embedded thumbnail. ``rgb`` is H×W×3 uint8; ``kind`` says where it came from
-    (``exif``, ``jfif``, ``jfxx-jpeg``, ``jfxx-palette``, ``jfxx-rgb``); ``offset`` is the byte
+    (``exif``, ``jfif``, ``jfxx-jpeg``, ``jfxx-palette``, ``jfxx-rgb``, ``preview``: a larger one in
+    the header, ``preview-trailer``: one after the image); ``offset`` is the byte
     offset of the segment holding it; ``jpeg`` the thumbnail's own JPEG bytes when it is one."""
 
     rgb: np.ndarray = field(repr=False)
@@ -206,6 +208,78 @@ def extract_thumbnail(data: bytes, source: str | None = None) -> Thumbnail | Non
         log.info("%s: no usable embedded thumbnail", name)
         return None
     return min(found, key=lambda t: _PREFERENCE[t.kind])
+
+
+def _preview_at(data: bytes, start: int, end: int, main: tuple[int, int], check) -> Thumbnail | None:
+    """A JPEG preview starting at ``start`` (ending before ``end``) if it decodes completely, is
+    smaller than the photo (``main``: width, height) and has its aspect (either way round)."""
+    sos = data.find(b"\xff\xda", start, end)
+    eoi = data.find(b"\xff\xd9", sos, end) if sos >= 0 else -1
+    if eoi < 0:
+        return None
+    blob = data[start:eoi + 2]
+    if check is not None and not check(blob):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(blob)) as im:
+                w, h = im.size
+                if im.format != "JPEG" or w * h > MAX_PREVIEW_PIXELS or w * h * 4 > main[0] * main[1] or min(w, h) < 32:
+                    return None
+                ratio = (w / h) / (main[0] / main[1])
+                if not (0.85 < ratio < 1.18 or 0.85 < ratio * (main[0] / main[1]) ** 2 < 1.18):
+                    return None
+                rgb = np.asarray(im.convert("RGB"))
+    except Exception:  # broken or truncated: not a preview we can use
+        return None
+    return Thumbnail(rgb=rgb, kind="preview", offset=start, jpeg=None)
+
+
+def embedded_previews(data: bytes, width: int, height: int, source: str | None = None) -> list[Thumbnail]:
+    """Larger previews cameras hide in a file: JPEGs inside the header's segments (maker notes,
+    Photoshop resources: 256-640 px) and after the main image (MPF second images, phones'
+    1280-px previews). Each is used only if our decoder finds it intact (one after the image lies
+    in the damaged region; some cameras store a preview cut short). Never raises."""
+    from acir_core.jpeg.decoder import decode  # the decoder imports nothing from here
+
+    try:
+        scan_start = parse_layout(data, source).scan_start
+    except AcirError:
+        return []
+    def intact(blob: bytes) -> bool:  # a preview cut short (some cameras store half of one) is no use
+        try:
+            return decode(blob, "robust").clean
+        except AcirError:
+            return False
+
+    found = []
+    i = data.find(b"\xff\xd8\xff", 2)
+    while 0 <= i < scan_start:
+        t = _preview_at(data, i, scan_start, (width, height), intact)
+        if t is not None:
+            found.append(t)
+        i = data.find(b"\xff\xd8\xff", i + 3)
+
+    i = data.find(b"\xff\xd8\xff", scan_start)
+    tries = 0
+    while i >= 0 and tries < 8:  # garbage can fake a start or two; a real file has one or two
+        tries += 1
+        t = _preview_at(data, i, len(data), (width, height), intact)
+        if t is not None:
+            found.append(replace(t, kind="preview-trailer"))
+        i = data.find(b"\xff\xd8\xff", i + 3)
+    return found
+
+
+def best_thumbnail(data: bytes, width: int, height: int, source: str | None = None) -> Thumbnail | None:
+    """The most detailed picture of the photo the file carries besides itself: the largest of
+    the EXIF/JFIF thumbnail and the previews (:func:`embedded_previews`)."""
+    options = [t for t in [extract_thumbnail(data, source)] if t is not None]
+    options += embedded_previews(data, width, height, source)
+    if not options:
+        return None
+    return max(options, key=lambda t: (t.rgb.shape[0] * t.rgb.shape[1], -t.offset))
 
 
 # --------------------------------------------------------------------------- making one

@@ -14,7 +14,7 @@ import numpy as np
 
 from acir_core.errors import AcirError, BadInput, ImageTooLarge, InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, decode
-from acir_core.jpeg.segments import parse_layout
+from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.tables import scan_cell
@@ -53,13 +53,7 @@ class PhotoResult:
 def header_size(data: bytes, source: str = "") -> tuple[int, int]:
     """(width, height) that the photo's SOF declares, read without decoding; raises the header
     parser's ``BadInput`` errors for a file whose header is unreadable."""
-    frame = parse_layout(data, source).frame
-    if frame is None:
-        raise BadInput("no frame header (SOF) before the image data", source=source)
-    p = frame.payload(data)
-    if len(p) < 6:
-        raise BadInput("frame header (SOF) too short", source=source, offset=frame.offset)
-    return (p[3] << 8) | p[4], (p[1] << 8) | p[2]
+    return frame_size(data, source)
 
 
 def check_budget(data: bytes, *, stage: str, source: str = "", max_pixels: int = DEFAULT_MAX_PIXELS,

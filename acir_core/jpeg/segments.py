@@ -133,3 +133,15 @@ def parse_layout(data: bytes, source: str | None = None) -> JpegLayout:
     scan_start = segments[-1].end
     eoi = data.rfind(b"\xff\xd9", scan_start)
     return JpegLayout(segments, scan_start, eoi if eoi >= 0 else None, len(data))
+
+
+def frame_size(data: bytes, source: str | None = None) -> tuple[int, int]:
+    """(width, height) that the photo's SOF declares, read without decoding; raises
+    ``BadInput`` for a file whose header is unreadable or has no frame header."""
+    frame = parse_layout(data, source).frame
+    if frame is None:
+        raise BadInput("no frame header (SOF) before the image data", source=source)
+    p = frame.payload(data)
+    if len(p) < 6:
+        raise BadInput("frame header (SOF) too short", source=source, offset=frame.offset)
+    return (p[3] << 8) | p[4], (p[1] << 8) | p[2]

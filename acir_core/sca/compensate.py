@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acir_core.errors import InvalidParameter
+from acir_core.errors import AcirError, InvalidParameter
 from acir_core.jpeg.decoder import DecodeResult, decode
+from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.aware_sca import aware_sca
 from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, upsampled_thumbnail
@@ -22,7 +23,7 @@ from acir_core.sca.options import AwareOptions
 from acir_core.sca.paper import paper_sca
 from acir_core.sca.result import SCAResult
 from acir_core.thumbframe import fit_tone, frame_thumbnail
-from acir_core.thumbnail import extract_thumbnail
+from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 
 METHODS = ("aware", "paper")
 FILLS = ("auto", "thumbnail", "inpaint", "none")
@@ -57,13 +58,21 @@ class Compensated:
 
 def resolve_thumbnail(data: bytes, thumbnail: np.ndarray | str | None,
                       source: str | None = None) -> tuple[np.ndarray | None, str]:
-    """``"auto"`` (the one embedded in ``data``, if any), None, or an array -> (image or None,
-    where it came from: ``embedded-<kind>``, ``given`` or ``none``)."""
+    """``"auto"`` (the most detailed one embedded in ``data``: the EXIF/JFIF thumbnail or a larger
+    preview, :func:`acir_core.thumbnail.best_thumbnail`), None, or an array -> (image or None,
+    where it came from: ``embedded-<kind>`` (previews with their size), ``given`` or ``none``)."""
     if isinstance(thumbnail, str):
         if thumbnail != "auto":
             raise InvalidParameter(f"thumbnail must be 'auto', None or an image array, got {thumbnail!r}")
-        found = extract_thumbnail(data, source)
-        return (found.rgb, f"embedded-{found.kind}") if found is not None else (None, "none")
+        try:
+            width, height = frame_size(data, source)
+        except AcirError:
+            found = extract_thumbnail(data, source)
+        else:
+            found = best_thumbnail(data, width, height, source)
+        if found is None:
+            return None, "none"
+        return found.rgb, f"embedded-{found.kind}" + (f"-{found.size[0]}x{found.size[1]}" if found.kind.startswith("preview") else "")
     return thumbnail, "given" if thumbnail is not None else "none"
 
 

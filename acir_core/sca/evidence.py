@@ -19,11 +19,14 @@ from acir_core.thumbframe import reduce_to
 class Evidence:
     """``seams``: mean luma step across MCU boundaries beyond the step between the pixels beside
     them (levels); ``broken``: share of boundary pixels whose step exceeds that by more than 16
-    levels; ``thumbnail``: mean absolute luma difference to the thumbnail at its size (levels, 0
-    without one); ``score``: what the choice minimises."""
+    levels; ``flat``: share of MCUs without any texture (luma spread under 0.75 levels: what a
+    decoder shows where it gave up, its last DC repeated); ``thumbnail``: mean absolute luma
+    difference to the thumbnail at its size (levels, 0 without one); ``score``: what the choice
+    minimises."""
 
     seams: float
     broken: float
+    flat: float
     thumbnail: float
     score: float
 
@@ -48,9 +51,10 @@ def _boundary_steps(y: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
 def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None = None, *,
           thumb_weight: float = 0.5) -> Evidence:
     """The evidence on ``rgb`` (H×W×3 uint8) with MCUs of ``cell`` (height, width) pixels and an
-    optional ``thumbnail`` framed to the photo. ``score`` = seams + 100 × broken + ``thumb_weight``
-    × thumbnail distance: a broken seam is what a misplaced run looks like, and the thumbnail
-    tells a plausible fill from garbage that happens to be smooth."""
+    optional ``thumbnail`` framed to the photo. ``score`` = seams + 100 × (broken + flat) +
+    ``thumb_weight`` × thumbnail distance: a broken seam is what a misplaced run looks like, a
+    flat MCU what a decoder that gave up shows, and the thumbnail tells a plausible fill from
+    garbage that happens to be smooth."""
     y = _luma(rgb)
     a1, i1 = _boundary_steps(y, cell[1])
     a2, i2 = _boundary_steps(y.T, cell[0])
@@ -62,9 +66,15 @@ def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None =
         broken = float(np.mean(excess > 16.0))
     else:
         seams = broken = 0.0
+    ch, cw = cell
+    rows, cols = y.shape[0] // ch, y.shape[1] // cw
+    flat = 0.0
+    if rows and cols:
+        blocks = y[: rows * ch, : cols * cw].reshape(rows, ch, cols, cw)
+        flat = float(np.mean(blocks.std(axis=(1, 3)) < 0.75))
     dist = 0.0
     if thumbnail is not None:
         th, tw = thumbnail.shape[:2]
         dist = float(np.mean(np.abs(_luma(reduce_to(rgb, tw, th).astype(np.uint8)) - _luma(thumbnail))))
-    return Evidence(seams=seams, broken=broken, thumbnail=dist,
-                    score=seams + 100.0 * broken + thumb_weight * dist)
+    return Evidence(seams=seams, broken=broken, flat=flat, thumbnail=dist,
+                    score=seams + 100.0 * (broken + flat) + thumb_weight * dist)
