@@ -103,12 +103,32 @@ def trusted_fraction(trusted: np.ndarray, width: int, height: int) -> np.ndarray
     return np.asarray(im.resize((width, height), Image.BOX), dtype=np.float32) / 255.0
 
 
+def _edges(y: np.ndarray) -> np.ndarray:
+    gy = np.zeros_like(y)
+    gx = np.zeros_like(y)
+    gy[1:-1] = y[2:] - y[:-2]
+    gx[:, 1:-1] = y[:, 2:] - y[:, :-2]
+    return np.hypot(gy, gx)[1:-1, 1:-1]
+
+
+def structure(thumb: np.ndarray, photo: np.ndarray) -> float:
+    """Correlation of the edge strength of ``thumb`` and of ``photo`` reduced to its size: high
+    when both show the same scene the same way round, whatever their levels and colours."""
+    h, w = thumb.shape[:2]
+    a = _edges(_luma(thumb)).ravel()
+    b = _edges(_luma(reduce_to(photo, w, h).astype(np.uint8))).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum()) / den if den > 0 else 0.0
+
+
 def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarray | None = None,
                     trusted: np.ndarray | None = None) -> FramedThumbnail:
     """Crop ``thumb``'s bars and turn it to the photo's (``width``×``height``) orientation. With
-    ``photo`` (the decode, H×W×3) and ``trusted`` (H×W bool, what decoded before any damage), a
-    quarter turn's direction (or a half turn) is judged by which agrees with the trusted pixels;
-    without enough of them a turn is taken only when the aspect demands it, counter-clockwise."""
+    ``photo`` (the decode, H×W×3), a quarter turn's direction is judged by which turn's edges
+    match the decode's (:func:`structure`); ``trusted`` (H×W bool, what decoded before any
+    damage) is what :func:`register` aligns on. Without a photo a turn is taken only when the
+    aspect demands it, counter-clockwise."""
     aspect = width / max(height, 1)
     candidates = []
     for rot in ROTATIONS:
@@ -132,7 +152,12 @@ def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarra
             scores[rot] = float(np.median(np.abs(_luma(small) - _luma(framed))[cover]))
     chosen = min(shaped, key=lambda c: ROTATIONS.index(c[0]))  # as stored, or a quarter turn
     agreement = scores.get(chosen[0], float("nan"))
-    if scores:
+    if photo is not None and len(shaped) > 1:
+        # which way round: the edges of the whole decode, damage and all, tell it better than a
+        # strip of trusted rows (runs out of place or off in level keep most of their edges)
+        chosen = max(shaped, key=lambda c: structure(c[2], photo))
+        agreement = scores.get(chosen[0], float("nan"))
+    elif scores:
         rot = min(scores, key=scores.get)
         # another turn only on clear evidence: a sliver of sky agrees with anything
         if chosen[0] not in scores or scores[rot] < 0.7 * scores[chosen[0]]:

@@ -18,7 +18,7 @@ from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.tables import scan_cell
-from acir_core.sca.compensate import Compensated, compensate, resolve_thumbnail
+from acir_core.sca.compensate import Compensated, compensate, refill, resolve_thumbnail
 from acir_core.sca.evidence import judge
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
@@ -107,22 +107,26 @@ def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compens
     return replace(like, rgb=rgb, mask=mask, region=mask, unfilled=rgb, fill="none")
 
 
-def _best_supported(result: DecodeResult, data: bytes, f: Compensated, raw_thumb: np.ndarray | None,
-                    options: AwareOptions | None, source: str) -> tuple[Compensated, str, dict]:
-    """Of SCA guided by the thumbnail, SCA from the decode alone (thumbnail fill) and the
-    standard decoder's view, the one the evidence (:func:`acir_core.sca.evidence.judge`: seams
-    at MCU boundaries, distance to the thumbnail) supports best, its name and every score."""
-    cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
-    thumb = f.thumbnail
-    candidates = {"sca": f}
-    if thumb is not None and len(result.scans) == 1:
-        unguided = compensate(result, raw_thumb, options=options, guide=False)
-        candidates["sca-unguided"] = replace(unguided, thumbnail_note=f.thumbnail_note)
+def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None, options: AwareOptions | None,
+                    source: str) -> tuple[Compensated, str, dict]:
+    """SCA from the decode alone, SCA guided by the thumbnail (framed and toned on what the first
+    trusts), and the standard decoder's view: the one the evidence
+    (:func:`acir_core.sca.evidence.judge`: seams at MCU boundaries, untextured MCUs, distance to
+    the thumbnail) supports best, its name and every score."""
+    if thumb is None or len(result.scans) != 1:
+        f = compensate(result, thumb, options=options)
+        candidates = {"sca": f}
+    else:
+        alone = compensate(result, thumb, options=options, guide=False)
+        f = compensate(result, thumb, options=options, reference=alone)
+        alone = refill(alone, result, f.thumbnail, f.thumbnail_note)
+        candidates = {"sca": f, "sca-unguided": alone}
     if len(result.scans) == 1:
         std = _standard_view(result, data, source, f)
         if std is not None:
             candidates["standard-decoder"] = std
-    scores = {name: judge(c.rgb, cell, thumb).score for name, c in candidates.items()}
+    cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
+    scores = {name: judge(c.rgb, cell, f.thumbnail).score for name, c in candidates.items()}
     kept = min(scores, key=lambda k: (scores[k], list(candidates).index(k)))
     return candidates[kept], kept, {k: round(v, 3) for k, v in scores.items()}
 
@@ -162,11 +166,8 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
                            region=mask, record=rec)
     thumb, origin = resolve_thumbnail(data, thumbnail, source)
-    f = compensate(result, thumb, options=options)
+    f, kept, evidence = _best_supported(result, data, thumb, options, source)
     timings["sca"] = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    f, kept, evidence = _best_supported(result, data, f, thumb, options, source)
-    timings["judge"] = time.perf_counter() - t2
     fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))
     rec.update(status="restored", stage="sca", damaged_fraction=float(f.mask.mean()),
                filled_fraction=float(f.region.mean()), runs=len(f.sca.segments), runs_fixed=fixed,

@@ -154,3 +154,32 @@ def test_restore_keeps_the_view_the_evidence_supports_and_says_so(q95_photo) -> 
         assert set(ev) == {"sca", "sca-unguided", "standard-decoder"}
         assert r.record["kept"] == min(ev, key=ev.get)
         assert y_psnr(r.image, clean) >= y_psnr(load_rgb(c.data).rgb, clean) - 0.5
+
+
+def _with_app_preview(jpeg: bytes, preview: bytes) -> bytes:
+    """``jpeg`` with ``preview`` stored in an APP9 segment right after SOI (as maker notes do)."""
+    assert len(preview) + 2 <= 0xFFFF
+    seg = b"\xff\xe9" + (len(preview) + 2).to_bytes(2, "big") + preview
+    return jpeg[:2] + seg + jpeg[2:]
+
+
+def test_the_largest_intact_preview_is_used_and_a_cut_one_is_not() -> None:
+    from acir_core.sca.compensate import resolve_thumbnail
+    from acir_core.thumbnail import embedded_previews
+
+    rgb = photo_like(1280, 960, seed=21)
+    base = with_thumbnail(encode_jpeg(rgb, quality=92))
+    small = np.asarray(Image.fromarray(rgb).resize((480, 360), Image.BICUBIC))
+    preview = encode_jpeg(small, quality=85)
+    data = _with_app_preview(base, preview)
+    thumb, origin = resolve_thumbnail(data, "auto")
+    assert origin == "embedded-preview-480x360" and thumb.shape == (360, 480, 3)
+    assert (480, 360) in [p.size for p in embedded_previews(data, 1280, 960)]
+    # a preview cut short (its second half never written) is not used: the EXIF thumbnail is
+    sos = preview.find(b"\xff\xda")
+    cut = preview[: sos + (len(preview) - sos) // 2] + b"\xff\xd9"
+    thumb, origin = resolve_thumbnail(_with_app_preview(base, cut), "auto")
+    assert origin == "embedded-exif" and thumb.shape == (120, 160, 3)
+    # nor is one of another shape (a 1:1 logo), nor one as large as the photo
+    logo = encode_jpeg(np.asarray(Image.fromarray(rgb).resize((300, 300))), quality=85)
+    assert (300, 300) not in [p.size for p in embedded_previews(_with_app_preview(base, logo), 1280, 960)]

@@ -9,7 +9,7 @@ what the GCA network restores. Without a thumbnail the whole mask is inpainted.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -91,32 +91,24 @@ def fill_region(result: DecodeResult, sca: SCAResult, thumb_up: np.ndarray) -> n
     return disagreeing(sca.rgb, sca.mask, thumb_up, cell, loose=sca.doubtful)
 
 
-def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: str = "aware", fill: str = "auto",
-               options: AwareOptions | None = None, guide: bool = True) -> Compensated:
-    """SCA on ``result`` (decoded as :func:`decode_for` ``method``), then the fill. ``thumbnail``:
-    H'×W'×3 uint8 or None. ``fill``: "auto" (from the thumbnail when there is one, else
-    inpainting), "thumbnail", "inpaint" or "none". The paper's method marks nothing, so
-    nothing is filled. ``options``: aware SCA's tunables. ``guide=False``: SCA works without the
-    thumbnail (from the decode's continuity alone) and only the fill uses it."""
-    _check_method(method)
-    if fill not in FILLS:
-        raise InvalidParameter(f"fill must be {', '.join(FILLS)}, got {fill!r}")
-    if fill == "thumbnail" and thumbnail is None:
-        raise InvalidParameter("fill='thumbnail' needs a thumbnail")
-    t0 = time.perf_counter()
-    note = ""
-    if thumbnail is not None and method != "paper":
-        before = decoded_before_damage(result)
-        framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, result.rgb, before)
-        thumbnail, note = framed.rgb, framed.describe()
-    sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None, options=options)
-    t1 = time.perf_counter()
-    used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill
-    if method == "paper":
-        used = "none"
+def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,
+                      reference: Compensated | None = None) -> tuple[np.ndarray, str]:
+    """``thumbnail`` framed to the photo (:func:`acir_core.thumbframe.frame_thumbnail`) and how.
+    Judged on what decoded before the first damage, or with ``reference`` (an earlier SCA of the
+    same decode) on everything it trusts. Its colours are fitted after SCA, on what that trusts."""
+    if reference is None:
+        photo, trusted = result.rgb, decoded_before_damage(result)
+    else:
+        photo, trusted = reference.unfilled, ~reference.mask
+    framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo, trusted)
+    return framed.rgb, framed.describe()
+
+
+def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, used: str, note: str):
+    """The fill of ``sca``: (rgb, region, thumb_up, thumbnail as toned, note)."""
     thumb_up = None
     if thumbnail is not None:
-        tone = fit_tone(thumbnail, sca.rgb, ~sca.mask) if method != "paper" else None
+        tone = fit_tone(thumbnail, sca.rgb, ~sca.mask) if sca.method != "paper" else None
         if tone is not None:
             thumbnail = tone.apply(thumbnail)
             note = f"{note}, toned ({tone.before:.1f} -> {tone.after:.1f} levels)"
@@ -129,10 +121,46 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
         region, rgb = sca.mask, inpaint(sca.rgb, sca.mask)
     else:
         region, rgb = np.zeros_like(sca.mask), sca.rgb
+    return rgb, region, thumb_up, thumbnail, note
+
+
+def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: str = "aware", fill: str = "auto",
+               options: AwareOptions | None = None, guide: bool = True,
+               reference: Compensated | None = None) -> Compensated:
+    """SCA on ``result`` (decoded as :func:`decode_for` ``method``), then the fill. ``thumbnail``:
+    H'×W'×3 uint8 or None, framed to the photo first (:func:`prepare_thumbnail`, with
+    ``reference``). ``fill``: "auto" (from the thumbnail when there is one, else inpainting),
+    "thumbnail", "inpaint" or "none". The paper's method marks nothing, so nothing is filled.
+    ``options``: aware SCA's tunables. ``guide=False``: SCA works without the thumbnail (from the
+    decode's continuity alone) and only the fill uses it."""
+    _check_method(method)
+    if fill not in FILLS:
+        raise InvalidParameter(f"fill must be {', '.join(FILLS)}, got {fill!r}")
+    if fill == "thumbnail" and thumbnail is None:
+        raise InvalidParameter("fill='thumbnail' needs a thumbnail")
+    t0 = time.perf_counter()
+    note = ""
+    if thumbnail is not None and method != "paper":
+        thumbnail, note = prepare_thumbnail(thumbnail, result, reference)
+    sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None, options=options)
+    t1 = time.perf_counter()
+    used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill
+    if method == "paper":
+        used = "none"
+    rgb, region, thumb_up, thumbnail, note = _filled(result, sca, thumbnail, used, note)
     t2 = time.perf_counter()
     return Compensated(rgb=rgb, mask=sca.mask, region=region, unfilled=sca.rgb, thumb_up=thumb_up, sca=sca, fill=used,
                        timings={"sca": t1 - t0, "fill": t2 - t1, "total": t2 - t0}, thumbnail_note=note,
                        thumbnail=thumbnail)
+
+
+def refill(comp: Compensated, result: DecodeResult, thumbnail: np.ndarray, note: str) -> Compensated:
+    """``comp`` filled again from ``thumbnail`` (already framed to the photo): for an SCA that did
+    not use the thumbnail, once a better-framed one is known."""
+    if comp.fill != "thumbnail":
+        return comp
+    rgb, region, thumb_up, thumbnail, note = _filled(result, comp.sca, thumbnail, "thumbnail", note)
+    return replace(comp, rgb=rgb, region=region, thumb_up=thumb_up, thumbnail=thumbnail, thumbnail_note=note)
 
 
 def decoded_before_damage(result: DecodeResult) -> np.ndarray:
