@@ -150,8 +150,12 @@ def test_restore_keeps_the_view_the_evidence_supports_and_says_so(q95_photo) -> 
         r = restore_photo(c.data)
         if r.status == "clean":
             continue
-        ev = r.record["evidence"]
+        ev = dict(r.record["evidence"])
+        differ = ev.pop("differ")
         assert set(ev) == {"sca", "sca-unguided", "standard-decoder"}
+        # the two SCAs: the one nearer the thumbnail where they differ; then the lower score
+        loser = "sca" if differ["sca-unguided"] < differ["sca"] else "sca-unguided"
+        ev.pop(loser)
         assert r.record["kept"] == min(ev, key=ev.get)
         assert y_psnr(r.image, clean) >= y_psnr(load_rgb(c.data).rgb, clean) - 0.5
 
