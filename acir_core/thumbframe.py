@@ -46,7 +46,7 @@ class FramedThumbnail:
         return ", ".join(parts) or "as stored"
 
 
-def luma(rgb: np.ndarray) -> np.ndarray:
+def _luma(rgb: np.ndarray) -> np.ndarray:
     a = rgb.astype(np.float32)
     return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
 
@@ -61,14 +61,14 @@ def content_box(thumb: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
     h, w = thumb.shape[:2]
     if h < 8 or w < 8:
         return 0, 0, 0, 0
-    y = luma(thumb)
+    luma = _luma(thumb)
     if w / h < aspect * 0.97:  # too tall: bars above and below
         keep = int(round(w / aspect))
         if keep >= h or keep < h // 2:
             return 0, 0, 0, 0
         top = (h - keep) // 2
         bottom = h - keep - top
-        strips = [y[:top], y[h - bottom:]]
+        strips = [luma[:top], luma[h - bottom:]]
         box = (top, bottom, 0, 0)
     elif w / h > aspect * 1.03:  # too wide: bars left and right
         keep = int(round(h * aspect))
@@ -76,7 +76,7 @@ def content_box(thumb: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
             return 0, 0, 0, 0
         left = (w - keep) // 2
         right = w - keep - left
-        strips = [y[:, :left], y[:, w - right:]]
+        strips = [luma[:, :left], luma[:, w - right:]]
         box = (0, 0, left, right)
     else:
         return 0, 0, 0, 0
@@ -115,8 +115,8 @@ def structure(thumb: np.ndarray, photo: np.ndarray) -> float:
     """Correlation of the edge strength of ``thumb`` and of ``photo`` reduced to its size: high
     when both show the same scene the same way round, whatever their levels and colours."""
     h, w = thumb.shape[:2]
-    a = _edges(luma(thumb)).ravel()
-    b = _edges(luma(reduce_to(photo, w, h).astype(np.uint8))).ravel()
+    a = _edges(_luma(thumb)).ravel()
+    b = _edges(_luma(reduce_to(photo, w, h).astype(np.uint8))).ravel()
     a, b = a - a.mean(), b - b.mean()
     den = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum()) / den if den > 0 else 0.0
@@ -149,7 +149,7 @@ def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarra
             if cover.sum() < MIN_TRUSTED:
                 continue
             small = reduce_to(photo, fw, fh)
-            scores[rot] = float(np.median(np.abs(luma(small) - luma(framed))[cover]))
+            scores[rot] = float(np.median(np.abs(_luma(small) - _luma(framed))[cover]))
     chosen = min(shaped, key=lambda c: ROTATIONS.index(c[0]))  # as stored, or a quarter turn
     agreement = scores.get(chosen[0], float("nan"))
     if photo is not None and len(shaped) > 1:
@@ -206,8 +206,8 @@ def register(thumb: np.ndarray, photo: np.ndarray, trusted: np.ndarray | None = 
     default all) covers: cameras crop their preview a little tighter or wider than the photo.
     Returns (scale, dy, dx, median absolute luma difference)."""
     h, w = thumb.shape[:2]
-    big = luma(reduce_to(photo, w * zoom, h * zoom).astype(np.uint8))
-    t = luma(thumb)
+    big = _luma(reduce_to(photo, w * zoom, h * zoom).astype(np.uint8))
+    t = _luma(thumb)
     m = max(2, min(h, w) // 16)
     use = np.zeros((h, w), bool)
     use[m:h - m, m:w - m] = True

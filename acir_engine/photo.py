@@ -19,7 +19,7 @@ from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.compensate import Compensated, compensate, refill, resolve_thumbnail
-from acir_core.sca.evidence import judge, where_they_differ
+from acir_core.sca.evidence import judge
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
 from acir_engine.network import RESTORE_STAGES
@@ -109,11 +109,10 @@ def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compens
 
 def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None, options: AwareOptions | None,
                     source: str) -> tuple[Compensated, str, dict]:
-    """SCA from the decode alone, SCA guided by the thumbnail (framed on what the first trusts),
-    and the standard decoder's view: of the two SCAs the one nearer the thumbnail where they
-    differ (:func:`acir_core.sca.evidence.where_they_differ`), then of it and the standard view
-    the one the evidence (:func:`acir_core.sca.evidence.judge`: seams at MCU boundaries,
-    untextured MCUs, distance to the thumbnail) supports best; its name and every score."""
+    """SCA from the decode alone, SCA guided by the thumbnail (framed and toned on what the first
+    trusts), and the standard decoder's view: the one the evidence
+    (:func:`acir_core.sca.evidence.judge`: seams at MCU boundaries, untextured MCUs, distance to
+    the thumbnail) supports best, its name and every score."""
     if thumb is None or len(result.scans) != 1:
         f = compensate(result, thumb, options=options)
         candidates = {"sca": f}
@@ -128,14 +127,8 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
             candidates["standard-decoder"] = std
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
     scores = {name: judge(c.rgb, cell, f.thumbnail).score for name, c in candidates.items()}
-    report = {k: round(v, 3) for k, v in scores.items()}
-    if "sca-unguided" in candidates:
-        # guided or not: the thumbnail decides where the two differ, the loser is not a candidate
-        ga, ua, share = where_they_differ(f.rgb, candidates["sca-unguided"].rgb, f.thumbnail)
-        report["differ"] = {"share": round(share, 4), "sca": round(ga, 3), "sca-unguided": round(ua, 3)}
-        scores.pop("sca" if ua < ga else "sca-unguided")
     kept = min(scores, key=lambda k: (scores[k], list(candidates).index(k)))
-    return candidates[kept], kept, report
+    return candidates[kept], kept, {k: round(v, 3) for k, v in scores.items()}
 
 
 def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnail="auto",

@@ -104,14 +104,6 @@ def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,
     return framed.rgb, framed.describe()
 
 
-def thumbnail_noise(thumbnail: np.ndarray, result: DecodeResult) -> float:
-    """How far (median absolute luma, levels) the framed ``thumbnail`` stays off the rows that
-    decoded before any damage once its colours are fitted: what it can be trusted to say. 0 when
-    too few rows decoded before the damage to tell."""
-    tone = fit_tone(thumbnail, result.rgb, decoded_before_damage(result))
-    return tone.after if tone is not None else 0.0
-
-
 def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, used: str, note: str):
     """The fill of ``sca``: (rgb, region, thumb_up, thumbnail as toned, note)."""
     thumb_up = None
@@ -150,10 +142,6 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     note = ""
     if thumbnail is not None and method != "paper":
         thumbnail, note = prepare_thumbnail(thumbnail, result, reference)
-        if guide:
-            opts = options or AwareOptions()
-            noise = thumbnail_noise(thumbnail, result)
-            options = replace(opts, shifts=replace(opts.shifts, thumb_noise=noise))
     sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None, options=options)
     t1 = time.perf_counter()
     used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill

@@ -78,20 +78,3 @@ def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None =
         dist = float(np.mean(np.abs(_luma(reduce_to(rgb, tw, th).astype(np.uint8)) - _luma(thumbnail))))
     return Evidence(seams=seams, broken=broken, flat=flat, thumbnail=dist,
                     score=seams + 100.0 * (broken + flat) + thumb_weight * dist)
-
-
-def where_they_differ(a: np.ndarray, b: np.ndarray, thumbnail: np.ndarray, *, levels: float = 4.0
-                      ) -> tuple[float, float, float]:
-    """Two restorations of one photo judged by the thumbnail only where they disagree (their
-    reductions to the thumbnail's size differ by more than ``levels`` in luma): a run one puts a
-    whole MCU off is self-consistent, so the global scores barely see it, but the thumbnail does.
-    Returns (mean luma distance of ``a`` there, of ``b``, share of thumbnail pixels compared)."""
-    th, tw = thumbnail.shape[:2]
-    t = _luma(thumbnail)
-    ya = _luma(reduce_to(a, tw, th).astype(np.uint8))
-    yb = _luma(reduce_to(b, tw, th).astype(np.uint8))
-    differ = np.abs(ya - yb) > levels
-    if not differ.any():
-        return 0.0, 0.0, 0.0
-    return (float(np.mean(np.abs(ya - t)[differ])), float(np.mean(np.abs(yb - t)[differ])),
-            float(differ.mean()))

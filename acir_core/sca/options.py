@@ -36,8 +36,6 @@ class ShiftOptions:
     refine: int = 5  # best coarse shifts re-costed on every sample
     min_run: int = 3  # the fewest trusted MCUs a run needs to be placed on its own
     thumb_weight: float = 1.0  # weight of the thumbnail's means against the edge steps
-    thumb_noise: float = 0.0  # levels the thumbnail is off the trusted photo (0: not measured)
-    fine_noise: float = 3.0  # levels up to which a thumbnail weighs more where DC steps are fine
     jump_penalty: float = 0.05  # cost per MCU of shift change, in reference continuity costs
 
 

@@ -180,10 +180,7 @@ def search_runs(runs: list[Run], f: int, cnt: int, cols: int, inner: tuple[tuple
 def thumb_weight(opts: ShiftOptions, units) -> float:
     """The thumbnail's weight against the edge steps: ``opts.thumb_weight`` per DC step of a
     level or more, more where a step is finer (quality 90+: edges in a detailed 10 Mpx photo say
-    less of where a run belongs than the thumbnail's levels do), unless the thumbnail was seen to
-    be more than ``opts.fine_noise`` levels off the photo where it is trusted."""
-    if opts.thumb_noise > opts.fine_noise:
-        return float(opts.thumb_weight)
+    less of where a run belongs than the thumbnail's levels do)."""
     return float(opts.thumb_weight) / min(float(units[0]), 1.0)
 
 
