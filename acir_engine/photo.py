@@ -117,7 +117,7 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
         f = compensate(result, thumb, options=options)
         candidates = {"sca": f}
     else:
-        alone = compensate(result, thumb, options=options, guide=False)
+        alone = compensate(result, None, options=options, fill="none")  # filled once framed
         f = compensate(result, thumb, options=options, reference=alone)
         alone = refill(alone, result, f.thumbnail, f.thumbnail_note)
         candidates = {"sca": f, "sca-unguided": alone}

@@ -104,11 +104,13 @@ def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,
     return framed.rgb, framed.describe()
 
 
-def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, used: str, note: str):
-    """The fill of ``sca``: (rgb, region, thumb_up, thumbnail as toned, note)."""
+def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, used: str, note: str,
+            tone: bool = True):
+    """The fill of ``sca``: (rgb, region, thumb_up, thumbnail as toned, note); ``tone``: fit the
+    thumbnail's colours to what ``sca`` trusts first."""
     thumb_up = None
     if thumbnail is not None:
-        tone = fit_tone(thumbnail, sca.rgb, ~sca.mask) if sca.method != "paper" else None
+        tone = fit_tone(thumbnail, sca.rgb, ~sca.mask) if tone and sca.method != "paper" else None
         if tone is not None:
             thumbnail = tone.apply(thumbnail)
             note = f"{note}, toned ({tone.before:.1f} -> {tone.after:.1f} levels)"
@@ -155,12 +157,11 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
 
 
 def refill(comp: Compensated, result: DecodeResult, thumbnail: np.ndarray, note: str) -> Compensated:
-    """``comp`` filled again from ``thumbnail`` (already framed to the photo): for an SCA that did
-    not use the thumbnail, once a better-framed one is known."""
-    if comp.fill != "thumbnail":
-        return comp
-    rgb, region, thumb_up, thumbnail, note = _filled(result, comp.sca, thumbnail, "thumbnail", note)
-    return replace(comp, rgb=rgb, region=region, thumb_up=thumb_up, thumbnail=thumbnail, thumbnail_note=note)
+    """``comp`` filled (again) from ``thumbnail``, already framed and toned to the photo: for an
+    SCA that did not use the thumbnail, once a well-framed one is known."""
+    rgb, region, thumb_up, thumbnail, note = _filled(result, comp.sca, thumbnail, "thumbnail", note, tone=False)
+    return replace(comp, rgb=rgb, region=region, thumb_up=thumb_up, thumbnail=thumbnail, thumbnail_note=note,
+                   fill="thumbnail")
 
 
 def decoded_before_damage(result: DecodeResult) -> np.ndarray:
