@@ -18,7 +18,6 @@ from PIL import Image
 BAR_LEVEL = 48.0  # mean luma under which a strip the aspect says is a bar counts as one
 MIN_TRUSTED = 64  # thumbnail pixels of trusted photo needed to judge a turn or fit a tone map
 ROTATIONS = (0, 90, 270)  # a camera turns its preview a quarter if at all, never upside down
-ALIGN_COVER = 0.4  # share of the thumbnail the trusted rows must cover to fit a scale and shift
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -26,14 +25,12 @@ class FramedThumbnail:
     """``rgb``: the thumbnail in the photo's orientation with its bars cropped (uint8);
     ``crop``: (top, bottom, left, right) rows/columns removed; ``rotation``: degrees turned
     counter-clockwise; ``agreement``: mean absolute luma difference (levels) to the trusted part
-    of the photo at the thumbnail's size, NaN when none was seen; ``placement``: (scale, dy, dx)
-    the thumbnail was resampled by to line up with the photo (:func:`register`)."""
+    of the photo at the thumbnail's size, NaN when none was seen."""
 
     rgb: np.ndarray = field(repr=False)
     crop: tuple[int, int, int, int]
     rotation: int
     agreement: float
-    placement: tuple[float, float, float] = (1.0, 0.0, 0.0)
 
     def describe(self) -> str:
         parts = []
@@ -41,8 +38,6 @@ class FramedThumbnail:
             parts.append("bars cropped " + "/".join(str(c) for c in self.crop))
         if self.rotation:
             parts.append(f"turned {self.rotation}°")
-        if self.placement != (1.0, 0.0, 0.0):
-            parts.append("aligned (scale {:.3f}, shift {:+.2f}/{:+.2f} px)".format(*self.placement))
         return ", ".join(parts) or "as stored"
 
 
@@ -126,9 +121,9 @@ def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarra
                     trusted: np.ndarray | None = None) -> FramedThumbnail:
     """Crop ``thumb``'s bars and turn it to the photo's (``width``×``height``) orientation. With
     ``photo`` (the decode, H×W×3), a quarter turn's direction is judged by which turn's edges
-    match the decode's (:func:`structure`); ``trusted`` (H×W bool, what decoded before any
-    damage) is what :func:`register` aligns on. Without a photo a turn is taken only when the
-    aspect demands it, counter-clockwise."""
+    match the decode's (:func:`structure`); ``trusted`` (H×W bool, what decoded right) reports
+    the agreement. Without a photo a turn is taken only when the aspect demands it,
+    counter-clockwise."""
     aspect = width / max(height, 1)
     candidates = []
     for rot in ROTATIONS:
@@ -164,88 +159,7 @@ def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarra
             chosen = next(c for c in shaped if c[0] == rot)
             agreement = scores[rot]
     rot, box, framed, _ = chosen
-    placed = (1.0, 0.0, 0.0)
-    fh, fw = framed.shape[:2]
-    if (photo is not None and trusted is not None and min(fh, fw) >= 16
-            and (trusted_fraction(trusted, fw, fh) > 0.99).mean() >= ALIGN_COVER):
-        scale, dy, dx, after = register(framed, photo, trusted)
-        before = register(framed, photo, trusted, scales=[1.0], reach=0)[3]
-        if after < 0.9 * before and (scale, dy, dx) != (1.0, 0.0, 0.0):
-            framed, placed = align(framed, scale, dy, dx), (scale, dy, dx)
-    return FramedThumbnail(rgb=np.ascontiguousarray(framed), crop=box, rotation=rot, agreement=agreement,
-                           placement=placed)
-
-
-def _sample(img: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``img`` (H×W or H×W×C float) at fractional pixel centres, clamped."""
-    h, w = img.shape[:2]
-    ys = np.clip(ys, 0, h - 1)
-    xs = np.clip(xs, 0, w - 1)
-    y0 = np.minimum(ys.astype(np.int64), h - 2) if h > 1 else np.zeros_like(ys, np.int64)
-    x0 = np.minimum(xs.astype(np.int64), w - 2) if w > 1 else np.zeros_like(xs, np.int64)
-    fy, fx = ys - y0, xs - x0
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    if img.ndim == 3:
-        fy, fx = fy[..., None], fx[..., None]
-    return ((1 - fy) * ((1 - fx) * img[y0, x0] + fx * img[y0, x1])
-            + fy * ((1 - fx) * img[y1, x0] + fx * img[y1, x1]))
-
-
-def _grid(h: int, w: int, scale: float, dy: float, dx: float, zoom: int) -> tuple[np.ndarray, np.ndarray]:
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    ys = ((yy + 0.5 - h / 2) * scale + h / 2 + dy) * zoom - 0.5
-    xs = ((xx + 0.5 - w / 2) * scale + w / 2 + dx) * zoom - 0.5
-    return ys, xs
-
-
-def register(thumb: np.ndarray, photo: np.ndarray, trusted: np.ndarray | None = None, *,
-             scales=np.arange(0.96, 1.041, 0.02), reach: int = 2,
-             zoom: int = 2) -> tuple[float, float, float, float]:
-    """The scale and shift (thumbnail pixels) under which ``thumb`` best matches ``photo``
-    reduced to its size, judged on the thumbnail pixels whose footprint ``trusted`` (H×W bool,
-    default all) covers: cameras crop their preview a little tighter or wider than the photo.
-    Returns (scale, dy, dx, median absolute luma difference)."""
-    h, w = thumb.shape[:2]
-    big = _luma(reduce_to(photo, w * zoom, h * zoom).astype(np.uint8))
-    t = _luma(thumb)
-    m = max(2, min(h, w) // 16)
-    use = np.zeros((h, w), bool)
-    use[m:h - m, m:w - m] = True
-    if trusted is not None:
-        use &= trusted_fraction(trusted, w, h) > 0.99
-
-    def cost(s, dy, dx):
-        ys, xs = _grid(h, w, s, dy, dx, zoom)
-        return float(np.median(np.abs(_sample(big, ys, xs) - t)[use])) if use.any() else np.inf
-
-    best = (cost(1.0, 0.0, 0.0), 1.0, 0.0, 0.0)
-    for s in scales:
-        for dy in range(-reach, reach + 1):
-            for dx in range(-reach, reach + 1):
-                c = cost(float(s), float(dy), float(dx))
-                if c < best[0]:
-                    best = (c, float(s), float(dy), float(dx))
-    for step in (0.5, 0.25):
-        c0, s0, y0, x0 = best
-        for s in (s0 - step * 0.02, s0, s0 + step * 0.02):
-            for dy in (y0 - step, y0, y0 + step):
-                for dx in (x0 - step, x0, x0 + step):
-                    c = cost(s, dy, dx)
-                    if c < best[0]:
-                        best = (c, s, dy, dx)
-    c, s, dy, dx = best
-    return s, dy, dx, c
-
-
-def align(thumb: np.ndarray, scale: float, dy: float, dx: float) -> np.ndarray:
-    """``thumb`` resampled so that its pixel (y, x) shows the photo's at the same place: the
-    inverse of :func:`register`'s mapping (edges the thumbnail did not see are extended)."""
-    h, w = thumb.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    ys = (yy + 0.5 - h / 2 - dy) / scale + h / 2 - 0.5
-    xs = (xx + 0.5 - w / 2 - dx) / scale + w / 2 - 0.5
-    out = _sample(thumb.astype(np.float64), ys, xs)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return FramedThumbnail(rgb=np.ascontiguousarray(framed), crop=box, rotation=rot, agreement=agreement)
 
 
 def _features(rgb: np.ndarray) -> np.ndarray:

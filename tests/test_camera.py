@@ -16,7 +16,7 @@ from acir_core.jpeg.decoder import decode
 from acir_core.jpeg.restarts import assign_restarts
 from acir_core.metrics import y_psnr
 from acir_core.sca.evidence import judge
-from acir_core.thumbframe import align, content_box, fit_tone, frame_thumbnail, register
+from acir_core.thumbframe import content_box, fit_tone, frame_thumbnail
 from acir_core.thumbnail import synthetic_thumbnail, with_thumbnail
 from acir_engine.photo import restore_photo
 from tests.conftest import encode_jpeg, photo_like
@@ -64,17 +64,6 @@ def test_the_cameras_tone_curve_is_learnt_from_trusted_pixels() -> None:
     assert tone is not None and tone.after < 0.5 * tone.before
     assert np.abs(tone.apply(curved).astype(int) - thumb).mean() < 3.0
     assert fit_tone(curved, rgb, np.zeros_like(trusted)) is None  # nothing trusted: no fit
-
-
-def test_a_shifted_preview_is_registered_and_aligned() -> None:
-    rgb = photo_like(1280, 960, seed=6)
-    thumb = synthetic_thumbnail(rgb)
-    moved = np.roll(thumb, (1, -2), axis=(0, 1))
-    scale, dy, dx, cost = register(moved, rgb)
-    assert abs(scale - 1.0) < 0.021 and (round(dy), round(dx)) == (-1, 2)  # where the photo lies under it
-    back = align(moved, scale, dy, dx)
-    inner = (slice(4, -4), slice(4, -4))
-    assert np.abs(back.astype(int) - thumb)[inner].mean() < np.abs(moved.astype(int) - thumb)[inner].mean() / 2
 
 
 def test_restart_markers_by_the_ten_thousand_assign_in_linear_memory() -> None:
