@@ -168,7 +168,10 @@ def test_shipped_weights_load_and_fit_budget():
         clean = ex.clean.astype(float)
         err_fill += np.mean((ex.sca[ex.mask] - clean[ex.mask]) ** 2)
         err_gca += np.mean((out[ex.mask] - clean[ex.mask]) ** 2)
-    assert err_gca < 0.97 * err_fill  # measured: 0.93 (gca-v2), 0.89 (gca-v1)
+    # measured: 0.93 (gca-v2), 0.89 (gca-v1) on the old masks; 0.973 (gca-v2) since the masks
+    # follow the damage (issue 22): what is left in them is harder, and the network was trained
+    # on the old ones
+    assert err_gca < 0.98 * err_fill
 
 
 def test_config_errors(tmp_path):
