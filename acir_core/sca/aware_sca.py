@@ -104,6 +104,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     # an MCU that spans less than a thumbnail pixel either way is detail to the thumbnail, so its
     # mean standing out says little, except next to where a run was cut (garbage is there)
     reach = n
+    bounds = set(sr.segment_first.tolist()) | {n}  # where restart intervals begin and the scan ends
     if thumbnail is not None:
         cell = scan_cell(result.frame, sr.components)
         seen = min(cell[0] * thumbnail.shape[0] / result.frame.height, cell[1] * thumbnail.shape[1] / result.frame.width)
@@ -139,7 +140,11 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             # what the thumbnail says of the result: a run whose level still disagrees is not
             # trusted, and neither is any MCU that stands out from it (silent damage inside a run)
             dev = means[m] - np.asarray(dcs)[None, :] * np.asarray(units)[None, :] - thumb[t]
-            eligible = np.minimum(m - run.first, run.end - 1 - m) < reach
+            if reach >= n:
+                eligible = np.ones(m.size, bool)
+            else:  # near a cut, not near a restart marker (garbage is where decoding went wrong)
+                eligible = (((m - run.first) < reach) & (run.first not in bounds)) | \
+                    (((run.end - 1 - m) < reach) & (run.end not in bounds))
             level, outlier, near = outliers_of_run(dev, float(mk.outlier_sigma), float(mk.outlier_levels),
                                                    int(mk.garble_before), int(mk.garble_after), eligible)
             if np.any(np.abs(level) > mk.level_tolerance * grain) and m.size >= opts.runs.min_split:
