@@ -4,7 +4,7 @@ Cameras do not write the thumbnail SCA and the fill would like (a bicubic of the
 sensor's 160×120 thumbnail carries black bars above and below, some cameras store the photo
 turned a quarter but the thumbnail not, and every camera renders it through its own tone curve
 and colour. :func:`frame_thumbnail` crops the bars and turns the thumbnail to match the photo,
-judged against the part of the photo that decoded before any damage; :func:`fit_tone` learns the
+judged by the edges of a decode of it; :func:`fit_tone` learns the
 thumbnail-to-photo colour mapping from the pixels SCA trusts, so the fill takes the photo's
 colours, not the camera's preview rendering. Algorithm notes: docs/sca.md ("camera thumbnails").
 """
@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 BAR_LEVEL = 48.0  # mean luma under which a strip the aspect says is a bar counts as one
-MIN_TRUSTED = 64  # thumbnail pixels of trusted photo needed to judge a turn or fit a tone map
+MIN_TRUSTED = 64  # thumbnail pixels of trusted photo needed to fit a tone map
 ROTATIONS = (0, 90, 270)  # a camera turns its preview a quarter if at all, never upside down
 
 
@@ -24,13 +24,11 @@ ROTATIONS = (0, 90, 270)  # a camera turns its preview a quarter if at all, neve
 class FramedThumbnail:
     """``rgb``: the thumbnail in the photo's orientation with its bars cropped (uint8);
     ``crop``: (top, bottom, left, right) rows/columns removed; ``rotation``: degrees turned
-    counter-clockwise; ``agreement``: mean absolute luma difference (levels) to the trusted part
-    of the photo at the thumbnail's size, NaN when none was seen."""
+    counter-clockwise."""
 
     rgb: np.ndarray = field(repr=False)
     crop: tuple[int, int, int, int]
     rotation: int
-    agreement: float
 
     def describe(self) -> str:
         parts = []
@@ -41,7 +39,8 @@ class FramedThumbnail:
         return ", ".join(parts) or "as stored"
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Luma (BT.601 weights, 0-255 scale) as float32: what the thumbnail checks compare."""
     a = rgb.astype(np.float32)
     return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
 
@@ -56,14 +55,14 @@ def content_box(thumb: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
     h, w = thumb.shape[:2]
     if h < 8 or w < 8:
         return 0, 0, 0, 0
-    luma = _luma(thumb)
+    y = luma(thumb)
     if w / h < aspect * 0.97:  # too tall: bars above and below
         keep = int(round(w / aspect))
         if keep >= h or keep < h // 2:
             return 0, 0, 0, 0
         top = (h - keep) // 2
         bottom = h - keep - top
-        strips = [luma[:top], luma[h - bottom:]]
+        strips = [y[:top], y[h - bottom:]]
         box = (top, bottom, 0, 0)
     elif w / h > aspect * 1.03:  # too wide: bars left and right
         keep = int(round(h * aspect))
@@ -71,7 +70,7 @@ def content_box(thumb: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
             return 0, 0, 0, 0
         left = (w - keep) // 2
         right = w - keep - left
-        strips = [luma[:, :left], luma[:, w - right:]]
+        strips = [y[:, :left], y[:, w - right:]]
         box = (0, 0, left, right)
     else:
         return 0, 0, 0, 0
@@ -110,56 +109,36 @@ def structure(thumb: np.ndarray, photo: np.ndarray) -> float:
     """Correlation of the edge strength of ``thumb`` and of ``photo`` reduced to its size: high
     when both show the same scene the same way round, whatever their levels and colours."""
     h, w = thumb.shape[:2]
-    a = _edges(_luma(thumb)).ravel()
-    b = _edges(_luma(reduce_to(photo, w, h).astype(np.uint8))).ravel()
+    a = _edges(luma(thumb)).ravel()
+    b = _edges(luma(reduce_to(photo, w, h).astype(np.uint8))).ravel()
     a, b = a - a.mean(), b - b.mean()
     den = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum()) / den if den > 0 else 0.0
 
 
-def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarray | None = None,
-                    trusted: np.ndarray | None = None) -> FramedThumbnail:
+def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarray | None = None
+                    ) -> FramedThumbnail:
     """Crop ``thumb``'s bars and turn it to the photo's (``width``×``height``) orientation. With
-    ``photo`` (the decode, H×W×3), a quarter turn's direction is judged by which turn's edges
-    match the decode's (:func:`structure`); ``trusted`` (H×W bool, what decoded right) reports
-    the agreement. Without a photo a turn is taken only when the aspect demands it,
-    counter-clockwise."""
+    ``photo`` (a decode of it, H×W×3), a quarter turn's direction is judged by which turn's edges
+    match the photo's (:func:`structure`); without, a turn is taken only when the aspect demands
+    it, counter-clockwise."""
     aspect = width / max(height, 1)
     candidates = []
     for rot in ROTATIONS:
         turned = _turn(thumb, rot)
-        th, tw = turned.shape[:2]
         box = content_box(turned, aspect)
         framed = _crop(turned, box)
         fh, fw = framed.shape[:2]
-        mismatch = abs(np.log((fw / fh) / aspect))
-        candidates.append((rot, box, framed, mismatch))
+        candidates.append((rot, box, framed, abs(np.log((fw / fh) / aspect))))
     best_fit = min(c[3] for c in candidates)
     shaped = [c for c in candidates if c[3] <= best_fit + 0.05]
-    scores = {}
-    if photo is not None and trusted is not None and trusted.any():
-        for rot, box, framed, _ in shaped:
-            fh, fw = framed.shape[:2]
-            cover = trusted_fraction(trusted, fw, fh) > 0.99
-            if cover.sum() < MIN_TRUSTED:
-                continue
-            small = reduce_to(photo, fw, fh)
-            scores[rot] = float(np.median(np.abs(_luma(small) - _luma(framed))[cover]))
-    chosen = min(shaped, key=lambda c: ROTATIONS.index(c[0]))  # as stored, or a quarter turn
-    agreement = scores.get(chosen[0], float("nan"))
     if photo is not None and len(shaped) > 1:
         # which way round: the edges of the whole decode, damage and all, tell it better than a
         # strip of trusted rows (runs out of place or off in level keep most of their edges)
-        chosen = max(shaped, key=lambda c: structure(c[2], photo))
-        agreement = scores.get(chosen[0], float("nan"))
-    elif scores:
-        rot = min(scores, key=scores.get)
-        # another turn only on clear evidence: a sliver of sky agrees with anything
-        if chosen[0] not in scores or scores[rot] < 0.7 * scores[chosen[0]]:
-            chosen = next(c for c in shaped if c[0] == rot)
-            agreement = scores[rot]
-    rot, box, framed, _ = chosen
-    return FramedThumbnail(rgb=np.ascontiguousarray(framed), crop=box, rotation=rot, agreement=agreement)
+        rot, box, framed, _ = max(shaped, key=lambda c: structure(c[2], photo))
+    else:
+        rot, box, framed, _ = min(shaped, key=lambda c: ROTATIONS.index(c[0]))  # as stored, or a quarter turn
+    return FramedThumbnail(rgb=np.ascontiguousarray(framed), crop=box, rotation=rot)
 
 
 def _features(rgb: np.ndarray) -> np.ndarray:

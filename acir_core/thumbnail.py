@@ -210,16 +210,15 @@ def extract_thumbnail(data: bytes, source: str | None = None) -> Thumbnail | Non
     return min(found, key=lambda t: _PREFERENCE[t.kind])
 
 
-def _preview_at(data: bytes, start: int, end: int, main: tuple[int, int], check) -> Thumbnail | None:
-    """A JPEG preview starting at ``start`` (ending before ``end``) if it decodes completely, is
-    smaller than the photo (``main``: width, height) and has its aspect (either way round)."""
+def _preview_at(data: bytes, start: int, end: int, main: tuple[int, int], intact) -> Thumbnail | None:
+    """A JPEG preview starting at ``start`` (ending before ``end``) if it is smaller than the photo
+    (``main``: width, height), has its aspect (either way round) and ``intact`` (a check on its
+    bytes) passes; the header is read first, so only a plausible preview is decoded."""
     sos = data.find(b"\xff\xda", start, end)
     eoi = data.find(b"\xff\xd9", sos, end) if sos >= 0 else -1
     if eoi < 0:
         return None
     blob = data[start:eoi + 2]
-    if check is not None and not check(blob):
-        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -229,6 +228,8 @@ def _preview_at(data: bytes, start: int, end: int, main: tuple[int, int], check)
                     return None
                 ratio = (w / h) / (main[0] / main[1])
                 if not (0.85 < ratio < 1.18 or 0.85 < ratio * (main[0] / main[1]) ** 2 < 1.18):
+                    return None
+                if not intact(blob):
                     return None
                 rgb = np.asarray(im.convert("RGB"))
     except Exception:  # broken or truncated: not a preview we can use
@@ -241,12 +242,13 @@ def embedded_previews(data: bytes, width: int, height: int, source: str | None =
     Photoshop resources: 256-640 px) and after the main image (MPF second images, phones'
     1280-px previews). Each is used only if our decoder finds it intact (one after the image lies
     in the damaged region; some cameras store a preview cut short). Never raises."""
-    from acir_core.jpeg.decoder import decode  # the decoder imports nothing from here
+    from acir_core.jpeg.decoder import decode  # here: reading a thumbnail needs no decoder kernels
 
     try:
         scan_start = parse_layout(data, source).scan_start
     except AcirError:
         return []
+
     def intact(blob: bytes) -> bool:  # a preview cut short (some cameras store half of one) is no use
         try:
             return decode(blob, "robust").clean

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from acir_core.errors import AcirError, BadInput, ImageTooLarge, InvalidParameter
+from acir_core.errors import AcirError, ImageTooLarge, InvalidParameter
+from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.segments import frame_size
-from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
-from acir_core.imagefile import load_rgb
-from acir_core.jpeg.tables import scan_cell
+from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, scan_cell
 from acir_core.sca.compensate import Compensated, compensate, refill, resolve_thumbnail
 from acir_core.sca.evidence import judge
 from acir_core.sca.marks import pixel_mask

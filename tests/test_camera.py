@@ -45,14 +45,12 @@ def test_letterbox_bars_are_cropped_and_only_when_dark() -> None:
 def test_a_thumbnail_turned_against_the_photo_is_turned_back_the_right_way() -> None:
     rgb = photo_like(480, 640, seed=4)  # portrait photo
     landscape = np.ascontiguousarray(np.rot90(synthetic_thumbnail(rgb), -1))  # camera kept it landscape
-    trusted = np.zeros(rgb.shape[:2], bool)
-    trusted[:320] = True  # the upper half decoded before any damage
-    framed = frame_thumbnail(landscape, 480, 640, rgb, trusted)
+    framed = frame_thumbnail(landscape, 480, 640, rgb)
     assert framed.rotation == 90 and framed.rgb.shape[:2] == (160, 120)
     assert np.abs(framed.rgb.astype(int) - synthetic_thumbnail(rgb)).mean() < 1.0
     # the other quarter turn would be chosen for the other direction
     other = np.ascontiguousarray(np.rot90(synthetic_thumbnail(rgb), 1))
-    assert frame_thumbnail(other, 480, 640, rgb, trusted).rotation == 270
+    assert frame_thumbnail(other, 480, 640, rgb).rotation == 270
 
 
 def test_the_cameras_tone_curve_is_learnt_from_trusted_pixels() -> None:

@@ -104,12 +104,13 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     # an MCU that spans less than a thumbnail pixel either way is detail to the thumbnail, so its
     # mean standing out says little, except next to where a run was cut (garbage is there)
     reach = n
-    bounds = set(sr.segment_first.tolist()) | {n}  # where restart intervals begin and the scan ends
+    bounds: set[int] = set()  # where restart intervals begin and the scan ends
     if thumbnail is not None:
         cell = scan_cell(result.frame, sr.components)
         seen = min(cell[0] * thumbnail.shape[0] / result.frame.height, cell[1] * thumbnail.shape[1] / result.frame.width)
         if seen < 1.0:
             reach = opts.mask.outlier_reach
+            bounds = set(sr.segment_first.tolist()) | {n}
     thumb = thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
     canvas = Canvas((tuple(outward(e.bottom, e.bottom2) for e in edges),
                      tuple(outward(e.right, e.right2) for e in edges)))

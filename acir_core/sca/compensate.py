@@ -72,7 +72,8 @@ def resolve_thumbnail(data: bytes, thumbnail: np.ndarray | str | None,
             found = best_thumbnail(data, width, height, source)
         if found is None:
             return None, "none"
-        return found.rgb, f"embedded-{found.kind}" + (f"-{found.size[0]}x{found.size[1]}" if found.kind.startswith("preview") else "")
+        size = f"-{found.size[0]}x{found.size[1]}" if found.kind.startswith("preview") else ""
+        return found.rgb, f"embedded-{found.kind}{size}"
     return thumbnail, "given" if thumbnail is not None else "none"
 
 
@@ -93,24 +94,21 @@ def fill_region(result: DecodeResult, sca: SCAResult, thumb_up: np.ndarray) -> n
 
 def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,
                       reference: Compensated | None = None) -> tuple[np.ndarray, str]:
-    """``thumbnail`` framed to the photo (:func:`acir_core.thumbframe.frame_thumbnail`) and how.
-    Judged on what decoded before the first damage, or with ``reference`` (an earlier SCA of the
-    same decode) on everything it trusts. Its colours are fitted after SCA, on what that trusts."""
-    if reference is None:
-        photo, trusted = result.rgb, decoded_before_damage(result)
-    else:
-        photo, trusted = reference.unfilled, ~reference.mask
-    framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo, trusted)
+    """``thumbnail`` framed to the photo (:func:`acir_core.thumbframe.frame_thumbnail`) and how:
+    judged on the decode, or on ``reference`` (an earlier SCA of the same decode: at BER 1e-5
+    the raw decode is too scrambled). Its colours are fitted after SCA, on what that trusts."""
+    photo = result.rgb if reference is None else reference.unfilled
+    framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo)
     return framed.rgb, framed.describe()
 
 
 def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, used: str, note: str,
-            tone: bool = True):
-    """The fill of ``sca``: (rgb, region, thumb_up, thumbnail as toned, note); ``tone``: fit the
+            fit: bool = True):
+    """The fill of ``sca``: (rgb, region, thumb_up, thumbnail as toned, note); ``fit``: fit the
     thumbnail's colours to what ``sca`` trusts first."""
     thumb_up = None
     if thumbnail is not None:
-        tone = fit_tone(thumbnail, sca.rgb, ~sca.mask) if tone and sca.method != "paper" else None
+        tone = fit_tone(thumbnail, sca.rgb, ~sca.mask) if fit and sca.method != "paper" else None
         if tone is not None:
             thumbnail = tone.apply(thumbnail)
             note = f"{note}, toned ({tone.before:.1f} -> {tone.after:.1f} levels)"
@@ -159,26 +157,9 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
 def refill(comp: Compensated, result: DecodeResult, thumbnail: np.ndarray, note: str) -> Compensated:
     """``comp`` filled (again) from ``thumbnail``, already framed and toned to the photo: for an
     SCA that did not use the thumbnail, once a well-framed one is known."""
-    rgb, region, thumb_up, thumbnail, note = _filled(result, comp.sca, thumbnail, "thumbnail", note, tone=False)
+    rgb, region, thumb_up, thumbnail, note = _filled(result, comp.sca, thumbnail, "thumbnail", note, fit=False)
     return replace(comp, rgb=rgb, region=region, thumb_up=thumb_up, thumbnail=thumbnail, thumbnail_note=note,
                    fill="thumbnail")
-
-
-def decoded_before_damage(result: DecodeResult) -> np.ndarray:
-    """The pixels (H×W bool) of the first scan's MCU rows wholly decoded before its first
-    suspect or missing MCU, less one row: garbage often decodes silently for a while before the
-    decoder notices it."""
-    frame = result.frame
-    out = np.zeros((frame.height, frame.width), bool)
-    if not result.scans:
-        return out
-    sr = result.scans[0]
-    bad = np.flatnonzero(sr.suspect | ~sr.decoded)
-    first = int(bad[0]) if bad.size else sr.mcus_expected
-    rows = max(first // sr.mcu_cols - 1, 0)
-    cell_h = scan_cell(frame, sr.components)[0]
-    out[: min(rows * cell_h, frame.height)] = True
-    return out
 
 
 def _check_method(method: str) -> None:

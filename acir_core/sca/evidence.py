@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acir_core.thumbframe import reduce_to
+from acir_core.thumbframe import luma, reduce_to
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,11 +29,6 @@ class Evidence:
     flat: float
     thumbnail: float
     score: float
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    a = rgb.astype(np.float32)
-    return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
 
 
 def _boundary_steps(y: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +50,7 @@ def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None =
     ``thumb_weight`` × thumbnail distance: a broken seam is what a misplaced run looks like, a
     flat MCU what a decoder that gave up shows, and the thumbnail tells a plausible fill from
     garbage that happens to be smooth."""
-    y = _luma(rgb)
+    y = luma(rgb)
     a1, i1 = _boundary_steps(y, cell[1])
     a2, i2 = _boundary_steps(y.T, cell[0])
     at = np.concatenate([a1, a2])
@@ -75,6 +70,6 @@ def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None =
     dist = 0.0
     if thumbnail is not None:
         th, tw = thumbnail.shape[:2]
-        dist = float(np.mean(np.abs(_luma(reduce_to(rgb, tw, th).astype(np.uint8)) - _luma(thumbnail))))
+        dist = float(np.mean(np.abs(luma(reduce_to(rgb, tw, th).astype(np.uint8)) - luma(thumbnail))))
     return Evidence(seams=seams, broken=broken, flat=flat, thumbnail=dist,
                     score=seams + 100.0 * (broken + flat) + thumb_weight * dist)
