@@ -15,6 +15,7 @@ from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.jpeg.restarts import assign_restarts
 from acir_core.metrics import y_psnr
+from acir_core.sca.compensate import compensate, resolve_thumbnail
 from acir_core.sca.evidence import judge
 from acir_core.thumbframe import content_box, fit_tone, frame_thumbnail
 from acir_core.thumbnail import synthetic_thumbnail, with_thumbnail
@@ -200,3 +201,34 @@ def test_short_restart_intervals_keep_what_decoded_right() -> None:
             continue
         assert r.mask.mean() < 0.05
         assert y_psnr(r.image, clean) >= y_psnr(load_rgb(c.data).rgb, clean) - 0.5
+
+
+def test_restart_intervals_no_byte_of_which_changed_come_out_as_decoded() -> None:
+    """An interval that decodes as the encoder wrote it (no failure, its bits used up to the fill
+    before the next marker) is neither split nor moved nor marked, whatever a small JPEG thumbnail
+    seems to say about its level: its coefficients stay exactly the clean file's."""
+    rgb = photo_like(1920, 1280, seed=7)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=95, restart_marker_rows=1)
+    data = with_thumbnail(buf.getvalue(), max_side=160)
+    clean = decode(data, "strict")
+    sr = clean.scans[0]
+    ri = sr.restart_interval
+    for seed in range(3):
+        c = corrupt(data, ber=2e-5, seed=seed)
+        if not c.changed_bytes.size:
+            continue
+        # the intervals holding a changed byte, from the clean file's MCU bit positions
+        idx = np.searchsorted(sr.byte_offsets, c.changed_bytes, side="right") - 1
+        mcu = np.searchsorted(sr.mcu_bit_start, idx[idx >= 0].astype(np.int64) * 8, side="right") - 1
+        hit = np.zeros(-(-sr.mcus_expected // ri), bool)
+        hit[np.clip(mcu, 0, None) // ri] = True
+        # CBC's flipped bit lands one block on; a marker between them spreads the hit to the next
+        hit[1:] |= hit[:-1]
+        sca = compensate(decode(c.data, "robust"), resolve_thumbnail(c.data, "auto")[0]).sca
+        coefs = sca.coefficients
+        for k in np.flatnonzero(~hit):
+            rows = slice(2 * k, 2 * k + 2)  # 4:2:0: one MCU row is two luma block rows
+            assert np.array_equal(coefs[0][rows], clean.coefficients[0][rows]), (seed, k)
+            assert np.array_equal(coefs[1][k], clean.coefficients[1][k]), (seed, k)
+        assert not sca.mcu_mask[~hit].any()

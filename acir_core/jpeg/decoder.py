@@ -61,6 +61,23 @@ class ScanResult:
     segment_first: np.ndarray = field(repr=False)  # first MCU of each restart segment
     segment_count: np.ndarray = field(repr=False)  # MCUs the segment should hold
     segment_extra: np.ndarray = field(repr=False)  # MCUs still decodable after the segment's last one
+    segment_pad: np.ndarray = field(repr=False)  # fill bits after the segment's last MCU, -1: not fill
+
+    def sound_segments(self) -> np.ndarray:
+        """Per restart segment: decoded as the encoder wrote it, every MCU without a failure and its
+        bits used up to the fill before the next marker. Damage that still gets there must keep
+        every code boundary and the MCU count (a flipped magnitude bit), so SCA trusts such a
+        segment's content and looks only for one DC step in it. All False without markers."""
+        if self.restart_interval == 0:
+            return np.zeros(self.segment_first.size, bool)
+        ok = (self.segment_pad >= 0) & (self.segment_extra == 0)
+        lost = np.concatenate([[0], np.cumsum(~self.decoded)])
+        end = np.minimum(self.segment_first + self.segment_count, self.decoded.size)
+        ok &= lost[end] == lost[np.minimum(self.segment_first, end)]
+        if self.resyncs:
+            hit = np.searchsorted(self.segment_first, [e.mcu for e in self.resyncs], side="right") - 1
+            ok[hit[hit >= 0]] = False
+        return ok
 
     @property
     def mcus_expected(self) -> int:
@@ -237,6 +254,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
     resync_pred = np.zeros((n_mcus + 16, len(comps)), np.int64)
     status = np.zeros(5, np.int64)
     seg_extra = np.zeros(seg_start.size, np.int64)
+    seg_pad = np.full(seg_start.size, -1, np.int64)
     entropy.decode_scan(
         bits.buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interleaved,
         np.array(blk_comp, np.int64), np.array(blk_dy, np.int64), np.array(blk_dx, np.int64),
@@ -247,7 +265,8 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
         np.array([4 + sc.ta for sc in scan.components], np.int64),
         _luts(tables), np.stack([tables.qt[c.tq] for c in comps]).astype(np.int64),
         robust, RESYNC_METHODS[resync], opts["lookback_bits"], opts["window_bits"], opts["lookahead"],
-        opts["max_candidates"], coef_flat, mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, status)
+        opts["max_candidates"], coef_flat, mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, seg_pad,
+        status)
     if status[1]:
         bit = int(status[3])
         off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
@@ -266,7 +285,8 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
                       mcu_bit_start=mcu_bit_start, decoded=decoded.astype(bool), suspect=suspect.astype(bool),
                       resyncs=events, restart_interval=scan.restart_interval, byte_offsets=bits.src,
                       n_bits=bits.nbits, trailing_bits=int(status[4]), damaged_markers=bits.bad_markers,
-                      segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra)
+                      segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra,
+                      segment_pad=seg_pad)
 
 
 # --------------------------------------------------------------------------- the file

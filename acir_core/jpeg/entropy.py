@@ -156,7 +156,7 @@ def _lookahead_score(buf, pos, end, phase, nb, blk_comp, dc_tab, ac_tab, lut, qt
 def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interleaved,
                 blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, dc_tab, ac_tab, lut, qt,
                 robust, resync_mode, lookback_bits, window_bits, lookahead, max_candidates,
-                coefs, mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, status):
+                coefs, mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, seg_pad, status):
     """Decode every restart segment of a scan.
 
     Outputs: ``coefs`` (blocks x 64, natural order), per-MCU ``mcu_bit_start`` (-1 if missing),
@@ -164,7 +164,9 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
     block_phase, error_code) with ``resync_pred`` the DC predictors after each; ``status`` =
     (n_resyncs, strict_error_code, strict_error_mcu, strict_error_bit, trailing_bits); ``seg_extra``: per
     segment, how many more MCUs decode from the bits left after its last MCU (robust mode): the
-    decoder gained that many MCUs inside the segment, which fixes the net block shift at its end.
+    decoder gained that many MCUs inside the segment, which fixes the net block shift at its end;
+    ``seg_pad``: per segment, the bits between its last MCU and its end when they are fill (fewer
+    than 8, all ones: the segment ends where the encoder ended it), else -1.
     """
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
@@ -280,6 +282,10 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
             suspect[m] = 1
             pos = q
             m += 1
+        seg_pad[sgi] = -1
+        if m >= last and 0 <= end - pos <= 7:
+            if end - pos == 0 or (_peek16(buf, pos) >> (16 - (end - pos))) == (1 << (end - pos)) - 1:
+                seg_pad[sgi] = end - pos
         if robust and m >= last:
             extra = 0
             while end - pos > 7:

@@ -19,6 +19,7 @@ Filling the damage is :mod:`acir_core.sca.compensate`'s job.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -32,8 +33,33 @@ from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.result import SCAResult, SegmentFix
-from acir_core.sca.runs import runs_of_segment, split_pulse, split_silent, unsettled
+from acir_core.sca.runs import Run, runs_of_segment, split_pulse, split_silent, unsettled
 from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
+
+
+def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_edges: tuple[tuple, tuple],
+                units: list[float], canvas: Canvas, thumb_cols: tuple, mcu_means: tuple,
+                opts: AwareOptions) -> list[Run]:
+    """The one silent break a sound restart segment may hold (see
+    :meth:`~acir_core.jpeg.decoder.ScanResult.sound_segments`): a flipped magnitude bit of a DC
+    difference keeps every code boundary and moves one component's level from there to the
+    segment's end. The thumbnail says where (:func:`split_silent`, one split at most); the edges
+    to what is placed around the later piece must then show a step of ``split_jump`` levels or
+    more on their own, or the segment stays whole: a camera's thumbnail steps against the photo
+    wherever its tone curve bends. ``where``: the segment's first MCU, its MCU count and the
+    scan's MCU columns."""
+    pieces = split_silent(run, offsets, units, replace(opts.runs, max_depth=0))
+    if len(pieces) < 2:
+        return [run]
+    f, cnt, cols = where
+    canvas.place(pieces[0].trusted, pieces[0].trusted, [0.0] * len(units))
+    costs, dcs, bases = search_runs(pieces[1:], f, cnt, cols, run_edges, units, canvas, thumb_cols, False,
+                                    opts.shifts, mcu_means)
+    j = -int(bases[0])
+    if not 0 <= j < costs.shape[1] or costs[0, j] >= INF:
+        return [run]
+    step = np.abs(dcs[0, j]) * np.asarray(units) / np.maximum(np.asarray(units), 1.0)
+    return pieces if float(step.max()) >= opts.runs.split_jump else [run]
 
 
 def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple], units: list[float],
@@ -55,14 +81,22 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
     misalign = misalignment(edges, cols, rough)
     ref_costs = []  # continuity inside content decoded right, to judge confidence by
     placements: list[Placement] = []
-    for f, cnt, extra in zip(sr.segment_first.tolist(), sr.segment_count.tolist(), sr.segment_extra.tolist()):
+    sound = sr.sound_segments()
+    for f, cnt, extra, whole in zip(sr.segment_first.tolist(), sr.segment_count.tolist(), sr.segment_extra.tolist(),
+                                    sound.tolist()):
         runs, final_shift = runs_of_segment(sr, f, cnt, extra, opts.runs)
         if not runs:
             continue
-        runs = [piece for run in runs for piece in split_pulse(run, rough, cols, opts.runs)]
-        runs = [piece for run in runs for piece in split_pulse(run, misalign, cols, opts.runs, per_mcu_noise=True)]
-        if thumb is not None:
-            runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs)]
+        if whole:
+            if thumb is not None:
+                runs = sound_split(runs[0], offsets, (f, cnt, cols), run_edges, units, canvas, thumb_cols,
+                                   mcu_means, opts)
+        else:
+            runs = [piece for run in runs for piece in split_pulse(run, rough, cols, opts.runs)]
+            runs = [piece for run in runs for piece in split_pulse(run, misalign, cols, opts.runs,
+                                                                   per_mcu_noise=True)]
+            if thumb is not None:
+                runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs)]
         first = runs[0]
         t0 = first.trusted
         canvas.place(t0, t0, [0.0] * len(edges))
@@ -117,6 +151,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     # per component tuples of arrays: what the compiled search and placing take
     run_edges = (tuple(inward(e.top, e.top2) for e in edges), tuple(inward(e.left, e.left2) for e in edges))
     placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts)
+    sound = set(sr.segment_first[sr.sound_segments()].tolist())
     mcu_means = tuple(e.mean for e in edges)
     solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc)
     means = np.stack(mcu_means, axis=1) if thumb is not None else None
@@ -141,7 +176,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             # what the thumbnail says of the result: a run whose level still disagrees is not
             # trusted, and neither is any MCU that stands out from it (silent damage inside a run)
             dev = means[m] - np.asarray(dcs)[None, :] * np.asarray(units)[None, :] - thumb[t]
-            if reach >= n:
+            if f in sound:  # no garbage in it (the level is still checked: a flipped DC bit)
+                eligible = np.zeros(m.size, bool)
+            elif reach >= n:
                 eligible = np.ones(m.size, bool)
             else:  # near a cut, not near a restart marker (garbage is where decoding went wrong)
                 eligible = (((m - run.first) < reach) & (run.first not in bounds)) | \

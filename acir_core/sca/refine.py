@@ -108,6 +108,8 @@ def thumbnail_refine(ctx: RefineContext, options: RefineOptions, marks: MaskOpti
     cell = scan_cell(frame, sr.components)
     firsts = set(sr.segment_first.tolist())
     anchored = np.array([j for j, fx in enumerate(fixes) if fx.first_mcu in firsts], np.int64)
+    sound = set(sr.segment_first[sr.sound_segments()].tolist())
+    pinned = np.array([j for j, fx in enumerate(fixes) if fx.first_mcu in sound], np.int64)
     rows, cols = owner.shape
     units = np.array([float(result.qtables[ci][0]) / 8.0 for ci, _, _ in comps])
     grain = np.maximum(units, 1.0)
@@ -121,7 +123,7 @@ def thumbnail_refine(ctx: RefineContext, options: RefineOptions, marks: MaskOpti
     small = Downsample(rgb, thumbnail.shape[1], thumbnail.shape[0])
     for _ in range(options.rounds):
         found = fit(rgb, thumbnail, owner, anchored, cell, frame.color, down=small.image,
-                    stop_sigma=options.exact_sigma)
+                    stop_sigma=options.exact_sigma, pinned=pinned)
         if found is None:
             break
         chunks = found.chunks

@@ -25,14 +25,15 @@ from acir_core.sca.thumbmodel import Downsample, cell_weights, footprints, jfif_
 class Chunks:
     """The fit's variables: each trusted run cut into pieces of consecutive MCUs. ``var``: per
     MCU (rows × cols) its chunk (-1: damaged); ``run``: each chunk's run; ``fixed``: chunks pinned
-    at 0 (the start of a restart interval, right by construction)."""
+    at 0 (the start of a restart interval, right by construction; every chunk of a run in a sound
+    restart segment, :meth:`acir_core.jpeg.decoder.ScanResult.sound_segments`)."""
 
     var: np.ndarray
     run: np.ndarray
     fixed: np.ndarray
 
     @classmethod
-    def of(cls, owner: np.ndarray, anchored: np.ndarray, size: int) -> "Chunks":
+    def of(cls, owner: np.ndarray, anchored: np.ndarray, size: int, pinned: np.ndarray | None = None) -> "Chunks":
         flat = owner.reshape(-1)
         var = np.full(flat.size, -1, np.int64)
         pos = np.flatnonzero(flat >= 0)
@@ -55,6 +56,8 @@ class Chunks:
         runs = np.repeat(run_of[starts], pieces)
         fixed = np.zeros(runs.size, bool)
         fixed[first_id] = np.isin(run_of[starts], np.asarray(anchored))
+        if pinned is not None:
+            fixed |= np.isin(runs, np.asarray(pinned))
         return cls(var.reshape(owner.shape), runs.astype(np.int64), fixed)
 
 
@@ -131,11 +134,13 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
                   fuse: float = 2.0, iterations: int = 6, anneal: tuple[float, ...] = (4.0, 2.0, 1.0, 0.5),
                   tone_prior: tuple[float, float] = (1.0, 0.05),
                   unanchored_tone_prior: tuple[float, float] = (0.05, 0.002), min_anchor_pixels: int = 24,
-                  stop_sigma: float | None = None, max_chunks: int = 4000) -> ThumbnailDC | None:
+                  stop_sigma: float | None = None, max_chunks: int = 4000,
+                  pinned: np.ndarray | None = None) -> ThumbnailDC | None:
     """Fit the remaining DC offset of every chunk of every trusted run, per component.
 
     ``owner``: per MCU (rows × cols) the run index (≥ 0) of trusted content, -1 for damage;
-    ``anchored``: runs starting a restart interval (their first chunk is pinned at 0); ``cell``:
+    ``anchored``: runs starting a restart interval (their first chunk is pinned at 0); ``pinned``:
+    runs pinned at 0 all through (sound restart segments); ``cell``:
     MCU size in pixels (height, width). Neighbouring chunks of one run are tied by an L1 (fused)
     penalty of ``fuse`` per level, so a run stays one offset unless the thumbnail shows a step
     (silent damage that changed the DC predictors mid-run). The thumbnail's tone against ours is a
@@ -160,7 +165,7 @@ def solve_offsets(rgb: np.ndarray, thumbnail: np.ndarray, owner: np.ndarray, anc
     rows, cols = owner.shape
     if not (owner >= 0).any() or th < 2 or tw < 2:
         return None
-    chunks = Chunks.of(owner, anchored, chunk)
+    chunks = Chunks.of(owner, anchored, chunk, pinned)
     n_var = chunks.run.size
     if n_var > max_chunks:
         return None
