@@ -31,7 +31,7 @@ _STREAM_FLIPS, _STREAM_LOSS = 1, 2
 
 # --------------------------------------------------------------------------- random draws
 
-class _RawStream:
+class RawStream:
     """Uniform doubles and bytes from PCG64's raw output, independent of numpy's distribution code."""
 
     def __init__(self, seed: int, stream: int):
@@ -71,7 +71,7 @@ def sample_flips(n_bits: int, ber: float, seed: int, stream: int = _STREAM_FLIPS
     """Sorted distinct bit positions in ``[0, n_bits)``: count ~ Binomial(n_bits, ber), positions
     uniform without replacement. Deterministic in (n_bits, ber, seed, stream)."""
     check_ber(ber)
-    rng = _RawStream(seed, stream)
+    rng = RawStream(seed, stream)
     k = _binomial(n_bits, ber, float(rng.uniform(1)[0]))
     if k == 0:
         return np.zeros(0, dtype=np.int64)
@@ -202,7 +202,7 @@ def corrupt(jpeg_bytes: bytes, *, fde: str = "aes-cbc-essiv:sha256", key: bytes 
 
     lost = np.zeros(0, dtype=np.int64)
     if sector_loss > 0 and n_sectors > first_sector_hit:
-        loss_rng = _RawStream(seed, _STREAM_LOSS)
+        loss_rng = RawStream(seed, _STREAM_LOSS)
         hit = loss_rng.uniform(n_sectors - first_sector_hit) < sector_loss
         lost = np.flatnonzero(hit).astype(np.int64) + first_sector_hit
         if lost.size:

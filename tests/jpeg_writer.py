@@ -120,8 +120,10 @@ def encode(rgb: np.ndarray, sampling: tuple[tuple[int, int], ...] = ((2, 2), (1,
         interleaved = len(comps) > 1
         if interleaved:
             units = [(my, mx) for my in range(mcuy) for mx in range(mcux)]
-        else:
-            rows, cols = blocks[comps[0]].shape[:2]
+        else:  # T.81 A.2.2: only the blocks that cover the component's own samples
+            h, v = sampling[comps[0]]
+            comp_h, comp_w = -(-h_img * v // vmax), -(-w_img * h // hmax)
+            rows, cols = -(-comp_h // 8), -(-comp_w // 8)
             units = [(r, c) for r in range(rows) for c in range(cols)]
         for n, (uy, ux) in enumerate(units):
             if restart_interval and n and n % restart_interval == 0:

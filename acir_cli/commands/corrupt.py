@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from acir_core.bitflip import REGIONS, Corruption, check_ber, corrupt
+from acir_core.damage import Damaged, apply_damage, parse_damage
 from acir_core.errors import AcirError, InvalidParameter
 from acir_core.fde import FDE_MODES, SECTOR_SIZES, SectorCipher
 from acir_core.imagefile import load_rgb
@@ -42,6 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sector-loss", type=float, default=0.0, metavar="P",
                    help="probability that a sector is lost (replaced by random bytes) (0)")
     p.add_argument("--key-file", metavar="FILE", help="encryption key, raw bytes or hex (default: derived from seed)")
+    p.add_argument("--damage", action="append", default=[], metavar="KIND[:SIZE][@AT]",
+                   help="damage beyond bit flips, applied after them in the order given (repeatable): "
+                        "zero:16k, lose:4k, repeat:16k (sector runs in the scan, @0.6 places one), crlf, "
+                        "cut:0.5, head:8 (first sectors zeroed), headless:8 (first sectors removed); "
+                        "--ber 0 for the damage alone")
     p.add_argument("--no-metrics", action="store_true", help="skip decoding and quality measurement")
     p.add_argument("--json", action="store_true", help="print one JSON record per input instead of text")
     p.set_defaults(run=run)
@@ -49,6 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace) -> bytes | None:
     check_ber(args.ber)
+    args.damage_specs = [parse_damage(text) for text in args.damage]
     if not 0.0 <= args.sector_loss <= 1.0:
         raise InvalidParameter(f"--sector-loss must be in [0, 1], got {args.sector_loss}")
     if args.seed < 0:
@@ -63,9 +70,12 @@ def _check_args(args: argparse.Namespace) -> bytes | None:
     return key
 
 
-def _damage_report(clean: bytes, damaged: Corruption, source: str) -> dict:
+def _damage_report(clean: bytes, damaged: bytes, source: str) -> dict:
     ref = load_rgb(clean, source)
-    got = load_rgb(damaged.data, source)
+    try:
+        got = load_rgb(damaged, source)
+    except AcirError as exc:  # the damage took what a decoder needs (the header, the start of the scan)
+        return {"standard_decoder_complete": False, "standard_decoder_problem": exc.reason}
     report = {"standard_decoder_complete": got.complete, "standard_decoder_problem": got.problem}
     if got.rgb.shape == ref.rgb.shape:
         q = evaluate(got.rgb, ref.rgb)[0]
@@ -77,13 +87,16 @@ def _fmt_db(v: float | None) -> str:
     return "n/a" if v is None else ("inf (identical)" if math.isinf(v) else f"{v:.2f} dB")
 
 
-def _print_text(src: str, dst: Path, c: Corruption, report: dict | None) -> None:
+def _print_text(src: str, dst: Path, c: Corruption, damage: Damaged | None, report: dict | None) -> None:
     p = c.params
     print(f"{src} -> {dst}")
     print(f"  fault model  {p.fde}, {p.sector_size}-byte sectors, BER {p.ber:g}, region {p.region}, "
           f"seed {p.seed}, key {'given' if p.key_source == 'given' else 'derived from seed'}")
     print(f"  ciphertext   {c.region_bits:,} bits exposed, {c.n_flips} flipped, {c.lost_sectors.size} sectors lost")
     print(f"  plaintext    {c.changed_bytes.size:,} bytes changed in {len(c.changed_runs)} runs")
+    if damage is not None:
+        done = ", ".join(f"{e.kind} {e.length:,} B at {e.offset:,}" for e in damage.events)
+        print(f"  damage       {done} ({len(damage.data):,} bytes now)")
     if report is not None:
         state = ("raises no error (libjpeg only warns; the damage is silent)" if report["standard_decoder_complete"]
                  else f"stops with an error ({report['standard_decoder_problem']})")
@@ -107,9 +120,13 @@ def run(args: argparse.Namespace) -> int:
                         region=args.region, seed=args.seed, sector_size=args.sector_size,
                         first_sector=args.first_sector, iv_large_sectors=args.iv_large_sectors,
                         sector_loss=args.sector_loss, source=src)
-            report = None if args.no_metrics else _damage_report(data, c, src)
-            record = {"input": src, "output": str(dst), **c.to_record(), "damage": report}
-            write_atomic(dst, c.data, protect=tuple(args.inputs))
+            damage = apply_damage(c.data, args.damage_specs, seed=args.seed, sector_size=args.sector_size,
+                                  source=src) if args.damage_specs else None
+            out = damage.data if damage is not None else c.data
+            report = None if args.no_metrics else _damage_report(data, out, src)
+            record = {"input": src, "output": str(dst), **c.to_record(), "damage": report,
+                      "faults": damage.to_record() if damage is not None else None}
+            write_atomic(dst, out, protect=tuple(args.inputs))
             write_atomic(dst.with_name(dst.name + ".json"), json.dumps(record, indent=1).encode(),
                          protect=tuple(args.inputs))
         except AcirError as exc:
@@ -120,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             summary = {k: v for k, v in record.items() if k not in ("flip_bits", "changed_runs")}
             print(json.dumps(summary))
         else:
-            _print_text(src, dst, c, report)
+            _print_text(src, dst, c, damage, report)
     if failures:
         print(f"acir: {len(failures)} of {len(args.inputs)} inputs failed", file=sys.stderr)
         return 1

@@ -142,9 +142,11 @@ class DecodeResult:
 
     @property
     def clean(self) -> bool:
-        """No resync, nothing missing, no damaged marker: the file decoded as an intact one would."""
+        """No resync, nothing missing, no damaged marker, and no data left after the last MCU (a
+        stretch written twice decodes without a failure and ends early): the file decoded as an
+        intact one would."""
         return not self.resyncs and self.mcus_decoded == self.mcus_expected and not any(
-            s.damaged_markers.size for s in self.scans)
+            s.damaged_markers.size or s.segment_extra.any() or s.trailing_bits > 7 for s in self.scans)
 
     def summary(self) -> dict:
         """Numbers a person (or a JSON report) wants first."""

@@ -1,0 +1,103 @@
+"""Damage beyond bit flips: zeroed, lost and repeated sector runs, CR-before-LF, cut files, lost
+headers; seeded and recorded, through ``acir corrupt`` too; and a repeated stretch is not taken
+for an intact file."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from acir_cli.app import main
+from acir_core.damage import apply_damage, parse_damage
+from acir_core.errors import InvalidParameter
+from acir_core.jpeg.decoder import decode
+from acir_core.jpeg.segments import parse_layout
+from acir_engine.photo import restore_photo
+from tests.conftest import photo_like
+
+
+@pytest.fixture(scope="module")
+def photo() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(photo_like(768, 512, seed=3)).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def _apply(data: bytes, text: str, seed: int = 0):
+    return apply_damage(data, [parse_damage(text)], seed=seed)
+
+
+def test_each_stretch_kind_does_what_it_says_on_whole_sectors_inside_the_scan(photo) -> None:
+    layout = parse_layout(photo)
+    for text, size in (("zero:4k", 4096), ("lose:1k", 1024), ("repeat:2k", 2048)):
+        d = _apply(photo, text, seed=5)
+        (e,) = d.events
+        assert (e.kind, e.length) == (text.split(":")[0], size)
+        assert e.offset % 512 == 0 and layout.scan_start <= e.offset and e.offset + size <= layout.eoi_offset
+        if e.kind == "zero":
+            assert d.data[e.offset: e.offset + size] == bytes(size) and len(d.data) == len(photo)
+            assert d.data[: e.offset] == photo[: e.offset] and d.data[e.offset + size:] == photo[e.offset + size:]
+        elif e.kind == "lose":
+            assert d.data == photo[: e.offset] + photo[e.offset + size:]
+        else:
+            assert d.data == photo[: e.offset + size] + photo[e.offset: e.offset + size] + photo[e.offset + size:]
+
+
+def test_the_other_kinds_and_their_records(photo) -> None:
+    cut = _apply(photo, "cut:0.4")
+    assert len(cut.data) == int(len(photo) * 0.4) and photo.startswith(cut.data)
+    head = _apply(photo, "head:2")
+    assert head.data[:1024] == bytes(1024) and head.data[1024:] == photo[1024:]
+    assert _apply(photo, "headless:2").data == photo[1024:]
+    crlf = _apply(photo, "crlf")
+    start = parse_layout(photo).scan_start
+    assert crlf.events[0].length == photo[start:].count(b"\n") > 0
+    assert len(crlf.data) == len(photo) + crlf.events[0].length and b"\r\n" in crlf.data[start:]
+    both = apply_damage(photo, [parse_damage("zero:1k@0.5"), parse_damage("cut:0.9")], seed=1)
+    rec = json.loads(json.dumps(both.to_record()))
+    assert rec["specs"] == ["zero:1024@0.5", "cut:0.9"] and [e["kind"] for e in rec["events"]] == ["zero", "cut"]
+
+
+def test_positions_come_from_the_seed(photo) -> None:
+    assert _apply(photo, "zero:1k", seed=3).data == _apply(photo, "zero:1k", seed=3).data
+    offsets = {_apply(photo, "zero:1k", seed=s).events[0].offset for s in range(6)}
+    assert len(offsets) > 3
+    at = _apply(photo, "lose:1k@0.5", seed=0).events[0].offset
+    assert at == _apply(photo, "lose:1k@0.5", seed=9).events[0].offset
+
+
+@pytest.mark.parametrize("text", ["zap:3", "zero", "cut:2", "cut:0", "head:1.5", "crlf:3", "zero:4k@1.5",
+                                  "cut:0.5@0.2", "zero:-4"])
+def test_bad_damage_specs_are_refused_with_the_reason(text) -> None:
+    with pytest.raises(InvalidParameter, match="damage"):
+        parse_damage(text)
+
+
+def test_a_repeated_stretch_is_not_taken_for_an_intact_file(photo) -> None:
+    """The repeat decodes without a single failure and the decoder reaches the last MCU early:
+    the data left over says the file is damaged."""
+    assert decode(photo, "robust").clean
+    damaged = _apply(photo, "repeat:1k@0.4").data
+    result = decode(damaged, "robust")
+    assert not result.resyncs and result.mcus_decoded == result.mcus_expected
+    assert not result.clean
+    assert restore_photo(damaged, stage="decode").status != "clean"
+
+
+def test_corrupt_cli_applies_damage_after_the_flips_and_records_it(photo, tmp_path, capsys) -> None:
+    src = tmp_path / "in.jpg"
+    src.write_bytes(photo)
+    out = tmp_path / "out"
+    assert main(["corrupt", str(src), "--out", str(out), "--ber", "0", "--damage", "head:2",
+                 "--damage", "cut:0.8"]) == 0
+    data = (out / "in.jpg").read_bytes()
+    assert data[:1024] == bytes(1024) and len(data) == int(len(photo) * 0.8)
+    record = json.loads((out / "in.jpg.json").read_text())
+    assert [e["kind"] for e in record["faults"]["events"]] == ["head", "cut"]
+    assert record["damage"]["standard_decoder_complete"] is False
+    assert "head 1,024 B at 0" in capsys.readouterr().out
+    assert src.read_bytes() == photo
+    assert main(["corrupt", str(src), "--out", str(out), "--damage", "zap"]) != 0
