@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from PIL import Image
 
 from acir_core import __version__
 from acir_core.bitflip import corrupt
+from acir_core.damage import apply_damage, parse_damage
 from acir_core.errors import BadInput, InvalidParameter
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
@@ -50,6 +52,7 @@ class Config:
     splits: tuple[tuple[str, float], ...] = (("train", 0.9), ("val", 0.05), ("test", 0.05))
     images: str = "aware"
     max_pixels: int = 200_000_000
+    damage: tuple[str, ...] = ()  # acir_core.damage specs applied after the flips (e.g. "lose:16k")
 
     def __post_init__(self) -> None:
         if self.subsampling not in SUBSAMPLING:
@@ -58,6 +61,8 @@ class Config:
             raise InvalidParameter(f"quality must be in [1, 100], got {self.quality}")
         if self.images not in IMAGE_COLUMNS:
             raise InvalidParameter(f"images must be one of {', '.join(IMAGE_COLUMNS)}, got {self.images!r}")
+        for spec in self.damage:
+            parse_damage(spec)  # refused here, before any photo is read
         if self.variants < 1:
             raise InvalidParameter(f"variants must be >= 1, got {self.variants}")
         total = sum(f for _, f in self.splits)
@@ -142,6 +147,7 @@ class Sample:
     corrupted: bytes = field(default=b"", repr=False)
     flip_bits: tuple[int, ...] = field(default=(), repr=False)
     bytes_changed: int = 0
+    damage: str = ""  # JSON of the damage events (acir_core.damage), "" for none
     decoded: object = field(default=None, repr=False)
     paper: np.ndarray | None = field(default=None, repr=False)
     aware: np.ndarray | None = field(default=None, repr=False)
@@ -171,7 +177,13 @@ def expand(prepared: Prepared, cfg: Config) -> list[Sample]:
 def corrupt_stage(s: Sample, cfg: Config) -> Sample:
     c = corrupt(s.prepared.jpeg, fde=cfg.fde, ber=s.ber, region=cfg.region, seed=s.seed,
                 sector_size=cfg.sector_size, source=s.prepared.uri)
-    return replace(s, corrupted=c.data, flip_bits=tuple(c.flip_bits.tolist()), bytes_changed=int(c.changed_bytes.size))
+    data, damage = c.data, ""
+    if cfg.damage:
+        d = apply_damage(data, [parse_damage(spec) for spec in cfg.damage], seed=s.seed, sector_size=cfg.sector_size,
+                         source=s.prepared.uri)
+        data, damage = d.data, json.dumps([asdict(e) for e in d.events])
+    return replace(s, corrupted=data, flip_bits=tuple(c.flip_bits.tolist()), bytes_changed=int(c.changed_bytes.size),
+                   damage=damage)
 
 
 def decode_stage(s: Sample, cfg: Config) -> Sample:
@@ -224,6 +236,7 @@ def encode_row(s: Sample, cfg: Config) -> dict:
         "fde": cfg.fde, "sector_size": cfg.sector_size, "region": cfg.region, "quality": cfg.quality,
         "subsampling": cfg.subsampling, "restart_rows": cfg.restart_rows,
         "n_flips": len(s.flip_bits), "flip_bits": list(s.flip_bits), "plaintext_bytes_changed": s.bytes_changed,
+        "damage": s.damage,
         "resyncs": len(r.resyncs), "bits_skipped": r.bits_skipped,
         "suspect_fraction": float(r.suspect.sum()) / n_mcus, "missing_fraction": float(r.missing.sum()) / n_mcus,
         "damaged_fraction": float(s.mask.mean()) if s.mask is not None else float("nan"),

@@ -223,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fde", default="aes-cbc-essiv:sha256")
     p.add_argument("--sector-size", type=int, default=512)
     p.add_argument("--region", choices=("scan", "all"), default="scan")
+    p.add_argument("--damage", action="append", default=[], metavar="KIND[:SIZE][@AT]",
+                   help="damage beyond bit flips per sample, after them (repeatable; as acir corrupt --damage)")
     p.add_argument("--splits", default="train=0.9,val=0.05,test=0.05", help="name=fraction,... (sum 1)")
     p.add_argument("--images", choices=stages.IMAGE_COLUMNS, default="aware",
                    help="PNG columns to store: none, aware (aware SCA + mask, default) or all")
@@ -253,7 +255,7 @@ def config_from(args: argparse.Namespace) -> stages.Config:
                          subsampling=args.subsampling, restart_rows=args.restart_rows,
                          thumbnail=not args.no_thumbnail, fde=args.fde, sector_size=args.sector_size,
                          region=args.region, bers=tuple(args.ber), variants=args.variants, seed=args.seed,
-                         splits=tuple(splits), images=args.images)
+                         splits=tuple(splits), images=args.images, damage=tuple(args.damage))
 
 
 def build(p: beam.Pipeline, inputs: list[str], output: str, cfg: stages.Config, shards: int = 0,

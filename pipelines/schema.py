@@ -28,6 +28,7 @@ SCHEMA = pa.schema(
         ("n_flips", pa.int32()),
         ("flip_bits", pa.list_(pa.int64())),  # ciphertext bit offsets (bit 0 = MSB of byte 0)
         ("plaintext_bytes_changed", pa.int64()),
+        ("damage", pa.string()),  # JSON list of the --damage events (kind, offset, length); "" for none
         ("resyncs", pa.int32()),
         ("bits_skipped", pa.int64()),
         ("suspect_fraction", pa.float64()),

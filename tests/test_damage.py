@@ -13,8 +13,11 @@ from PIL import Image
 from acir_cli.app import main
 from acir_core.damage import apply_damage, parse_damage
 from acir_core.errors import InvalidParameter
+from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.jpeg.segments import parse_layout
+from acir_core.metrics import y_psnr
+from acir_core.thumbnail import with_thumbnail
 from acir_engine.photo import restore_photo
 from tests.conftest import photo_like
 
@@ -101,3 +104,22 @@ def test_corrupt_cli_applies_damage_after_the_flips_and_records_it(photo, tmp_pa
     assert "head 1,024 B at 0" in capsys.readouterr().out
     assert src.read_bytes() == photo
     assert main(["corrupt", str(src), "--out", str(out), "--damage", "zap"]) != 0
+
+
+@pytest.mark.parametrize("spec", ["lose:4k", "repeat:4k"])
+def test_a_lost_or_repeated_stretch_costs_its_own_mcus_not_the_rest(spec) -> None:
+    """The stream after the stretch decodes fine but ~50 MCUs early or late (more than a search
+    window reaches from run to run); the scan's end says by how much, and the search is made
+    again with that in reach: the rest comes back instead of sitting an MCU row off."""
+    buf = io.BytesIO()
+    Image.fromarray(photo_like(1024, 768, seed=11)).save(buf, "JPEG", quality=92)
+    data = with_thumbnail(buf.getvalue(), max_side=160)
+    clean = load_rgb(data).rgb
+    scores = []
+    for seed in range(3):
+        damaged = apply_damage(data, [parse_damage(spec)], seed=seed).data
+        restored = restore_photo(damaged, stage="sca")
+        scores.append(y_psnr(restored.image, clean))
+        assert restored.mask.mean() < 0.05, (spec, seed)
+        assert scores[-1] > y_psnr(load_rgb(damaged).rgb, clean) + 20, (spec, seed)
+    assert np.mean(scores) > 42, scores

@@ -57,6 +57,22 @@ def test_pipeline_runs_end_to_end_on_memory_paths(memory_inputs) -> None:
     assert mean("y_psnr_aware_fill") > mean("y_psnr_robust") + 5
 
 
+def test_damage_kinds_reach_the_dataset_and_a_lost_header_is_a_dead_letter(memory_inputs) -> None:
+    url, fs, root = memory_inputs
+    manifest = generate.run(["--input", f"{url}/p*.jpg", "--output", f"{url}/cut", "--size", "256x128",
+                             "--ber", "0", "--damage", "repeat:512", "--damage", "cut:0.9"])
+    assert manifest["counts"]["rows"] == 3 and list(manifest["config"]["damage"]) == ["repeat:512", "cut:0.9"]
+    for r in dataset.iter_rows(f"{url}/cut"):
+        events = json.loads(r["damage"])
+        assert [e["kind"] for e in events] == ["repeat", "cut"] and r["n_flips"] == 0
+        assert len(r["corrupted_jpeg"]) == int((len(r["clean_jpeg"]) + 512) * 0.9)
+    gone = generate.run(["--input", f"{url}/p0.jpg", "--output", f"{url}/head", "--size", "256x128",
+                         "--ber", "0", "--damage", "head:1"])
+    assert gone["counts"]["rows"] == 0 and gone["counts"]["dead_letters"] == 1
+    with pytest.raises(Exception, match="damage"):
+        generate.run(["--input", f"{url}/p0.jpg", "--output", f"{url}/bad", "--damage", "zap"])
+
+
 def test_reruns_write_byte_identical_shards(tmp_path) -> None:
     write_inputs(str(tmp_path / "in"), fsspec.filesystem("file"))
     outs = []

@@ -57,6 +57,7 @@ class ScanResult:
     byte_offsets: np.ndarray = field(repr=False)  # file offset of each destuffed byte
     n_bits: int
     trailing_bits: int  # undecoded bits left after the last MCU
+    cut: bool  # the file ended inside this scan's data (no marker closed it): MCUs missing at the end are cut off
     damaged_markers: np.ndarray = field(repr=False)  # file offsets of 0xFF pairs that are damage
     segment_first: np.ndarray = field(repr=False)  # first MCU of each restart segment
     segment_count: np.ndarray = field(repr=False)  # MCUs the segment should hold
@@ -286,7 +287,8 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
     return ScanResult(components=tuple(sc.index for sc in scan.components), mcu_cols=mcu_cols, mcu_rows=mcu_rows,
                       mcu_bit_start=mcu_bit_start, decoded=decoded.astype(bool), suspect=suspect.astype(bool),
                       resyncs=events, restart_interval=scan.restart_interval, byte_offsets=bits.src,
-                      n_bits=bits.nbits, trailing_bits=int(status[4]), damaged_markers=bits.bad_markers,
+                      n_bits=bits.nbits, trailing_bits=int(status[4]), cut=end + 1 >= len(data) or data[end] != 0xFF,
+                      damaged_markers=bits.bad_markers,
                       segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra,
                       segment_pad=seg_pad)
 

@@ -106,10 +106,22 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 ref_costs.append(np.mean([np.mean(np.abs(e.top[inner] - e.bottom[inner - cols])) for e in edges]))
         chosen = [(first, 0, (0,) * len(edges), 0.0)]
         later = [r for r in runs[1:] if r.trusted.size >= opts.shifts.min_run]
+        penalty = opts.shifts.jump_penalty * (np.median(ref_costs) if ref_costs else 1.0)
+        # a lost or repeated stretch moves the rest of the segment by more than one search window
+        # reaches from run to run (not a cut: its MCUs are missing at the end, not inside)
+        last = f + cnt >= sr.mcus_expected
+        wide = opts.shifts.window < abs(final_shift) <= opts.shifts.wide_window and \
+            0 < len(later) <= opts.shifts.wide_runs and not (last and sr.cut)
+        before = canvas.snapshot() if wide else None
         costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
                                         opts.shifts, mcu_means)
-        penalty = opts.shifts.jump_penalty * (np.median(ref_costs) if ref_costs else 1.0)
         path = viterbi(costs, bases, 0, final_shift, penalty)
+        if before is not None and path[-1] != final_shift:  # search again with the end's shift in reach
+            canvas.restore(before)
+            wide = replace(opts.shifts, window=abs(final_shift) + opts.shifts.window)
+            costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols,
+                                            thumb is not None, wide, mcu_means)
+            path = viterbi(costs, bases, 0, final_shift, penalty)
         for r, (run, s) in enumerate(zip(later, path)):
             j = s - int(bases[r])
             if 0 <= j < costs.shape[1] and costs[r, j] < INF:

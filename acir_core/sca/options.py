@@ -33,6 +33,8 @@ class ShiftOptions:
     """Placing runs: the shift search and the dynamic programme over the shifts."""
 
     window: int = 16  # shifts searched either side of the previous run's (MCUs)
+    wide_window: int = 4096  # a segment whose end is further off than ``window`` is searched again up to this
+    wide_runs: int = 64  # ... when it has at most this many runs (a lost or repeated stretch, not noise)
     refine: int = 5  # best coarse shifts re-costed on every sample
     min_run: int = 3  # the fewest trusted MCUs a run needs to be placed on its own
     thumb_weight: float = 1.0  # weight of the thumbnail's means against the edge steps

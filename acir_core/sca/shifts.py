@@ -31,6 +31,15 @@ class Canvas:
         self.right = tuple(np.zeros_like(e) for e in outer[1])
         self.known = np.zeros(outer[0][0].shape[0], bool)
 
+    def snapshot(self) -> tuple:
+        """What is placed so far, for :meth:`restore` (a search that has to be done again)."""
+        return tuple(e.copy() for e in self.bottom), tuple(e.copy() for e in self.right), self.known.copy()
+
+    def restore(self, state: tuple) -> None:
+        for dst, src in zip(self.bottom + self.right, state[0] + state[1]):
+            dst[...] = src
+        self.known[...] = state[2]
+
     def place(self, true_pos: np.ndarray, dec_idx: np.ndarray, offsets: list[float]) -> None:
         place(self.bottom, self.right, self.outer[0], self.outer[1], self.known, true_pos, dec_idx,
                np.asarray(offsets, np.float64))
