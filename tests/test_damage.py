@@ -106,11 +106,12 @@ def test_corrupt_cli_applies_damage_after_the_flips_and_records_it(photo, tmp_pa
     assert main(["corrupt", str(src), "--out", str(out), "--damage", "zap"]) != 0
 
 
-@pytest.mark.parametrize("spec", ["lose:4k", "repeat:4k"])
-def test_a_lost_or_repeated_stretch_costs_its_own_mcus_not_the_rest(spec) -> None:
+@pytest.mark.parametrize("spec", ["lose:4k", "repeat:4k", "zero:2k"])
+def test_a_lost_zeroed_or_repeated_stretch_costs_its_own_mcus_not_the_rest(spec) -> None:
     """The stream after the stretch decodes fine but ~50 MCUs early or late (more than a search
     window reaches from run to run); the scan's end says by how much, and the search is made
-    again with that in reach: the rest comes back instead of sitting an MCU row off."""
+    again with that in reach: the rest comes back instead of sitting an MCU row off. Zeros decode
+    without a failure too; the run is cut where they end."""
     buf = io.BytesIO()
     Image.fromarray(photo_like(1024, 768, seed=11)).save(buf, "JPEG", quality=92)
     data = with_thumbnail(buf.getvalue(), max_side=160)
@@ -123,3 +124,10 @@ def test_a_lost_or_repeated_stretch_costs_its_own_mcus_not_the_rest(spec) -> Non
         assert restored.mask.mean() < 0.05, (spec, seed)
         assert scores[-1] > y_psnr(load_rgb(damaged).rgb, clean) + 20, (spec, seed)
     assert np.mean(scores) > 42, scores
+
+
+def test_zero_filled_stretches_are_found_in_the_scan_data(photo) -> None:
+    assert decode(photo, "robust").scans[0].zero_runs.shape == (0, 2)
+    damaged = _apply(photo, "zero:2k@0.5")
+    (lo, hi), = decode(damaged.data, "robust").scans[0].zero_runs.tolist()
+    assert hi - lo >= 8 * 2048 and hi - lo < 8 * 2048 + 64

@@ -23,6 +23,7 @@ from acir_core.jpeg.segments import iter_header_segments
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply_segment, color_space
 
 MODES = ("robust", "strict")
+ZERO_RUN_BYTES = 32  # zero bytes in a row that only a zero-filled read leaves in scan data
 RESYNC_METHODS = {"lookahead": entropy.RESYNC_LOOKAHEAD, "paper": entropy.RESYNC_PAPER}
 
 
@@ -58,6 +59,7 @@ class ScanResult:
     n_bits: int
     trailing_bits: int  # undecoded bits left after the last MCU
     cut: bool  # the file ended inside this scan's data (no marker closed it): MCUs missing at the end are cut off
+    zero_runs: np.ndarray = field(repr=False)  # (k, 2) destuffed bit ranges of zero-filled stretches
     damaged_markers: np.ndarray = field(repr=False)  # file offsets of 0xFF pairs that are damage
     segment_first: np.ndarray = field(repr=False)  # first MCU of each restart segment
     segment_count: np.ndarray = field(repr=False)  # MCUs the segment should hold
@@ -288,9 +290,23 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
                       mcu_bit_start=mcu_bit_start, decoded=decoded.astype(bool), suspect=suspect.astype(bool),
                       resyncs=events, restart_interval=scan.restart_interval, byte_offsets=bits.src,
                       n_bits=bits.nbits, trailing_bits=int(status[4]), cut=end + 1 >= len(data) or data[end] != 0xFF,
-                      damaged_markers=bits.bad_markers,
+                      damaged_markers=bits.bad_markers, zero_runs=zero_runs(bits.buf, bits.nbits),
                       segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra,
                       segment_pad=seg_pad)
+
+
+def zero_runs(buf: np.ndarray, nbits: int, min_bytes: int = ZERO_RUN_BYTES) -> np.ndarray:
+    """Bit ranges (k, 2) of the stretches of at least ``min_bytes`` zero bytes in a scan's
+    destuffed data. Huffman-coded photo data never holds such a stretch (zeros decode as blocks
+    whose 63 AC coefficients are all -1), but they decode without a failure: a read that failed
+    and was zero-filled (ddrescue) is found here, not by the decoder."""
+    data = buf[: nbits // 8]
+    if data.size < min_bytes:
+        return np.zeros((0, 2), np.int64)
+    edges = np.diff(np.concatenate([[0], (data == 0).view(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    keep = ends - starts >= min_bytes
+    return np.stack([8 * starts[keep], 8 * ends[keep]], axis=1).astype(np.int64)
 
 
 # --------------------------------------------------------------------------- the file

@@ -53,7 +53,18 @@ def runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
             hurt[np.searchsorted(ends, lo, side="right"):np.searchsorted(seg_starts, hi, side="left")] = True
         else:
             hurt |= (seg_starts < hi) & (ends > lo)
-    bounds = [f] + [e.mcu for e in events] + [f + n_dec]
+    cuts = [e.mcu for e in events]
+    for lo, hi in sr.zero_runs.tolist():  # a zero-filled stretch: everything decoded from it is garbage
+        after = seg_starts >= hi
+        inside = (seg_starts < hi) & (ends > lo - opts.back_bits)
+        if not n_dec or not (seg_starts >= lo).any():
+            continue  # past the segment's last MCU (files padded with zeros after the image)
+        first = int(np.argmax(after)) if after.any() else n_dec
+        hurt |= inside
+        hurt[first: first + opts.skip_mcus] = True
+        if 0 < first < n_dec:
+            cuts.append(f + first)
+    bounds = [f] + sorted(set(cuts)) + [f + n_dec]
     runs = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         idx = np.arange(a, b)
