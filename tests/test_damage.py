@@ -131,3 +131,14 @@ def test_zero_filled_stretches_are_found_in_the_scan_data(photo) -> None:
     damaged = _apply(photo, "zero:2k@0.5")
     (lo, hi), = decode(damaged.data, "robust").scans[0].zero_runs.tolist()
     assert hi - lo >= 8 * 2048 and hi - lo < 8 * 2048 + 64
+
+
+@pytest.mark.parametrize("spec", ["head:4", "headless:4"])
+def test_a_lost_header_is_reported_as_such_not_as_a_foreign_file(photo, spec) -> None:
+    from acir_core.errors import NotJpeg
+
+    with pytest.raises(NotJpeg, match="header lost.*donor header") as info:
+        restore_photo(_apply(photo, spec).data, source="IMG_0001.JPG")
+    assert "IMG_0001.JPG" in str(info.value)
+    with pytest.raises(NotJpeg, match="not a JPEG file"):
+        restore_photo(b"plain text, not a photo\n" * 40, source="notes.txt")

@@ -77,6 +77,19 @@ class JpegLayout:
         return None
 
 
+def _missing_header(data: bytes) -> str:
+    """Why a file without SOI is refused: a JPEG whose first sectors were zeroed or lost (it still
+    ends in EOI, or holds a JPEG header further in) is told apart from a file that is no JPEG."""
+    zeros = len(data) - len(data.lstrip(b"\x00"))
+    if zeros >= 512 and (data.rstrip(b"\x00").endswith(b"\xff\xd9") or b"\xff\xd8\xff" in data[zeros:]):
+        return (f"JPEG header lost: the first {zeros} bytes are zeros (a failed read, zero-filled) and the "
+                "image data after them has no header; restoring it needs a donor header from the same camera")
+    if data[-2:] == b"\xff\xd9" or data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return ("JPEG header lost: no SOI marker at the start but the data ends in EOI (the first sectors "
+                "were lost, or a carved fragment); restoring it needs a donor header from the same camera")
+    return "not a JPEG file (no SOI marker 0xFFD8 at the start)"
+
+
 def iter_header_segments(data: bytes, source: str | None = None) -> Iterator[Segment]:
     """Yield header segments from SOI up to and including the first SOS, checking each one.
 
@@ -89,7 +102,7 @@ def iter_header_segments(data: bytes, source: str | None = None) -> Iterator[Seg
     if n == 0:
         raise BadInput("empty file", source=source)
     if n < 2 or data[0] != 0xFF or data[1] != SOI:
-        raise NotJpeg("not a JPEG file (no SOI marker 0xFFD8 at the start)", source=source, offset=0)
+        raise NotJpeg(_missing_header(data), source=source, offset=0)
     pos = 2
     while True:
         if pos >= n:
