@@ -6,7 +6,7 @@ Kinds, alone or combined, each seeded and recorded like bit flips (:mod:`acir_co
 - ``zero:SIZE``: a zero-filled run of sectors (what ddrescue leaves where a read failed);
 - ``lose:SIZE``: a run of sectors removed (carving across a lost cluster);
 - ``repeat:SIZE``: a run of sectors written twice (a cluster chained in twice);
-- ``crlf``: a CR byte inserted before every LF byte of the scan (a text-mode transfer);
+- ``crlf``: a CR byte inserted before every LF byte of the file (a text-mode transfer);
 - ``cut:FRACTION``: the file cut short after that fraction of its bytes;
 - ``head:N``: the first N sectors overwritten with zeros (header gone);
 - ``headless:N``: the first N sectors removed (a carved fragment, no header).
@@ -150,11 +150,9 @@ def apply_damage(data: bytes, specs: list[DamageSpec] | tuple[DamageSpec, ...], 
         if spec.kind in STRETCHES:
             events.append(_stretch(out, spec, sector_size, float(draw), source))
         elif spec.kind == "crlf":
-            start, end = _scan_span(bytes(out), source)
-            body = bytes(out[start:end])
-            count = body.count(b"\n")
-            out[start:end] = body.replace(b"\n", b"\r\n")
-            events.append(DamageEvent(kind="crlf", offset=start, length=count))
+            count = out.count(b"\n")
+            out = bytearray(bytes(out).replace(b"\n", b"\r\n"))
+            events.append(DamageEvent(kind="crlf", offset=0, length=count))
         elif spec.kind == "cut":
             keep = int(len(out) * spec.size)
             events.append(DamageEvent(kind="cut", offset=keep, length=len(out) - keep))
@@ -170,3 +168,15 @@ def apply_damage(data: bytes, specs: list[DamageSpec] | tuple[DamageSpec, ...], 
     return Damaged(data=result, events=tuple(events), specs=tuple(str(s) for s in specs), seed=int(seed),
                    sector_size=sector_size, input_sha256=hashlib.sha256(data).hexdigest(),
                    output_sha256=hashlib.sha256(result).hexdigest())
+
+
+def undo_text_mode(data: bytes, *, share: float = 0.9, min_lf: int = 16) -> tuple[bytes, int] | None:
+    """``data`` with the CR bytes a text-mode transfer put before every LF taken out, and how many,
+    when at least ``share`` of its (``min_lf`` or more) LF bytes follow a CR (photo data: 1 in 256);
+    else None. A CR LF pair the photo really held loses its CR too, which the robust decoder
+    then treats as damage: a few MCUs against every LF's."""
+    lf = data.count(b"\n")
+    pairs = data.count(b"\r\n")
+    if lf < min_lf or pairs < share * lf:
+        return None
+    return data.replace(b"\r\n", b"\n"), pairs

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from acir_core.damage import undo_text_mode
 from acir_core.errors import AcirError, ImageTooLarge, InvalidParameter
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import DecodeResult, decode
@@ -139,6 +140,9 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     ``UnsupportedJpeg``, ``ImageTooLarge``, ...) for files it cannot handle at all."""
     if stage not in RESTORE_STAGES:
         raise InvalidParameter(f"stage must be one of {', '.join(RESTORE_STAGES)}, got {stage!r}")
+    undone = undo_text_mode(data)
+    if undone is not None:  # every LF has a CR before it: a text-mode transfer, taken back first
+        data = undone[0]
     check_budget(data, stage=stage, source=source, max_pixels=max_pixels, memory_budget=memory_budget)
     t0 = time.perf_counter()
     result = decode(data, "robust", source=source, max_pixels=max_pixels)
@@ -148,14 +152,17 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
            "resyncs": summary["resyncs"], "bits_skipped": summary["bits_skipped"],
            "suspect_fraction": summary["suspect_fraction"], "missing_fraction": summary["missing_fraction"]}
     timings = {"decode": t1 - t0}
+    if undone is not None:
+        rec["text_mode_undone"] = undone[1]
     end = None if result.clean else _end_of_image(result, data, source)
     if end is not None:
         rec["note"] = f"{len(data) - end} bytes after the image's end (another file or leftovers), kept as they are"
     if result.clean or end is not None:
         mask = np.zeros((result.frame.height, result.frame.width), bool)
-        rec.update(status="clean", stage="none", damaged_fraction=0.0, runs=0, runs_fixed=0, thumbnail="unused",
+        status = "clean" if undone is None else "restored"  # the file itself is damaged: not passed through
+        rec.update(status=status, stage="none", damaged_fraction=0.0, runs=0, runs_fixed=0, thumbnail="unused",
                    timings=timings)
-        return PhotoResult(source=source, status="clean", stage="none", image=result.rgb, mask=mask, record=rec)
+        return PhotoResult(source=source, status=status, stage="none", image=result.rgb, mask=mask, record=rec)
     if stage == "decode":
         sr = result.scans[0]
         grid = (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols)

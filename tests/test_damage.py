@@ -56,9 +56,8 @@ def test_the_other_kinds_and_their_records(photo) -> None:
     assert head.data[:1024] == bytes(1024) and head.data[1024:] == photo[1024:]
     assert _apply(photo, "headless:2").data == photo[1024:]
     crlf = _apply(photo, "crlf")
-    start = parse_layout(photo).scan_start
-    assert crlf.events[0].length == photo[start:].count(b"\n") > 0
-    assert len(crlf.data) == len(photo) + crlf.events[0].length and b"\r\n" in crlf.data[start:]
+    assert crlf.events[0].length == photo.count(b"\n") > 0
+    assert crlf.data == photo.replace(b"\n", b"\r\n")
     both = apply_damage(photo, [parse_damage("zero:1k@0.5"), parse_damage("cut:0.9")], seed=1)
     rec = json.loads(json.dumps(both.to_record()))
     assert rec["specs"] == ["zero:1024@0.5", "cut:0.9"] and [e["kind"] for e in rec["events"]] == ["zero", "cut"]
@@ -142,3 +141,18 @@ def test_a_lost_header_is_reported_as_such_not_as_a_foreign_file(photo, spec) ->
     assert "IMG_0001.JPG" in str(info.value)
     with pytest.raises(NotJpeg, match="not a JPEG file"):
         restore_photo(b"plain text, not a photo\n" * 40, source="notes.txt")
+
+
+def test_a_text_mode_transfer_is_taken_back_before_decoding(photo, tmp_path) -> None:
+    from acir_core.damage import undo_text_mode
+
+    assert undo_text_mode(photo) is None  # a photo's own CR LF pairs are 1 LF in 256
+    damaged = _apply(photo, "crlf").data
+    restored = restore_photo(damaged, source="a.jpg")
+    assert restored.status == "restored" and restored.record["text_mode_undone"] == photo.count(b"\n")
+    assert np.array_equal(restored.image, load_rgb(photo).rgb)
+    src = tmp_path / "a.jpg"
+    src.write_bytes(damaged)
+    assert main(["restore", str(src), "--out", str(tmp_path / "out"), "--stage", "sca"]) == 0
+    assert src.read_bytes() == damaged
+    assert any((tmp_path / "out").rglob("a.*"))
