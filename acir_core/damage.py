@@ -12,8 +12,8 @@ Kinds, alone or combined, each seeded and recorded like bit flips (:mod:`acir_co
 - ``headless:N``: the first N sectors removed (a carved fragment, no header).
 
 SIZE is bytes with an optional ``k`` (KiB), rounded down to whole sectors (at least one); a
-stretch starts on a sector boundary inside the scan data, at a random place or at ``@FRACTION`` of
-the scan (``zero:16k@0.6``). Every position is drawn from PCG64's raw output like the flips, so
+stretch starts on a sector boundary inside the scan data (and ends there where it fits), at a
+random place or at ``@FRACTION`` of the scan (``zero:16k@0.6``). Every position is drawn from PCG64's raw output like the flips, so
 the same seed gives the same damage anywhere.
 """
 from __future__ import annotations
@@ -45,8 +45,10 @@ class DamageSpec:
     at: float | None = None
 
     def __str__(self) -> str:
-        size = "" if self.kind == "crlf" else f":{self.size:g}"
-        return f"{self.kind}{size}" + ("" if self.at is None else f"@{self.at:g}")
+        """As :func:`parse_damage` reads it back, exactly."""
+        whole = self.size == int(self.size)
+        size = "" if self.kind == "crlf" else f":{int(self.size) if whole else repr(self.size)}"
+        return f"{self.kind}{size}" + ("" if self.at is None else f"@{self.at!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,8 +175,7 @@ def apply_damage(data: bytes, specs: list[DamageSpec] | tuple[DamageSpec, ...], 
 def undo_text_mode(data: bytes, *, share: float = 0.9, min_lf: int = 16) -> tuple[bytes, int] | None:
     """``data`` with the CR bytes a text-mode transfer put before every LF taken out, and how many,
     when at least ``share`` of its (``min_lf`` or more) LF bytes follow a CR (photo data: 1 in 256);
-    else None. A CR LF pair the photo really held loses its CR too, which the robust decoder
-    then treats as damage: a few MCUs against every LF's."""
+    else None. The exact inverse: a CR LF pair the photo held became CR CR LF and comes back."""
     lf = data.count(b"\n")
     pairs = data.count(b"\r\n")
     if lf < min_lf or pairs < share * lf:

@@ -231,4 +231,5 @@ def test_restart_intervals_no_byte_of_which_changed_come_out_as_decoded() -> Non
             rows = slice(2 * k, 2 * k + 2)  # 4:2:0: one MCU row is two luma block rows
             assert np.array_equal(coefs[0][rows], clean.coefficients[0][rows]), (seed, k)
             assert np.array_equal(coefs[1][k], clean.coefficients[1][k]), (seed, k)
+            assert np.array_equal(coefs[2][k], clean.coefficients[2][k]), (seed, k)
         assert not sca.mcu_mask[~hit].any()

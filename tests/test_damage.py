@@ -156,3 +156,17 @@ def test_a_text_mode_transfer_is_taken_back_before_decoding(photo, tmp_path) -> 
     assert main(["restore", str(src), "--out", str(tmp_path / "out"), "--stage", "sca"]) == 0
     assert src.read_bytes() == damaged
     assert any((tmp_path / "out").rglob("a.*"))
+
+
+def test_flat_black_under_optimised_tables_is_not_taken_for_zero_fill() -> None:
+    """With Huffman tables optimised for the photo (Pillow's ``optimize``, mozjpeg) the all-zero
+    codes can be DC 0 and end-of-block: a black sky is long runs of zero bytes, and is photo."""
+    rgb = np.zeros((512, 768, 3), np.uint8)
+    rgb[400:] = photo_like(768, 112, seed=2)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=75, optimize=True)
+    data = buf.getvalue()
+    start = parse_layout(data).scan_start
+    assert bytes(64) in data[start:]  # the premise: the black part is coded as runs of zero bytes
+    result = decode(data, "robust")
+    assert result.clean and result.scans[0].zero_runs.shape == (0, 2)

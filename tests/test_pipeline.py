@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 
 from conftest import encode_jpeg, photo_like  # noqa: E402
 from pipelines import dataset, generate  # noqa: E402
+from acir_core.errors import AcirError  # noqa: E402
 from acir_engine import samples as stages_mod  # noqa: E402
 from acir_engine.samples import Config, split_of  # noqa: E402
 
@@ -69,7 +70,7 @@ def test_damage_kinds_reach_the_dataset_and_a_lost_header_is_a_dead_letter(memor
     gone = generate.run(["--input", f"{url}/p0.jpg", "--output", f"{url}/head", "--size", "256x128",
                          "--ber", "0", "--damage", "head:1"])
     assert gone["counts"]["rows"] == 0 and gone["counts"]["dead_letters"] == 1
-    with pytest.raises(Exception, match="damage"):
+    with pytest.raises(AcirError, match="damage"):
         generate.run(["--input", f"{url}/p0.jpg", "--output", f"{url}/bad", "--damage", "zap"])
 
 

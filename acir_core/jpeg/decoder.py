@@ -24,6 +24,8 @@ from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply
 
 MODES = ("robust", "strict")
 ZERO_RUN_BYTES = 32  # zero bytes in a row that only a zero-filled read leaves in scan data
+NO_RUNS = np.zeros((0, 2), np.int64)
+NO_RUNS.setflags(write=False)
 RESYNC_METHODS = {"lookahead": entropy.RESYNC_LOOKAHEAD, "paper": entropy.RESYNC_PAPER}
 
 
@@ -145,11 +147,11 @@ class DecodeResult:
 
     @property
     def clean(self) -> bool:
-        """No resync, nothing missing, no damaged marker, and no data left after the last MCU (a
-        stretch written twice decodes without a failure and ends early): the file decoded as an
-        intact one would."""
+        """No resync, nothing missing, no damaged marker, and no whole MCU still decodable after the
+        last one (a stretch written twice decodes without a failure and ends early; fill or padding
+        bytes before EOI are not MCUs): the file decoded as an intact one would."""
         return not self.resyncs and self.mcus_decoded == self.mcus_expected and not any(
-            s.damaged_markers.size or s.segment_extra.any() or s.trailing_bits > 7 for s in self.scans)
+            s.damaged_markers.size or s.segment_extra.any() for s in self.scans)
 
     def summary(self) -> dict:
         """Numbers a person (or a JSON report) wants first."""
@@ -290,16 +292,33 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
                       mcu_bit_start=mcu_bit_start, decoded=decoded.astype(bool), suspect=suspect.astype(bool),
                       resyncs=events, restart_interval=scan.restart_interval, byte_offsets=bits.src,
                       n_bits=bits.nbits, trailing_bits=int(status[4]), cut=end + 1 >= len(data) or data[end] != 0xFF,
-                      damaged_markers=bits.bad_markers, zero_runs=zero_runs(bits.buf, bits.nbits),
+                      damaged_markers=bits.bad_markers,
+                      zero_runs=zero_runs(bits.buf, bits.nbits) if _zeros_not_flat(scan, tables) else NO_RUNS,
                       segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra,
                       segment_pad=seg_pad)
 
 
+def _zeros_not_flat(scan: Scan, tables: Tables) -> bool:
+    """Whether zero bits cannot be a photo's flat MCUs under this scan's tables: true unless, for
+    every component of the scan, the all-zero DC code is category 0 and the all-zero AC code is
+    end-of-block (optimised tables, as mozjpeg or Pillow's ``optimize`` make them, code flat
+    areas so; the standard tables do for chroma but not for luma)."""
+    for sc in scan.components:
+        dc, ac = tables.huff.get((0, sc.td)), tables.huff.get((1, sc.ta))
+        if dc is None or ac is None:
+            return False
+        dc0, ac0 = int(dc.lookup[0]), int(ac.lookup[0])
+        if not (dc0 >= 0 and ac0 >= 0 and dc0 & 0xFF == 0 and ac0 & 0xFF == 0):
+            return True
+    return False
+
+
 def zero_runs(buf: np.ndarray, nbits: int, min_bytes: int = ZERO_RUN_BYTES) -> np.ndarray:
     """Bit ranges (k, 2) of the stretches of at least ``min_bytes`` zero bytes in a scan's
-    destuffed data. Huffman-coded photo data never holds such a stretch (zeros decode as blocks
-    whose 63 AC coefficients are all -1), but they decode without a failure: a read that failed
-    and was zero-filled (ddrescue) is found here, not by the decoder."""
+    destuffed data. Where zeros are not flat blocks under the scan's tables (the standard tables:
+    they decode as blocks whose 63 AC coefficients are all -1), photo data does not hold such a
+    stretch, yet it decodes without a failure: a read that failed and was zero-filled (ddrescue)
+    is found here, not by the decoder."""
     data = buf[: nbits // 8]
     if data.size < min_bytes:
         return np.zeros((0, 2), np.int64)

@@ -81,6 +81,8 @@ def _missing_header(data: bytes) -> str:
     """Why a file without SOI is refused: a JPEG whose first sectors were zeroed or lost (it still
     ends in EOI, or holds a JPEG header further in) is told apart from a file that is no JPEG."""
     zeros = len(data) - len(data.lstrip(b"\x00"))
+    if zeros and data[zeros: zeros + 2] == b"\xff\xd8":
+        return f"the JPEG starts at byte {zeros}, after zero bytes (the file is intact after them: strip them)"
     if zeros >= 512 and (data.rstrip(b"\x00").endswith(b"\xff\xd9") or b"\xff\xd8\xff" in data[zeros:]):
         return (f"JPEG header lost: the first {zeros} bytes are zeros (a failed read, zero-filled) and the "
                 "image data after them has no header; restoring it needs a donor header from the same camera")

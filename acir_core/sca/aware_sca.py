@@ -52,9 +52,11 @@ def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_
     if len(pieces) < 2:
         return [run]
     f, cnt, cols = where
+    before = canvas.snapshot()  # the trial leaves nothing placed
     canvas.place(pieces[0].trusted, pieces[0].trusted, [0.0] * len(units))
     costs, dcs, bases = search_runs(pieces[1:], f, cnt, cols, run_edges, units, canvas, thumb_cols, False,
                                     opts.shifts, mcu_means)
+    canvas.restore(before)
     j = -int(bases[0])
     if not 0 <= j < costs.shape[1] or costs[0, j] >= INF:
         return [run]
@@ -90,7 +92,7 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
         if whole:
             if thumb is not None:
                 runs = sound_split(runs[0], offsets, (f, cnt, cols), run_edges, units, canvas, thumb_cols,
-                                   mcu_means, opts)
+                                   mcu_means, opts) + runs[1:]
         else:
             runs = [piece for run in runs for piece in split_pulse(run, rough, cols, opts.runs)]
             runs = [piece for run in runs for piece in split_pulse(run, misalign, cols, opts.runs,

@@ -57,8 +57,8 @@ def runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
     for lo, hi in sr.zero_runs.tolist():  # a zero-filled stretch: everything decoded from it is garbage
         after = seg_starts >= hi
         inside = (seg_starts < hi) & (ends > lo - opts.back_bits)
-        if not n_dec or not (seg_starts >= lo).any():
-            continue  # past the segment's last MCU (files padded with zeros after the image)
+        if not n_dec or hi <= seg_starts[0] or not (seg_starts >= lo).any():
+            continue  # before the segment, or past its last MCU (zeros padding a file after the image)
         first = int(np.argmax(after)) if after.any() else n_dec
         hurt |= inside
         hurt[first: first + opts.skip_mcus] = True
