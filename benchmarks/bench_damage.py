@@ -1,8 +1,9 @@
 """Damage beyond bit flips (issue 23): each kind and size on real photos, restored by the engine.
 
-Each photo (``../shared/datasets/camera`` by default, ``--set eval`` for the 2K evaluation set)
-gets one damage at a time (:mod:`acir_core.damage`: zeroed, lost and repeated sector runs, CR
-before LF, cut files, zeroed or removed first sectors), placed by the seed, and is restored by
+Each photo (``../shared/datasets/camera`` by default, ``--set eval`` for the 2K evaluation set,
+whose photos first get the 160-px EXIF thumbnail the dataset pipeline embeds) gets one damage at a
+time (:mod:`acir_core.damage`: zeroed, lost and repeated sector runs, CR before every LF, cut
+files, zeroed or removed first sectors), placed by the seed, and is restored by
 ``restore_photo`` at stage sca with its own thumbnail. Per case: Y-PSNR against the original and
 Pillow's on the same damaged file (grey where Pillow shows nothing), the MCUs the damage held
 (whose bytes were zeroed, removed, repeated, changed or cut off), the mask as a multiple of them,
@@ -56,6 +57,9 @@ def run_case(task: dict) -> dict:
     from acir_engine.photo import restore_photo
     path, spec, seed = Path(task["path"]), task["damage"], task["seed"]
     clean_data = path.read_bytes()
+    if task["embed"]:  # as the dataset pipeline gives a photo without one: a 160-px thumbnail in EXIF
+        from acir_core.thumbnail import with_thumbnail
+        clean_data = with_thumbnail(clean_data, max_side=160)
     damaged = apply_damage(clean_data, [parse_damage(spec)], seed=seed, source=str(path))
     event = damaged.events[0]
     result, sr, held = hit_mcus(clean_data, _held_bytes(clean_data, event))
@@ -118,7 +122,7 @@ def main() -> None:
         sys.exit(f"{folder} not found (../shared beside the repository)")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")
                    and fnmatch.fnmatch(p.name, args.files))
-    tasks = [{"path": str(p), "damage": d, "seed": int(s)}
+    tasks = [{"path": str(p), "damage": d, "seed": int(s), "embed": args.set == "eval"}
              for d in args.damage.split(",") for s in args.seeds.split(",") for p in paths]
     t0 = time.perf_counter()
     rows = []
