@@ -170,3 +170,19 @@ def test_flat_black_under_optimised_tables_is_not_taken_for_zero_fill() -> None:
     assert bytes(64) in data[start:]  # the premise: the black part is coded as runs of zero bytes
     result = decode(data, "robust")
     assert result.clean and result.scans[0].zero_runs.shape == (0, 2)
+
+
+def test_what_arrived_of_a_cut_file_comes_out_exact() -> None:
+    """A file cut short decodes as written up to the cut: no silent break is looked for in it, so
+    the rows that arrived whole are the original's, bit for bit."""
+    buf = io.BytesIO()
+    Image.fromarray(photo_like(1024, 768, seed=11)).save(buf, "JPEG", quality=92)
+    data = with_thumbnail(buf.getvalue(), max_side=160)
+    clean = decode(data, "strict")
+    for keep in ("cut:0.4", "cut:0.7"):
+        cut = _apply(data, keep).data
+        sr = decode(cut, "robust").scans[0]
+        assert sr.cut and sr.sound_segments().all()
+        rows = int(np.argmin(sr.decoded)) // sr.mcu_cols - 1  # MCU rows before the one the cut falls in
+        restored = restore_photo(cut, stage="sca")
+        assert rows > 5 and np.array_equal(restored.image[: rows * 16], clean.rgb[: rows * 16]), keep

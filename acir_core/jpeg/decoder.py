@@ -24,6 +24,7 @@ from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply
 
 MODES = ("robust", "strict")
 ZERO_RUN_BYTES = 32  # zero bytes in a row that only a zero-filled read leaves in scan data
+CUT_REACH_BITS = 4096  # failures this close to where a cut file's data ends are the cut's
 NO_RUNS = np.zeros((0, 2), np.int64)
 NO_RUNS.setflags(write=False)
 RESYNC_METHODS = {"lookahead": entropy.RESYNC_LOOKAHEAD, "paper": entropy.RESYNC_PAPER}
@@ -72,9 +73,17 @@ class ScanResult:
         """Per restart segment: decoded as the encoder wrote it, every MCU without a failure and its
         bits used up to the fill before the next marker. Damage that still gets there must keep
         every code boundary and the MCU count (a flipped magnitude bit), so SCA trusts such a
-        segment's content and looks only for one DC step in it. All False without markers."""
+        segment's content and looks only for one DC step in it. So is the segment a cut file ends
+        in when its only failures come within ``CUT_REACH_BITS`` of the end (the last MCU, cut in
+        two, and the resync's tries on what is left): what arrived decoded as written."""
+        ok = np.zeros(self.segment_first.size, bool)
+        if self.cut and ok.size:
+            last = self.segment_first[-1]
+            ends = [e for e in self.resyncs if e.mcu >= last]
+            ok[-1] = bool(ends) and all(e.fail_bit >= self.n_bits - CUT_REACH_BITS for e in ends)
         if self.restart_interval == 0:
-            return np.zeros(self.segment_first.size, bool)
+            return ok
+        ended = ok[-1] if ok.size else False
         ok = (self.segment_pad >= 0) & (self.segment_extra == 0)
         lost = np.concatenate([[0], np.cumsum(~self.decoded)])
         end = np.minimum(self.segment_first + self.segment_count, self.decoded.size)
@@ -82,6 +91,8 @@ class ScanResult:
         if self.resyncs:
             hit = np.searchsorted(self.segment_first, [e.mcu for e in self.resyncs], side="right") - 1
             ok[hit[hit >= 0]] = False
+        if ok.size:
+            ok[-1] |= ended
         return ok
 
     @property
