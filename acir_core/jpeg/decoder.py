@@ -76,21 +76,20 @@ class ScanResult:
         segment's content and looks only for one DC step in it. So is the segment a cut file ends
         in when its only failures come within ``CUT_REACH_BITS`` of the end (the last MCU, cut in
         two, and the resync's tries on what is left): what arrived decoded as written."""
-        ok = np.zeros(self.segment_first.size, bool)
-        if self.cut and ok.size:
-            last = self.segment_first[-1]
-            ends = [e for e in self.resyncs if e.mcu >= last]
-            ok[-1] = bool(ends) and all(e.fail_bit >= self.n_bits - CUT_REACH_BITS for e in ends)
+        ended = False
+        if self.cut and self.segment_first.size:
+            ends = [e for e in self.resyncs if e.mcu >= self.segment_first[-1]]
+            ended = bool(ends) and all(e.fail_bit >= self.n_bits - CUT_REACH_BITS for e in ends)
         if self.restart_interval == 0:
-            return ok
-        ended = ok[-1] if ok.size else False
-        ok = (self.segment_pad >= 0) & (self.segment_extra == 0)
-        lost = np.concatenate([[0], np.cumsum(~self.decoded)])
-        end = np.minimum(self.segment_first + self.segment_count, self.decoded.size)
-        ok &= lost[end] == lost[np.minimum(self.segment_first, end)]
-        if self.resyncs:
-            hit = np.searchsorted(self.segment_first, [e.mcu for e in self.resyncs], side="right") - 1
-            ok[hit[hit >= 0]] = False
+            ok = np.zeros(self.segment_first.size, bool)
+        else:
+            ok = (self.segment_pad >= 0) & (self.segment_extra == 0)
+            lost = np.concatenate([[0], np.cumsum(~self.decoded)])
+            end = np.minimum(self.segment_first + self.segment_count, self.decoded.size)
+            ok &= lost[end] == lost[np.minimum(self.segment_first, end)]
+            if self.resyncs:
+                hit = np.searchsorted(self.segment_first, [e.mcu for e in self.resyncs], side="right") - 1
+                ok[hit[hit >= 0]] = False
         if ok.size:
             ok[-1] |= ended
         return ok

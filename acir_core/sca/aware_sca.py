@@ -65,13 +65,15 @@ def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_
 
 
 def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple], units: list[float],
-               thumb: np.ndarray | None, canvas: Canvas, opts: AwareOptions) -> tuple[list[Placement], float]:
+               thumb: np.ndarray | None, canvas: Canvas, opts: AwareOptions,
+               sound: np.ndarray) -> tuple[list[Placement], float]:
     """Every run of every restart interval of the scan placed: run 0 of an interval as decoded,
     the later ones by the shift search and the dynamic programme over their shifts, on
     ``canvas``. ``run_edges``: per component every MCU's top and left edges extrapolated
     (:func:`acir_core.sca.edges.inward`); ``units``: levels per DC step; ``thumb``: the
-    thumbnail's mean per MCU and component (or None). Returns the placements and the reference
-    continuity cost (mean edge step inside content decoded right, in levels)."""
+    thumbnail's mean per MCU and component (or None); ``sound``: per restart segment, decoded as
+    written (:meth:`~acir_core.jpeg.decoder.ScanResult.sound_segments`). Returns the placements
+    and the reference continuity cost (mean edge step inside content decoded right, in levels)."""
     cols = sr.mcu_cols
     mcu_means = tuple(e.mean for e in edges)
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
@@ -83,7 +85,6 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
     misalign = misalignment(edges, cols, rough)
     ref_costs = []  # continuity inside content decoded right, to judge confidence by
     placements: list[Placement] = []
-    sound = sr.sound_segments()
     for f, cnt, extra, whole in zip(sr.segment_first.tolist(), sr.segment_count.tolist(), sr.segment_extra.tolist(),
                                     sound.tolist()):
         runs, final_shift = runs_of_segment(sr, f, cnt, extra, opts.runs)
@@ -164,8 +165,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
                      tuple(outward(e.right, e.right2) for e in edges)))
     # per component tuples of arrays: what the compiled search and placing take
     run_edges = (tuple(inward(e.top, e.top2) for e in edges), tuple(inward(e.left, e.left2) for e in edges))
-    placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts)
-    sound = set(sr.segment_first[sr.sound_segments()].tolist())
+    whole = sr.sound_segments()
+    placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts, whole)
+    sound = set(sr.segment_first[whole].tolist())
     mcu_means = tuple(e.mean for e in edges)
     solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc)
     means = np.stack(mcu_means, axis=1) if thumb is not None else None
