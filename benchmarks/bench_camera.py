@@ -154,6 +154,17 @@ def run_case(task: dict) -> dict:
     return row
 
 
+def run_pool(run_case, tasks: list[dict], jobs: int, line) -> list[dict]:
+    """Every task through ``run_case`` in ``jobs`` spawned workers (kernels warmed up first),
+    printing ``line(row)`` for each as it comes back; the rows in the order they finished."""
+    rows = []
+    with mp.get_context("spawn").Pool(jobs, initializer=_init_worker) as pool:
+        for row in pool.imap_unordered(run_case, tasks):
+            rows.append(row)
+            print(f"[{len(rows)}/{len(tasks)}] {line(row)}", flush=True)
+    return rows
+
+
 def _init_worker() -> None:
     from acir_core.jit import warm_up
     warm_up()
@@ -236,16 +247,15 @@ def main() -> None:
     thumbs = [t for t in args.thumbs.split(",") if t]
     tasks = [{"path": str(p), "ber": float(b), "seed": int(s), "thumbs": thumbs}
              for b in args.bers.split(",") for s in args.seeds.split(",") for p in paths]
+    def line(row: dict) -> str:
+        e = row.get(thumbs[0], {})
+        return (f"{row['file']} ber {row['ber']:g} seed {row['seed']}: Pillow {row['pillow']:.2f}, oracle "
+                f"{row['oracle']:.2f}, {thumbs[0]} {e.get('psnr', float('nan')):.2f} dB mask "
+                f"{e.get('mask_pct', float('nan')):.1f} % off {e.get('off_outside_pct', float('nan')):.3f} % "
+                f"{e.get('seconds', float('nan')):.1f} s {e.get('error', '')}")
+
     t0 = time.perf_counter()
-    rows = []
-    with mp.get_context("spawn").Pool(args.jobs, initializer=_init_worker) as pool:
-        for row in pool.imap_unordered(run_case, tasks):
-            rows.append(row)
-            e = row.get(thumbs[0], {})
-            print(f"[{len(rows)}/{len(tasks)}] {row['file']} ber {row['ber']:g} seed {row['seed']}: Pillow "
-                  f"{row['pillow']:.2f}, oracle {row['oracle']:.2f}, {thumbs[0]} {e.get('psnr', float('nan')):.2f} dB "
-                  f"mask {e.get('mask_pct', float('nan')):.1f} % off {e.get('off_outside_pct', float('nan')):.3f} % "
-                  f"{e.get('seconds', float('nan')):.1f} s {e.get('error', '')}", flush=True)
+    rows = run_pool(run_case, tasks, args.jobs, line)
     print(f"\n{len(tasks)} cases in {time.perf_counter() - t0:.0f} s on {args.jobs} workers")
     print(summarise(rows, thumbs))
     if args.json:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_camera import _init_worker, _y_psnr, hit_mcus, pillow_rgb  # noqa: E402
+from bench_camera import _y_psnr, hit_mcus, pillow_rgb, run_pool  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"camera": ROOT.parent / "shared" / "datasets" / "camera", "eval": ROOT.parent / "shared" / "datasets" / "eval"}
@@ -124,16 +123,14 @@ def main() -> None:
                    and fnmatch.fnmatch(p.name, args.files))
     tasks = [{"path": str(p), "damage": d, "seed": int(s), "embed": args.set == "eval"}
              for d in args.damage.split(",") for s in args.seeds.split(",") for p in paths]
+    def line(row: dict) -> str:
+        tail = (f"acir {row['psnr']:.2f} dB, mask {row['mask_pct']:.1f} % ({row['mask_over_held']:.1f}× held), "
+                f"exact beyond {row['exact_far_pct']:.1f} %" if row["status"] != "refused" else row["reason"])
+        return (f"{row['file']} {row['damage']} seed {row['seed']}: held {row['held_mcus']} MCUs, Pillow "
+                f"{row['pillow']:.2f} dB, {row['status']}: {tail}, {row['seconds']:.1f} s")
+
     t0 = time.perf_counter()
-    rows = []
-    with mp.get_context("spawn").Pool(args.jobs, initializer=_init_worker) as pool:
-        for row in pool.imap_unordered(run_case, tasks):
-            rows.append(row)
-            tail = (f"acir {row['psnr']:.2f} dB, mask {row['mask_pct']:.1f} % ({row['mask_over_held']:.1f}× held), "
-                    f"exact beyond {row['exact_far_pct']:.1f} %" if row["status"] != "refused" else row["reason"])
-            print(f"[{len(rows)}/{len(tasks)}] {row['file']} {row['damage']} seed {row['seed']}: held "
-                  f"{row['held_mcus']} MCUs, Pillow {row['pillow']:.2f} dB, {row['status']}: {tail}, "
-                  f"{row['seconds']:.1f} s", flush=True)
+    rows = run_pool(run_case, tasks, args.jobs, line)
     print(f"\n{len(tasks)} cases in {time.perf_counter() - t0:.0f} s on {args.jobs} workers ({args.set} set)\n")
     print(summarise(rows))
     if args.json:
