@@ -16,6 +16,7 @@ from acir_core.damage import undo_text_mode
 from acir_core.errors import AcirError, ImageTooLarge, InvalidParameter
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import DecodeResult, decode
+from acir_core.jpeg.rewrite import CodedImage, coded_image
 from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, scan_cell
 from acir_core.sca.compensate import Compensated, compensate, refill, resolve_thumbnail
@@ -43,6 +44,7 @@ class PhotoResult:
     region: np.ndarray | None = field(default=None, repr=False)
     thumb_up: np.ndarray | None = field(default=None, repr=False)
     thumbnail_source: str = "none"
+    coded: CodedImage | None = field(default=None, repr=False)
     record: dict = field(default_factory=dict)
 
     @property
@@ -104,7 +106,8 @@ def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compens
         return None
     sr = result.scans[0]
     mask = pixel_mask(result, sr, (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols), 0)
-    return replace(like, rgb=rgb, mask=mask, region=mask, unfilled=rgb, fill="none")
+    return replace(like, rgb=rgb, mask=mask, region=mask, unfilled=rgb, fill="none",
+                   sca=replace(like.sca, coefficients=result.coefficients))
 
 
 def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None, options: AwareOptions | None,
@@ -162,15 +165,19 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         status = "clean" if undone is None else "restored"  # the file itself is damaged: not passed through
         rec.update(status=status, stage="none", damaged_fraction=0.0, runs=0, runs_fixed=0, thumbnail="unused",
                    timings=timings)
-        return PhotoResult(source=source, status=status, stage="none", image=result.rgb, mask=mask, record=rec)
+        coded = None if status == "clean" else coded_image(data, result.frame, result.qtables,
+                                                            result.restart_intervals, result.coefficients)
+        return PhotoResult(source=source, status=status, stage="none", image=result.rgb, mask=mask, coded=coded,
+                           record=rec)
     if stage == "decode":
         sr = result.scans[0]
         grid = (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols)
         mask = pixel_mask(result, sr, grid, 0)
         rec.update(status="restored", stage="decode", damaged_fraction=float(mask.mean()), runs=0, runs_fixed=0,
                    thumbnail="unused", timings=timings)
+        coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, result.coefficients)
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
-                           region=mask, record=rec)
+                           region=mask, coded=coded, record=rec)
     thumb, origin = resolve_thumbnail(data, thumbnail, source)
     f, kept, evidence = _best_supported(result, data, thumb, options, source)
     timings["sca"] = time.perf_counter() - t1
@@ -182,5 +189,6 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         rec["thumbnail_frame"] = f.thumbnail_note
     rec["kept"] = kept
     rec["evidence"] = evidence
+    coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, f.sca.coefficients)
     return PhotoResult(source=source, status="restored", stage="sca", image=f.rgb, mask=f.mask, region=f.region,
-                       thumb_up=f.thumb_up, thumbnail_source=origin, record=rec)
+                       thumb_up=f.thumb_up, thumbnail_source=origin, coded=coded, record=rec)

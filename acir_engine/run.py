@@ -26,6 +26,7 @@ from PIL import Image
 from acir_core.errors import AcirError, InvalidParameter, UnsupportedJpeg
 from acir_core.fde import SectorCipher
 from acir_core.imagefile import load_rgb
+from acir_core.jpeg.rewrite import repaired_jpeg
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
 from acir_engine.inputs import Item, free_name, read_bytes
 from acir_engine.network import RESTORE_STAGES
@@ -225,11 +226,23 @@ def _write_images(item, opts, rec, r, data, network_rgb, network_seconds, output
         outputs["image"], blob = f"{item.name}.restored.png", png_bytes(final)
     else:
         outputs["image"] = f"{item.name}.restored.jpg"
-        blob = jpeg_bytes(final, quality=95, exif=_exif_of(data), subsampling=0)
+        blob = _repaired(r, final, data, rec)
     write_atomic(join(opts.out, outputs["image"]), blob, protect=(item.uri,))
     outputs["mask"] = f"{item.name}.mask.png"
     write_atomic(join(opts.out, outputs["mask"]), mask_png(r.mask), protect=(item.uri,))
     return final
+
+
+def _repaired(r: PhotoResult, final: np.ndarray, data: bytes, rec: dict) -> bytes:
+    """The repaired JPEG (the photo's header and corrected coefficients, the made-up MCUs
+    transformed from ``final``); a q95 re-encode keeping the EXIF when no coefficients came."""
+    if r.coded is None:
+        rec["jpeg"] = {"huffman": "re-encoded at quality 95"}
+        return jpeg_bytes(final, quality=95, exif=_exif_of(data), subsampling=0)
+    made = r.region if r.stage != "decode" and r.region is not None else np.zeros(final.shape[:2], bool)
+    rep = repaired_jpeg(r.coded, final, made)
+    rec["jpeg"] = rep.to_record()
+    return rep.data
 
 
 def _write_previews(item, opts, r, data, final, outputs) -> None:
