@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="FILE", help="GCA weights (default: the packaged gca-v2.pt)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (GCA)")
     p.add_argument("--format", choices=("png", "jpeg"), default="png",
-                   help="png, or jpeg (q95, keeps the original EXIF)")
+                   help="png, or jpeg: the repaired JPEG (the photo's own header and coefficients)")
     p.add_argument("--jobs", type=int, default=1, help="photos restored in parallel (processes)")
     p.add_argument("--no-previews", action="store_true", help="no preview images (report.html has no pictures)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
