@@ -31,6 +31,17 @@ RESYNC_METHODS = {"lookahead": entropy.RESYNC_LOOKAHEAD, "paper": entropy.RESYNC
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeadStart:
+    """Where the first scan's surviving data starts when its beginning was lost (a header grafted
+    from a donor): decoding starts at destuffed ``bit`` with MCU ``mcu``; the MCUs before it are
+    missing. With restart markers only whole intervals are kept, numbered back from the scan's
+    end (its markers after ``bit``), and ``mcu`` is not used."""
+
+    bit: int
+    mcu: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Resync:
     """One resynchronisation. Bits count in the scan's destuffed stream (``ScanResult.byte_offsets``
     maps byte ``bit // 8`` back to the file). ``block_phase`` > 0: decoding resumed inside the MCU
@@ -196,9 +207,31 @@ class DecodeResult:
 
 # --------------------------------------------------------------------------- one scan
 
-def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str | None):
+def _head_segments(ri: int, bits: ScanBits, n_mcus: int, head: HeadStart):
+    """Segments of a scan whose start was lost: one from ``head`` to the end, or the restart
+    intervals whose markers lie after it, counted back from the last (the end is intact)."""
+    if ri == 0:
+        return (np.array([head.bit], np.int64), np.array([bits.nbits], np.int64), np.array([head.mcu], np.int64),
+                np.array([max(n_mcus - head.mcu, 0)], np.int64))
+    pos = bits.rst_pos.astype(np.int64)
+    keep = 8 * pos >= head.bit
+    pos = pos[keep]
+    n_int = -(-n_mcus // ri)
+    first = n_int - pos.size
+    if first < 1:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    firsts = (first + np.arange(pos.size, dtype=np.int64)) * ri
+    starts = 8 * pos
+    ends = np.append(starts[1:], bits.nbits)
+    return starts, ends, firsts, np.minimum(ri, n_mcus - firsts)
+
+
+def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str | None,
+              head: HeadStart | None = None):
     """Restart segments: (start bit, end bit, first MCU, MCU count) of each."""
     ri = scan.restart_interval
+    if head is not None:
+        return _head_segments(ri, bits, n_mcus, head)
     if ri == 0:
         return np.array([0]), np.array([bits.nbits]), np.array([0]), np.array([n_mcus])
     starts, firsts = [0], [0]
@@ -239,7 +272,7 @@ def _luts(tables: Tables) -> np.ndarray:
 
 def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame, tables: Tables,
                  coef_flat: np.ndarray, bases: list[int], robust: bool, resync: str, opts: dict,
-                 source: str | None) -> ScanResult:
+                 source: str | None, head: HeadStart | None = None) -> ScanResult:
     interleaved = len(scan.components) > 1
     if interleaved:
         mcu_cols, mcu_rows = frame.mcu_cols, frame.mcu_rows
@@ -263,7 +296,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
         # like libjpeg, a strict decoder sees the data end at an unexpected marker
         marker_bit = 8 * int(np.searchsorted(bits.src, bits.bad_markers[0]))
         bits = dataclasses.replace(bits, nbits=marker_bit)
-    seg_start, seg_end, seg_first, seg_count = _segments(scan, bits, n_mcus, not robust, source)
+    seg_start, seg_end, seg_first, seg_count = _segments(scan, bits, n_mcus, not robust, source, head)
     mcu_bit_start = np.full(n_mcus, -1, np.int64)
     decoded = np.zeros(n_mcus, np.uint8)
     suspect = np.zeros(n_mcus, np.uint8)
@@ -362,13 +395,14 @@ def _next_scan_check(data: bytes, tables: Tables, covered: set[int]):
 
 def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_pixels: int = DEFAULT_MAX_PIXELS,
            source: str | None = None, lookback_bits: int = 256, window_bits: int = 8192, lookahead: int = 32,
-           max_candidates: int = 64) -> DecodeResult:
+           max_candidates: int = 64, head: HeadStart | None = None) -> DecodeResult:
     """Decode a baseline/extended sequential Huffman JPEG (see the module docstring).
 
     ``resync`` (robust mode): ``lookahead`` (default) or ``paper``. ``lookback_bits``: MCUs that
     start within this many bits before a detected failure are flagged suspect. ``window_bits``,
     ``lookahead``, ``max_candidates`` bound the lookahead search (bits searched after the
-    failure, MCUs decoded ahead per candidate, candidates scored).
+    failure, MCUs decoded ahead per candidate, candidates scored). ``head``: the first scan's
+    beginning was lost; its data starts there (:class:`HeadStart`, robust mode).
     """
     if mode not in MODES:
         raise InvalidParameter(f"decode mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -400,7 +434,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
             accept = None if len(covered) == len(frame.components) else _next_scan_check(data, tables, covered)
             end, more = find_scan_end(data, scan.data_start, accept)
             scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases, robust,
-                                      resync, opts, source))
+                                      resync, opts, source, head if not scans else None))
             scan = None
             if more:
                 for seg in _segments_at(data, end):
