@@ -93,10 +93,12 @@ class Salvaged:
     """What survives of a damaged header. ``damage_end``: first byte after the leading zeros;
     ``segments``: table segments (DQT/DHT/SOF/DRI, raw) that chain to ``sos``, the scan's SOS
     segment, whose data starts at ``scan_start`` (both None when the SOS did not survive);
-    ``names``: the surviving segments' names in order."""
+    ``names``: the surviving segments' names in order; ``extras``: the surviving APPn and COM
+    segments (EXIF, ICC), kept in the grafted file."""
 
     damage_end: int
     segments: tuple[bytes, ...] = field(repr=False)
+    extras: tuple[bytes, ...] = field(default=(), repr=False)
     sos: bytes | None = field(repr=False)
     scan_start: int | None
     names: tuple[str, ...]
@@ -159,6 +161,7 @@ def salvage(data: bytes) -> Salvaged:
             camera = _camera(b"\xff\xd8" + seg + b"\xff\xd9")
     sos_len = (data[best + 2] << 8) | data[best + 3]
     return Salvaged(damage_end=damage_end, segments=tuple(s for m, s in segs if m in TABLE_MARKERS),
+                    extras=tuple(s for m, s in segs if m not in TABLE_MARKERS and m != 0xC2),
                     sos=bytes(data[best: best + 2 + sos_len]), scan_start=best + 2 + sos_len, names=names + ("SOS",),
                     camera=camera)
 
@@ -196,7 +199,8 @@ def _slots(segments: list[bytes]) -> set[tuple[str, int]]:
     return out
 
 
-def _header(own: tuple[bytes, ...], donor: Donor | None, sos: bytes | None) -> tuple[bytes, tuple[str, ...]]:
+def _header(own: tuple[bytes, ...], donor: Donor | None, sos: bytes | None,
+            extras: tuple[bytes, ...] = ()) -> tuple[bytes, tuple[str, ...]]:
     """SOI, the surviving table segments, the donor's for every slot they lack, and an SOS
     (the surviving one, else the donor's). Returns the bytes and what came from the donor."""
     segs = list(own)
@@ -215,7 +219,7 @@ def _header(own: tuple[bytes, ...], donor: Donor | None, sos: bytes | None) -> t
     # SOF after the DQTs and before the DHTs keeps every decoder's expectations simple
     order = {0xDB: 0, 0xC0: 1, 0xC1: 1, 0xDD: 2, 0xC4: 3}
     segs.sort(key=lambda s: order.get(s[1], 4))
-    return b"\xff\xd8" + b"".join(segs) + (sos or b""), tuple(dict.fromkeys(taken))
+    return b"\xff\xd8" + b"".join(extras) + b"".join(segs) + (sos or b""), tuple(dict.fromkeys(taken))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -245,7 +249,10 @@ def _head_of(result: DecodeResult) -> HeadStart | None:
     last = int(done[-1])
     if sr.resyncs:
         ev = sr.resyncs[-1]
-        bit, first = ev.resume_bit, ev.mcu
+        first = ev.mcu + (1 if ev.block_phase else 0)  # a resync may resume inside an MCU: from the next
+        if first > last or sr.mcu_bit_start[first] < 0:
+            return None
+        bit = int(sr.mcu_bit_start[first])
     else:
         bit, first = 0, 0
     tail = last + 1 - first
@@ -418,7 +425,8 @@ def _try(data: bytes, header: bytes, scan_start: int, sos_survived: bool, source
         return None
     head = _in_step(header, data[scan_start:], head, source)
     try:
-        placed, notes = anchor_dc(decode(grafted, "robust", source=source, head=head), skip=GARBAGE_WINDOW)
+        placed, head = _ends_at_eoi(grafted, head, source)
+        placed, notes = anchor_dc(placed, skip=GARBAGE_WINDOW)
         later = _past_garbage(placed, head)
         if later != head:
             head = later
@@ -428,6 +436,27 @@ def _try(data: bytes, header: bytes, scan_start: int, sos_survived: bool, source
     if not placed.scans[0].decoded.any():
         return None
     return placed, head, grafted, notes
+
+
+def _ends_well(result: DecodeResult) -> bool:
+    sr = result.scans[0]
+    return bool(sr.decoded[-1]) and int(sr.segment_extra[0]) == 0 and int(sr.segment_pad[0]) >= 0
+
+
+def _ends_at_eoi(grafted: bytes, head: HeadStart, source: str) -> tuple[DecodeResult, HeadStart]:
+    """The decode from ``head``, checked: its last MCU must end in the fill before the EOI. If
+    not, the count was thrown by MCUs decoded out of step; the neighbouring places are tried."""
+    placed = decode(grafted, "robust", source=source, head=head)
+    if _ends_well(placed):
+        return placed, head
+    for d in (1, -1, 2, -2):
+        other = HeadStart(bit=head.bit, mcu=head.mcu + d)
+        if other.mcu < 0:
+            continue
+        trial = decode(grafted, "robust", source=source, head=other)
+        if _ends_well(trial):
+            return trial, other
+    return placed, head
 
 
 def _score(result: DecodeResult, head: HeadStart | None) -> float:
@@ -452,17 +481,18 @@ def _ranked(donors, salvaged: Salvaged) -> list[Donor]:
     return sorted(donors, key=key)[:MAX_DONORS]
 
 
-def graft(data: bytes, donors=(), source: str = "") -> Grafted:
+def graft(data: bytes, donors=(), source: str = "", why: str = "JPEG header lost") -> Grafted:
     """Put a lost or damaged header back: the photo's own surviving segments where they
     suffice, else each donor's tables in turn (:func:`_ranked`), the decode with the fewest
-    failures and cleanest seams kept. Raises :class:`HeaderLost` when nothing decodes."""
+    failures and cleanest seams kept. Raises :class:`HeaderLost` (its reason starting with
+    ``why``) when nothing decodes."""
     sal = salvage(data)
     cands: list[tuple[str, bytes, tuple[str, ...]]] = []
-    own_header, _ = _header(sal.segments, None, sal.sos)
+    own_header, _ = _header(sal.segments, None, sal.sos, sal.extras)
     if sal.sos is not None and {"SOF"} <= {k for k, _ in _slots(list(sal.segments))}:
         cands.append(("", own_header, ()))
     for d in _ranked(donors, sal):
-        header, taken = _header(sal.segments, d, sal.sos)
+        header, taken = _header(sal.segments, d, sal.sos, sal.extras)
         if taken:
             cands.append((d.source, header, taken))
     start = sal.scan_start if sal.scan_start is not None else sal.damage_end
@@ -482,7 +512,7 @@ def graft(data: bytes, donors=(), source: str = "") -> Grafted:
     if best is None:
         what = "no donor fits" if donors else "no donor"
         survived = ", ".join(sal.names) or "nothing"
-        raise HeaderLost(f"JPEG header lost ({survived} survived after byte {sal.damage_end}) and {what}: "
+        raise HeaderLost(f"{why} ({survived} survived after byte {sal.damage_end}) and {what}: "
                          "give --reference FILE|DIR with a photo from the same camera, or restore it together "
                          "with intact photos from that camera", source=source)
     _, name, taken, result, head, grafted, notes = best

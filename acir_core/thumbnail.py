@@ -237,17 +237,21 @@ def _preview_at(data: bytes, start: int, end: int, main: tuple[int, int], intact
     return Thumbnail(rgb=rgb, kind="preview", offset=start, jpeg=None)
 
 
-def embedded_previews(data: bytes, width: int, height: int, source: str | None = None) -> list[Thumbnail]:
+def embedded_previews(data: bytes, width: int, height: int, source: str | None = None,
+                      scan_start: int | None = None) -> list[Thumbnail]:
     """Larger previews cameras hide in a file: JPEGs inside the header's segments (maker notes,
     Photoshop resources: 256-640 px) and after the main image (MPF second images, phones'
     1280-px previews). Each is used only if our decoder finds it intact (one after the image lies
-    in the damaged region; some cameras store a preview cut short). Never raises."""
+    in the damaged region; some cameras store a preview cut short). ``scan_start``: where the
+    image data starts when the header cannot say (a lost header: what survived of it is searched,
+    the EXIF thumbnail included). Never raises."""
     from acir_core.jpeg.decoder import decode  # here: reading a thumbnail needs no decoder kernels
 
-    try:
-        scan_start = parse_layout(data, source).scan_start
-    except AcirError:
-        return []
+    if scan_start is None:
+        try:
+            scan_start = parse_layout(data, source).scan_start
+        except AcirError:
+            return []
 
     def intact(blob: bytes) -> bool:  # a preview cut short (some cameras store half of one) is no use
         try:
@@ -256,7 +260,7 @@ def embedded_previews(data: bytes, width: int, height: int, source: str | None =
             return False
 
     found = []
-    i = data.find(b"\xff\xd8\xff", 2)
+    i = data.find(b"\xff\xd8\xff", 1)
     while 0 <= i < scan_start:
         t = _preview_at(data, i, scan_start, (width, height), intact)
         if t is not None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from acir_core.damage import undo_text_mode
-from acir_core.errors import AcirError, ImageTooLarge, InvalidParameter
+from acir_core.errors import AcirError, CorruptHeader, ImageTooLarge, InvalidParameter, NotJpeg
+from acir_core.graft import Grafted, graft, header_lost
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.rewrite import CodedImage, coded_image
@@ -23,6 +24,7 @@ from acir_core.sca.compensate import Compensated, compensate, refill, resolve_th
 from acir_core.sca.evidence import judge
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
+from acir_core.thumbnail import embedded_previews
 from acir_engine.network import RESTORE_STAGES
 
 BYTES_PER_PIXEL = {"decode": 30, "sca": 90, "gca": 140}  # peak working memory per pixel, with margin
@@ -134,21 +136,52 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
     return candidates[kept], kept, {k: round(v, 3) for k, v in scores.items()}
 
 
+def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: int,
+                     memory_budget: int) -> tuple[DecodeResult, Grafted | None]:
+    """The robust decode of ``data``; for a file whose header is lost or unreadable, the decode
+    of its surviving data under a header put back (:func:`acir_core.graft.graft`: its own
+    surviving segments, else a donor's; ``donors`` a sequence or a callable giving one)."""
+    try:
+        check_budget(data, stage=stage, source=source, max_pixels=max_pixels, memory_budget=memory_budget)
+        return decode(data, "robust", source=source, max_pixels=max_pixels), None
+    except (NotJpeg, CorruptHeader) as exc:
+        if not header_lost(data):
+            raise
+        why = "JPEG header lost" if isinstance(exc, NotJpeg) else f"JPEG header damaged ({exc.reason})"
+        g = graft(data, donors() if callable(donors) else donors, source=source, why=why)
+    check_budget(g.data, stage=stage, source=source, max_pixels=max_pixels, memory_budget=memory_budget)
+    return g.result, g
+
+
+def _thumbnail_of(data: bytes, grafted: Grafted | None, result: DecodeResult, thumbnail, source: str):
+    """The thumbnail to use: for a grafted file, a JPEG that survived in what is left of the
+    header (searched in the damaged bytes, before the scan data)."""
+    if grafted is None or not isinstance(thumbnail, str):
+        return resolve_thumbnail(data, thumbnail, source)
+    found = embedded_previews(data, result.frame.width, result.frame.height, source,
+                              scan_start=grafted.record["scan_start"])
+    if not found:
+        return None, "none"
+    best = max(found, key=lambda t: t.rgb.shape[0] * t.rgb.shape[1])
+    return best.rgb, f"embedded-surviving-{best.rgb.shape[1]}x{best.rgb.shape[0]}"
+
+
 def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnail="auto",
                   options: AwareOptions | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  memory_budget: int = 0) -> PhotoResult:
+                  memory_budget: int = 0, donors=()) -> PhotoResult:
     """Decode ``data`` robustly; if it is intact say so, else compensate it up to ``stage``
     ("gca" prepares everything the network needs; the caller runs it). ``thumbnail``: "auto"
-    (the embedded one), None, or an RGB array. Raises the decoder's errors (``NotJpeg``,
-    ``UnsupportedJpeg``, ``ImageTooLarge``, ...) for files it cannot handle at all."""
+    (the embedded one), None, or an RGB array. ``donors``: :class:`~acir_core.graft.Donor` s (or
+    a callable giving them, called only when needed) whose tables may stand in for a lost
+    header. Raises the decoder's errors (``NotJpeg``, ``UnsupportedJpeg``, ``ImageTooLarge``,
+    ``HeaderLost``, ...) for files it cannot handle at all."""
     if stage not in RESTORE_STAGES:
         raise InvalidParameter(f"stage must be one of {', '.join(RESTORE_STAGES)}, got {stage!r}")
     undone = undo_text_mode(data)
     if undone is not None:  # every LF has a CR before it: a text-mode transfer, taken back first
         data = undone[0]
-    check_budget(data, stage=stage, source=source, max_pixels=max_pixels, memory_budget=memory_budget)
     t0 = time.perf_counter()
-    result = decode(data, "robust", source=source, max_pixels=max_pixels)
+    result, grafted = _decode_or_graft(data, donors, stage, source, max_pixels, memory_budget)
     t1 = time.perf_counter()
     summary = result.summary()
     rec = {"width": result.frame.width, "height": result.frame.height,
@@ -157,12 +190,17 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     timings = {"decode": t1 - t0}
     if undone is not None:
         rec["text_mode_undone"] = undone[1]
-    end = None if result.clean else _end_of_image(result, data, source)
+    original = data
+    if grafted is not None:
+        rec["header"] = grafted.record
+        data = grafted.data
+    end = None if result.clean or grafted is not None else _end_of_image(result, data, source)
     if end is not None:
         rec["note"] = f"{len(data) - end} bytes after the image's end (another file or leftovers), kept as they are"
     if result.clean or end is not None:
         mask = np.zeros((result.frame.height, result.frame.width), bool)
-        status = "clean" if undone is None else "restored"  # the file itself is damaged: not passed through
+        # the file itself is damaged (text mode, a header put back): restored, not passed through
+        status = "clean" if undone is None and grafted is None else "restored"
         rec.update(status=status, stage="none", damaged_fraction=0.0, runs=0, runs_fixed=0, thumbnail="unused",
                    timings=timings)
         coded = None if status == "clean" else coded_image(data, result.frame, result.qtables,
@@ -178,7 +216,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, result.coefficients)
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
                            region=mask, coded=coded, record=rec)
-    thumb, origin = resolve_thumbnail(data, thumbnail, source)
+    thumb, origin = _thumbnail_of(original, grafted, result, thumbnail, source)
     f, kept, evidence = _best_supported(result, data, thumb, options, source)
     timings["sca"] = time.perf_counter() - t1
     fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))

@@ -17,17 +17,19 @@ import os
 import json
 import posixpath
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import fsspec
 import numpy as np
 from PIL import Image
 
 from acir_core.errors import AcirError, InvalidParameter, UnsupportedJpeg
+from acir_core.graft import HeaderLost
 from acir_core.fde import SectorCipher
 from acir_core.imagefile import load_rgb
 from acir_core.jpeg.rewrite import repaired_jpeg
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS
+from acir_engine.donors import donors_for
 from acir_engine.inputs import Item, free_name, read_bytes
 from acir_engine.network import RESTORE_STAGES
 from acir_engine.outputs import jpeg_bytes, join, mask_png, png_bytes, preview_bytes, write_atomic
@@ -43,7 +45,10 @@ class RunOptions:
     """How a run restores and writes. ``stage``: decode | sca | gca (resolved, not "auto");
     ``thumbnail``: a ``ThumbnailSpec`` text (auto | none | file | folder); ``fde``: decrypt
     raw sector-encrypted inputs with this mode and ``key`` first; ``weights``: GCA weights ("" =
-    the packaged ones); ``memory_budget``: bytes one photo may need (0: no limit)."""
+    the packaged ones); ``memory_budget``: bytes one photo may need (0: no limit);
+    ``references``: files or folders of photos whose headers may stand in for a lost one
+    (``--reference``); ``donor_inputs``: the run's intact photos, offered the same way in its
+    second pass over photos whose header was lost."""
 
     out: str
     stage: str = "sca"
@@ -57,6 +62,8 @@ class RunOptions:
     previews: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
     memory_budget: int = 0
+    references: tuple[str, ...] = ()
+    donor_inputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -154,8 +161,9 @@ def prepare(item: Item, opts: RunOptions, data: bytes | None = None) -> tuple[di
             data = SectorCipher(opts.fde, opts.key, opts.sector_size).decrypt(
                 data[: len(data) // opts.sector_size * opts.sector_size])
         thumb = ThumbnailSpec.parse(opts.thumbnail).for_photo(item.name)
-        r = restore_photo(data, source=item.uri, stage=opts.stage,
-                          thumbnail=thumb, max_pixels=opts.max_pixels, memory_budget=opts.memory_budget)
+        r = restore_photo(data, source=item.uri, stage=opts.stage, thumbnail=thumb, max_pixels=opts.max_pixels,
+                          memory_budget=opts.memory_budget,
+                          donors=donors_for(opts.references + opts.donor_inputs, item.uri))
     except UnsupportedJpeg as e:
         # kept, not dropped: a copy goes beside the outputs (a standard decoder may still open it)
         name = f"{item.name}.skipped{_jpeg_ext(item, opts)}"
@@ -168,6 +176,8 @@ def prepare(item: Item, opts: RunOptions, data: bytes | None = None) -> tuple[di
         return rec, None, b""
     except AcirError as e:
         rec.update(status="failed", reason=e.reason, seconds=time.perf_counter() - t0)
+        if isinstance(e, HeaderLost):
+            rec["header_lost"] = True  # a second pass offers the run's intact photos as donors
         return rec, None, b""
     rec.update(r.record)
     return rec, r, data
@@ -253,6 +263,17 @@ def _write_previews(item, opts, r, data, final, outputs) -> None:
     for k, img in prev.items():
         outputs[f"preview_{k}"] = f"report_files/{item.name}.{k}.jpg"
         write_atomic(join(opts.out, outputs[f"preview_{k}"]), preview_bytes(img))
+
+
+def donor_pass(opts: RunOptions, items: list[Item], records: list[dict]) -> tuple[RunOptions, list[Item]]:
+    """The photos whose header was lost and no donor fitted, and the options that offer them
+    the run's photos that decoded (intact or restored, their own header read) as donors."""
+    lost = {r.get("name") for r in records if r.get("header_lost")}
+    good = tuple(r["input"] for r in records if r.get("status") in ("clean", "restored") and "header" not in r
+                 and r["input"] not in opts.donor_inputs)
+    if not lost or not good:
+        return opts, []
+    return replace(opts, donor_inputs=opts.donor_inputs + good), [it for it in items if it.name in lost]
 
 
 def run_item(item: Item, opts: RunOptions, network=None) -> dict:

@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda, for the GCA workers")
     p.add_argument("--format", choices=FORMATS, default="png")
     p.add_argument("--batch", type=int, default=4, help="photos per RunInference batch")
+    p.add_argument("--reference", action="append", default=[], metavar="PATH",
+                   help="photos from the same camera whose headers may stand in for a lost one (repeatable); "
+                        "the run's own intact photos are offered in a second pass")
     p.add_argument("--no-previews", action="store_true")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse photos whose header declares more pixels ({DEFAULT_MAX_PIXELS:,})")
@@ -197,7 +200,8 @@ def run(argv: list[str] | None = None) -> dict:
     stage = resolve_stage(args.stage, args.weights)
     opts = RunOptions(out=args.output, stage=stage, thumbnail=args.thumbnail, format=args.format,
                       device=args.device, weights=args.weights, previews=not args.no_previews,
-                      max_pixels=args.max_pixels, memory_budget=parse_size(args.memory_budget))
+                      max_pixels=args.max_pixels, memory_budget=parse_size(args.memory_budget),
+                      references=tuple(args.reference))
     listing = list_inputs(args.input, exclude=args.output)
     listing.check_matched()
     items = engine.free_names(opts, listing.items)
@@ -212,6 +216,12 @@ def run(argv: list[str] | None = None) -> dict:
     p = beam.Pipeline(options=options)
     build(p, items, opts, args.batch, run_inference=not on_dask)
     p.run().wait_until_finish()
+    records = [engine.read_record(opts, it.name) or {} for it in items]
+    again_opts, again = engine.donor_pass(opts, items, records)
+    if again:  # headers lost: a second, small pipeline offers the photos that decoded as donors
+        p = beam.Pipeline(options=options)
+        build(p, again, again_opts, args.batch, run_inference=not on_dask)
+        p.run().wait_until_finish()
     # a photo whose record the run left as it was had been restored already (resumed)
     resumed = sum(b is not None and b == engine.read_record(opts, it.name) for b, it in zip(before, items))
     return write_summary(items, opts, time.time() - t0, resumed, listing.left_out)

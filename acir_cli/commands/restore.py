@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (GCA)")
     p.add_argument("--format", choices=("png", "jpeg"), default="png",
                    help="png, or jpeg: the repaired JPEG (the photo's own header and coefficients)")
+    p.add_argument("--reference", action="append", default=[], metavar="FILE|DIR",
+                   help="photos (files or folders) from the same camera whose headers may stand in for a lost "
+                        "one (repeatable); the run's own intact photos are tried too")
     p.add_argument("--jobs", type=int, default=1, help="photos restored in parallel (processes)")
     p.add_argument("--no-previews", action="store_true", help="no preview images (report.html has no pictures)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -79,11 +82,33 @@ def _print_left_out(left_out: list[tuple[str, str]], show: int = 3) -> None:
             print(f"left out: {len(uris) - show} more: {why} (listed in summary.json)", file=sys.stderr)
 
 
+def _restore_all(items, opts, jobs: int, threads: int, bar) -> list[dict]:
+    """Every item's record, in one process or a pool of ``jobs``."""
+    records = []
+    if jobs == 1:
+        _init_worker(opts, threads)
+        for item in items:
+            records.append(_work(item))
+            if bar is not None:
+                bar.update(1)
+        return records
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn" if opts.stage == "gca" else "fork")
+    with ctx.Pool(jobs, _init_worker, (opts, threads)) as pool:
+        for rec in pool.imap_unordered(_work, items):
+            records.append(rec)
+            if bar is not None:
+                bar.update(1)
+    return records
+
+
 def run(args: argparse.Namespace) -> int:
     from acir_engine.inputs import list_inputs
     from acir_engine.network import resolve_stage
     from acir_engine.outputs import clean_partials
-    from acir_engine.run import RunOptions, free_names, parse_size, summarise, with_earlier_records, write_run_outputs
+    from acir_engine.run import (RunOptions, donor_pass, free_names, parse_size, summarise, with_earlier_records,
+                                 write_run_outputs)
 
     if args.jobs < 1:
         raise InvalidParameter(f"--jobs must be >= 1, got {args.jobs}")
@@ -110,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     opts = RunOptions(out=args.out, stage=stage, thumbnail=args.thumbnail, fde=args.fde or "", key=key,
                       sector_size=args.sector_size, format=args.format, device=args.device,
                       weights=args.weights or "", previews=not args.no_previews, max_pixels=args.max_pixels,
-                      memory_budget=parse_size(args.memory_budget, args.jobs))
+                      memory_budget=parse_size(args.memory_budget, args.jobs), references=tuple(args.reference))
     items = free_names(opts, items)
     if stage == "gca" and args.jobs > 1:  # a bad weights file is one error here, not one per worker
         from acir_engine.network import load_network
@@ -124,23 +149,17 @@ def run(args: argparse.Namespace) -> int:
 
     bar = tqdm(total=len(items), unit="photo", dynamic_ncols=True, disable=not sys.stderr.isatty())
     try:
-        if args.jobs == 1:
-            _init_worker(opts, threads)
-            for item in items:
-                records.append(_work(item))
-                bar.update(1)
-        else:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn" if stage == "gca" else "fork")
-            with ctx.Pool(args.jobs, _init_worker, (opts, threads)) as pool:
-                for rec in pool.imap_unordered(_work, items):
-                    records.append(rec)
-                    bar.update(1)
+        records = _restore_all(items, opts, args.jobs, threads, bar)
+        again_opts, again = donor_pass(opts, items, records)
+        if again:  # headers lost: the photos that decoded lend theirs
+            print(f"acir restore: {len(again)} photo(s) lost their header; trying the run's other photos as "
+                  "donors", file=sys.stderr)
+            redone = {r["name"]: r for r in _restore_all(again, again_opts, args.jobs, threads, None)}
+            records = [redone.get(r.get("name"), r) for r in records]
     except KeyboardInterrupt:
         bar.close()
         removed = clean_partials(args.out)
-        print(f"acir restore: interrupted after {len(records)} of {len(items)} photos; finished ones are kept "
+        print(f"acir restore: interrupted after {bar.n} of {len(items)} photos; finished ones are kept "
               f"({removed} partial files removed); run the same command again to resume", file=sys.stderr)
         return 130
     bar.close()

@@ -79,6 +79,7 @@ class ScanResult:
     segment_count: np.ndarray = field(repr=False)  # MCUs the segment should hold
     segment_extra: np.ndarray = field(repr=False)  # MCUs still decodable after the segment's last one
     segment_pad: np.ndarray = field(repr=False)  # fill bits after the segment's last MCU, -1: not fill
+    head: bool = False  # decoded from a lost start (HeadStart): its one segment is judged like an interval
 
     def sound_segments(self) -> np.ndarray:
         """Per restart segment: decoded as the encoder wrote it, every MCU without a failure and its
@@ -86,12 +87,13 @@ class ScanResult:
         every code boundary and the MCU count (a flipped magnitude bit), so SCA trusts such a
         segment's content and looks only for one DC step in it. So is the segment a cut file ends
         in when its only failures come within ``CUT_REACH_BITS`` of the end (the last MCU, cut in
-        two, and the resync's tries on what is left): what arrived decoded as written."""
+        two, and the resync's tries on what is left): what arrived decoded as written. A scan
+        decoded from a lost start is judged the same way without markers: it ends at the EOI."""
         ended = False
         if self.cut and self.segment_first.size:
             ends = [e for e in self.resyncs if e.mcu >= self.segment_first[-1]]
             ended = bool(ends) and all(e.fail_bit >= self.n_bits - CUT_REACH_BITS for e in ends)
-        if self.restart_interval == 0:
+        if self.restart_interval == 0 and not self.head:
             ok = np.zeros(self.segment_first.size, bool)
         else:
             ok = (self.segment_pad >= 0) & (self.segment_extra == 0)
@@ -338,7 +340,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
                       damaged_markers=bits.bad_markers,
                       zero_runs=zero_runs(bits.buf, bits.nbits) if _zeros_not_flat(scan, tables) else NO_RUNS,
                       segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra,
-                      segment_pad=seg_pad)
+                      segment_pad=seg_pad, head=head is not None)
 
 
 def _zeros_not_flat(scan: Scan, tables: Tables) -> bool:
