@@ -135,8 +135,9 @@ def test_zero_filled_stretches_are_found_in_the_scan_data(photo) -> None:
 @pytest.mark.parametrize("spec", ["head:4", "headless:4"])
 def test_a_lost_header_is_reported_as_such_not_as_a_foreign_file(photo, spec) -> None:
     from acir_core.errors import NotJpeg
+    from acir_core.graft import HeaderLost
 
-    with pytest.raises(NotJpeg, match="header lost.*donor header") as info:
+    with pytest.raises(HeaderLost, match="JPEG header lost .* no donor: give --reference") as info:
         restore_photo(_apply(photo, spec).data, source="IMG_0001.JPG")
     assert "IMG_0001.JPG" in str(info.value)
     with pytest.raises(NotJpeg, match="not a JPEG file"):
