@@ -9,7 +9,8 @@ Kinds, alone or combined, each seeded and recorded like bit flips (:mod:`acir_co
 - ``crlf``: a CR byte inserted before every LF byte of the file (a text-mode transfer);
 - ``cut:FRACTION``: the file cut short after that fraction of its bytes;
 - ``head:N``: the first N sectors overwritten with zeros (header gone);
-- ``headless:N``: the first N sectors removed (a carved fragment, no header).
+- ``headless:N``: the first N sectors removed (a carved fragment, no header); ``headless:0.4``:
+  the first 40 % of the file removed (sector-aligned), a fragment holding the rest of the scan.
 
 SIZE is bytes with an optional ``k`` (KiB), rounded down to whole sectors (at least one); a
 stretch starts on a sector boundary inside the scan data (and ends there where it fits), at a
@@ -100,8 +101,10 @@ def parse_damage(text: str) -> DamageSpec:
         raise InvalidParameter(f"damage {text!r} needs a positive size")
     if kind == "cut" and not 0.0 < size < 1.0:
         raise InvalidParameter(f"damage {text!r}: cut keeps a fraction of the file, in (0, 1)")
-    if kind in ("head", "headless") and size != int(size):
+    if kind == "head" and size != int(size):
         raise InvalidParameter(f"damage {text!r}: the number of sectors must be whole")
+    if kind == "headless" and size != int(size) and not 0.0 < size < 1.0:
+        raise InvalidParameter(f"damage {text!r}: headless takes whole sectors or a fraction of the file in (0, 1)")
     if at is not None and (kind not in STRETCHES or not 0.0 <= at < 1.0):
         raise InvalidParameter(f"damage {text!r}: @position is a fraction in [0, 1) of the scan, for "
                                f"{', '.join(STRETCHES)}")
@@ -160,7 +163,8 @@ def apply_damage(data: bytes, specs: list[DamageSpec] | tuple[DamageSpec, ...], 
             events.append(DamageEvent(kind="cut", offset=keep, length=len(out) - keep))
             del out[keep:]
         else:
-            n = min(int(spec.size) * sector_size, len(out))
+            sectors = spec.size if spec.size == int(spec.size) else len(out) * spec.size // sector_size
+            n = min(int(sectors) * sector_size, len(out))
             if spec.kind == "head":
                 out[:n] = bytes(n)
             else:

@@ -56,6 +56,10 @@ class ImageTooLarge(BadInput):
     """The declared dimensions exceed the configured pixel limit (decompression-bomb guard)."""
 
 
+class HeaderLost(BadInput):
+    """The header is gone or unreadable, and no donor (given or found in the run) fits."""
+
+
 class CorruptJpeg(BadInput):
     """Strict decoding met damaged entropy-coded data. ``bit_offset`` counts bits from the first
     byte of the scan (after byte-stuffing removal); ``mcu`` is the MCU being decoded."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image
 
-from acir_core.errors import AcirError, BadInput
+from acir_core.errors import AcirError, BadInput, HeaderLost
 from acir_core.jpeg.decoder import DecodeResult, HeadStart, decode
 from acir_core.jpeg.fdct import DCT
 from acir_core.jpeg.segments import parse_layout
@@ -34,10 +34,6 @@ CHAIN_MARKERS = TABLE_MARKERS | frozenset(range(0xE0, 0xF0)) | {0xFE, 0xC2}
 HEADER_SEARCH = 1 << 20  # bytes after the damage searched for surviving header segments
 MAX_DONORS = 8  # donors decoded per photo, best ranked first
 MIN_TAIL_MCUS = 16  # a sync point must be followed by this many MCUs that decode to the end
-
-
-class HeaderLost(BadInput):
-    """The header is gone or unreadable and no donor (given or found in the run) fits."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,7 +44,10 @@ def report_html(records: list[dict], summary) -> str:
     for r in sorted(records, key=lambda r: -float(r.get("damaged_fraction", 0) or 0)):
         dmg = float(r.get("damaged_fraction", 0) or 0)
         status = r.get("status", "failed")
-        note = html.escape(r.get("reason", "") or f"stage {r.get('stage', '')}, thumbnail {r.get('thumbnail', '')}")
+        note = r.get("reason", "") or f"stage {r.get('stage', '')}, thumbnail {r.get('thumbnail', '')}"
+        if "header" in r:
+            note += f"; header put back from {r['header'].get('donor', '?')}"
+        note = html.escape(note)
         rows.append(
             f'<tr data-name="{html.escape(r.get("name", ""))}" data-damage="{dmg:.6f}" '
             f'data-resyncs="{int(r.get("resyncs", 0) or 0)}" data-status="{status}">'

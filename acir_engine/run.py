@@ -256,7 +256,10 @@ def _repaired(r: PhotoResult, final: np.ndarray, data: bytes, rec: dict) -> byte
 
 
 def _write_previews(item, opts, r, data, final, outputs) -> None:
-    before = load_rgb(data, item.uri).rgb
+    try:
+        before = load_rgb(data, item.uri).rgb
+    except AcirError:  # what a standard decoder shows of a file it cannot open (a lost header): nothing
+        before = np.full_like(final, 128)
     prev = {"before": before, "after": final, "mask": (r.mask * np.uint8(255)).astype(np.uint8)}
     if r.thumb_up is not None:
         prev["thumbnail"] = r.thumb_up

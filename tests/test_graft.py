@@ -124,10 +124,12 @@ def test_cli_restores_a_lost_header_from_the_runs_intact_photo(clean, same_camer
     (d / "a_intact.jpg").write_bytes(same_camera)
     (d / "b_lost.jpg").write_bytes(apply_damage(clean, [parse_damage("head:24")], seed=0).data)
     out = tmp_path / "out"
-    assert main(["restore", str(d), "--out", str(out), "--stage", "sca", "--no-previews"]) == 0
+    assert main(["restore", str(d), "--out", str(out), "--stage", "sca", "--format", "jpeg"]) == 0
     rec = json.loads((out / "b_lost.jpg.json").read_text())
     assert rec["status"] == "restored" and rec["header"]["donor"].endswith("a_intact.jpg")
     assert "SOS" in rec["header"]["from_donor"] and rec["header"]["lost_mcus"] > 0
+    assert decode((out / "b_lost.jpg.restored.jpg").read_bytes(), "strict").clean  # a whole JPEG again
+    assert "header put back from" in (out / "report.html").read_text()
 
 
 def test_cli_reference_option_lends_a_header(clean, same_camera, tmp_path):
@@ -138,3 +140,13 @@ def test_cli_reference_option_lends_a_header(clean, same_camera, tmp_path):
                  "--reference", str(tmp_path / "ref.jpg")]) == 0
     rec = json.loads((out / "lost.jpg.json").read_text())
     assert rec["header"]["donor"].endswith("ref.jpg")
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.5, 0.7])
+def test_a_carved_fragment_of_the_scan_is_placed_at_its_true_mcu(clean, same_camera, keep):
+    bad = apply_damage(clean, [parse_damage(f"headless:{1 - keep:.1f}")], seed=0).data
+    g = graft(bad, [donor_of(same_camera, "donor.jpg")], source="fragment.jpg")
+    ac, dc, dec = _placed_exactly(g.result, decode(clean, "strict"))
+    assert ac >= 0.99 and dc >= 0.99
+    share = dec.mean()
+    assert abs(share - keep) < 0.12  # the fragment holds about that share of the MCUs
