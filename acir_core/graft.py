@@ -31,7 +31,8 @@ from acir_core.sca.evidence import judge
 
 TABLE_MARKERS = frozenset({0xDB, 0xC4, 0xC0, 0xC1, 0xDD})  # DQT, DHT, SOF0, SOF1, DRI
 CHAIN_MARKERS = TABLE_MARKERS | frozenset(range(0xE0, 0xF0)) | {0xFE, 0xC2}
-HEADER_SEARCH = 1 << 20  # bytes after the damage searched for surviving header segments
+HEADER_SEARCH = 1 << 20
+MAIN_SCAN_SHARE = 0.5  # the photo's scan runs over at least this share of the bytes after its SOS  # bytes after the damage searched for surviving header segments
 MAX_DONORS = 8  # donors decoded per photo, best ranked first
 MIN_TAIL_MCUS = 16  # a sync point must be followed by this many MCUs that decode to the end
 
@@ -124,9 +125,9 @@ def _chain_from(data: bytes, q: int, target: int) -> list[int] | None:
 
 
 def salvage(data: bytes) -> Salvaged:
-    """Find the scan's SOS among the surviving bytes (the valid SOS whose data runs longest:
-    an embedded thumbnail's or preview's is shorter) and the longest chain of header segments
-    leading to it."""
+    """Find the scan's SOS among the surviving bytes (the valid SOS whose data runs longest and
+    over at least ``MAIN_SCAN_SHARE`` of what follows it: an embedded thumbnail's scan ends
+    long before the file does) and the longest chain of header segments leading to it."""
     damage_end = len(data) - len(data.lstrip(b"\x00"))
     stop = min(len(data), damage_end + HEADER_SEARCH)
     best, best_len = None, 0
@@ -136,7 +137,7 @@ def salvage(data: bytes) -> Salvaged:
             start = p + 2 + ((data[p + 2] << 8) | data[p + 3])
             eoi = data.find(b"\xff\xd9", start)
             n = (eoi if eoi >= 0 else len(data)) - start
-            if n > best_len:
+            if n > best_len and n >= MAIN_SCAN_SHARE * (len(data) - start):
                 best, best_len = p, n
         p = data.find(b"\xff\xda", p + 2, stop)
     if best is None:
@@ -165,12 +166,29 @@ def salvage(data: bytes) -> Salvaged:
 _NAMES = {0xDB: "DQT", 0xC4: "DHT", 0xC0: "SOF0", 0xC1: "SOF1", 0xC2: "SOF2", 0xDD: "DRI", 0xFE: "COM"}
 
 
+def _looks_like_scan(data: bytes, start: int) -> bool:
+    """Entropy-coded JPEG data has a signature: every 0xFF byte is followed by 0x00 (stuffing)
+    or a restart marker; in other data one in 256 is. Checked in the middle of what survived."""
+    mid = start + (len(data) - start) // 2
+    window = np.frombuffer(data[mid: mid + SCAN_WINDOW], np.uint8)
+    ff = np.flatnonzero(window[:-1] == 0xFF)
+    if ff.size < 8:
+        return False
+    nxt = window[ff + 1]
+    return float(np.mean((nxt == 0) | ((nxt >= 0xD0) & (nxt <= 0xD7)))) >= 0.9
+
+
 def header_lost(data: bytes) -> bool:
-    """Does ``data`` look like a JPEG whose header was lost or damaged, rather than no JPEG:
-    it ends in EOI (trailing zeros aside) or holds a valid SOS segment after any leading zeros."""
+    """Does ``data`` look like a JPEG whose header was lost or damaged, rather than no JPEG: it
+    ends in EOI (trailing zeros aside), holds a valid SOS segment after any leading zeros, or
+    what survived reads like entropy-coded data (cameras leave other bytes after the EOI)."""
     if data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         return True
-    return salvage(data).sos is not None
+    sal = salvage(data)
+    return sal.sos is not None or _looks_like_scan(data, sal.damage_end)
+
+
+SCAN_WINDOW = 1 << 16
 
 
 def _slots(segments: list[bytes]) -> set[tuple[str, int]]:
@@ -397,10 +415,23 @@ def anchor_dc(result: DecodeResult, skip: int = 0) -> tuple[DecodeResult, dict]:
     return replace(result, coefficients=tuple(coefs), rgb=rgb), notes
 
 
+def _scan_end(data: bytes, start: int) -> int:
+    """Where the surviving scan ends: the first EOI after ``start`` past which the bytes no longer
+    read like scan data (cameras leave previews or padding after the image; a bit error can
+    fake an EOI inside it)."""
+    eoi = data.find(b"\xff\xd9", start)
+    while eoi >= 0:
+        after = data[eoi + 2: eoi + 2 + SCAN_WINDOW]
+        if len(after) < 64 or not _looks_like_scan(after, 0):
+            return eoi + 2
+        eoi = data.find(b"\xff\xd9", eoi + 2)
+    return len(data)
+
+
 def _try(data: bytes, header: bytes, scan_start: int, sos_survived: bool, source: str):
     """Decode one candidate graft: (result, head, grafted bytes, DC anchor notes), or None when
     it does not decode."""
-    grafted = header + data[scan_start:]
+    grafted = header + data[scan_start: len(data) if sos_survived else _scan_end(data, scan_start)]
     try:
         first = decode(grafted, "robust", source=source)
     except AcirError:

@@ -227,6 +227,8 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         rec["thumbnail_frame"] = f.thumbnail_note
     rec["kept"] = kept
     rec["evidence"] = evidence
+    if any(sr.cut for sr in result.scans) and summary["missing_fraction"] > 0:
+        rec["status"] = "truncated"  # what arrived restored, the rest filled: the file was cut
     coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, f.sca.coefficients)
     return PhotoResult(source=source, status="restored", stage="sca", image=f.rgb, mask=f.mask, region=f.region,
                        thumb_up=f.thumb_up, thumbnail_source=origin, coded=coded, record=rec)

@@ -10,7 +10,7 @@ h1{font-size:1.4em} .counts span{margin-right:1.2em}
 table{border-collapse:collapse;width:100%} th,td{border-bottom:1px solid #ddd;padding:6px;vertical-align:top;text-align:left}
 th button{font:inherit;background:none;border:0;cursor:pointer;text-decoration:underline}
 img{max-width:240px;max-height:160px;display:block;background:#eee}
-.restored{color:#0a5} .clean{color:#06c} .skipped{color:#a60} .failed{color:#c00}
+.restored,.truncated{color:#0a5} .clean{color:#06c} .skipped{color:#a60} .failed{color:#c00}
 td.num{font-variant-numeric:tabular-nums;text-align:right} td:first-child{min-width:14em}
 """
 
@@ -57,7 +57,8 @@ def report_html(records: list[dict], summary) -> str:
             f'<td>{img(r, "thumbnail")}</td><td>{img(r, "before")}</td><td>{img(r, "after")}</td>'
             f'<td>{img(r, "mask")}</td></tr>')
     s = summary
-    counts = (f'<span>{s.total} photos</span><span class="restored">{s.restored} restored</span>'
+    counts = (f'<span>{s.total} photos</span><span class="restored">{s.restored} restored'
+              f'{f" ({s.truncated} truncated)" if s.truncated else ""}</span>'
               f'<span class="clean">{s.clean} intact (copied)</span><span class="skipped">{s.skipped} skipped</span>'
               f'<span class="failed">{s.failed} failed</span><span>{s.seconds:.1f} s</span>')
     head = ('<tr><th><button onclick="sortBy(\'name\',false)">photo</button></th>'

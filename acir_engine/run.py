@@ -38,6 +38,7 @@ from acir_engine.report import report_html
 from acir_engine.thumbnails import ThumbnailSpec
 
 FORMATS = ("png", "jpeg")
+DONE = ("clean", "restored", "truncated")  # statuses of a finished photo (truncated: restored, the file was cut)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +105,7 @@ def done_record(opts: RunOptions, item: Item, data_sha: str) -> dict | None:
     """The record of an earlier run for this input, if it finished with the same options, the
     input is unchanged and every output it lists is still there."""
     rec = read_record(opts, item.name)
-    if rec is None or rec.get("input_sha256") != data_sha or rec.get("status") not in ("clean", "restored"):
+    if rec is None or rec.get("input_sha256") != data_sha or rec.get("status") not in DONE:
         return None
     return rec if rec.get("options") == fingerprint(opts) and _outputs_exist(opts, rec) else None
 
@@ -272,7 +273,7 @@ def donor_pass(opts: RunOptions, items: list[Item], records: list[dict]) -> tupl
     """The photos whose header was lost and no donor fitted, and the options that offer them
     the run's photos that decoded (intact or restored, their own header read) as donors."""
     lost = {r.get("name") for r in records if r.get("header_lost")}
-    good = tuple(r["input"] for r in records if r.get("status") in ("clean", "restored") and "header" not in r
+    good = tuple(r["input"] for r in records if r.get("status") in DONE and "header" not in r
                  and r["input"] not in opts.donor_inputs)
     if not lost or not good:
         return opts, []
@@ -298,7 +299,8 @@ class Summary:
     """Counts over a run's records (including photos restored by earlier runs into the folder)."""
 
     total: int = 0
-    restored: int = 0
+    restored: int = 0  # truncated ones included
+    truncated: int = 0
     clean: int = 0
     skipped: int = 0
     failed: int = 0
@@ -319,8 +321,9 @@ def summarise(records: list[dict], seconds: float, resumed: int = 0,
                 left_out=[{"input": u, "reason": why} for u, why in (left_out or [])])
     for r in records:
         st = r.get("status")
-        if st == "restored":
+        if st in ("restored", "truncated"):
             s.restored += 1
+            s.truncated += st == "truncated"
             s.stage_counts[r.get("stage", "?")] = s.stage_counts.get(r.get("stage", "?"), 0) + 1
         elif st == "clean":
             s.clean += 1
@@ -344,7 +347,7 @@ def with_earlier_records(opts: RunOptions, records: list[dict]) -> list[dict]:
         earlier = []
     names = {r.get("name") for r in records}
     return records + [r for r in earlier if isinstance(r, dict) and r.get("name") not in names
-                      and r.get("status") in ("clean", "restored") and read_record(opts, r["name"]) is not None]
+                      and r.get("status") in DONE and read_record(opts, r["name"]) is not None]
 
 
 def write_run_outputs(opts: RunOptions, records: list[dict], summary: Summary) -> None:

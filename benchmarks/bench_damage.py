@@ -107,6 +107,10 @@ def run_case(task: dict) -> dict:
         row.update(status="refused", reason=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t)
         return row
     row["seconds"] = time.perf_counter() - t
+    if res.image.shape != clean.shape:  # a header put back wrong (another picture's frame)
+        row.update(status="refused", reason=f"restored at {res.image.shape[1]}x{res.image.shape[0]}, "
+                                            f"not {clean.shape[1]}x{clean.shape[0]}")
+        return row
     near = grid.copy()
     near[1:] |= grid[:-1]
     near[:-1] |= grid[1:]

@@ -150,3 +150,15 @@ def test_a_carved_fragment_of_the_scan_is_placed_at_its_true_mcu(clean, same_cam
     assert ac >= 0.99 and dc >= 0.99
     share = dec.mean()
     assert abs(share - keep) < 0.12  # the fragment holds about that share of the MCUs
+
+
+def test_a_cut_file_is_recorded_as_truncated(clean, tmp_path):
+    (tmp_path / "cut.jpg").write_bytes(apply_damage(clean, [parse_damage("cut:0.6")], seed=0).data)
+    out = tmp_path / "out"
+    assert main(["restore", str(tmp_path / "cut.jpg"), "--out", str(out), "--stage", "sca", "--no-previews"]) == 0
+    rec = json.loads((out / "cut.jpg.json").read_text())
+    assert rec["status"] == "truncated" and 0 < rec["missing_fraction"] < 0.6
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["restored"] == 1 and summary["truncated"] == 1
+    assert main(["restore", str(tmp_path / "cut.jpg"), "--out", str(out), "--stage", "sca", "--no-previews"]) == 0
+    assert json.loads((out / "summary.json").read_text())["resumed"] == 1  # a finished photo is not redone

@@ -172,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
         where = f"report: {args.out.rstrip('/')}/report.html"
     except AcirError as exc:
         where = f"summary not written: {exc}"
-    print(f"{summary.total} photos: {summary.restored} restored, {summary.clean} intact (copied), "
+    cut = f" ({summary.truncated} of them cut short)" if summary.truncated else ""
+    print(f"{summary.total} photos: {summary.restored} restored{cut}, {summary.clean} intact (copied), "
           f"{summary.skipped} skipped, {summary.failed} failed ({resumed} already done) in {summary.seconds:.1f} s; "
           f"{where}")
     for s in summary.skips:
