@@ -16,6 +16,7 @@ import numpy as np
 
 from acir_core.errors import AcirError, CorruptHeader, CorruptJpeg, InvalidParameter
 from acir_core.jpeg import entropy
+from acir_core.jpeg.progressive import decode_progressive_scan
 from acir_core.jpeg.bitstream import ScanBits, destuff, find_scan_end
 from acir_core.jpeg.render import SamplePlanes, render, render_rows
 from acir_core.jpeg.restarts import assign_restarts
@@ -80,6 +81,7 @@ class ScanResult:
     segment_extra: np.ndarray = field(repr=False)  # MCUs still decodable after the segment's last one
     segment_pad: np.ndarray = field(repr=False)  # fill bits after the segment's last MCU, -1: not fill
     head: bool = False  # decoded from a lost start (HeadStart): its one segment is judged like an interval
+    band: tuple[int, int, int, int] | None = None  # a progressive scan's (Ss, Se, Ah, Al); None: sequential
 
     def sound_segments(self) -> np.ndarray:
         """Per restart segment: decoded as the encoder wrote it, every MCU without a failure and its
@@ -343,6 +345,65 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
                       segment_pad=seg_pad, head=head is not None)
 
 
+def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame,
+                        tables: Tables, coef_flat: np.ndarray, bases: list[int], robust: bool,
+                        source: str | None) -> ScanResult:
+    """One scan of a progressive frame (:mod:`acir_core.jpeg.progressive`): its band goes into the
+    shared coefficient planes; restart intervals are taken in the order their markers come."""
+    interleaved = len(scan.components) > 1
+    if interleaved:
+        mcu_cols, mcu_rows = frame.mcu_cols, frame.mcu_rows
+    else:
+        cw, ch = frame.comp_size(scan.components[0].index)
+        mcu_cols, mcu_rows = -(-cw // 8), -(-ch // 8)
+    n_mcus = mcu_cols * mcu_rows
+    blk_comp, blk_dy, blk_dx = [], [], []
+    for local, sc in enumerate(scan.components):
+        comp = frame.components[sc.index]
+        h, v = (comp.h, comp.v) if interleaved else (1, 1)
+        for dy in range(v):
+            for dx in range(h):
+                blk_comp.append(local)
+                blk_dy.append(dy)
+                blk_dx.append(dx)
+    comps = [frame.components[sc.index] for sc in scan.components]
+    bits = destuff(data_arr, scan.data_start, end, restarts=scan.restart_interval > 0)
+    ri = scan.restart_interval
+    if ri:
+        n_int = -(-n_mcus // ri)
+        starts = np.concatenate([[0], 8 * bits.rst_pos[: n_int - 1]]).astype(np.int64)
+        firsts = np.arange(starts.size, dtype=np.int64) * ri
+        counts = np.minimum(ri, n_mcus - firsts)
+    else:
+        starts, firsts, counts = np.array([0], np.int64), np.array([0], np.int64), np.array([n_mcus], np.int64)
+    decoded = np.zeros(n_mcus, np.uint8)
+    err = np.zeros(3, np.int64)
+    decode_progressive_scan(
+        bits.buf, bits.nbits, starts, firsts, counts, n_mcus, mcu_cols, interleaved,
+        np.array(blk_comp, np.int64), np.array(blk_dy, np.int64), np.array(blk_dx, np.int64),
+        np.array([c.h for c in comps], np.int64), np.array([c.v for c in comps], np.int64),
+        np.array([bases[sc.index] for sc in scan.components], np.int64),
+        np.array([frame.block_grid(sc.index)[1] for sc in scan.components], np.int64),
+        np.array([-(-frame.comp_size(sc.index)[0] // 8) for sc in scan.components], np.int64),
+        np.array([sc.td for sc in scan.components], np.int64),
+        np.array([4 + sc.ta for sc in scan.components], np.int64),
+        _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, coef_flat, decoded, err)
+    if err[0]:
+        bit = int(err[1])
+        off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
+        raise CorruptJpeg(f"{entropy.ERROR_NAMES[int(err[0])]} in MCU {int(err[2])} of progressive scan {si + 1} "
+                          f"(band {scan.ss}-{scan.se}, bits {scan.ah}/{scan.al})", source=source, offset=off,
+                          bit_offset=bit, mcu=int(err[2]))
+    dec = decoded.astype(bool)
+    return ScanResult(components=tuple(sc.index for sc in scan.components), mcu_cols=mcu_cols, mcu_rows=mcu_rows,
+                      mcu_bit_start=np.full(n_mcus, -1, np.int64), decoded=dec, suspect=np.zeros(n_mcus, bool),
+                      resyncs=(), restart_interval=ri, byte_offsets=bits.src, n_bits=bits.nbits, trailing_bits=0,
+                      cut=end + 1 >= len(data) or data[end] != 0xFF, damaged_markers=bits.bad_markers,
+                      zero_runs=NO_RUNS, segment_first=firsts, segment_count=counts,
+                      segment_extra=np.zeros(firsts.size, np.int64), segment_pad=np.zeros(firsts.size, np.int64),
+                      band=(scan.ss, scan.se, scan.ah, scan.al))
+
+
 def _zeros_not_flat(scan: Scan, tables: Tables) -> bool:
     """Whether zero bits cannot be a photo's flat MCUs under this scan's tables: true unless, for
     every component of the scan, the all-zero DC code is category 0 and the all-zero AC code is
@@ -381,8 +442,9 @@ def _segments_at(data: bytes, offset: int) -> list:
             for s in iter_header_segments(b"\xff\xd8" + data[offset:])]
 
 
-def _next_scan_check(data: bytes, tables: Tables, covered: set[int]):
-    """A find_scan_end ``accept``: the chain must apply cleanly and open a scan of new components."""
+def _next_scan_check(data: bytes, tables: Tables, covered: set[int], progressive: bool = False):
+    """A find_scan_end ``accept``: the chain must apply cleanly and open a scan of new components
+    (any components in a progressive frame, whose scans each add a band)."""
     def accept(offset: int, _segs) -> bool:
         trial = dataclasses.replace(tables, qt=dict(tables.qt), huff=dict(tables.huff))
         try:
@@ -391,7 +453,7 @@ def _next_scan_check(data: bytes, tables: Tables, covered: set[int]):
                 scan = apply_segment(seg, data, trial)
         except AcirError:
             return False
-        return scan is not None and not ({sc.index for sc in scan.components} & covered)
+        return scan is not None and (progressive or not ({sc.index for sc in scan.components} & covered))
     return accept
 
 
@@ -433,10 +495,16 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
             covered |= {sc.index for sc in scan.components}
             # sequential JPEG codes each component in exactly one scan: once all are covered, no
             # further scan can follow and damaged data cannot fake one
-            accept = None if len(covered) == len(frame.components) else _next_scan_check(data, tables, covered)
+            progressive = frame.marker == 0xC2
+            accept = None if len(covered) == len(frame.components) and not progressive else \
+                _next_scan_check(data, tables, covered, progressive)
             end, more = find_scan_end(data, scan.data_start, accept)
-            scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases, robust,
-                                      resync, opts, source, head if not scans else None))
+            if progressive:
+                scans.append(_decode_progressive(len(scans), data_arr, data, scan, end, frame, tables, coef_flat,
+                                                 bases, robust, source))
+            else:
+                scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases,
+                                          robust, resync, opts, source, head if not scans else None))
             scan = None
             if more:
                 for seg in _segments_at(data, end):

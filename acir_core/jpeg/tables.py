@@ -22,7 +22,6 @@ ZIGZAG = np.array([
     61, 54, 47, 55, 62, 63], dtype=np.int32)
 
 _UNSUPPORTED_SOF = {
-    0xC2: "progressive JPEG (SOF2)",
     0xC3: "lossless JPEG (SOF3)",
     0xC5: "differential sequential JPEG (SOF5)",
     0xC6: "differential progressive JPEG (SOF6)",
@@ -34,7 +33,7 @@ _UNSUPPORTED_SOF = {
     0xCE: "arithmetic-coded differential progressive JPEG (SOF14)",
     0xCF: "arithmetic-coded differential lossless JPEG (SOF15)",
 }
-_PILLOW_HINT = ("acir's robust decoder handles baseline and extended sequential Huffman JPEG only; "
+_PILLOW_HINT = ("acir's robust decoder handles baseline, extended sequential and progressive Huffman JPEG only; "
                 "a clean file of this kind still opens with the standard decoder (Pillow)")
 
 
@@ -98,12 +97,22 @@ class ScanComponent:
 
 @dataclass(frozen=True)
 class Scan:
-    """One SOS: its components and where its entropy-coded data starts in the file."""
+    """One SOS: its components and where its entropy-coded data starts in the file; for a
+    progressive frame, its spectral band ``ss``..``se`` and bit positions ``ah``/``al``."""
 
     components: tuple[ScanComponent, ...]
     data_start: int
     restart_interval: int
     header_offset: int
+    ss: int = 0
+    se: int = 63
+    ah: int = 0
+    al: int = 0
+
+    @property
+    def kind(self) -> int:
+        """0 DC first, 1 DC refinement, 2 AC first, 3 AC refinement (a progressive scan)."""
+        return (0 if self.ss == 0 else 2) + (1 if self.ah else 0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,6 +255,15 @@ def _sos(seg: Segment, payload: bytes, t: Tables) -> Scan:
     ns = payload[0] if payload else 0
     if not 1 <= ns <= 4 or len(payload) < 1 + 2 * ns + 3:
         raise CorruptHeader(f"SOS: {ns} components do not fit the segment", offset=seg.offset)
+    ss, se, ahal = payload[1 + 2 * ns], payload[2 + 2 * ns], payload[3 + 2 * ns]
+    ah, al = ahal >> 4, ahal & 15
+    progressive = frame.marker == 0xC2
+    if progressive:
+        if (ss == 0 and se != 0) or (ss > 0 and (se < ss or se > 63 or ns != 1)) or al > 13 or (ah and ah != al + 1):
+            raise CorruptHeader(f"SOS: progressive band {ss}-{se} with bits {ah}/{al} over {ns} components "
+                                "is not a valid scan", offset=seg.offset)
+    elif ss != 0 or se != 63 or ahal != 0:
+        raise CorruptHeader(f"SOS: spectral selection {ss}-{se}/{ahal:02X} is not sequential", offset=seg.offset)
     comps = []
     for i in range(ns):
         cs, tables = payload[1 + 2 * i], payload[2 + 2 * i]
@@ -253,19 +271,18 @@ def _sos(seg: Segment, payload: bytes, t: Tables) -> Scan:
         if idx is None:
             raise CorruptHeader(f"SOS: component id {cs} is not in the frame", offset=seg.offset)
         td, ta = tables >> 4, tables & 15
-        for cls, slot in ((0, td), (1, ta)):
+        needed = ((0, td), (1, ta)) if not progressive else ((0, td),) if ss == 0 and ah == 0 else \
+            ((1, ta),) if ss > 0 else ()
+        for cls, slot in needed:
             if (cls, slot) not in t.huff:
                 raise CorruptHeader(f"SOS: {'DC' if cls == 0 else 'AC'} Huffman table {slot} is missing",
                                     offset=seg.offset)
         if frame.components[idx].tq not in t.qt:
             raise CorruptHeader(f"quantisation table {frame.components[idx].tq} is missing", offset=seg.offset)
         comps.append(ScanComponent(idx, td, ta))
-    ss, se, ahal = payload[1 + 2 * ns], payload[2 + 2 * ns], payload[3 + 2 * ns]
-    if ss != 0 or se != 63 or ahal != 0:
-        raise CorruptHeader(f"SOS: spectral selection {ss}-{se}/{ahal:02X} is not sequential", offset=seg.offset)
     if ns > 1 and sum(frame.components[c.index].h * frame.components[c.index].v for c in comps) > 10:
         raise CorruptHeader("SOS: more than 10 blocks per MCU", offset=seg.offset)
-    return Scan(tuple(comps), seg.end, t.restart_interval, seg.offset)
+    return Scan(tuple(comps), seg.end, t.restart_interval, seg.offset, ss, se, ah, al)
 
 
 SEGMENT_PARSERS = {0xDB: _dqt, 0xC4: _dht, 0xDD: _dri, 0xE0: _app0, 0xEE: _app14}
@@ -274,7 +291,7 @@ SEGMENT_PARSERS = {0xDB: _dqt, 0xC4: _dht, 0xDD: _dri, 0xE0: _app0, 0xEE: _app14
 def apply_segment(seg: Segment, data: bytes, t: Tables, max_pixels: int = DEFAULT_MAX_PIXELS) -> Scan | None:
     """Update ``t`` with one header segment; returns the Scan for an SOS."""
     payload = seg.payload(data)
-    if seg.marker in (0xC0, 0xC1) or seg.marker in _UNSUPPORTED_SOF:
+    if seg.marker in (0xC0, 0xC1, 0xC2) or seg.marker in _UNSUPPORTED_SOF:
         _sof(seg, payload, t, max_pixels)
         return None
     if seg.marker == 0xDA:
