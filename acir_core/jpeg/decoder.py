@@ -137,6 +137,7 @@ class DecodeResult:
     scans: tuple[ScanResult, ...]
     mode: str
     resync_method: str
+    bands: tuple[np.ndarray, ...] | None = field(default=None, repr=False)  # progressive: per block, coefficients known
 
     @property
     def resyncs(self) -> tuple[Resync, ...]:
@@ -346,7 +347,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
 
 
 def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame,
-                        tables: Tables, coef_flat: np.ndarray, bases: list[int], robust: bool,
+                        tables: Tables, coef_flat: np.ndarray, known: np.ndarray, bases: list[int], robust: bool,
                         source: str | None) -> ScanResult:
     """One scan of a progressive frame (:mod:`acir_core.jpeg.progressive`): its band goes into the
     shared coefficient planes; restart intervals are taken in the order their markers come."""
@@ -387,7 +388,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
         np.array([-(-frame.comp_size(sc.index)[0] // 8) for sc in scan.components], np.int64),
         np.array([sc.td for sc in scan.components], np.int64),
         np.array([4 + sc.ta for sc in scan.components], np.int64),
-        _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, coef_flat, decoded, err)
+        _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, coef_flat, known, decoded, err)
     if err[0]:
         bit = int(err[1])
         off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
@@ -489,6 +490,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
         sizes = [r * c for r, c in grids]
         bases = list(np.cumsum([0] + sizes[:-1]))
         coef_flat = np.zeros((sum(sizes), 64), np.int16)
+        known = np.zeros(sum(sizes), np.uint64)  # per block: the coefficients whose history it has
         scans = []
         covered: set[int] = set()
         while scan is not None:
@@ -501,7 +503,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
             end, more = find_scan_end(data, scan.data_start, accept)
             if progressive:
                 scans.append(_decode_progressive(len(scans), data_arr, data, scan, end, frame, tables, coef_flat,
-                                                 bases, robust, source))
+                                                 known, bases, robust, source))
             else:
                 scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases,
                                           robust, resync, opts, source, head if not scans else None))
@@ -516,5 +518,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
     coefficients = tuple(coef_flat[b : b + r * c].reshape(r, c, 64) for b, (r, c) in zip(bases, grids))
     qtables = tuple(tables.qt[c.tq].copy() for c in frame.components)
     rgb = render(frame, coefficients, qtables)
+    bands = tuple(known[b: b + r * c].reshape(r, c) for b, (r, c) in zip(bases, grids)) \
+        if frame.marker == 0xC2 else None
     return DecodeResult(rgb=rgb, frame=frame, coefficients=coefficients, qtables=qtables, scans=tuple(scans),
-                        mode=mode, resync_method=resync)
+                        mode=mode, resync_method=resync, bands=bands)

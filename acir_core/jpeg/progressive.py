@@ -8,9 +8,14 @@ shared coefficient planes. End-of-band runs (EOBRUN) let one symbol skip many bl
 
 Robust decoding: a code that is not in the table, a run past Se or data that ends early costs
 the rest of that restart interval (the whole rest of the scan without markers): those MCUs keep
-what earlier scans gave them and are reported as not decoded in this scan.
+what earlier scans gave them and are reported as not decoded in this scan. Each block carries a
+64-bit mask of the coefficients whose history it has (``known``): a refinement scan reads one
+correction bit per nonzero coefficient, so a block that missed the band's first scan cannot be
+refined, and the refinement scan stops there too (its bits would be read out of step).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -18,6 +23,7 @@ from numba import njit
 from acir_core.jpeg.entropy import ERR_BAD_CODE, ERR_NONE, ERR_OUT_OF_DATA, ERR_OVERFLOW, _ZZ, _extend, _peek16
 
 DC_FIRST, DC_REFINE, AC_FIRST, AC_REFINE = 0, 1, 2, 3
+ERR_HISTORY = 6  # a refinement reached a block whose earlier band was lost
 
 
 @njit(cache=True)
@@ -26,6 +32,15 @@ def _bits(buf, pos, n):
     if n == 0:
         return 0
     return np.int32(_peek16(buf, pos) >> (16 - n))
+
+
+@njit(cache=True)
+def band_bits(ss, se):
+    """The ``known`` mask of coefficients ss..se (zigzag positions)."""
+    m = np.uint64(0)
+    for k in range(ss, se + 1):
+        m |= np.uint64(1) << np.uint64(k)
+    return m
 
 
 @njit(cache=True)
@@ -144,10 +159,12 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
 @njit(cache=True)
 def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus, mcu_cols, interleaved,
                             blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols,
-                            dc_tab, ac_tab, lut, kind, ss, se, al, robust, coef, decoded, err):
+                            dc_tab, ac_tab, lut, kind, ss, se, al, robust, coef, known, decoded, err):
     """Decode one scan's restart segments into ``coef`` (all blocks, natural order). ``decoded``
-    (per MCU of this scan) is set for every MCU decoded without a failure. Strict: the first
-    failure stops with ``err`` = (code, bit, MCU); robust: it costs the rest of its segment."""
+    (per MCU of this scan) is set for every MCU decoded without a failure; ``known`` (per block)
+    gains this scan's band for every block decoded. Strict: the first failure stops with ``err``
+    = (code, bit, MCU); robust: it costs the rest of its segment."""
+    band = band_bits(ss, se)
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
     pred = np.zeros(ncomp, np.int64)
@@ -170,12 +187,17 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 else:
                     row = m // comp_cols[c]
                     col = m - row * comp_cols[c]
-                blk = coef[comp_base[c] + row * comp_bw[c] + col]
-                r = _block(buf, pos, end, kind, ss, se, al, blk, dc_tab[c], ac_tab[c], lut, pred, c, eob)
+                at = comp_base[c] + row * comp_bw[c] + col
+                if kind == AC_REFINE and (known[at] & band) != band:
+                    failed = ERR_HISTORY  # this block missed the band's first scan: cannot be refined
+                    break
+                r = _block(buf, pos, end, kind, ss, se, al, coef[at], dc_tab[c], ac_tab[c], lut, pred, c, eob)
                 if r < 0:
                     failed = -1 - r
                     break
                 pos = r
+                if kind == DC_FIRST or kind == AC_FIRST:
+                    known[at] |= band
             if failed:
                 if not robust:
                     err[0] = failed
@@ -185,3 +207,43 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 break  # the rest of this restart segment is lost to this scan
             decoded[m] = 1
     err[0] = ERR_NONE
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class BandDamage:
+    """What a damaged or cut progressive file lost, per MCU of the frame: ``dc_lost`` (a block
+    without its DC: no picture there), ``detail_lost`` (a block without some AC band the file
+    sends: coarse there); ``scans``: per scan its band and the MCUs it lost (JSON-able)."""
+
+    dc_lost: np.ndarray = field(repr=False)
+    detail_lost: np.ndarray = field(repr=False)
+    scans: list[dict]
+
+
+def band_damage(result) -> BandDamage:
+    """:class:`BandDamage` of a progressive :class:`~acir_core.jpeg.decoder.DecodeResult`."""
+    frame = result.frame
+    single = len(frame.components) == 1
+    rows, cols = (result.bands[0].shape if single else (frame.mcu_rows, frame.mcu_cols))
+    dc_lost = np.zeros((rows, cols), bool)
+    detail = np.zeros((rows, cols), bool)
+    for ci, comp in enumerate(frame.components):
+        v, h = (1, 1) if single else (comp.v, comp.h)
+        no_dc = (result.bands[ci][: rows * v, : cols * h] & np.uint64(1)) == 0
+        dc_lost |= no_dc.reshape(rows, v, cols, h).any(axis=(1, 3))
+    for sr in result.scans:
+        if sr.decoded.all():
+            continue
+        lost = ~sr.decoded.reshape(sr.mcu_rows, sr.mcu_cols)
+        if len(sr.components) == 1 and not single:  # a component's own blocks: MCU = v×h of them
+            comp = frame.components[sr.components[0]]
+            grid = np.zeros((rows * comp.v, cols * comp.h), bool)
+            r, c = min(grid.shape[0], lost.shape[0]), min(grid.shape[1], lost.shape[1])
+            grid[:r, :c] = lost[:r, :c]
+            lost = grid.reshape(rows, comp.v, cols, comp.h).any(axis=(1, 3))
+        detail |= lost[:rows, :cols]
+    scans = [{"scan": i + 1, "band": f"{sr.band[0]}-{sr.band[1]}", "bits": f"{sr.band[2]}/{sr.band[3]}",
+              "components": [frame.components[c].id for c in sr.components],
+              "mcus_lost": int((~sr.decoded).sum()), "mcus": int(sr.decoded.size)}
+             for i, sr in enumerate(result.scans) if sr.band is not None]
+    return BandDamage(dc_lost=dc_lost, detail_lost=detail & ~dc_lost, scans=scans)
