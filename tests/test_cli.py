@@ -238,11 +238,11 @@ def test_decode_of_a_clean_file_equals_pillow(capsys, tmp_path, photo_file) -> N
     assert np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), np.asarray(Image.open(photo_file)))
 
 
-def test_decode_refuses_progressive_files_with_a_hint(capsys, tmp_path, photo_rgb) -> None:
-    p = tmp_path / "prog.jpg"
-    Image.fromarray(photo_rgb).save(p, progressive=True)
+def test_decode_refuses_arithmetic_coded_files_with_a_hint(capsys, tmp_path, photo_jpeg) -> None:
+    p = tmp_path / "arith.jpg"
+    p.write_bytes(photo_jpeg.replace(b"\xff\xc0", b"\xff\xc9", 1))
     code, _, err = run_cli(capsys, "decode", str(p), "--out", str(tmp_path / "x.png"))
-    assert code == 1 and "progressive" in err and "Pillow" in err
+    assert code == 1 and "arithmetic" in err and "Pillow" in err
 
 
 def test_sca_writes_the_image_the_mask_and_a_report(capsys, tmp_path) -> None:

@@ -333,10 +333,6 @@ def _patched(data: bytes, marker: int, offset_in_payload: int, value: bytes) -> 
 
 
 def test_unsupported_variants_name_themselves(photo_rgb, photo_jpeg) -> None:
-    buf = io.BytesIO()
-    Image.fromarray(photo_rgb).save(buf, "JPEG", progressive=True)
-    with pytest.raises(UnsupportedJpeg, match="progressive.*Pillow"):
-        decode(buf.getvalue(), source="p.jpg")
     arith = bytearray(photo_jpeg)
     sof = next(s for s in parse_layout(photo_jpeg).segments if s.marker == 0xC0)
     arith[sof.offset + 1] = 0xC9

@@ -27,7 +27,7 @@ def clean_jpeg() -> bytes:
 @pytest.fixture()
 def archive_dir(tmp_path, clean_jpeg) -> Path:
     """A small photo folder: intact, damaged (two levels, one in a subfolder), not a JPEG,
-    progressive (unsupported), and a damaged one with no thumbnail."""
+    arithmetic-coded (unsupported), and a damaged one with no thumbnail."""
     d = tmp_path / "photos"
     (d / "trip").mkdir(parents=True)
     (d / "intact.jpg").write_bytes(clean_jpeg)
@@ -35,7 +35,7 @@ def archive_dir(tmp_path, clean_jpeg) -> Path:
     (d / "trip" / "bad2.JPG").write_bytes(corrupt(clean_jpeg, ber=2 * BER, seed=2).data)
     (d / "nothumb.jpg").write_bytes(corrupt(encode_jpeg(photo_like(256, 128, seed=5)), ber=BER, seed=3).data)
     (d / "notes.jpg").write_bytes(b"these are not pixels")
-    Image.fromarray(photo_like(128, 64, seed=3)).save(d / "prog.jpg", progressive=True)
+    (d / "arith.jpg").write_bytes(encode_jpeg(photo_like(128, 64, seed=3)).replace(b"\xff\xc0", b"\xff\xc9", 1))
     (d / "readme.txt").write_text("ignored: not a JPEG name")
     return d
 
@@ -109,8 +109,8 @@ def test_cli_restore_archive(archive_dir, tmp_path, capsys):
         assert rec["status"] == "restored" and rec["stage"] == "sca" and 0 < rec["damaged_fraction"] < 1
     assert json.loads((out / "nothumb.jpg.json").read_text())["fill"] == "inpaint"
     assert json.loads((out / "bad1.jpg.json").read_text())["thumbnail"] == "embedded-exif"
-    assert (out / "prog.jpg.skipped.jpg").read_bytes() == (archive_dir / "prog.jpg").read_bytes()
-    assert "progressive" in (out / "skipped.txt").read_text()
+    assert (out / "arith.jpg.skipped.jpg").read_bytes() == (archive_dir / "arith.jpg").read_bytes()
+    assert "arithmetic" in (out / "skipped.txt").read_text()
     err = capsys.readouterr().err
     assert "notes.jpg" in err and "not a JPEG" in err
     assert not list(out.rglob("*.part"))

@@ -1,0 +1,137 @@
+"""Progressive JPEG: exact decoding of every scan kind, robust and cut files, through restore."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from acir_cli.app import main
+from acir_core.bitflip import corrupt
+from acir_core.damage import apply_damage, parse_damage
+from acir_core.errors import AcirError, CorruptJpeg
+from acir_core.jpeg.decoder import decode
+from acir_core.jpeg.progressive import band_damage
+from acir_core.metrics import y_psnr
+from acir_core.thumbnail import with_thumbnail
+from acir_engine.photo import restore_photo
+from conftest import photo_like
+
+
+def _progressive(rgb: np.ndarray, **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", progressive=True, **kw)
+    return buf.getvalue()
+
+
+def _pillow(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+CASES = {
+    "420-q75": {"quality": 75, "subsampling": 2},
+    "422-q90": {"quality": 90, "subsampling": 1},
+    "444-q100": {"quality": 100, "subsampling": 0},
+    "420-optimized": {"quality": 85, "optimize": True},
+    "restart-blocks": {"quality": 92, "restart_marker_blocks": 5},
+    "restart-rows": {"quality": 92, "restart_marker_rows": 1},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_clean_progressive_files_equal_libjpeg_turbo_pixel_for_pixel(case):
+    data = _progressive(photo_like(331, 215, seed=6), **CASES[case])
+    r = decode(data, "strict")
+    assert r.frame.marker == 0xC2 and len(r.scans) > 4 and r.clean
+    assert np.array_equal(r.rgb, _pillow(data))
+
+
+def test_grey_progressive_equals_libjpeg_turbo():
+    data = _progressive(photo_like(150, 97, seed=1)[..., 0], quality=88)
+    assert np.array_equal(decode(data, "strict").rgb[..., 0], _pillow(data)[..., 0])
+
+
+def test_every_scan_kind_is_exercised_and_all_bands_arrive():
+    r = decode(_progressive(photo_like(128, 96, seed=2), quality=90), "strict")
+    kinds = {(sr.band[0] == 0, sr.band[2] > 0) for sr in r.scans}
+    assert kinds == {(True, False), (True, True), (False, False), (False, True)}  # DC/AC, first/refinement
+    bd = band_damage(r)
+    assert not bd.dc_lost.any() and not bd.detail_lost.any()
+
+
+def test_strict_decoding_names_the_damaged_scan():
+    data = _progressive(photo_like(256, 128, seed=3), quality=90)
+    bad = corrupt(data, ber=2e-3, seed=4).data
+    with pytest.raises(CorruptJpeg, match="progressive scan"):
+        decode(bad, "strict")
+
+
+@pytest.fixture(scope="module")
+def clean() -> bytes:
+    return with_thumbnail(_progressive(photo_like(640, 480, seed=5), quality=90))
+
+
+def _pillow_shows(data: bytes, shape, truncated: bool = True) -> np.ndarray:
+    """What a standard decoder shows of a damaged file: with ``truncated`` what libjpeg decoded
+    before giving up (Pillow's LOAD_TRUNCATED_IMAGES), else Pillow's default, an error (black)."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = truncated
+    try:
+        out = _pillow(data)
+    except Exception:  # noqa: BLE001 - it shows nothing
+        out = np.zeros(shape, np.uint8)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return out if out.shape == shape else np.zeros(shape, np.uint8)
+
+
+@pytest.mark.parametrize("keep", [0.25, 0.5, 0.75])
+def test_a_cut_progressive_file_shows_what_arrived(clean, keep):
+    ref = decode(clean, "strict").rgb
+    bad = apply_damage(clean, [parse_damage(f"cut:{keep}")]).data
+    r = restore_photo(bad, source="cut.jpg")
+    assert r.record["status"] == "truncated" and r.record["progressive"]["lost"]
+    acir = y_psnr(r.image, ref)
+    assert acir >= y_psnr(_pillow_shows(bad, ref.shape, truncated=False), ref) + 10
+    assert acir >= y_psnr(_pillow_shows(bad, ref.shape), ref) - 0.5  # libjpeg's own best effort, at least
+
+
+def test_a_damaged_progressive_file_is_restored_not_skipped(clean, tmp_path):
+    ref = decode(clean, "strict").rgb
+    bad = corrupt(clean, ber=1e-5, seed=2).data
+    (tmp_path / "p.jpg").write_bytes(bad)
+    (tmp_path / "intact.jpg").write_bytes(clean)
+    out = tmp_path / "out"
+    assert main(["restore", str(tmp_path / "p.jpg"), str(tmp_path / "intact.jpg"), "--out", str(out),
+                 "--stage", "sca", "--no-previews"]) == 0
+    rec = json.loads((out / "p.jpg.json").read_text())
+    assert rec["status"] == "restored" and "progressive" in rec
+    assert (out / "intact.jpg.intact.jpg").read_bytes() == clean
+    img = np.asarray(Image.open(out / "p.jpg.restored.png").convert("RGB"))
+    assert y_psnr(img, ref) >= y_psnr(_pillow_shows(bad, ref.shape, truncated=False), ref) + 10
+    assert y_psnr(img, ref) >= y_psnr(_pillow_shows(bad, ref.shape), ref)
+
+
+def test_fuzzed_progressive_files_never_crash(clean):
+    rng = np.random.default_rng(7)
+    for i in range(40):
+        data = bytearray(clean)
+        kind = i % 4
+        if kind == 0:
+            for p in rng.integers(2000, len(data), 20):
+                data[p] ^= 1 << int(rng.integers(8))
+        elif kind == 1:
+            data = data[: int(rng.integers(600, len(data)))]
+        elif kind == 2:
+            p = int(rng.integers(2000, len(data) - 600))
+            data[p: p + 512] = rng.integers(0, 256, 512, dtype=np.uint8).tobytes()
+        else:
+            p = int(rng.integers(2000, len(data) - 600))
+            data[p: p + 4096] = bytes(4096)
+        try:
+            r = decode(bytes(data), "robust")
+        except AcirError:
+            continue
+        assert r.rgb.shape == (480, 640, 3)
