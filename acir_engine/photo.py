@@ -23,7 +23,6 @@ from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, scan_cell
 from acir_core.sca.compensate import Compensated, compensate, refill, resolve_thumbnail
 from acir_core.sca.evidence import judge
 from acir_core.jpeg.progressive import band_damage
-from acir_core.sca.fill import fill_from_thumbnail, inpaint, upsampled_thumbnail
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
 from acir_core.thumbnail import embedded_previews
@@ -138,10 +137,6 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
     return candidates[kept], kept, {k: round(v, 3) for k, v in scores.items()}
 
 
-def frame_is_progressive(result: DecodeResult) -> bool:
-    return result.frame.marker == 0xC2
-
-
 def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: int,
                      memory_budget: int) -> tuple[DecodeResult, Grafted | None]:
     """The robust decode of ``data``; for a file whose header is lost or unreadable, the decode
@@ -170,40 +165,6 @@ def _thumbnail_of(data: bytes, grafted: Grafted | None, result: DecodeResult, th
         return None, "none"
     best = max(found, key=lambda t: t.rgb.shape[0] * t.rgb.shape[1])
     return best.rgb, f"embedded-surviving-{best.rgb.shape[1]}x{best.rgb.shape[0]}"
-
-
-def _restore_progressive(result: DecodeResult, data: bytes, thumbnail, source: str, stage: str, rec: dict,
-                         timings: dict) -> PhotoResult:
-    """A damaged or cut progressive file: every scan was decoded to its end (an error costs that
-    scan's band in the rest of its restart interval, blocks keep what earlier scans gave them).
-    MCUs without their DC have no picture: filled from the thumbnail (inpainted without one);
-    MCUs missing only detail stay as the coarse scans show them, counted in the record."""
-    t = time.perf_counter()
-    frame = result.frame
-    bd = band_damage(result)
-    ch, cw = (8, 8) if len(frame.components) == 1 else (8 * frame.max_v, 8 * frame.max_h)
-    grow = lambda g: np.repeat(np.repeat(g, ch, 0), cw, 1)[: frame.height, : frame.width]  # noqa: E731
-    mask, coarse = grow(bd.dc_lost), grow(bd.detail_lost)
-    image, thumb_up, origin, fill = result.rgb, None, "unused", "none"
-    if stage != "decode":
-        thumb, origin = resolve_thumbnail(data, thumbnail, source)
-        if thumb is not None:
-            thumb_up = upsampled_thumbnail(thumb, frame.width, frame.height)
-        if mask.any():
-            image, fill = (fill_from_thumbnail(image, mask, thumb_up), "thumbnail") if thumb_up is not None \
-                else (inpaint(image, mask), "inpaint")
-    timings["fill"] = time.perf_counter() - t
-    rec.update(status="restored", stage="decode" if stage == "decode" else "sca", damaged_fraction=float(mask.mean()),
-               filled_fraction=float(mask.mean()) if fill != "none" else 0.0, runs=0, runs_fixed=0, thumbnail=origin,
-               fill=fill, timings=timings,
-               progressive={"scans": len(result.scans), "coarse_fraction": float(coarse.mean()),
-                            "lost": [s for s in bd.scans if s["mcus_lost"]]})
-    if any(sr.cut for sr in result.scans[-1:]):
-        rec["status"] = "truncated"
-    coded = coded_image(data, frame, result.qtables, result.restart_intervals, result.coefficients)
-    return PhotoResult(source=source, status="restored", stage=rec["stage"], image=image, mask=mask,
-                       region=mask if fill != "none" else np.zeros_like(mask), thumb_up=thumb_up,
-                       thumbnail_source=origin, coded=coded, record=rec)
 
 
 def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnail="auto",
@@ -247,8 +208,10 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
                                                             result.restart_intervals, result.coefficients)
         return PhotoResult(source=source, status=status, stage="none", image=result.rgb, mask=mask, coded=coded,
                            record=rec)
-    if frame_is_progressive(result):
-        return _restore_progressive(result, data, thumbnail, source, stage, rec, timings)
+    if result.frame.marker == 0xC2:
+        bd = band_damage(result)
+        rec["progressive"] = {"scans": len(result.scans), "coarse_fraction": float(bd.detail_lost.mean()),
+                              "lost": [s for s in bd.scans if s["mcus_lost"]]}
     if stage == "decode":
         sr = result.scans[0]
         grid = (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols)

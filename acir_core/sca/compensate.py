@@ -21,6 +21,7 @@ from acir_core.sca.aware_sca import aware_sca
 from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, upsampled_thumbnail
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.paper import paper_sca
+from acir_core.sca.progressive import progressive_sca
 from acir_core.sca.result import SCAResult
 from acir_core.thumbframe import fit_tone, frame_thumbnail
 from acir_core.thumbnail import best_thumbnail, extract_thumbnail
@@ -142,7 +143,11 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     note = ""
     if thumbnail is not None and method != "paper":
         thumbnail, note = prepare_thumbnail(thumbnail, result, reference)
-    sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None, options=options)
+    if result.frame.marker == 0xC2:  # a progressive file: what its scans lost (no runs to place)
+        sca = progressive_sca(result)
+    else:
+        sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None,
+                                                                    options=options)
     t1 = time.perf_counter()
     used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill
     if method == "paper":
