@@ -32,7 +32,7 @@ from acir_core.sca.evidence import judge
 TABLE_MARKERS = frozenset({0xDB, 0xC4, 0xC0, 0xC1, 0xDD})  # DQT, DHT, SOF0, SOF1, DRI
 CHAIN_MARKERS = TABLE_MARKERS | frozenset(range(0xE0, 0xF0)) | {0xFE, 0xC2}
 HEADER_SEARCH = 1 << 20
-MAIN_SCAN_SHARE = 0.5  # the photo's scan runs over at least this share of the bytes after its SOS  # bytes after the damage searched for surviving header segments
+MAIN_SCAN_SHARE = 0.2  # the photo's scan runs over at least this share of the bytes after its SOS  # bytes after the damage searched for surviving header segments
 MAX_DONORS = 8  # donors decoded per photo, best ranked first
 MIN_TAIL_MCUS = 16  # a sync point must be followed by this many MCUs that decode to the end
 
@@ -168,14 +168,19 @@ _NAMES = {0xDB: "DQT", 0xC4: "DHT", 0xC0: "SOF0", 0xC1: "SOF1", 0xC2: "SOF2", 0x
 
 def _looks_like_scan(data: bytes, start: int) -> bool:
     """Entropy-coded JPEG data has a signature: every 0xFF byte is followed by 0x00 (stuffing)
-    or a restart marker; in other data one in 256 is. Checked in the middle of what survived."""
-    mid = start + (len(data) - start) // 2
-    window = np.frombuffer(data[mid: mid + SCAN_WINDOW], np.uint8)
-    ff = np.flatnonzero(window[:-1] == 0xFF)
-    if ff.size < 8:
-        return False
-    nxt = window[ff + 1]
-    return float(np.mean((nxt == 0) | ((nxt >= 0xD0) & (nxt <= 0xD7)))) >= 0.9
+    or a restart marker; in other data one in 256 is. Checked where what survived starts and in
+    its middle (cameras that write fixed-size files pad after the image)."""
+    for at in (start, start + (len(data) - start) // 2):
+        chunk = data[at: at + SCAN_WINDOW]
+        eoi = chunk.find(b"\xff\xd9")
+        window = np.frombuffer(chunk[: eoi if eoi >= 0 else len(chunk)], np.uint8)
+        ff = np.flatnonzero(window[:-1] == 0xFF)
+        if ff.size < 8:
+            continue
+        nxt = window[ff + 1]
+        if float(np.mean((nxt == 0) | ((nxt >= 0xD0) & (nxt <= 0xD7)))) >= 0.9:
+            return True
+    return False
 
 
 def header_lost(data: bytes) -> bool:
@@ -269,7 +274,7 @@ def _head_of(result: DecodeResult) -> HeadStart | None:
         bit = int(sr.mcu_bit_start[first])
     else:
         bit, first = 0, 0
-    tail = last + 1 - first
+    tail = last + 1 - first + int(sr.segment_extra[-1])  # junk before the scan may have decoded as MCUs
     if tail < MIN_TAIL_MCUS or tail > total:
         return None
     return HeadStart(bit=int(bit), mcu=int(total - tail))
