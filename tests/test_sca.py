@@ -956,3 +956,11 @@ def test_fuzzed_photos_never_crash_either_sca_with_bounds_checks_on(tmp_path) ->
     from conftest import run_fuzzer
 
     run_fuzzer("fuzz_sca.py", 600, 5, tmp_path)
+
+
+@pytest.mark.parametrize("r", [3, 9, 40])
+def test_dilate_by_running_sums_equals_the_square_window(r) -> None:
+    from acir_core.sca.fill import dilate, window_reduce
+
+    m = np.random.default_rng(r).random((120, 97)) < 0.003
+    assert np.array_equal(dilate(m, r), window_reduce(m, r, np.logical_or))

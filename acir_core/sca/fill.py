@@ -69,8 +69,21 @@ def window_reduce(a: np.ndarray, r: int, fn) -> np.ndarray:
 
 
 def dilate(mask: np.ndarray, r: int) -> np.ndarray:
-    """Binary dilation by a (2r+1)² square."""
-    return window_reduce(mask, r, np.logical_or)
+    """Binary dilation by a (2r+1)² square: shifted copies for small ``r``, running sums (time
+    independent of ``r``) for the large ones inpainting a big hole needs."""
+    if r <= 8:
+        return window_reduce(mask, r, np.logical_or)
+    out = mask
+    for axis in (0, 1):
+        n = out.shape[axis]
+        c = np.cumsum(out, axis=axis, dtype=np.int32)
+        idx = np.arange(n)
+        hi = np.take(c, np.minimum(idx + r, n - 1), axis=axis)
+        shape = [1, 1]
+        shape[axis] = n
+        lo = np.take(c, np.maximum(idx - r - 1, 0), axis=axis) * (idx - r - 1 >= 0).reshape(shape)
+        out = (hi - lo) > 0
+    return out
 
 
 def ring(mask: np.ndarray, width: int) -> np.ndarray:
