@@ -275,16 +275,16 @@ def _luts(tables: Tables) -> np.ndarray:
     return lut
 
 
-def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame, tables: Tables,
-                 coef_flat: np.ndarray, bases: list[int], robust: bool, resync: str, opts: dict,
-                 source: str | None, head: HeadStart | None = None) -> ScanResult:
+def _scan_layout(frame: Frame, scan: Scan):
+    """(interleaved, MCU cols, MCU rows, per block of an MCU its component (index in the scan),
+    row and column in the component's MCU, the scan's components): an interleaved scan's MCU
+    holds v×h blocks of each component; a lone component's MCU is one block of its own grid."""
     interleaved = len(scan.components) > 1
     if interleaved:
         mcu_cols, mcu_rows = frame.mcu_cols, frame.mcu_rows
     else:
         cw, ch = frame.comp_size(scan.components[0].index)
         mcu_cols, mcu_rows = -(-cw // 8), -(-ch // 8)
-    n_mcus = mcu_cols * mcu_rows
     blk_comp, blk_dy, blk_dx = [], [], []
     for local, sc in enumerate(scan.components):
         comp = frame.components[sc.index]
@@ -295,6 +295,14 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
                 blk_dy.append(dy)
                 blk_dx.append(dx)
     comps = [frame.components[sc.index] for sc in scan.components]
+    return interleaved, mcu_cols, mcu_rows, blk_comp, blk_dy, blk_dx, comps
+
+
+def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame, tables: Tables,
+                 coef_flat: np.ndarray, bases: list[int], robust: bool, resync: str, opts: dict,
+                 source: str | None, head: HeadStart | None = None) -> ScanResult:
+    interleaved, mcu_cols, mcu_rows, blk_comp, blk_dy, blk_dx, comps = _scan_layout(frame, scan)
+    n_mcus = mcu_cols * mcu_rows
     bits = destuff(data_arr, scan.data_start, end, restarts=scan.restart_interval > 0)
     marker_bit = None
     if not robust and bits.bad_markers.size:
@@ -351,23 +359,8 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
                         source: str | None) -> ScanResult:
     """One scan of a progressive frame (:mod:`acir_core.jpeg.progressive`): its band goes into the
     shared coefficient planes; restart intervals are taken in the order their markers come."""
-    interleaved = len(scan.components) > 1
-    if interleaved:
-        mcu_cols, mcu_rows = frame.mcu_cols, frame.mcu_rows
-    else:
-        cw, ch = frame.comp_size(scan.components[0].index)
-        mcu_cols, mcu_rows = -(-cw // 8), -(-ch // 8)
+    interleaved, mcu_cols, mcu_rows, blk_comp, blk_dy, blk_dx, comps = _scan_layout(frame, scan)
     n_mcus = mcu_cols * mcu_rows
-    blk_comp, blk_dy, blk_dx = [], [], []
-    for local, sc in enumerate(scan.components):
-        comp = frame.components[sc.index]
-        h, v = (comp.h, comp.v) if interleaved else (1, 1)
-        for dy in range(v):
-            for dx in range(h):
-                blk_comp.append(local)
-                blk_dy.append(dy)
-                blk_dx.append(dx)
-    comps = [frame.components[sc.index] for sc in scan.components]
     bits = destuff(data_arr, scan.data_start, end, restarts=scan.restart_interval > 0)
     ri = scan.restart_interval
     if ri:

@@ -44,6 +44,15 @@ def band_bits(ss, se):
 
 
 @njit(cache=True)
+def _correct(buf, pos, blk, z, p1, m1):
+    """One correction bit for a coefficient that already has history: 1 adds ``p1`` to its
+    magnitude (unless that bit is already set). Returns the position after the bit."""
+    if _bits(buf, pos, 1) and (blk[z] & p1) == 0:
+        blk[z] = np.int16(blk[z] + (p1 if blk[z] >= 0 else m1))
+    return pos + 1
+
+
+@njit(cache=True)
 def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, eob):
     """Decode this scan's part of one block ``blk`` (64 int16, natural order) at ``pos``.
     ``eob[0]``: the end-of-band run carried between blocks. Returns the new position, or -1
@@ -125,10 +134,7 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                 while k <= se:  # skip r zero-history coefficients, refining the nonzero ones passed
                     z = _ZZ[k]
                     if blk[z] != 0:
-                        if _bits(buf, pos, 1):
-                            if (blk[z] & p1) == 0:
-                                blk[z] = np.int16(blk[z] + (p1 if blk[z] >= 0 else m1))
-                        pos += 1
+                        pos = _correct(buf, pos, blk, z, p1, m1)
                     else:
                         if r == 0:
                             break
@@ -143,12 +149,8 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                     return -1 - ERR_OUT_OF_DATA
         if eob[0] > 0:  # in an end-of-band run: only correction bits for the nonzero ones
             while k <= se:
-                z = _ZZ[k]
-                if blk[z] != 0:
-                    if _bits(buf, pos, 1):
-                        if (blk[z] & p1) == 0:
-                            blk[z] = np.int16(blk[z] + (p1 if blk[z] >= 0 else m1))
-                    pos += 1
+                if blk[_ZZ[k]] != 0:
+                    pos = _correct(buf, pos, blk, _ZZ[k], p1, m1)
                 k += 1
             eob[0] -= 1
     if pos > end:
