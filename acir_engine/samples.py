@@ -42,6 +42,7 @@ class Config:
     quality: int = 75
     subsampling: str = "4:2:0"
     restart_rows: int = 0
+    progressive: bool = False  # photos stored progressive (Pillow's 10-scan script), not baseline
     thumbnail: bool = True
     fde: str = "aes-cbc-essiv:sha256"
     sector_size: int = 512
@@ -122,7 +123,8 @@ def prepare(uri: str, data: bytes, cfg: Config) -> Prepared:
         im = _fit(im, cfg.width, cfg.height)
     buf = io.BytesIO()
     kw = {"restart_marker_rows": cfg.restart_rows} if cfg.restart_rows else {}
-    im.save(buf, "JPEG", quality=cfg.quality, subsampling=SUBSAMPLING[cfg.subsampling], **kw)
+    im.save(buf, "JPEG", quality=cfg.quality, subsampling=SUBSAMPLING[cfg.subsampling], progressive=cfg.progressive,
+            **kw)
     jpeg = buf.getvalue()
     clean = decode(jpeg, "strict", source=uri, max_pixels=cfg.max_pixels).rgb
     if cfg.thumbnail:
@@ -234,7 +236,7 @@ def encode_row(s: Sample, cfg: Config) -> dict:
         "sample_id": s.sample_id, "image_id": p.image_id, "source_uri": p.uri, "split": p.split,
         "width": r.frame.width, "height": r.frame.height, "seed": s.seed, "ber": s.ber, "variant": s.variant,
         "fde": cfg.fde, "sector_size": cfg.sector_size, "region": cfg.region, "quality": cfg.quality,
-        "subsampling": cfg.subsampling, "restart_rows": cfg.restart_rows,
+        "subsampling": cfg.subsampling, "restart_rows": cfg.restart_rows, "progressive": cfg.progressive,
         "n_flips": len(s.flip_bits), "flip_bits": list(s.flip_bits), "plaintext_bytes_changed": s.bytes_changed,
         "damage": s.damage,
         "resyncs": len(r.resyncs), "bits_skipped": r.bits_skipped,

@@ -219,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quality", type=int, default=75)
     p.add_argument("--subsampling", choices=tuple(stages.SUBSAMPLING), default="4:2:0")
     p.add_argument("--restart-rows", type=int, default=0, help="restart marker every N MCU rows (0: none)")
+    p.add_argument("--progressive", action="store_true", help="store the photos as progressive JPEGs")
     p.add_argument("--no-thumbnail", action="store_true", help="do not embed the 160-px EXIF thumbnail")
     p.add_argument("--fde", default="aes-cbc-essiv:sha256")
     p.add_argument("--sector-size", type=int, default=512)
@@ -252,7 +253,7 @@ def config_from(args: argparse.Namespace) -> stages.Config:
     for ber in args.ber:
         check_ber(ber)
     return stages.Config(width=w, height=h, keep_size=args.keep_size, quality=args.quality,
-                         subsampling=args.subsampling, restart_rows=args.restart_rows,
+                         subsampling=args.subsampling, restart_rows=args.restart_rows, progressive=args.progressive,
                          thumbnail=not args.no_thumbnail, fde=args.fde, sector_size=args.sector_size,
                          region=args.region, bers=tuple(args.ber), variants=args.variants, seed=args.seed,
                          splits=tuple(splits), images=args.images, damage=tuple(args.damage))

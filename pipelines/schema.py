@@ -25,6 +25,7 @@ SCHEMA = pa.schema(
         ("quality", pa.int32()),
         ("subsampling", pa.string()),
         ("restart_rows", pa.int32()),
+        ("progressive", pa.bool_()),  # stored as a progressive JPEG
         ("n_flips", pa.int32()),
         ("flip_bits", pa.list_(pa.int64())),  # ciphertext bit offsets (bit 0 = MSB of byte 0)
         ("plaintext_bytes_changed", pa.int64()),

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from acir_core.jpeg.segments import parse_layout
+
 beam = pytest.importorskip("apache_beam")
 fsspec = pytest.importorskip("fsspec")
 
@@ -246,3 +248,13 @@ def test_a_stage_sheds_its_input_once_its_output_holds_the_images() -> None:
     assert last.decoded is None and last.aware is None and row["aware_sca_png"][:4] == b"\x89PNG"
     element = ["mem://p.jpg", encode_jpeg(photo_like(300, 200, seed=1), quality=92), -1]
     assert len(list(generate.PrepareFn(cfg).work(element))) == 1 and element[1] == b""
+
+
+def test_progressive_samples_are_made_and_restored(memory_inputs) -> None:
+    url, fs, root = memory_inputs
+    manifest = generate.run(["--input", f"{url}/p*.jpg", "--output", f"{url}/prog", "--size", "256x128",
+                             "--ber", "1e-4", "--progressive"])
+    assert manifest["counts"]["rows"] == 3 and manifest["config"]["progressive"] is True
+    for r in dataset.iter_rows(f"{url}/prog"):
+        assert r["progressive"] and parse_layout(r["clean_jpeg"]).frame.marker == 0xC2
+        assert r["y_psnr_aware_fill"] >= r["y_psnr_robust"] - 0.5
