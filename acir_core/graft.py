@@ -32,7 +32,7 @@ from acir_core.sca.evidence import judge
 TABLE_MARKERS = frozenset({0xDB, 0xC4, 0xC0, 0xC1, 0xDD})  # DQT, DHT, SOF0, SOF1, DRI
 CHAIN_MARKERS = TABLE_MARKERS | frozenset(range(0xE0, 0xF0)) | {0xFE, 0xC2}
 HEADER_SEARCH = 1 << 20
-PREVIEW_LOOKBACK = 1 << 16  # scan data this long before another image's SOS is the photo's
+PREVIEW_STEP = 1 << 13  # windows in which scan data before a candidate SOS is measured
 MAIN_SCAN_SHARE = 0.2  # the photo's scan runs over at least this share of the bytes after its SOS  # bytes after the damage searched for surviving header segments
 MAX_DONORS = 8  # donors decoded per photo, best ranked first
 MIN_TAIL_MCUS = 16  # a sync point must be followed by this many MCUs that decode to the end
@@ -125,16 +125,19 @@ def _chain_from(data: bytes, q: int, target: int) -> list[int] | None:
     return out if q == target else None
 
 
-def _after_an_image(data: bytes, damage_end: int, p: int) -> bool:
-    """Is the SOS at ``p`` another image's, one that follows the photo's own scan data (a preview
-    or second image after its EOI)? Then a long stretch of scan data ends in an EOI before it; an
-    embedded thumbnail's scan before the photo's SOS is short (EXIF data lies before it)."""
+def _after_an_image(data: bytes, damage_end: int, p: int, own: int) -> bool:
+    """Is the SOS at ``p`` (whose scan runs ``own`` bytes) another image's, one that follows the
+    photo's scan data (a preview or second image after its EOI)? Then scan data longer than its
+    own ends in an EOI before it. A preview inside the header (maker notes) is the other way round:
+    the photo's scan after it is the longer."""
     eoi = data.rfind(b"\xff\xd9", damage_end, p)
-    if eoi < 0 or eoi - damage_end < 2 * PREVIEW_LOOKBACK:
-        return False
-    near = data[eoi - PREVIEW_LOOKBACK // 4: eoi]
-    far = data[eoi - PREVIEW_LOOKBACK: eoi - PREVIEW_LOOKBACK + PREVIEW_LOOKBACK // 4]
-    return _looks_like_scan(near, 0) and _looks_like_scan(far, 0)
+    run, step = 0, PREVIEW_STEP
+    while eoi >= 0 and run <= own:
+        lo = eoi - run - step
+        if lo < damage_end or not _looks_like_scan(data[lo: lo + step], 0):
+            break
+        run += step
+    return run > own
 
 
 def salvage(data: bytes) -> Salvaged:
@@ -146,11 +149,12 @@ def salvage(data: bytes) -> Salvaged:
     best, best_len = None, 0
     p = data.find(b"\xff\xda", damage_end, stop)
     while p >= 0:
-        if _valid_sos(data, p) and not _after_an_image(data, damage_end, p):
+        if _valid_sos(data, p):
             start = p + 2 + ((data[p + 2] << 8) | data[p + 3])
             eoi = data.find(b"\xff\xd9", start)
             n = (eoi if eoi >= 0 else len(data)) - start
-            if n > best_len and n >= MAIN_SCAN_SHARE * (len(data) - start):
+            if n > best_len and n >= MAIN_SCAN_SHARE * (len(data) - start) and not _after_an_image(data, damage_end,
+                                                                                                  p, n):
                 best, best_len = p, n
         p = data.find(b"\xff\xda", p + 2, stop)
     if best is None:
