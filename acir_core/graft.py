@@ -519,14 +519,18 @@ def _score(result: DecodeResult, head: HeadStart | None) -> float:
 
 
 def _ranked(donors, salvaged: Salvaged) -> list[Donor]:
-    """Donors worth decoding, best first: same camera, then same sampling and frame as what
-    survived, at most ``MAX_DONORS``."""
-    own = _tables_of(list(salvaged.segments)).frame if salvaged.segments else None
+    """Donors worth decoding, best first: same camera, then the same frame size and sampling as
+    what survived, at most ``MAX_DONORS``."""
+    try:
+        own = _tables_of(list(salvaged.segments)).frame if salvaged.segments else None
+    except AcirError:  # what survived does not parse: rank by camera alone
+        own = None
 
     def key(d: Donor):
         same_cam = bool(salvaged.camera) and d.camera == salvaged.camera
         same_frame = own is not None and (own.width, own.height) == (d.width, d.height)
-        return (not same_cam, not same_frame, d.source)
+        same_sampling = own is not None and tuple((c.h, c.v) for c in own.components) == d.sampling
+        return (not same_cam, not same_frame, not same_sampling, d.source)
 
     return sorted(donors, key=key)[:MAX_DONORS]
 
