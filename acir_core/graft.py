@@ -5,37 +5,33 @@ bytes at its start; lose them and every byte of image data is unreadable, though
 there. Two things bring it back. What survives of the header is salvaged: camera files carry
 tens of KiB of EXIF before the tables, so a few lost sectors often leave the tables and the SOS
 intact (:func:`salvage`). What did not survive comes from a donor: a photo of the same camera
-(:class:`Donor`), whose tables are tried in turn, the best decode kept (:func:`graft`).
+(:class:`Donor`), whose tables are tried in turn, the best decode kept (:func:`graft`). Finding
+what survived is :mod:`acir_core.jpeg.salvage`; the DC constant, :mod:`acir_core.jpeg.dc_anchor`.
 
 When the scan's own start was lost too, the surviving data begins inside some MCU. The robust
 decoder finds where it falls into step; the data runs intact to the EOI, so counting the MCUs
 from there to the end tells which MCU that is. Everything after it decodes bit-exact; without
 restart markers its DC values are known only up to one constant per component (the predictor
-at the lost start), anchored on the photo's own darkest and brightest blocks (:func:`anchor_dc`).
+at the lost start), anchored on the photo's own darkest and brightest blocks.
 """
 from __future__ import annotations
 
-import io
-import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from acir_core.errors import AcirError, BadInput, HeaderLost
+from acir_core.jpeg.dc_anchor import anchor_dc
 from acir_core.jpeg.decoder import DecodeResult, HeadStart, decode
 from acir_core.jpeg.fdct import DCT
+from acir_core.jpeg.salvage import TABLE_MARKERS, Salvaged, camera_of, header_lost, salvage, scan_end
 from acir_core.jpeg.segments import parse_layout
 from acir_core.jpeg.tables import Tables, apply_segment, scan_cell
 from acir_core.sca.evidence import judge
 
-TABLE_MARKERS = frozenset({0xDB, 0xC4, 0xC0, 0xC1, 0xDD})  # DQT, DHT, SOF0, SOF1, DRI
-CHAIN_MARKERS = TABLE_MARKERS | frozenset(range(0xE0, 0xF0)) | {0xFE, 0xC2}
-HEADER_SEARCH = 1 << 20
-PREVIEW_STEP = 1 << 13  # windows in which scan data before a candidate SOS is measured
-MAIN_SCAN_SHARE = 0.2  # the photo's scan runs over at least this share of the bytes after its SOS  # bytes after the damage searched for surviving header segments
 MAX_DONORS = 8  # donors decoded per photo, best ranked first
 MIN_TAIL_MCUS = 16  # a sync point must be followed by this many MCUs that decode to the end
+__all__ = ["Donor", "Grafted", "HeaderLost", "anchor_dc", "donor_of", "graft", "header_lost", "salvage"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,15 +46,6 @@ class Donor:
     height: int
     sampling: tuple[tuple[int, int], ...]
     camera: str = ""
-
-
-def _camera(data: bytes) -> str:
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            exif = im.getexif()
-        return " ".join(str(exif.get(t, "")).strip("\x00 ") for t in (0x010F, 0x0110)).strip()
-    except Exception:  # noqa: BLE001 - no or broken EXIF: camera unknown
-        return ""
 
 
 def _tables_of(segments: list[bytes]) -> Tables:
@@ -83,134 +70,8 @@ def donor_of(data: bytes, source: str = "") -> Donor:
         raise BadInput("cannot lend its header: no baseline frame header (SOF0/SOF1)", source=source)
     sos = layout.segments[-1]
     return Donor(source=source, segments=tuple(segs), sos=bytes(data[sos.offset: sos.end]), width=t.frame.width,
-                 height=t.frame.height, sampling=tuple((c.h, c.v) for c in t.frame.components), camera=_camera(data))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Salvaged:
-    """What survives of a damaged header. ``damage_end``: first byte after the leading zeros;
-    ``segments``: table segments (DQT/DHT/SOF/DRI, raw) that chain to ``sos``, the scan's SOS
-    segment, whose data starts at ``scan_start`` (both None when the SOS did not survive);
-    ``names``: the surviving segments' names in order; ``extras``: the surviving APPn and COM
-    segments (EXIF, ICC), kept in the grafted file."""
-
-    damage_end: int
-    segments: tuple[bytes, ...] = field(repr=False)
-    extras: tuple[bytes, ...] = field(default=(), repr=False)
-    sos: bytes | None = field(repr=False)
-    scan_start: int | None
-    names: tuple[str, ...]
-    camera: str = ""
-
-
-def _valid_sos(data: bytes, p: int) -> bool:
-    if p + 4 > len(data):
-        return False
-    length = (data[p + 2] << 8) | data[p + 3]
-    ns = data[p + 4] if p + 4 < len(data) else 0
-    if ns not in (1, 3) or length != 6 + 2 * ns or p + 2 + length > len(data):
-        return False
-    tail = data[p + 5 + 2 * ns: p + 8 + 2 * ns]
-    return tail == b"\x00\x3f\x00"
-
-
-def _chain_from(data: bytes, q: int, target: int) -> list[int] | None:
-    """Segment offsets walking from ``q`` by their lengths that land exactly on ``target``."""
-    out = []
-    while q < target:
-        if data[q] != 0xFF or data[q + 1] not in CHAIN_MARKERS or q + 4 > target:
-            return None
-        out.append(q)
-        q += 2 + ((data[q + 2] << 8) | data[q + 3])
-    return out if q == target else None
-
-
-def _after_an_image(data: bytes, damage_end: int, p: int, own: int) -> bool:
-    """Is the SOS at ``p`` (whose scan runs ``own`` bytes) another image's, one that follows the
-    photo's scan data (a preview or second image after its EOI)? Then scan data longer than its
-    own ends in an EOI before it. A preview inside the header (maker notes) is the other way round:
-    the photo's scan after it is the longer."""
-    eoi = data.rfind(b"\xff\xd9", damage_end, p)
-    run, step = 0, PREVIEW_STEP
-    while eoi >= 0 and run <= own:
-        lo = eoi - run - step
-        if lo < damage_end or not _looks_like_scan(data[lo: lo + step], 0):
-            break
-        run += step
-    return run > own
-
-
-def salvage(data: bytes) -> Salvaged:
-    """Find the scan's SOS among the surviving bytes (the valid SOS whose data runs longest and
-    over at least ``MAIN_SCAN_SHARE`` of what follows it: an embedded thumbnail's scan ends
-    long before the file does) and the longest chain of header segments leading to it."""
-    damage_end = len(data) - len(data.lstrip(b"\x00"))
-    stop = min(len(data), damage_end + HEADER_SEARCH)
-    best, best_len = None, 0
-    p = data.find(b"\xff\xda", damage_end, stop)
-    while p >= 0:
-        if _valid_sos(data, p):
-            start = p + 2 + ((data[p + 2] << 8) | data[p + 3])
-            eoi = data.find(b"\xff\xd9", start)
-            n = (eoi if eoi >= 0 else len(data)) - start
-            if n > best_len and n >= MAIN_SCAN_SHARE * (len(data) - start) and not _after_an_image(data, damage_end,
-                                                                                                  p, n):
-                best, best_len = p, n
-        p = data.find(b"\xff\xda", p + 2, stop)
-    if best is None:
-        return Salvaged(damage_end=damage_end, segments=(), sos=None, scan_start=None, names=())
-    chain: list[int] = []
-    q = data.find(b"\xff", damage_end, best)
-    while 0 <= q < best:
-        found = _chain_from(data, q, best)
-        if found is not None:
-            chain = found
-            break
-        q = data.find(b"\xff", q + 1, best)
-    segs = [(data[q + 1], bytes(data[q: q + 2 + ((data[q + 2] << 8) | data[q + 3])])) for q in chain]
-    names = tuple(_NAMES.get(m, f"APP{m - 0xE0}" if 0xE0 <= m <= 0xEF else "COM") for m, _ in segs)
-    camera = ""
-    for m, seg in segs:
-        if m == 0xE1 and seg[4:10] == b"Exif\x00\x00":
-            camera = _camera(b"\xff\xd8" + seg + b"\xff\xd9")
-    sos_len = (data[best + 2] << 8) | data[best + 3]
-    return Salvaged(damage_end=damage_end, segments=tuple(s for m, s in segs if m in TABLE_MARKERS),
-                    extras=tuple(s for m, s in segs if m not in TABLE_MARKERS and m != 0xC2),
-                    sos=bytes(data[best: best + 2 + sos_len]), scan_start=best + 2 + sos_len, names=names + ("SOS",),
-                    camera=camera)
-
-
-_NAMES = {0xDB: "DQT", 0xC4: "DHT", 0xC0: "SOF0", 0xC1: "SOF1", 0xC2: "SOF2", 0xDD: "DRI", 0xFE: "COM"}
-
-
-def _looks_like_scan(data: bytes, start: int) -> bool:
-    """Entropy-coded JPEG data has a signature: every 0xFF byte is followed by 0x00 (stuffing)
-    or a restart marker; in other data one in 256 is. Checked where what survived starts and in
-    its middle (cameras that write fixed-size files pad after the image)."""
-    for at in (start, start + (len(data) - start) // 2):
-        chunk = data[at: at + SCAN_WINDOW]
-        eoi = chunk.find(b"\xff\xd9")
-        window = np.frombuffer(chunk[: eoi if eoi >= 0 else len(chunk)], np.uint8)
-        ff = np.flatnonzero(window[:-1] == 0xFF)
-        if ff.size < 8:
-            continue
-        nxt = window[ff + 1]
-        if float(np.mean((nxt == 0) | ((nxt >= 0xD0) & (nxt <= 0xD7)))) >= 0.9:
-            return True
-    return False
-
-
-def header_lost(data: bytes) -> bool:
-    """Does ``data`` look like a JPEG whose header was lost or damaged, rather than no JPEG: it
-    ends in EOI (trailing zeros aside), holds a valid SOS segment after any leading zeros, or
-    what survived reads like entropy-coded data (cameras leave other bytes after the EOI)."""
-    if data.rstrip(b"\x00").endswith(b"\xff\xd9"):
-        return True
-    sal = salvage(data)
-    return sal.sos is not None or _looks_like_scan(data, sal.damage_end)
-
-
-SCAN_WINDOW = 1 << 16
+                 height=t.frame.height, sampling=tuple((c.h, c.v) for c in t.frame.components),
+                 camera=camera_of(data))
 
 
 def _slots(segments: list[bytes]) -> set[tuple[str, int]]:
@@ -357,104 +218,10 @@ def _past_garbage(result: DecodeResult, head: HeadStart) -> HeadStart:
     return HeadStart(bit=int(sr.mcu_bit_start[nxt]), mcu=nxt)
 
 
-PIN_PLATEAU = 8  # flat blocks at the extreme DC that make a clipped plateau
-PIN_TOLERANCE = 12.0  # levels a pin may differ from the darkest-blocks estimate (its error's 90th percentile)
-
-
-def _luma_constant(blocks: np.ndarray, q: np.ndarray) -> tuple[float, str]:
-    """DC units to add to every luma block: the darkest blocks (the 0.01 % quantile) go to 0,
-    where nearly every photo has its shadows; a clipped plateau (flat blocks at exactly the DC
-    of 255s or of 0s) near that estimate pins it exactly (a bright sky is a plateau too, but
-    far from it)."""
-    q0 = float(q[0])
-    step = q0 / 8.0  # levels per DC unit
-    s = (DCT.T.astype(np.float32) @ (blocks * q).reshape(-1, 8, 8) @ DCT.astype(np.float32)).reshape(-1, 64)
-    lo = float(np.quantile(-128.0 - s.min(axis=1), 0.9999)) / step  # the darkest blocks at 0
-    dc = blocks[:, 0]
-    flat = np.abs(blocks[:, 1:]).sum(axis=1) <= 1
-    pins = []
-    if flat.sum() >= PIN_PLATEAU:
-        tol = PIN_TOLERANCE / step
-        for value, end, why in ((dc[flat].max(), round(1016 / q0), "clipped highlights"),
-                                (dc[flat].min(), round(-1024 / q0), "clipped shadows")):
-            d = end - value
-            if np.sum(flat & (dc == value)) >= PIN_PLATEAU and abs(d - lo) <= tol:
-                pins.append((d, why))
-    if len(pins) == 2 and abs(pins[0][0] - pins[1][0]) > PIN_TOLERANCE / step:
-        pins = []
-    if pins:
-        return float(np.mean([d for d, _ in pins])), " and ".join(w for _, w in pins)
-    return lo, "darkest blocks at black"
-
-
-def anchor_dc(result: DecodeResult, skip: int = 0) -> tuple[DecodeResult, dict]:
-    """Set the one unknown DC constant per component of a scan decoded from a lost start
-    (see :func:`_luma_constant`); colour is set so that the darkest 1 % of MCUs are neutral
-    (shadows are grey in nearly every photo); the first ``skip`` decoded MCUs (perhaps not yet
-    in step) are left out of the statistics. Interleaved YCbCr scans only; others are left."""
-    sr = result.scans[0]
-    frame = result.frame
-    if len(sr.components) != len(frame.components) or frame.color == "rgb":
-        return result, {}
-    coefs = [c.copy() for c in result.coefficients]
-    live = sr.decoded.reshape(sr.mcu_rows, sr.mcu_cols)
-    if not live.any():
-        return result, {}
-
-    def layout(ci: int) -> tuple[int, int]:
-        comp = frame.components[ci]
-        return (comp.v, comp.h) if len(frame.components) > 1 else (1, 1)
-
-    def per_mcu(ci: int) -> np.ndarray:  # (live MCUs, blocks per MCU, 64) of component ci
-        v, h = layout(ci)
-        g = coefs[ci][: sr.mcu_rows * v, : sr.mcu_cols * h]
-        g = g.reshape(sr.mcu_rows, v, sr.mcu_cols, h, 64).transpose(0, 2, 1, 3, 4)
-        return g[live].reshape(-1, v * h, 64)
-
-    def shift(ci: int, d: int) -> None:
-        v, h = layout(ci)
-        m = np.zeros(coefs[ci].shape[:2], bool)
-        m[: sr.mcu_rows * v, : sr.mcu_cols * h] = np.repeat(np.repeat(live, v, axis=0), h, axis=1)
-        coefs[ci][m, 0] = np.clip(coefs[ci][m, 0].astype(np.int32) + d, -32768, 32767).astype(np.int16)
-
-    order = np.cumsum(live.reshape(-1))[live.reshape(-1)]  # 1.. over live MCUs in scan order
-    use = order > skip if order.size > 4 * skip else np.ones(order.size, bool)
-    notes = {}
-    y = per_mcu(0)[use]
-    d, why = _luma_constant(y.reshape(-1, 64).astype(np.float32),
-                            np.asarray(result.qtables[0], np.float32).reshape(64))
-    shift(0, int(round(d)))
-    notes[str(frame.components[0].id)] = {"dc": int(round(d)), "by": why}
-    if len(frame.components) == 3:
-        y_level = y[:, :, 0].astype(np.float64).mean(axis=1)
-        dark = np.argsort(y_level, kind="stable")[: max(1, y_level.size // 100)]
-        for ci in (1, 2):
-            c = per_mcu(ci)[use][:, :, 0].astype(np.float64).mean(axis=1)
-            d = int(round(-float(np.median(c[dark]))))
-            shift(ci, d)
-            notes[str(frame.components[ci].id)] = {"dc": d, "by": "darkest MCUs neutral"}
-    rgb = result.rerender(tuple(coefs))
-    return replace(result, coefficients=tuple(coefs), rgb=rgb), notes
-
-
-def _scan_end(data: bytes, start: int) -> int:
-    """Where the surviving scan ends: the first EOI after ``start`` past which the bytes no longer
-    read like scan data (cameras leave previews or padding after the image; a bit error can
-    fake an EOI inside it)."""
-    eoi = data.find(b"\xff\xd9", start)
-    while eoi >= 0:
-        after = data[eoi + 2: eoi + 2 + SCAN_WINDOW]
-        if (len(after) < 64 or not after[:16].strip(b"\x00\xff") or after[1:3] == b"\xd8\xff"
-                or not _looks_like_scan(after, 0)):
-            return eoi + 2  # the end, padding, or another image (a preview, its SOI perhaps disguised) next
-        eoi = data.find(b"\xff\xd9", eoi + 2)
-    return len(data)
-
-
 def _try(data: bytes, header: bytes, scan_start: int, sos_survived: bool, source: str):
     """Decode one candidate graft: (result, head, grafted bytes, DC anchor notes), or None when
     it does not decode."""
-    grafted = header + data[scan_start: len(data) if sos_survived else _scan_end(data, scan_start)]
+    grafted = header + data[scan_start: len(data) if sos_survived else scan_end(data, scan_start)]
     try:
         first = decode(grafted, "robust", source=source)
     except AcirError:

@@ -215,7 +215,7 @@ def scan_order(frame: Frame, grids: tuple[tuple[int, int], ...]) -> tuple[np.nda
         n = rows * cols
         return np.arange(n, dtype=np.int64), np.zeros(n, np.int64), np.arange(n, dtype=np.int64)
     my, mx = np.meshgrid(np.arange(frame.mcu_rows), np.arange(frame.mcu_cols), indexing="ij")
-    parts, comps, offs = [], [], []
+    parts, comps = [], []
     for ci, comp in enumerate(frame.components):
         cols = grids[ci][1]
         for dy in range(comp.v):
