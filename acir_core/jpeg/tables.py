@@ -6,6 +6,7 @@ header gives ``CorruptHeader`` (with the offset) or ``UnsupportedJpeg`` (naming 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,19 +129,33 @@ class HuffmanTable:
 
 
 def build_huffman_lookup(counts: tuple[int, ...], symbols: bytes, where: str, offset: int) -> np.ndarray:
-    """Canonical Huffman codes (T.81 Annex C) expanded into a 65536-entry window table."""
+    """Canonical Huffman codes (T.81 Annex C) expanded into a 65536-entry window table (read-only:
+    the same table recurs in every scan of a progressive file and in every file of a camera)."""
+    try:
+        return _lookup(counts, symbols)
+    except _Overflow:
+        raise CorruptHeader(f"{where}: Huffman code lengths overflow the code space", offset=offset) from None
+
+
+class _Overflow(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=64)
+def _lookup(counts: tuple[int, ...], symbols: bytes) -> np.ndarray:
     lookup = np.full(1 << 16, -1, dtype=np.int32)
     code, k = 0, 0
     for length in range(1, 17):
         for _ in range(counts[length - 1]):
             if code >= 1 << length:
-                raise CorruptHeader(f"{where}: Huffman code lengths overflow the code space", offset=offset)
+                raise _Overflow
             lo = code << (16 - length)
             hi = (code + 1) << (16 - length)
             lookup[lo:hi] = (length << 8) | symbols[k]
             code += 1
             k += 1
         code <<= 1
+    lookup.flags.writeable = False
     return lookup
 
 
