@@ -162,3 +162,17 @@ def test_a_cut_file_is_recorded_as_truncated(clean, tmp_path):
     assert summary["restored"] == 1 and summary["truncated"] == 1
     assert main(["restore", str(tmp_path / "cut.jpg"), "--out", str(out), "--stage", "sca", "--no-previews"]) == 0
     assert json.loads((out / "summary.json").read_text())["resumed"] == 1  # a finished photo is not redone
+
+
+def test_the_archive_pipeline_lends_the_runs_headers_in_a_second_pass(clean, same_camera, tmp_path):
+    pytest.importorskip("apache_beam")
+    from pipelines.archive import run
+
+    d = tmp_path / "card"
+    d.mkdir()
+    (d / "intact.jpg").write_bytes(same_camera)
+    (d / "lost.jpg").write_bytes(apply_damage(clean, [parse_damage("head:24")], seed=0).data)
+    s = run(["--input", str(d), "--output", str(tmp_path / "out"), "--stage", "sca", "--no-previews"])
+    assert (s["restored"], s["clean"], s["failed"]) == (1, 1, 0)
+    rec = json.loads((tmp_path / "out" / "lost.jpg.json").read_text())
+    assert rec["header"]["donor"].endswith("intact.jpg")
