@@ -154,6 +154,19 @@ def run_case(task: dict) -> dict:
     return row
 
 
+SETS = {"camera": CAMERA, "eval": ROOT.parent / "shared" / "datasets" / "eval"}
+
+
+def set_photos(name: str, pattern: str = "*") -> list[Path]:
+    """The JPEGs of dataset ``name`` (camera or eval) whose names match ``pattern``, sorted; exits
+    with a message when ``../shared`` is not beside the repository."""
+    folder = SETS[name]
+    if not folder.is_dir():
+        sys.exit(f"{folder} not found (../shared beside the repository)")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")
+                  and fnmatch.fnmatch(p.name, pattern))
+
+
 def run_pool(run_case, tasks: list[dict], jobs: int, line) -> list[dict]:
     """Every task through ``run_case`` in ``jobs`` spawned workers (kernels warmed up first),
     printing ``line(row)`` for each as it comes back; the rows in the order they finished."""

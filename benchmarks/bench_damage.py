@@ -17,7 +17,6 @@ writing it took.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import sys
 import time
@@ -26,10 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_camera import _y_psnr, hit_mcus, pillow_rgb, run_pool  # noqa: E402
+from bench_camera import SETS, _y_psnr, hit_mcus, pillow_rgb, run_pool, set_photos  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-SETS = {"camera": ROOT.parent / "shared" / "datasets" / "camera", "eval": ROOT.parent / "shared" / "datasets" / "eval"}
 KINDS = ("zero:4k,zero:16k,lose:4k,lose:16k,repeat:4k,repeat:16k,crlf,cut:0.25,cut:0.5,cut:0.75,head:2,head:16,"
          "head:64,headless:16")
 
@@ -156,8 +153,8 @@ def summarise(rows: list[dict]) -> str:
         out.append(f"| {spec} | {len(sel)} | {len(sel) - len(ok)} | {mean('pillow'):.2f} | {mean('psnr'):.2f} | "
                    f"{mean('psnr') - mean('pillow'):+.2f} | {mean('held_pct'):.2f} % | "
                    f"{float(np.median([r['mask_over_held'] for r in ok])):.1f}× | {mean('exact_far_pct'):.1f} % | "
-                   f"{mean('ac_exact_pct'):.1f} % | {mean('dc_placed_pct'):.1f} % | {mean('seconds'):.1f} | {mean('jpeg_psnr'):.2f} | {mean('jpeg_made_pct'):.2f} % | "
-                   f"{mean('jpeg_seconds'):.2f} |")
+                   f"{mean('ac_exact_pct'):.1f} % | {mean('dc_placed_pct'):.1f} % | {mean('seconds'):.1f} | "
+                   f"{mean('jpeg_psnr'):.2f} | {mean('jpeg_made_pct'):.2f} % | {mean('jpeg_seconds'):.2f} |")
     return "\n".join(out)
 
 
@@ -172,12 +169,8 @@ def main() -> None:
                     help="auto: the next photo of the eval set, a photo's own clean header on the camera set")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    folder = SETS[args.set]
-    if not folder.is_dir():
-        sys.exit(f"{folder} not found (../shared beside the repository)")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")
-                   and fnmatch.fnmatch(p.name, args.files))
-    every = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    paths = set_photos(args.set, args.files)
+    every = set_photos(args.set)
     donor_of = {p: (every[(every.index(p) + 1) % len(every)] if args.set == "eval" else p) for p in paths}
     tasks = [{"path": str(p), "damage": d, "seed": int(s), "embed": args.set == "eval", "donor": args.donor,
               "donor_path": str(donor_of[p])}

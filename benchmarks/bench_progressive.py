@@ -14,7 +14,6 @@ of ``restore_photo`` on the baseline file with the same damage.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import io
 import json
 import sys
@@ -24,10 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_camera import _y_psnr, pillow_rgb, run_pool  # noqa: E402
+from bench_camera import SETS, _y_psnr, pillow_rgb, run_pool, set_photos  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-SETS = {"camera": ROOT.parent / "shared" / "datasets" / "camera", "eval": ROOT.parent / "shared" / "datasets" / "eval"}
 
 
 def _encodings(path: Path, embed: bool, quality: int) -> tuple[bytes, bytes]:
@@ -122,11 +119,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    folder = SETS[args.set]
-    if not folder.is_dir():
-        sys.exit(f"{folder} not found (../shared beside the repository)")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")
-                   and fnmatch.fnmatch(p.name, args.files))
+    paths = set_photos(args.set, args.files)
     tasks = [{"path": str(p), "embed": args.set == "eval", "quality": args.quality,
               "bers": [float(b) for b in args.bers.split(",")], "seeds": [int(s) for s in args.seeds.split(",")]}
              for p in paths]

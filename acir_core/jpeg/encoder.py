@@ -128,6 +128,19 @@ def _put(acc, nacc, value, nb, out, n):
 
 
 @njit(cache=True)
+def _symbol(acc, nacc, n, out, freq, codes, sizes, t, sym, value, nb, emit):
+    """One symbol of table ``t`` and its ``nb`` value bits: written (emit), or counted into
+    ``freq`` with ``n`` counting value bits."""
+    if emit:
+        acc, nacc, n = _put(acc, nacc, codes[t, sym], sizes[t, sym], out, n)
+        acc, nacc, n = _put(acc, nacc, value if value >= 0 else value - 1, nb, out, n)
+    else:
+        freq[t, sym] += 1
+        n += nb
+    return acc, nacc, n
+
+
+@njit(cache=True)
 def _code_blocks(coef, order, comp, mcu_of, restart, dct, act, zz, codes, sizes, freq, out, emit):
     """Pass over the blocks in scan order: count symbols into ``freq`` (emit False) or write the
     codes into ``out`` (emit True). ``codes``/``sizes``: (4, 256), tables 0-1 DC and 2-3 AC.
@@ -163,12 +176,7 @@ def _code_blocks(coef, order, comp, mcu_of, restart, dct, act, zz, codes, sizes,
         pred[c] = dc
         t = dct[c]
         nb = _nbits(diff)
-        if emit:
-            acc, nacc, n = _put(acc, nacc, codes[t, nb], sizes[t, nb], out, n)
-            acc, nacc, n = _put(acc, nacc, diff if diff >= 0 else diff - 1, nb, out, n)
-        else:
-            freq[t, nb] += 1
-            n += nb
+        acc, nacc, n = _symbol(acc, nacc, n, out, freq, codes, sizes, t, nb, diff, nb, emit)
         t = act[c] + 2
         run = 0
         for k in range(1, 64):
@@ -179,26 +187,14 @@ def _code_blocks(coef, order, comp, mcu_of, restart, dct, act, zz, codes, sizes,
             if v > AC_LIMIT or v < -AC_LIMIT:
                 v = min(max(v, -AC_LIMIT), AC_LIMIT)
                 hit = True
-            while run > 15:
-                if emit:
-                    acc, nacc, n = _put(acc, nacc, codes[t, 0xF0], sizes[t, 0xF0], out, n)
-                else:
-                    freq[t, 0xF0] += 1
+            while run > 15:  # ZRL: sixteen zeros
+                acc, nacc, n = _symbol(acc, nacc, n, out, freq, codes, sizes, t, 0xF0, 0, 0, emit)
                 run -= 16
             nb = _nbits(v)
-            sym = (run << 4) | nb
-            if emit:
-                acc, nacc, n = _put(acc, nacc, codes[t, sym], sizes[t, sym], out, n)
-                acc, nacc, n = _put(acc, nacc, v if v >= 0 else v - 1, nb, out, n)
-            else:
-                freq[t, sym] += 1
-                n += nb
+            acc, nacc, n = _symbol(acc, nacc, n, out, freq, codes, sizes, t, (run << 4) | nb, v, nb, emit)
             run = 0
-        if run > 0:
-            if emit:
-                acc, nacc, n = _put(acc, nacc, codes[t, 0], sizes[t, 0], out, n)
-            else:
-                freq[t, 0] += 1
+        if run > 0:  # EOB
+            acc, nacc, n = _symbol(acc, nacc, n, out, freq, codes, sizes, t, 0, 0, 0, emit)
         if hit:
             clamped += 1
     if emit and nacc > 0:

@@ -44,6 +44,26 @@ def band_bits(ss, se):
 
 
 @njit(cache=True)
+def _ac_symbol(buf, pos, lut, tab):
+    """The next AC run/size symbol: (position after its code, run, size), position -1 for a code
+    not in the table."""
+    w = lut[tab, _peek16(buf, pos)]
+    if w < 0:
+        return -1, 0, 0
+    rs = w & 0xFF
+    return pos + (w >> 8), rs >> 4, rs & 15
+
+
+@njit(cache=True)
+def _eob_run(buf, pos, r):
+    """The end-of-band run EOBr codes (2^r plus r more bits) and the position after them."""
+    run = 1 << r
+    if r:
+        run += _bits(buf, pos, r)
+    return run, pos + r
+
+
+@njit(cache=True)
 def _correct(buf, pos, blk, z, p1, m1):
     """One correction bit for a coefficient that already has history: 1 adds ``p1`` to its
     magnitude (unless that bit is already set). Returns the position after the bit."""
@@ -81,13 +101,9 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
             return pos
         k = ss
         while k <= se:
-            w = lut[ac_tab, _peek16(buf, pos)]
-            if w < 0:
+            pos, r, s = _ac_symbol(buf, pos, lut, ac_tab)
+            if pos < 0:
                 return -1 - ERR_BAD_CODE
-            pos += w >> 8
-            rs = w & 0xFF
-            r = rs >> 4
-            s = rs & 15
             if s:
                 k += r
                 if k > se:
@@ -98,10 +114,7 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
             elif r == 15:
                 k += 16
             else:
-                run = 1 << r
-                if r:
-                    run += _bits(buf, pos, r)
-                    pos += r
+                run, pos = _eob_run(buf, pos, r)
                 eob[0] = run - 1
                 break
             if pos > end:
@@ -112,13 +125,9 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
         k = ss
         if eob[0] == 0:
             while k <= se:
-                w = lut[ac_tab, _peek16(buf, pos)]
-                if w < 0:
+                pos, r, s = _ac_symbol(buf, pos, lut, ac_tab)
+                if pos < 0:
                     return -1 - ERR_BAD_CODE
-                pos += w >> 8
-                rs = w & 0xFF
-                r = rs >> 4
-                s = rs & 15
                 v = 0
                 if s:
                     if s != 1:
@@ -126,10 +135,7 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                     v = p1 if _bits(buf, pos, 1) else m1
                     pos += 1
                 elif r != 15:
-                    eob[0] = 1 << r
-                    if r:
-                        eob[0] += _bits(buf, pos, r)
-                        pos += r
+                    eob[0], pos = _eob_run(buf, pos, r)
                     break
                 while k <= se:  # skip r zero-history coefficients, refining the nonzero ones passed
                     z = _ZZ[k]
