@@ -233,3 +233,54 @@ def test_restart_intervals_no_byte_of_which_changed_come_out_as_decoded() -> Non
             assert np.array_equal(coefs[1][k], clean.coefficients[1][k]), (seed, k)
             assert np.array_equal(coefs[2][k], clean.coefficients[2][k]), (seed, k)
         assert not sca.mcu_mask[~hit].any()
+
+
+def _decimated(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A thumbnail as many cameras make it: each pixel averages the photo around its block's
+    top-left corner, half a thumbnail pixel up and left of where a box filter centres it."""
+    fy, fx = rgb.shape[0] / height, rgb.shape[1] / width
+    pad = int(np.ceil(max(fx, fy)))
+    padded = np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    box = (pad - fx / 2, pad - fy / 2, pad + rgb.shape[1] - fx / 2, pad + rgb.shape[0] - fy / 2)
+    return np.asarray(Image.fromarray(padded).resize((width, height), Image.BOX, box=box))
+
+
+def test_a_thumbnail_decimated_from_block_corners_is_registered_onto_the_photo() -> None:
+    from acir_core.thumbframe import reduce_to, register
+    rgb = photo_like(1280, 960, seed=7)
+    thumb = _decimated(rgb, 160, 120)
+    reg = register(thumb, rgb, np.ones(rgb.shape[:2], bool))
+    assert reg is not None and reg.moved and "registered" in reg.describe()
+    assert abs(reg.dx + 0.5) <= 0.13 and abs(reg.dy + 0.5) <= 0.13
+    assert reg.after < 0.6 * reg.before
+    boxed = reduce_to(rgb, 160, 120)
+    assert np.abs(reg.apply(thumb) - boxed).mean() < 0.7 * np.abs(thumb - boxed).mean()
+    # from a band of trusted rows at the top (the first run of a damaged scan) it is found too
+    band = np.zeros(rgb.shape[:2], bool)
+    band[:160] = True
+    top = register(thumb, rgb, band)
+    assert top is not None and abs(top.dx + 0.5) <= 0.13 and abs(top.dy + 0.5) <= 0.2
+
+
+def test_a_thumbnail_in_register_is_left_alone_and_too_little_trust_judges_nothing() -> None:
+    from acir_core.thumbframe import register
+    rgb = photo_like(1280, 960, seed=8)
+    boxed = np.asarray(Image.fromarray(rgb).resize((160, 120), Image.BOX))
+    reg = register(boxed, rgb, np.ones(rgb.shape[:2], bool))
+    assert reg is not None and not reg.moved and reg.describe() == "in register"
+    sliver = np.zeros(rgb.shape[:2], bool)
+    sliver[:8, :200] = True
+    assert register(_decimated(rgb, 160, 120), rgb, sliver) is None
+
+
+def test_compensate_registers_a_camera_thumbnail_on_the_first_run_of_a_damaged_scan() -> None:
+    rgb = photo_like(1280, 960, seed=9)
+    data = encode_jpeg(rgb, quality=92)
+    thumb = _decimated(rgb, 160, 120)
+    flipped = bytearray(data)
+    flipped[int(len(data) * 0.6)] ^= 0x10
+    result = decode(bytes(flipped), "robust")
+    assert not result.clean
+    alone = compensate(result, None, fill="none")
+    f = compensate(result, thumb, reference=alone)
+    assert "registered" in f.thumbnail_note

@@ -18,12 +18,13 @@ from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.aware_sca import aware_sca
+from acir_core.sca.marks import pixel_mask
 from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, upsampled_thumbnail
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.paper import paper_sca
 from acir_core.sca.progressive import progressive_sca
 from acir_core.sca.result import SCAResult
-from acir_core.thumbframe import fit_tone, frame_thumbnail
+from acir_core.thumbframe import fit_tone, frame_thumbnail, register
 from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 
 METHODS = ("aware", "paper")
@@ -97,10 +98,35 @@ def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,
                       reference: Compensated | None = None) -> tuple[np.ndarray, str]:
     """``thumbnail`` framed to the photo (:func:`acir_core.thumbframe.frame_thumbnail`) and how:
     judged on the decode, or on ``reference`` (an earlier SCA of the same decode: at BER 1e-5
-    the raw decode is too scrambled). Its colours are fitted after SCA, on what that trusts."""
+    the raw decode is too scrambled), and registered on what that puts in place for certain
+    (:func:`anchored`). Its colours are fitted after SCA, on what that trusts."""
     photo = result.rgb if reference is None else reference.unfilled
     framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo)
-    return framed.rgb, framed.describe()
+    reg = register(framed.rgb, photo, anchored(result, reference)) if reference is not None else None
+    if reg is None or not reg.moved:
+        return framed.rgb, framed.describe()
+    note = ", ".join(n for n in (framed.describe(), reg.describe()) if n != "as stored")
+    return reg.apply(framed.rgb), note
+
+
+def anchored(result: DecodeResult, reference: Compensated) -> np.ndarray:
+    """The pixels (H×W bool) ``reference`` (an SCA of ``result``) has where they belong for
+    certain: its first run (from the scan's start up to the first break it found) and restart
+    intervals decoded as written, less what it masks. Runs further on may sit one MCU off, the
+    very error a misplaced thumbnail causes, so they do not judge where the thumbnail sits."""
+    height, width = result.frame.height, result.frame.width
+    if len(result.scans) != 1:
+        return np.zeros((height, width), bool)
+    sr = result.scans[0]
+    good = np.zeros(sr.mcus_expected, bool)
+    first = reference.sca.segments[0] if reference.sca.segments else None
+    if first is not None and first.first_mcu == 0 and first.shift == 0:
+        good[: first.end_mcu] = True
+    if sr.restart_interval:
+        sound = sr.sound_segments()
+        for start, count in zip(sr.segment_first[sound], sr.segment_count[sound]):
+            good[start:start + count] = True
+    return ~pixel_mask(result, sr, ~good.reshape(sr.mcu_rows, sr.mcu_cols), 0) & ~reference.mask
 
 
 def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, used: str, note: str,
