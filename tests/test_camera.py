@@ -284,3 +284,19 @@ def test_compensate_registers_a_camera_thumbnail_on_the_first_run_of_a_damaged_s
     alone = compensate(result, None, fill="none")
     f = compensate(result, thumb, reference=alone)
     assert "registered" in f.thumbnail_note
+
+
+def test_where_too_little_is_in_place_the_runs_seams_judge_the_thumbnails_offset(monkeypatch) -> None:
+    import acir_core.sca.compensate as comp
+    rgb = photo_like(1280, 960, seed=9)
+    data = encode_jpeg(rgb, quality=95)
+    bad = corrupt(data, ber=3e-5, seed=0).data  # the first run is too short to register on
+    result = decode(bad, "robust")
+    alone = compensate(result, None, fill="none")
+    thumb = _decimated(rgb, 160, 120)
+    f = compensate(result, thumb, reference=alone)
+    assert "by the runs' seams" in f.thumbnail_note
+    monkeypatch.setattr(comp, "OFFSETS", ())
+    g = compensate(result, thumb, reference=alone)
+    assert "registered" not in g.thumbnail_note
+    assert y_psnr(rgb, f.rgb) > y_psnr(rgb, g.rgb) + 1.0

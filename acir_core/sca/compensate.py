@@ -18,17 +18,21 @@ from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.aware_sca import aware_sca
+from acir_core.sca.evidence import judge
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, upsampled_thumbnail
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.paper import paper_sca
 from acir_core.sca.progressive import progressive_sca
 from acir_core.sca.result import SCAResult
-from acir_core.thumbframe import fit_tone, frame_thumbnail, register
+from acir_core.thumbframe import REGISTER_SIDE, Registration, fit_tone, frame_thumbnail, register
 from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 
 METHODS = ("aware", "paper")
 FILLS = ("auto", "thumbnail", "inpaint", "none")
+# thumbnail pixels (x, y): where cameras' thumbnails sit when not centred (decimated from a block's corner)
+OFFSETS = ((-0.5, -0.5), (0.0, -0.5), (-0.5, 0.0))
+SEAM_GAIN = 0.98  # seams a moved thumbnail's SCA must stay under, relative to the thumbnail as it is
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -100,13 +104,54 @@ def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,
     judged on the decode, or on ``reference`` (an earlier SCA of the same decode: at BER 1e-5
     the raw decode is too scrambled), and registered on what that puts in place for certain
     (:func:`anchored`). Its colours are fitted after SCA, on what that trusts."""
+    placed = _placed(thumbnail, result, reference)
+    return placed.rgb, placed.note
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class _Placed:
+    """A thumbnail framed (``framed``) and registered (``rgb``, ``registration``: None when too
+    little was in place for certain to judge it)."""
+
+    framed: np.ndarray
+    rgb: np.ndarray
+    note: str
+    registration: Registration | None
+
+
+def _placed(thumbnail: np.ndarray, result: DecodeResult, reference: Compensated | None) -> _Placed:
     photo = result.rgb if reference is None else reference.unfilled
     framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo)
     reg = register(framed.rgb, photo, anchored(result, reference)) if reference is not None else None
     if reg is None or not reg.moved:
-        return framed.rgb, framed.describe()
+        return _Placed(framed=framed.rgb, rgb=framed.rgb, note=framed.describe(), registration=reg)
     note = ", ".join(n for n in (framed.describe(), reg.describe()) if n != "as stored")
-    return reg.apply(framed.rgb), note
+    return _Placed(framed=framed.rgb, rgb=reg.apply(framed.rgb), note=note, registration=reg)
+
+
+def _offset_search(result: DecodeResult, sca: SCAResult, placed: _Placed, options: AwareOptions | None
+                   ) -> tuple[SCAResult, np.ndarray, str] | None:
+    """Where too little is in place to register the thumbnail (BER 1e-5: the first run is a row
+    or less), the runs themselves judge where it sits: SCA guided by the thumbnail moved to each
+    of the usual camera offsets (:data:`OFFSETS`), and the one whose result has the smallest
+    seams at MCU boundaries (:func:`acir_core.sca.evidence.judge`, edges only: a misplaced
+    thumbnail and every run one MCU off agree with each other, not with the edges where that
+    breaks) kept when it beats the thumbnail as it is by ``SEAM_GAIN``."""
+    cell = scan_cell(result.frame, result.scans[0].components)
+    best = (judge(sca.rgb, cell).seams * SEAM_GAIN, None, None, None)
+    for dx, dy in OFFSETS:
+        reg = Registration(dx=dx, dy=dy, sx=1.0, sy=1.0, before=0.0, after=0.0, pixels=0)
+        moved = reg.apply(placed.framed)
+        other = aware_sca(result, moved, options=options)
+        seams = judge(other.rgb, cell).seams
+        if seams < best[0]:
+            best = (seams, other, moved, reg)
+    if best[1] is None:
+        return None
+    reg = best[3]
+    note = ", ".join(n for n in (placed.note, f"registered {reg.dx:+.2f}/{reg.dy:+.2f} px by the runs' seams")
+                     if n != "as stored")
+    return best[1], best[2], note
 
 
 def anchored(result: DecodeResult, reference: Compensated) -> np.ndarray:
@@ -167,13 +212,20 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
         raise InvalidParameter("fill='thumbnail' needs a thumbnail")
     t0 = time.perf_counter()
     note = ""
+    placed = None
     if thumbnail is not None and method != "paper":
-        thumbnail, note = prepare_thumbnail(thumbnail, result, reference)
+        placed = _placed(thumbnail, result, reference)
+        thumbnail, note = placed.rgb, placed.note
     if result.frame.marker == 0xC2:  # a progressive file: what its scans lost (no runs to place)
         sca = progressive_sca(result)
     else:
         sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None,
                                                                     options=options)
+        if placed is not None and guide and reference is not None and placed.registration is None \
+                and len(result.scans) == 1 and max(placed.framed.shape[:2]) <= REGISTER_SIDE:
+            found = _offset_search(result, sca, placed, options)
+            if found is not None:
+                sca, thumbnail, note = found
     t1 = time.perf_counter()
     used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill
     if method == "paper":
