@@ -295,8 +295,8 @@ def register(thumb: np.ndarray, photo: np.ndarray, trusted: np.ndarray) -> Regis
     from the photo's, searched coarse then fine, one axis at a time (the footprints are separable).
     Cameras decimate from a block's corner rather than its centre (half a thumbnail pixel is one
     MCU at 12 Mpx), which puts every run the thumbnail guides one MCU off. None when too little is
-    trusted to judge; the identity (``moved`` false) when no registration improves the fit by a
-    clear margin."""
+    trusted to judge (too few pixels, or too little texture to tell half a pixel); the identity
+    (``moved`` false) when no registration improves the fit by a clear margin."""
     h, w = thumb.shape[:2]
     if h < 16 or w < 16:
         return None
@@ -347,6 +347,11 @@ def register(thumb: np.ndarray, photo: np.ndarray, trusted: np.ndarray) -> Regis
             s_best, d_best, c_best = min(grid, key=lambda g: (g[2], abs(g[1]), abs(g[0] - 1.0)))
             if c_best < best:
                 best, p["s" + axis], p["d" + axis] = c_best, s_best, d_best
-    if best > REGISTER_GAIN * before:  # judged, and where it is already
+    if best > REGISTER_GAIN * before:
+        # where it is already, if these pixels would have shown the usual camera offset (a band of
+        # sky cannot tell)
+        off = _tone_residual(sample(pf, 1.0, -0.5 * judged["x"], 1.0, -0.5 * judged["y"])[sel], q)
+        if off * REGISTER_GAIN < before:
+            return None
         return Registration(dx=0.0, dy=0.0, sx=1.0, sy=1.0, before=before, after=before, pixels=n)
     return Registration(dx=p["dx"], dy=p["dy"], sx=p["sx"], sy=p["sy"], before=before, after=best, pixels=n)
