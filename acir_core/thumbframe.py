@@ -217,7 +217,8 @@ class Registration:
     """Where a camera's thumbnail sits on the photo: its pixel ``j`` (per axis) is the photo's
     footprint ``[(j - c)·s + c + d, (j + 1 - c)·s + c + d)`` in thumbnail pixels (``c`` the
     centre), with ``dx``, ``dy``, ``sx``, ``sy``. ``before``/``after``: mean absolute luma
-    residual (levels, after a quadratic tone fit) on ``pixels`` trusted thumbnail pixels."""
+    residual (levels, after a quadratic tone fit) on ``pixels`` trusted thumbnail pixels;
+    ``judged``: per axis (x, y), whether they could tell its offset (an axis not judged keeps 0)."""
 
     dx: float
     dy: float
@@ -226,6 +227,7 @@ class Registration:
     before: float
     after: float
     pixels: int
+    judged: tuple[bool, bool] = (True, True)  # (x, y): axes the trusted pixels spanned enough to judge
 
     @property
     def moved(self) -> bool:
@@ -234,7 +236,7 @@ class Registration:
     def describe(self) -> str:
         if not self.moved:
             return "in register"
-        return (f"registered {self.dx:+.2f}/{self.dy:+.2f} px, scale {self.sx:.3f}/{self.sy:.3f} "
+        return (f"registered {self.dx:+.2f}/{self.dy:+.2f} px at scale {self.sx:.3f}/{self.sy:.3f} "
                 f"({self.before:.1f} -> {self.after:.1f} levels)")
 
     def apply(self, thumb: np.ndarray) -> np.ndarray:
@@ -353,5 +355,7 @@ def register(thumb: np.ndarray, photo: np.ndarray, trusted: np.ndarray) -> Regis
         off = _tone_residual(sample(pf, 1.0, -0.5 * judged["x"], 1.0, -0.5 * judged["y"])[sel], q)
         if off * REGISTER_GAIN < before:
             return None
-        return Registration(dx=0.0, dy=0.0, sx=1.0, sy=1.0, before=before, after=before, pixels=n)
-    return Registration(dx=p["dx"], dy=p["dy"], sx=p["sx"], sy=p["sy"], before=before, after=best, pixels=n)
+        return Registration(dx=0.0, dy=0.0, sx=1.0, sy=1.0, before=before, after=before, pixels=n,
+                            judged=(judged["x"], judged["y"]))
+    return Registration(dx=p["dx"], dy=p["dy"], sx=p["sx"], sy=p["sy"], before=before, after=best, pixels=n,
+                        judged=(judged["x"], judged["y"]))

@@ -296,7 +296,7 @@ def test_where_too_little_is_in_place_the_runs_seams_judge_the_thumbnails_offset
     thumb = _decimated(rgb, 160, 120)
     f = compensate(result, thumb, reference=alone)
     assert "by the runs' seams" in f.thumbnail_note
-    monkeypatch.setattr(comp, "OFFSETS", ())
+    monkeypatch.setattr(comp, "AXIS_OFFSETS", (0.0,))
     g = compensate(result, thumb, reference=alone)
     assert "registered" not in g.thumbnail_note
     assert y_psnr(rgb, f.rgb) > y_psnr(rgb, g.rgb) + 1.0

@@ -31,7 +31,7 @@ from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 METHODS = ("aware", "paper")
 FILLS = ("auto", "thumbnail", "inpaint", "none")
 # thumbnail pixels (x, y): where cameras' thumbnails sit when not centred (decimated from a block's corner)
-OFFSETS = ((-0.5, -0.5), (0.0, -0.5), (-0.5, 0.0))
+AXIS_OFFSETS = (0.0, -0.5)
 SEAM_GAIN = 0.98  # seams a moved thumbnail's SCA must stay under, relative to the thumbnail as it is
 
 
@@ -131,27 +131,41 @@ def _placed(thumbnail: np.ndarray, result: DecodeResult, reference: Compensated 
 
 def _offset_search(result: DecodeResult, sca: SCAResult, placed: _Placed, options: AwareOptions | None
                    ) -> tuple[SCAResult, np.ndarray, str] | None:
-    """Where too little is in place to register the thumbnail (BER 1e-5: the first run is a row
-    or less), the runs themselves judge where it sits: SCA guided by the thumbnail moved to each
-    of the usual camera offsets (:data:`OFFSETS`), and the one whose result has the smallest
-    seams at MCU boundaries (:func:`acir_core.sca.evidence.judge`, edges only: a misplaced
-    thumbnail and every run one MCU off agree with each other, not with the edges where that
-    breaks) kept when it beats the thumbnail as it is by ``SEAM_GAIN``."""
+    """Where too little is in place to register the thumbnail on an axis (BER 1e-5: the first run
+    is a row or less), the runs themselves judge where it sits: SCA guided by the thumbnail moved
+    to each usual camera offset (:data:`AXIS_OFFSETS`) on the axes not judged, and the one whose
+    result has the smallest seams at MCU boundaries (:func:`acir_core.sca.evidence.judge`, edges
+    only: a misplaced thumbnail and every run one MCU off agree with each other, not with the
+    edges where that breaks) kept when it beats the thumbnail as placed by ``SEAM_GAIN``."""
+    reg = placed.registration
+    judged = reg.judged if reg is not None else (False, False)
+    base = (reg.dx, reg.dy) if reg is not None else (0.0, 0.0)
+    xs = (base[0],) if judged[0] else AXIS_OFFSETS
+    ys = (base[1],) if judged[1] else AXIS_OFFSETS
     cell = scan_cell(result.frame, result.scans[0].components)
     best = (judge(sca.rgb, cell).seams * SEAM_GAIN, None, None, None)
-    for dx, dy in OFFSETS:
-        reg = Registration(dx=dx, dy=dy, sx=1.0, sy=1.0, before=0.0, after=0.0, pixels=0)
-        moved = reg.apply(placed.framed)
-        other = aware_sca(result, moved, options=options)
-        seams = judge(other.rgb, cell).seams
-        if seams < best[0]:
-            best = (seams, other, moved, reg)
+    for dx in xs:
+        for dy in ys:
+            if (dx, dy) == base:
+                continue
+            cand = Registration(dx=dx, dy=dy, sx=reg.sx if reg is not None else 1.0,
+                                sy=reg.sy if reg is not None else 1.0, before=0.0, after=0.0, pixels=0)
+            moved = cand.apply(placed.framed)
+            other = aware_sca(result, moved, options=options)
+            seams = judge(other.rgb, cell).seams
+            if seams < best[0]:
+                best = (seams, other, moved, cand)
     if best[1] is None:
         return None
-    reg = best[3]
-    note = ", ".join(n for n in (placed.note, f"registered {reg.dx:+.2f}/{reg.dy:+.2f} px by the runs' seams")
-                     if n != "as stored")
+    cand = best[3]
+    note = ", ".join(n for n in (_framing_note(placed), f"registered {cand.dx:+.2f}/{cand.dy:+.2f} px by the runs' seams")
+                     if n)
     return best[1], best[2], note
+
+
+def _framing_note(placed: _Placed) -> str:
+    """The framing note without a partial registration's (the seams' search replaces it)."""
+    return ", ".join(p for p in placed.note.split(", ") if p != "as stored" and not p.startswith("registered"))
 
 
 def anchored(result: DecodeResult, reference: Compensated) -> np.ndarray:
@@ -221,7 +235,8 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     else:
         sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None,
                                                                     options=options)
-        if placed is not None and guide and reference is not None and placed.registration is None \
+        if placed is not None and guide and reference is not None \
+                and (placed.registration is None or not all(placed.registration.judged)) \
                 and len(result.scans) == 1 and max(placed.framed.shape[:2]) <= REGISTER_SIDE:
             found = _offset_search(result, sca, placed, options)
             if found is not None:
