@@ -132,6 +132,8 @@ def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarra
         candidates.append((rot, box, framed, abs(np.log((fw / fh) / aspect))))
     best_fit = min(c[3] for c in candidates)
     shaped = [c for c in candidates if c[3] <= best_fit + 0.05]
+    if candidates[0][3] <= 0.05 and candidates[0][1] == (0, 0, 0, 0):
+        shaped = candidates[:1]  # it fits as stored, bars and all: a turn would have to crop a picture
     if photo is not None and len(shaped) > 1:
         # which way round: the edges of the whole decode, damage and all, tell it better than a
         # strip of trusted rows (runs out of place or off in level keep most of their edges)

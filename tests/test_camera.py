@@ -300,3 +300,15 @@ def test_where_too_little_is_in_place_the_runs_seams_judge_the_thumbnails_offset
     g = compensate(result, thumb, reference=alone)
     assert "registered" not in g.thumbnail_note
     assert y_psnr(rgb, f.rgb) > y_psnr(rgb, g.rgb) + 1.0
+
+
+def test_a_thumbnail_that_fits_as_stored_is_not_turned_by_a_scrambled_decode() -> None:
+    rgb = photo_like(640, 480, seed=6)
+    rgb[:, :150] //= 8  # dark at both sides: turned, those strips would pass for bars
+    rgb[:, -150:] //= 8
+    thumb = synthetic_thumbnail(rgb)
+    # a decode scrambled so that its edges happen to follow the thumbnail turned and cropped
+    turned = np.ascontiguousarray(np.rot90(thumb, 3)[35:125])
+    scrambled = np.asarray(Image.fromarray(turned).resize((640, 480), Image.BICUBIC))
+    framed = frame_thumbnail(thumb, 640, 480, scrambled)
+    assert framed.rotation == 0 and framed.crop == (0, 0, 0, 0)
