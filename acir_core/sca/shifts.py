@@ -183,7 +183,8 @@ def search_runs(runs: list[Run], f: int, cnt: int, cols: int, inner: tuple[tuple
     starts = np.cumsum([0] + [r.trusted.size for r in runs]).astype(np.int64)
     return search_segment(inner[0], inner[1], canvas.bottom, canvas.right, canvas.outer[0], canvas.outer[1],
                            canvas.known, trusted, starts, f, cnt, cols, int(opts.window), int(opts.refine),
-                           thumb, use_thumb, means, thumb_weight(opts, units), np.asarray(units, np.float64))
+                           thumb, use_thumb, means, thumb_weight(opts, units), np.asarray(units, np.float64),
+                           float(opts.wrap_weight))
 
 
 def thumb_weight(opts: ShiftOptions, units) -> float:
@@ -211,9 +212,10 @@ def lowest(costs: np.ndarray, k: int) -> np.ndarray:
 
 @njit(cache=True)
 def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, known, trusted, starts, f, cnt,
-                    cols, window, refine, thumbs, use_thumb, means, thumb_weight, units):
+                    cols, window, refine, thumbs, use_thumb, means, thumb_weight, units, wrap_weight):
     """:func:`search_runs`, compiled: per run, a coarse pass over every shift on a quarter of the
-    samples, then the best ``refine`` in full; the run is placed on the canvas at the lowest
+    samples, then the best ``refine`` in full, each with the run's own row wrap
+    (:func:`wrap_costs`); the run is placed on the canvas at the lowest
     cost (the first among equals) with its DC. A run that no shift can judge keeps the shift
     before it, at cost ``INF`` / 2 (finite: the programme may still pass through it)."""
     n_runs, span, n_k = starts.size - 1, 2 * window + 1, units.size
@@ -228,11 +230,18 @@ def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, kn
         bases[r] = base
         if m.size:
             cand = np.arange(base, base + span)
+            wrap = wrap_costs(seam_steps(lefts, outer_rights, m), m, cand, cols, wrap_weight)
             c, d = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, np.int64(4), thumbs,
                                    use_thumb, means, thumb_weight, units)
+            for j in range(span):
+                if c[j] < INF:
+                    c[j] += wrap[j]
             top = lowest(c, refine)
             c_top, d_top = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand[top], f, cnt, cols,
                                            np.int64(1), thumbs, use_thumb, means, thumb_weight, units)
+            for q in range(top.size):
+                if c_top[q] < INF:
+                    c_top[q] += wrap[top[q]]
             for q in range(top.size):
                 c[top[q]] = c_top[q]
                 for k in range(n_k):
@@ -267,6 +276,51 @@ def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, kn
         place(bottoms, rights, outer_bottoms, outer_rights, known, pos, dec, offsets)
         prev = best
     return costs, dcs, bases
+
+
+@njit(cache=True)
+def seam_steps(lefts, outer_rights, m) -> np.ndarray:
+    """Per MCU of the run ``m`` (decoded indices): the mean absolute step, over components, between
+    its left edge and the right edge of the MCU decoded just before it, when that one is in the
+    run too (else -1). Where a row ends the two are not neighbours, so the step is large."""
+    out = np.full(m.size, -1.0)
+    for q in range(1, m.size):
+        i = m[q]
+        if m[q - 1] != i - 1:
+            continue
+        acc, n = 0.0, 0
+        for k in range(len(lefts)):
+            for x in range(lefts[k].shape[1]):
+                acc += abs(lefts[k][i, x] - outer_rights[k][i - 1, x])
+                n += 1
+        out[q] = acc / max(n, 1)
+    return out
+
+
+@njit(cache=True)
+def wrap_costs(steps, m, sh, cols, weight) -> np.ndarray:
+    """Per candidate shift of a run two rows long or more: ``weight`` × (the mean step inside the
+    run − the mean step where the shift says its rows wrap). A run placed one MCU off puts the
+    wrap between two neighbours and two strangers side by side, on every row it spans; the
+    thumbnail at 160 px cannot see that, nor the edges to the rows placed above."""
+    out = np.zeros(sh.size)
+    total, n = 0.0, 0
+    for q in range(steps.size):
+        if steps[q] >= 0:
+            total += steps[q]
+            n += 1
+    if n < 2 * cols:
+        return out
+    mean = total / n
+    for j in range(sh.size):
+        acc, c = 0.0, 0
+        for q in range(steps.size):
+            if steps[q] >= 0 and (m[q] + sh[j]) % cols == 0:
+                acc += steps[q]
+                c += 1
+        if c:
+            out[j] = weight * (mean - acc / c)
+    return out
 
 
 @njit(cache=True)
