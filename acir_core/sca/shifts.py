@@ -16,6 +16,7 @@ from acir_core.sca.options import ShiftOptions
 from acir_core.sca.runs import Run
 
 INF = np.float64(1e18)
+WRAP_ROWS = 2  # rows a run must span for its row wraps to judge its shift
 """The cost of a shift that was not costed."""
 
 
@@ -299,7 +300,7 @@ def seam_steps(lefts, outer_rights, m) -> np.ndarray:
 
 @njit(cache=True)
 def wrap_costs(steps, m, sh, cols, weight) -> np.ndarray:
-    """Per candidate shift of a run two rows long or more: ``weight`` × (the mean step inside the
+    """Per candidate shift of a run ``WRAP_ROWS`` rows long or more: ``weight`` × (the mean step inside the
     run − the mean step where the shift says its rows wrap). A run placed one MCU off puts the
     wrap between two neighbours and two strangers side by side, on every row it spans; the
     thumbnail at 160 px cannot see that, nor the edges to the rows placed above."""
@@ -309,7 +310,7 @@ def wrap_costs(steps, m, sh, cols, weight) -> np.ndarray:
         if steps[q] >= 0:
             total += steps[q]
             n += 1
-    if n < 2 * cols:
+    if n < WRAP_ROWS * cols:
         return out
     mean = total / n
     for j in range(sh.size):
