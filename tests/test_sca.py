@@ -964,3 +964,19 @@ def test_dilate_by_running_sums_equals_the_square_window(r) -> None:
 
     m = np.random.default_rng(r).random((120, 97)) < 0.003
     assert np.array_equal(dilate(m, r), window_reduce(m, r, np.logical_or))
+
+
+def test_a_runs_own_row_wraps_tell_its_shift() -> None:
+    from acir_core.sca.shifts import WRAP_ROWS, wrap_costs
+    cols, rows = 20, 5
+    m = np.arange(100, 100 + cols * rows, dtype=np.int64)  # decoded MCUs of one run
+    true_shift = 3
+    steps = np.full(m.size, 2.0)  # neighbours join smoothly ...
+    steps[(m + true_shift) % cols == 0] = 30.0  # ... strangers meet where the rows really wrap
+    steps[0] = -1.0  # the first MCU has no predecessor in the run
+    shifts = np.arange(-2, 8, dtype=np.int64)
+    cost = wrap_costs(steps, m, shifts, cols, 0.5)
+    assert shifts[int(np.argmin(cost))] == true_shift
+    assert np.sort(cost)[1] - cost.min() > 10.0  # one MCU off is clearly worse
+    short = m[: (WRAP_ROWS * cols) - 2]
+    assert not wrap_costs(steps[: short.size], short, shifts, cols, 0.5).any()  # too short: no say
