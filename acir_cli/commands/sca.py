@@ -35,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
     data = read_bytes(args.input)
     thumb, origin = resolve_thumbnail(data, spec.for_photo(posixpath.basename(args.input)), args.input)
     result = decode_for(data, args.method, args.input)
-    c = compensate(result, thumb, method=args.method, fill=args.fill)
+    reference = None
+    if args.method == "aware" and thumb is not None and len(result.scans) == 1 and not result.clean:
+        # as acir restore does: the thumbnail framed and registered on what SCA alone puts in place
+        reference = compensate(result, None, fill="none")
+    c = compensate(result, thumb, method=args.method, fill=args.fill, reference=reference)
     sca = c.sca
     protect = (args.input,)
     write_atomic(args.out, png_bytes(c.rgb), protect=protect)
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
           f"damaged, fill {c.fill}, thumbnail {origin}, {1000 * c.timings['total']:.0f} ms")
     if args.report:
         report = {"input": args.input, "output": args.out, "method": args.method, "thumbnail": origin,
-                  "fill": c.fill, "damaged_fraction": c.damaged_fraction, "timings": c.timings,
+                  "thumbnail_frame": c.thumbnail_note, "fill": c.fill, "damaged_fraction": c.damaged_fraction, "timings": c.timings,
                   "decode": result.summary(),
                   "runs": [{"scan": s.scan, "first_mcu": s.first_mcu, "end_mcu": s.end_mcu, "shift": s.shift,
                             "dc": list(s.dc), "cost": s.cost, "confident": s.confident} for s in sca.segments]}
