@@ -246,7 +246,8 @@ def _decimated(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def test_a_thumbnail_decimated_from_block_corners_is_registered_onto_the_photo() -> None:
-    from acir_core.thumbframe import reduce_to, register
+    from acir_core.thumbframe import reduce_to
+    from acir_core.thumbregister import register
     rgb = photo_like(1280, 960, seed=7)
     thumb = _decimated(rgb, 160, 120)
     reg = register(thumb, rgb, np.ones(rgb.shape[:2], bool))
@@ -263,7 +264,7 @@ def test_a_thumbnail_decimated_from_block_corners_is_registered_onto_the_photo()
 
 
 def test_a_thumbnail_in_register_is_left_alone_and_too_little_trust_judges_nothing() -> None:
-    from acir_core.thumbframe import register
+    from acir_core.thumbregister import register
     rgb = photo_like(1280, 960, seed=8)
     boxed = np.asarray(Image.fromarray(rgb).resize((160, 120), Image.BOX))
     reg = register(boxed, rgb, np.ones(rgb.shape[:2], bool))
@@ -312,3 +313,25 @@ def test_a_thumbnail_that_fits_as_stored_is_not_turned_by_a_scrambled_decode() -
     scrambled = np.asarray(Image.fromarray(turned).resize((640, 480), Image.BICUBIC))
     framed = frame_thumbnail(thumb, 640, 480, scrambled)
     assert framed.rotation == 0 and framed.crop == (0, 0, 0, 0)
+
+
+def test_a_large_preview_is_registered_on_an_exact_area_reduction_and_resampled_without_error() -> None:
+    from acir_core.thumbregister import Registration, register
+    rgb = photo_like(1600, 1200, seed=10)
+    preview = _decimated(rgb, 320, 240)  # larger than REGISTER_SIDE: searched on a reduced copy
+    reg = register(preview, rgb, np.ones(rgb.shape[:2], bool))
+    assert reg is not None and abs(reg.dx + 0.5) <= 0.2 and abs(reg.dy + 0.5) <= 0.2
+    for dx, dy, s in ((-0.75, -0.7, 0.975), (1.5, -1.5, 0.98), (-1.7, 1.7, 1.02)):
+        out = Registration(dx=dx, dy=dy, sx=s, sy=s, before=0.0, after=0.0, pixels=0).apply(preview)
+        assert out.shape == preview.shape  # the padding reaches as far as the box does
+
+
+def test_each_axis_is_judged_on_its_own_and_its_scale_only_where_the_trusted_part_spans_it() -> None:
+    from acir_core.thumbregister import register
+    rgb = photo_like(1280, 960, seed=11)
+    thumb = _decimated(rgb, 160, 120)
+    strip = np.zeros(rgb.shape[:2], bool)
+    strip[:, :320] = True  # a quarter of the width, all of the height
+    reg = register(thumb, rgb, strip)
+    assert reg is not None and reg.judged == (True, True)
+    assert abs(reg.dx + 0.5) <= 0.13 and abs(reg.dy + 0.5) <= 0.13 and reg.sx == 1.0

@@ -19,13 +19,14 @@ from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.aware_sca import aware_sca
 from acir_core.sca.evidence import judge
-from acir_core.sca.marks import pixel_mask
 from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, upsampled_thumbnail
+from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.paper import paper_sca
 from acir_core.sca.progressive import progressive_sca
 from acir_core.sca.result import SCAResult
-from acir_core.thumbframe import REGISTER_SIDE, Registration, fit_tone, frame_thumbnail, register
+from acir_core.thumbframe import fit_tone, frame_thumbnail
+from acir_core.thumbregister import REGISTER_SIDE, Registration, register
 from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 
 METHODS = ("aware", "paper")
@@ -129,38 +130,47 @@ def _placed(thumbnail: np.ndarray, result: DecodeResult, reference: Compensated 
     return _Placed(framed=framed.rgb, rgb=reg.apply(framed.rgb), note=note, registration=reg)
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
+class _Guided:
+    """An SCA guided by a thumbnail moved to another offset: the result, that thumbnail, the note."""
+
+    sca: SCAResult
+    thumbnail: np.ndarray
+    note: str
+
+
 def _offset_search(result: DecodeResult, sca: SCAResult, placed: _Placed, options: AwareOptions | None
-                   ) -> tuple[SCAResult, np.ndarray, str] | None:
+                   ) -> _Guided | None:
     """Where too little is in place to register the thumbnail on an axis (BER 1e-5: the first run
     is a row or less), the runs themselves judge where it sits: SCA guided by the thumbnail moved
-    to each usual camera offset (:data:`AXIS_OFFSETS`) on the axes not judged, and the one whose
-    result has the smallest seams at MCU boundaries (:func:`acir_core.sca.evidence.judge`, edges
-    only: a misplaced thumbnail and every run one MCU off agree with each other, not with the
-    edges where that breaks) kept when it beats the thumbnail as placed by ``SEAM_GAIN``."""
+    to each usual camera offset (:data:`AXIS_OFFSETS`) on the axes not judged (up to three more
+    SCAs), and the one whose result has the smallest seams at MCU boundaries
+    (:func:`acir_core.sca.evidence.judge`, edges only: a misplaced thumbnail and every run one MCU
+    off agree with each other, not with the edges where that breaks) kept when it beats the
+    thumbnail as placed by ``SEAM_GAIN``."""
     reg = placed.registration
     judged = reg.judged if reg is not None else (False, False)
     base = (reg.dx, reg.dy) if reg is not None else (0.0, 0.0)
+    scale = (reg.sx, reg.sy) if reg is not None else (1.0, 1.0)
     xs = (base[0],) if judged[0] else AXIS_OFFSETS
     ys = (base[1],) if judged[1] else AXIS_OFFSETS
     cell = scan_cell(result.frame, result.scans[0].components)
-    best = (judge(sca.rgb, cell).seams * SEAM_GAIN, None, None, None)
+    limit = judge(sca.rgb, cell).seams * SEAM_GAIN
+    best: _Guided | None = None
     for dx in xs:
         for dy in ys:
             if (dx, dy) == base:
                 continue
-            cand = Registration(dx=dx, dy=dy, sx=reg.sx if reg is not None else 1.0,
-                                sy=reg.sy if reg is not None else 1.0, before=0.0, after=0.0, pixels=0)
+            cand = Registration(dx=dx, dy=dy, sx=scale[0], sy=scale[1], before=0.0, after=0.0, pixels=0)
             moved = cand.apply(placed.framed)
             other = aware_sca(result, moved, options=options)
             seams = judge(other.rgb, cell).seams
-            if seams < best[0]:
-                best = (seams, other, moved, cand)
-    if best[1] is None:
-        return None
-    cand = best[3]
-    note = ", ".join(n for n in (_framing_note(placed), f"registered {cand.dx:+.2f}/{cand.dy:+.2f} px by the runs' seams")
-                     if n)
-    return best[1], best[2], note
+            if seams < limit:
+                limit = seams
+                note = ", ".join(n for n in (_framing_note(placed),
+                                             f"registered {dx:+.2f}/{dy:+.2f} px by the runs' seams") if n)
+                best = _Guided(sca=other, thumbnail=moved, note=note)
+    return best
 
 
 def _framing_note(placed: _Placed) -> str:
@@ -218,7 +228,10 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     ``reference``). ``fill``: "auto" (from the thumbnail when there is one, else inpainting),
     "thumbnail", "inpaint" or "none". The paper's method marks nothing, so nothing is filled.
     ``options``: aware SCA's tunables. ``guide=False``: SCA works without the thumbnail (from the
-    decode's continuity alone) and only the fill uses it."""
+    decode's continuity alone) and only the fill uses it. ``reference``: an unguided SCA of the
+    same decode; with it the thumbnail is registered on what that has in place, and where that is
+    too little on an axis (and the thumbnail is at most ``REGISTER_SIDE`` px) aware SCA runs up to
+    three more times to let the runs' seams choose the offset (:func:`_offset_search`)."""
     _check_method(method)
     if fill not in FILLS:
         raise InvalidParameter(f"fill must be {', '.join(FILLS)}, got {fill!r}")
@@ -240,7 +253,7 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
                 and len(result.scans) == 1 and max(placed.framed.shape[:2]) <= REGISTER_SIDE:
             found = _offset_search(result, sca, placed, options)
             if found is not None:
-                sca, thumbnail, note = found
+                sca, thumbnail, note = found.sca, found.thumbnail, found.note
     t1 = time.perf_counter()
     used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill
     if method == "paper":

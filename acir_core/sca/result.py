@@ -10,7 +10,8 @@ import numpy as np
 class SegmentFix:
     """How one run of decoded MCUs was put back: decoded MCUs ``[first_mcu, end_mcu)`` of ``scan``
     belong at index + ``shift``; ``dc`` (quantised units, per scan component) was subtracted from
-    their DC. ``cost``: mean boundary/thumbnail residual in sample levels; ``confident``: the run's
+    their DC. ``cost``: mean boundary/thumbnail residual in sample levels, less what the run's own
+    row wraps vouch for (:func:`acir_core.sca.shifts.wrap_costs`; never below 0); ``confident``: the run's
     pixels are trusted (otherwise they are in the damage mask)."""
 
     scan: int

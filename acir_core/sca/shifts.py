@@ -16,8 +16,8 @@ from acir_core.sca.options import ShiftOptions
 from acir_core.sca.runs import Run
 
 INF = np.float64(1e18)
-WRAP_ROWS = 2  # rows a run must span for its row wraps to judge its shift
 """The cost of a shift that was not costed."""
+WRAP_ROWS = 2  # rows a run must span for its row wraps to judge its shift
 
 
 class Canvas:
@@ -236,13 +236,13 @@ def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, kn
                                    use_thumb, means, thumb_weight, units)
             for j in range(span):
                 if c[j] < INF:
-                    c[j] += wrap[j]
+                    c[j] = max(c[j] + wrap[j], 0.0)
             top = lowest(c, refine)
             c_top, d_top = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand[top], f, cnt, cols,
                                            np.int64(1), thumbs, use_thumb, means, thumb_weight, units)
             for q in range(top.size):
                 if c_top[q] < INF:
-                    c_top[q] += wrap[top[q]]
+                    c_top[q] = max(c_top[q] + wrap[top[q]], 0.0)
             for q in range(top.size):
                 c[top[q]] = c_top[q]
                 for k in range(n_k):
@@ -300,17 +300,19 @@ def seam_steps(lefts, outer_rights, m) -> np.ndarray:
 
 @njit(cache=True)
 def wrap_costs(steps, m, sh, cols, weight) -> np.ndarray:
-    """Per candidate shift of a run ``WRAP_ROWS`` rows long or more: ``weight`` × (the mean step inside the
-    run − the mean step where the shift says its rows wrap). A run placed one MCU off puts the
-    wrap between two neighbours and two strangers side by side, on every row it spans; the
-    thumbnail at 160 px cannot see that, nor the edges to the rows placed above."""
+    """Per candidate shift of a run ``WRAP_ROWS`` rows long or more: ``weight`` × (the mean step
+    inside the run − the mean step where the candidate says its rows wrap), added to the
+    run's cost (which is then kept at 0 or more). A run placed one MCU off puts the wrap between
+    two neighbours and two strangers side by side, on every row it spans; the thumbnail at 160 px
+    cannot see that, nor the edges to the rows placed above. Rows that wrap where the shift says
+    also vouch for the run: its cost drops, and SCA trusts it more readily."""
     out = np.zeros(sh.size)
     total, n = 0.0, 0
     for q in range(steps.size):
         if steps[q] >= 0:
             total += steps[q]
             n += 1
-    if n < WRAP_ROWS * cols:
+    if n + 1 < WRAP_ROWS * cols:  # a run of r rows has r·cols - 1 steps inside it
         return out
     mean = total / n
     for j in range(sh.size):
