@@ -129,8 +129,8 @@ def register(thumb: np.ndarray, photo: np.ndarray, trusted: np.ndarray) -> Regis
     bool) covers: the sub-pixel offset and scale per axis that best explain the thumbnail's luma
     from the photo's, searched coarse then fine, one axis at a time (the footprints are separable).
     An axis is judged only where the trusted pixels span ``MIN_ROWS`` of it and half a pixel
-    either way from the best offset along it fits clearly worse (a band of sky cannot tell); its scale only where they span
-    ``SPAN_FOR_SCALE`` of it. None when no axis can be judged; the identity (``moved`` false)
+    either way from the best offset along it fits ``TELLS`` worse (a band of sky cannot tell);
+    its scale only where they span ``SPAN_FOR_SCALE`` of it. None when no axis can be judged; the identity (``moved`` false)
     when no registration improves the fit by a clear margin (``REGISTER_GAIN``)."""
     h, w = thumb.shape[:2]
     if h < 16 or w < 16:
