@@ -978,5 +978,17 @@ def test_a_runs_own_row_wraps_tell_its_shift() -> None:
     cost = wrap_costs(steps, m, shifts, cols, 0.5)
     assert shifts[int(np.argmin(cost))] == true_shift
     assert np.sort(cost)[1] - cost.min() > 10.0  # one MCU off is clearly worse
-    short = m[: (WRAP_ROWS * cols) - 2]
-    assert not wrap_costs(steps[: short.size], short, shifts, cols, 0.5).any()  # too short: no say
+    two_rows = m[: WRAP_ROWS * cols]
+    assert wrap_costs(steps[: two_rows.size], two_rows, shifts, cols, 0.5).any()  # two rows have a say
+    short = m[: WRAP_ROWS * cols - 1]
+    assert not wrap_costs(steps[: short.size], short, shifts, cols, 0.5).any()  # less: none
+
+
+def test_seam_steps_join_each_mcu_to_the_one_decoded_before_it_in_the_run() -> None:
+    from acir_core.sca.shifts import seam_steps
+    left = np.arange(10, dtype=np.float64)[:, None] * np.ones((1, 8))  # MCU i's left edge: i
+    right = left + 0.5  # MCU i's right edge, extrapolated out: i + 0.5
+    m = np.array([2, 3, 4, 6, 7], dtype=np.int64)  # MCU 5 is not in the run
+    got = seam_steps((left, left), (right, right), m)
+    # 3 after 2: |3 - 2.5|; 4 after 3; 6 has no predecessor in the run; 7 after 6
+    assert np.allclose(got, [-1.0, 0.5, 0.5, -1.0, 0.5])
