@@ -34,6 +34,10 @@ FILLS = ("auto", "thumbnail", "inpaint", "none")
 # thumbnail pixels (x, y): where cameras' thumbnails sit when not centred (decimated from a block's corner)
 AXIS_OFFSETS = (0.0, -0.5)
 SEAM_GAIN = 0.98  # seams a moved thumbnail's SCA must stay under, relative to the thumbnail as it is
+# share of a restart-marker photo in place for certain (sound intervals) under which the offset is
+# searched: with more in place and the registration still unjudged, its content cannot tell half
+# a pixel either, and each search is an SCA of the whole photo (a 22 Mpx file: 15 s each)
+SEARCH_BELOW = 0.25
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -118,16 +122,19 @@ class _Placed:
     rgb: np.ndarray
     note: str
     registration: Registration | None
+    anchored: float = 0.0  # share of the photo in place for certain that it was judged on
 
 
 def _placed(thumbnail: np.ndarray, result: DecodeResult, reference: Compensated | None) -> _Placed:
     photo = result.rgb if reference is None else reference.unfilled
     framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo)
-    reg = register(framed.rgb, photo, anchored(result, reference)) if reference is not None else None
+    trusted = anchored(result, reference) if reference is not None else None
+    reg = register(framed.rgb, photo, trusted) if trusted is not None else None
+    share = float(trusted.mean()) if trusted is not None else 0.0
     if reg is None or not reg.moved:
-        return _Placed(framed=framed.rgb, rgb=framed.rgb, note=framed.describe(), registration=reg)
+        return _Placed(framed=framed.rgb, rgb=framed.rgb, note=framed.describe(), registration=reg, anchored=share)
     note = ", ".join(n for n in (framed.describe(), reg.describe()) if n != "as stored")
-    return _Placed(framed=framed.rgb, rgb=reg.apply(framed.rgb), note=note, registration=reg)
+    return _Placed(framed=framed.rgb, rgb=reg.apply(framed.rgb), note=note, registration=reg, anchored=share)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -249,6 +256,7 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
         sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None,
                                                                     options=options)
         if placed is not None and guide and reference is not None \
+                and (placed.anchored < SEARCH_BELOW or not result.scans[0].restart_interval) \
                 and (placed.registration is None or not all(placed.registration.judged)) \
                 and len(result.scans) == 1 and max(placed.framed.shape[:2]) <= REGISTER_SIDE:
             found = _offset_search(result, sca, placed, options)
