@@ -18,7 +18,6 @@ from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.aware_sca import aware_sca
-from acir_core.sca.evidence import judge
 from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, upsampled_thumbnail
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
@@ -26,18 +25,11 @@ from acir_core.sca.paper import paper_sca
 from acir_core.sca.progressive import progressive_sca
 from acir_core.sca.result import SCAResult
 from acir_core.thumbframe import fit_tone, frame_thumbnail
-from acir_core.thumbregister import REGISTER_SIDE, Registration, register
+from acir_core.thumbregister import Registration, register
 from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 
 METHODS = ("aware", "paper")
 FILLS = ("auto", "thumbnail", "inpaint", "none")
-# thumbnail pixels (x, y): where cameras' thumbnails sit when not centred (decimated from a block's corner)
-AXIS_OFFSETS = (0.0, -0.5)
-SEAM_GAIN = 0.98  # seams a moved thumbnail's SCA must stay under, relative to the thumbnail as it is
-# share of a restart-marker photo in place for certain (sound intervals) under which the offset is
-# searched: with more in place and the registration still unjudged, its content cannot tell half
-# a pixel either, and each search is an SCA of the whole photo (a 22 Mpx file: 15 s each)
-SEARCH_BELOW = 0.25
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -122,67 +114,16 @@ class _Placed:
     rgb: np.ndarray
     note: str
     registration: Registration | None
-    anchored: float = 0.0  # share of the photo in place for certain that it was judged on
 
 
 def _placed(thumbnail: np.ndarray, result: DecodeResult, reference: Compensated | None) -> _Placed:
     photo = result.rgb if reference is None else reference.unfilled
     framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo)
-    trusted = anchored(result, reference) if reference is not None else None
-    reg = register(framed.rgb, photo, trusted) if trusted is not None else None
-    share = float(trusted.mean()) if trusted is not None else 0.0
+    reg = register(framed.rgb, photo, anchored(result, reference)) if reference is not None else None
     if reg is None or not reg.moved:
-        return _Placed(framed=framed.rgb, rgb=framed.rgb, note=framed.describe(), registration=reg, anchored=share)
+        return _Placed(framed=framed.rgb, rgb=framed.rgb, note=framed.describe(), registration=reg)
     note = ", ".join(n for n in (framed.describe(), reg.describe()) if n != "as stored")
-    return _Placed(framed=framed.rgb, rgb=reg.apply(framed.rgb), note=note, registration=reg, anchored=share)
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class _Guided:
-    """An SCA guided by a thumbnail moved to another offset: the result, that thumbnail, the note."""
-
-    sca: SCAResult
-    thumbnail: np.ndarray
-    note: str
-
-
-def _offset_search(result: DecodeResult, sca: SCAResult, placed: _Placed, options: AwareOptions | None
-                   ) -> _Guided | None:
-    """Where too little is in place to register the thumbnail on an axis (BER 1e-5: the first run
-    is a row or less), the runs themselves judge where it sits: SCA guided by the thumbnail moved
-    to each usual camera offset (:data:`AXIS_OFFSETS`) on the axes not judged (up to three more
-    SCAs), and the one whose result has the smallest seams at MCU boundaries
-    (:func:`acir_core.sca.evidence.judge`, edges only: a misplaced thumbnail and every run one MCU
-    off agree with each other, not with the edges where that breaks) kept when it beats the
-    thumbnail as placed by ``SEAM_GAIN``."""
-    reg = placed.registration
-    judged = reg.judged if reg is not None else (False, False)
-    base = (reg.dx, reg.dy) if reg is not None else (0.0, 0.0)
-    scale = (reg.sx, reg.sy) if reg is not None else (1.0, 1.0)
-    xs = (base[0],) if judged[0] else AXIS_OFFSETS
-    ys = (base[1],) if judged[1] else AXIS_OFFSETS
-    cell = scan_cell(result.frame, result.scans[0].components)
-    limit = judge(sca.rgb, cell).seams * SEAM_GAIN
-    best: _Guided | None = None
-    for dx in xs:
-        for dy in ys:
-            if (dx, dy) == base:
-                continue
-            cand = Registration(dx=dx, dy=dy, sx=scale[0], sy=scale[1], before=0.0, after=0.0, pixels=0)
-            moved = cand.apply(placed.framed)
-            other = aware_sca(result, moved, options=options)
-            seams = judge(other.rgb, cell).seams
-            if seams < limit:
-                limit = seams
-                note = ", ".join(n for n in (_framing_note(placed),
-                                             f"registered {dx:+.2f}/{dy:+.2f} px by the runs' seams") if n)
-                best = _Guided(sca=other, thumbnail=moved, note=note)
-    return best
-
-
-def _framing_note(placed: _Placed) -> str:
-    """The framing note without a partial registration's (the seams' search replaces it)."""
-    return ", ".join(p for p in placed.note.split(", ") if p != "as stored" and not p.startswith("registered"))
+    return _Placed(framed=framed.rgb, rgb=reg.apply(framed.rgb), note=note, registration=reg)
 
 
 def anchored(result: DecodeResult, reference: Compensated) -> np.ndarray:
@@ -236,9 +177,7 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     "thumbnail", "inpaint" or "none". The paper's method marks nothing, so nothing is filled.
     ``options``: aware SCA's tunables. ``guide=False``: SCA works without the thumbnail (from the
     decode's continuity alone) and only the fill uses it. ``reference``: an unguided SCA of the
-    same decode; with it the thumbnail is registered on what that has in place, and where that is
-    too little on an axis (and the thumbnail is at most ``REGISTER_SIDE`` px) aware SCA runs up to
-    three more times to let the runs' seams choose the offset (:func:`_offset_search`)."""
+    same decode; with it the thumbnail is registered on what that has in place."""
     _check_method(method)
     if fill not in FILLS:
         raise InvalidParameter(f"fill must be {', '.join(FILLS)}, got {fill!r}")
@@ -246,7 +185,6 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
         raise InvalidParameter("fill='thumbnail' needs a thumbnail")
     t0 = time.perf_counter()
     note = ""
-    placed = None
     if thumbnail is not None and method != "paper":
         placed = _placed(thumbnail, result, reference)
         thumbnail, note = placed.rgb, placed.note
@@ -255,13 +193,6 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     else:
         sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None,
                                                                     options=options)
-        if placed is not None and guide and reference is not None \
-                and (placed.anchored < SEARCH_BELOW or not result.scans[0].restart_interval) \
-                and (placed.registration is None or not all(placed.registration.judged)) \
-                and len(result.scans) == 1 and max(placed.framed.shape[:2]) <= REGISTER_SIDE:
-            found = _offset_search(result, sca, placed, options)
-            if found is not None:
-                sca, thumbnail, note = found.sca, found.thumbnail, found.note
     t1 = time.perf_counter()
     used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill
     if method == "paper":

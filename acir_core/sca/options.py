@@ -39,7 +39,7 @@ class ShiftOptions:
     min_run: int = 3  # the fewest trusted MCUs a run needs to be placed on its own
     thumb_weight: float = 1.0  # weight of the thumbnail's means against the edge steps
     jump_penalty: float = 0.05  # cost per MCU of shift change, in reference continuity costs
-    wrap_weight: float = 0.5  # weight of the row wrap's steps inside a run (levels per level)
+    wrap_weight: float = 0.0  # weight of a run's own row wraps in its shift search (0: off; see docs/sca.md)
 
 
 @dataclass(frozen=True, kw_only=True)

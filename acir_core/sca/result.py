@@ -11,7 +11,7 @@ class SegmentFix:
     """How one run of decoded MCUs was put back: decoded MCUs ``[first_mcu, end_mcu)`` of ``scan``
     belong at index + ``shift``; ``dc`` (quantised units, per scan component) was subtracted from
     their DC. ``cost``: mean boundary/thumbnail residual in sample levels, less what the run's own
-    row wraps vouch for (:func:`acir_core.sca.shifts.wrap_costs`; never below 0); ``confident``: the run's
+    row wraps vouch for (:func:`acir_core.sca.shifts.wrap_costs`; can be below 0); ``confident``: the run's
     pixels are trusted (otherwise they are in the damage mask)."""
 
     scan: int

@@ -18,6 +18,7 @@ from acir_core.sca.runs import Run
 INF = np.float64(1e18)
 """The cost of a shift that was not costed."""
 WRAP_ROWS = 2  # rows a run must span for its row wraps to judge its shift
+WRAP_FLOOR = 0.25  # share of a run's residual its row wraps can never take off (shifts a row apart stay apart)
 
 
 class Canvas:
@@ -236,13 +237,13 @@ def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, kn
                                    use_thumb, means, thumb_weight, units)
             for j in range(span):
                 if c[j] < INF:
-                    c[j] = max(c[j] + wrap[j], 0.0)
+                    c[j] = max(c[j] + wrap[j], WRAP_FLOOR * c[j])
             top = lowest(c, refine)
             c_top, d_top = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand[top], f, cnt, cols,
                                            np.int64(1), thumbs, use_thumb, means, thumb_weight, units)
             for q in range(top.size):
                 if c_top[q] < INF:
-                    c_top[q] = max(c_top[q] + wrap[top[q]], 0.0)
+                    c_top[q] = max(c_top[q] + wrap[top[q]], WRAP_FLOOR * c_top[q])
             for q in range(top.size):
                 c[top[q]] = c_top[q]
                 for k in range(n_k):
@@ -302,7 +303,8 @@ def seam_steps(lefts, outer_rights, m) -> np.ndarray:
 def wrap_costs(steps, m, sh, cols, weight) -> np.ndarray:
     """Per candidate shift of a run ``WRAP_ROWS`` rows long or more: ``weight`` × (the mean step
     inside the run − the mean step where the candidate says its rows wrap), added to the
-    run's cost (which is then kept at 0 or more). A run placed one MCU off puts the wrap between
+    run's cost, which keeps at least ``WRAP_FLOOR`` of the residual (at 0, shifts a whole row
+    apart tied and the first, a row early, won; below 0, garbage passed for a trusted run). A run placed one MCU off puts the wrap between
     two neighbours and two strangers side by side, on every row it spans; the thumbnail at 160 px
     cannot see that, nor the edges to the rows placed above. Rows that wrap where the shift says
     also vouch for the run: its cost drops, and SCA trusts it more readily."""
@@ -393,7 +395,8 @@ def viterbi_pass(local: np.ndarray, start: int, penalty: float):
     live = np.empty(span, np.int64)
     reach = penalty * span
     for r in range(n_r):
-        bound = (prev.min() + reach) * (1.0 + 1e-9) + 1e-9
+        low = prev.min()
+        bound = low + reach + 1e-9 * (abs(low) + reach) + 1e-9  # costs may be below 0 (row wraps)
         n_live = 0
         for j in range(span):
             if prev[j] <= bound:
