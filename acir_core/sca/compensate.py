@@ -25,7 +25,7 @@ from acir_core.sca.paper import paper_sca
 from acir_core.sca.progressive import progressive_sca
 from acir_core.sca.result import SCAResult
 from acir_core.thumbframe import fit_tone, frame_thumbnail
-from acir_core.thumbregister import Registration, register
+from acir_core.thumbregister import register
 from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 
 METHODS = ("aware", "paper")
@@ -101,29 +101,13 @@ def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,
     judged on the decode, or on ``reference`` (an earlier SCA of the same decode: at BER 1e-5
     the raw decode is too scrambled), and registered on what that puts in place for certain
     (:func:`anchored`). Its colours are fitted after SCA, on what that trusts."""
-    placed = _placed(thumbnail, result, reference)
-    return placed.rgb, placed.note
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class _Placed:
-    """A thumbnail framed (``framed``) and registered (``rgb``, ``registration``: None when too
-    little was in place for certain to judge it)."""
-
-    framed: np.ndarray
-    rgb: np.ndarray
-    note: str
-    registration: Registration | None
-
-
-def _placed(thumbnail: np.ndarray, result: DecodeResult, reference: Compensated | None) -> _Placed:
     photo = result.rgb if reference is None else reference.unfilled
     framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo)
     reg = register(framed.rgb, photo, anchored(result, reference)) if reference is not None else None
     if reg is None or not reg.moved:
-        return _Placed(framed=framed.rgb, rgb=framed.rgb, note=framed.describe(), registration=reg)
+        return framed.rgb, framed.describe()
     note = ", ".join(n for n in (framed.describe(), reg.describe()) if n != "as stored")
-    return _Placed(framed=framed.rgb, rgb=reg.apply(framed.rgb), note=note, registration=reg)
+    return reg.apply(framed.rgb), note
 
 
 def anchored(result: DecodeResult, reference: Compensated) -> np.ndarray:
@@ -186,8 +170,7 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     t0 = time.perf_counter()
     note = ""
     if thumbnail is not None and method != "paper":
-        placed = _placed(thumbnail, result, reference)
-        thumbnail, note = placed.rgb, placed.note
+        thumbnail, note = prepare_thumbnail(thumbnail, result, reference)
     if result.frame.marker == 0xC2:  # a progressive file: what its scans lost (no runs to place)
         sca = progressive_sca(result)
     else:

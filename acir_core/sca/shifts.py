@@ -232,7 +232,10 @@ def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, kn
         bases[r] = base
         if m.size:
             cand = np.arange(base, base + span)
-            wrap = wrap_costs(seam_steps(lefts, outer_rights, m), m, cand, cols, wrap_weight)
+            if wrap_weight > 0:
+                wrap = wrap_costs(seam_steps(lefts, outer_rights, m), m, cand, cols, wrap_weight)
+            else:
+                wrap = np.zeros(span)
             c, d = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, np.int64(4), thumbs,
                                    use_thumb, means, thumb_weight, units)
             for j in range(span):
