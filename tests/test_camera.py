@@ -319,3 +319,44 @@ def test_each_axis_is_judged_on_its_own_and_its_scale_only_where_the_trusted_par
     reg = register(thumb, rgb, strip)
     assert reg is not None and reg.judged == (True, True)
     assert abs(reg.dx + 0.5) <= 0.13 and abs(reg.dy + 0.5) <= 0.13 and reg.sx == 1.0
+
+
+def _camera_toned(thumb: np.ndarray) -> np.ndarray:
+    """A thumbnail as a camera with its own tone curve makes it: shadows crushed, a little cooler."""
+    t = 255.0 * (thumb.astype(np.float64) / 255.0) ** 1.5 - 4.0
+    t[..., 2] += 5.0
+    return np.clip(np.rint(t), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def damaged_toned() -> tuple[np.ndarray, bytes, np.ndarray]:
+    rgb = photo_like(1280, 960, seed=11)
+    data = bytearray(encode_jpeg(rgb, quality=92))
+    for at in (0.35, 0.55, 0.75):
+        data[int(len(data) * at)] ^= 0x08
+    return rgb, bytes(data), _camera_toned(synthetic_thumbnail(rgb))
+
+
+def test_the_cameras_tone_curve_is_learnt_from_the_runs_sca_placed(damaged_toned) -> None:
+    from acir_core.sca.aware_sca import aware_sca
+    from acir_core.sca.runtone import fit_run_tone
+
+    rgb, data, curved = damaged_toned
+    result = decode(data, "robust")
+    assert not result.clean and len(aware_sca(result, curved).segments) > 2
+    truth = synthetic_thumbnail(rgb).astype(int)
+    tone = fit_run_tone(curved, result, aware_sca(result, curved))
+    assert tone is not None and tone.after < 0.8 * tone.before
+    assert np.abs(tone.apply(curved).astype(int) - truth).mean() < 0.4 * np.abs(curved.astype(int) - truth).mean()
+    # a thumbnail already in the photo's colours is left as it is
+    assert fit_run_tone(synthetic_thumbnail(rgb), result, aware_sca(result, synthetic_thumbnail(rgb))) is None
+
+
+def test_sca_runs_again_with_the_thumbnail_toned_and_puts_runs_at_their_level(damaged_toned) -> None:
+    rgb, data, curved = damaged_toned
+    result = decode(data, "robust")
+    alone = compensate(result, None, fill="none")
+    toned = compensate(result, curved, reference=alone)
+    assert "toned on runs" in toned.thumbnail_note
+    plain = compensate(result, curved)  # no reference: the thumbnail as the camera made it
+    assert y_psnr(rgb, toned.unfilled) > y_psnr(rgb, plain.unfilled) + 2.0

@@ -24,6 +24,7 @@ from acir_core.sca.options import AwareOptions
 from acir_core.sca.paper import paper_sca
 from acir_core.sca.progressive import progressive_sca
 from acir_core.sca.result import SCAResult
+from acir_core.sca.runtone import fit_run_tone
 from acir_core.thumbframe import fit_tone, frame_thumbnail
 from acir_core.thumbregister import register
 from acir_core.thumbnail import best_thumbnail, extract_thumbnail
@@ -161,7 +162,9 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     "thumbnail", "inpaint" or "none". The paper's method marks nothing, so nothing is filled.
     ``options``: aware SCA's tunables. ``guide=False``: SCA works without the thumbnail (from the
     decode's continuity alone) and only the fill uses it. ``reference``: an unguided SCA of the
-    same decode; with it the thumbnail is registered on what that has in place."""
+    same decode; with it the thumbnail is registered on what that has in place, and toned on the
+    runs the guided SCA placed (:func:`acir_core.sca.runtone.fit_run_tone`; SCA then runs again
+    with the toned thumbnail)."""
     _check_method(method)
     if fill not in FILLS:
         raise InvalidParameter(f"fill must be {', '.join(FILLS)}, got {fill!r}")
@@ -176,6 +179,14 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     else:
         sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None,
                                                                     options=options)
+        if reference is not None and method == "aware" and guide and thumbnail is not None:
+            # the runs it placed show the camera's tone curve: SCA again with the thumbnail toned
+            tone = fit_run_tone(thumbnail, result, sca)
+            if tone is not None:
+                thumbnail = tone.apply(thumbnail)
+                sca = aware_sca(result, thumbnail, options=options)
+                note = ", ".join(n for n in (note, f"toned on runs ({tone.before:.1f} -> {tone.after:.1f} levels)")
+                                 if n and n != "as stored")
     t1 = time.perf_counter()
     used = ("thumbnail" if thumbnail is not None else "inpaint") if fill == "auto" else fill
     if method == "paper":

@@ -132,27 +132,32 @@ def edge_lines(mcus: np.ndarray, qt: np.ndarray, dct: np.ndarray):
 def thumb_means(thumb: np.ndarray, result: DecodeResult, sr: ScanResult, comps) -> np.ndarray:
     """Per MCU and scan component, the thumbnail's value there in the frame's colour space: the
     thumbnail converted (JFIF equations), then resampled to the MCU grid of the component."""
-    frame = result.frame
-    planes = [p.astype(np.float32) for p in jfif_planes(thumb, frame.color)]
+    planes = [p.astype(np.float32) for p in jfif_planes(thumb, result.frame.color)]
     out = np.zeros((sr.mcu_rows * sr.mcu_cols, len(comps)), np.float64)
     for k, (ci, h, v) in enumerate(comps):
-        c = frame.components[ci]
-        ph = 8 * (frame.max_v // c.v) * v  # pixels per MCU
-        pw = 8 * (frame.max_h // c.h) * h
-        # the image area the MCU grid covers, in thumbnail pixels: the last MCUs overhang the image,
-        # so the thumbnail is extended by repeating its edge (Pillow refuses a box past the image)
-        th, tw = thumb.shape[:2]
-        bw, bh = sr.mcu_cols * pw * tw / frame.width, sr.mcu_rows * ph * th / frame.height
-        arr = planes[min(ci, len(planes) - 1)]
-        extra = (max(int(np.ceil(bh - th - 1e-6)), 0), max(int(np.ceil(bw - tw - 1e-6)), 0))
-        if any(extra):
-            arr = np.pad(arr, ((0, extra[0]), (0, extra[1])), mode="edge")
-        box = (0.0, 0.0, min(bw, arr.shape[1]), min(bh, arr.shape[0]))
-        plane = Image.fromarray(np.ascontiguousarray(arr), "F")
-        grid = plane.resize((sr.mcu_cols, sr.mcu_rows), Image.Resampling.BICUBIC, box=box)
-        out[:, k] = np.asarray(grid).reshape(-1)
+        out[:, k] = grid_means(planes[min(ci, len(planes) - 1)], result, sr, ci, h, v)
     return out
 
+
+def grid_means(plane: np.ndarray, result: DecodeResult, sr: ScanResult, ci: int, h: int, v: int) -> np.ndarray:
+    """``plane`` (a thumbnail-sized float array) resampled (bicubic) to the MCU grid of frame
+    component ``ci`` (``h``×``v`` blocks per MCU in the scan), one value per MCU in decode order."""
+    frame = result.frame
+    c = frame.components[ci]
+    ph = 8 * (frame.max_v // c.v) * v  # pixels per MCU
+    pw = 8 * (frame.max_h // c.h) * h
+    # the image area the MCU grid covers, in thumbnail pixels: the last MCUs overhang the image,
+    # so the thumbnail is extended by repeating its edge (Pillow refuses a box past the image)
+    th, tw = plane.shape[:2]
+    bw, bh = sr.mcu_cols * pw * tw / frame.width, sr.mcu_rows * ph * th / frame.height
+    arr = plane.astype(np.float32)
+    extra = (max(int(np.ceil(bh - th - 1e-6)), 0), max(int(np.ceil(bw - tw - 1e-6)), 0))
+    if any(extra):
+        arr = np.pad(arr, ((0, extra[0]), (0, extra[1])), mode="edge")
+    box = (0.0, 0.0, min(bw, arr.shape[1]), min(bh, arr.shape[0]))
+    grid = Image.fromarray(np.ascontiguousarray(arr), "F").resize((sr.mcu_cols, sr.mcu_rows),
+                                                                   Image.Resampling.BICUBIC, box=box)
+    return np.asarray(grid, np.float64).reshape(-1)
 
 
 def roughness(edges: list[Edges], cols: int, lag: int = 0) -> np.ndarray:
