@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from PIL import Image
 
 BAR_LEVEL = 48.0  # mean luma under which a strip the aspect says is a bar counts as one
@@ -41,8 +42,21 @@ class FramedThumbnail:
 
 def luma(rgb: np.ndarray) -> np.ndarray:
     """Luma (BT.601 weights, 0-255 scale) as float32: what the thumbnail checks compare."""
+    if rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3:
+        return _luma_u8(np.ascontiguousarray(rgb))
     a = rgb.astype(np.float32)
     return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
+
+
+@njit(cache=True)
+def _luma_u8(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[0], rgb.shape[1]
+    out = np.empty((h, w), np.float32)
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = (np.float32(0.299) * np.float32(rgb[i, j, 0]) + np.float32(0.587) * np.float32(rgb[i, j, 1])
+                         + np.float32(0.114) * np.float32(rgb[i, j, 2]))
+    return out
 
 
 def _turn(rgb: np.ndarray, rotation: int) -> np.ndarray:

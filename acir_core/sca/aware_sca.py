@@ -19,6 +19,7 @@ Filling the damage is :mod:`acir_core.sca.compensate`'s job.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import replace
 
 import numpy as np
@@ -136,6 +137,25 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
     return placements, float(np.median(ref_costs)) if ref_costs else 8.0
 
 
+_EDGES: dict[tuple[int, int], tuple[weakref.ref, list[Edges]]] = {}
+
+
+def _edges_of(result: DecodeResult, si: int, mcus: list[np.ndarray], qts: list) -> list[Edges]:
+    """What placing reads of the MCUs of scan ``si`` of ``result`` as decoded: the same for the
+    unguided SCA, the guided one and the guided one again with a toned thumbnail, so computed once
+    per decode (the first scan of a single-scan decode only; dropped with the decode)."""
+    if len(result.scans) != 1:
+        return [Edges.of(m, q) for m, q in zip(mcus, qts)]
+    key = (id(result), si)
+    hit = _EDGES.get(key)
+    if hit is not None and hit[0]() is result:
+        return hit[1]
+    edges = [Edges.of(m, q) for m, q in zip(mcus, qts)]
+    _EDGES[key] = (weakref.ref(result), edges)
+    weakref.finalize(result, _EDGES.pop, key, None)
+    return edges
+
+
 def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
                     thumbnail: np.ndarray | None, opts: AwareOptions
                     ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray, np.ndarray]:
@@ -147,7 +167,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     n = rows * cols
     mcus = [mcu_major(coefs[ci], rows, cols, v, h) for ci, h, v in comps]
     qts = [result.qtables[ci] for ci, _, _ in comps]
-    edges = [Edges.of(m, q) for m, q in zip(mcus, qts)]
+    edges = _edges_of(result, si, mcus, qts)
     units = [float(q[0]) / 8.0 for q in qts]
     grain = np.maximum(np.asarray(units), 1.0)  # the finest level step a thumbnail can judge
     # an MCU that spans less than a thumbnail pixel either way is detail to the thumbnail, so its

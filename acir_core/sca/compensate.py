@@ -143,9 +143,8 @@ def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, 
             note = f"{note}, toned ({tone.before:.1f} -> {tone.after:.1f} levels)"
         thumb_up = upsampled_thumbnail(thumbnail, result.frame.width, result.frame.height)
     if used == "thumbnail":
-        thumb_f = thumb_up.astype(np.float32)
-        region = fill_region(result, sca, thumb_f)
-        rgb = fill_from_thumbnail(sca.rgb, region, thumb_f)
+        region = fill_region(result, sca, thumb_up)
+        rgb = fill_from_thumbnail(sca.rgb, region, thumb_up)
     elif used == "inpaint":
         region, rgb = sca.mask, inpaint(sca.rgb, sca.mask)
     else:

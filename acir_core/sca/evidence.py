@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from acir_core.thumbframe import luma, reduce_to
 
@@ -31,16 +32,62 @@ class Evidence:
     score: float
 
 
-def _boundary_steps(y: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """Across the boundaries every ``step`` columns of ``y``: |step at the boundary| and the mean
-    |step| of the pixel pairs just inside on either side."""
-    xs = np.arange(step, y.shape[1] - 1, step)
-    xs = xs[xs >= 2]
-    if xs.size == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.float32)
-    at = np.abs(y[:, xs] - y[:, xs - 1])
-    inside = 0.5 * (np.abs(y[:, xs - 1] - y[:, xs - 2]) + np.abs(y[:, xs + 1] - y[:, xs]))
-    return at.ravel(), inside.ravel()
+@njit(cache=True)
+def _seam_sums(y: np.ndarray, ch: int, cw: int) -> tuple[float, int, int]:
+    """Across every MCU boundary (every ``cw`` columns and ``ch`` rows of ``y``, at least two
+    pixels in): the sum of how much the step at the boundary exceeds the mean step of the pixel
+    pairs just inside on either side (where it does), how many exceed it by more than 16 levels,
+    and how many boundary pixel pairs there are."""
+    h, w = y.shape
+    total = 0.0
+    broken = 0
+    count = 0
+    for x in range(cw, w - 1, cw):
+        if x < 2:
+            continue
+        for i in range(h):
+            excess = abs(y[i, x] - y[i, x - 1]) - 0.5 * (abs(y[i, x - 1] - y[i, x - 2]) + abs(y[i, x + 1] - y[i, x]))
+            if excess > 0:
+                total += excess
+            if excess > 16.0:
+                broken += 1
+            count += 1
+    for r in range(ch, h - 1, ch):
+        if r < 2:
+            continue
+        for j in range(w):
+            excess = abs(y[r, j] - y[r - 1, j]) - 0.5 * (abs(y[r - 1, j] - y[r - 2, j]) + abs(y[r + 1, j] - y[r, j]))
+            if excess > 0:
+                total += excess
+            if excess > 16.0:
+                broken += 1
+            count += 1
+    return total, broken, count
+
+
+@njit(cache=True)
+def _flat_share(y: np.ndarray, ch: int, cw: int) -> float:
+    """Share of the whole ``ch``×``cw`` cells of ``y`` whose standard deviation is under 0.75."""
+    rows, cols = y.shape[0] // ch, y.shape[1] // cw
+    if rows == 0 or cols == 0:
+        return 0.0
+    flat = 0
+    n = ch * cw
+    for br in range(rows):
+        for bc in range(cols):
+            s = 0.0
+            for i in range(br * ch, br * ch + ch):
+                for j in range(bc * cw, bc * cw + cw):
+                    s += y[i, j]
+            mean = s / n
+            v = 0.0
+            for i in range(br * ch, br * ch + ch):
+                for j in range(bc * cw, bc * cw + cw):
+                    d = y[i, j] - mean
+                    v += d * d
+            if v / n < 0.5625:
+                flat += 1
+    return flat / (rows * cols)
 
 
 def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None = None, *,
@@ -51,22 +98,10 @@ def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None =
     flat MCU what a decoder that gave up shows, and the thumbnail tells a plausible fill from
     garbage that happens to be smooth."""
     y = luma(rgb)
-    a1, i1 = _boundary_steps(y, cell[1])
-    a2, i2 = _boundary_steps(y.T, cell[0])
-    at = np.concatenate([a1, a2])
-    inside = np.concatenate([i1, i2])
-    if at.size:
-        excess = at - inside
-        seams = float(np.mean(np.maximum(excess, 0.0)))
-        broken = float(np.mean(excess > 16.0))
-    else:
-        seams = broken = 0.0
-    ch, cw = cell
-    rows, cols = y.shape[0] // ch, y.shape[1] // cw
-    flat = 0.0
-    if rows and cols:
-        blocks = y[: rows * ch, : cols * cw].reshape(rows, ch, cols, cw)
-        flat = float(np.mean(blocks.std(axis=(1, 3)) < 0.75))
+    total, n_broken, count = _seam_sums(y, int(cell[0]), int(cell[1]))
+    seams = total / count if count else 0.0
+    broken = n_broken / count if count else 0.0
+    flat = _flat_share(y, int(cell[0]), int(cell[1]))
     dist = 0.0
     if thumbnail is not None:
         th, tw = thumbnail.shape[:2]

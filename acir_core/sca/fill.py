@@ -72,7 +72,7 @@ def dilate(mask: np.ndarray, r: int) -> np.ndarray:
     """Binary dilation by a (2r+1)² square: shifted copies for small ``r``, running sums (time
     independent of ``r``) for the large ones inpainting a big hole needs."""
     if r <= 8:
-        return window_reduce(mask, r, np.logical_or)
+        return _dilate_small(np.ascontiguousarray(mask, np.bool_), r)
     out = mask
     for axis in (0, 1):
         n = out.shape[axis]
@@ -83,6 +83,39 @@ def dilate(mask: np.ndarray, r: int) -> np.ndarray:
         shape[axis] = n
         lo = np.take(c, np.maximum(idx - r - 1, 0), axis=axis) * (idx - r - 1 >= 0).reshape(shape)
         out = (hi - lo) > 0
+    return out
+
+
+@njit(cache=True)
+def _dilate_small(mask: np.ndarray, r: int) -> np.ndarray:
+    """:func:`dilate` for small ``r``: along rows, then along columns, counting the set pixels
+    in a sliding window (no full-size temporaries)."""
+    h, w = mask.shape
+    rows = np.zeros((h, w), np.bool_)
+    for i in range(h):
+        count = 0
+        for j in range(min(r, w)):
+            count += mask[i, j]
+        for j in range(w):
+            if j + r < w:
+                count += mask[i, j + r]
+            if j - r - 1 >= 0:
+                count -= mask[i, j - r - 1]
+            rows[i, j] = count > 0
+    out = np.zeros((h, w), np.bool_)
+    counts = np.zeros(w, np.int32)
+    for i in range(min(r, h)):
+        for j in range(w):
+            counts[j] += rows[i, j]
+    for i in range(h):
+        if i + r < h:
+            for j in range(w):
+                counts[j] += rows[i + r, j]
+        if i - r - 1 >= 0:
+            for j in range(w):
+                counts[j] -= rows[i - r - 1, j]
+        for j in range(w):
+            out[i, j] = counts[j] > 0
     return out
 
 
@@ -143,7 +176,7 @@ def _paint(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, base: np.ndarray, fi
         for c in range(n_c):
             off = np.float32((field[y0, x0, c] * (1 - wx) + field[y0, x1, c] * wx) * (1 - wy)
                              + (field[y1, x0, c] * (1 - wx) + field[y1, x1, c] * wx) * wy)
-            v = np.rint(base[y, x, c] + off)
+            v = np.rint(np.float32(base[y, x, c]) + off)
             out[y, x, c] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
 
 
@@ -156,7 +189,7 @@ def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray,
     diff = rgb[ey, ex].astype(np.float32) - thumb_up[ey, ex]
     field = _cell_field(diff, ey, ex, mask.shape)
     out = rgb.copy()
-    _paint(out, my, mx, np.ascontiguousarray(thumb_up, np.float32), field, 8)
+    _paint(out, my, mx, np.ascontiguousarray(thumb_up), field, 8)
     return out
 
 
@@ -188,7 +221,7 @@ def disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: t
         soft = np.zeros((rows, cols), bool)
         soft[:lr, :lc] = loose[:lr, :lc]
         tol[soft[r, c]] = loose_tolerance
-    grid[r, c] = _judge_cells(rgb, np.ascontiguousarray(thumb_up, np.float32), r, c, ch, cw, tol, flat)
+    grid[r, c] = _judge_cells(rgb, np.ascontiguousarray(thumb_up), r, c, ch, cw, tol, flat)
     return mask & np.repeat(np.repeat(grid, ch, axis=0), cw, axis=1)[:h, :w]
 
 
@@ -223,7 +256,7 @@ def _judge_cells(rgb: np.ndarray, ref: np.ndarray, rows: np.ndarray, cols: np.nd
             for dx in range(cw):
                 x = min(cols[q] * cw + dx, w - 1)
                 for i in range(3):
-                    d[i] += float(rgb[y, x, i]) - ref[y, x, i]
+                    d[i] += float(rgb[y, x, i]) - float(ref[y, x, i])
                 luma[k] = m[0, 0] * rgb[y, x, 0] + m[0, 1] * rgb[y, x, 1] + m[0, 2] * rgb[y, x, 2]
                 k += 1
         n = ch * cw
