@@ -53,7 +53,7 @@ def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_
     if len(pieces) < 2:
         return [run]
     f, cnt, cols = where
-    before = canvas.snapshot()  # the trial leaves nothing placed
+    before = canvas.snapshot(slice(f, f + cnt))  # the trial places inside the segment, and leaves nothing
     canvas.place(pieces[0].trusted, pieces[0].trusted, [0.0] * len(units))
     costs, dcs, bases = search_runs(pieces[1:], f, cnt, cols, run_edges, units, canvas, thumb_cols, False,
                                     opts.shifts, mcu_means)
@@ -116,7 +116,7 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
         last = f + cnt >= sr.mcus_expected
         wide = opts.shifts.window < abs(final_shift) <= opts.shifts.wide_window and \
             0 < len(later) <= opts.shifts.wide_runs and not (last and sr.cut)
-        before = canvas.snapshot() if wide else None
+        before = canvas.snapshot(slice(f, f + cnt)) if wide else None  # the search places inside the segment
         costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
                                         opts.shifts, mcu_means)
         path = viterbi(costs, bases, 0, final_shift, penalty)
@@ -137,23 +137,27 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
     return placements, float(np.median(ref_costs)) if ref_costs else 8.0
 
 
-_EDGES: dict[tuple[int, int], tuple[weakref.ref, list[Edges]]] = {}
+_EDGES: dict[tuple[int, int], tuple[weakref.ref, tuple]] = {}
 
 
-def _edges_of(result: DecodeResult, si: int, mcus: list[np.ndarray], qts: list) -> list[Edges]:
-    """What placing reads of the MCUs of scan ``si`` of ``result`` as decoded: the same for the
-    unguided SCA, the guided one and the guided one again with a toned thumbnail, so computed once
-    per decode (the first scan of a single-scan decode only; dropped with the decode)."""
-    if len(result.scans) != 1:
-        return [Edges.of(m, q) for m, q in zip(mcus, qts)]
+def _edges_of(result: DecodeResult, si: int, mcus: list[np.ndarray], qts: list) -> tuple:
+    """What placing reads of the MCUs of scan ``si`` of ``result`` as decoded: their ``Edges``,
+    and per component tuples of arrays (what the compiled search and placing take) of their
+    bottom and right edges extrapolated outwards and their top and left edges inwards. The same
+    for the unguided SCA, the guided one and the guided one again with a toned thumbnail, so
+    computed once per decode (the first scan of a single-scan decode; dropped with the decode)."""
     key = (id(result), si)
-    hit = _EDGES.get(key)
+    hit = _EDGES.get(key) if len(result.scans) == 1 else None
     if hit is not None and hit[0]() is result:
         return hit[1]
     edges = [Edges.of(m, q) for m, q in zip(mcus, qts)]
-    _EDGES[key] = (weakref.ref(result), edges)
-    weakref.finalize(result, _EDGES.pop, key, None)
-    return edges
+    outer = (tuple(outward(e.bottom, e.bottom2) for e in edges), tuple(outward(e.right, e.right2) for e in edges))
+    inner = (tuple(inward(e.top, e.top2) for e in edges), tuple(inward(e.left, e.left2) for e in edges))
+    found = (edges, outer, inner)
+    if len(result.scans) == 1:
+        _EDGES[key] = (weakref.ref(result), found)
+        weakref.finalize(result, _EDGES.pop, key, None)
+    return found
 
 
 def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
@@ -167,7 +171,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     n = rows * cols
     mcus = [mcu_major(coefs[ci], rows, cols, v, h) for ci, h, v in comps]
     qts = [result.qtables[ci] for ci, _, _ in comps]
-    edges = _edges_of(result, si, mcus, qts)
+    edges, outer, run_edges = _edges_of(result, si, mcus, qts)
     units = [float(q[0]) / 8.0 for q in qts]
     grain = np.maximum(np.asarray(units), 1.0)  # the finest level step a thumbnail can judge
     # an MCU that spans less than a thumbnail pixel either way is detail to the thumbnail, so its
@@ -181,10 +185,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             reach = opts.mask.outlier_reach
             bounds = set(sr.segment_first.tolist()) | {n}
     thumb = thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
-    canvas = Canvas((tuple(outward(e.bottom, e.bottom2) for e in edges),
-                     tuple(outward(e.right, e.right2) for e in edges)))
-    # per component tuples of arrays: what the compiled search and placing take
-    run_edges = (tuple(inward(e.top, e.top2) for e in edges), tuple(inward(e.left, e.left2) for e in edges))
+    canvas = Canvas(outer)
     whole = sr.sound_segments()
     placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts, whole)
     sound = set(sr.segment_first[whole].tolist())
