@@ -356,9 +356,17 @@ def _compensate(data: bytes, results: dict, paths: tuple[str, ...]) -> None:
     sr = result.scans[0]
     pixel_mask(result, sr, (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols), 0)
     if "sca" in paths:
+        from acir_core.jpeg.tables import scan_cell
+        from acir_core.sca.evidence import judge
+
+        alone = compensate(result, None, method="aware", fill="none")  # as the engine runs it first
         for fill in FILLS:
             if fill != "thumbnail" or thumb is not None:
                 compensate(result, thumb, method="aware", fill=fill)
+        if thumb is not None:  # framed, registered and toned on what the unguided SCA has in place
+            guided = compensate(result, thumb, method="aware", reference=alone)
+            judge(guided.rgb, scan_cell(result.frame, sr.components), guided.thumbnail)
+        judge(alone.rgb, scan_cell(result.frame, sr.components), None)
     if "paper" in paths:
         compensate(results["paper"], thumb, method="paper")
 

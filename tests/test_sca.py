@@ -992,3 +992,29 @@ def test_seam_steps_join_each_mcu_to_the_one_decoded_before_it_in_the_run() -> N
     got = seam_steps((left, left), (right, right), m)
     # 3 after 2: |3 - 2.5|; 4 after 3; 6 has no predecessor in the run; 7 after 6
     assert np.allclose(got, [-1.0, 0.5, 0.5, -1.0, 0.5])
+
+
+def test_a_thumbnail_that_steps_where_the_photo_does_not_splits_no_intact_run() -> None:
+    """A camera's thumbnail steps against the photo where its tone curve bends; a split there
+    would move the rest of a run decoded right by the thumbnail's step. The decode's own edges
+    across the break must show the step too (they show none here)."""
+    from conftest import encode_jpeg, photo_like
+    from acir_core.sca.edges import mcu_major, scan_geometry
+
+    rgb = photo_like(1024, 768, seed=20)
+    clean_data = encode_jpeg(rgb, quality=75)
+    thumb = synthetic_thumbnail(rgb).astype(int)
+    thumb[60:] += 10  # the lower half 10 levels brighter in the thumbnail only
+    data = bytearray(clean_data)
+    data[int(len(data) * 0.9)] ^= 0x20
+    result, clean = decode(bytes(data), "robust"), decode(clean_data, "robust")
+    sr = result.scans[0]
+    first = min(e.mcu for e in sr.resyncs)
+    assert first > 2000  # the damage is near the end: the first run holds most of the photo
+    s = aware_sca(result, np.clip(thumb, 0, 255).astype(np.uint8))
+    _, comps = scan_geometry(result, sr)
+    n = sr.mcu_rows * sr.mcu_cols
+    for ci, h, v in comps:
+        a = mcu_major(s.coefficients[ci], sr.mcu_rows, sr.mcu_cols, v, h).reshape(n, -1)
+        b = mcu_major(clean.coefficients[ci], sr.mcu_rows, sr.mcu_cols, v, h).reshape(n, -1)
+        assert np.array_equal(a[: first - 16], b[: first - 16]), ci

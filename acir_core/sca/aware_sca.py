@@ -34,7 +34,7 @@ from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.result import SCAResult, SegmentFix
-from acir_core.sca.runs import Run, runs_of_segment, split_pulse, split_silent, unsettled
+from acir_core.sca.runs import Run, edge_step, runs_of_segment, split_pulse, split_silent, unsettled
 from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
 
 
@@ -100,7 +100,12 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
             runs = [piece for run in runs for piece in split_pulse(run, misalign, cols, opts.runs,
                                                                    per_mcu_noise=True)]
             if thumb is not None:
-                runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs)]
+                def confirm(run: Run, cut_mcu: int) -> bool:  # the step the thumbnail sees, in the edges
+                    step = edge_step(run, cut_mcu, run_edges[0], canvas.outer[0], units, cols,
+                                     opts.runs.skip_mcus, CONFIRM_PAIRS)
+                    return step is None or step >= opts.runs.split_jump  # unmeasurable: the thumbnail decides
+                runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs,
+                                                                        confirm=confirm)]
         first = runs[0]
         t0 = first.trusted
         canvas.place(t0, t0, [0.0] * len(edges))
@@ -136,6 +141,8 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                        for k, (run, sft, dc, cost) in enumerate(chosen)]
     return placements, float(np.median(ref_costs)) if ref_costs else 8.0
 
+
+CONFIRM_PAIRS = 8  # MCU pairs across a row the edges need to confirm a silent break
 
 _EDGES: dict[tuple[int, int], tuple[weakref.ref, tuple]] = {}
 

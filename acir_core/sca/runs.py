@@ -133,9 +133,12 @@ def split_at(run: Run, cut: int, cut_mcu: int, opts: RunOptions) -> tuple[Run, R
 
 
 def split_silent(run: Run, offsets: np.ndarray | None, units: list[float], opts: RunOptions,
-                  depth: int = 0) -> list[Run]:
+                  depth: int = 0, confirm=None) -> list[Run]:
     """Split a run where its DC offset against the thumbnail steps: a damaged stretch that decoded
-    without any failure (Huffman codes self-synchronise) still changes the DC predictors."""
+    without any failure (Huffman codes self-synchronise) still changes the DC predictors.
+    ``confirm(run, cut_mcu)``: whether the decode's own edges show the step there (a camera's or
+    a JPEG thumbnail steps against the photo where the photo has none); None: the thumbnail
+    alone decides."""
     m = run.trusted
     if offsets is None or m.size < 2 * opts.min_split or depth > opts.max_depth:
         return [run]
@@ -145,8 +148,30 @@ def split_silent(run: Run, offsets: np.ndarray | None, units: list[float], opts:
     cut, score, jump = step_scan(z, opts.min_split)
     if score < opts.split_score or jump < opts.split_jump:
         return [run]
+    if confirm is not None and not confirm(run, int(m[cut])):
+        return [run]
     a, b = split_at(run, cut, int(m[cut]), opts)
-    return split_silent(a, offsets, units, opts, depth + 1) + split_silent(b, offsets, units, opts, depth + 1)
+    return (split_silent(a, offsets, units, opts, depth + 1, confirm)
+            + split_silent(b, offsets, units, opts, depth + 1, confirm))
+
+
+def edge_step(run: Run, cut_mcu: int, inner_top: tuple, outer_bottom: tuple, units: list[float], cols: int,
+              skip: int, least: int) -> float | None:
+    """The DC step the decode's own edges show at a silent break inside ``run`` at decoded MCU
+    ``cut_mcu``, in DC steps (or levels if coarser; the largest over components): the median step
+    from the MCUs of the row after it to the ones decoded a row earlier, before it, in the same
+    run. None where fewer than ``least`` such pairs exist (a break in the first row of a run)."""
+    m = run.trusted
+    lo, hi = cut_mcu + skip + 1, min(cut_mcu + cols, run.end)
+    after = m[(m >= lo) & (m < hi)]
+    above = after - cols
+    keep = (above >= run.first) & (above < cut_mcu) & np.isin(above, m)
+    after, above = after[keep], above[keep]
+    if after.size < least:
+        return None
+    steps = [float(np.median((inner_top[k][after] - outer_bottom[k][above]).mean(axis=1))) / max(units[k], 1.0)
+             for k in range(len(units))]
+    return max(abs(x) for x in steps)
 
 
 def split_pulse(run: Run, rough: np.ndarray, cols: int, opts: RunOptions, depth: int = 0,
