@@ -20,7 +20,7 @@ from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.rewrite import CodedImage, coded_image
 from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, scan_cell
-from acir_core.sca.aware_sca import forget_edges
+from acir_core.sca.aware_sca import shared_edges
 from acir_core.sca.compensate import Compensated, compensate, refill, resolve_thumbnail
 from acir_core.sca.evidence import judge
 from acir_core.jpeg.progressive import band_damage
@@ -124,11 +124,11 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
         f = compensate(result, thumb, options=options)
         candidates = {"sca": f}
     else:
-        alone = compensate(result, None, options=options, fill="none")  # filled once framed
-        f = compensate(result, thumb, options=options, reference=alone)
+        with shared_edges(result):  # the SCAs below read the same decode
+            alone = compensate(result, None, options=options, fill="none")  # filled once framed
+            f = compensate(result, thumb, options=options, reference=alone)
         alone = refill(alone, result, f.thumbnail, f.thumbnail_note)
         candidates = {"sca": f, "sca-unguided": alone}
-    forget_edges(result)  # no more SCA on this decode
     if len(result.scans) == 1:
         std = _standard_view(result, data, source, f)
         if std is not None:

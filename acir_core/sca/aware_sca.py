@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
@@ -36,6 +37,8 @@ from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.runs import Run, edge_step, runs_of_segment, split_pulse, split_silent, unsettled
 from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
+
+CONFIRM_PAIRS = 8  # MCU pairs across a row the edges need to confirm a silent break
 
 
 def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_edges: tuple[tuple, tuple],
@@ -142,36 +145,41 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
     return placements, float(np.median(ref_costs)) if ref_costs else 8.0
 
 
-CONFIRM_PAIRS = 8  # MCU pairs across a row the edges need to confirm a silent break
-
 _EDGES: dict[tuple[int, int], tuple[weakref.ref, tuple]] = {}
+_SHARED: set[int] = set()  # decodes (by id) whose edges SCA keeps between calls, while in shared_edges
+
+
+@contextmanager
+def shared_edges(result: DecodeResult):
+    """While in this block, every SCA of ``result`` (a single-scan decode) computes what placing
+    reads of its MCUs once: the unguided SCA, the guided one and the guided one again with a
+    toned thumbnail read the same decode. Dropped on leaving (~12 bytes per pixel)."""
+    _SHARED.add(id(result))
+    try:
+        yield
+    finally:
+        _SHARED.discard(id(result))
+        for si in range(len(result.scans)):
+            _EDGES.pop((id(result), si), None)
 
 
 def _edges_of(result: DecodeResult, si: int, mcus: list[np.ndarray], qts: list) -> tuple:
     """What placing reads of the MCUs of scan ``si`` of ``result`` as decoded: their ``Edges``,
     and per component tuples of arrays (what the compiled search and placing take) of their
-    bottom and right edges extrapolated outwards and their top and left edges inwards. The same
-    for the unguided SCA, the guided one and the guided one again with a toned thumbnail, so
-    computed once per decode (the first scan of a single-scan decode; dropped with the decode)."""
+    bottom and right edges extrapolated outwards and their top and left edges inwards; kept for
+    the next SCA of a single-scan decode inside :func:`shared_edges`."""
     key = (id(result), si)
-    hit = _EDGES.get(key) if len(result.scans) == 1 else None
+    share = len(result.scans) == 1 and id(result) in _SHARED
+    hit = _EDGES.get(key) if share else None
     if hit is not None and hit[0]() is result:
         return hit[1]
     edges = [Edges.of(m, q) for m, q in zip(mcus, qts)]
     outer = (tuple(outward(e.bottom, e.bottom2) for e in edges), tuple(outward(e.right, e.right2) for e in edges))
     inner = (tuple(inward(e.top, e.top2) for e in edges), tuple(inward(e.left, e.left2) for e in edges))
     found = (edges, outer, inner)
-    if len(result.scans) == 1:
+    if share:
         _EDGES[key] = (weakref.ref(result), found)
-        weakref.finalize(result, _EDGES.pop, key, None)
     return found
-
-
-def forget_edges(result: DecodeResult) -> None:
-    """Drop what :func:`_edges_of` keeps of ``result`` once no more SCA will run on it (it holds
-    ~12 bytes per pixel: 150 MB at 12 Mpx)."""
-    for key in [k for k in _EDGES if k[0] == id(result)]:
-        _EDGES.pop(key, None)
 
 
 def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],

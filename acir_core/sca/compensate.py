@@ -90,7 +90,7 @@ def decode_for(data: bytes, method: str = "aware", source: str | None = None) ->
 
 def fill_region(result: DecodeResult, sca: SCAResult, thumb_up: np.ndarray) -> np.ndarray:
     """The pixels (H×W bool) the thumbnail fill replaces (``thumb_up``: the thumbnail up-sampled
-    to the photo, float32): the damaged MCUs that are blank or disagree with it, precautions
+    to the photo, uint8): the damaged MCUs that are blank or disagree with it, precautions
     (``sca.doubtful``) judged with the loose tolerance (:func:`acir_core.sca.fill.disagreeing`)."""
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
     return disagreeing(sca.rgb, sca.mask, thumb_up, cell, loose=sca.doubtful)

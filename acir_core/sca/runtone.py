@@ -4,7 +4,7 @@ Cameras make their thumbnails with their own tone curve and colour. SCA sets eac
 that the run agrees with the thumbnail, so a thumbnail ten levels darker in the shadows than the
 photo puts every run placed there ten levels too dark, and a run placed right looks wrong where
 the thumbnail's colour is off. At BER 1e-5 the part of the photo known in level (the first run,
-restart intervals decoded as written) is too small to fit colours on, but every run the unguided
+restart intervals decoded as written) is too small to fit colours on, but every run the guided
 SCA placed shows the mapping up to a constant of its own: fitted with one free offset per run,
 the runs give the mapping's shape and the part known in level gives its offset.
 Algorithm notes: docs/sca.md ("camera thumbnails").
@@ -14,14 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 from acir_core.jpeg.decoder import DecodeResult
-from acir_core.sca.edges import grid_means, mcu_major, scan_geometry
+from acir_core.sca.edges import grid_means, scan_geometry
 from acir_core.sca.result import SCAResult
 from acir_core.thumbframe import ToneMap
 
 MIN_RUN = 16  # placed MCUs a run needs to say something of the mapping's shape
 MIN_ANCHORED = 64  # MCUs known in level needed to fit the mapping's offset
-MIN_MCUS = 1000
-FIRST_GARBLE = 8  # MCUs before the first error found that may already be garbage  # MCUs of such runs needed for a fit
+MIN_MCUS = 1000  # MCUs of such runs needed for a fit
+FIRST_GARBLE = 8  # MCUs before the decoder's suspects at the first failure that may be garbage too
 TONE_GAIN = 0.9  # summed residual after / before under which the mapping is applied
 RIDGE = 1.0  # pull towards the identity, per 100 MCUs fitted
 ROUNDS = 4  # rounds of Cauchy reweighting (garbage near where runs were cut)
@@ -36,35 +36,53 @@ def _features(thumb: np.ndarray, result: DecodeResult, comps) -> list[np.ndarray
     x = thumb.astype(np.float64) / 255.0
     planes = [np.ones(x.shape[:2])] + [x[..., c] for c in range(3)] + [x[..., c] ** 2 for c in range(3)]
     sr = result.scans[0]
-    return [np.stack([grid_means(p, result, sr, ci, h, v) for p in planes], axis=1) for ci, h, v in comps]
+    done: dict[tuple[int, int], np.ndarray] = {}  # per MCU size in pixels: in an interleaved scan, one
+    out = []
+    for ci, h, v in comps:
+        c = result.frame.components[ci]
+        size = (8 * (result.frame.max_v // c.v) * v, 8 * (result.frame.max_h // c.h) * h)
+        if size not in done:
+            done[size] = np.stack([grid_means(p, result, sr, ci, h, v) for p in planes], axis=1)
+        out.append(done[size])
+    return out
 
 
 def _runs(sca: SCAResult, result: DecodeResult, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per MCU position: its label (0 where the level is known: the first run, from the scan's
-    start in place, and restart intervals decoded as written; k > 0 for the k-th run ``sca``
-    placed and trusted that is long enough to fit on; -1 else) and the decoded MCU there."""
+    start in place, and restart intervals decoded as written and left whole; k > 0 for the k-th
+    run ``sca`` placed and trusted that is long enough to fit on; -1 else) and the decoded MCU
+    there. A run is labelled only inside its restart interval, where it was placed."""
+    sr = result.scans[0]
     labels = np.full(n, -1, np.int64)
     src = np.arange(n, dtype=np.int64)
-    for k, s in enumerate(sca.segments, start=1):
-        if s.scan != 0 or not s.confident:
+    seg_of = np.searchsorted(sr.segment_first, np.array([s.first_mcu for s in sca.segments], np.int64),
+                             side="right") - 1
+    for k, (s, g) in enumerate(zip(sca.segments, seg_of), start=1):
+        if s.scan != 0 or not s.confident or g < 0:
             continue
-        a, b = max(s.first_mcu + s.shift, 0), min(s.end_mcu + s.shift, n)
+        lo, hi = int(sr.segment_first[g]), int(sr.segment_first[g]) + int(sr.segment_count[g])
+        a, b = max(s.first_mcu + s.shift, lo, 0), min(s.end_mcu + s.shift, hi, n)
         if b - a >= MIN_RUN:
             labels[a:b] = k
             src[a:b] = np.arange(a, b) - s.shift
     labels[sca.mcu_mask.reshape(-1)[:n]] = -1  # garbage, silent damage
-    sr = result.scans[0]
     first = sca.segments[0] if sca.segments else None
     if first is not None and first.first_mcu == 0 and first.shift == 0:
-        # decoded before any error, so exact in level; its last MCUs may be garbage not yet caught
-        end = min(first.end_mcu - FIRST_GARBLE, n)
-        labels[:max(end, 0)] = 0
-        src[:max(end, 0)] = np.arange(max(end, 0))
+        # decoded before any error, so exact in level, except what the decoder suspects at the
+        # first failure and a few MCUs before that (SCA's mask is no guide here: it also marks a
+        # first run whose level disagrees with the very thumbnail this fits)
+        end = min(first.end_mcu, n)
+        suspect = np.flatnonzero(sr.suspect[:end])
+        end = max(min(end, int(suspect[0]) if suspect.size else end) - FIRST_GARBLE, 0)
+        labels[:end] = 0
+        src[:end] = np.arange(end)
     if sr.restart_interval:
+        whole = {(s.first_mcu, s.end_mcu) for s in sca.segments if s.scan == 0 and s.shift == 0 and not any(s.dc)}
         sound = sr.sound_segments()
-        for start, count in zip(sr.segment_first[sound], sr.segment_count[sound]):
-            labels[start:start + count] = 0
-            src[start:start + count] = np.arange(start, min(start + count, n))
+        for start, count in zip(sr.segment_first[sound].tolist(), sr.segment_count[sound].tolist()):
+            if (start, start + count) in whole:  # split at a silent DC step: its pieces keep free offsets
+                labels[start:start + count] = 0
+                src[start:start + count] = np.arange(start, start + count)
     return labels, src
 
 
@@ -105,9 +123,10 @@ def _fit(feats: np.ndarray, y: np.ndarray, labels: np.ndarray, identity: np.ndar
 def fit_run_tone(thumb: np.ndarray, result: DecodeResult, sca: SCAResult) -> ToneMap | None:
     """How ``thumb`` (framed and registered to the photo) maps to the photo's colours, fitted on the
     runs ``sca`` (an SCA of ``result``, guided by ``thumb``) placed and trusted, each with a free
-    offset (the DC SCA gave it followed the thumbnail), and on the part whose level is known. None for anything but a single-scan YCbCr photo, too few MCUs to
-    fit on, or a mapping that does not cut the residual by ``TONE_GAIN``. ``before``/``after``:
-    the median absolute luma residual (levels)."""
+    offset (the DC SCA gave it followed the thumbnail), and on the part whose level is known. None
+    for anything but a single-scan YCbCr photo, too few MCUs to fit on, or a mapping that does not
+    cut the residual by ``TONE_GAIN``. ``before``/``after``: the median absolute luma residual
+    (levels)."""
     if result.frame.color != "ycbcr" or len(result.scans) != 1 or sca.mcu_mask is None:
         return None
     sr = result.scans[0]
@@ -122,7 +141,8 @@ def fit_run_tone(thumb: np.ndarray, result: DecodeResult, sca: SCAResult) -> Ton
     feats = _features(thumb, result, comps)
     coefs, before, after = [], [], []
     for k, (ci, h, v) in enumerate(comps):
-        dc = mcu_major(result.coefficients[ci], sr.mcu_rows, sr.mcu_cols, v, h)[..., 0].reshape(n, -1)
+        dc = np.ascontiguousarray(result.coefficients[ci][: sr.mcu_rows * v, : sr.mcu_cols * h, 0])
+        dc = dc.reshape(sr.mcu_rows, v, sr.mcu_cols, h).transpose(0, 2, 1, 3).reshape(n, -1)  # MCU-major
         y = dc[src].mean(axis=1) * float(result.qtables[ci][0]) / 8.0 + 128.0  # as decoded
         identity = np.concatenate([[OFFSETS[k]], 255.0 * JFIF[k], np.zeros(3)])
         c, b, a = _fit(feats[k][use], y[use], labels[use], identity)

@@ -36,7 +36,7 @@ class Canvas:
     def snapshot(self, positions: np.ndarray | slice | None = None) -> tuple:
         """What is placed so far, for :meth:`restore` (a search that has to be done again); only
         at ``positions`` (an index array or a slice of MCU positions) when a trial places nothing
-        elsewhere: copying the whole canvas of a 22 Mpx photo hundreds of times took seconds."""
+        elsewhere (a trial per sound restart interval would otherwise copy the whole canvas)."""
         at = slice(None) if positions is None else positions
         return (at, tuple(e[at].copy() for e in self.bottom), tuple(e[at].copy() for e in self.right),
                 self.known[at].copy())
