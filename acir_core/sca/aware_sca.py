@@ -19,7 +19,6 @@ Filling the damage is :mod:`acir_core.sca.compensate`'s job.
 from __future__ import annotations
 
 import time
-import weakref
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -145,7 +144,7 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
     return placements, float(np.median(ref_costs)) if ref_costs else 8.0
 
 
-_EDGES: dict[tuple[int, int], tuple[weakref.ref, tuple]] = {}
+_EDGES: dict[tuple[int, int], tuple] = {}  # (id of the decode, scan): what _edges_of found, in shared_edges
 _SHARED: set[int] = set()  # decodes (by id) whose edges SCA keeps between calls, while in shared_edges
 
 
@@ -170,15 +169,14 @@ def _edges_of(result: DecodeResult, si: int, mcus: list[np.ndarray], qts: list) 
     the next SCA of a single-scan decode inside :func:`shared_edges`."""
     key = (id(result), si)
     share = len(result.scans) == 1 and id(result) in _SHARED
-    hit = _EDGES.get(key) if share else None
-    if hit is not None and hit[0]() is result:
-        return hit[1]
+    if share and key in _EDGES:  # the decode is alive (shared_edges holds it), so its id is its own
+        return _EDGES[key]
     edges = [Edges.of(m, q) for m, q in zip(mcus, qts)]
     outer = (tuple(outward(e.bottom, e.bottom2) for e in edges), tuple(outward(e.right, e.right2) for e in edges))
     inner = (tuple(inward(e.top, e.top2) for e in edges), tuple(inward(e.left, e.left2) for e in edges))
     found = (edges, outer, inner)
     if share:
-        _EDGES[key] = (weakref.ref(result), found)
+        _EDGES[key] = found
     return found
 
 

@@ -17,6 +17,7 @@ from numba import njit
 from PIL import Image
 
 from acir_core.sca.resize import bicubic_resize
+from acir_core.sca.thumbmodel import JFIF_YCC
 
 
 def box_blur(a: np.ndarray, r: int, axis: int) -> np.ndarray:
@@ -235,9 +236,6 @@ def fill_disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ce
                                thumb_up)
 
 
-_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-
-
 @njit(cache=True)
 def _judge_cells(rgb: np.ndarray, ref: np.ndarray, rows: np.ndarray, cols: np.ndarray, ch: int, cw: int,
                  tolerance: np.ndarray, flat: float) -> np.ndarray:
@@ -245,7 +243,7 @@ def _judge_cells(rgb: np.ndarray, ref: np.ndarray, rows: np.ndarray, cols: np.nd
     ``ref``'s in some JFIF component (the means of a linear map are the map of the means). Cells
     overhanging the image repeat its edge pixels."""
     h, w = rgb.shape[:2]
-    m = _TO_YCC
+    m = JFIF_YCC
     out = np.zeros(rows.size, np.bool_)
     luma = np.empty(ch * cw)
     for q in range(rows.size):

@@ -16,6 +16,7 @@ import numpy as np
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.sca.edges import grid_means, scan_geometry
 from acir_core.sca.result import SCAResult
+from acir_core.sca.thumbmodel import JFIF_OFFSETS, JFIF_YCC
 from acir_core.thumbframe import ToneMap
 
 MIN_RUN = 16  # placed MCUs a run needs to say something of the mapping's shape
@@ -25,8 +26,6 @@ FIRST_GARBLE = 8  # MCUs before the decoder's suspects at the first failure that
 TONE_GAIN = 0.9  # summed residual after / before under which the mapping is applied
 RIDGE = 1.0  # pull towards the identity, per 100 MCUs fitted
 ROUNDS = 4  # rounds of Cauchy reweighting (garbage near where runs were cut)
-JFIF = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-OFFSETS = np.array([0.0, 128.0, 128.0])
 
 
 def _features(thumb: np.ndarray, result: DecodeResult, comps) -> list[np.ndarray]:
@@ -106,17 +105,18 @@ def _fit(feats: np.ndarray, y: np.ndarray, labels: np.ndarray, identity: np.ndar
     reg[0, 0] *= 0.01  # an offset is cheap where the level is known; without it the identity's stays
     w = np.ones(n)
     coef = identity.copy()
+    both = np.column_stack([feats, y])
     for _ in range(ROUNDS):
-        fd = _demeaned(feats, labels, w)
-        yd = _demeaned(y[:, None], labels, w)[:, 0]
+        d = _demeaned(both, labels, w)
+        fd, yd = d[:, :-1], d[:, -1]
         coef = np.linalg.solve(fd.T @ (fd * w[:, None]) + reg, fd.T @ (yd * w) + reg @ identity)
         res = np.abs(yd - fd @ coef)
         scale = max(float(np.median(res)) * 1.5, 1.0)
         w = 1.0 / (1.0 + (res / scale) ** 2)
     if int((labels == 0).sum()) < MIN_ANCHORED:  # no level known: keep the thumbnail's own
         coef[0] += float(np.mean(feats @ identity) - np.mean(feats @ coef))
-    fd = _demeaned(feats, labels, w)
-    yd = _demeaned(y[:, None], labels, w)[:, 0]
+    d = _demeaned(both, labels, w)
+    fd, yd = d[:, :-1], d[:, -1]
     return coef, float(np.median(np.abs(yd - fd @ identity))), float(np.median(np.abs(yd - fd @ coef)))
 
 
@@ -144,15 +144,15 @@ def fit_run_tone(thumb: np.ndarray, result: DecodeResult, sca: SCAResult) -> Ton
         dc = np.ascontiguousarray(result.coefficients[ci][: sr.mcu_rows * v, : sr.mcu_cols * h, 0])
         dc = dc.reshape(sr.mcu_rows, v, sr.mcu_cols, h).transpose(0, 2, 1, 3).reshape(n, -1)  # MCU-major
         y = dc[src].mean(axis=1) * float(result.qtables[ci][0]) / 8.0 + 128.0  # as decoded
-        identity = np.concatenate([[OFFSETS[k]], 255.0 * JFIF[k], np.zeros(3)])
+        identity = np.concatenate([[JFIF_OFFSETS[k]], 255.0 * JFIF_YCC[k], np.zeros(3)])
         c, b, a = _fit(feats[k][use], y[use], labels[use], identity)
         coefs.append(c)
         before.append(b)
         after.append(a)
     if sum(after) > TONE_GAIN * sum(before):
         return None
-    inv = np.linalg.inv(JFIF)
+    inv = np.linalg.inv(JFIF_YCC)
     ycc = np.stack(coefs)  # 3×7: YCbCr from the thumbnail's RGB features
     rgb = inv @ ycc
-    rgb[:, 0] -= inv @ OFFSETS
+    rgb[:, 0] -= inv @ JFIF_OFFSETS
     return ToneMap(coef=rgb, before=before[0], after=after[0], pixels=int(use.sum()))

@@ -58,6 +58,11 @@ def cell_weights(n_in: int, n_out: int, cell: int, n_cells: int) -> np.ndarray:
     return out
 
 
+JFIF_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+"""RGB -> YCbCr (JFIF), less the chroma offsets :data:`JFIF_OFFSETS`."""
+JFIF_OFFSETS = np.array([0.0, 128.0, 128.0])
+
+
 def jfif_planes(rgb: np.ndarray, color: str) -> list[np.ndarray]:
     """RGB -> the frame's colour space (JFIF YCbCr, plain RGB, or grey), float."""
     r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
