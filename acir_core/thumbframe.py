@@ -18,6 +18,7 @@ from PIL import Image
 
 BAR_LEVEL = 48.0  # mean luma under which a strip the aspect says is a bar counts as one
 MIN_TRUSTED = 64  # thumbnail pixels of trusted photo needed to fit a tone map
+STRUCTURE_PIXELS = 1000  # thumbnail pixels of trusted photo that judge a turn on their own
 ROTATIONS = (0, 90, 270)  # a camera turns its preview a quarter if at all, never upside down
 
 
@@ -120,23 +121,30 @@ def _edges(y: np.ndarray) -> np.ndarray:
     return np.hypot(gy, gx)[1:-1, 1:-1]
 
 
-def structure(thumb: np.ndarray, photo: np.ndarray) -> float:
+def structure(thumb: np.ndarray, photo: np.ndarray, trusted: np.ndarray | None = None) -> float:
     """Correlation of the edge strength of ``thumb`` and of ``photo`` reduced to its size: high
-    when both show the same scene the same way round, whatever their levels and colours."""
+    when both show the same scene the same way round, whatever their levels and colours.
+    ``trusted`` (H×W bool): only the thumbnail pixels whose footprint it covers count, when they
+    are enough to judge by (garbage has edges of its own, and at BER 1e-5 they outnumber the
+    photo's)."""
     h, w = thumb.shape[:2]
     a = _edges(luma(thumb)).ravel()
     b = _edges(luma(reduce_to(photo, w, h).astype(np.uint8))).ravel()
+    if trusted is not None:
+        keep = (trusted_fraction(trusted, w, h)[1:-1, 1:-1] > 0.99).ravel()
+        if keep.sum() >= STRUCTURE_PIXELS:
+            a, b = a[keep], b[keep]
     a, b = a - a.mean(), b - b.mean()
     den = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum()) / den if den > 0 else 0.0
 
 
-def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarray | None = None
-                    ) -> FramedThumbnail:
+def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarray | None = None,
+                    trusted: np.ndarray | None = None) -> FramedThumbnail:
     """Crop ``thumb``'s bars and turn it to the photo's (``width``×``height``) orientation. With
     ``photo`` (a decode of it, H×W×3), a quarter turn's direction is judged by which turn's edges
-    match the photo's (:func:`structure`); without, a turn is taken only when the aspect demands
-    it, counter-clockwise. A thumbnail that fits as stored without bars is only ever turned to
+    match the photo's (:func:`structure`, on the part ``trusted`` covers when given); without,
+    a turn is taken only when the aspect demands it, counter-clockwise. A thumbnail that fits as stored without bars is only ever turned to
     another fit without bars (a square photo): a scrambled decode's edges once chose a turn that
     cropped dark strips of the picture as if they were bars."""
     aspect = width / max(height, 1)
@@ -155,7 +163,7 @@ def frame_thumbnail(thumb: np.ndarray, width: int, height: int, photo: np.ndarra
     if photo is not None and len(shaped) > 1:
         # which way round: the edges of the whole decode, damage and all, tell it better than a
         # strip of trusted rows (runs out of place or off in level keep most of their edges)
-        rot, box, framed, _ = max(shaped, key=lambda c: structure(c[2], photo))
+        rot, box, framed, _ = max(shaped, key=lambda c: structure(c[2], photo, trusted))
     else:
         rot, box, framed, _ = min(shaped, key=lambda c: ROTATIONS.index(c[0]))  # as stored, or a quarter turn
     return FramedThumbnail(rgb=np.ascontiguousarray(framed), crop=box, rotation=rot)

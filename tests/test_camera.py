@@ -360,3 +360,22 @@ def test_sca_runs_again_with_the_thumbnail_toned_and_puts_runs_at_their_level(da
     assert "toned on runs" in toned.thumbnail_note
     plain = compensate(result, curved)  # no reference: the thumbnail as the camera made it
     assert y_psnr(rgb, toned.unfilled) > y_psnr(rgb, plain.unfilled) + 2.0
+
+
+def test_which_way_round_is_judged_on_what_sca_trusts() -> None:
+    """At BER 1e-5 garbage brings edges of its own that can outvote the photo's; judged on the
+    part a reference SCA trusts, the turn is the photo's."""
+    from acir_core.thumbframe import structure
+
+    rgb = photo_like(640, 480, seed=32)
+    thumb = synthetic_thumbnail(rgb)
+    turned = np.ascontiguousarray(thumb[::-1, ::-1])
+    garbled = rgb.copy()
+    rng = np.random.default_rng(4)
+    garbled[:300] = turned.repeat(4, axis=0).repeat(4, axis=1)[:300, :640] ^ rng.integers(0, 8, (300, 640, 3),
+                                                                                          dtype=np.uint8)
+    trusted = np.zeros(rgb.shape[:2], bool)
+    trusted[304:] = True
+    assert structure(turned, garbled) > structure(thumb, garbled)  # the garbage votes for the wrong turn
+    assert structure(thumb, garbled, trusted) > 0.5 > structure(turned, garbled, trusted)
+    assert structure(thumb, garbled, np.zeros_like(trusted)) == structure(thumb, garbled)  # too little: all

@@ -1018,3 +1018,74 @@ def test_a_thumbnail_that_steps_where_the_photo_does_not_splits_no_intact_run() 
         a = mcu_major(s.coefficients[ci], sr.mcu_rows, sr.mcu_cols, v, h).reshape(n, -1)
         b = mcu_major(clean.coefficients[ci], sr.mcu_rows, sr.mcu_cols, v, h).reshape(n, -1)
         assert np.array_equal(a[: first - 16], b[: first - 16]), ci
+
+
+def _tiles(rows: int, cols: int, seed: int) -> np.ndarray:
+    """MCU tiles (rows·cols, 16, 16) of a textured picture, in decode order."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0 : rows * 16, 0 : cols * 16].astype(np.float64)
+    img = sum(rng.uniform(10, 30) * np.sin(x * rng.uniform(0.05, 0.6) + y * rng.uniform(0.05, 0.6) + rng.uniform(0, 6))
+              for _ in range(12)) + 128 + rng.normal(0, 2, x.shape)
+    return img.reshape(rows, 16, cols, 16).transpose(0, 2, 1, 3).reshape(rows * cols, 16, 16).astype(np.float64)
+
+
+def _border(t: np.ndarray):
+    from acir_core.sca.edges import Edges
+    return Edges(t[:, 0], t[:, 1], t[:, -1], t[:, -2], t[:, :, 0], t[:, :, 1], t[:, :, -1], t[:, :, -2],
+                 t.mean(axis=(1, 2)))
+
+
+def test_edges_sure_of_a_shift_overrule_a_thumbnail_one_mcu_off() -> None:
+    """A camera's thumbnail may sit most of an MCU off the photo (its pixel spans more than an MCU),
+    and its means then pull a long run one MCU aside. Where the edges alone have a decisive
+    minimum within an MCU of the thumbnail's choice, they place the run."""
+    from acir_core.sca.edges import inward, outward
+    from acir_core.sca.options import ShiftOptions
+    from acir_core.sca.runs import Run
+    from acir_core.sca.shifts import Canvas, search_runs
+
+    rows, cols = 12, 40
+    true = _tiles(rows, cols, 5)
+    lost = 2 * cols + 7  # one MCU lost: everything decoded after it belongs one place later
+    decoded = np.concatenate([true[:lost], true[lost + 1 :], true[-1:]])
+    e = _border(decoded)
+    inner = ((inward(e.top, e.top2),), (inward(e.left, e.left2),))
+    outer = ((outward(e.bottom, e.bottom2),), (outward(e.right, e.right2),))
+    means = true.mean(axis=(1, 2))
+    thumb = (np.ascontiguousarray(np.r_[means[1:], means[-1:]]),)  # one MCU off: says "shift 0"
+    n = rows * cols
+    later = [Run(lost, n, np.arange(lost, n - 1))]
+
+    def best(decisive: float) -> int:
+        canvas = Canvas(outer)
+        canvas.place(np.arange(lost), np.arange(lost), [0.0])
+        opts = ShiftOptions(thumb_weight=8.0, decisive=decisive)
+        costs, _, bases = search_runs(later, 0, n, cols, inner, [1.0], canvas, thumb, True, opts, (e.mean,))
+        return int(bases[0] + np.argmin(costs[0]))
+
+    assert best(0.0) == 0  # the thumbnail's means outweigh the edges
+    assert best(4.0) == 1  # the edges are sure, and right
+
+
+def test_sharp_minimum_needs_a_ratio_and_a_margin_in_levels() -> None:
+    from acir_core.sca.shifts import INF, sharp
+    assert sharp(np.array([9.0, 1.2, 7.0, INF]), 4.0, 2.0)
+    assert not sharp(np.array([9.0, 2.0, 7.0]), 4.0, 2.0)  # 7 is not 4× above 2
+    assert not sharp(np.array([0.3, 0.02, 0.5]), 4.0, 2.0)  # flat content: tiny costs say nothing
+    assert not sharp(np.full(3, INF), 4.0, 2.0)
+
+
+def test_the_mcus_beside_a_silent_break_are_placed_but_do_not_judge_the_shift() -> None:
+    """Garbage around a silent break reaches an unknown way past where the break was found: the
+    MCUs there are placed with their run, but the shift search reads the run without them."""
+    from acir_core.sca.runs import Run, split_at
+    opts = RunOptions()
+    run = Run(0, 400, np.arange(400))
+    a, b = split_at(run, 200, 200, opts)
+    assert a.trusted[-1] == 200 - opts.back_mcus - 1 and b.trusted[0] == 200 + opts.skip_mcus + 1
+    assert a.probes()[-1] == 200 - opts.back_mcus - opts.silent_margin - 1
+    assert b.probes()[0] == 200 + opts.skip_mcus + 1 + opts.silent_margin
+    # split again: each piece keeps the bounds it had from the first break
+    c, d = split_at(b, 100, int(b.trusted[100]), opts)
+    assert c.probes()[0] == b.probes()[0] and d.probes()[-1] == 399
+    assert np.array_equal(run.probes(), run.trusted)

@@ -99,11 +99,12 @@ def fill_region(result: DecodeResult, sca: SCAResult, thumb_up: np.ndarray) -> n
 def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,
                       reference: Compensated | None = None) -> tuple[np.ndarray, str]:
     """``thumbnail`` framed to the photo (:func:`acir_core.thumbframe.frame_thumbnail`) and how:
-    judged on the decode, or on ``reference`` (an earlier SCA of the same decode: at BER 1e-5
-    the raw decode is too scrambled), and registered on what that puts in place for certain
+    judged on the decode, or on what ``reference`` (an earlier SCA of the same decode: at BER
+    1e-5 the raw decode is too scrambled) trusts, and registered on what that puts in place for certain
     (:func:`anchored`). Its colours are fitted after SCA, on what that trusts."""
     photo = result.rgb if reference is None else reference.unfilled
-    framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo)
+    framed = frame_thumbnail(thumbnail, result.frame.width, result.frame.height, photo,
+                             None if reference is None else ~reference.mask)
     reg = register(framed.rgb, photo, anchored(result, reference)) if reference is not None else None
     if reg is None or not reg.moved:
         return framed.rgb, framed.describe()

@@ -20,6 +20,7 @@ class RunOptions:
     skip_mcus: int = 1  # MCUs after a resume point left out
     settle_mcus: int = 7  # MCUs after those placed but marked (a resume a few bits early)
     lead_mcus: int = 2  # MCUs before the walked-back ones placed but marked (garbage decoding on)
+    silent_margin: int = 8  # MCUs more left out either side of a silent break (its garbage is not located)
     min_split: int = 24  # MCUs a piece of a run split at a DC step must keep on either side
     split_score: float = 12.0  # standard errors a DC step against the thumbnail must reach to split
     split_jump: float = 1.5  # DC steps a step against the thumbnail must reach to split
@@ -39,6 +40,7 @@ class ShiftOptions:
     min_run: int = 3  # the fewest trusted MCUs a run needs to be placed on its own
     thumb_weight: float = 1.0  # weight of the thumbnail's means against the edge steps
     jump_penalty: float = 0.05  # cost per MCU of shift change, in reference continuity costs
+    decisive: float = 4.0  # edge cost this many times below every other shift's: the edges alone place the run (0: off)
     wrap_weight: float = 0.0  # weight of a run's own row wraps in its shift search (0: off; see docs/sca.md)
 
 

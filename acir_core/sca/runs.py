@@ -27,6 +27,16 @@ class Run:
     trusted: np.ndarray  # decoded MCU indices placed if the run is
     settled: int = -1  # decoded MCUs before this one start the run after a silent break: not sure
     tail: int = 1 << 62  # decoded MCUs from this one on end the run before a silent break: not sure
+    probe_from: int = -1  # decoded MCUs before this one do not judge where the run belongs
+    probe_to: int = 1 << 62  # nor do those from this one on
+
+    def probes(self) -> np.ndarray:
+        """The trusted MCUs that judge the run's shift: all but those next to a silent break,
+        whose garbage reaches an unknown way past where the break was found."""
+        m = self.trusted
+        if self.probe_from < 0 and self.probe_to >= 1 << 62:
+            return m
+        return m[(m >= self.probe_from) & (m < self.probe_to)]
 
 
 def runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
@@ -126,9 +136,10 @@ def split_at(run: Run, cut: int, cut_mcu: int, opts: RunOptions) -> tuple[Run, R
     either side are kept but marked (``lead_mcus``, ``settle_mcus``)."""
     m = run.trusted
     a = Run(run.first, cut_mcu, m[: max(cut - opts.back_mcus, 0)], run.settled,
-             int(m[max(cut - opts.back_mcus - opts.lead_mcus, 0)]))
+             int(m[max(cut - opts.back_mcus - opts.lead_mcus, 0)]), run.probe_from,
+             cut_mcu - opts.back_mcus - opts.silent_margin)
     b = Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :], cut_mcu + 1 + opts.skip_mcus + opts.settle_mcus,
-             run.tail)
+             run.tail, cut_mcu + 1 + opts.skip_mcus + opts.silent_margin, run.probe_to)
     return a, b
 
 

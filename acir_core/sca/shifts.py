@@ -18,6 +18,8 @@ from acir_core.sca.runs import Run
 INF = np.float64(1e18)
 """The cost of a shift that was not costed."""
 WRAP_ROWS = 2  # rows a run must span for its row wraps to judge its shift
+DECISIVE_LEVELS = 2.0  # levels a decisive edge minimum must lie below every other shift's cost
+DECISIVE_ROWS = 4  # rows a run must span for its edges alone to place it
 WRAP_FLOOR = 0.25  # share of a run's residual its row wraps can never take off (shifts a row apart stay apart)
 
 
@@ -188,10 +190,15 @@ def search_runs(runs: list[Run], f: int, cnt: int, cols: int, inner: tuple[tuple
     Python runs between the runs' searches."""
     trusted = np.concatenate([r.trusted for r in runs]).astype(np.int64) if runs else np.zeros(0, np.int64)
     starts = np.cumsum([0] + [r.trusted.size for r in runs]).astype(np.int64)
+    # a run within a row or two is placed mostly by the left edge of its first MCU: all of it judges
+    probes = [r.probes() if r.trusted.size >= 2 * cols else r.trusted for r in runs]
+    probe = np.concatenate(probes).astype(np.int64) if runs else np.zeros(0, np.int64)
+    probe_starts = np.cumsum([0] + [p.size for p in probes]).astype(np.int64)
     return search_segment(inner[0], inner[1], canvas.bottom, canvas.right, canvas.outer[0], canvas.outer[1],
-                           canvas.known, trusted, starts, f, cnt, cols, int(opts.window), int(opts.refine),
+                           canvas.known, trusted, starts, probe, probe_starts, f, cnt, cols, int(opts.window),
+                           int(opts.refine),
                            thumb, use_thumb, means, thumb_weight(opts, units), np.asarray(units, np.float64),
-                           float(opts.wrap_weight))
+                           float(opts.wrap_weight), float(opts.decisive))
 
 
 def thumb_weight(opts: ShiftOptions, units) -> float:
@@ -218,8 +225,46 @@ def lowest(costs: np.ndarray, k: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, known, trusted, starts, f, cnt,
-                    cols, window, refine, thumbs, use_thumb, means, thumb_weight, units, wrap_weight):
+def costed(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, refine, thumbs, use_thumb, means, thumb_weight,
+           units, wrap):
+    """Costs and DCs of the run ``m`` at every shift ``cand``: a coarse pass on a quarter of the
+    samples, then the best ``refine`` in full, each with the run's row-wrap term ``wrap``."""
+    n_k = units.size
+    c, d = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, np.int64(4), thumbs,
+                           use_thumb, means, thumb_weight, units)
+    for j in range(cand.size):
+        if c[j] < INF:
+            c[j] = max(c[j] + wrap[j], WRAP_FLOOR * c[j])
+    top = lowest(c, refine)
+    c_top, d_top = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand[top], f, cnt, cols,
+                                   np.int64(1), thumbs, use_thumb, means, thumb_weight, units)
+    for q in range(top.size):
+        if c_top[q] < INF:
+            c_top[q] = max(c_top[q] + wrap[top[q]], WRAP_FLOOR * c_top[q])
+    for q in range(top.size):
+        c[top[q]] = c_top[q]
+        for k in range(n_k):
+            d[top[q], k] = d_top[q, k]
+    return c, d
+
+
+@njit(cache=True)
+def sharp(c: np.ndarray, ratio: float, margin: float) -> bool:
+    """Whether the lowest cost in ``c`` is ``ratio`` times and ``margin`` levels below every other
+    one (a decisive minimum; the costs are of neighbouring shifts, so the runner-up is usually
+    one MCU off; in flat content every cost is near 0 and ratios say nothing)."""
+    best, second = INF, INF
+    for j in range(c.size):
+        if c[j] < best:
+            best, second = c[j], best
+        elif c[j] < second:
+            second = c[j]
+    return best < INF and best >= 0 and best * ratio <= second and second - best >= margin
+
+
+@njit(cache=True)
+def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, known, trusted, starts, probe,
+                   probe_starts, f, cnt, cols, window, refine, thumbs, use_thumb, means, thumb_weight, units, wrap_weight, decisive):
     """:func:`search_runs`, compiled: per run, a coarse pass over every shift on a quarter of the
     samples, then the best ``refine`` in full, each with the run's own row wrap
     (:func:`wrap_costs`); the run is placed on the canvas at the lowest
@@ -233,29 +278,26 @@ def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, kn
     prev = 0
     for r in range(n_runs):
         m = trusted[starts[r]: starts[r + 1]]
+        judge = probe[probe_starts[r]: probe_starts[r + 1]]
+        if judge.size == 0:
+            judge = m
         base = prev - window
         bases[r] = base
         if m.size:
             cand = np.arange(base, base + span)
             if wrap_weight > 0:
-                wrap = wrap_costs(seam_steps(lefts, outer_rights, m), m, cand, cols, wrap_weight)
+                wrap = wrap_costs(seam_steps(lefts, outer_rights, judge), judge, cand, cols, wrap_weight)
             else:
                 wrap = np.zeros(span)
-            c, d = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, np.int64(4), thumbs,
-                                   use_thumb, means, thumb_weight, units)
-            for j in range(span):
-                if c[j] < INF:
-                    c[j] = max(c[j] + wrap[j], WRAP_FLOOR * c[j])
-            top = lowest(c, refine)
-            c_top, d_top = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand[top], f, cnt, cols,
-                                           np.int64(1), thumbs, use_thumb, means, thumb_weight, units)
-            for q in range(top.size):
-                if c_top[q] < INF:
-                    c_top[q] = max(c_top[q] + wrap[top[q]], WRAP_FLOOR * c_top[q])
-            for q in range(top.size):
-                c[top[q]] = c_top[q]
-                for k in range(n_k):
-                    d[top[q], k] = d_top[q, k]
+            c, d = costed(tops, lefts, bottoms, rights, known, judge, cand, f, cnt, cols, refine, thumbs, use_thumb,
+                          means, thumb_weight, units, wrap)
+            if use_thumb and decisive > 0 and judge.size >= DECISIVE_ROWS * cols:  # rows of vertical edges
+                ce, de = costed(tops, lefts, bottoms, rights, known, judge, cand, f, cnt, cols, refine, thumbs, False,
+                                means, thumb_weight, units, wrap)
+                # the edges alone are sure, and within the MCU the thumbnail cannot resolve (further
+                # off, periodic texture can fool the edges and the thumbnail is the better judge)
+                if sharp(ce, decisive, DECISIVE_LEVELS) and abs(np.argmin(ce) - np.argmin(c)) <= 1:
+                    c, d = ce, de
             # element by element: an array assignment would compile numba's shape-mismatch message
             for j in range(span):
                 costs[r, j] = c[j]
