@@ -379,3 +379,19 @@ def test_which_way_round_is_judged_on_what_sca_trusts() -> None:
     assert structure(turned, garbled) > structure(thumb, garbled)  # the garbage votes for the wrong turn
     assert structure(thumb, garbled, trusted) > 0.5 > structure(turned, garbled, trusted)
     assert structure(thumb, garbled, np.zeros_like(trusted)) == structure(thumb, garbled)  # too little: all
+
+
+def test_rows_wrapped_at_the_wrong_mcu_count_against_a_restoration() -> None:
+    """A run one MCU off (what a camera's 160-px thumbnail cannot see at 10 Mpx) puts the MCU
+    that ends each row at the start of the next: the first MCU boundary of those rows stands
+    out, and the evidence weighs it."""
+    rgb = photo_like(640, 480, seed=33)
+    rows, cols = 480 // 16, 640 // 16
+    tiles = rgb.reshape(rows, 16, cols, 16, 3).transpose(0, 2, 1, 3, 4).reshape(rows * cols, 16, 16, 3)
+    start = 10 * cols + 5
+    moved = tiles.copy()
+    moved[start + 1:] = tiles[start:-1]  # everything after one MCU late
+    off = moved.reshape(rows, cols, 16, 16, 3).transpose(0, 2, 1, 3, 4).reshape(480, 640, 3)
+    right, wrong = judge(rgb, (16, 16)), judge(off, (16, 16))
+    assert right.wrapped < 0.1 and wrong.wrapped > 0.5
+    assert wrong.score - right.score > 0.5 * 30.0

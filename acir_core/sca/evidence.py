@@ -15,19 +15,26 @@ from numba import njit
 
 from acir_core.thumbframe import luma, reduce_to
 
+WRAP_RATIO = 4.0  # times the row's median seam a row's first or last boundary must exceed ...
+WRAP_LEVELS = 2.0  # ... plus these levels, to say the row wraps at the wrong MCU
+WRAP_WEIGHT = 30.0  # score per share of rows wrapped wrong (at 1e-5 a guided result one MCU off in
+# many rows is still far better than an unguided one whose DC drifted, which the thumbnail shows)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Evidence:
     """``seams``: mean luma step across MCU boundaries beyond the step between the pixels beside
     them (levels); ``broken``: share of boundary pixels whose step exceeds that by more than 16
     levels; ``flat``: share of MCUs without any texture (luma spread under 0.75 levels: what a
-    decoder shows where it gave up, its last DC repeated); ``thumbnail``: mean absolute luma
-    difference to the thumbnail at its size (levels, 0 without one); ``score``: what the choice
-    minimises."""
+    decoder shows where it gave up, its last DC repeated); ``wrapped``: share of MCU rows whose
+    first or last MCU boundary stands out (:func:`_wrap_share`); ``thumbnail``: mean absolute
+    luma difference to the thumbnail at its size (levels, 0 without one); ``score``: what the
+    choice minimises."""
 
     seams: float
     broken: float
     flat: float
+    wrapped: float
     thumbnail: float
     score: float
 
@@ -90,21 +97,51 @@ def _flat_share(y: np.ndarray, ch: int, cw: int) -> float:
     return flat / (rows * cols)
 
 
+@njit(cache=True)
+def _wrap_share(y: np.ndarray, ch: int, cw: int, ratio: float, levels: float) -> float:
+    """Share of the MCU rows of ``y`` whose first or last MCU boundary (between MCU columns 0
+    and 1, or the last two) shows a seam ``ratio`` times and ``levels`` above the median seam of
+    the row's boundaries: a run one MCU off puts the MCU that ends a row at the start of the
+    next, on every row it spans, and there only."""
+    h, w = y.shape
+    rows = h // ch
+    xs = [x for x in range(cw, w - 1, cw) if x >= 2]
+    if rows == 0 or len(xs) < 3:
+        return 0.0
+    seam = np.empty(len(xs))
+    wrong = 0
+    for br in range(rows):
+        for k in range(len(xs)):
+            x = xs[k]
+            acc = 0.0
+            for i in range(br * ch, br * ch + ch):
+                excess = abs(y[i, x] - y[i, x - 1]) - 0.5 * (abs(y[i, x - 1] - y[i, x - 2])
+                                                             + abs(y[i, x + 1] - y[i, x]))
+                acc += max(excess, 0.0)
+            seam[k] = acc / ch
+        bar = ratio * np.median(seam) + levels
+        if seam[0] > bar or seam[-1] > bar:
+            wrong += 1
+    return wrong / rows
+
+
 def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None = None, *,
           thumb_weight: float = 0.5) -> Evidence:
     """The evidence on ``rgb`` (H×W×3 uint8) with MCUs of ``cell`` (height, width) pixels and an
     optional ``thumbnail`` framed to the photo. ``score`` = seams + 100 × (broken + flat) +
-    ``thumb_weight`` × thumbnail distance: a broken seam is what a misplaced run looks like, a
-    flat MCU what a decoder that gave up shows, and the thumbnail tells a plausible fill from
-    garbage that happens to be smooth."""
+    30 × wrapped + ``thumb_weight`` × thumbnail distance: a broken seam is what a misplaced run looks
+    like, a row wrapped at the wrong MCU what a run one MCU off looks like (a camera thumbnail
+    cannot see that), a flat MCU what a decoder that gave up shows, and the thumbnail tells a
+    plausible fill from garbage that happens to be smooth."""
     y = luma(rgb)
     total, n_broken, count = _seam_sums(y, int(cell[0]), int(cell[1]))
     seams = total / count if count else 0.0
     broken = n_broken / count if count else 0.0
     flat = _flat_share(y, int(cell[0]), int(cell[1]))
+    wrapped = _wrap_share(y, int(cell[0]), int(cell[1]), WRAP_RATIO, WRAP_LEVELS)
     dist = 0.0
     if thumbnail is not None:
         th, tw = thumbnail.shape[:2]
         dist = float(np.mean(np.abs(luma(reduce_to(rgb, tw, th).astype(np.uint8)) - luma(thumbnail))))
-    return Evidence(seams=seams, broken=broken, flat=flat, thumbnail=dist,
-                    score=seams + 100.0 * (broken + flat) + thumb_weight * dist)
+    return Evidence(seams=seams, broken=broken, flat=flat, wrapped=wrapped, thumbnail=dist,
+                    score=seams + 100.0 * (broken + flat) + WRAP_WEIGHT * wrapped + thumb_weight * dist)
