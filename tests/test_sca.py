@@ -1089,3 +1089,32 @@ def test_the_mcus_beside_a_silent_break_are_placed_but_do_not_judge_the_shift() 
     c, d = split_at(b, 100, int(b.trusted[100]), opts)
     assert c.probes()[0] == b.probes()[0] and d.probes()[-1] == 399
     assert np.array_equal(run.probes(), run.trusted)
+
+
+def test_a_shift_the_segment_end_forces_on_a_long_run_splits_it_where_misalignment_peaks() -> None:
+    """The decoder found no break in a long run, but the segment's end says it gained an MCU that
+    its own edges reject: the gain is silent and too faint to split the run by itself. It is cut
+    where the misalignment peaks and the segment searched again."""
+    from acir_core.sca.aware_sca import split_held
+    from acir_core.sca.runs import Run
+
+    cols, n = 40, 40 * 20
+    run = Run(100, n, np.arange(100, n))
+    gain = 500
+    misalign = np.random.default_rng(1).normal(0.0, 0.3, n)
+    misalign[gain: gain + cols] += 3.0  # one row's worth of MCUs sit a place off
+    costs = np.array([[3.0, 0.5, 2.5]])  # shifts -1, 0, 1: the run fits at 0 ...
+    bases = np.array([-1])
+    searched = []
+
+    def again(runs):
+        searched.append([(r.first, r.end) for r in runs])
+        c = np.array([[3.0, 0.5, 2.5], [0.6, 3.0, 3.0]])[: len(runs)]
+        return c, np.zeros(c.shape + (1,), np.int64), np.array([-1] * len(runs)), [0, -1][: len(runs)]
+
+    later, found = split_held([run], (costs, None, bases, [-1]), misalign, cols, AwareOptions(), again)
+    assert [(r.first, r.end) for r in later] == [(100, gain), (gain, n)]  # ... but the end forces -1
+    assert searched == [[(100, gain), (gain, n)]] and found[3] == [0, -1]
+    # a run at its own best shift is left whole
+    later, found = split_held([run], (costs, None, bases, [0]), misalign, cols, AwareOptions(), again)
+    assert later == [run] and len(searched) == 1

@@ -31,13 +31,17 @@ from acir_core.sca.dcfit import Placement, solve_dc
 from acir_core.sca.edges import (Edges, inward, mcu_grid, mcu_major, misalignment, outward, roughness, scan_geometry,
                                  thumb_means)
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
-from acir_core.sca.options import AwareOptions
+from acir_core.sca.options import AwareOptions, RunOptions
 from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.runs import Run, edge_step, runs_of_segment, split_pulse, split_silent, unsettled
 from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
 
 CONFIRM_PAIRS = 8  # MCU pairs across a row the edges need to confirm a silent break
+FORCED_SPLITS = 4  # silent breaks a segment's end may force into its runs
+FORCED_RATIO = 2.0  # times its best cost a run's forced shift must cost to hold a silent break
+FORCED_LEVELS = 0.5  # ... and levels more
+FORCED_PULSE = RunOptions(pulse_min=0.0, pulse_sigma=0.0, max_depth=0)  # one cut, at the peak
 
 
 def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_edges: tuple[tuple, tuple],
@@ -65,6 +69,35 @@ def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_
         return [run]
     step = np.abs(dcs[0, j]) * np.asarray(units) / np.maximum(np.asarray(units), 1.0)
     return pieces if float(step.max()) >= opts.runs.split_jump else [run]
+
+
+def split_held(later: list[Run], found: tuple, misalign: np.ndarray, cols: int, opts: AwareOptions,
+               again) -> tuple[list[Run], tuple]:
+    """Where a segment's path holds a long run at a shift its own edges reject (its cost there
+    ``FORCED_RATIO`` times its best, and ``FORCED_LEVELS`` more; the run three rows or more),
+    the run holds a silent loss or gain of MCUs too faint to split it by itself, which the
+    segment's end forces on it: it is cut where the misalignment peaks and the segment searched
+    again (``again``: the runs' costs, DCs, bases and path), up to ``FORCED_SPLITS`` times.
+    ``found``: the first search's (costs, DCs, bases, path). Returns the runs and the last search."""
+    for _ in range(FORCED_SPLITS):
+        costs, _, bases, path = found
+        worst, worst_ratio = -1, FORCED_RATIO
+        for r, (run, s) in enumerate(zip(later, path)):
+            j = s - int(bases[r])
+            best = float(costs[r].min())
+            if run.trusted.size < 3 * cols or not 0 <= j < costs.shape[1] or best >= INF:
+                continue
+            ratio = float(costs[r, j]) / max(best, 1e-9)
+            if ratio > worst_ratio and float(costs[r, j]) - best >= FORCED_LEVELS:
+                worst, worst_ratio = r, ratio
+        if worst < 0:
+            break
+        pieces = split_pulse(later[worst], misalign, cols, FORCED_PULSE, per_mcu_noise=True)
+        if len(pieces) < 2:
+            break
+        later = later[:worst] + pieces + later[worst + 1:]
+        found = again(later)
+    return later, found
 
 
 def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple], units: list[float],
@@ -123,16 +156,24 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
         last = f + cnt >= sr.mcus_expected
         wide = opts.shifts.window < abs(final_shift) <= opts.shifts.wide_window and \
             0 < len(later) <= opts.shifts.wide_runs and not (last and sr.cut)
-        before = canvas.snapshot(slice(f, f + cnt)) if wide else None  # the search places inside the segment
+        before = canvas.snapshot(slice(f, f + cnt))  # the search places inside the segment
         costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
                                         opts.shifts, mcu_means)
         path = viterbi(costs, bases, 0, final_shift, penalty)
-        if before is not None and path[-1] != final_shift:  # search again with the end's shift in reach
+        if wide and path[-1] != final_shift:  # search again with the end's shift in reach
             canvas.restore(before)
             wide = replace(opts.shifts, window=abs(final_shift) + opts.shifts.window)
             costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols,
                                             thumb is not None, wide, mcu_means)
             path = viterbi(costs, bases, 0, final_shift, penalty)
+        elif later:
+            def again(runs: list[Run]):  # the segment's later runs searched afresh
+                canvas.restore(before)
+                c, d, b = search_runs(runs, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
+                                      opts.shifts, mcu_means)
+                return c, d, b, viterbi(c, b, 0, final_shift, penalty)
+            later, (costs, dcs, bases, path) = split_held(later, (costs, dcs, bases, path), misalign, cols, opts,
+                                                          again)
         for r, (run, s) in enumerate(zip(later, path)):
             j = s - int(bases[r])
             if 0 <= j < costs.shape[1] and costs[r, j] < INF:
