@@ -99,15 +99,28 @@ def _flat_share(y: np.ndarray, ch: int, cw: int) -> float:
 
 @njit(cache=True)
 def _wrap_share(y: np.ndarray, ch: int, cw: int, ratio: float, levels: float) -> float:
-    """Share of the MCU rows of ``y`` whose first or last MCU boundary (between MCU columns 0
-    and 1, or the last two) shows a seam ``ratio`` times and ``levels`` above the median seam of
-    the row's boundaries: a run one MCU off puts the MCU that ends a row at the start of the
-    next, on every row it spans, and there only."""
+    """Share of the MCU rows of ``y`` that wrap at the wrong MCU. A run placed one MCU late puts
+    the MCU that ends a row at the start of the next: the row's first MCU boundary shows a seam
+    (``ratio`` times and ``levels`` above the median of the row's boundaries), while that MCU's
+    left edge continues the right edge of the row above's last MCU, its true neighbour. One MCU
+    early, the same with the row's last boundary and the next row's first MCU. Natural edges at
+    a row's first boundary do not continue across the wrap. Without whole MCUs across (the last
+    one's right edge cut off), the seam alone judges."""
     h, w = y.shape
     rows = h // ch
     xs = [x for x in range(cw, w - 1, cw) if x >= 2]
     if rows == 0 or len(xs) < 3:
         return 0.0
+    whole = w % cw == 0 and w >= 2 * cw
+    wrap = np.zeros(rows + 1)  # wrap[r]: step from row r-1's last pixel column to row r's first
+    if whole:
+        for br in range(1, rows):
+            acc = 0.0
+            for i in range(ch):
+                a, b = y[(br - 1) * ch + i], y[br * ch + i]
+                excess = abs(b[0] - a[w - 1]) - 0.5 * (abs(a[w - 1] - a[w - 2]) + abs(b[1] - b[0]))
+                acc += max(excess, 0.0)
+            wrap[br] = acc / ch
     seam = np.empty(len(xs))
     wrong = 0
     for br in range(rows):
@@ -120,7 +133,12 @@ def _wrap_share(y: np.ndarray, ch: int, cw: int, ratio: float, levels: float) ->
                 acc += max(excess, 0.0)
             seam[k] = acc / ch
         bar = ratio * np.median(seam) + levels
-        if seam[0] > bar or seam[-1] > bar:
+        if not whole:
+            late, early = seam[0] > bar, seam[-1] > bar
+        else:
+            late = br > 0 and seam[0] > bar and wrap[br] * ratio < seam[0]
+            early = br + 1 < rows and seam[-1] > bar and wrap[br + 1] * ratio < seam[-1]
+        if late or early:
             wrong += 1
     return wrong / rows
 
