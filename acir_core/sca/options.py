@@ -20,7 +20,7 @@ class RunOptions:
     skip_mcus: int = 1  # MCUs after a resume point left out
     settle_mcus: int = 7  # MCUs after those placed but marked (a resume a few bits early)
     lead_mcus: int = 2  # MCUs before the walked-back ones placed but marked (garbage decoding on)
-    silent_margin: int = 8  # MCUs more left out either side of a silent break (its garbage is not located)
+    silent_margin: int = 8  # MCUs either side of a silent break placed but not judging the shift (garbage unlocated)
     min_split: int = 24  # MCUs a piece of a run split at a DC step must keep on either side
     split_score: float = 12.0  # standard errors a DC step against the thumbnail must reach to split
     split_jump: float = 1.5  # DC steps a step against the thumbnail must reach to split

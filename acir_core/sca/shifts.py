@@ -264,10 +264,15 @@ def sharp(c: np.ndarray, ratio: float, margin: float) -> bool:
 
 @njit(cache=True)
 def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, known, trusted, starts, probe,
-                   probe_starts, f, cnt, cols, window, refine, thumbs, use_thumb, means, thumb_weight, units, wrap_weight, decisive):
+                   probe_starts, f, cnt, cols, window, refine, thumbs, use_thumb, means, thumb_weight, units,
+                   wrap_weight, decisive):
     """:func:`search_runs`, compiled: per run, a coarse pass over every shift on a quarter of the
     samples, then the best ``refine`` in full, each with the run's own row wrap
-    (:func:`wrap_costs`); the run is placed on the canvas at the lowest
+    (:func:`wrap_costs`), all judged on the run's ``probe`` MCUs (``probe_starts``: each run's
+    slice of them; :meth:`~acir_core.sca.runs.Run.probes`). With the thumbnail, a run of
+    ``DECISIVE_ROWS`` rows or more is costed on its edges alone too, and where those have a
+    :func:`sharp` minimum (``decisive``) within an MCU of the choice with the thumbnail, they
+    place it. The run is placed on the canvas at the lowest
     cost (the first among equals) with its DC. A run that no shift can judge keeps the shift
     before it, at cost ``INF`` / 2 (finite: the programme may still pass through it)."""
     n_runs, span, n_k = starts.size - 1, 2 * window + 1, units.size
