@@ -39,6 +39,7 @@ from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
 
 CONFIRM_PAIRS = 8  # MCU pairs across a row the edges need to confirm a silent break
 FORCED_SPLITS = 4  # silent breaks a segment's end may force into its runs
+FORCED_ROWS = 3  # rows a run must span for a forced shift to split it
 FORCED_RATIO = 2.0  # times its best cost a run's forced shift must cost to hold a silent break
 FORCED_LEVELS = 0.5  # ... and levels more
 FORCED_PULSE = RunOptions(pulse_min=0.0, pulse_sigma=0.0, max_depth=0)  # one cut, at the peak
@@ -74,7 +75,7 @@ def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_
 def split_held(later: list[Run], found: tuple, misalign: np.ndarray, cols: int, opts: AwareOptions,
                again) -> tuple[list[Run], tuple]:
     """Where a segment's path holds a long run at a shift its own edges reject (its cost there
-    ``FORCED_RATIO`` times its best, and ``FORCED_LEVELS`` more; the run three rows or more),
+    ``FORCED_RATIO`` times its best, and ``FORCED_LEVELS`` more; the run ``FORCED_ROWS`` rows or more),
     the run holds a silent loss or gain of MCUs too faint to split it by itself, which the
     segment's end forces on it: it is cut where the misalignment peaks and the segment searched
     again (``again``: the runs' costs, DCs, bases and path), up to ``FORCED_SPLITS`` times.
@@ -85,7 +86,7 @@ def split_held(later: list[Run], found: tuple, misalign: np.ndarray, cols: int, 
         for r, (run, s) in enumerate(zip(later, path)):
             j = s - int(bases[r])
             best = float(costs[r].min())
-            if run.trusted.size < 3 * cols or not 0 <= j < costs.shape[1] or best >= INF:
+            if run.trusted.size < FORCED_ROWS * cols or not 0 <= j < costs.shape[1] or best >= INF:
                 continue
             ratio = float(costs[r, j]) / max(best, 1e-9)
             if ratio > worst_ratio and float(costs[r, j]) - best >= FORCED_LEVELS:
@@ -156,7 +157,9 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
         last = f + cnt >= sr.mcus_expected
         wide = opts.shifts.window < abs(final_shift) <= opts.shifts.wide_window and \
             0 < len(later) <= opts.shifts.wide_runs and not (last and sr.cut)
-        before = canvas.snapshot(slice(f, f + cnt))  # the search places inside the segment
+        # the search places inside the segment; searched again if wide, or if a long run may be split
+        again_possible = wide or any(r.trusted.size >= FORCED_ROWS * cols for r in later)
+        before = canvas.snapshot(slice(f, f + cnt)) if again_possible else None
         costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
                                         opts.shifts, mcu_means)
         path = viterbi(costs, bases, 0, final_shift, penalty)
@@ -166,7 +169,7 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
             costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols,
                                             thumb is not None, wide, mcu_means)
             path = viterbi(costs, bases, 0, final_shift, penalty)
-        elif later:
+        elif before is not None:
             def again(runs: list[Run]):  # the segment's later runs searched afresh
                 canvas.restore(before)
                 c, d, b = search_runs(runs, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,

@@ -40,6 +40,13 @@ class Evidence:
 
 
 @njit(cache=True)
+def _step_excess(before: float, last: float, first: float, after: float) -> float:
+    """How much the step between two neighbouring pixels ``last`` and ``first`` exceeds the mean
+    step of the pixel pairs just inside either side (``before``-``last``, ``first``-``after``)."""
+    return abs(first - last) - 0.5 * (abs(last - before) + abs(after - first))
+
+
+@njit(cache=True)
 def _seam_sums(y: np.ndarray, ch: int, cw: int) -> tuple[float, int, int]:
     """Across every MCU boundary (every ``cw`` columns and ``ch`` rows of ``y``, at least two
     pixels in): the sum of how much the step at the boundary exceeds the mean step of the pixel
@@ -53,7 +60,7 @@ def _seam_sums(y: np.ndarray, ch: int, cw: int) -> tuple[float, int, int]:
         if x < 2:
             continue
         for i in range(h):
-            excess = abs(y[i, x] - y[i, x - 1]) - 0.5 * (abs(y[i, x - 1] - y[i, x - 2]) + abs(y[i, x + 1] - y[i, x]))
+            excess = _step_excess(y[i, x - 2], y[i, x - 1], y[i, x], y[i, x + 1])
             if excess > 0:
                 total += excess
             if excess > 16.0:
@@ -63,7 +70,7 @@ def _seam_sums(y: np.ndarray, ch: int, cw: int) -> tuple[float, int, int]:
         if r < 2:
             continue
         for j in range(w):
-            excess = abs(y[r, j] - y[r - 1, j]) - 0.5 * (abs(y[r - 1, j] - y[r - 2, j]) + abs(y[r + 1, j] - y[r, j]))
+            excess = _step_excess(y[r - 2, j], y[r - 1, j], y[r, j], y[r + 1, j])
             if excess > 0:
                 total += excess
             if excess > 16.0:
@@ -118,8 +125,7 @@ def _wrap_share(y: np.ndarray, ch: int, cw: int, ratio: float, levels: float) ->
             acc = 0.0
             for i in range(ch):
                 a, b = y[(br - 1) * ch + i], y[br * ch + i]
-                excess = abs(b[0] - a[w - 1]) - 0.5 * (abs(a[w - 1] - a[w - 2]) + abs(b[1] - b[0]))
-                acc += max(excess, 0.0)
+                acc += max(_step_excess(a[w - 2], a[w - 1], b[0], b[1]), 0.0)
             wrap[br] = acc / ch
     seam = np.empty(len(xs))
     wrong = 0
@@ -128,9 +134,7 @@ def _wrap_share(y: np.ndarray, ch: int, cw: int, ratio: float, levels: float) ->
             x = xs[k]
             acc = 0.0
             for i in range(br * ch, br * ch + ch):
-                excess = abs(y[i, x] - y[i, x - 1]) - 0.5 * (abs(y[i, x - 1] - y[i, x - 2])
-                                                             + abs(y[i, x + 1] - y[i, x]))
-                acc += max(excess, 0.0)
+                acc += max(_step_excess(y[i, x - 2], y[i, x - 1], y[i, x], y[i, x + 1]), 0.0)
             seam[k] = acc / ch
         bar = ratio * np.median(seam) + levels
         if not whole:
