@@ -25,7 +25,14 @@ from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply
 
 MODES = ("robust", "strict")
 ZERO_RUN_BYTES = 32  # zero bytes in a row that only a zero-filled read leaves in scan data
-CUT_REACH_BITS = 4096  # failures this close to where a cut file's data ends are the cut's
+CUT_REACH_BITS = 4096
+MAX_PROGRESSIVE_RESYNCS = 4096  # per scan: the record keeps this many
+PROGRESSIVE_MARGIN = 2  # MCUs after a resynchronisation inside a scan, decoded but not trusted
+REFINE_LOOKAHEAD = 256  # blocks a refinement scan must decode in a row from a resynchronisation
+REFINE_SPAN = 256  # blocks after the failure's doubtful ones where a refinement scan may resume
+REFINE_WINDOW = 512  # bits after the failure where it may resume
+REFINE_DELAY = 0  # blocks a refinement decoded out of step may go on before it fails
+REFINE_BACK = 1024  # blocks before them: a refinement scan out of step may run that far ahead  # failures this close to where a cut file's data ends are the cut's
 NO_RUNS = np.zeros((0, 2), np.int64)
 NO_RUNS.setflags(write=False)
 RESYNC_METHODS = {"lookahead": entropy.RESYNC_LOOKAHEAD, "paper": entropy.RESYNC_PAPER}
@@ -82,6 +89,7 @@ class ScanResult:
     segment_pad: np.ndarray = field(repr=False)  # fill bits after the segment's last MCU, -1: not fill
     head: bool = False  # decoded from a lost start (HeadStart): its one segment is judged like an interval
     band: tuple[int, int, int, int] | None = None  # a progressive scan's (Ss, Se, Ah, Al); None: sequential
+    silent_shift: int = 0  # a progressive AC scan that ended out of step with no failure: its blocks' net shift
 
     def sound_segments(self) -> np.ndarray:
         """Per restart segment: decoded as the encoder wrote it, every MCU without a failure and its
@@ -355,10 +363,11 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
 
 
 def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame,
-                        tables: Tables, coef_flat: np.ndarray, known: np.ndarray, bases: list[int], robust: bool,
-                        source: str | None) -> ScanResult:
+                        tables: Tables, coef_flat: np.ndarray, known: np.ndarray, doubt: np.ndarray, bases: list[int],
+                        robust: bool, opts: dict, source: str | None, split: int = -1) -> ScanResult:
     """One scan of a progressive frame (:mod:`acir_core.jpeg.progressive`): its band goes into the
-    shared coefficient planes; restart intervals are taken in the order their markers come."""
+    shared coefficient planes; restart intervals are taken in the order their markers come.
+    ``split``: the MCU where an error decoded silently ends (found by :func:`_silent_split`)."""
     interleaved, mcu_cols, mcu_rows, blk_comp, blk_dy, blk_dx, comps = _scan_layout(frame, scan)
     n_mcus = mcu_cols * mcu_rows
     bits = destuff(data_arr, scan.data_start, end, restarts=scan.restart_interval > 0)
@@ -371,7 +380,12 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
     else:
         starts, firsts, counts = np.array([0], np.int64), np.array([0], np.int64), np.array([n_mcus], np.int64)
     decoded = np.zeros(n_mcus, np.uint8)
+    starts_bit = np.full(n_mcus, -1, np.int64)
+    events = np.zeros((MAX_PROGRESSIVE_RESYNCS, 5), np.int64)
     err = np.zeros(3, np.int64)
+    cut = end + 1 >= len(data) or data[end] != 0xFF
+    seg_cut = np.zeros(starts.size, np.bool_)
+    seg_cut[-1] = cut
     decode_progressive_scan(
         bits.buf, bits.nbits, starts, firsts, counts, n_mcus, mcu_cols, interleaved,
         np.array(blk_comp, np.int64), np.array(blk_dy, np.int64), np.array(blk_dx, np.int64),
@@ -381,21 +395,63 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
         np.array([-(-frame.comp_size(sc.index)[0] // 8) for sc in scan.components], np.int64),
         np.array([sc.td for sc in scan.components], np.int64),
         np.array([4 + sc.ta for sc in scan.components], np.int64),
-        _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, coef_flat, known, decoded, err)
-    if err[0]:
+        _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, seg_cut, opts["lookback_bits"],
+        opts["window_bits"], opts["lookahead"], PROGRESSIVE_MARGIN, REFINE_LOOKAHEAD, REFINE_SPAN,
+        REFINE_BACK, REFINE_WINDOW, REFINE_DELAY, split, coef_flat,
+        coef_flat.copy() if robust and scan.kind == 3 else coef_flat[:0], known, doubt, decoded, starts_bit, events, err)
+    if robust and scan.kind == 3 and not interleaved:  # blocks whose refinement was lost: later ones cannot read them
+        ci = scan.components[0].index
+        rows, bw = frame.block_grid(ci)
+        doubt[bases[ci]: bases[ci] + rows * bw].reshape(rows, bw)[:mcu_rows, :mcu_cols] |= \
+            ~decoded.astype(bool).reshape(mcu_rows, mcu_cols)
+    if err[0] and not robust:
         bit = int(err[1])
         off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
         raise CorruptJpeg(f"{entropy.ERROR_NAMES[int(err[0])]} in MCU {int(err[2])} of progressive scan {si + 1} "
                           f"(band {scan.ss}-{scan.se}, bits {scan.ah}/{scan.al})", source=source, offset=off,
                           bit_offset=bit, mcu=int(err[2]))
+    resyncs = tuple(Resync(scan=si, mcu=int(e[0]), fail_bit=int(e[1]), resume_bit=int(e[2]),
+                           bits_skipped=int(e[2] - e[1]), block_phase=0, reason=entropy.ERROR_NAMES[int(e[4])],
+                           dc_predictors=()) for e in events[: min(int(err[0]), len(events))]) if robust else ()
     dec = decoded.astype(bool)
     return ScanResult(components=tuple(sc.index for sc in scan.components), mcu_cols=mcu_cols, mcu_rows=mcu_rows,
-                      mcu_bit_start=np.full(n_mcus, -1, np.int64), decoded=dec, suspect=np.zeros(n_mcus, bool),
-                      resyncs=(), restart_interval=ri, byte_offsets=bits.src, n_bits=bits.nbits, trailing_bits=0,
-                      cut=end + 1 >= len(data) or data[end] != 0xFF, damaged_markers=bits.bad_markers,
-                      zero_runs=NO_RUNS, segment_first=firsts, segment_count=counts,
+                      mcu_bit_start=starts_bit, decoded=dec, suspect=np.zeros(n_mcus, bool),
+                      resyncs=resyncs, restart_interval=ri, byte_offsets=bits.src, n_bits=bits.nbits, trailing_bits=0,
+                      cut=cut, damaged_markers=bits.bad_markers, zero_runs=NO_RUNS, segment_first=firsts, segment_count=counts,
                       segment_extra=np.zeros(firsts.size, np.int64), segment_pad=np.zeros(firsts.size, np.int64),
-                      band=(scan.ss, scan.se, scan.ah, scan.al))
+                      band=(scan.ss, scan.se, scan.ah, scan.al), silent_shift=int(err[1]) if robust else 0)
+
+
+def _drop_scan_band(coef_flat: np.ndarray, known: np.ndarray, base: int, grid: tuple[int, int], ss: int,
+                    se: int) -> None:
+    """A component's blocks lose the band ss..se (an AC band's first scan, to be decoded again)."""
+    n = grid[0] * grid[1]
+    coef_flat[base: base + n, np.asarray(entropy._ZZ[ss: se + 1])] = 0
+    known[base: base + n] &= ~np.uint64(sum(1 << k for k in range(ss, se + 1)))
+
+
+def _silent_split(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows: int, mcu_cols: int,
+                  ss: int, se: int, shift: int) -> int:
+    """Where an error that decoded silently in a single-component AC scan ends: from there on each
+    block's band belongs ``shift`` blocks on. A block's band energy follows the energy of what it
+    already has (DC steps to its neighbours, earlier AC bands); the split is the change point
+    after which the band fits the blocks ``shift`` on better than its own (docs/progressive.md)."""
+    rows, bw = grid
+    plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)[:mcu_rows, :mcu_cols].astype(np.float64)
+    zz = np.asarray(entropy._ZZ)
+    own = np.log1p(np.abs(plane[..., zz[ss: se + 1]]).sum(-1)).ravel()
+    other = np.abs(plane[..., zz[1:ss]]).sum(-1) + np.abs(plane[..., zz[se + 1:]]).sum(-1)
+    dc = plane[..., 0]
+    other[:, 1:] += np.abs(np.diff(dc, axis=1))
+    other[1:, :] += np.abs(np.diff(dc, axis=0))
+    ref = np.log1p(other).ravel()
+    n = own.size
+    slope, icept = np.polyfit(ref, own, 1) if np.ptp(ref) > 0 else (0.0, float(own.mean()))
+    fit = icept + slope * ref
+    moved = np.clip(np.arange(n) + shift, 0, n - 1)
+    gain = np.abs(own - fit) - np.abs(own - fit[moved])  # > 0 where the band fits the block shift on
+    tail = np.concatenate([np.cumsum(gain[::-1])[::-1], [0.0]])
+    return int(np.argmax(tail))
 
 
 def _zeros_not_flat(scan: Scan, tables: Tables) -> bool:
@@ -484,6 +540,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
         bases = list(np.cumsum([0] + sizes[:-1]))
         coef_flat = np.zeros((sum(sizes), 64), np.int16)
         known = np.zeros(sum(sizes), np.uint64)  # per block: the coefficients whose history it has
+        doubt = np.zeros(sum(sizes), np.uint8)  # per block: a refinement of it was lost (later ones cannot read it)
         scans = []
         covered: set[int] = set()
         while scan is not None:
@@ -495,8 +552,16 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
                 _next_scan_check(data, tables, covered, progressive)
             end, more = find_scan_end(data, scan.data_start, accept)
             if progressive:
-                scans.append(_decode_progressive(len(scans), data_arr, data, scan, end, frame, tables, coef_flat,
-                                                 known, bases, robust, source))
+                sr = _decode_progressive(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, known,
+                                         doubt, bases, robust, opts, source)
+                if sr.silent_shift and len(scan.components) == 1 and not scan.restart_interval:
+                    ci = scan.components[0].index
+                    split = _silent_split(coef_flat, bases[ci], frame.block_grid(ci), sr.mcu_rows, sr.mcu_cols,
+                                          scan.ss, scan.se, sr.silent_shift)
+                    _drop_scan_band(coef_flat, known, bases[ci], frame.block_grid(ci), scan.ss, scan.se)
+                    sr = _decode_progressive(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, known,
+                                             doubt, bases, robust, opts, source, split)
+                scans.append(sr)
             else:
                 scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases,
                                           robust, resync, opts, source, head if not scans else None))

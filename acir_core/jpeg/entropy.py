@@ -18,7 +18,8 @@ ERR_NONE, ERR_BAD_CODE, ERR_OVERFLOW, ERR_OUT_OF_DATA, ERR_MAGNITUDE, ERR_EXTRAN
 ERROR_NAMES = {ERR_BAD_CODE: "invalid Huffman code", ERR_OVERFLOW: "more than 64 coefficients in a block",
                ERR_OUT_OF_DATA: "entropy-coded data ended early", ERR_MAGNITUDE: "impossible coefficient value",
                ERR_EXTRANEOUS: "extraneous data after the last MCU of a restart interval",
-               6: "a refinement reached a block whose earlier band was lost"}
+               6: "a refinement reached a block whose earlier band was lost",
+               7: "an error decoded without a failure"}
 
 # zigzag index -> natural index, duplicated here so the kernels need no module-level Python objects
 _ZZ = np.array([

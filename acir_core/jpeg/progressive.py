@@ -24,6 +24,11 @@ from acir_core.jpeg.entropy import ERR_BAD_CODE, ERR_NONE, ERR_OUT_OF_DATA, ERR_
 
 DC_FIRST, DC_REFINE, AC_FIRST, AC_REFINE = 0, 1, 2, 3
 ERR_HISTORY = 6  # a refinement reached a block whose earlier band was lost
+ERR_SILENT = 7  # no failure, but the blocks are out of place from here
+SILENT_BACK = 8  # blocks before the end of an error decoded silently that are dropped
+REFINE_LEAST = 16  # blocks up to one in doubt that a refinement's resumption candidate must decode
+REFINE_REACH = 2048  # blocks a refinement's resumption candidate is followed to be taken
+REFINE_VERIFY = 1 << 20  # blocks decoded in all to find where a refinement scan resumes
 
 
 @njit(cache=True)
@@ -165,40 +170,244 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
 
 
 @njit(cache=True)
+def _block_at(m, b, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols):
+    """The row of block ``b`` of MCU ``m`` in the shared coefficient planes."""
+    c = blk_comp[b]
+    if interleaved:
+        my = m // mcu_cols
+        mx = m - my * mcu_cols
+        row = my * comp_v[c] + blk_dy[b]
+        col = mx * comp_h[c] + blk_dx[b]
+    else:
+        row = m // comp_cols[c]
+        col = m - row * comp_cols[c]
+    return comp_base[c] + row * comp_bw[c] + col
+
+
+@njit(cache=True)
+def _lookahead(buf, pos, end, m, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch, trace,
+               known, doubt, eob0):
+    """How many blocks of a single-component scan decode in a row from ``pos`` as block ``m``
+    (an end-of-band run counts its blocks; ``eob0`` carried in), without writing: a
+    resynchronisation candidate's test. A refinement stops before a block whose history is in
+    doubt. ``trace`` (when long enough) gets each block's first bit; its last two slots the
+    position and end-of-band run where the decoding stopped (-1: at a block in doubt)."""
+    interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols = lay
+    band = band_bits(ss, se)
+    eob = np.zeros(1, np.int64)
+    eob[0] = eob0
+    pred = np.zeros(1, np.int64)
+    n = 0
+    keep = trace.shape[0] - 2
+    while m < last and n < limit:
+        at = _block_at(m, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
+                       comp_cols)
+        if kind == AC_REFINE and _doubtful(known, doubt, at, band):
+            trace[-2] = pos
+            trace[-1] = -1
+            return n
+        for k in range(64):
+            scratch[k] = coef[at, k]
+        if n < keep:
+            trace[n] = pos
+        r = _block(buf, pos, end, kind, ss, se, al, scratch, dc_tab[0], ac_tab[0], lut, pred, 0, eob)
+        if r < 0:
+            break
+        pos = r
+        n += 1
+        m += 1
+    trace[-2] = pos
+    trace[-1] = eob[0]
+    return n
+
+
+@njit(cache=True)
+def _doubtful(known, doubt, at, band):
+    """A block a refinement cannot read: it missed the band's first scan or an earlier refinement."""
+    return (known[at] & band) != band or doubt[at] != 0
+
+
+@njit(cache=True)
+def _accepts(n, limit, t, last, end, trace, least):
+    """A candidate decodes ``limit`` blocks in a row, ``least`` up to a block in doubt, or exactly
+    to the end of its segment."""
+    if n >= limit or (trace[-1] == -1 and n >= least):
+        return True
+    return t + n == last and end - trace[-2] <= 7 and trace[-1] == 0 and n > 0
+
+
+@njit(cache=True)
+def _refine_resync(buf, bit0, bit1, tb, t0, t1, end, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
+                   scratch, trace, verify, known, doubt):
+    """Where a refinement scan resumes after a failure: its correction bits depend on each block's
+    history, so the block matters as much as the bit. Pairs (bit, block) from bits [bit0, bit1)
+    and blocks [tb, t1), nearest ``t0`` first, that decode ``limit`` blocks in a row are followed
+    further (``REFINE_REACH`` blocks or to the segment's end; ``verify`` blocks decoded in all): the
+    first that gets there is taken, else the one that went furthest. Returns (bit, block), bit -1
+    for none."""
+    best_bit, best_t, best_n = -1, 0, 0
+    tried = 0
+    for cand in range(bit0, min(end, bit1)):
+        for i in range(2 * max(t1 - t0, t0 - tb)):
+            t = t0 + (i >> 1) if i & 1 == 0 else t0 - 1 - (i >> 1)  # nearest first, alternately after and before
+            if t < tb or t >= min(t1, last):
+                continue
+            n = _lookahead(buf, cand, end, t, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch,
+                           trace, known, doubt, 0)
+            tried += n + 1
+            if tried >= verify:
+                return best_bit, best_t
+            if not _accepts(n, limit, t, last, end, trace, REFINE_LEAST):
+                continue
+            if n < limit:
+                return cand, t  # decoded exactly to the segment's end
+            reach = min(last - t, REFINE_REACH)
+            n = _lookahead(buf, cand, end, t, last, reach, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
+                           scratch, trace, known, doubt, 0)
+            if _accepts(n, reach, t, last, end, trace, REFINE_LEAST):
+                return cand, t
+            if n > best_n:
+                best_bit, best_t, best_n = cand, t, n
+            tried += n
+            if tried >= verify:
+                return best_bit, best_t
+    return best_bit, best_t
+
+
+@njit(cache=True)
+def _move_band(coef, known, decoded, lay, band, ss, se, a, b, s, lo, hi):
+    """Move the band ss..se of single-component blocks [a, b) by ``s`` blocks (clipped to
+    [lo, hi)); the blocks left behind lose the band."""
+    interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols = lay
+    n = b - a
+    for i in range(n):
+        j = (n - 1 - i) if s > 0 else i
+        src = a + j
+        dst = src + s
+        if dst < lo or dst >= hi:
+            continue
+        at_s = _block_at(src, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
+                         comp_bw, comp_cols)
+        at_d = _block_at(dst, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
+                         comp_bw, comp_cols)
+        for k in range(ss, se + 1):
+            coef[at_d, _ZZ[k]] = coef[at_s, _ZZ[k]]
+        known[at_d] = (known[at_d] & ~band) | (known[at_s] & band)
+        decoded[dst] = decoded[src]
+    left_a, left_b = (a, min(b, a + s)) if s > 0 else (max(a, b + s), b)
+    _drop_band(coef, known, decoded, lay, band, ss, se, left_a, left_b)
+
+
+@njit(cache=True)
+def _restore_band(coef, prior, decoded, lay, ss, se, a, b):
+    """Single-component blocks [a, b) go back to what earlier scans gave them: their refinement
+    was read out of step."""
+    interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols = lay
+    for m in range(a, b):
+        at = _block_at(m, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
+                       comp_cols)
+        for k in range(ss, se + 1):
+            coef[at, _ZZ[k]] = prior[at, _ZZ[k]]
+        decoded[m] = 0
+
+
+@njit(cache=True)
+def _drop_band(coef, known, decoded, lay, band, ss, se, a, b):
+    """Single-component blocks [a, b) lose the band ss..se: it was placed by guess."""
+    interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols = lay
+    for m in range(a, b):
+        at = _block_at(m, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
+                       comp_cols)
+        for k in range(ss, se + 1):
+            coef[at, _ZZ[k]] = 0
+        known[at] &= ~band
+        decoded[m] = 0
+
+
+@njit(cache=True)
 def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus, mcu_cols, interleaved,
                             blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols,
-                            dc_tab, ac_tab, lut, kind, ss, se, al, robust, coef, known, decoded, err):
+                            dc_tab, ac_tab, lut, kind, ss, se, al, robust, cut, lookback, window, lookahead,
+                            margin, refine_lookahead, refine_span, refine_back, refine_window, refine_delay, split, coef, prior,
+                            known, doubt, decoded, starts, events, err):
     """Decode one scan's restart segments into ``coef`` (all blocks, natural order). ``decoded``
     (per MCU of this scan) is set for every MCU decoded without a failure; ``known`` (per block)
-    gains this scan's band for every block decoded. Strict: the first failure stops with ``err``
-    = (code, bit, MCU); robust: it costs the rest of its segment."""
+    gains this scan's band for every block decoded; ``starts``: each MCU's first bit. Strict: the
+    first failure stops with ``err`` = (code, bit, MCU). Robust: an interleaved (DC) scan loses the
+    rest of its segment; an AC scan resynchronises and goes on (``events`` rows: MCU, failure bit,
+    resume bit, placement shift, error code; ``err[0]`` their count)."""
     band = band_bits(ss, se)
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
     pred = np.zeros(ncomp, np.int64)
     eob = np.zeros(1, np.int64)
+    scratch = np.zeros(64, np.int16)
+    lay = (interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols)
+    trace = np.zeros(2, np.int64)
+    resyncs = robust and not interleaved and (kind == AC_FIRST or kind == AC_REFINE)
+    n_ev = 0
     for g in range(seg_start.shape[0]):
         pos = seg_start[g]
         end = nbits if g + 1 == seg_start.shape[0] else seg_start[g + 1]
+        first = seg_first[g]
+        last = min(first + seg_count[g], n_mcus)
         for c in range(ncomp):
             pred[c] = 0
         eob[0] = 0
-        for m in range(seg_first[g], min(seg_first[g] + seg_count[g], n_mcus)):
-            my = m // mcu_cols
-            mx = m - my * mcu_cols
+        run0 = -1  # the MCU where the run after the latest resynchronisation begins
+        fresh = 0  # MCUs right after a resynchronisation: decoded, not trusted
+        m = first
+        failed = 0
+        while m < last:
+            if m == split and run0 < 0 and resyncs and kind == AC_FIRST:
+                run0 = m  # told where a silent error ends: the blocks around it were read from garbled bits
+                _drop_band(coef, known, decoded, lay, band, ss, se, max(first, m - SILENT_BACK), m)
+                fresh = margin
+                if n_ev < events.shape[0]:
+                    events[n_ev, 0] = m
+                    events[n_ev, 1] = pos
+                    events[n_ev, 2] = pos
+                    events[n_ev, 3] = 0
+                    events[n_ev, 4] = ERR_SILENT
+                n_ev += 1
             failed = 0
-            for b in range(nb):
-                c = blk_comp[b]
-                if interleaved:
-                    row = my * comp_v[c] + blk_dy[b]
-                    col = mx * comp_h[c] + blk_dx[b]
-                else:
-                    row = m // comp_cols[c]
-                    col = m - row * comp_cols[c]
-                at = comp_base[c] + row * comp_bw[c] + col
+            lacks = False
+            start = pos
+            if resyncs and kind == AC_REFINE:
+                at = _block_at(m, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
+                               comp_bw, comp_cols)
+                if _doubtful(known, doubt, at, band):
+                    # its bits cannot be read: resume at the next block not in doubt, where it decodes
+                    m2 = m
+                    while m2 < last and _doubtful(known, doubt, _block_at(
+                            m2, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
+                            comp_bw, comp_cols), band):
+                        m2 += 1
+                    if m2 >= last:
+                        break
+                    carry = max(eob[0] - (m2 - m), 0)
+                    found = -1
+                    for cand in range(pos, min(end, pos + refine_window * (1 + m2 - m))):  # ~ bits they held
+                        n = _lookahead(buf, cand, end, m2, last, refine_lookahead, kind, ss, se, al, prior, lay,
+                                       dc_tab, ac_tab, lut, scratch, trace, known, doubt, carry)
+                        if _accepts(n, refine_lookahead, m2, last, end, trace, 1):
+                            found = cand
+                            break
+                    if found >= 0:
+                        pos = found
+                        eob[0] = carry
+                        m = m2
+                        continue
+                    failed = ERR_HISTORY  # nowhere near: resume as after a failure
+            for b in range(nb if failed == 0 else 0):
+                at = _block_at(m, b, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
+                               comp_bw, comp_cols)
                 if kind == AC_REFINE and (known[at] & band) != band:
-                    failed = ERR_HISTORY  # this block missed the band's first scan: cannot be refined
-                    break
+                    if not resyncs:
+                        failed = ERR_HISTORY  # this block missed the band's first scan: cannot be refined
+                        break
+                    lacks = True  # decoded as it stands: its bits are read out of step or by luck in step
+                c = blk_comp[b]
                 r = _block(buf, pos, end, kind, ss, se, al, coef[at], dc_tab[c], ac_tab[c], lut, pred, c, eob)
                 if r < 0:
                     failed = -1 - r
@@ -206,15 +415,125 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 pos = r
                 if kind == DC_FIRST or kind == AC_FIRST:
                     known[at] |= band
-            if failed:
-                if not robust:
-                    err[0] = failed
-                    err[1] = pos
-                    err[2] = m
-                    return
+            if failed == 0:
+                starts[m] = start
+                if fresh > 0:
+                    fresh -= 1
+                    if kind == AC_FIRST:
+                        _drop_band(coef, known, decoded, lay, band, ss, se, m, m + 1)
+                    else:
+                        _restore_band(coef, prior, decoded, lay, ss, se, m, m + 1)
+                elif not lacks:
+                    decoded[m] = 1
+                m += 1
+                continue
+            if not robust:
+                err[0] = failed
+                err[1] = start
+                err[2] = m
+                return
+            if not resyncs or failed == ERR_OUT_OF_DATA:
                 break  # the rest of this restart segment is lost to this scan
-            decoded[m] = 1
-    err[0] = ERR_NONE
+            # ---- an AC scan: the MCUs decoded from bits shortly before the failure are doubtful
+            j = m - 1
+            while j >= first and starts[j] >= start - lookback:
+                decoded[j] = 0
+                if kind == AC_FIRST:
+                    _drop_band(coef, known, decoded, lay, band, ss, se, j, j + 1)
+                j -= 1
+            if kind == AC_REFINE:
+                lo = j + 1
+                if 0 <= run0 < lo and m - run0 < refine_lookahead:
+                    lo = run0  # a short run since the last resynchronisation: doubtful too
+                _restore_band(coef, prior, decoded, lay, ss, se, lo, min(m + 1, last))
+                bit0 = max(starts[lo] if lo < m else start, start - lookback)
+                tb = m + 1 if failed == ERR_HISTORY else max(first, lo - refine_back)  # past a block in doubt
+                found, t1 = _refine_resync(buf, bit0, start + refine_window, tb, max(lo, tb), max(lo, tb) + refine_span, end, last,
+                                           refine_lookahead, kind, ss, se, al, prior, lay, dc_tab, ac_tab, lut,
+                                           scratch, trace, REFINE_VERIFY, known, doubt)
+                if found < 0:
+                    break
+                # the failing decoding ran out of step at least as many blocks before the resumption as it
+                # ran past it, and a refinement read out of step is often noticed only that far on:
+                # their refinement goes back to what earlier scans gave
+                good = max(run0 if run0 >= 0 else first, t1 - max(abs(m - t1), refine_delay) - margin)
+                _restore_band(coef, prior, decoded, lay, ss, se, min(good, lo), lo)
+                fresh = margin
+                m = t1
+            else:
+                if run0 >= 0:
+                    _drop_band(coef, known, decoded, lay, band, ss, se, run0, m)  # a middle run: its place is unknown
+                found = -1
+                need = min(lookahead, last - m)
+                for cand in range(start + 1, min(end, start + window)):
+                    if _lookahead(buf, cand, end, m, last, need, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
+                                  scratch, trace, known, doubt, 0) >= need:
+                        found = cand
+                        break
+                if found < 0:
+                    break
+                fresh = margin
+            if n_ev < events.shape[0]:
+                events[n_ev, 0] = m
+                events[n_ev, 1] = start
+                events[n_ev, 2] = found
+                events[n_ev, 3] = 0
+                events[n_ev, 4] = failed
+            n_ev += 1
+            pos = found
+            eob[0] = 0
+            run0 = m
+        # ---- the run after the last resynchronisation ends where the segment ends: that places it
+        # (refinement bits depend on each block's history: a decoding out of place rejoins the stream)
+        if not resyncs or kind == AC_REFINE:
+            continue
+        if failed == 0:
+            at_last, eob_last = pos, eob[0]
+            extra = 0  # blocks still in an end-of-band run, then blocks the bits left hold
+            while True:
+                extra += eob[0]
+                eob[0] = 0
+                if end - pos <= 7:
+                    break
+                for k in range(64):
+                    scratch[k] = 0
+                r = _block(buf, pos, end, kind, ss, se, al, scratch, dc_tab[0], ac_tab[0], lut, pred, 0, eob)
+                if r < 0:
+                    break
+                pos = r
+                extra += 1
+            shift = -extra
+            ok = end - pos <= 7 and not cut[g]
+        else:
+            at_last, eob_last = pos, 0
+            shift = last - m  # the bits ended before the MCU count did
+            ok = failed == ERR_OUT_OF_DATA and end - start <= 7 and not cut[g]
+        if run0 < 0:  # no failure, yet the blocks do not end with the bits: an error decoded silently
+            if ok and g + 1 == seg_start.shape[0]:
+                err[1] = shift
+            continue
+        if not ok or run0 + shift < first:
+            _drop_band(coef, known, decoded, lay, band, ss, se, run0, m)
+            continue
+        if shift == 0:
+            continue
+        _move_band(coef, known, decoded, lay, band, ss, se, run0, m, shift, first, last)
+        if n_ev - 1 < events.shape[0]:
+            events[n_ev - 1, 3] = shift
+        if shift < 0:  # the blocks the bits left hold end the segment
+            pos = at_last
+            eob[0] = eob_last
+            for t in range(last + shift, last):
+                at = _block_at(t, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
+                               comp_bw, comp_cols)
+                r = _block(buf, pos, end, kind, ss, se, al, coef[at], dc_tab[0], ac_tab[0], lut, pred, 0, eob)
+                if r < 0:
+                    _drop_band(coef, known, decoded, lay, band, ss, se, t, last)
+                    break
+                pos = r
+                known[at] |= band
+                decoded[t] = 1
+    err[0] = n_ev
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
