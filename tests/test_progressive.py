@@ -134,3 +134,54 @@ def test_fuzzed_progressive_files_never_crash(clean):
         except AcirError:
             continue
         assert r.rgb.shape == (480, 640, 3)
+
+
+@pytest.fixture(scope="module")
+def q92() -> bytes:
+    return _progressive(photo_like(512, 384, seed=8), quality=92)
+
+
+def _garble(data: bytes, scan, frac: float) -> tuple[bytes, int]:
+    """16 garbled bytes (what one flipped ciphertext bit leaves) at ``frac`` of a scan's data; the
+    file offset just past them."""
+    off = int(scan.byte_offsets[int(len(scan.byte_offsets) * frac)])
+    out = bytearray(data)
+    for j in range(off, off + 16):
+        v = out[j] ^ ((0x5A + 7 * (j - off)) & 0xFF)
+        out[j] = v if v != 0xFF else 0xFE
+    return bytes(out), off + 16
+
+
+def _block_of(scan, offset: int) -> int:
+    bit = int(np.searchsorted(scan.byte_offsets, offset)) * 8
+    return int(np.searchsorted(scan.mcu_bit_start, bit, side="right")) - 1
+
+
+@pytest.mark.parametrize("k,frac", [(2, 0.3), (2, 0.5), (6, 0.3), (10, 0.3), (10, 0.5)])
+def test_an_error_inside_an_ac_scan_costs_only_the_blocks_near_it(q92, k, frac):
+    """An AC band's first scan (2: Y 1-5) resumes and places what follows by where its bits end;
+    a refinement (6, 10: Y 1-63) resumes at the block whose history decodes on. Before, the rest
+    of the scan was lost (half the picture coarse)."""
+    clean = decode(q92, "strict")
+    bad, _ = _garble(q92, clean.scans[k - 1], frac)
+    r = decode(bad, "robust")
+    sr = r.scans[k - 1]
+    assert sr.resyncs and sr.resyncs[0].scan == k - 1
+    assert (~sr.decoded).mean() < 0.03
+    assert y_psnr(r.rgb, clean.rgb) > 38
+
+
+@pytest.mark.parametrize("frac", [0.3, 0.5])
+def test_an_error_decoded_silently_is_found_where_its_band_stops_fitting(q92, frac):
+    """Scan 5 (Y 6-63, first) decodes the garbled bytes without a failure and ends out of step
+    with its blocks: the change point of the band's energy against what the blocks already hold
+    splits it within a block row of the damage (a few blocks on real photos, whose texture the
+    bands share more closely), and the tail goes where the bits end."""
+    clean = decode(q92, "strict")
+    scan = clean.scans[4]
+    bad, after = _garble(q92, scan, frac)
+    r = decode(bad, "robust")
+    sr = r.scans[4]
+    silent = [e for e in sr.resyncs if e.reason == "an error decoded without a failure"]
+    assert silent and abs(silent[0].mcu - _block_of(scan, after)) <= sr.mcu_cols
+    assert y_psnr(r.rgb, clean.rgb) > 38

@@ -28,7 +28,7 @@ ERR_SILENT = 7  # no failure, but the blocks are out of place from here
 SILENT_BACK = 8  # blocks before the end of an error decoded silently that are dropped
 REFINE_LEAST = 16  # blocks up to one in doubt that a refinement's resumption candidate must decode
 REFINE_REACH = 2048  # blocks a refinement's resumption candidate is followed to be taken
-REFINE_VERIFY = 1 << 20  # blocks decoded in all to find where a refinement scan resumes
+REFINE_VERIFY = 1 << 19  # blocks decoded in all to find where a refinement scan resumes
 
 
 @njit(cache=True)
@@ -448,6 +448,9 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 _restore_band(coef, prior, decoded, lay, ss, se, lo, min(m + 1, last))
                 bit0 = max(starts[lo] if lo < m else start, start - lookback)
                 tb = m + 1 if failed == ERR_HISTORY else max(first, lo - refine_back)  # past a block in doubt
+                if run0 >= 0:  # never back to or before the last resumption
+                    tb = max(tb, run0 + 1)
+                    bit0 = max(bit0, starts[run0] + 1)
                 found, t1 = _refine_resync(buf, bit0, start + refine_window, tb, max(lo, tb), max(lo, tb) + refine_span, end, last,
                                            refine_lookahead, kind, ss, se, al, prior, lay, dc_tab, ac_tab, lut,
                                            scratch, trace, REFINE_VERIFY, known, doubt)
