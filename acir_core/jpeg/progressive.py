@@ -187,7 +187,7 @@ def _block_at(m, b, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, com
 @njit(cache=True)
 def _lookahead(buf, pos, end, m, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch, trace,
                known, doubt, eob0):
-    """How many blocks of a single-component scan decode in a row from ``pos`` as block ``m``
+    """How many MCUs of a scan decode in a row from ``pos`` as MCU ``m``
     (an end-of-band run counts its blocks; ``eob0`` carried in), without writing: a
     resynchronisation candidate's test. A refinement stops before a block whose history is in
     doubt. ``trace`` (when long enough) gets each block's first bit; its last two slots the
@@ -196,24 +196,27 @@ def _lookahead(buf, pos, end, m, last, limit, kind, ss, se, al, coef, lay, dc_ta
     band = band_bits(ss, se)
     eob = np.zeros(1, np.int64)
     eob[0] = eob0
-    pred = np.zeros(1, np.int64)
+    pred = np.zeros(comp_h.shape[0], np.int64)
     n = 0
     keep = trace.shape[0] - 2
     while m < last and n < limit:
-        at = _block_at(m, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
-                       comp_cols)
-        if kind == AC_REFINE and _doubtful(known, doubt, at, band):
-            trace[-2] = pos
-            trace[-1] = -1
-            return n
-        for k in range(64):
-            scratch[k] = coef[at, k]
-        if n < keep:
-            trace[n] = pos
-        r = _block(buf, pos, end, kind, ss, se, al, scratch, dc_tab[0], ac_tab[0], lut, pred, 0, eob)
-        if r < 0:
+        for b in range(blk_comp.shape[0]):
+            at = _block_at(m, b, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
+                           comp_cols)
+            if kind == AC_REFINE and _doubtful(known, doubt, at, band):
+                trace[-2] = pos
+                trace[-1] = -1
+                return n
+            for k in range(64):
+                scratch[k] = coef[at, k]
+            if n < keep and b == 0:
+                trace[n] = pos
+            c = blk_comp[b]
+            pos = _block(buf, pos, end, kind, ss, se, al, scratch, dc_tab[c], ac_tab[c], lut, pred, c, eob)
+            if pos < 0:
+                break
+        if pos < 0:
             break
-        pos = r
         n += 1
         m += 1
     trace[-2] = pos
@@ -276,8 +279,8 @@ def _refine_resync(buf, bit0, bit1, tb, t0, t1, end, last, limit, kind, ss, se, 
 
 @njit(cache=True)
 def _move_band(coef, known, decoded, lay, band, ss, se, a, b, s, lo, hi):
-    """Move the band ss..se of single-component blocks [a, b) by ``s`` blocks (clipped to
-    [lo, hi)); the blocks left behind lose the band."""
+    """Move the band ss..se of MCUs [a, b) by ``s`` MCUs (clipped to [lo, hi)); the MCUs left
+    behind lose the band."""
     interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols = lay
     n = b - a
     for i in range(n):
@@ -286,13 +289,14 @@ def _move_band(coef, known, decoded, lay, band, ss, se, a, b, s, lo, hi):
         dst = src + s
         if dst < lo or dst >= hi:
             continue
-        at_s = _block_at(src, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
-                         comp_bw, comp_cols)
-        at_d = _block_at(dst, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
-                         comp_bw, comp_cols)
-        for k in range(ss, se + 1):
-            coef[at_d, _ZZ[k]] = coef[at_s, _ZZ[k]]
-        known[at_d] = (known[at_d] & ~band) | (known[at_s] & band)
+        for q in range(blk_comp.shape[0]):
+            at_s = _block_at(src, q, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
+                             comp_bw, comp_cols)
+            at_d = _block_at(dst, q, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
+                             comp_bw, comp_cols)
+            for k in range(ss, se + 1):
+                coef[at_d, _ZZ[k]] = coef[at_s, _ZZ[k]]
+            known[at_d] = (known[at_d] & ~band) | (known[at_s] & band)
         decoded[dst] = decoded[src]
     left_a, left_b = (a, min(b, a + s)) if s > 0 else (max(a, b + s), b)
     _drop_band(coef, known, decoded, lay, band, ss, se, left_a, left_b)
@@ -313,14 +317,15 @@ def _restore_band(coef, prior, decoded, lay, ss, se, a, b):
 
 @njit(cache=True)
 def _drop_band(coef, known, decoded, lay, band, ss, se, a, b):
-    """Single-component blocks [a, b) lose the band ss..se: it was placed by guess."""
+    """MCUs [a, b) lose the band ss..se: it was placed by guess."""
     interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols = lay
     for m in range(a, b):
-        at = _block_at(m, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
-                       comp_cols)
-        for k in range(ss, se + 1):
-            coef[at, _ZZ[k]] = 0
-        known[at] &= ~band
+        for q in range(blk_comp.shape[0]):
+            at = _block_at(m, q, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
+                           comp_cols)
+            for k in range(ss, se + 1):
+                coef[at, _ZZ[k]] = 0
+            known[at] &= ~band
         decoded[m] = 0
 
 
@@ -344,7 +349,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     scratch = np.zeros(64, np.int16)
     lay = (interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols)
     trace = np.zeros(2, np.int64)
-    resyncs = robust and not interleaved and (kind == AC_FIRST or kind == AC_REFINE)
+    resyncs = robust and (kind == DC_FIRST or not interleaved) and kind != DC_REFINE
     n_ev = 0
     for g in range(seg_start.shape[0]):
         pos = seg_start[g]
@@ -419,7 +424,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 starts[m] = start
                 if fresh > 0:
                     fresh -= 1
-                    if kind == AC_FIRST:
+                    if kind != AC_REFINE:
                         _drop_band(coef, known, decoded, lay, band, ss, se, m, m + 1)
                     else:
                         _restore_band(coef, prior, decoded, lay, ss, se, m, m + 1)
@@ -438,7 +443,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
             j = m - 1
             while j >= first and starts[j] >= start - lookback:
                 decoded[j] = 0
-                if kind == AC_FIRST:
+                if kind != AC_REFINE:
                     _drop_band(coef, known, decoded, lay, band, ss, se, j, j + 1)
                 j -= 1
             if kind == AC_REFINE:
@@ -485,6 +490,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
             n_ev += 1
             pos = found
             eob[0] = 0
+            for c in range(ncomp):
+                pred[c] = 0  # a DC scan's values after this are off by a constant per component
             run0 = m
         # ---- the run after the last resynchronisation ends where the segment ends: that places it
         # (refinement bits depend on each block's history: a decoding out of place rejoins the stream)
@@ -498,9 +505,14 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 eob[0] = 0
                 if end - pos <= 7:
                     break
-                for k in range(64):
-                    scratch[k] = 0
-                r = _block(buf, pos, end, kind, ss, se, al, scratch, dc_tab[0], ac_tab[0], lut, pred, 0, eob)
+                r = pos
+                for q in range(nb):
+                    for k in range(64):
+                        scratch[k] = 0
+                    r = _block(buf, r, end, kind, ss, se, al, scratch, dc_tab[blk_comp[q]], ac_tab[blk_comp[q]], lut,
+                               pred, blk_comp[q], eob)
+                    if r < 0:
+                        break
                 if r < 0:
                     break
                 pos = r
@@ -527,14 +539,19 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
             pos = at_last
             eob[0] = eob_last
             for t in range(last + shift, last):
-                at = _block_at(t, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
-                               comp_bw, comp_cols)
-                r = _block(buf, pos, end, kind, ss, se, al, coef[at], dc_tab[0], ac_tab[0], lut, pred, 0, eob)
+                r = pos
+                for q in range(nb):
+                    at = _block_at(t, q, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
+                                   comp_bw, comp_cols)
+                    r = _block(buf, r, end, kind, ss, se, al, coef[at], dc_tab[blk_comp[q]], ac_tab[blk_comp[q]], lut,
+                               pred, blk_comp[q], eob)
+                    if r < 0:
+                        break
+                    known[at] |= band
                 if r < 0:
                     _drop_band(coef, known, decoded, lay, band, ss, se, t, last)
                     break
                 pos = r
-                known[at] |= band
                 decoded[t] = 1
     err[0] = n_ev
 
