@@ -25,14 +25,13 @@ from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply
 
 MODES = ("robust", "strict")
 ZERO_RUN_BYTES = 32  # zero bytes in a row that only a zero-filled read leaves in scan data
-CUT_REACH_BITS = 4096
+CUT_REACH_BITS = 4096  # failures this close to where a cut file's data ends are the cut's
 MAX_PROGRESSIVE_RESYNCS = 4096  # per scan: the record keeps this many
 PROGRESSIVE_MARGIN = 2  # MCUs after a resynchronisation inside a scan, decoded but not trusted
 REFINE_LOOKAHEAD = 256  # blocks a refinement scan must decode in a row from a resynchronisation
 REFINE_SPAN = 256  # blocks after the failure's doubtful ones where a refinement scan may resume
 REFINE_WINDOW = 512  # bits after the failure where it may resume
-REFINE_DELAY = 0  # blocks a refinement decoded out of step may go on before it fails
-REFINE_BACK = 1024  # blocks before them: a refinement scan out of step may run that far ahead  # failures this close to where a cut file's data ends are the cut's
+REFINE_BACK = 1024  # blocks before them: a refinement scan out of step may run that far ahead
 NO_RUNS = np.zeros((0, 2), np.int64)
 NO_RUNS.setflags(write=False)
 RESYNC_METHODS = {"lookahead": entropy.RESYNC_LOOKAHEAD, "paper": entropy.RESYNC_PAPER}
@@ -397,7 +396,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
         np.array([4 + sc.ta for sc in scan.components], np.int64),
         _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, seg_cut, opts["lookback_bits"],
         opts["window_bits"], opts["lookahead"], PROGRESSIVE_MARGIN, REFINE_LOOKAHEAD, REFINE_SPAN,
-        REFINE_BACK, REFINE_WINDOW, REFINE_DELAY, split, coef_flat,
+        REFINE_BACK, REFINE_WINDOW, split, coef_flat,
         coef_flat.copy() if robust and scan.kind == 3 else coef_flat[:0], known, doubt, decoded, starts_bit, events, err)
     if robust and scan.kind == 3 and not interleaved:  # blocks whose refinement was lost: later ones cannot read them
         ci = scan.components[0].index
@@ -410,10 +409,6 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
         raise CorruptJpeg(f"{entropy.ERROR_NAMES[int(err[0])]} in MCU {int(err[2])} of progressive scan {si + 1} "
                           f"(band {scan.ss}-{scan.se}, bits {scan.ah}/{scan.al})", source=source, offset=off,
                           bit_offset=bit, mcu=int(err[2]))
-    n_ev = min(int(err[0]), len(events)) if robust else 0
-    if n_ev and scan.kind == 0:
-        _level_dc_runs(events[:n_ev], firsts, counts, decoded.astype(bool), coef_flat, known, bases, frame, scan,
-                       mcu_rows, mcu_cols)
     resyncs = tuple(Resync(scan=si, mcu=int(e[0]), fail_bit=int(e[1]), resume_bit=int(e[2]),
                            bits_skipped=int(e[2] - e[1]), block_phase=0, reason=entropy.ERROR_NAMES[int(e[4])],
                            dc_predictors=()) for e in events[: min(int(err[0]), len(events))]) if robust else ()
@@ -424,47 +419,6 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
                       cut=cut, damaged_markers=bits.bad_markers, zero_runs=NO_RUNS, segment_first=firsts, segment_count=counts,
                       segment_extra=np.zeros(firsts.size, np.int64), segment_pad=np.zeros(firsts.size, np.int64),
                       band=(scan.ss, scan.se, scan.ah, scan.al), silent_shift=int(err[1]) if robust else 0)
-
-
-def _level_dc_runs(events: np.ndarray, firsts: np.ndarray, counts: np.ndarray, decoded: np.ndarray,
-                   coef_flat: np.ndarray, known: np.ndarray, bases: list[int], frame: Frame, scan: Scan,
-                   mcu_rows: int, mcu_cols: int) -> None:
-    """A DC scan resumed after a failure with its predictors at zero: each run it placed is off by
-    a constant per component. The constant is the median step from the blocks above and to the
-    left that decoded before it (a multiple of the scan's 1 << Al)."""
-    ends = np.minimum(firsts + counts, decoded.size)
-    for i, e in enumerate(events):
-        a = int(e[0] + e[3])
-        seg = int(np.searchsorted(firsts, e[0], side="right")) - 1
-        b = int(ends[seg])
-        if i + 1 < len(events) and events[i + 1][0] < b:
-            b = int(events[i + 1][0])
-        run = np.zeros(decoded.size, bool)
-        run[a:b] = decoded[a:b]
-        if not run.any():
-            continue
-        for sc in scan.components:
-            ci = sc.index
-            comp = frame.components[ci]
-            v, h = (comp.v, comp.h) if len(scan.components) > 1 else (1, 1)
-            rows, bw = frame.block_grid(ci)
-            grid = run.reshape(mcu_rows, mcu_cols)
-            inside = np.zeros((rows, bw), bool)
-            cover = np.repeat(np.repeat(grid, v, 0), h, 1)
-            inside[: min(rows, cover.shape[0]), : min(bw, cover.shape[1])] = \
-                cover[: min(rows, cover.shape[0]), : min(bw, cover.shape[1])]
-            plane = coef_flat[bases[ci]: bases[ci] + rows * bw].reshape(rows, bw, 64)
-            has = (known[bases[ci]: bases[ci] + rows * bw].reshape(rows, bw) & np.uint64(1)) != 0
-            dc = plane[..., 0].astype(np.int64)
-            outside = has & ~inside
-            steps = [(dc[:-1] - dc[1:])[outside[:-1] & inside[1:]],
-                     (dc[:, :-1] - dc[:, 1:])[outside[:, :-1] & inside[:, 1:]]]
-            steps = np.concatenate(steps)
-            if not steps.size:
-                continue
-            unit = 1 << scan.al
-            offset = int(np.round(np.median(steps) / unit)) * unit
-            plane[..., 0][inside] = np.clip(dc[inside] + offset, -32768, 32767).astype(np.int16)
 
 
 def _drop_scan_band(coef_flat: np.ndarray, known: np.ndarray, base: int, grid: tuple[int, int], ss: int,

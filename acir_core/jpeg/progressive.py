@@ -7,11 +7,12 @@ ones left, so one kernel handles the four kinds (DC first / refine, AC first / r
 shared coefficient planes. End-of-band runs (EOBRUN) let one symbol skip many blocks of a band.
 
 Robust decoding: a code that is not in the table, a run past Se or data that ends early costs
-the rest of that restart interval (the whole rest of the scan without markers): those MCUs keep
-what earlier scans gave them and are reported as not decoded in this scan. Each block carries a
-64-bit mask of the coefficients whose history it has (``known``): a refinement scan reads one
-correction bit per nonzero coefficient, so a block that missed the band's first scan cannot be
-refined, and the refinement scan stops there too (its bits would be read out of step).
+the blocks near it. The scan resumes where the next blocks decode in a row (for a refinement, at
+the block whose history decodes on, read as it was before the scan) and the run after the last
+failure is placed by where the segment's bits end. Each block carries a 64-bit mask of the
+coefficients whose history it has (``known``): a refinement scan reads one correction bit per
+nonzero coefficient, so a block that missed the band's first scan, or an earlier refinement
+(``doubt``), cannot be refined and the scan resumes past it.
 """
 from __future__ import annotations
 
@@ -333,14 +334,17 @@ def _drop_band(coef, known, decoded, lay, band, ss, se, a, b):
 def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus, mcu_cols, interleaved,
                             blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols,
                             dc_tab, ac_tab, lut, kind, ss, se, al, robust, cut, lookback, window, lookahead,
-                            margin, refine_lookahead, refine_span, refine_back, refine_window, refine_delay, split, coef, prior,
+                            margin, refine_lookahead, refine_span, refine_back, refine_window, split, coef, prior,
                             known, doubt, decoded, starts, events, err):
     """Decode one scan's restart segments into ``coef`` (all blocks, natural order). ``decoded``
     (per MCU of this scan) is set for every MCU decoded without a failure; ``known`` (per block)
     gains this scan's band for every block decoded; ``starts``: each MCU's first bit. Strict: the
-    first failure stops with ``err`` = (code, bit, MCU). Robust: an interleaved (DC) scan loses the
-    rest of its segment; an AC scan resynchronises and goes on (``events`` rows: MCU, failure bit,
-    resume bit, placement shift, error code; ``err[0]`` their count)."""
+    first failure stops with ``err`` = (code, bit, MCU). Robust: a DC scan loses the rest of its
+    segment; AC scans resume after a failure and go on (``events`` rows: MCU, failure bit, resume bit, placement shift, error
+    code; ``err[0]`` their count; ``err[1]`` the net shift of a scan that ended out of step with no
+    failure); ``split``: an MCU where such a silent error ends, placed like a resumption;
+    ``prior``: the planes before a refinement scan, ``doubt``: blocks later refinements cannot
+    read (docs/decoder.md, progressive files)."""
     band = band_bits(ss, se)
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
@@ -349,7 +353,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     scratch = np.zeros(64, np.int16)
     lay = (interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols)
     trace = np.zeros(2, np.int64)
-    resyncs = robust and (kind == DC_FIRST or not interleaved) and kind != DC_REFINE
+    resyncs = robust and not interleaved and (kind == AC_FIRST or kind == AC_REFINE)
     n_ev = 0
     for g in range(seg_start.shape[0]):
         pos = seg_start[g]
@@ -462,9 +466,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 if found < 0:
                     break
                 # the failing decoding ran out of step at least as many blocks before the resumption as it
-                # ran past it, and a refinement read out of step is often noticed only that far on:
-                # their refinement goes back to what earlier scans gave
-                good = max(run0 if run0 >= 0 else first, t1 - max(abs(m - t1), refine_delay) - margin)
+                # ran past it: their refinement goes back to what earlier scans gave
+                good = max(run0 if run0 >= 0 else first, t1 - abs(m - t1) - margin)
                 _restore_band(coef, prior, decoded, lay, ss, se, min(good, lo), lo)
                 fresh = margin
                 m = t1
@@ -490,8 +493,6 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
             n_ev += 1
             pos = found
             eob[0] = 0
-            for c in range(ncomp):
-                pred[c] = 0  # a DC scan's values after this are off by a constant per component
             run0 = m
         # ---- the run after the last resynchronisation ends where the segment ends: that places it
         # (refinement bits depend on each block's history: a decoding out of place rejoins the stream)
