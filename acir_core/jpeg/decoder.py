@@ -31,6 +31,9 @@ PROGRESSIVE_MARGIN = 2  # MCUs after a resynchronisation inside a scan, decoded 
 REFINE_LOOKAHEAD = 256  # blocks a refinement scan must decode in a row from a resynchronisation
 REFINE_SPAN = 256  # blocks after the failure's doubtful ones where a refinement scan may resume
 REFINE_WINDOW = 512  # bits after the failure where it may resume
+SILENT_REACH = 8  # shifts an error decoded silently before a failure is tested for
+SILENT_SCORE = 6.0  # standard errors its change point must stand out (a band in place: 0)
+SILENT_BACK = 8  # blocks before such an error's end that were read from garbled bits
 REFINE_BACK = 1024  # blocks before them: a refinement scan out of step may run that far ahead
 NO_RUNS = np.zeros((0, 2), np.int64)
 NO_RUNS.setflags(write=False)
@@ -366,7 +369,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
                         robust: bool, opts: dict, source: str | None, split: int = -1) -> ScanResult:
     """One scan of a progressive frame (:mod:`acir_core.jpeg.progressive`): its band goes into the
     shared coefficient planes; restart intervals are taken in the order their markers come.
-    ``split``: the MCU where an error decoded silently ends (found by :func:`_silent_split`)."""
+    ``split``: the MCU where an error decoded silently ends (found by :func:`_place_silent`)."""
     interleaved, mcu_cols, mcu_rows, blk_comp, blk_dy, blk_dx, comps = _scan_layout(frame, scan)
     n_mcus = mcu_cols * mcu_rows
     bits = destuff(data_arr, scan.data_start, end, restarts=scan.restart_interval > 0)
@@ -429,12 +432,36 @@ def _drop_scan_band(coef_flat: np.ndarray, known: np.ndarray, base: int, grid: t
     known[base: base + n] &= ~np.uint64(sum(1 << k for k in range(ss, se + 1)))
 
 
-def _silent_split(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows: int, mcu_cols: int,
-                  ss: int, se: int, shift: int) -> int:
-    """Where an error that decoded silently in a single-component AC scan ends: from there on each
-    block's band belongs ``shift`` blocks on. A block's band energy follows the energy of what it
-    already has (DC steps to its neighbours, earlier AC bands); the split is the change point
-    after which the band fits the blocks ``shift`` on better than its own (docs/progressive.md)."""
+def _place_silent(sr: ScanResult, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame,
+                  tables: Tables, coef_flat: np.ndarray, known: np.ndarray, doubt: np.ndarray, bases: list[int],
+                  opts: dict, source: str | None, si: int) -> ScanResult:
+    """An AC band's first scan that read garbled bits as valid codes moved every later block: a
+    scan that ends out of step with no failure is split where its band stops fitting the blocks
+    and decoded again (the tail placed by where its bits end); before the first failure of one
+    that has failures, a clear change point for a shift of up to ``SILENT_REACH`` blocks moves
+    the blocks after it (docs/decoder.md, progressive files)."""
+    ci = scan.components[0].index
+    grid = frame.block_grid(ci)
+    own, fit = _band_fit(coef_flat, bases[ci], grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se)
+    if sr.silent_shift:
+        x, _ = _change_point(own, fit, sr.silent_shift, own.size)
+        _drop_scan_band(coef_flat, known, bases[ci], grid, scan.ss, scan.se)
+        return _decode_progressive(si, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt, bases, True,
+                                   opts, source, x)
+    hi = sr.resyncs[0].mcu
+    best = max(((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s),
+               key=lambda t: t[0][1])
+    (x, score), shift = best
+    if score >= SILENT_SCORE:
+        _shift_head(coef_flat, known, sr, bases[ci], grid, scan.ss, scan.se, x, shift, hi)
+    return sr
+
+
+def _band_fit(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows: int, mcu_cols: int, ss: int,
+              se: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per block of a single-component scan (its MCU order): the log energy of the band ss..se and
+    what a line fit on the energy of what the block already holds (DC steps to its neighbours,
+    the other AC bands) expects of it. Textured blocks are textured in every band."""
     rows, bw = grid
     plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)[:mcu_rows, :mcu_cols].astype(np.float64)
     zz = np.asarray(entropy._ZZ)
@@ -444,13 +471,49 @@ def _silent_split(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_r
     other[:, 1:] += np.abs(np.diff(dc, axis=1))
     other[1:, :] += np.abs(np.diff(dc, axis=0))
     ref = np.log1p(other).ravel()
-    n = own.size
     slope, icept = np.polyfit(ref, own, 1) if np.ptp(ref) > 0 else (0.0, float(own.mean()))
-    fit = icept + slope * ref
-    moved = np.clip(np.arange(n) + shift, 0, n - 1)
-    gain = np.abs(own - fit) - np.abs(own - fit[moved])  # > 0 where the band fits the block shift on
+    return own, icept + slope * ref
+
+
+def _change_point(own: np.ndarray, fit: np.ndarray, shift: int, hi: int) -> tuple[int, float]:
+    """The block X < ``hi`` after which the band fits the blocks ``shift`` on better than its own,
+    and how clearly: the gain summed from X, in standard errors of the per-block gain (0 for a
+    band in place: shifting it only fits worse)."""
+    own, fit = own[:hi], fit[:hi]
+    moved = np.clip(np.arange(own.size) + shift, 0, own.size - 1)
+    gain = np.abs(own - fit) - np.abs(own - fit[moved])
     tail = np.concatenate([np.cumsum(gain[::-1])[::-1], [0.0]])
-    return int(np.argmax(tail))
+    x = int(np.argmax(tail))
+    spread = float(np.std(gain)) * np.sqrt(max(own.size, 1))
+    return x, float(tail[x] / spread) if spread > 0 else 0.0
+
+
+def _shift_head(coef_flat: np.ndarray, known: np.ndarray, sr: ScanResult, base: int, grid: tuple[int, int],
+                ss: int, se: int, x: int, shift: int, hi: int) -> None:
+    """Move the band of blocks [x, hi) of a single-component scan ``shift`` blocks on; the blocks
+    left behind and the ``SILENT_BACK`` before x (read from garbled bits) lose it."""
+    rows, bw = grid
+    cols = sr.mcu_cols
+    n = sr.mcu_rows * cols
+    zz = np.asarray(entropy._ZZ[ss: se + 1])
+    band = np.uint64(sum(1 << k for k in range(ss, se + 1)))
+    plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)
+    flat_known = known[base: base + rows * bw].reshape(rows, bw)
+    src = np.arange(x, hi)
+    dst = src + shift
+    keep = (dst >= 0) & (dst < n)
+    src, dst = src[keep], dst[keep]
+    vals = plane[src // cols, src % cols][:, zz]
+    left = np.setdiff1d(np.arange(max(0, x - SILENT_BACK), hi), dst)
+    for blocks, on in ((left, False), (dst, True)):
+        r, c = blocks // cols, blocks % cols
+        if on:
+            plane[r[:, None], c[:, None], zz[None, :]] = vals
+            flat_known[r, c] |= band
+        else:
+            plane[r[:, None], c[:, None], zz[None, :]] = 0
+            flat_known[r, c] &= ~band
+        sr.decoded[blocks] = on
 
 
 def _zeros_not_flat(scan: Scan, tables: Tables) -> bool:
@@ -553,13 +616,10 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
             if progressive:
                 sr = _decode_progressive(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, known,
                                          doubt, bases, robust, opts, source)
-                if sr.silent_shift and scan.ss > 0 and len(scan.components) == 1 and not scan.restart_interval:
-                    ci = scan.components[0].index
-                    split = _silent_split(coef_flat, bases[ci], frame.block_grid(ci), sr.mcu_rows, sr.mcu_cols,
-                                          scan.ss, scan.se, sr.silent_shift)
-                    _drop_scan_band(coef_flat, known, bases[ci], frame.block_grid(ci), scan.ss, scan.se)
-                    sr = _decode_progressive(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, known,
-                                             doubt, bases, robust, opts, source, split)
+                if robust and scan.ss > 0 and len(scan.components) == 1 and not scan.restart_interval \
+                        and not scan.ah and (sr.silent_shift or sr.resyncs):
+                    sr = _place_silent(sr, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt, bases,
+                                       opts, source, len(scans))
                 scans.append(sr)
             else:
                 scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases,
