@@ -31,7 +31,8 @@ PROGRESSIVE_MARGIN = 2  # MCUs after a resynchronisation inside a scan, decoded 
 REFINE_LOOKAHEAD = 256  # blocks a refinement scan must decode in a row from a resynchronisation
 REFINE_SPAN = 256  # blocks after the failure's doubtful ones where a refinement scan may resume
 REFINE_WINDOW = 512  # bits after the failure where it may resume
-SILENT_REACH = 8  # shifts an error decoded silently before a failure is tested for
+SILENT_REACH = 8  # shifts a stretch between errors decoded silently is tested for
+SILENT_ROUNDS = 4  # such stretches moved per scan
 SILENT_SCORE = 6.0  # standard errors its change point must stand out (a band in place: 0)
 SILENT_BACK = 8  # blocks before such an error's end that were read from garbled bits
 REFINE_BACK = 1024  # blocks before them: a refinement scan out of step may run that far ahead
@@ -437,23 +438,27 @@ def _place_silent(sr: ScanResult, data_arr: np.ndarray, data: bytes, scan: Scan,
                   opts: dict, source: str | None, si: int) -> ScanResult:
     """An AC band's first scan that read garbled bits as valid codes moved every later block: a
     scan that ends out of step with no failure is split where its band stops fitting the blocks
-    and decoded again (the tail placed by where its bits end); before the first failure of one
-    that has failures, a clear change point for a shift of up to ``SILENT_REACH`` blocks moves
-    the blocks after it (docs/decoder.md, progressive files)."""
+    and decoded again (the tail placed by where its bits end). Up to its first failure, a stretch
+    of blocks whose band clearly fits the blocks up to ``SILENT_REACH`` on better (between two
+    errors decoded silently, or before a failure) is moved there (docs/decoder.md, progressive
+    files)."""
     ci = scan.components[0].index
     grid = frame.block_grid(ci)
     own, fit = _band_fit(coef_flat, bases[ci], grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se)
     if sr.silent_shift:
-        x, _ = _change_point(own, fit, sr.silent_shift, own.size)
+        x, _, _ = _change_point(own, fit, sr.silent_shift, own.size)
         _drop_scan_band(coef_flat, known, bases[ci], grid, scan.ss, scan.se)
-        return _decode_progressive(si, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt, bases, True,
-                                   opts, source, x)
-    hi = sr.resyncs[0].mcu
-    best = max(((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s),
-               key=lambda t: t[0][1])
-    (x, score), shift = best
-    if score >= SILENT_SCORE:
-        _shift_head(coef_flat, known, sr, bases[ci], grid, scan.ss, scan.se, x, shift, hi)
+        sr = _decode_progressive(si, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt, bases, True,
+                                 opts, source, x)
+    failures = [e.mcu for e in sr.resyncs if e.reason != entropy.ERROR_NAMES[7]]
+    hi = failures[0] if failures else sr.mcu_rows * sr.mcu_cols
+    for _ in range(SILENT_ROUNDS):
+        own, fit = _band_fit(coef_flat, bases[ci], grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se)
+        (x1, x2, score), shift = max(((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1)
+                                      if s), key=lambda t: t[0][2])
+        if score < SILENT_SCORE:
+            break
+        _shift_stretch(coef_flat, known, sr, bases[ci], grid, scan.ss, scan.se, x1, x2, shift)
     return sr
 
 
@@ -475,36 +480,40 @@ def _band_fit(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows:
     return own, icept + slope * ref
 
 
-def _change_point(own: np.ndarray, fit: np.ndarray, shift: int, hi: int) -> tuple[int, float]:
-    """The block X < ``hi`` after which the band fits the blocks ``shift`` on better than its own,
-    and how clearly: the gain summed from X, in standard errors of the per-block gain (0 for a
-    band in place: shifting it only fits worse)."""
+def _change_point(own: np.ndarray, fit: np.ndarray, shift: int, hi: int) -> tuple[int, int, float]:
+    """The stretch [x1, x2) of blocks below ``hi`` whose band fits the blocks ``shift`` on better
+    than its own, and how clearly: the gain summed over it, in standard errors of the per-block
+    gain (0 for a band in place: shifting it only fits worse)."""
     own, fit = own[:hi], fit[:hi]
-    moved = np.clip(np.arange(own.size) + shift, 0, own.size - 1)
+    moved = np.clip(np.arange(own.size) + shift, 0, max(own.size - 1, 0))
     gain = np.abs(own - fit) - np.abs(own - fit[moved])
-    tail = np.concatenate([np.cumsum(gain[::-1])[::-1], [0.0]])
-    x = int(np.argmax(tail))
-    spread = float(np.std(gain)) * np.sqrt(max(own.size, 1))
-    return x, float(tail[x] / spread) if spread > 0 else 0.0
+    if not gain.size:
+        return 0, 0, 0.0
+    total = np.concatenate([[0.0], np.cumsum(gain)])
+    lowest = np.minimum.accumulate(total)  # best stretch ending at each block: total - the lowest before it
+    x2 = int(np.argmax(total - lowest))
+    x1 = int(np.flatnonzero(total[: x2 + 1] == lowest[x2])[0])
+    spread = float(np.std(gain)) * np.sqrt(gain.size)
+    return x1, x2, float((total[x2] - total[x1]) / spread) if spread > 0 else 0.0
 
 
-def _shift_head(coef_flat: np.ndarray, known: np.ndarray, sr: ScanResult, base: int, grid: tuple[int, int],
-                ss: int, se: int, x: int, shift: int, hi: int) -> None:
-    """Move the band of blocks [x, hi) of a single-component scan ``shift`` blocks on; the blocks
-    left behind and the ``SILENT_BACK`` before x (read from garbled bits) lose it."""
+def _shift_stretch(coef_flat: np.ndarray, known: np.ndarray, sr: ScanResult, base: int, grid: tuple[int, int],
+                   ss: int, se: int, x1: int, x2: int, shift: int) -> None:
+    """Move the band of blocks [x1, x2) of a single-component scan ``shift`` blocks on, within that
+    stretch; the blocks left without it and the ``SILENT_BACK`` before x1 (read from garbled bits)
+    lose it."""
     rows, bw = grid
     cols = sr.mcu_cols
-    n = sr.mcu_rows * cols
     zz = np.asarray(entropy._ZZ[ss: se + 1])
     band = np.uint64(sum(1 << k for k in range(ss, se + 1)))
     plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)
     flat_known = known[base: base + rows * bw].reshape(rows, bw)
-    src = np.arange(x, hi)
+    src = np.arange(x1, x2)
     dst = src + shift
-    keep = (dst >= 0) & (dst < n)
+    keep = (dst >= x1) & (dst < x2)
     src, dst = src[keep], dst[keep]
     vals = plane[src // cols, src % cols][:, zz]
-    left = np.setdiff1d(np.arange(max(0, x - SILENT_BACK), hi), dst)
+    left = np.setdiff1d(np.arange(max(0, x1 - SILENT_BACK), x2), dst)
     for blocks, on in ((left, False), (dst, True)):
         r, c = blocks // cols, blocks % cols
         if on:
