@@ -185,3 +185,39 @@ def test_an_error_decoded_silently_is_found_where_its_band_stops_fitting(q92, fr
     silent = [e for e in sr.resyncs if e.reason == "an error decoded without a failure"]
     assert silent and abs(silent[0].mcu - _block_of(scan, after)) <= sr.mcu_cols
     assert y_psnr(r.rgb, clean.rgb) > 38
+
+
+def test_a_stretch_of_blocks_out_of_place_stands_out_and_a_band_in_place_does_not(q92):
+    """The change point behind silent errors: a band in place scores 0 for every shift (shifting
+    it only fits worse); a stretch moved by 3 blocks is found with its shift, and moving it back
+    puts the band of nearly all its blocks where it was (flat blocks, the same either way, leave
+    the stretch's ends loose)."""
+    from types import SimpleNamespace
+
+    from acir_core.jpeg.decoder import SILENT_REACH, SILENT_SCORE, _band_fit, _change_point, _shift_stretch
+    r = decode(q92, "strict")
+    frame = r.frame
+    rows, cols = r.scans[4].mcu_rows, r.scans[4].mcu_cols
+    flat = np.concatenate([c.reshape(-1, 64) for c in r.coefficients]).copy()
+    grid = frame.block_grid(0)
+    own, fit = _band_fit(flat, 0, grid, rows, cols, 6, 63)
+    assert max(_change_point(own, fit, s, own.size)[2] for s in range(-SILENT_REACH, SILENT_REACH + 1) if s) \
+        < SILENT_SCORE
+    plane = flat[: grid[0] * grid[1]].reshape(grid[0], grid[1], 64)
+    zz = np.asarray(__import__("acir_core.jpeg.entropy", fromlist=["_ZZ"])._ZZ[6:64])
+    order = plane[:rows, :cols].reshape(-1, 64)
+    x1, x2 = 900, 2100
+    moved = order.copy()
+    moved[x1:x2][:, zz] = order[x1 - 3: x2 - 3][:, zz]  # block i shows block i - 3's band: it belongs 3 back
+    plane[:rows, :cols] = moved.reshape(rows, cols, 64)
+    own, fit = _band_fit(flat, 0, grid, rows, cols, 6, 63)
+    (a, b, score), shift = max(((_change_point(own, fit, s, own.size), s)
+                                for s in range(-SILENT_REACH, SILENT_REACH + 1) if s), key=lambda t: t[0][2])
+    assert shift == -3 and score >= SILENT_SCORE and a <= x1 + cols and b >= x2 - cols
+    _shift_stretch(flat, np.zeros(flat.shape[0], np.uint64), SimpleNamespace(mcu_cols=cols,
+                   decoded=np.ones(rows * cols, bool)), 0, grid, 6, 63, a, b, shift)
+    back = plane[:rows, :cols].reshape(-1, 64)
+    inner = np.arange(x1, x2 - 3)
+    same = (back[inner][:, zz] == order[inner][:, zz]).all(axis=1)
+    textured = np.abs(order[inner][:, zz]).sum(axis=1) > 0
+    assert same[textured].mean() > 0.95
