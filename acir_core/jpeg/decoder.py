@@ -401,7 +401,8 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
         _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, seg_cut, opts["lookback_bits"],
         opts["window_bits"], opts["lookahead"], PROGRESSIVE_MARGIN, REFINE_LOOKAHEAD, REFINE_SPAN,
         REFINE_BACK, REFINE_WINDOW, split, coef_flat,
-        coef_flat.copy() if robust and scan.kind == 3 else coef_flat[:0], known, doubt, decoded, starts_bit, events, err)
+        coef_flat.copy() if robust and scan.kind == 3 else coef_flat[:0], known, doubt, decoded, starts_bit, events,
+        err)
     if robust and scan.kind == 3 and not interleaved:  # blocks whose refinement was lost: later ones cannot read them
         ci = scan.components[0].index
         rows, bw = frame.block_grid(ci)
@@ -420,7 +421,8 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
     return ScanResult(components=tuple(sc.index for sc in scan.components), mcu_cols=mcu_cols, mcu_rows=mcu_rows,
                       mcu_bit_start=starts_bit, decoded=dec, suspect=np.zeros(n_mcus, bool),
                       resyncs=resyncs, restart_interval=ri, byte_offsets=bits.src, n_bits=bits.nbits, trailing_bits=0,
-                      cut=cut, damaged_markers=bits.bad_markers, zero_runs=NO_RUNS, segment_first=firsts, segment_count=counts,
+                      cut=cut, damaged_markers=bits.bad_markers, zero_runs=NO_RUNS, segment_first=firsts,
+                      segment_count=counts,
                       segment_extra=np.zeros(firsts.size, np.int64), segment_pad=np.zeros(firsts.size, np.int64),
                       band=(scan.ss, scan.se, scan.ah, scan.al), silent_shift=int(err[1]) if robust else 0)
 
@@ -454,8 +456,8 @@ def _place_silent(sr: ScanResult, data_arr: np.ndarray, data: bytes, scan: Scan,
     hi = failures[0] if failures else sr.mcu_rows * sr.mcu_cols
     for _ in range(SILENT_ROUNDS):
         own, fit = _band_fit(coef_flat, bases[ci], grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se)
-        (x1, x2, score), shift = max(((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1)
-                                      if s), key=lambda t: t[0][2])
+        tries = ((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s)
+        (x1, x2, score), shift = max(tries, key=lambda t: t[0][2])
         if score < SILENT_SCORE:
             break
         _shift_stretch(coef_flat, known, sr, bases[ci], grid, scan.ss, scan.se, x1, x2, shift)

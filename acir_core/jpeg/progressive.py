@@ -331,6 +331,18 @@ def _drop_band(coef, known, decoded, lay, band, ss, se, a, b):
 
 
 @njit(cache=True)
+def _event(events, n_ev, m, fail_bit, resume_bit, code):
+    """Record a resumption (placement shift 0 until the segment's end sets it); the new count."""
+    if n_ev < events.shape[0]:
+        events[n_ev, 0] = m
+        events[n_ev, 1] = fail_bit
+        events[n_ev, 2] = resume_bit
+        events[n_ev, 3] = 0
+        events[n_ev, 4] = code
+    return n_ev + 1
+
+
+@njit(cache=True)
 def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus, mcu_cols, interleaved,
                             blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols,
                             dc_tab, ac_tab, lut, kind, ss, se, al, robust, cut, lookback, window, lookahead,
@@ -340,9 +352,9 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     (per MCU of this scan) is set for every MCU decoded without a failure; ``known`` (per block)
     gains this scan's band for every block decoded; ``starts``: each MCU's first bit. Strict: the
     first failure stops with ``err`` = (code, bit, MCU). Robust: a DC scan loses the rest of its
-    segment; AC scans resume after a failure and go on (``events`` rows: MCU, failure bit, resume bit, placement shift, error
-    code; ``err[0]`` their count; ``err[1]`` the net shift of a scan that ended out of step with no
-    failure); ``split``: an MCU where such a silent error ends, placed like a resumption;
+    segment; AC scans resume after a failure and go on (``events`` rows: MCU, failure bit, resume
+    bit, placement shift, error code; ``err[0]`` their count; ``err[1]`` the net shift of a scan
+    that ended out of step with no failure); ``split``: an MCU where such a silent error ends, placed like a resumption;
     ``prior``: the planes before a refinement scan, ``doubt``: blocks later refinements cannot
     read (docs/decoder.md, progressive files)."""
     band = band_bits(ss, se)
@@ -372,15 +384,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 run0 = m  # told where a silent error ends: the blocks around it were read from garbled bits
                 _drop_band(coef, known, decoded, lay, band, ss, se, max(first, m - SILENT_BACK), m)
                 fresh = margin
-                if n_ev < events.shape[0]:
-                    events[n_ev, 0] = m
-                    events[n_ev, 1] = pos
-                    events[n_ev, 2] = pos
-                    events[n_ev, 3] = 0
-                    events[n_ev, 4] = ERR_SILENT
-                n_ev += 1
+                n_ev = _event(events, n_ev, m, pos, pos, ERR_SILENT)
             failed = 0
-            lacks = False
             start = pos
             if resyncs and kind == AC_REFINE:
                 at = _block_at(m, 0, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
@@ -412,10 +417,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 at = _block_at(m, b, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
                                comp_bw, comp_cols)
                 if kind == AC_REFINE and (known[at] & band) != band:
-                    if not resyncs:
-                        failed = ERR_HISTORY  # this block missed the band's first scan: cannot be refined
-                        break
-                    lacks = True  # decoded as it stands: its bits are read out of step or by luck in step
+                    failed = ERR_HISTORY  # this block missed the band's first scan: cannot be refined
+                    break
                 c = blk_comp[b]
                 r = _block(buf, pos, end, kind, ss, se, al, coef[at], dc_tab[c], ac_tab[c], lut, pred, c, eob)
                 if r < 0:
@@ -432,7 +435,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                         _drop_band(coef, known, decoded, lay, band, ss, se, m, m + 1)
                     else:
                         _restore_band(coef, prior, decoded, lay, ss, se, m, m + 1)
-                elif not lacks:
+                else:
                     decoded[m] = 1
                 m += 1
                 continue
@@ -460,7 +463,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 if run0 >= 0:  # never back to or before the last resumption
                     tb = max(tb, run0 + 1)
                     bit0 = max(bit0, starts[run0] + 1)
-                found, t1 = _refine_resync(buf, bit0, start + refine_window, tb, max(lo, tb), max(lo, tb) + refine_span, end, last,
+                t0 = max(lo, tb)
+                found, t1 = _refine_resync(buf, bit0, start + refine_window, tb, t0, t0 + refine_span, end, last,
                                            refine_lookahead, kind, ss, se, al, prior, lay, dc_tab, ac_tab, lut,
                                            scratch, trace, REFINE_VERIFY, known, doubt)
                 if found < 0:
@@ -484,13 +488,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 if found < 0:
                     break
                 fresh = margin
-            if n_ev < events.shape[0]:
-                events[n_ev, 0] = m
-                events[n_ev, 1] = start
-                events[n_ev, 2] = found
-                events[n_ev, 3] = 0
-                events[n_ev, 4] = failed
-            n_ev += 1
+            n_ev = _event(events, n_ev, m, start, found, failed)
             pos = found
             eob[0] = 0
             run0 = m
