@@ -194,7 +194,7 @@ def test_a_stretch_of_blocks_out_of_place_stands_out_and_a_band_in_place_does_no
     the stretch's ends loose)."""
     from types import SimpleNamespace
 
-    from acir_core.jpeg.decoder import SILENT_REACH, SILENT_SCORE, _band_fit, _change_point, _shift_stretch
+    from acir_core.jpeg.silent import SILENT_REACH, SILENT_SCORE, _band_fit, _change_point, _shift_stretch
     r = decode(q92, "strict")
     frame = r.frame
     rows, cols = r.scans[4].mcu_rows, r.scans[4].mcu_cols

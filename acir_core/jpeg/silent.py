@@ -1,0 +1,119 @@
+"""Errors a progressive AC scan decodes silently: garbled bits read as valid codes move every
+later block of the band, with no failure to say where.
+
+A block's energy in a band follows the energy of what it already holds (DC steps to its
+neighbours, the other AC bands): textured blocks are textured in every band. A stretch of blocks
+whose band fits the blocks a few places on better than its own is out of place; a band in place
+scores 0 for every shift, since shifting it only fits worse (docs/decoder.md, progressive files).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from acir_core.jpeg.entropy import ERROR_NAMES, _ZZ
+from acir_core.jpeg.progressive import ERR_SILENT, SILENT_BACK
+from acir_core.jpeg.tables import Frame, Scan
+
+SILENT_REACH = 8  # shifts a stretch between errors decoded silently is tested for
+SILENT_ROUNDS = 4  # such stretches moved per scan
+SILENT_SCORE = 6.0  # standard errors its change point must stand out (a band in place: 0)
+
+
+def _drop_scan_band(coef_flat: np.ndarray, known: np.ndarray, base: int, grid: tuple[int, int], ss: int,
+                    se: int) -> None:
+    """A component's blocks lose the band ss..se (an AC band's first scan, to be decoded again)."""
+    n = grid[0] * grid[1]
+    coef_flat[base: base + n, np.asarray(_ZZ[ss: se + 1])] = 0
+    known[base: base + n] &= ~np.uint64(sum(1 << k for k in range(ss, se + 1)))
+
+
+def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.ndarray, base: int,
+                 redecode: Callable[[int], object]):
+    """An AC band's first scan that read garbled bits as valid codes moved every later block: a
+    scan that ends out of step with no failure is split where its band stops fitting the blocks
+    and decoded again (the tail placed by where its bits end). Up to its first failure, a stretch
+    of blocks whose band clearly fits the blocks up to ``SILENT_REACH`` on better (between two
+    errors decoded silently, or before a failure) is moved there (docs/decoder.md, progressive
+    files). ``sr`` is the scan's :class:`~acir_core.jpeg.decoder.ScanResult`; ``redecode(split)``
+    decodes the scan again with the silent error's end at MCU ``split``. Returns the result kept."""
+    grid = frame.block_grid(scan.components[0].index)
+    own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se)
+    if sr.silent_shift:
+        x, _, _ = _change_point(own, fit, sr.silent_shift, own.size)
+        _drop_scan_band(coef_flat, known, base, grid, scan.ss, scan.se)
+        sr = redecode(x)
+    failures = [e.mcu for e in sr.resyncs if e.reason != ERROR_NAMES[ERR_SILENT]]
+    hi = failures[0] if failures else sr.mcu_rows * sr.mcu_cols
+    for _ in range(SILENT_ROUNDS):
+        own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se)
+        tries = ((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s)
+        (x1, x2, score), shift = max(tries, key=lambda t: t[0][2])
+        if score < SILENT_SCORE:
+            break
+        _shift_stretch(coef_flat, known, sr, base, grid, scan.ss, scan.se, x1, x2, shift)
+    return sr
+
+
+def _band_fit(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows: int, mcu_cols: int, ss: int,
+              se: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per block of a single-component scan (its MCU order): the log energy of the band ss..se and
+    what a line fit on the energy of what the block already holds (DC steps to its neighbours,
+    the other AC bands) expects of it. Textured blocks are textured in every band."""
+    rows, bw = grid
+    plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)[:mcu_rows, :mcu_cols].astype(np.float64)
+    zz = np.asarray(_ZZ)
+    own = np.log1p(np.abs(plane[..., zz[ss: se + 1]]).sum(-1)).ravel()
+    other = np.abs(plane[..., zz[1:ss]]).sum(-1) + np.abs(plane[..., zz[se + 1:]]).sum(-1)
+    dc = plane[..., 0]
+    other[:, 1:] += np.abs(np.diff(dc, axis=1))
+    other[1:, :] += np.abs(np.diff(dc, axis=0))
+    ref = np.log1p(other).ravel()
+    slope, icept = np.polyfit(ref, own, 1) if np.ptp(ref) > 0 else (0.0, float(own.mean()))
+    return own, icept + slope * ref
+
+
+def _change_point(own: np.ndarray, fit: np.ndarray, shift: int, hi: int) -> tuple[int, int, float]:
+    """The stretch [x1, x2) of blocks below ``hi`` whose band fits the blocks ``shift`` on better
+    than its own, and how clearly: the gain summed over it, in standard errors of the per-block
+    gain (0 for a band in place: shifting it only fits worse)."""
+    own, fit = own[:hi], fit[:hi]
+    moved = np.clip(np.arange(own.size) + shift, 0, max(own.size - 1, 0))
+    gain = np.abs(own - fit) - np.abs(own - fit[moved])
+    if not gain.size:
+        return 0, 0, 0.0
+    total = np.concatenate([[0.0], np.cumsum(gain)])
+    lowest = np.minimum.accumulate(total)  # best stretch ending at each block: total - the lowest before it
+    x2 = int(np.argmax(total - lowest))
+    x1 = int(np.flatnonzero(total[: x2 + 1] == lowest[x2])[0])
+    spread = float(np.std(gain)) * np.sqrt(gain.size)
+    return x1, x2, float((total[x2] - total[x1]) / spread) if spread > 0 else 0.0
+
+
+def _shift_stretch(coef_flat: np.ndarray, known: np.ndarray, sr, base: int, grid: tuple[int, int],
+                   ss: int, se: int, x1: int, x2: int, shift: int) -> None:
+    """Move the band of blocks [x1, x2) of a single-component scan ``shift`` blocks on, within that
+    stretch; the blocks left without it and the ``SILENT_BACK`` before x1 (read from garbled bits)
+    lose it."""
+    rows, bw = grid
+    cols = sr.mcu_cols
+    zz = np.asarray(_ZZ[ss: se + 1])
+    band = np.uint64(sum(1 << k for k in range(ss, se + 1)))
+    plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)
+    flat_known = known[base: base + rows * bw].reshape(rows, bw)
+    src = np.arange(x1, x2)
+    dst = src + shift
+    keep = (dst >= x1) & (dst < x2)
+    src, dst = src[keep], dst[keep]
+    vals = plane[src // cols, src % cols][:, zz]
+    left = np.setdiff1d(np.arange(max(0, x1 - SILENT_BACK), x2), dst)
+    for blocks, on in ((left, False), (dst, True)):
+        r, c = blocks // cols, blocks % cols
+        if on:
+            plane[r[:, None], c[:, None], zz[None, :]] = vals
+            flat_known[r, c] |= band
+        else:
+            plane[r[:, None], c[:, None], zz[None, :]] = 0
+            flat_known[r, c] &= ~band
+        sr.decoded[blocks] = on
