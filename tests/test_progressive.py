@@ -221,3 +221,27 @@ def test_a_stretch_of_blocks_out_of_place_stands_out_and_a_band_in_place_does_no
     same = (back[inner][:, zz] == order[inner][:, zz]).all(axis=1)
     textured = np.abs(order[inner][:, zz]).sum(axis=1) > 0
     assert same[textured].mean() > 0.95
+
+
+def test_a_dc_scan_scrambled_from_an_mcu_on_is_masked_from_there():
+    """An error a DC scan decodes silently gives every later MCU a wrong tone and no failure: the
+    photo parts from the thumbnail there. The MCUs from that change point on are masked (and so
+    filled); a photo that agrees with its thumbnail keeps everything."""
+    from types import SimpleNamespace
+
+    from acir_core.sca.progressive import scrambled_tail
+    from acir_core.thumbregister import area_reduce
+    rgb = photo_like(512, 384, seed=9)
+    thumb = np.clip(area_reduce(rgb, 128, 96), 0, 255).astype(np.uint8)
+    rows, cols = 384 // 16, 512 // 16
+    assert not scrambled_tail(SimpleNamespace(rgb=rgb), thumb, (rows, cols)).any()
+    bad = rgb.copy().reshape(rows, 16, cols, 16, 3)
+    rng = np.random.default_rng(3)
+    x = 9 * cols + 13
+    tone = rng.integers(-60, 60, (rows * cols, 3))
+    for i in range(x, rows * cols):
+        r, c = divmod(i, cols)
+        bad[r, :, c] = np.clip(bad[r, :, c].astype(int) + tone[i], 0, 255)
+    got = scrambled_tail(SimpleNamespace(rgb=bad.reshape(384, 512, 3)), thumb, (rows, cols)).ravel()
+    first = int(np.flatnonzero(got)[0])
+    assert abs(first - x) <= 2 and got[first:].all()

@@ -175,7 +175,7 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     if thumbnail is not None and method != "paper":
         thumbnail, note = prepare_thumbnail(thumbnail, result, reference)
     if result.frame.marker == 0xC2:  # a progressive file: what its scans lost (no runs to place)
-        sca = progressive_sca(result)
+        sca = progressive_sca(result, thumbnail if guide and method != "paper" else None)
     else:
         sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None,
                                                                     options=options)
