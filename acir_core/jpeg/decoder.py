@@ -528,7 +528,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
                         and not scan.ah and (sr.silent_shift or sr.resyncs):
                     si = len(scans)
                     sr = place_silent(sr, scan, frame, coef_flat, known, bases[scan.components[0].index],
-                                      lambda split, si=si, scan=scan, end=end, tables=tables: _decode_progressive(
+                                      lambda split: _decode_progressive(
                                           si, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt,
                                           bases, True, opts, source, split))
                 scans.append(sr)

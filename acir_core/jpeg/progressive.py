@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from acir_core.jpeg.entropy import ERR_BAD_CODE, ERR_NONE, ERR_OUT_OF_DATA, ERR_OVERFLOW, _ZZ, _extend, _peek16
+from acir_core.jpeg.entropy import ERR_BAD_CODE, ERR_OUT_OF_DATA, ERR_OVERFLOW, _ZZ, _extend, _peek16
 
 DC_FIRST, DC_REFINE, AC_FIRST, AC_REFINE = 0, 1, 2, 3
 ERR_HISTORY = 6  # a refinement reached a block whose earlier band was lost
@@ -191,15 +191,14 @@ def _lookahead(buf, pos, end, m, last, limit, kind, ss, se, al, coef, lay, dc_ta
     """How many MCUs of a scan decode in a row from ``pos`` as MCU ``m``
     (an end-of-band run counts its blocks; ``eob0`` carried in), without writing: a
     resynchronisation candidate's test. A refinement stops before a block whose history is in
-    doubt. ``trace`` (when long enough) gets each block's first bit; its last two slots the
-    position and end-of-band run where the decoding stopped (-1: at a block in doubt)."""
+    doubt. ``trace`` (2 slots) gets the position and end-of-band run where the decoding stopped
+    (run -1: at a block in doubt)."""
     interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols = lay
     band = band_bits(ss, se)
     eob = np.zeros(1, np.int64)
     eob[0] = eob0
     pred = np.zeros(comp_h.shape[0], np.int64)
     n = 0
-    keep = trace.shape[0] - 2
     while m < last and n < limit:
         for b in range(blk_comp.shape[0]):
             at = _block_at(m, b, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
@@ -210,8 +209,6 @@ def _lookahead(buf, pos, end, m, last, limit, kind, ss, se, al, coef, lay, dc_ta
                 return n
             for k in range(64):
                 scratch[k] = coef[at, k]
-            if n < keep and b == 0:
-                trace[n] = pos
             c = blk_comp[b]
             pos = _block(buf, pos, end, kind, ss, se, al, scratch, dc_tab[c], ac_tab[c], lut, pred, c, eob)
             if pos < 0:
