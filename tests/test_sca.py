@@ -22,6 +22,8 @@ from acir_core.sca.result import SegmentFix
 from acir_core.thumbnail import synthetic_thumbnail, with_thumbnail
 from conftest import shared_path
 
+FLIPS = 9.0  # expected flipped bits in a damaged test photo
+
 
 @pytest.fixture(scope="module")
 def photo() -> bytes:
@@ -38,6 +40,12 @@ def photo() -> bytes:
     return buf.getvalue()
 
 
+def damage(data: bytes, seed: int):
+    """The photo with about nine bits flipped (BER 2e-5 on the 57 kB shared photo): counted per
+    photo, not per bit, so the bundled example (1.7× the bytes) is no more damaged than it."""
+    return corrupt(data, ber=FLIPS / (8 * len(data)), seed=seed).data
+
+
 def test_clean_file_passes_through_unchanged_with_an_empty_mask(photo) -> None:
     r = decode(photo)
     s = aware_sca(r, synthetic_thumbnail(r.rgb))
@@ -50,7 +58,7 @@ def test_aware_sca_restores_a_damaged_photo_far_beyond_the_robust_decode(photo) 
     thumb = synthetic_thumbnail(clean)
     gains, exact = [], []
     for seed in range(3):
-        r = decode(corrupt(photo, ber=2e-5, seed=seed).data)
+        r = decode(damage(photo, seed))
         c = compensate(r, thumb)
         gains.append(y_psnr(c.rgb, clean) - y_psnr(r.rgb, clean))
         exact.append(np.mean(np.all(c.unfilled == clean, axis=2)[~c.mask]))
@@ -66,7 +74,7 @@ def test_aware_sca_restores_a_damaged_photo_far_beyond_the_robust_decode(photo) 
 
 def test_runs_are_put_back_with_the_shift_and_dc_the_damage_caused(photo) -> None:
     clean = decode(photo, "strict")
-    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    r = decode(damage(photo, 1))
     s = aware_sca(r, synthetic_thumbnail(clean.rgb))
     assert any(f.shift != 0 for f in s.segments) or any(any(f.dc) for f in s.segments)
     # every confidently placed run now has the clean coefficients at its new place
@@ -77,7 +85,7 @@ def test_runs_are_put_back_with_the_shift_and_dc_the_damage_caused(photo) -> Non
 
 def test_without_a_thumbnail_damage_is_inpainted(photo) -> None:
     clean = decode(photo, "strict").rgb
-    r = decode(corrupt(photo, ber=2e-5, seed=2).data)
+    r = decode(damage(photo, 2))
     c = compensate(r, None)
     assert c.fill == "inpaint" and c.mask.any() and np.array_equal(c.region, c.mask)
     assert y_psnr(c.rgb, clean) > y_psnr(r.rgb, clean) + 5
@@ -91,12 +99,12 @@ def test_restart_markers_need_no_guessing_across_intervals(photo) -> None:
     im.save(buf, "JPEG", quality=75, restart_marker_rows=1)
     data = buf.getvalue()
     clean = decode(data, "strict").rgb
-    r = decode(corrupt(data, ber=2e-5, seed=0).data)
+    r = decode(damage(data, 0))
     assert y_psnr(compensate(r, synthetic_thumbnail(clean)).rgb, clean) > 30
 
 
 def test_paper_sca_normalises_each_channel_to_the_full_range(photo) -> None:
-    r = decode(corrupt(photo, ber=2e-5, seed=0).data, resync="paper")
+    r = decode(damage(photo, 0), resync="paper")
     p = paper_sca(r)
     assert p.rgb.shape == r.rgb.shape and p.method == "paper"
     assert p.rgb.reshape(-1, 3).min(axis=0).max() <= 1 and p.rgb.reshape(-1, 3).max(axis=0).min() >= 254
@@ -127,7 +135,7 @@ def test_paper_alignment_moves_later_rows_back_by_the_mcus_the_stream_lost() -> 
 
 
 def test_compensate_uses_the_embedded_thumbnail(photo) -> None:
-    damaged = corrupt(with_thumbnail(photo), ber=2e-5, seed=0).data
+    damaged = damage(with_thumbnail(photo), 0)
     r = decode_for(damaged)
     thumb, origin = resolve_thumbnail(damaged, "auto")
     c = compensate(r, thumb)
@@ -426,7 +434,7 @@ def test_a_jpeg_thumbnail_has_no_say_in_the_dc_fit(photo) -> None:
     buf = io.BytesIO()
     Image.fromarray(synthetic_thumbnail(clean.rgb)).save(buf, "JPEG", quality=90)
     thumb = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    r = decode(damage(photo, 1))
     # every fix counts as short, so a refused fit that still marked short stretches would show
     with_fit = aware_sca(r, thumb, options=AwareOptions(refine=RefineOptions(short_span=np.inf)))
     without = aware_sca(r, thumb, options=AwareOptions(refine=None))
@@ -523,7 +531,7 @@ def test_the_mcus_just_after_each_resume_point_are_shown_as_damage(photo) -> Non
     resume a few bits early decodes a wrong block or two before falling into step; and garbage
     can decode for longer before a failure than what is walked back."""
     clean = decode(photo, "strict")
-    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    r = decode(damage(photo, 1))
     thumb = synthetic_thumbnail(clean.rgb)
     opts = RunOptions()
     s = aware_sca(r, thumb, options=AwareOptions(runs=opts))
@@ -665,7 +673,7 @@ def test_blind_mcus_next_to_damage_are_marked_up_to_the_reach() -> None:
 
 def test_precautions_are_part_of_the_mask_and_kept_apart(photo) -> None:
     clean = decode(photo, "strict")
-    r = decode(corrupt(photo, ber=2e-5, seed=1).data)
+    r = decode(damage(photo, 1))
     s = aware_sca(r, synthetic_thumbnail(clean.rgb))
     assert s.doubtful is not None and s.doubtful.any()
     assert not (s.doubtful & ~s.mcu_mask).any()
@@ -1118,3 +1126,20 @@ def test_a_shift_the_segment_end_forces_on_a_long_run_splits_it_where_misalignme
     # a run at its own best shift is left whole
     later, found = split_held([run], (costs, None, bases, [0]), misalign, cols, AwareOptions(), again)
     assert later == [run] and len(searched) == 1
+
+
+def test_a_dc_correction_that_leaves_a_run_past_white_is_pulled_back_into_range() -> None:
+    from acir_core.sca.aware_sca import into_range
+
+    mk = MaskOptions()
+    y = np.linspace(200.0, 250.0, 40)
+    c = np.full(40, 128.0)
+    m = np.arange(40)
+    # a correction of -10 steps (+80 levels) puts most of the run past 255: it comes back to
+    # where all but a quarter lie within 4 levels and a step of white
+    dc = into_range((y, c), m, (-10, 0), [8.0, 8.0], mk)
+    lv = y - dc[0] * 8.0
+    assert dc[1] == 0 and dc[0] > -10
+    assert np.mean(lv > 255 + 4 + 8) <= 0.25 and np.mean(lv > 255 + 4 + 8 - 8) > 0.25
+    assert into_range((y, c), m, (0, 0), [8.0, 8.0], mk) == (0, 0)  # in range: left alone
+    assert into_range((y - 240.0, c), m, (3, 0), [8.0, 8.0], mk)[0] < 3  # past black too

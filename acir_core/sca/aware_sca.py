@@ -224,6 +224,23 @@ def _edges_of(result: DecodeResult, si: int, mcus: list[np.ndarray], qts: list) 
     return found
 
 
+def into_range(mcu_means: tuple, m: np.ndarray, dcs, units: list[float], mk) -> tuple:
+    """A run's DC correction moved, per component, by the least that keeps most of its MCU means
+    inside 0..255 (all but ``range_share`` within ``range_levels`` and a DC step): a block's mean is
+    its DC, quantised by at most half a step, and no picture holds other
+    levels, so a correction past them is wrong (a silent break the edges missed, chained into the
+    solve), and without a thumbnail nothing else catches it."""
+    out = []
+    for k, means in enumerate(mcu_means):
+        lv = means[m] - float(dcs[k]) * units[k]
+        slack = mk.range_levels + units[k]
+        hi = float(np.quantile(lv, 1.0 - mk.range_share)) - (255.0 + slack)
+        lo = float(np.quantile(lv, mk.range_share)) + slack
+        move = hi if hi > 0 else (lo if lo < 0 else 0.0)
+        out.append(int(dcs[k]) + int(np.ceil(abs(move) / units[k])) * int(np.sign(move)))
+    return tuple(out)
+
+
 def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
                     thumbnail: np.ndarray | None, opts: AwareOptions
                     ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray, np.ndarray]:
@@ -291,6 +308,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             near_outlier = t[near]
             keep = ~outlier
             m, t = m[keep], t[keep]
+        if m.size and thumb is None:  # a thumbnail's DC fit knows better
+            dcs = into_range(mcu_means, m, dcs, units, mk)
         moves.append((m, t, dcs))
         placed[t] = True
         if confident:
