@@ -17,6 +17,9 @@ from numba import njit
 from PIL import Image
 
 BAR_LEVEL = 48.0  # mean luma under which a strip the aspect says is a bar counts as one
+BAR_LINE = 8.0  # mean luma under which a line beside a bar counts as bar too ...
+BAR_RING = 64.0  # ... if none of it is brighter than this (JPEG ringing along the bar's edge)
+BAR_GROW = 2  # lines a bar may grow by past what the aspect gives (the camera rounded the other way)
 MIN_TRUSTED = 64  # thumbnail pixels of trusted photo needed to fit a tone map
 STRUCTURE_PIXELS = 1000  # thumbnail pixels of trusted photo that judge a turn on their own
 ROTATIONS = (0, 90, 270)  # a camera turns its preview a quarter if at all, never upside down
@@ -90,8 +93,31 @@ def content_box(thumb: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
     else:
         return 0, 0, 0, 0
     if all(s.size == 0 or float(s.mean()) < BAR_LEVEL for s in strips):
-        return box
+        return _grown(y, box)
     return 0, 0, 0, 0
+
+
+def _grown(y: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """``box`` with each bar grown over up to ``BAR_GROW`` more lines that are black (ringing aside):
+    a camera that letterboxes 3:2 into 160×120 draws 106 lines where the aspect says 106.7, so
+    rounding leaves a black line in the picture, which then stands for a whole MCU row."""
+    t, b, l, r = box
+    h, w = y.shape
+    if t or b:
+        while t < box[0] + BAR_GROW and t < h // 4 and _black(y[t]):
+            t += 1
+        while b < box[1] + BAR_GROW and b < h // 4 and _black(y[h - 1 - b]):
+            b += 1
+    else:
+        while l < box[2] + BAR_GROW and l < w // 4 and _black(y[:, l]):
+            l += 1
+        while r < box[3] + BAR_GROW and r < w // 4 and _black(y[:, w - 1 - r]):
+            r += 1
+    return t, b, l, r
+
+
+def _black(line: np.ndarray) -> bool:
+    return float(line.mean()) < BAR_LINE and float(line.max()) < BAR_RING
 
 
 def _crop(thumb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

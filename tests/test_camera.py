@@ -43,6 +43,23 @@ def test_letterbox_bars_are_cropped_and_only_when_dark() -> None:
     assert content_box(squeezed, 1.5) == (0, 0, 0, 0)
 
 
+def test_bars_wider_than_the_aspect_says_are_cropped_to_the_picture() -> None:
+    """Cameras draw a 3:2 picture into 160×120 as 106 or 104 lines (bars of 7 or 8), where the
+    aspect gives 106.7: the black lines the rounding leaves are bar, not picture, but a dark
+    picture line is kept."""
+    rgb = photo_like(960, 640, seed=3)
+    for lines, box in ((106, (7, 7, 0, 0)), (104, (8, 8, 0, 0))):
+        thumb = np.zeros((120, 160, 3), np.uint8)
+        top = (120 - lines) // 2
+        thumb[top:top + lines] = np.asarray(Image.fromarray(rgb).resize((160, lines), Image.BICUBIC))
+        thumb[top - 1, ::7] = 30  # ringing along the bar's edge
+        assert content_box(thumb, 1.5) == box
+    dark = _letterboxed(rgb)
+    dark[6] = 3  # the picture's own first line is nearly black but for one bright pixel
+    dark[6, 80] = 200
+    assert content_box(dark, 1.5) == (6, 7, 0, 0)
+
+
 def test_a_thumbnail_turned_against_the_photo_is_turned_back_the_right_way() -> None:
     rgb = photo_like(480, 640, seed=4)  # portrait photo
     landscape = np.ascontiguousarray(np.rot90(synthetic_thumbnail(rgb), -1))  # camera kept it landscape
