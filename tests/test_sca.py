@@ -1143,3 +1143,44 @@ def test_a_dc_correction_that_leaves_a_run_past_white_is_pulled_back_into_range(
     assert np.mean(lv > 255 + 4 + 8) <= 0.25 and np.mean(lv > 255 + 4 + 8 - 8) > 0.25
     assert into_range((y, c), m, (0, 0), [8.0, 8.0], mk) == (0, 0)  # in range: left alone
     assert into_range((y - 240.0, c), m, (3, 0), [8.0, 8.0], mk)[0] < 3  # past black too
+
+
+def test_trusted_runs_above_vouch_for_a_run_placed_right_but_not_for_one_a_level_off() -> None:
+    """A smooth ramp of 8×8 MCUs in two runs: the second, placed right, joins the first as
+    smoothly as it joins itself, so the first vouches for it; with its DC a level and a half
+    off (12 steps of 1/8), or placed one MCU off in texture, it does not."""
+    from acir_core.sca.dcfit import Placement
+    from acir_core.sca.runs import Run
+    from acir_core.sca.vouch import vouched
+
+    rows, cols = 12, 48
+    n = rows * cols
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0 : rows * 8, 0 : cols * 8].astype(np.float64)
+    plane = 100 + 0.3 * yy + 0.2 * xx + 3 * np.sin(xx / 3.0) + rng.normal(0, 0.3, yy.shape)
+    mcu = plane.reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3).reshape(n, 8, 8)
+    bottom = (mcu[:, 7, :] + (mcu[:, 7, :] - mcu[:, 6, :]),)
+    inner = (mcu[:, 0, :] - (mcu[:, 1, :] - mcu[:, 0, :]),)
+    cut = 5 * cols + 7
+
+    def placements(shift: int) -> list[Placement]:
+        a = Run(0, cut, np.arange(cut))
+        b = Run(cut, n, np.arange(cut, n - max(shift, 0)))
+        return [Placement(run=a, shift=0, dc=(0,), cost=0.0, anchored=True, first=0, count=n),
+                Placement(run=b, shift=shift, dc=(0,), cost=9.0, anchored=False, first=0, count=n)]
+
+    sure = np.array([True, False])
+    assert vouched(placements(0), np.array([[0], [0]]), inner, bottom, [0.125], cols, n, sure).tolist() == [False, True]
+    off = np.array([[0], [12]])  # the correction 12 steps wrong: 1.5 levels at every border pair
+    assert not vouched(placements(0), off, inner, bottom, [0.125], cols, n, sure)[1]
+    assert not vouched(placements(1), np.array([[0], [0]]), inner, bottom, [0.125], cols, n, sure)[1]
+
+
+def test_the_first_run_is_trusted_however_far_the_thumbnails_tone_is_from_it(photo) -> None:
+    """The first run is decoded from a zero DC predictor, so a thumbnail 12 levels brighter (a
+    camera's tone curve) says nothing against its level; the runs after it must still agree."""
+    clean = decode(photo, "strict")
+    r = decode(damage(photo, 0))
+    thumb = np.clip(synthetic_thumbnail(clean.rgb).astype(np.int16) + 12, 0, 255).astype(np.uint8)
+    s = aware_sca(r, thumb, options=AwareOptions(refine=None))
+    assert s.segments[0].first_mcu == 0 and s.segments[0].confident

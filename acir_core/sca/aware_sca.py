@@ -33,6 +33,7 @@ from acir_core.sca.edges import (Edges, inward, mcu_grid, mcu_major, misalignmen
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions, RunOptions
 from acir_core.sca.refine import RefineContext, thumbnail_refine
+from acir_core.sca.vouch import vouched
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.runs import Run, edge_step, runs_of_segment, split_pulse, split_silent, unsettled
 from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
@@ -282,9 +283,11 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     doubted = np.zeros(n, bool)  # trusted enough to fit and judge by, but not shown as sure
     fixes: list[SegmentFix] = []
     moves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # per run: decoded MCUs, their places, DCs
-    for pl, dcs in zip(placements, solved):
+    sure = np.array([pl.cost <= max(mk.confidence_factor * ref, ref + mk.confidence_margin) for pl in placements],
+                    bool)
+    sure |= vouched(placements, solved, run_edges[0], canvas.outer[0], units, cols, n, sure)
+    for pl, dcs, confident in zip(placements, solved, sure.tolist()):
         run, sft, cost, f, cnt = pl.run, pl.shift, pl.cost, pl.first, pl.count
-        confident = cost <= max(mk.confidence_factor * ref, ref + mk.confidence_margin)
         near_outlier = np.zeros(0, np.int64)
         m = run.trusted
         t = m + sft
@@ -303,7 +306,11 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
                     (((run.end - 1 - m) < reach) & (run.end not in bounds))
             level, outlier, near = outliers_of_run(dev, float(mk.outlier_sigma), float(mk.outlier_levels),
                                                    int(mk.garble_before), int(mk.garble_after), eligible)
-            if np.any(np.abs(level) > mk.level_tolerance * grain) and m.size >= opts.runs.min_split:
+            # the scan's first run is decoded from a zero predictor where the scan begins: its
+            # level is right by construction, and one off the thumbnail's shows the camera's
+            # tone, not damage (an interval's first run may be one a lost marker misplaced)
+            if not (pl.anchored and f == 0) and np.any(np.abs(level) > mk.level_tolerance * grain) and \
+                    m.size >= opts.runs.min_split:
                 confident = False
             near_outlier = t[near]
             keep = ~outlier

@@ -1,0 +1,69 @@
+"""A run its trusted neighbours vouch for, whatever its placing cost said.
+
+A run's placing cost is the mean step across its first row's top edge and its first MCU's left
+edge, to whatever was placed there: garbage or a run one row up that failed to place makes a run
+placed right look wrong, and in a detailed 10 Mpx photo the cost of a run placed right varies
+more than the confidence margin allows. Once every run is placed and its DC solved, the steps
+between a run and the confidently placed runs above it are compared with the steps inside the
+run itself: a run placed right (shift and DC) joins them as smoothly as it joins itself.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from acir_core.sca.dcfit import Placement
+
+VOUCH_PAIRS = 32  # MCU pairs across a run's border with trusted runs needed to judge it
+VOUCH_RATIO = 1.5  # times its own inner step the border's median step may be ...
+VOUCH_LEVELS = 1.0  # ... or this many levels more, whichever is larger
+
+
+def _steps(top: tuple, bottom: tuple, lower: np.ndarray, upper: np.ndarray, dc_lower: np.ndarray,
+           dc_upper: np.ndarray, units) -> np.ndarray:
+    """Per pair: the mean absolute step between MCU ``lower``'s top edge and MCU ``upper``'s
+    bottom edge (decoded indices), each with its run's DC correction, averaged over components."""
+    out = np.zeros(lower.size)
+    for k, unit in enumerate(units):
+        shift = (dc_upper[:, k] - dc_lower[:, k]) * float(unit)
+        out += np.mean(np.abs(top[k][lower] - bottom[k][upper] + shift[:, None]), axis=1)
+    return out / len(units)
+
+
+def vouched(placements: list[Placement], solved: np.ndarray, top: tuple, bottom: tuple, units,
+            cols: int, n: int, trusted: np.ndarray) -> np.ndarray:
+    """Per placement: whether the runs already ``trusted`` (bool per placement) above it vouch
+    for it: ``VOUCH_PAIRS`` or more vertical MCU pairs across its border with them, whose median
+    step is within ``VOUCH_RATIO`` × (or ``VOUCH_LEVELS`` above) the median step between the
+    run's own rows. ``top``, ``bottom``: per component the inward top and outward bottom edges
+    of every decoded MCU (levels); ``solved``: the runs' DC corrections (P, K) in DC steps."""
+    p = len(placements)
+    out = np.zeros(p, bool)
+    if p == 0 or cols <= 0:
+        return out
+    run_at = np.full(n, -1, np.int64)
+    dec_at = np.full(n, -1, np.int64)
+    for i, pl in enumerate(placements):  # a later run wins where two land, as the placing does
+        m = pl.run.trusted.astype(np.int64)
+        t = m + pl.shift
+        ok = (t >= pl.first) & (t < pl.first + pl.count)
+        run_at[t[ok]] = i
+        dec_at[t[ok]] = m[ok]
+    pos = np.arange(cols, n)
+    below, above = run_at[pos], run_at[pos - cols]
+    ok = (below >= 0) & (above >= 0)
+    pos, below, above = pos[ok], below[ok], above[ok]
+    lower, upper = dec_at[pos], dec_at[pos - cols]
+    dcs = np.asarray(solved, np.float64).reshape(p, -1)
+    steps = _steps(top, bottom, lower, upper, dcs[below], dcs[above], units)
+    inner = below == above
+    border = ~inner & trusted[above]
+    for i in np.unique(below[border]):
+        if trusted[i]:
+            continue
+        b = steps[border & (below == i)]
+        own = steps[inner & (below == i)]
+        if b.size < VOUCH_PAIRS or own.size < VOUCH_PAIRS:
+            continue
+        base = float(np.median(own))
+        out[i] = float(np.median(b)) <= max(VOUCH_RATIO * base, base + VOUCH_LEVELS)
+    return out
