@@ -1184,3 +1184,33 @@ def test_the_first_run_is_trusted_however_far_the_thumbnails_tone_is_from_it(pho
     thumb = np.clip(synthetic_thumbnail(clean.rgb).astype(np.int16) + 12, 0, 255).astype(np.uint8)
     s = aware_sca(r, thumb, options=AwareOptions(refine=None))
     assert s.segments[0].first_mcu == 0 and s.segments[0].confident
+
+
+def test_a_precautionary_mcu_that_joins_its_trusted_neighbours_smoothly_is_cleared() -> None:
+    """In a textured ramp of 8×8 MCUs all placed right, a precaution whose borders join the
+    trusted MCUs around it as smoothly as they join each other is lifted; one holding another
+    stretch's content (garbage) keeps it, and so does one with a single trusted neighbour."""
+    from acir_core.sca.vouch import cleared
+
+    rows, cols = 10, 24
+    n = rows * cols
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0 : rows * 8, 0 : cols * 8].astype(np.float64)
+    plane = 90 + 0.4 * yy + 0.3 * xx + 4 * np.sin(xx / 2.5) * np.cos(yy / 3.5) + rng.normal(0, 0.5, yy.shape)
+    mcu = plane.reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3).reshape(n, 8, 8)
+    garbage = rng.normal(128, 60, (8, 8))
+    mcus = np.concatenate([mcu, garbage[None]])  # decoded MCU n: garbage
+    inner = ((2 * mcus[:, 0, :] - mcus[:, 1, :],), (2 * mcus[:, :, 0] - mcus[:, :, 1],))
+    outer = ((2 * mcus[:, 7, :] - mcus[:, 6, :],), (2 * mcus[:, :, 7] - mcus[:, :, 6],))
+    dec_at = np.arange(n)
+    dec_at[5 * cols + 9] = n  # garbage shown at one place
+    trusted = np.ones(n, bool)
+    doubted = np.zeros(n, bool)
+    doubted[[3 * cols + 4, 5 * cols + 9]] = True
+    lone = 7 * cols + 12
+    doubted[lone - 1 : lone + 2] = True
+    trusted[[lone - cols, lone + cols]] = False
+    args = (dec_at, np.zeros((n, 1)), np.zeros(n, np.int64), inner, outer, [1.0], cols)
+    got = cleared(doubted, trusted, *args)
+    assert got[3 * cols + 4] and not got[5 * cols + 9] and not got[lone]
+    assert not got[~doubted].any()

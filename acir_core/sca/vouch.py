@@ -67,3 +67,66 @@ def vouched(placements: list[Placement], solved: np.ndarray, top: tuple, bottom:
         base = float(np.median(own))
         out[i] = float(np.median(b)) <= max(VOUCH_RATIO * base, base + VOUCH_LEVELS)
     return out
+
+
+CLEAR_RATIO = 2.0  # times the run's typical step an MCU's worst join to trusted neighbours may be ...
+CLEAR_LEVELS = 2.0  # ... or this many levels more, whichever is larger
+CLEAR_SIDES = 2  # trusted neighbours (of four) an MCU needs to be cleared
+
+
+def cleared(doubted: np.ndarray, trusted: np.ndarray, dec_at: np.ndarray, dc_at: np.ndarray, run_at: np.ndarray,
+            inner: tuple[tuple, tuple], outer: tuple[tuple, tuple], units, cols: int) -> np.ndarray:
+    """The precautionary MCUs (``doubted``, per position) that join their trusted neighbours as
+    smoothly as the MCUs of their own run join each other: ``CLEAR_SIDES`` or more of the four
+    neighbours trusted, and the worst of those joins within ``CLEAR_RATIO`` × (or
+    ``CLEAR_LEVELS`` above) the median join inside the run. Garbage decoded just before a failure
+    or just after a resume has coefficients of another stretch of the stream, and breaks its
+    borders. ``dec_at``, ``dc_at`` (P, K DC steps), ``run_at``: per position the decoded MCU
+    there, its DC correction and its run (-1: none); ``inner``/``outer``: per side (top, left)
+    and component the inward and outward edges of every decoded MCU."""
+    n = doubted.size
+    out = np.zeros(n, bool)
+    cand = np.flatnonzero(doubted & (dec_at >= 0))
+    if cand.size == 0:
+        return out
+    pos = np.arange(n)
+    col = pos % cols
+    # every join between two placed, trusted positions: (lower/right position, upper/left one, side)
+    joins = []
+    for side, nb in ((0, pos - cols), (1, np.where(col > 0, pos - 1, -1))):
+        ok = (nb >= 0) & (dec_at >= 0)
+        ok[ok] &= dec_at[nb[ok]] >= 0
+        joins.append((pos[ok], nb[ok], side))
+    steps = []
+    for a, b, side in joins:
+        s = np.zeros(a.size)
+        for k, unit in enumerate(units):
+            shift = (dc_at[b, k] - dc_at[a, k]) * float(unit)
+            s += np.mean(np.abs(inner[side][k][dec_at[a]] - outer[side][k][dec_at[b]] + shift[:, None]), axis=1)
+        steps.append(s / len(units))
+    a_all = np.concatenate([j[0] for j in joins])
+    b_all = np.concatenate([j[1] for j in joins])
+    s_all = np.concatenate(steps)
+    sure = trusted & ~doubted
+    # each run's typical join between its own sure MCUs
+    same = (run_at[a_all] == run_at[b_all]) & sure[a_all] & sure[b_all]
+    typical = np.full(int(run_at.max()) + 1 if run_at.size else 0, np.inf)
+    if same.any():
+        runs = run_at[a_all[same]]
+        order = np.argsort(runs, kind="stable")
+        r_sorted, v_sorted = runs[order], s_all[same][order]
+        uniq, first = np.unique(r_sorted, return_index=True)
+        for u, lo, hi in zip(uniq, first, np.append(first[1:], r_sorted.size)):
+            if hi - lo >= 16:
+                typical[u] = float(np.median(v_sorted[lo:hi]))
+    # per candidate: its joins to sure neighbours, either side of it
+    worst = np.zeros(n)
+    count = np.zeros(n, np.int64)
+    for x, y in ((a_all, b_all), (b_all, a_all)):
+        use = doubted[x] & sure[y]
+        np.maximum.at(worst, x[use], s_all[use])
+        np.add.at(count, x[use], 1)
+    ref = typical[np.maximum(run_at, 0)]
+    ok = (count >= CLEAR_SIDES) & np.isfinite(ref) & (worst <= np.maximum(CLEAR_RATIO * ref, ref + CLEAR_LEVELS))
+    out[cand] = ok[cand]
+    return out
