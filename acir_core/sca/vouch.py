@@ -69,8 +69,8 @@ def vouched(placements: list[Placement], solved: np.ndarray, top: tuple, bottom:
     return out
 
 
-CLEAR_RATIO = 2.0  # times the run's typical step an MCU's worst join to trusted neighbours may be ...
-CLEAR_LEVELS = 2.0  # ... or this many levels more, whichever is larger
+CLEAR_RATIO = 1.5  # times the run's typical step an MCU's worst join to trusted neighbours may be ...
+CLEAR_LEVELS = 1.0  # ... or this many levels more, whichever is larger
 CLEAR_SIDES = 2  # trusted neighbours (of four) an MCU needs to be cleared
 
 
