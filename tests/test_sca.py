@@ -534,8 +534,9 @@ def test_the_mcus_just_after_each_resume_point_are_shown_as_damage(photo) -> Non
     r = decode(damage(photo, 1))
     thumb = synthetic_thumbnail(clean.rgb)
     opts = RunOptions()
-    s = aware_sca(r, thumb, options=AwareOptions(runs=opts))
-    loose = aware_sca(r, thumb, options=AwareOptions(runs=RunOptions(settle_mcus=0, lead_mcus=0)))
+    kept = MaskOptions(clear=False)  # every precaution stays; lifting them is checked below
+    s = aware_sca(r, thumb, options=AwareOptions(runs=opts, mask=kept))
+    loose = aware_sca(r, thumb, options=AwareOptions(runs=RunOptions(settle_mcus=0, lead_mcus=0), mask=kept))
     # the same placements: only the mask differs
     assert s.segments == loose.segments and np.array_equal(s.rgb, loose.rgb)
     flat = s.mcu_mask.reshape(-1)
@@ -554,6 +555,12 @@ def test_the_mcus_just_after_each_resume_point_are_shown_as_damage(photo) -> Non
             led += 1
     assert checked >= 3 and led >= 3
     assert s.mcu_mask.sum() > loose.mcu_mask.sum()
+    # lifting precautions whose borders join their trusted neighbours only ever lifts, and what
+    # it lifts is the clean decode
+    lifted = aware_sca(r, thumb, options=AwareOptions(runs=opts))
+    gone = s.mask & ~lifted.mask
+    assert not (lifted.mcu_mask & ~s.mcu_mask).any() and gone.any()
+    assert np.mean(np.all(lifted.rgb[gone] == clean.rgb[gone], axis=-1)) > 0.95
 
 
 def test_a_silently_lost_mcu_in_texture_splits_the_run_where_it_was_lost() -> None:

@@ -335,7 +335,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             dc = np.repeat(np.array([mv[2][k] for mv in moves], np.int64), sizes).astype(np.int16)
             blk[..., 0] -= dc[:, None, None]
             out[k][dst] = blk
-    if moves and doubted.any():  # precautions whose borders show them right are lifted
+    if mk.clear and moves and doubted.any():  # precautions whose borders show them right are lifted
         dec_at = np.full(n, -1, np.int64)
         run_at = np.full(n, -1, np.int64)
         dc_at = np.zeros((n, len(comps)), np.float64)
