@@ -738,7 +738,7 @@ def test_the_mcus_decoded_beside_garbage_the_thumbnail_rejects_are_marked(photo)
             y[r0:r0 + 2, c0:c0 + 2, 1:10] = rng.integers(-2, 3, (2, 2, 9))  # its mean unchanged
     coefs = (y,) + tuple(clean.coefficients[1:])
     garbled = dataclasses.replace(clean, coefficients=coefs, rgb=clean.rerender(coefs))
-    s = aware_sca(garbled, thumb)
+    s = aware_sca(garbled, thumb, options=AwareOptions(mask=MaskOptions(clear=False)))
     flat, doubt = s.mcu_mask.reshape(-1), s.doubtful.reshape(-1)
     assert flat[p] and flat[p + 1] and not doubt[p] and not doubt[p + 1]
     assert doubt[p - 4:p].all() and doubt[p + 2:p + 4].all()  # four MCUs before, two after
@@ -747,6 +747,9 @@ def test_the_mcus_decoded_beside_garbage_the_thumbnail_rejects_are_marked(photo)
     # below the garbage, which the thumbnail sees only partly (its footprints there reach the damage)
     marked = np.flatnonzero(flat)
     assert flat.sum() <= 18 and np.all(np.abs(marked // cols - p // cols) <= 1)
+    # lifting precautions whose borders join their neighbours keeps the garbled one
+    lifted = aware_sca(garbled, thumb).mcu_mask.reshape(-1)
+    assert lifted[p - 1] and lifted[p] and lifted[p + 1] and not (lifted & ~flat).any()
 
 
 def test_a_silent_step_the_refit_finds_splits_the_run_and_marks_around_the_split(photo) -> None:
