@@ -20,8 +20,9 @@ VOUCH_LEVELS = 1.0  # ... or this many levels more, whichever is larger
 
 def _steps(top: tuple, bottom: tuple, lower: np.ndarray, upper: np.ndarray, dc_lower: np.ndarray,
            dc_upper: np.ndarray, units) -> np.ndarray:
-    """Per pair: the mean absolute step between MCU ``lower``'s top edge and MCU ``upper``'s
-    bottom edge (decoded indices), each with its run's DC correction, averaged over components."""
+    """Per pair: the mean absolute step between MCU ``lower``'s top (or left) edge and MCU
+    ``upper``'s bottom (or right) edge (decoded indices), each with its run's DC correction,
+    averaged over components."""
     out = np.zeros(lower.size)
     for k, unit in enumerate(units):
         shift = (dc_upper[:, k] - dc_lower[:, k]) * float(unit)
@@ -97,13 +98,8 @@ def cleared(doubted: np.ndarray, trusted: np.ndarray, dec_at: np.ndarray, dc_at:
         ok = (nb >= 0) & (dec_at >= 0)
         ok[ok] &= dec_at[nb[ok]] >= 0
         joins.append((pos[ok], nb[ok], side))
-    steps = []
-    for a, b, side in joins:
-        s = np.zeros(a.size)
-        for k, unit in enumerate(units):
-            shift = (dc_at[b, k] - dc_at[a, k]) * float(unit)
-            s += np.mean(np.abs(inner[side][k][dec_at[a]] - outer[side][k][dec_at[b]] + shift[:, None]), axis=1)
-        steps.append(s / len(units))
+    steps = [_steps(inner[side], outer[side], dec_at[a], dec_at[b], dc_at[a], dc_at[b], units)
+             for a, b, side in joins]
     a_all = np.concatenate([j[0] for j in joins])
     b_all = np.concatenate([j[1] for j in joins])
     s_all = np.concatenate(steps)
