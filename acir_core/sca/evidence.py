@@ -148,7 +148,7 @@ def _wrap_share(y: np.ndarray, ch: int, cw: int, ratio: float, levels: float) ->
 
 
 def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None = None, *,
-          thumb_weight: float = 0.5) -> Evidence:
+          thumb_weight: float = 1.0) -> Evidence:
     """The evidence on ``rgb`` (H×W×3 uint8) with MCUs of ``cell`` (height, width) pixels and an
     optional ``thumbnail`` framed to the photo. ``score`` = seams + 100 × (broken + flat) +
     30 × wrapped + ``thumb_weight`` × thumbnail distance: a broken seam is what a misplaced run looks
