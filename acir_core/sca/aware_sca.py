@@ -33,7 +33,7 @@ from acir_core.sca.edges import (Edges, inward, mcu_grid, mcu_major, misalignmen
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions, RunOptions
 from acir_core.sca.refine import RefineContext, thumbnail_refine
-from acir_core.sca.vouch import cleared, vouched
+from acir_core.sca.vouch import cleared, position_maps, vouched
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.runs import Run, edge_step, runs_of_segment, split_pulse, split_silent, unsettled
 from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
@@ -336,11 +336,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             blk[..., 0] -= dc[:, None, None]
             out[k][dst] = blk
     if mk.clear and moves and doubted.any():  # precautions whose borders show them right are lifted
-        dec_at = np.full(n, -1, np.int64)
-        run_at = np.full(n, -1, np.int64)
-        dc_at = np.zeros((n, len(comps)), np.float64)
-        for i, (mv_m, mv_t, mv_dc) in enumerate(moves):
-            dec_at[mv_t], run_at[mv_t], dc_at[mv_t] = mv_m, i, np.asarray(mv_dc, np.float64)
+        run_at, dec_at = position_maps([(mv[0], mv[1]) for mv in moves], n)
+        dc_at = np.asarray([mv[2] for mv in moves], np.float64).reshape(len(moves), -1)[np.maximum(run_at, 0)]
         doubted &= ~cleared(doubted & trusted_pos, trusted_pos, dec_at, dc_at, run_at, run_edges, canvas.outer,
                             units, cols)
     # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from acir_core.sca.dcfit import Placement
+from acir_core.sca.dcfit import Placement, group_median_mad
 
 VOUCH_PAIRS = 32  # MCU pairs across a run's border with trusted runs needed to judge it
 VOUCH_RATIO = 1.5  # times its own inner step the border's median step may be ...
@@ -30,6 +30,18 @@ def _steps(top: tuple, bottom: tuple, lower: np.ndarray, upper: np.ndarray, dc_l
     return out / len(units)
 
 
+def position_maps(landed: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per position (of ``n``): the index of the run that landed there and the decoded MCU it put
+    there (-1: none), from each run's (decoded MCUs, positions); a later run wins where two land,
+    as the placing does."""
+    run_at = np.full(n, -1, np.int64)
+    dec_at = np.full(n, -1, np.int64)
+    for i, (m, t) in enumerate(landed):
+        run_at[t] = i
+        dec_at[t] = m
+    return run_at, dec_at
+
+
 def vouched(placements: list[Placement], solved: np.ndarray, top: tuple, bottom: tuple, units,
             cols: int, n: int, trusted: np.ndarray) -> np.ndarray:
     """Per placement: whether the runs already ``trusted`` (bool per placement) above it vouch
@@ -41,14 +53,13 @@ def vouched(placements: list[Placement], solved: np.ndarray, top: tuple, bottom:
     out = np.zeros(p, bool)
     if p == 0 or cols <= 0:
         return out
-    run_at = np.full(n, -1, np.int64)
-    dec_at = np.full(n, -1, np.int64)
-    for i, pl in enumerate(placements):  # a later run wins where two land, as the placing does
+    landed = []
+    for pl in placements:
         m = pl.run.trusted.astype(np.int64)
         t = m + pl.shift
         ok = (t >= pl.first) & (t < pl.first + pl.count)
-        run_at[t[ok]] = i
-        dec_at[t[ok]] = m[ok]
+        landed.append((m[ok], t[ok]))
+    run_at, dec_at = position_maps(landed, n)
     pos = np.arange(cols, n)
     below, above = run_at[pos], run_at[pos - cols]
     ok = (below >= 0) & (above >= 0)
@@ -110,11 +121,8 @@ def cleared(doubted: np.ndarray, trusted: np.ndarray, dec_at: np.ndarray, dc_at:
     if same.any():
         runs = run_at[a_all[same]]
         order = np.argsort(runs, kind="stable")
-        r_sorted, v_sorted = runs[order], s_all[same][order]
-        uniq, first = np.unique(r_sorted, return_index=True)
-        for u, lo, hi in zip(uniq, first, np.append(first[1:], r_sorted.size)):
-            if hi - lo >= 16:
-                typical[u] = float(np.median(v_sorted[lo:hi]))
+        keys, meds, _, counts = group_median_mad(runs[order], s_all[same][order][:, None])
+        typical[keys[counts >= 16]] = meds[counts >= 16]
     # per candidate: its joins to sure neighbours, either side of it
     worst = np.zeros(n)
     count = np.zeros(n, np.int64)
