@@ -51,7 +51,7 @@ def vouched(placements: list[Placement], solved: np.ndarray, top: tuple, bottom:
     of every decoded MCU (levels); ``solved``: the runs' DC corrections (P, K) in DC steps."""
     p = len(placements)
     out = np.zeros(p, bool)
-    if p == 0 or cols <= 0:
+    if p == 0 or cols <= 0 or trusted.all():  # nothing left to vouch for
         return out
     landed = []
     for pl in placements:
