@@ -1224,3 +1224,35 @@ def test_a_precautionary_mcu_that_joins_its_trusted_neighbours_smoothly_is_clear
     got = cleared(doubted, trusted, *args)
     assert got[3 * cols + 4] and not got[5 * cols + 9] and not got[lone]
     assert not got[~doubted].any()
+
+
+def test_pieces_of_one_decoded_run_placed_alike_are_one_run_again() -> None:
+    """A run split at a silent break whose pieces land at one shift and DCs within a level is
+    taken back: one DC (the anchored piece's), the MCUs the split left out back as precautions.
+    Pieces a level and a half apart, at other shifts, or either side of a resync stay apart."""
+    from types import SimpleNamespace
+
+    from acir_core.sca.dcfit import Placement
+    from acir_core.sca.rejoin import rejoin
+    from acir_core.sca.runs import Run
+
+    n = 400
+    sr = SimpleNamespace(mcu_rows=10, mcu_cols=40, decoded=np.ones(n, bool), suspect=np.zeros(n, bool), resyncs=())
+    units = [0.375, 0.5]
+
+    def pieces(shift_b: int, dc_b: tuple) -> tuple[list, np.ndarray]:
+        a = Run(0, 200, np.arange(0, 197))  # the split left out 197..201
+        b = Run(200, n, np.arange(202, n))
+        pl = [Placement(run=a, shift=0, dc=(0, 0), cost=1.0, anchored=True, first=0, count=n),
+              Placement(run=b, shift=shift_b, dc=dc_b, cost=3.0, anchored=False, first=0, count=n)]
+        return pl, np.array([[0, 0], list(dc_b)])
+
+    placed, solved, loose = rejoin(*pieces(0, (2, -1)), sr, units, 1.0, (2, 7))
+    assert len(placed) == 1 and solved.tolist() == [[0, 0]]
+    assert placed[0].run.trusted.tolist() == list(range(n)) and placed[0].anchored
+    assert np.flatnonzero(loose).tolist() == list(range(195, 209))
+    for shift, dc in ((0, (4, 0)), (1, (0, 0))):  # 1.5 levels apart; another shift
+        placed, solved, loose = rejoin(*pieces(shift, dc), sr, units, 1.0, (2, 7))
+        assert len(placed) == 2 and solved.tolist() == [[0, 0], list(dc)] and not loose.any()
+    resynced = SimpleNamespace(**{**vars(sr), "resyncs": (SimpleNamespace(mcu=200),)})
+    assert len(rejoin(*pieces(0, (1, 0)), resynced, units, 1.0, (2, 7))[0]) == 2

@@ -33,10 +33,11 @@ from acir_core.sca.edges import (Edges, inward, mcu_grid, mcu_major, misalignmen
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions, RunOptions
 from acir_core.sca.refine import RefineContext, thumbnail_refine
-from acir_core.sca.vouch import cleared, position_maps, vouched
+from acir_core.sca.rejoin import rejoin
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.runs import Run, edge_step, runs_of_segment, split_pulse, split_silent, unsettled
 from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
+from acir_core.sca.vouch import cleared, position_maps, vouched
 
 CONFIRM_PAIRS = 8  # MCU pairs across a row the edges need to confirm a silent break
 FORCED_SPLITS = 4  # silent breaks a segment's end may force into its runs
@@ -273,6 +274,10 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     sound = set(sr.segment_first[whole].tolist())
     mcu_means = tuple(e.mean for e in edges)
     solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc)
+    loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
+    if opts.runs.rejoin_levels >= 0:
+        placements, solved, loose = rejoin(placements, solved, sr, units, opts.runs.rejoin_levels,
+                                           (opts.runs.lead_mcus, opts.runs.settle_mcus))
     means = np.stack(mcu_means, axis=1) if thumb is not None else None
     mk = opts.mask
     late = unsettled(sr, n, opts.runs)
@@ -303,7 +308,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
                 eligible = np.ones(m.size, bool)
             else:  # near a cut, not near a restart marker (garbage is where decoding went wrong)
                 eligible = (((m - run.first) < reach) & (run.first not in bounds)) | \
-                    (((run.end - 1 - m) < reach) & (run.end not in bounds))
+                    (((run.end - 1 - m) < reach) & (run.end not in bounds)) | loose[m]
             level, outlier, near = outliers_of_run(dev, float(mk.outlier_sigma), float(mk.outlier_levels),
                                                    int(mk.garble_before), int(mk.garble_after), eligible)
             # the scan's first run is decoded from a zero predictor where the scan begins: its
@@ -322,7 +327,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
         if confident:
             trusted_pos[t] = True
             owner[t] = len(fixes)
-            doubted[t[late[m] | (m < run.settled) | (m >= run.tail)]] = True
+            doubted[t[late[m] | loose[m] | (m < run.settled) | (m >= run.tail)]] = True
             doubted[near_outlier] = True
         fixes.append(SegmentFix(scan=si, first_mcu=run.first, end_mcu=run.end, shift=int(sft),
                                 dc=tuple(int(d) for d in dcs), cost=float(cost), confident=bool(confident)))

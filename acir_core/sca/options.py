@@ -27,6 +27,7 @@ class RunOptions:
     pulse_min: float = 2.0  # levels of roughness a one-row pulse must rise by to split a run
     pulse_sigma: float = 6.0  # spreads of the row-mean roughness a pulse must rise by to split
     max_depth: int = 12  # recursion limit of the splitting (pieces of pieces)
+    rejoin_levels: float = 1.0  # levels within which pieces placed at one shift are one run again (< 0: never)
 
 
 @dataclass(frozen=True, kw_only=True)
