@@ -376,7 +376,9 @@ def test_sca_runs_again_with_the_thumbnail_toned_and_puts_runs_at_their_level(da
     toned = compensate(result, curved, reference=alone)
     assert "toned on runs" in toned.thumbnail_note
     plain = compensate(result, curved)  # no reference: the thumbnail as the camera made it
-    assert y_psnr(rgb, toned.unfilled) > y_psnr(rgb, plain.unfilled) + 2.0
+    # the DC fit takes the thumbnail's own offset out where the first run measures it, so the
+    # thumbnail as made no longer puts runs 17 dB off (21.2 dB before that); toned is still better
+    assert y_psnr(rgb, toned.unfilled) > max(y_psnr(rgb, plain.unfilled) + 1.0, 38.0)
 
 
 def test_which_way_round_is_judged_on_what_sca_trusts() -> None:

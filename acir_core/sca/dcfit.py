@@ -19,6 +19,9 @@ from acir_core.sca.options import DCOptions
 from acir_core.sca.runs import Run
 
 
+ANCHOR_SHARE = 0.1  # share of the placed MCUs anchored runs need to measure the thumbnail's own offset
+
+
 @dataclass(frozen=True, kw_only=True)
 class Placement:
     """Where the shift search put one run: its shift, the DC it measured (per component, DC steps)
@@ -153,6 +156,9 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
         if thumb is not None and run_of.size:  # each run's MCUs against the thumbnail where they land
             vals = (means[dec_all] - thumb[at, k]) / unit
             keys, meds, mads, counts = group_median_mad(run_of, vals[:, None])
+            known = anchored[run_of]
+            if known.sum() >= ANCHOR_SHARE * known.size:  # what the thumbnail is off by where the level is known
+                meds = meds - float(np.median(vals[known]))
             plus.append(keys)
             minus.append(np.full(keys.size, -1, np.int64))
             rhs.append(meds)
