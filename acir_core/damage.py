@@ -185,3 +185,59 @@ def undo_text_mode(data: bytes, *, share: float = 0.9, min_lf: int = 16) -> tupl
     if lf < min_lf or pairs < share * lf:
         return None
     return data.replace(b"\r\n", b"\n"), pairs
+
+
+def _periodic_span(buf: np.ndarray, at: int, period: int, length: int) -> tuple[int, int]:
+    """The longest stretch around ``buf[at:at + length]`` whose every byte equals the one
+    ``period`` bytes before it."""
+    same = buf[period:] == buf[:-period]  # same[i]: byte i + period repeats byte i
+    lo = at - period
+    while lo > 0 and same[lo - 1]:
+        lo -= 1
+    hi = at - period + length
+    while hi < same.size and same[hi]:
+        hi += 1
+    return lo + period, hi + period
+
+
+def find_repeats(data: bytes, *, block: int = 256, source: str | None = None) -> list[tuple[int, int]]:
+    """Stretches of the scan data written twice in a row (a cluster chained in twice, a sector
+    read back twice), as (offset of the second copy, length), by identical ``block``-aligned
+    blocks: entropy-coded data holds no two, except where it is periodic (flat or blank areas,
+    zero fill), whose blocks are left out. Only a stretch whose second copy is whole (the bytes
+    from one copy's start to the other's all repeat) counts."""
+    start, end = _scan_span(data, source)
+    buf = np.frombuffer(data, np.uint8)
+    seen: dict[bytes, int] = {}
+    found: list[tuple[int, int]] = []
+    x = -(-start // block) * block
+    while x + block <= end:
+        chunk = data[x: x + block]
+        first = seen.get(chunk)
+        if first is None:
+            if len(set(chunk[:16])) > 2:  # a block of one or two byte values is fill, not a copy
+                seen[chunk] = x
+            x += block
+            continue
+        period = x - first
+        lo, hi = _periodic_span(buf, x, period, block)
+        if hi - lo >= period and lo >= start + period:
+            found.append((lo, period))
+            x = -(-hi // block) * block  # past this copy
+            seen.clear()
+        else:
+            x += block
+    return found
+
+
+def undo_repeats(data: bytes, *, source: str | None = None) -> tuple[bytes, list[tuple[int, int]]] | None:
+    """``data`` with the second copy of every stretch written twice (:func:`find_repeats`) taken
+    out, and (offset, length) of each in ``data``; None when there is none. Removing any
+    ``length`` bytes of a repeating stretch gives the same bytes, so the original comes back."""
+    found = find_repeats(data, source=source)
+    if not found:
+        return None
+    out = bytearray(data)
+    for offset, length in reversed(found):
+        del out[offset: offset + length]
+    return bytes(out), found

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from acir_core.damage import undo_text_mode
+from acir_core.damage import undo_repeats, undo_text_mode
 from acir_core.errors import AcirError, CorruptHeader, ImageTooLarge, InvalidParameter, NotJpeg
 from acir_core.graft import Grafted, graft, header_lost
 from acir_core.imagefile import load_rgb
@@ -156,6 +156,23 @@ def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: i
     return g.result, g
 
 
+def _without_repeats(data: bytes, result: DecodeResult, source: str, max_pixels: int):
+    """``data`` and its decode with every stretch written twice taken out
+    (:func:`acir_core.damage.undo_repeats`), and where each was, when that decodes cleaner (no
+    failure and nothing missing, or fewer resyncs and missing MCUs): periodic data (a flat
+    area's codes) can look like a copy, and taking it out would lose MCUs."""
+    undone = undo_repeats(data, source=source)
+    if undone is None:
+        return data, result, None
+    again = decode(undone[0], "robust", source=source, max_pixels=max_pixels)
+
+    def hurt(r: DecodeResult) -> int:
+        return len(r.resyncs) + int(r.missing.sum())
+    if again.clean or hurt(again) < hurt(result):
+        return undone[0], again, undone[1]
+    return data, result, None
+
+
 def _thumbnail_of(data: bytes, grafted: Grafted | None, result: DecodeResult, thumbnail, source: str):
     """The thumbnail to use: for a grafted file, a JPEG that survived in what is left of the
     header (searched in the damaged bytes, before the scan data)."""
@@ -185,6 +202,9 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         data = undone[0]
     t0 = time.perf_counter()
     result, grafted = _decode_or_graft(data, donors, stage, source, max_pixels, memory_budget)
+    repeats = None
+    if grafted is None and not result.clean:
+        data, result, repeats = _without_repeats(data, result, source, max_pixels)
     t1 = time.perf_counter()
     summary = result.summary()
     rec = {"width": result.frame.width, "height": result.frame.height,
@@ -193,6 +213,8 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     timings = {"decode": t1 - t0}
     if undone is not None:
         rec["text_mode_undone"] = undone[1]
+    if repeats is not None:
+        rec["repeats_removed"] = [{"offset": o, "length": n} for o, n in repeats]
     original = data
     if grafted is not None:
         rec["header"] = grafted.record
@@ -203,7 +225,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     if result.clean or end is not None:
         mask = np.zeros((result.frame.height, result.frame.width), bool)
         # the file itself is damaged (text mode, a header put back): restored, not passed through
-        status = "clean" if undone is None and grafted is None else "restored"
+        status = "clean" if undone is None and grafted is None and repeats is None else "restored"
         rec.update(status=status, stage="none", damaged_fraction=0.0, runs=0, runs_fixed=0, thumbnail="unused",
                    timings=timings)
         coded = None if status == "clean" else coded_image(data, result.frame, result.qtables,

@@ -201,3 +201,34 @@ def test_a_run_that_decoded_without_a_failure_is_not_left_split_by_the_placing()
     restored = restore_photo(apply_damage(data, [parse_damage("lose:4k")], seed=2).data, stage="sca")
     exact = np.all(restored.image == clean, axis=2)
     assert exact.mean() > 0.95 and exact[~restored.mask].mean() > 0.97
+
+
+@pytest.mark.parametrize("spec", ["repeat:512", "repeat:4k", "repeat:16k@0.7"])
+def test_a_stretch_written_twice_is_found_and_taken_out_exactly(photo, spec) -> None:
+    from acir_core.damage import find_repeats, undo_repeats
+
+    assert find_repeats(photo) == []
+    damaged = _apply(photo, spec, seed=1)
+    event = damaged.events[0]
+    ((offset, length),) = find_repeats(damaged.data)
+    assert length == event.length and event.offset <= offset <= event.offset + length
+    assert undo_repeats(damaged.data)[0] == photo
+    restored = restore_photo(damaged.data, stage="sca")
+    assert restored.status == "restored" and not restored.mask.any()
+    assert np.array_equal(restored.image, load_rgb(photo).rgb)
+    assert restored.record["repeats_removed"] == [{"offset": offset, "length": length}]
+
+
+def test_a_flat_areas_periodic_codes_are_not_taken_for_a_copy() -> None:
+    """A black photo's scan repeats every few bytes, so whole blocks of it recur; with a flip
+    elsewhere the file is damaged, and taking such a 'copy' out would lose MCUs: the decode
+    says so, and the bytes stay."""
+    from acir_core.damage import find_repeats
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((512, 512, 3), np.uint8)).save(buf, "JPEG", quality=92)
+    data = bytearray(buf.getvalue())
+    assert find_repeats(bytes(data))  # it does look like one
+    data[len(data) // 3] ^= 0x20
+    restored = restore_photo(bytes(data), stage="decode")
+    assert "repeats_removed" not in restored.record

@@ -162,7 +162,7 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
             plus.append(keys)
             minus.append(np.full(keys.size, -1, np.int64))
             rhs.append(meds)
-            wts.append(counts / (1.57 * mads * mads + 0.05))
+            wts.append(opts.thumb_weight * counts / (1.57 * mads * mads + 0.05))
         free = np.flatnonzero(~anchored)
         if not free.size or not plus:
             result[:, k] = [int(round(pl.dc[k])) for pl in placements]

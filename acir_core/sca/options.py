@@ -51,6 +51,7 @@ class DCOptions:
 
     rounds: int = 4  # reweighting rounds
     scale: float = 1.5  # Cauchy scale of the reweighting (DC steps)
+    thumb_weight: float = 1.0  # weight of a run's level against the thumbnail beside its borders
 
 
 @dataclass(frozen=True, kw_only=True)
