@@ -21,6 +21,7 @@ from acir_core.jpeg.rewrite import CodedImage, coded_image
 from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, scan_cell
 from acir_core.sca.aware_sca import shared_edges
+from acir_core.sca.borrow import borrow_levels
 from acir_core.sca.compensate import Compensated, compensate, refill, resolve_thumbnail
 from acir_core.sca.evidence import judge
 from acir_core.jpeg.progressive import band_damage
@@ -115,7 +116,7 @@ def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compens
 
 
 def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None, options: AwareOptions | None,
-                    source: str) -> tuple[Compensated, str, dict]:
+                    source: str) -> tuple[Compensated, str, dict, bool]:
     """SCA from the decode alone, SCA guided by the thumbnail (framed and toned on what the first
     trusts), and the standard decoder's view: the one the evidence
     (:func:`acir_core.sca.evidence.judge`: seams at MCU boundaries, untextured MCUs, distance to
@@ -136,7 +137,14 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
     scores = {name: judge(c.rgb, cell, f.thumbnail).score for name, c in candidates.items()}
     kept = min(scores, key=lambda k: (scores[k], list(candidates).index(k)))
-    return candidates[kept], kept, {k: round(v, 3) for k, v in scores.items()}
+    chosen, borrowed = candidates[kept], False
+    if kept == "sca-unguided":  # placed alike: the levels the thumbnail pinned (acir_core.sca.borrow)
+        levelled = borrow_levels(chosen.sca, f.sca, result)
+        if levelled is not None:
+            chosen = refill(replace(chosen, sca=levelled, unfilled=levelled.rgb, rgb=levelled.rgb), result,
+                            f.thumbnail, f.thumbnail_note)
+            borrowed = True
+    return chosen, kept, {k: round(v, 3) for k, v in scores.items()}, borrowed
 
 
 def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: int,
@@ -246,7 +254,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
                            region=mask, coded=coded, record=rec)
     thumb, origin = _thumbnail_of(original, grafted, result, thumbnail, source)
-    f, kept, evidence = _best_supported(result, data, thumb, options, source)
+    f, kept, evidence, borrowed = _best_supported(result, data, thumb, options, source)
     timings["sca"] = time.perf_counter() - t1
     fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))
     rec.update(status="restored", stage="sca", damaged_fraction=float(f.mask.mean()),
@@ -256,6 +264,8 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         rec["thumbnail_frame"] = f.thumbnail_note
     rec["kept"] = kept
     rec["evidence"] = evidence
+    if borrowed:
+        rec["levels"] = "guided"  # the unguided result with the guided SCA's DC per run
     if any(sr.cut for sr in result.scans) and summary["missing_fraction"] > 0:
         rec["status"] = "truncated"  # what arrived restored, the rest filled: the file was cut
     coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, f.sca.coefficients)

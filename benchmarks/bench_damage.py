@@ -6,7 +6,8 @@ time (:mod:`acir_core.damage`: zeroed, lost and repeated sector runs, CR before 
 files, zeroed or removed first sectors), placed by the seed, and is restored by
 ``restore_photo`` at stage sca with its own thumbnail. Per case: Y-PSNR against the original and
 Pillow's on the same damaged file (grey where Pillow shows nothing), the MCUs the damage held
-(whose bytes were zeroed, removed, repeated, changed or cut off), the mask as a multiple of them,
+(whose bytes were zeroed, removed, repeated, changed or cut off), the mask's area as a multiple
+of theirs (the JSON also holds the MCUs it touches, its 2-pixel growth counted, as a multiple),
 the share of the other MCUs (one MCU away from the damage and further, where chroma up-sampling
 no longer reaches) that come out bit-exact, seconds, the status or refusal, and the repaired JPEG
 (``--format jpeg``): its Y-PSNR as Pillow decodes it, the share of MCUs it made up and the seconds
@@ -113,6 +114,7 @@ def run_case(task: dict) -> dict:
     near[:-1] |= grid[1:]
     near[:, 1:] |= near[:, :-1].copy()
     near[:, :-1] |= near[:, 1:].copy()
+    cell_px = 64 * result.frame.max_v * result.frame.max_h  # pixels per MCU
     differs = _cells(np.any(res.image != clean, axis=2), result, sr)
     masked = _cells(res.mask, result, sr)
     far = ~near
@@ -131,14 +133,15 @@ def run_case(task: dict) -> dict:
     else:  # intact: the file itself is the repaired JPEG
         row.update(jpeg_seconds=0.0, jpeg_made_pct=0.0, jpeg_psnr=_y_psnr(pillow_rgb(damaged.data, clean.shape), clean))
     row.update(status=res.status, psnr=_y_psnr(res.image, clean), mask_pct=100.0 * res.mask.mean(),
-               mask_over_held=float(masked.sum() / max(held.sum(), 1)),
+               mask_over_held=float(res.mask.sum() / max(held.sum() * cell_px, 1)),
+               mask_mcus_over_held=float(masked.sum() / max(held.sum(), 1)),
                exact_far_pct=100.0 * float((~differs & far).sum() / max(far.sum(), 1)),
                kept=res.record.get("kept", "acir"))
     return row
 
 
 def summarise(rows: list[dict]) -> str:
-    out = ["| damage | cases | refused | Pillow | acir | acir - Pillow | held MCUs | mask / held | exact beyond "
+    out = ["| damage | cases | refused | Pillow | acir | acir - Pillow | held MCUs | mask area / held | exact beyond "
            "| AC exact beyond | DC placed | s | repaired JPEG | made up | JPEG s |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for spec in dict.fromkeys(r["damage"] for r in rows):

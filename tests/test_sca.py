@@ -1256,3 +1256,38 @@ def test_pieces_of_one_decoded_run_placed_alike_are_one_run_again() -> None:
         assert len(placed) == 2 and solved.tolist() == [[0, 0], list(dc)] and not loose.any()
     resynced = SimpleNamespace(**{**vars(sr), "resyncs": (SimpleNamespace(mcu=200),)})
     assert len(rejoin(*pieces(0, (1, 0)), resynced, units, 1.0, (2, 7))[0]) == 2
+
+
+def test_the_unguided_result_takes_the_guided_levels_only_where_both_placed_the_runs_alike(photo) -> None:
+    """Two runs, the second corrected by a level's worth of Y steps in the unguided SCA and by none
+    in the guided one (the truth): borrowing gives the guided DC and the clean decode back; a guided SCA that
+    put the run elsewhere, or more than a level away, lends nothing."""
+    from dataclasses import replace
+
+    from acir_core.sca.borrow import borrow_levels
+    from acir_core.sca.result import SCAResult, SegmentFix
+
+    result = decode(photo, "robust")
+    sr = result.scans[0]
+    units = float(result.qtables[0][0]) / 8.0
+    step = max(int(1.0 // units), 1)
+    n, half = sr.mcu_rows * sr.mcu_cols, (sr.mcu_rows // 2) * sr.mcu_cols
+    coefs = [c.copy() for c in result.coefficients]
+    v, h = result.frame.components[0].v, result.frame.components[0].h
+    coefs[0][(sr.mcu_rows // 2) * v: sr.mcu_rows * v, : sr.mcu_cols * h, 0] -= step
+
+    def sca(dc: int, shift: int = 0, coefficients=None) -> SCAResult:
+        fixes = (SegmentFix(scan=0, first_mcu=0, end_mcu=half, shift=0, dc=(0, 0, 0), cost=0.0, confident=True),
+                 SegmentFix(scan=0, first_mcu=half, end_mcu=n, shift=shift, dc=(dc, 0, 0), cost=1.0, confident=True))
+        grid = np.zeros((sr.mcu_rows, sr.mcu_cols), bool)
+        return SCAResult(rgb=result.rgb, mask=np.zeros(result.rgb.shape[:2], bool), mcu_mask=grid, segments=fixes,
+                         coefficients=tuple(coefficients or result.coefficients), method="aware", timings={})
+
+    unguided = sca(step, coefficients=coefs)
+    got = borrow_levels(unguided, sca(0), result)
+    assert got is not None and got.segments[1].dc == (0, 0, 0)
+    assert all(np.array_equal(a, b) for a, b in zip(got.coefficients, result.coefficients))
+    assert np.array_equal(got.rgb, result.rgb)
+    assert borrow_levels(unguided, sca(0, shift=1), result) is None
+    assert borrow_levels(unguided, sca(step - int(np.ceil(1.01 / units))), result) is None
+    assert borrow_levels(unguided, replace(unguided), result) is None  # nothing differs

@@ -317,6 +317,9 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
         # like libjpeg, a strict decoder sees the data end at an unexpected marker
         marker_bit = 8 * int(np.searchsorted(bits.src, bits.bad_markers[0]))
         bits = dataclasses.replace(bits, nbits=marker_bit)
+    zeros = zero_runs(bits.buf, bits.nbits) if _zeros_not_flat(scan, tables) else NO_RUNS
+    if robust and zeros.size:
+        bits, zeros = _without_zero_runs(bits, zeros)
     seg_start, seg_end, seg_first, seg_count = _segments(scan, bits, n_mcus, not robust, source, head)
     mcu_bit_start = np.full(n_mcus, -1, np.int64)
     decoded = np.zeros(n_mcus, np.uint8)
@@ -357,7 +360,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
                       resyncs=events, restart_interval=scan.restart_interval, byte_offsets=bits.src,
                       n_bits=bits.nbits, trailing_bits=int(status[4]), cut=end + 1 >= len(data) or data[end] != 0xFF,
                       damaged_markers=bits.bad_markers,
-                      zero_runs=zero_runs(bits.buf, bits.nbits) if _zeros_not_flat(scan, tables) else NO_RUNS,
+                      zero_runs=zeros,
                       segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra,
                       segment_pad=seg_pad, head=head is not None)
 
@@ -437,6 +440,24 @@ def _zeros_not_flat(scan: Scan, tables: Tables) -> bool:
         if not (dc0 >= 0 and ac0 >= 0 and dc0 & 0xFF == 0 and ac0 & 0xFF == 0):
             return True
     return False
+
+
+def _without_zero_runs(bits: ScanBits, runs: np.ndarray) -> tuple[ScanBits, np.ndarray]:
+    """``bits`` with its zero-filled stretches (``runs``, bit ranges on whole bytes) taken out,
+    and where each was, as empty bit ranges in what is left. Zeros decode as valid blocks, often
+    many to a sector, so a decoder reading through them could reach the scan's last MCU inside
+    them and never read the photo data after; taken out, the stretch is a lost one: the decoder
+    fails where it was and resyncs on the data that follows (docs/decoder.md)."""
+    keep = np.ones(bits.nbits // 8, bool)
+    for lo, hi in runs.tolist():
+        keep[lo // 8: hi // 8] = False
+    gone = np.concatenate([[0], np.cumsum(~keep)])  # destuffed bytes removed before each position
+    pad = bits.buf[bits.nbits // 8:]
+    buf = np.concatenate([bits.buf[: bits.nbits // 8][keep], pad])
+    rst_pos = bits.rst_pos - gone[np.minimum(bits.rst_pos, keep.size)]
+    at = np.array([[lo - 8 * gone[lo // 8]] * 2 for lo, _ in runs.tolist()], np.int64).reshape(-1, 2)
+    return dataclasses.replace(bits, buf=buf, nbits=8 * int(keep.sum()) + bits.nbits % 8,
+                               src=bits.src[: keep.size][keep], rst_pos=rst_pos), at
 
 
 def zero_runs(buf: np.ndarray, nbits: int, min_bytes: int = ZERO_RUN_BYTES) -> np.ndarray:
