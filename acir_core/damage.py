@@ -200,13 +200,17 @@ def _periodic_span(buf: np.ndarray, at: int, period: int, length: int) -> tuple[
     return lo + period, hi + period
 
 
-def find_repeats(data: bytes, *, block: int = 256, source: str | None = None) -> list[tuple[int, int]]:
+def find_repeats(data: bytes, *, block: int = 256, before: int | None = None,
+                 source: str | None = None) -> list[tuple[int, int]]:
     """Stretches of the scan data written twice in a row (a cluster chained in twice, a sector
     read back twice), as (offset of the second copy, length), by identical ``block``-aligned
     blocks: entropy-coded data holds no two, except where it is periodic (flat or blank areas,
     zero fill), whose blocks are left out. Only a stretch whose second copy is whole (the bytes
-    from one copy's start to the other's all repeat) counts."""
+    from one copy's start to the other's all repeat) counts; with ``before``, only a copy that
+    starts before that offset."""
     start, end = _scan_span(data, source)
+    if before is not None:
+        end = min(end, before)
     buf = np.frombuffer(data, np.uint8)
     seen: dict[bytes, int] = {}
     found: list[tuple[int, int]] = []
@@ -230,11 +234,12 @@ def find_repeats(data: bytes, *, block: int = 256, source: str | None = None) ->
     return found
 
 
-def undo_repeats(data: bytes, *, source: str | None = None) -> tuple[bytes, list[tuple[int, int]]] | None:
+def undo_repeats(data: bytes, *, before: int | None = None,
+                 source: str | None = None) -> tuple[bytes, list[tuple[int, int]]] | None:
     """``data`` with the second copy of every stretch written twice (:func:`find_repeats`) taken
     out, and (offset, length) of each in ``data``; None when there is none. Removing any
     ``length`` bytes of a repeating stretch gives the same bytes, so the original comes back."""
-    found = find_repeats(data, source=source)
+    found = find_repeats(data, before=before, source=source)
     if not found:
         return None
     out = bytearray(data)

@@ -166,16 +166,19 @@ def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: i
 
 def _without_repeats(data: bytes, result: DecodeResult, source: str, max_pixels: int):
     """``data`` and its decode with every stretch written twice taken out
-    (:func:`acir_core.damage.undo_repeats`), and where each was, when that decodes cleaner (no
-    failure and nothing missing, or fewer resyncs and missing MCUs): periodic data (a flat
-    area's codes) can look like a copy, and taking it out would lose MCUs."""
-    undone = undo_repeats(data, source=source)
+    (:func:`acir_core.damage.undo_repeats`), and where each was, when that decodes as an intact
+    file or cleaner (fewer resyncs, missing MCUs and MCUs left over after the last): periodic
+    data (a flat area's codes) can look like a copy, and taking it out would lose MCUs."""
+    before = None
+    if result.clean:  # only inside what was decoded: bytes after the last MCU are not the photo's
+        before = max(sr.file_offset(sr.n_bits - sr.trailing_bits) for sr in result.scans)
+    undone = undo_repeats(data, before=before, source=source)
     if undone is None:
         return data, result, None
     again = decode(undone[0], "robust", source=source, max_pixels=max_pixels)
 
     def hurt(r: DecodeResult) -> int:
-        return len(r.resyncs) + int(r.missing.sum())
+        return len(r.resyncs) + int(r.missing.sum()) + sum(int(s.segment_extra.sum()) for s in r.scans)
     if again.clean or hurt(again) < hurt(result):
         return undone[0], again, undone[1]
     return data, result, None
@@ -211,7 +214,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     t0 = time.perf_counter()
     result, grafted = _decode_or_graft(data, donors, stage, source, max_pixels, memory_budget)
     repeats = None
-    if grafted is None and not result.clean:
+    if grafted is None:  # a copy can decode without a failure where markers restart it
         data, result, repeats = _without_repeats(data, result, source, max_pixels)
     t1 = time.perf_counter()
     summary = result.summary()

@@ -252,3 +252,17 @@ def test_zeros_that_decode_as_more_mcus_than_they_replaced_do_not_hide_the_data_
     assert lo == hi and sr.segment_extra.tolist() == [0] and not sr.decoded.all()
     restored = restore_photo(damaged, stage="sca")
     assert y_psnr(restored.image, load_rgb(data).rgb) > 40.0 and restored.mask.mean() < 0.06
+
+
+def test_a_copy_the_restart_markers_decode_cleanly_is_still_taken_out() -> None:
+    """With a marker every MCU row, a repeated 16 KiB can hold whole intervals the marker
+    assignment takes as they come: the decode reports nothing wrong, yet the photo is not the
+    original (a camera file so damaged was copied as intact, 25 dB)."""
+    buf = io.BytesIO()
+    Image.fromarray(photo_like(1024, 768, seed=5)).save(buf, "JPEG", quality=92, restart_marker_rows=1)
+    data = buf.getvalue()
+    damaged = _apply(data, "repeat:16k", seed=0).data
+    assert decode(damaged, "robust").clean
+    restored = restore_photo(damaged, stage="decode")
+    assert restored.status == "restored" and "repeats_removed" in restored.record
+    assert np.array_equal(restored.image, load_rgb(data).rgb)
