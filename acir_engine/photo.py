@@ -27,6 +27,7 @@ from acir_core.sca.evidence import judge
 from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
+from acir_core.sca.progressive import silently_scrambled
 from acir_core.thumbnail import embedded_previews
 from acir_engine.network import RESTORE_STAGES
 
@@ -39,7 +40,8 @@ class PhotoResult:
     pass it through untouched) or "restored". ``image``: the best image made here (SCA + fill, or
     the robust decode for stage "decode"), which is also the network's input; ``mask``: what SCA
     could not verify; ``region``: the pixels the network restores; ``thumb_up``: the thumbnail
-    up-sampled to the photo (None without one); ``record``: what was found and done (JSON-able)."""
+    up-sampled to the photo (None without one); ``unfilled``: the SCA image before the fill
+    (stage sca); ``record``: what was found and done (JSON-able)."""
 
     source: str
     status: str
@@ -49,6 +51,7 @@ class PhotoResult:
     region: np.ndarray | None = field(default=None, repr=False)
     thumb_up: np.ndarray | None = field(default=None, repr=False)
     thumbnail_source: str = "none"
+    unfilled: np.ndarray | None = field(default=None, repr=False)
     coded: CodedImage | None = field(default=None, repr=False)
     record: dict = field(default_factory=dict)
 
@@ -110,7 +113,10 @@ def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compens
     if rgb.shape != like.rgb.shape:
         return None
     sr = result.scans[0]
-    mask = pixel_mask(result, sr, (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols), 0)
+    if result.frame.marker == 0xC2:  # what a progressive file lost is SCA's mask (its DC scan alone says little)
+        mask = like.mask
+    else:
+        mask = pixel_mask(result, sr, (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols), 0)
     return replace(like, rgb=rgb, mask=mask, region=mask, unfilled=rgb, fill="none",
                    sca=replace(like.sca, coefficients=result.coefficients))
 
@@ -130,7 +136,7 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
             f = compensate(result, thumb, options=options, reference=alone)
         alone = refill(alone, result, f.thumbnail, f.thumbnail_note)
         candidates = {"sca": f, "sca-unguided": alone}
-    if len(result.scans) == 1:
+    if len(result.scans) == 1 or result.frame.marker == 0xC2:
         std = _standard_view(result, data, source, f)
         if std is not None:
             candidates["standard-decoder"] = std
@@ -233,7 +239,9 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     end = None if result.clean or grafted is not None else _end_of_image(result, data, source)
     if end is not None:
         rec["note"] = f"{len(data) - end} bytes after the image's end (another file or leftovers), kept as they are"
-    if result.clean or end is not None:
+    scrambled = result.clean and result.frame.marker == 0xC2 and \
+        silently_scrambled(result, _thumbnail_of(original, grafted, result, thumbnail, source)[0])
+    if (result.clean and not scrambled) or end is not None:
         mask = np.zeros((result.frame.height, result.frame.width), bool)
         # the file itself is damaged (text mode, a header put back): restored, not passed through
         status = "clean" if undone is None and grafted is None and repeats is None else "restored"
@@ -247,6 +255,8 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         bd = band_damage(result)
         rec["progressive"] = {"scans": len(result.scans), "coarse_fraction": float(bd.detail_lost.mean()),
                               "lost": [s for s in bd.scans if s["mcus_lost"]]}
+        if scrambled:
+            rec["progressive"]["dc_scrambled"] = True  # decoded without a failure, parts from the thumbnail
     if stage == "decode":
         sr = result.scans[0]
         grid = (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols)
@@ -273,4 +283,4 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         rec["status"] = "truncated"  # what arrived restored, the rest filled: the file was cut
     coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, f.sca.coefficients)
     return PhotoResult(source=source, status="restored", stage="sca", image=f.rgb, mask=f.mask, region=f.region,
-                       thumb_up=f.thumb_up, thumbnail_source=origin, coded=coded, record=rec)
+                       thumb_up=f.thumb_up, thumbnail_source=origin, unfilled=f.unfilled, coded=coded, record=rec)

@@ -6,8 +6,9 @@ scans refine (successive approximation, Ah = Al + 1). Each scan adds to the coef
 ones left, so one kernel handles the four kinds (DC first / refine, AC first / refine) on the
 shared coefficient planes. End-of-band runs (EOBRUN) let one symbol skip many blocks of a band.
 
-Robust decoding: a code that is not in the table, a run past Se or data that ends early costs
-the blocks near it. The scan resumes where the next blocks decode in a row (for a refinement, at
+Robust decoding: a DC scan reads on one bit after a failure (its short codes fall back in step
+within a few symbols; what follows is placed and levelled by SCA). In an AC scan a code that is
+not in the table, a run past Se or data that ends early costs the blocks near it. The scan resumes where the next blocks decode in a row (for a refinement, at
 the block whose history decodes on, read as it was before the scan) and the run after the last
 failure is placed by where the segment's bits end. Each block carries a 64-bit mask of the
 coefficients whose history it has (``known``): a refinement scan reads one correction bit per
@@ -348,8 +349,9 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     """Decode one scan's restart segments into ``coef`` (all blocks, natural order). ``decoded``
     (per MCU of this scan) is set for every MCU decoded without a failure; ``known`` (per block)
     gains this scan's band for every block decoded; ``starts``: each MCU's first bit. Strict: the
-    first failure stops with ``err`` = (code, bit, MCU). Robust: a DC scan loses the rest of its
-    segment; AC scans resume after a failure and go on (``events`` rows: MCU, failure bit, resume
+    first failure stops with ``err`` = (code, bit, MCU). Robust: a DC first scan reads on one bit
+    after a failure (an event; SCA places and levels the MCUs after it); AC scans
+    resume after a failure and go on (``events`` rows: MCU, failure bit, resume
     bit, placement shift, error code; ``err[0]`` their count; ``err[1]`` the net shift of a scan
     that ended out of step with no failure); ``split``: an MCU where such a silent error ends, placed like a resumption;
     ``prior``: the planes before a refinement scan, ``doubt``: blocks later refinements cannot
@@ -441,6 +443,13 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 err[1] = start
                 err[2] = m
                 return
+            if kind == DC_FIRST and failed != ERR_OUT_OF_DATA and start + 1 < end:
+                # DC codes fall back in step within a few symbols: read on, one bit later; the
+                # stretches after are placed and levelled against the thumbnail (sca.dcsteps)
+                if n_ev == 0 or events[min(n_ev, events.shape[0]) - 1, 0] != m:
+                    n_ev = _event(events, n_ev, m, start, start + 1, failed)
+                pos = start + 1
+                continue
             if not resyncs or failed == ERR_OUT_OF_DATA:
                 break  # the rest of this restart segment is lost to this scan
             # ---- an AC scan: the MCUs decoded from bits shortly before the failure are doubtful

@@ -19,6 +19,7 @@ from acir_core.jpeg.tables import Frame, Scan
 SILENT_REACH = 8  # shifts a stretch between errors decoded silently is tested for
 SILENT_ROUNDS = 4  # such stretches moved per scan
 SILENT_SCORE = 6.0  # standard errors its change point must stand out (a band in place: 0)
+TAIL_PLACED = 0.5  # share of the blocks after the split a decode must place to be kept
 
 
 def _drop_scan_band(coef_flat: np.ndarray, known: np.ndarray, base: int, grid: tuple[int, int], ss: int,
@@ -43,7 +44,13 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
     if sr.silent_shift:
         x, _, _ = _change_point(own, fit, sr.silent_shift, own.size)
         _drop_scan_band(coef_flat, known, base, grid, scan.ss, scan.se)
-        sr = redecode(x)
+        again = redecode(x)
+        if x > 0 and again.decoded[x:].mean() >= TAIL_PLACED:
+            sr = again
+        else:  # several errors, or none where the shift says: the band up to where it stops fitting
+            _drop_scan_band(coef_flat, known, base, grid, scan.ss, scan.se)
+            sr = redecode(-1)
+            _drop_from(coef_flat, known, sr, base, grid, scan.ss, scan.se, _first_misfit(own, fit))
     failures = [e.mcu for e in sr.resyncs if e.reason != ERROR_NAMES[ERR_SILENT]]
     hi = failures[0] if failures else sr.mcu_rows * sr.mcu_cols
     for _ in range(SILENT_ROUNDS):
@@ -89,6 +96,27 @@ def _change_point(own: np.ndarray, fit: np.ndarray, shift: int, hi: int) -> tupl
     x1 = int(np.flatnonzero(total[: x2 + 1] == lowest[x2])[0])
     spread = float(np.std(gain)) * np.sqrt(gain.size)
     return x1, x2, float((total[x2] - total[x1]) / spread) if spread > 0 else 0.0
+
+
+def _first_misfit(own: np.ndarray, fit: np.ndarray) -> int:
+    """The block from which the band fits its blocks worse than before (the change point of the
+    misfit's running sum): where the first error decoded silently put it out of place."""
+    e = np.abs(own - fit)
+    if e.size < 2:
+        return 0
+    return int(np.argmin(np.cumsum(e - e.mean()))) + 1
+
+
+def _drop_from(coef_flat: np.ndarray, known: np.ndarray, sr, base: int, grid: tuple[int, int], ss: int, se: int,
+               x: int) -> None:
+    """The blocks from ``x`` - ``SILENT_BACK`` on (in the scan's order) lose the band ss..se."""
+    rows, bw = grid
+    blocks = np.arange(max(0, x - SILENT_BACK), sr.mcu_rows * sr.mcu_cols)
+    r, c = blocks // sr.mcu_cols, blocks % sr.mcu_cols
+    zz = np.asarray(_ZZ[ss: se + 1])
+    coef_flat[base: base + rows * bw].reshape(rows, bw, 64)[r[:, None], c[:, None], zz[None, :]] = 0
+    known[base: base + rows * bw].reshape(rows, bw)[r, c] &= ~np.uint64(sum(1 << k for k in range(ss, se + 1)))
+    sr.decoded[blocks] = False
 
 
 def _shift_stretch(coef_flat: np.ndarray, known: np.ndarray, sr, base: int, grid: tuple[int, int],

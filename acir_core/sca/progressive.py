@@ -1,11 +1,13 @@
-"""SCA's place for a progressive file: what its scans lost, as a damage mask.
+"""SCA's place for a progressive file: its DC put right, and what its scans lost as the mask.
 
 A progressive file's blocks arrive in bands, and the robust decoder keeps, for every block, what
-each scan gave it (:mod:`acir_core.jpeg.progressive`). A block without its DC has no picture: it
-is what the mask holds and the fill replaces. A block that missed only later AC bands shows the
-coarse picture the earlier scans gave, which no thumbnail improves on: it stays, counted in the
-record. An error a DC scan decoded silently scrambles every later MCU's tone with no failure:
-with a thumbnail, the MCUs from where the photo parts from it are masked too.
+each scan gave it (:mod:`acir_core.jpeg.progressive`). A DC scan read on after a failure, or
+through an error it read silently, puts later MCUs' DC on a wrong predictor and a few places
+off: against the thumbnail those stretches are placed and levelled (:mod:`acir_core.sca.dcsteps`).
+A block still without a DC it can trust gets one from the AC it kept, its neighbours and the
+thumbnail (:mod:`acir_core.sca.dcrecover`); those MCUs are the mask, which the fill judges. A
+block that missed only later AC bands shows the coarse picture the earlier scans gave, which no
+thumbnail improves on: it stays, counted in the record.
 """
 from __future__ import annotations
 
@@ -15,46 +17,77 @@ import numpy as np
 
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.jpeg.progressive import band_damage
+from acir_core.sca.dcrecover import block_levels, recover_dc
+from acir_core.sca.dcsteps import find_dc_steps
+from acir_core.sca.fill import upsampled_thumbnail
 from acir_core.sca.result import SCAResult
-from acir_core.thumbregister import area_reduce
+from acir_core.sca.thumbmodel import jfif_planes
+from acir_core.thumbframe import frame_thumbnail
 
 
-SCRAMBLE_RATIO = 3.0  # a DC scan scrambled from an MCU on: the photo that much further from the thumbnail
-SCRAMBLE_LEVELS = 6.0  # and this many levels more (median per MCU)
+def read_on(result: DecodeResult, shape: tuple[int, int]) -> np.ndarray:
+    """MCUs (``shape``, the frame's MCU grid) a DC first scan read after a failure, to the end
+    of their restart segment: their DC has the wrong predictor and may sit a few MCUs off, which
+    only a thumbnail can tell (:func:`find_dc_steps`)."""
+    out = np.zeros(shape[0] * shape[1], bool)
+    for sr in result.scans:
+        if sr.band is None or sr.band[0] != 0 or sr.band[2] != 0 or len(sr.components) != len(result.frame.components):
+            continue
+        ends = sr.segment_first + sr.segment_count
+        for e in sr.resyncs:
+            seg = int(np.searchsorted(sr.segment_first, e.mcu, side="right")) - 1
+            out[e.mcu: min(int(ends[seg]), out.size)] = True
+    return out.reshape(shape)
 
 
-def scrambled_tail(result: DecodeResult, thumbnail: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """MCUs (``shape``, the frame's MCU grid) from where the photo parts from the thumbnail to the
-    end: an error a DC scan decoded silently puts later values into the wrong predictor, and
-    every MCU after it shows a wrong tone, with no failure to mark it. Where: the change point of
-    the per-MCU luma distance to the framed thumbnail, taken when the distance after it stands
-    ``SCRAMBLE_RATIO`` times and ``SCRAMBLE_LEVELS`` above the distance before."""
-    rows, cols = shape
-    out = np.zeros(shape, bool)
-    if rows * cols < 4 * cols or thumbnail is None:
-        return out
-    luma = np.array([0.299, 0.587, 0.114])
-    photo = area_reduce(result.rgb, cols, rows) @ luma
-    thumb = area_reduce(thumbnail, cols, rows) @ luma
-    e = np.abs(photo - thumb).ravel()
-    tail = np.concatenate([np.cumsum((e - e.mean())[::-1])[::-1], [0.0]])
-    x = int(np.argmax(tail[cols: e.size - cols])) + cols
-    before, after = float(np.median(e[:x])), float(np.median(e[x:]))
-    if after >= SCRAMBLE_RATIO * before + SCRAMBLE_LEVELS:
-        out.ravel()[x:] = True
-    return out
+def silently_scrambled(result: DecodeResult, thumbnail: np.ndarray | None) -> bool:
+    """Whether a progressive decode without a failure still shows the steps against its thumbnail
+    (framed here) that an error its DC scan read silently leaves (:func:`find_dc_steps`): then
+    the file is damaged, not intact."""
+    frame = result.frame
+    if thumbnail is None or frame.marker != 0xC2:
+        return False
+    framed = frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb
+    return find_dc_steps(result, framed).found
 
 
 def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -> SCAResult:
-    """The decode as it is, with the MCUs that lost their DC as the mask (frame MCU grid); with a
-    thumbnail (framed to the photo) also those after a DC scan's silent error
-    (:func:`scrambled_tail`)."""
+    """The decode with, given a thumbnail framed to the photo, the DC steps of errors its DC scan
+    read silently undone (:func:`acir_core.sca.dcsteps.find_dc_steps`), then the DC of every
+    block that lost it (or sits in a stretch those corrections could not make fit) estimated from
+    the AC the block kept, its neighbours and the thumbnail
+    (:func:`acir_core.sca.dcrecover.recover_dc`); those MCUs are the mask (frame MCU grid), which
+    the fill judges against the thumbnail."""
     t0 = time.perf_counter()
     frame = result.frame
     grid = band_damage(result).dc_lost
-    if thumbnail is not None:
-        grid = grid | scrambled_tail(result, thumbnail, grid.shape)
-    ch, cw = (8, 8) if len(frame.components) == 1 else (8 * frame.max_v, 8 * frame.max_h)
+    coefficients = result.coefficients
+    steps = find_dc_steps(result, thumbnail) if thumbnail is not None else None
+    if steps is not None and steps.found:
+        coefficients = steps.coefficients
+        grid = grid | steps.untrusted
+    elif steps is None:
+        grid = grid | read_on(result, grid.shape)
+    single = len(frame.components) == 1
+    ch, cw = (8, 8) if single else (8 * frame.max_v, 8 * frame.max_h)
     mask = np.repeat(np.repeat(grid, ch, 0), cw, 1)[: frame.height, : frame.width]
-    return SCAResult(rgb=result.rgb, mask=mask, mcu_mask=grid, segments=(), coefficients=result.coefficients,
+    if grid.any() and not grid.all():
+        unknown, grids, scales = [], [], []
+        for ci, comp in enumerate(frame.components):
+            v, h = (1, 1) if single else (comp.v, comp.h)
+            rows, cols = coefficients[ci].shape[:2]
+            blocks = np.repeat(np.repeat(grid, v, 0), h, 1)
+            unk = np.zeros((rows, cols), bool)
+            r, c = min(rows, blocks.shape[0]), min(cols, blocks.shape[1])
+            unk[:r, :c] = blocks[:r, :c]
+            unknown.append(unk | ((result.bands[ci] & np.uint64(1)) == 0))
+            grids.append((rows, cols))
+            scales.append((1, 1) if single else (frame.max_v // comp.v, frame.max_h // comp.h))
+        levels = None
+        if thumbnail is not None:
+            up = upsampled_thumbnail(thumbnail, frame.width, frame.height)
+            levels = block_levels(jfif_planes(up, frame.color), grids, scales)
+        coefficients = recover_dc(coefficients, result.qtables, unknown, levels)
+    rgb = result.rgb if coefficients is result.coefficients else result.rerender(coefficients)
+    return SCAResult(rgb=rgb, mask=mask, mcu_mask=grid, segments=(), coefficients=coefficients,
                      method="progressive", timings={"total": time.perf_counter() - t0}, doubtful=None)

@@ -1,0 +1,212 @@
+"""Errors a progressive DC scan reads silently, found and undone against the thumbnail.
+
+A DC scan codes each block's DC as a step from the one before. Garbled bits that still decode
+leave the predictor off by a constant from there on, and the MCUs read from them can move every
+later one a few places, with no failure to say where. Against the thumbnail's MCU means the
+decoded DC then stops fitting. The MCUs are followed in scan order: where the running median
+misfit rises, the shift (MCUs) and offsets (per component) that make the next stretch fit are
+searched, and that stretch's DC is taken from where it was decoded, less the offset (in the
+scan's own DC units, so the correction is exact when the estimate is within half a unit). MCUs
+no such fit explains are left to :func:`acir_core.sca.dcrecover.recover_dc` (docs/sca.md,
+"Progressive files").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acir_core.jpeg.decoder import DecodeResult
+from acir_core.sca.fill import upsampled_thumbnail
+from acir_core.sca.thumbmodel import jfif_planes
+
+REACH = 48  # MCUs a stretch after a silent error may have moved
+WINDOW = 192  # MCUs a new stretch's shift and offsets are fitted on
+ROLL = 16  # MCUs the running median of the misfit is taken over
+BREAK = 3.0  # running median misfit (in noise units) that ends a stretch
+FIT = 2.0  # median misfit a fitted stretch must reach to be kept
+SKIP = 32  # MCUs skipped on when nothing fits
+MAX_STRETCHES = 64
+SAME = 3  # DC units within which a refit at the same shift is the stretch it broke from
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class DCSteps:
+    """``starts``: the MCU (scan order) where each stretch begins, the first at 0; ``shifts``:
+    how many MCUs on each was decoded; ``offsets``: per stretch and component the DC units taken
+    off; ``coefficients``: the corrected planes; ``untrusted``: MCU grid of what no stretch
+    explains (garbled, or out of reach)."""
+
+    starts: tuple[int, ...]
+    shifts: tuple[int, ...]
+    offsets: np.ndarray = field(repr=False)
+    coefficients: tuple[np.ndarray, ...] = field(repr=False)
+    untrusted: np.ndarray = field(repr=False)
+
+    @property
+    def found(self) -> bool:
+        return len(self.starts) > 1 or bool(self.untrusted.any())
+
+
+def _mcu_means(coefs: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
+    """A component's mean DC per MCU (rows × cols) from its block grid."""
+    return coefs[: rows * v, : cols * h, 0].astype(np.float64).reshape(rows, v, cols, h).mean(axis=(1, 3))
+
+
+def _rolling_median(x: np.ndarray, n: int) -> np.ndarray:
+    """Median of x[i:i+n] for each i (shorter at the end)."""
+    if x.size == 0:
+        return x
+    pad = np.concatenate([x, np.full(n - 1, np.nan)])
+    win = np.lib.stride_tricks.sliding_window_view(pad, n)
+    return np.nanmedian(win, axis=1)
+
+
+def _misfit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray, shift: int,
+            off: np.ndarray) -> np.ndarray:
+    """Per MCU in ``at``: how far its DC, taken from ``shift`` MCUs back and less ``off``, is from
+    the thumbnail, in noise units (root mean square over the components; inf without a source)."""
+    src = at - shift
+    ok = (src >= 0) & (src < level.shape[0])
+    out = np.full(at.size, np.inf)
+    d = (level[src[ok]] - off - thumb[at[ok]]) / sigma
+    out[ok] = np.sqrt((d ** 2).mean(axis=1))
+    return out
+
+
+def _fit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray) -> tuple[int, np.ndarray, float]:
+    """The shift and offsets (levels) that best explain the MCUs ``at`` and how well (median misfit)."""
+    best = (0, np.zeros(level.shape[1]), np.inf)
+    if at.size < ROLL:
+        return best
+    for shift in range(-REACH, REACH + 1):
+        src = at - shift
+        ok = (src >= 0) & (src < level.shape[0])
+        if ok.sum() < at.size // 2:
+            continue
+        off = np.median(level[src[ok]] - thumb[at[ok]], axis=0)
+        cost = float(np.median(_misfit(level, thumb, sigma, at[ok], shift, off)))
+        if cost < best[2]:
+            best = (shift, off, cost)
+    return best
+
+
+def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
+    """The stretches of a progressive frame's MCUs whose DC a silently read error moved, against
+    ``thumbnail`` (framed to the photo), and the coefficients with each moved back."""
+    frame = result.frame
+    single = len(frame.components) == 1
+    rows, cols = result.bands[0].shape if single else (frame.mcu_rows, frame.mcu_cols)
+    cell_h, cell_w = (8, 8) if single else (8 * frame.max_v, 8 * frame.max_h)
+    up = upsampled_thumbnail(thumbnail, frame.width, frame.height)
+    planes = jfif_planes(up, frame.color)
+    dc_scan = next(s for s in result.scans if s.band is not None and s.band[0] == 0 and s.band[2] == 0)
+    unit = 1 << dc_scan.band[3]
+    levels, thumbs, scales, known = [], [], [], np.ones((rows, cols), bool)
+    for ci, comp in enumerate(frame.components):
+        v, h = (1, 1) if single else (comp.v, comp.h)
+        q0 = float(result.qtables[ci].reshape(-1)[0])
+        level = _mcu_means(result.coefficients[ci], rows, cols, v, h) * q0 / 8.0 + 128.0
+        p = planes[ci]
+        full = np.pad(p, ((0, max(0, rows * cell_h - p.shape[0])), (0, max(0, cols * cell_w - p.shape[1]))),
+                      mode="edge")[: rows * cell_h, : cols * cell_w]
+        thumb = full.reshape(rows, cell_h, cols, cell_w).mean(axis=(1, 3))
+        levels.append(level.ravel())
+        thumbs.append(thumb.ravel())
+        scales.append(q0 / 8.0)
+        band = result.bands[ci][: rows * v, : cols * h] & np.uint64(1)
+        known &= (band != 0).reshape(rows, v, cols, h).all(axis=(1, 3))
+    level = np.stack(levels, axis=1)  # per MCU (scan order) and component, in levels
+    thumb = np.stack(thumbs, axis=1)
+    n = level.shape[0]
+    first = np.flatnonzero(~known.ravel())
+    end = int(first[0]) if first.size else n  # a DC scan that failed lost the rest: nothing to place
+    sigma = np.maximum(np.median(np.abs(np.diff(level[:end] - thumb[:end], axis=0)), axis=0) / 0.954, 0.5) \
+        if end > 2 else np.ones(level.shape[1])
+    bias = np.median(level[: min(end, WINDOW)] - thumb[: min(end, WINDOW)], axis=0) if end else np.zeros(3)
+    source = np.arange(n)
+    offset = np.zeros((n, level.shape[1]))
+    untrusted = np.zeros(n, bool)
+    starts, shifts, offs = [0], [0], [np.zeros(level.shape[1])]
+    shift, off, m = 0, bias, 0
+    while m < end:
+        at = np.arange(m, end)
+        roll = _rolling_median(_misfit(level, thumb, sigma, at, shift, off), ROLL)
+        broken = np.flatnonzero(roll > BREAK)
+        stop = end if not broken.size else m + int(broken[0])
+        source[m:stop] = np.arange(m, stop) - shift
+        offset[m:stop] = off - bias
+        if stop >= end:
+            break
+        x, same = stop, False
+        while x < end:
+            was = (shift, off)
+            window = np.arange(x + ROLL, min(end, x + ROLL + WINDOW))
+            old_cost = float(np.median(_misfit(level, thumb, sigma, window, shift, off))) if window.size else np.inf
+            if old_cost <= BREAK:  # the stretch still explains what follows: the picture misfits there
+                same = True
+                break
+            shift, off, cost = _fit(level, thumb, sigma, window)
+            if cost <= FIT:
+                # an error moves the predictor by more than a few units, and the old stretch then
+                # fits what follows far worse: anything less is the picture misfitting its thumbnail
+                same = bool(np.all(np.abs(off - was[1]) < SAME * np.array(scales) * unit)) or old_cost <= 2 * cost
+                if same:
+                    shift, off = was
+                break
+            shift, off = was
+            untrusted[x: x + SKIP] = True
+            x += SKIP
+        if x >= end:  # nothing fits the rest: garbled, unless the stretch still nearly explains it
+            rest = np.arange(stop, end)
+            near = float(np.median(_misfit(level, thumb, sigma, rest, was[0], was[1]))) <= 2 * BREAK
+            untrusted[stop:end] = not near
+            if near:
+                source[stop:end] = rest - was[0]
+                offset[stop:end] = was[1] - bias
+            break
+        nxt = min(end, x + ROLL)
+        if same:  # the picture misfits the thumbnail there, no error: the stretch goes on
+            source[stop:nxt] = np.arange(stop, nxt) - shift
+            offset[stop:nxt] = off - bias
+            untrusted[stop:nxt] = False
+        else:
+            # the old stretch goes on while it fits MCU by MCU; the new one starts where it fits
+            span = np.arange(stop, min(end, x + ROLL + WINDOW))
+            good_old = _misfit(level, thumb, sigma, span, was[0], was[1]) <= BREAK
+            keep = int(np.argmin(good_old)) if x == stop and not good_old.all() else 0
+            source[stop:stop + keep] = span[:keep] - was[0]
+            offset[stop:stop + keep] = was[1] - bias
+            good_new = _misfit(level, thumb, sigma, span, shift, off) <= BREAK
+            runs = np.convolve(good_new, np.ones(ROLL // 2), "valid") == ROLL // 2  # this many in a row fit
+            first = np.flatnonzero(runs[keep:])
+            begin = stop + keep + (int(first[0]) if first.size else nxt - stop - keep)
+            untrusted[stop + keep:begin] = True  # the garbled MCUs
+            nxt = begin
+            if len(starts) >= MAX_STRETCHES:
+                untrusted[nxt:end] = True
+                break
+            starts.append(nxt)
+            shifts.append(shift)
+            offs.append(off - bias)
+        m = nxt
+    untrusted |= (source < 0) | (source >= n)  # moved in from before the first MCU or past the last
+    coefficients = tuple(c.copy() for c in result.coefficients)
+    moved = (source != np.arange(n)) | np.any(np.abs(offset) > 0, axis=1)
+    moved &= ~untrusted
+    if moved.any():
+        grid_src = source.reshape(rows, cols)
+        for ci, comp in enumerate(frame.components):
+            v, h = (1, 1) if single else (comp.v, comp.h)
+            units = np.rint(offset[:, ci] / scales[ci] / unit).astype(np.int64) * unit
+            plane = result.coefficients[ci]
+            for dy in range(v):
+                for dx in range(h):
+                    dst = np.flatnonzero(moved)
+                    sr, sc = divmod(grid_src.ravel()[dst], cols)
+                    dr, dc = divmod(dst, cols)
+                    coefficients[ci][dr * v + dy, dc * h + dx, 0] = \
+                        plane[sr * v + dy, sc * h + dx, 0].astype(np.int64) - units[dst]
+    offsets = np.array([np.rint(o / np.array(scales) / unit) * unit for o in offs], np.int64)
+    return DCSteps(starts=tuple(starts), shifts=tuple(shifts), offsets=offsets, coefficients=coefficients,
+                   untrusted=untrusted.reshape(rows, cols))
