@@ -24,11 +24,12 @@ from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import decode
 from acir_core.metrics import psnr, rgb_to_y, ssim
 from acir_core.sca.compensate import compensate, decode_for
-from acir_core.thumbnail import extract_thumbnail, synthetic_thumbnail, with_thumbnail
+from acir_core.thumbnail import camera_thumbnail, extract_thumbnail, synthetic_thumbnail, with_thumbnail
 from acir_engine.outputs import jpeg_bytes, png_bytes
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 IMAGE_COLUMNS = ("none", "aware", "all")
+THUMBNAIL_STYLES = ("pillow", "camera")
 SCORED_IMAGES = ("pillow", "robust", "paper_sca", "aware_sca", "aware_fill")  # scored per row
 
 
@@ -44,6 +45,7 @@ class Config:
     restart_rows: int = 0
     progressive: bool = False  # photos stored progressive (Pillow's 10-scan script), not baseline
     thumbnail: bool = True
+    thumbnail_style: str = "pillow"  # "camera": letterboxed, toned, sharpened JPEG (thumbnail.camera_thumbnail)
     fde: str = "aes-cbc-essiv:sha256"
     sector_size: int = 512
     region: str = "scan"
@@ -60,6 +62,9 @@ class Config:
             raise InvalidParameter(f"subsampling must be one of {', '.join(SUBSAMPLING)}, got {self.subsampling!r}")
         if not 1 <= self.quality <= 100:
             raise InvalidParameter(f"quality must be in [1, 100], got {self.quality}")
+        if self.thumbnail_style not in THUMBNAIL_STYLES:
+            raise InvalidParameter(f"thumbnail style must be one of {', '.join(THUMBNAIL_STYLES)}, "
+                                   f"got {self.thumbnail_style!r}")
         if self.images not in IMAGE_COLUMNS:
             raise InvalidParameter(f"images must be one of {', '.join(IMAGE_COLUMNS)}, got {self.images!r}")
         for spec in self.damage:
@@ -128,7 +133,9 @@ def prepare(uri: str, data: bytes, cfg: Config) -> Prepared:
     jpeg = buf.getvalue()
     clean = decode(jpeg, "strict", source=uri, max_pixels=cfg.max_pixels).rgb
     if cfg.thumbnail:
-        jpeg = with_thumbnail(jpeg, source=uri)
+        made = camera_thumbnail(clean, stable_int("camera-thumbnail", cfg.seed, uri)) \
+            if cfg.thumbnail_style == "camera" else None
+        jpeg = with_thumbnail(jpeg, source=uri, thumbnail_jpeg=made)
         thumb = extract_thumbnail(jpeg, uri)
         thumb_rgb = thumb.rgb if thumb is not None else synthetic_thumbnail(clean)
     else:

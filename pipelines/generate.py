@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart-rows", type=int, default=0, help="restart marker every N MCU rows (0: none)")
     p.add_argument("--progressive", action="store_true", help="store the photos as progressive JPEGs")
     p.add_argument("--no-thumbnail", action="store_true", help="do not embed the 160-px EXIF thumbnail")
+    p.add_argument("--thumbnail-style", choices=stages.THUMBNAIL_STYLES, default="pillow",
+                   help="pillow: bicubic 160 px, q90 (the paper's); camera: as cameras write them (4:3 frame with "
+                        "black bars, their own tone, sharpening and JPEG quality)")
     p.add_argument("--fde", default="aes-cbc-essiv:sha256")
     p.add_argument("--sector-size", type=int, default=512)
     p.add_argument("--region", choices=("scan", "all"), default="scan")
@@ -254,7 +257,8 @@ def config_from(args: argparse.Namespace) -> stages.Config:
         check_ber(ber)
     return stages.Config(width=w, height=h, keep_size=args.keep_size, quality=args.quality,
                          subsampling=args.subsampling, restart_rows=args.restart_rows, progressive=args.progressive,
-                         thumbnail=not args.no_thumbnail, fde=args.fde, sector_size=args.sector_size,
+                         thumbnail=not args.no_thumbnail, thumbnail_style=args.thumbnail_style,
+                         fde=args.fde, sector_size=args.sector_size,
                          region=args.region, bers=tuple(args.ber), variants=args.variants, seed=args.seed,
                          splits=tuple(splits), images=args.images, damage=tuple(args.damage))
 

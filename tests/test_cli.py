@@ -187,6 +187,12 @@ def test_thumbnail_embed_then_extract(capsys, tmp_path, photo_file) -> None:
     assert Image.open(tmp_path / "x" / "holiday.jpg.thumb.png").size == (160, 80)
     code, _, err = run_cli(capsys, "thumbnail", "extract", str(photo_file), "--out", str(tmp_path / "y"))
     assert code == 1 and "no usable embedded thumbnail" in err
+    code, out, err = run_cli(capsys, "thumbnail", "embed", str(photo_file), "--style", "camera", "--seed", "2",
+                             "--out", str(tmp_path / "c"))
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "thumbnail", "extract", str(tmp_path / "c" / "holiday.jpg"), "--out",
+                             str(tmp_path / "cx"))
+    assert code == 0 and Image.open(tmp_path / "cx" / "holiday.jpg.thumb.png").size in ((160, 120), (320, 240))
 
 
 def test_fde_encrypt_then_decrypt_restores_the_file(capsys, tmp_path, photo_file) -> None:

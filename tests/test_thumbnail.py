@@ -11,9 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import ExifTags, Image
 
+from acir_core.errors import InvalidParameter
 from acir_core.jpeg.segments import parse_layout
 from acir_core.metrics import psnr
-from acir_core.thumbnail import extract_thumbnail, synthetic_thumbnail, thumbnail_size, with_thumbnail
+from acir_core.thumbnail import (camera_thumbnail, extract_thumbnail, synthetic_thumbnail, thumbnail_size,
+                                 with_thumbnail)
 from conftest import encode_jpeg, photo_like
 
 
@@ -161,3 +163,30 @@ def test_synthetic_thumbnail_size_follows_the_longer_side() -> None:
     assert thumbnail_size(1024, 2048) == (80, 160)
     assert thumbnail_size(4000, 3) == (160, 1)
     assert synthetic_thumbnail(np.zeros((1024, 2048, 3), np.uint8)).shape == (80, 160, 3)
+
+
+def test_camera_thumbnail_is_a_letterboxed_4_3_jpeg_that_frames_back(photo_rgb) -> None:
+    """A 2:1 photo gets black bars top and bottom in a 4:3 frame, and the engine's framing finds
+    the picture inside them again; the same seed gives the same bytes, another seed another look."""
+    from acir_core.thumbframe import content_box
+
+    wide = np.concatenate([photo_rgb, photo_rgb[:, ::-1]], axis=1)  # twice as wide as high
+    blobs = {camera_thumbnail(wide, seed) for seed in range(6)}
+    assert len(blobs) == 6 and camera_thumbnail(wide, 3) == camera_thumbnail(wide, 3)
+    for blob in blobs:
+        im = Image.open(io.BytesIO(blob))
+        assert im.format == "JPEG" and im.width * 3 == im.height * 4 and len(blob) <= 60_000
+        thumb = np.asarray(im.convert("RGB"))
+        top, bottom, left, right = content_box(thumb, 2.0)
+        assert left == right == 0 and abs(top - im.height // 6) <= 2 and abs(bottom - im.height // 6) <= 2
+    tall = np.ascontiguousarray(wide.transpose(1, 0, 2))
+    assert Image.open(io.BytesIO(camera_thumbnail(tall, 0))).size in ((120, 160), (240, 320))
+
+
+def test_given_thumbnail_jpeg_is_embedded_as_it_is(photo_jpeg, photo_rgb) -> None:
+    blob = camera_thumbnail(photo_rgb, 5)
+    out = with_thumbnail(photo_jpeg, thumbnail_jpeg=blob)
+    found = extract_thumbnail(out)
+    assert found is not None and found.jpeg == blob
+    with pytest.raises(InvalidParameter, match="64 KiB"):
+        with_thumbnail(photo_jpeg, thumbnail_jpeg=b"\xff\xd8" + bytes(70_000))

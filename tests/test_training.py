@@ -13,6 +13,7 @@ from PIL import Image  # noqa: E402
 
 from acir_core.errors import BadInput, InvalidParameter  # noqa: E402
 from acir_core.bitflip import corrupt  # noqa: E402
+from acir_core.jpeg.decoder import decode  # noqa: E402
 from acir_core.thumbnail import with_thumbnail  # noqa: E402
 from conftest import encode_jpeg, photo_like  # noqa: E402
 from training.archs import GCAConfig, GCANet, MultiscaleDiscriminator  # noqa: E402
@@ -324,3 +325,42 @@ def test_evaluate_from_photos_and_cli(tmp_path, capsys):
     assert rc == 0
     assert "| gca |" in capsys.readouterr().out
     assert main(["evaluate", "--checkpoint", str(tmp_path / "nope.pt"), "--data", str(tmp_path)]) == 1
+
+
+def test_onthefly_styles_make_each_photo_once_per_style(tmp_path):
+    """A pipeline frame and a camera-like file (own size, q95, letterboxed camera thumbnail) from
+    the same photo; a style's own BERs are used."""
+    from acir_core.thumbnail import extract_thumbnail
+    from acir_engine.samples import Config
+
+    p = tmp_path / "a.png"
+    Image.fromarray(photo_like(384, 192, seed=5)).save(p)
+    styles = (Config(width=256, height=128, bers=(3e-4,)),
+              Config(keep_size=True, quality=95, thumbnail_style="camera", bers=(2e-4, 4e-4)))
+    ds = OnTheFlyCrops([str(p)], (1e-9,), CropSampler(size=64, per_image=2), seed=1, styles=styles, ber_range=True)
+    assert len(ds) == 2
+    frame, camera = ds._prepare(0), ds._prepare(1)
+    assert decode(frame.jpeg, "strict").rgb.shape == (128, 256, 3)
+    assert decode(camera.jpeg, "strict").rgb.shape == (192, 384, 3)
+    thumb = extract_thumbnail(camera.jpeg).rgb
+    assert thumb.shape[1] * 3 == thumb.shape[0] * 4 and thumb[:4].max() < 40  # 4:3, black bars
+    assert extract_thumbnail(frame.jpeg).rgb.shape == (80, 160, 3)
+    assert all(c["sca"].shape == (3, 64, 64) for c in ds[0] + ds[1])
+    assert ds[1][0]["mask"].any() or ds[1][1]["mask"].any()  # BER 2e-4..4e-4, not the 1e-9 given
+
+
+def test_styles_are_checked_where_they_are_written(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[data]\nsource = 'onthefly'\npath = 'x/*.jpg'\n[[data.styles]]\nquality = 95\nsharpness = 2\n")
+    with pytest.raises(InvalidParameter, match=r"data.styles #1.*sharpness"):
+        load_config(str(cfg))
+    cfg.write_text("[data]\nsource = 'onthefly'\npath = 'x/*.jpg'\n[[data.styles]]\nthumbnail_style = 'phone'\n")
+    with pytest.raises(InvalidParameter, match="thumbnail style"):
+        load_config(str(cfg))
+
+
+def test_example_of_an_intact_file_has_nothing_to_restore():
+    jpeg = with_thumbnail(encode_jpeg(photo_like(256, 128, seed=8)))
+    ex = example_from_bytes(jpeg, jpeg, "intact.jpg")
+    assert ex is not None and not ex.mask.any() and np.array_equal(ex.sca, ex.clean)
+    assert ex.thumb_up.shape == ex.sca.shape

@@ -29,6 +29,7 @@ class DataConfig:
     cache_passes: int = 1
     val_path: str = ""  # a dataset folder whose rows give fixed validation crops (optional)
     val_images: int = 8
+    styles: tuple = ()  # on-the-fly: [[data.styles]] tables of dataset settings (acir_engine.samples.Config)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +79,16 @@ def _build(cls, table: dict, where: str):
         raise InvalidParameter(f"[{where}]: {e}") from None
 
 
+def style_config(table: dict, where: str = "data.styles"):
+    """One ``[[data.styles]]`` table as the dataset configuration it names (unknown keys and bad
+    values refused with where they are)."""
+    from acir_engine.samples import Config
+
+    if not isinstance(table, dict):
+        raise InvalidParameter(f"{where} must be a table, got {table!r}")
+    return _build(Config, table, where)
+
+
 def load_config(path: str) -> RunConfig:
     try:
         with open(path, "rb") as f:
@@ -99,6 +110,8 @@ def load_config(path: str) -> RunConfig:
         raise InvalidParameter("[model] sca_input = 'paper' (ablation) needs use_mask = false and shards data")
     if cfg.data.source not in ("shards", "onthefly"):
         raise InvalidParameter(f"[data] source must be 'shards' or 'onthefly', got {cfg.data.source!r}")
+    for i, style in enumerate(cfg.data.styles):
+        style_config(style, f"data.styles #{i + 1}")
     if not cfg.data.path:
         raise InvalidParameter("[data] path is required")
     if cfg.data.crop % cfg.model.multiple:

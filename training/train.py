@@ -20,7 +20,7 @@ from acir_engine.samples import Config
 from training.archs.gca import GCANet, count_parameters
 from training.archs.pix2pix import MultiscaleDiscriminator
 from training.checkpoint import export_weights, load_dict, load_model, save_atomic
-from training.config import RunConfig
+from training.config import RunConfig, style_config
 from training.data.cache import CachedCrops, build_cache
 from training.data.crops import CropSampler
 from training.data.onthefly import OnTheFlyCrops
@@ -75,7 +75,9 @@ def _source_dataset(cfg: RunConfig):
         width, height = (int(v) for v in d.size.lower().split("x"))
     except ValueError:
         raise InvalidParameter(f"[data] size must be WxH, got {d.size!r}") from None
-    return OnTheFlyCrops(uris, d.bers, sampler, cfg.train.seed, Config(width=width, height=height), d.ber_range)
+    styles = tuple(style_config(t) for t in d.styles)
+    return OnTheFlyCrops(uris, d.bers, sampler, cfg.train.seed, Config(width=width, height=height), d.ber_range,
+                         styles)
 
 
 def validation_batches(cfg: RunConfig) -> list[dict]:

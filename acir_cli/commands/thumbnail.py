@@ -7,7 +7,8 @@ from pathlib import Path
 
 
 from acir_core.errors import AcirError, InvalidParameter
-from acir_core.thumbnail import THUMBNAIL_MAX_SIDE, extract_thumbnail, with_thumbnail
+from acir_core.jpeg.decoder import decode
+from acir_core.thumbnail import THUMBNAIL_MAX_SIDE, camera_thumbnail, extract_thumbnail, with_thumbnail
 from acir_engine.inputs import read_bytes
 from acir_engine.outputs import png_bytes, write_atomic
 
@@ -28,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     em.add_argument("--out", required=True, metavar="DIR")
     em.add_argument("--max-side", type=int, default=THUMBNAIL_MAX_SIDE, help="thumbnail's longer side (160)")
     em.add_argument("--quality", type=int, default=90, help="thumbnail JPEG quality (90)")
+    em.add_argument("--style", choices=("pillow", "camera"), default="pillow",
+                    help="pillow: bicubic, --max-side, --quality; camera: as cameras write them (4:3 frame with "
+                         "black bars, their own tone, sharpening and quality, drawn from --seed)")
+    em.add_argument("--seed", type=int, default=0, help="camera style: the look's seed (0)")
     em.set_defaults(run=run_embed)
 
 
@@ -60,7 +65,11 @@ def run_embed(args: argparse.Namespace) -> int:
         raise InvalidParameter(f"--quality must be in [1, 100], got {args.quality}")
 
     def work(src: str) -> str:
-        out = with_thumbnail(read_bytes(src), args.max_side, args.quality, source=src)
+        data = read_bytes(src)
+        made = None
+        if args.style == "camera":
+            made = camera_thumbnail(decode(data, "strict", source=src).rgb, args.seed)
+        out = with_thumbnail(data, args.max_side, args.quality, source=src, thumbnail_jpeg=made)
         dst = Path(args.out) / Path(src).name
         write_atomic(dst, out, protect=tuple(args.inputs))
         return f"{src}: thumbnail embedded -> {dst}"

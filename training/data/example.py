@@ -10,6 +10,8 @@ import numpy as np
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.thumbnail import extract_thumbnail
 from acir_core.sca.compensate import compensate, decode_for
+from acir_core.sca.fill import upsampled_thumbnail
+from acir_engine.photo import restore_photo
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -36,15 +38,23 @@ def gca_inputs(result: DecodeResult, thumbnail: np.ndarray, name: str = "") -> E
 
 def example_from_bytes(corrupted: bytes, clean_jpeg: bytes | None, name: str = "",
                        thumbnail: np.ndarray | None = None) -> Example | None:
-    """Decode and compensate ``corrupted``; None when it has no thumbnail (GCA needs one)."""
+    """``corrupted`` restored by the engine (:func:`acir_engine.photo.restore_photo` up to the
+    network: repeats, the evidence between guided, unguided SCA and the standard decoder, the
+    fill); None when it has no thumbnail (GCA needs one). A file that decodes intact gives an
+    empty mask."""
     if thumbnail is None:
         found = extract_thumbnail(corrupted, name)
         if found is None:
             return None
         thumbnail = found.rgb
-    ex = gca_inputs(decode(corrupted, "robust", source=name), thumbnail, name)
     clean = decode(clean_jpeg, "strict", source=name).rgb if clean_jpeg is not None else None
-    return replace(ex, clean=clean)
+    res = restore_photo(corrupted, source=name, stage="gca", thumbnail=thumbnail)
+    h, w = res.image.shape[:2]
+    if res.region is None or res.thumb_up is None:  # intact (or a damage the file itself undid)
+        return Example(sca=res.image, thumb_up=upsampled_thumbnail(thumbnail, w, h), mask=np.zeros((h, w), bool),
+                       clean=clean, aware=res.image, name=name)
+    return Example(sca=res.image, thumb_up=res.thumb_up, mask=res.region, clean=clean,
+                   aware=res.unfilled if res.unfilled is not None else res.image, name=name)
 
 
 def with_paper_sca(ex: Example, corrupted: bytes) -> Example:

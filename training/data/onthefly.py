@@ -5,6 +5,8 @@ What travels to a GPU host is then just the clean JPEGs (~200 KB each) and the C
 make the damage, so the GPU never waits on a pre-built multi-GB dataset."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import fsspec
 import numpy as np
 from torch.utils.data import Dataset
@@ -17,18 +19,22 @@ from training.data.example import example_from_bytes
 
 
 class OnTheFlyCrops(Dataset):
-    """Item i = crops of photo i under a fresh corruption each epoch. ``bers``: one is drawn per
-    sample (log-uniformly between the extremes when ``ber_range`` is set)."""
+    """Item i = crops of one photo under a fresh corruption each epoch. ``bers``: one is drawn per
+    sample (log-uniformly between the extremes when ``ber_range`` is set). ``styles``: dataset
+    configurations (size, quality, subsampling, thumbnail style, their own ``bers``); each photo
+    is an item once per style, so one run learns from the pipeline's frames and camera-like files."""
 
     def __init__(self, uris: list[str], bers: tuple[float, ...] = (1e-5,), sampler: CropSampler | None = None,
-                 seed: int = 0, config: Config | None = None, ber_range: bool = False):
+                 seed: int = 0, config: Config | None = None, ber_range: bool = False,
+                 styles: tuple[Config, ...] = ()):
         if not uris:
             raise ValueError("no training photos")
         self.uris = list(uris)
-        self.bers = tuple(bers)
         self.ber_range = ber_range
         self.sampler = sampler or CropSampler()
         self.cfg = config or Config()
+        self.styles = tuple(styles) or (replace(self.cfg, bers=tuple(bers)),)
+        self.bers = self.styles[0].bers
         self.seed = seed
         self.epoch = 0
         self._prepared: dict[int, object] = {}
@@ -37,26 +43,28 @@ class OnTheFlyCrops(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.uris)
+        return len(self.uris) * len(self.styles)
 
     def _prepare(self, i: int):
         # framing + encoding does not depend on the epoch: cache it per worker
         if i not in self._prepared:
-            with fsspec.open(self.uris[i], "rb") as f:
-                self._prepared[i] = prepare(self.uris[i], f.read(), self.cfg)
+            uri = self.uris[i % len(self.uris)]
+            with fsspec.open(uri, "rb") as f:
+                self._prepared[i] = prepare(uri, f.read(), self.styles[i // len(self.uris)])
         return self._prepared[i]
 
     def __getitem__(self, i: int) -> list[dict]:
         tune_process()  # one DataLoader worker per core: BLAS threads would only spin
         rng = np.random.default_rng([self.seed, self.epoch, i])
         p = self._prepare(i)
-        if self.ber_range and len(self.bers) > 1:
-            lo, hi = np.log10(min(self.bers)), np.log10(max(self.bers))
+        cfg = self.styles[i // len(self.uris)]
+        if self.ber_range and len(cfg.bers) > 1:
+            lo, hi = np.log10(min(cfg.bers)), np.log10(max(cfg.bers))
             ber = float(10 ** rng.uniform(lo, hi))
         else:
-            ber = float(self.bers[rng.integers(len(self.bers))])
-        seed = stable_int("onthefly", self.seed, self.epoch, p.uri, ber)
-        damaged = corrupt(p.jpeg, fde=self.cfg.fde, ber=ber, region=self.cfg.region, seed=seed,
-                          sector_size=self.cfg.sector_size, source=p.uri).data
+            ber = float(cfg.bers[rng.integers(len(cfg.bers))])
+        seed = stable_int("onthefly", self.seed, self.epoch, p.uri, ber, i // len(self.uris))
+        damaged = corrupt(p.jpeg, fde=cfg.fde, ber=ber, region=cfg.region, seed=seed,
+                          sector_size=cfg.sector_size, source=p.uri).data
         ex = example_from_bytes(damaged, p.jpeg, p.uri, p.thumbnail)
         return self.sampler(ex, rng)
