@@ -113,10 +113,7 @@ def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compens
     if rgb.shape != like.rgb.shape:
         return None
     sr = result.scans[0]
-    if result.frame.marker == 0xC2:  # what a progressive file lost is SCA's mask (its DC scan alone says little)
-        mask = like.mask
-    else:
-        mask = pixel_mask(result, sr, (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols), 0)
+    mask = pixel_mask(result, sr, (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols), 0)
     return replace(like, rgb=rgb, mask=mask, region=mask, unfilled=rgb, fill="none",
                    sca=replace(like.sca, coefficients=result.coefficients))
 
@@ -136,7 +133,7 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
             f = compensate(result, thumb, options=options, reference=alone)
         alone = refill(alone, result, f.thumbnail, f.thumbnail_note)
         candidates = {"sca": f, "sca-unguided": alone}
-    if len(result.scans) == 1 or result.frame.marker == 0xC2:
+    if len(result.scans) == 1:
         std = _standard_view(result, data, source, f)
         if std is not None:
             candidates["standard-decoder"] = std
