@@ -89,7 +89,7 @@ class ScanResult:
     segment_pad: np.ndarray = field(repr=False)  # fill bits after the segment's last MCU, -1: not fill
     head: bool = False  # decoded from a lost start (HeadStart): its one segment is judged like an interval
     band: tuple[int, int, int, int] | None = None  # a progressive scan's (Ss, Se, Ah, Al); None: sequential
-    silent_shift: int = 0  # a progressive AC scan that ended out of step with no failure: its blocks' net shift
+    silent_shift: int = 0  # a progressive scan that ended out of step with no failure: its blocks' net shift (DC: its sign)
 
     def sound_segments(self) -> np.ndarray:
         """Per restart segment: decoded as the encoder wrote it, every MCU without a failure and its

@@ -498,6 +498,12 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
             pos = found
             eob[0] = 0
             run0 = m
+        if kind == DC_FIRST and robust and err[1] == 0 and not cut[g]:
+            # out of step with its bits: an error read silently (or read on through) moved the MCUs
+            if m < last:
+                err[1] = last - m
+            elif end - pos > 7:
+                err[1] = -1
         # ---- the run after the last resynchronisation ends where the segment ends: that places it
         # (refinement bits depend on each block's history: a decoding out of place rejoins the stream)
         if not resyncs or kind == AC_REFINE:

@@ -19,6 +19,7 @@ import numpy as np
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.sca.fill import upsampled_thumbnail
 from acir_core.sca.thumbmodel import jfif_planes
+from acir_core.thumbframe import fit_tone
 
 REACH = 48  # MCUs a stretch after a silent error may have moved
 WINDOW = 192  # MCUs a new stretch's shift and offsets are fitted on
@@ -27,6 +28,7 @@ BREAK = 3.0  # running median misfit (in noise units) that ends a stretch
 FIT = 2.0  # median misfit a fitted stretch must reach to be kept
 SKIP = 32  # MCUs skipped on when nothing fits
 MAX_STRETCHES = 64
+QUIET_LEVELS = 6.0  # the step (levels, root mean square) an error must make in a scan that ended in step
 SAME = 3  # DC units within which a refit at the same shift is the stretch it broke from
 
 
@@ -91,6 +93,22 @@ def _fit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray
     return best
 
 
+def _toned(result: DecodeResult, thumbnail: np.ndarray, rows: int, cols: int, cell_h: int, cell_w: int) -> np.ndarray:
+    """``thumbnail`` mapped to the photo's colours (:func:`acir_core.thumbframe.fit_tone`) on the
+    first quarter of the MCUs, before any error the DC scan reported: a camera's thumbnail can be
+    tens of levels off in places, which would read as a DC step."""
+    frame = result.frame
+    trusted = np.zeros(rows * cols, bool)
+    first = rows * cols // 4
+    for sr in result.scans:
+        if sr.band is not None and sr.band[0] == 0 and sr.band[2] == 0 and sr.resyncs:
+            first = min(first, min(e.mcu for e in sr.resyncs))
+    trusted[:first] = True
+    mask = np.repeat(np.repeat(trusted.reshape(rows, cols), cell_h, 0), cell_w, 1)[: frame.height, : frame.width]
+    tone = fit_tone(thumbnail, result.rgb, mask)
+    return thumbnail if tone is None else tone.apply(thumbnail)
+
+
 def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     """The stretches of a progressive frame's MCUs whose DC a silently read error moved, against
     ``thumbnail`` (framed to the photo), and the coefficients with each moved back."""
@@ -98,6 +116,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     single = len(frame.components) == 1
     rows, cols = result.bands[0].shape if single else (frame.mcu_rows, frame.mcu_cols)
     cell_h, cell_w = (8, 8) if single else (8 * frame.max_v, 8 * frame.max_h)
+    thumbnail = _toned(result, thumbnail, rows, cols, cell_h, cell_w)
     up = upsampled_thumbnail(thumbnail, frame.width, frame.height)
     planes = jfif_planes(up, frame.color)
     dc_scan = next(s for s in result.scans if s.band is not None and s.band[0] == 0 and s.band[2] == 0)
@@ -116,14 +135,17 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
         scales.append(q0 / 8.0)
         band = result.bands[ci][: rows * v, : cols * h] & np.uint64(1)
         known &= (band != 0).reshape(rows, v, cols, h).all(axis=(1, 3))
+    # with no failure and the bits ending in step, only a clear step is an error read silently
+    weak = 0.0 if dc_scan.resyncs or dc_scan.silent_shift else QUIET_LEVELS
     level = np.stack(levels, axis=1)  # per MCU (scan order) and component, in levels
     thumb = np.stack(thumbs, axis=1)
     n = level.shape[0]
     first = np.flatnonzero(~known.ravel())
     end = int(first[0]) if first.size else n  # a DC scan that failed lost the rest: nothing to place
+    head = slice(0, min(end, max(WINDOW, end // 4)))
+    bias = np.median(level[head] - thumb[head], axis=0) if end else np.zeros(level.shape[1])
     sigma = np.maximum(np.median(np.abs(np.diff(level[:end] - thumb[:end], axis=0)), axis=0) / 0.954, 0.5) \
         if end > 2 else np.ones(level.shape[1])
-    bias = np.median(level[: min(end, WINDOW)] - thumb[: min(end, WINDOW)], axis=0) if end else np.zeros(3)
     source = np.arange(n)
     offset = np.zeros((n, level.shape[1]))
     untrusted = np.zeros(n, bool)
@@ -150,7 +172,8 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
             if cost <= FIT:
                 # an error moves the predictor by more than a few units, and the old stretch then
                 # fits what follows far worse: anything less is the picture misfitting its thumbnail
-                same = bool(np.all(np.abs(off - was[1]) < SAME * np.array(scales) * unit)) or old_cost <= 2 * cost
+                same = bool(np.all(np.abs(off - was[1]) < SAME * np.array(scales) * unit)) or old_cost <= 2 * cost \
+                    or float(np.sqrt(np.mean((off - was[1]) ** 2))) < weak
                 if same:
                     shift, off = was
                 break
