@@ -287,3 +287,24 @@ def test_without_a_thumbnail_what_a_dc_scan_read_on_after_a_failure_is_masked(q9
     assert progressive_sca(r, None).mcu_mask.ravel()[first:].all()
 
 
+
+
+def test_a_dc_scan_that_ends_out_of_step_says_so(q92):
+    """Garbled DC codes that decode without a failure mostly leave the scan's MCUs and bits ending
+    apart: the decoder says so (``silent_shift``), an intact scan does not."""
+    assert decode(q92, "robust").scans[0].silent_shift == 0
+    assert decode(_garble_dc(q92, 0.1), "robust").scans[0].silent_shift != 0
+
+
+def test_a_camera_toned_thumbnail_is_no_dc_step(q92):
+    """A camera's thumbnail can be tens of levels brighter in the mid-tones than the photo: that
+    is its tone (fitted first), not a DC scan's error, and an intact decode keeps every DC."""
+    from acir_core.sca.dcsteps import find_dc_steps
+    from acir_core.thumbnail import synthetic_thumbnail
+
+    r = decode(q92, "robust")
+    thumb = synthetic_thumbnail(r.rgb).astype(float)
+    camera = np.clip(255 * (thumb / 255) ** 0.6 + 8, 0, 255).astype(np.uint8)
+    steps = find_dc_steps(r, camera)
+    assert not steps.found
+    assert all(np.array_equal(a, b) for a, b in zip(steps.coefficients, r.coefficients))

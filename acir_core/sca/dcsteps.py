@@ -76,12 +76,14 @@ def _misfit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndar
     return out
 
 
-def _fit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray) -> tuple[int, np.ndarray, float]:
-    """The shift and offsets (levels) that best explain the MCUs ``at`` and how well (median misfit)."""
+def _fit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray,
+         reach: int = REACH) -> tuple[int, np.ndarray, float]:
+    """The shift (within ``reach``) and offsets (levels) that best explain the MCUs ``at`` and how
+    well (median misfit)."""
     best = (0, np.zeros(level.shape[1]), np.inf)
     if at.size < ROLL:
         return best
-    for shift in range(-REACH, REACH + 1):
+    for shift in range(-reach, reach + 1):
         src = at - shift
         ok = (src >= 0) & (src < level.shape[0])
         if ok.sum() < at.size // 2:
@@ -135,7 +137,8 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
         scales.append(q0 / 8.0)
         band = result.bands[ci][: rows * v, : cols * h] & np.uint64(1)
         known &= (band != 0).reshape(rows, v, cols, h).all(axis=(1, 3))
-    # with no failure and the bits ending in step, only a clear step is an error read silently
+    # with no failure and the bits ending in step, only a clear step in place (no shift) is an
+    # error read silently
     weak = 0.0 if dc_scan.resyncs or dc_scan.silent_shift else QUIET_LEVELS
     level = np.stack(levels, axis=1)  # per MCU (scan order) and component, in levels
     thumb = np.stack(thumbs, axis=1)
@@ -168,7 +171,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
             if old_cost <= BREAK:  # the stretch still explains what follows: the picture misfits there
                 same = True
                 break
-            shift, off, cost = _fit(level, thumb, sigma, window)
+            shift, off, cost = _fit(level, thumb, sigma, window, 0 if weak else REACH)
             if cost <= FIT:
                 # an error moves the predictor by more than a few units, and the old stretch then
                 # fits what follows far worse: anything less is the picture misfitting its thumbnail
@@ -178,6 +181,9 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
                     shift, off = was
                 break
             shift, off = was
+            if weak:  # no sign of an error from the decoder: a picture the thumbnail does not explain
+                same = True
+                break
             untrusted[x: x + SKIP] = True
             x += SKIP
         if x >= end:  # nothing fits the rest: garbled, unless the stretch still nearly explains it
