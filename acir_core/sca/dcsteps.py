@@ -145,7 +145,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     n = level.shape[0]
     first = np.flatnonzero(~known.ravel())
     end = int(first[0]) if first.size else n  # a DC scan that failed lost the rest: nothing to place
-    head = slice(0, min(end, max(WINDOW, end // 4)))
+    head = slice(0, min(end, WINDOW))  # the first stretch is right by construction: its own level
     bias = np.median(level[head] - thumb[head], axis=0) if end else np.zeros(level.shape[1])
     sigma = np.maximum(np.median(np.abs(np.diff(level[:end] - thumb[:end], axis=0)), axis=0) / 0.954, 0.5) \
         if end > 2 else np.ones(level.shape[1])
