@@ -95,17 +95,23 @@ def _fit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray
     return best
 
 
-def _toned(result: DecodeResult, thumbnail: np.ndarray, rows: int, cols: int, cell_h: int, cell_w: int) -> np.ndarray:
-    """``thumbnail`` mapped to the photo's colours (:func:`acir_core.thumbframe.fit_tone`) on the
-    first quarter of the MCUs, before any error the DC scan reported: a camera's thumbnail can be
-    tens of levels off in places, which would read as a DC step."""
-    frame = result.frame
-    trusted = np.zeros(rows * cols, bool)
-    first = rows * cols // 4
+def _head(result: DecodeResult, n: int) -> int:
+    """How many MCUs from the first the thumbnail's tone and level are taken on: the first
+    quarter, cut at the first error the DC scan reported (at least ``WINDOW``)."""
+    first = n // 4
     for sr in result.scans:
         if sr.band is not None and sr.band[0] == 0 and sr.band[2] == 0 and sr.resyncs:
             first = min(first, min(e.mcu for e in sr.resyncs))
-    trusted[:first] = True
+    return min(n, max(first, WINDOW))
+
+
+def _toned(result: DecodeResult, thumbnail: np.ndarray, rows: int, cols: int, cell_h: int, cell_w: int) -> np.ndarray:
+    """``thumbnail`` mapped to the photo's colours (:func:`acir_core.thumbframe.fit_tone`) on the
+    MCUs of :func:`_head`: a camera's thumbnail can be tens of levels off in places, which would
+    read as a DC step."""
+    frame = result.frame
+    trusted = np.zeros(rows * cols, bool)
+    trusted[: _head(result, rows * cols)] = True
     mask = np.repeat(np.repeat(trusted.reshape(rows, cols), cell_h, 0), cell_w, 1)[: frame.height, : frame.width]
     tone = fit_tone(thumbnail, result.rgb, mask)
     return thumbnail if tone is None else tone.apply(thumbnail)
@@ -145,7 +151,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     n = level.shape[0]
     first = np.flatnonzero(~known.ravel())
     end = int(first[0]) if first.size else n  # a DC scan that failed lost the rest: nothing to place
-    head = slice(0, min(end, WINDOW))  # the first stretch is right by construction: its own level
+    head = slice(0, min(end, _head(result, n)))  # where the thumbnail was toned: before any error
     bias = np.median(level[head] - thumb[head], axis=0) if end else np.zeros(level.shape[1])
     sigma = np.maximum(np.median(np.abs(np.diff(level[:end] - thumb[:end], axis=0)), axis=0) / 0.954, 0.5) \
         if end > 2 else np.ones(level.shape[1])
