@@ -6,7 +6,7 @@ of neighbouring blocks says how far apart their DCs should be for the picture to
 across their shared edge (each side's edge samples carried half a sample further). Blocks whose
 DC is known pin the solution; the thumbnail's block means hold the low frequencies where the
 unknown area is wide. The least-squares problem is solved by over-relaxed Gauss-Seidel on the
-block grid (docs/sca.md, "Progressive files").
+block grid (docs/decoder.md, progressive files).
 """
 from __future__ import annotations
 

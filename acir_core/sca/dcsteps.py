@@ -7,8 +7,8 @@ decoded DC then stops fitting. The MCUs are followed in scan order: where the ru
 misfit rises, the shift (MCUs) and offsets (per component) that make the next stretch fit are
 searched, and that stretch's DC is taken from where it was decoded, less the offset (in the
 scan's own DC units, so the correction is exact when the estimate is within half a unit). MCUs
-no such fit explains are left to :func:`acir_core.sca.dcrecover.recover_dc` (docs/sca.md,
-"Progressive files").
+no such fit explains are left to :func:`acir_core.sca.dcrecover.recover_dc` (docs/decoder.md,
+progressive files).
 """
 from __future__ import annotations
 
