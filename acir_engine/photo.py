@@ -236,8 +236,10 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     end = None if result.clean or grafted is not None else _end_of_image(result, data, source)
     if end is not None:
         rec["note"] = f"{len(data) - end} bytes after the image's end (another file or leftovers), kept as they are"
-    scrambled = result.clean and result.frame.marker == 0xC2 and \
-        silently_scrambled(result, _thumbnail_of(original, grafted, result, thumbnail, source)[0])
+    found = None  # the thumbnail, looked for once
+    if result.clean and result.frame.marker == 0xC2:
+        found = _thumbnail_of(original, grafted, result, thumbnail, source)
+    scrambled = found is not None and silently_scrambled(result, found[0])
     if (result.clean and not scrambled) or end is not None:
         mask = np.zeros((result.frame.height, result.frame.width), bool)
         # the file itself is damaged (text mode, a header put back): restored, not passed through
@@ -263,7 +265,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, result.coefficients)
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
                            region=mask, coded=coded, record=rec)
-    thumb, origin = _thumbnail_of(original, grafted, result, thumbnail, source)
+    thumb, origin = found or _thumbnail_of(original, grafted, result, thumbnail, source)
     f, kept, evidence, borrowed = _best_supported(result, data, thumb, options, source)
     timings["sca"] = time.perf_counter() - t1
     fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))

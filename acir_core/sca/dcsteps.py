@@ -230,18 +230,17 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     moved = (source != np.arange(n)) | np.any(np.abs(offset) > 0, axis=1)
     moved &= ~untrusted
     if moved.any():
-        grid_src = source.reshape(rows, cols)
+        dst = np.flatnonzero(moved)
+        sr, sc = divmod(source[dst], cols)
+        dr, dc = divmod(dst, cols)
         for ci, comp in enumerate(frame.components):
             v, h = (1, 1) if single else (comp.v, comp.h)
-            units = np.rint(offset[:, ci] / scales[ci] / unit).astype(np.int64) * unit
+            units = np.rint(offset[dst, ci] / scales[ci] / unit).astype(np.int64) * unit
             plane = result.coefficients[ci]
             for dy in range(v):
                 for dx in range(h):
-                    dst = np.flatnonzero(moved)
-                    sr, sc = divmod(grid_src.ravel()[dst], cols)
-                    dr, dc = divmod(dst, cols)
                     coefficients[ci][dr * v + dy, dc * h + dx, 0] = \
-                        plane[sr * v + dy, sc * h + dx, 0].astype(np.int64) - units[dst]
+                        plane[sr * v + dy, sc * h + dx, 0].astype(np.int64) - units
     offsets = np.array([np.rint(o / np.array(scales) / unit) * unit for o in offs], np.int64)
     return DCSteps(starts=tuple(starts), shifts=tuple(shifts), offsets=offsets, coefficients=coefficients,
                    untrusted=untrusted.reshape(rows, cols))
