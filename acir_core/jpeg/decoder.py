@@ -16,7 +16,8 @@ import numpy as np
 
 from acir_core.errors import AcirError, CorruptHeader, CorruptJpeg, InvalidParameter
 from acir_core.jpeg import entropy
-from acir_core.jpeg.progressive import decode_progressive_scan
+from acir_core.jpeg.bandfit import dc_in_place
+from acir_core.jpeg.progressive import AC_FIRST, decode_progressive_scan
 from acir_core.jpeg.bitstream import ScanBits, destuff, find_scan_end
 from acir_core.jpeg.render import SamplePlanes, render, render_rows
 from acir_core.jpeg.restarts import assign_restarts
@@ -63,6 +64,7 @@ class Resync:
     block_phase: int
     reason: str
     dc_predictors: tuple[int, ...]
+    shift: int = 0  # progressive AC scans: MCUs the run after it was moved by (its segment's last run)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -383,6 +385,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
     else:
         starts, firsts, counts = np.array([0], np.int64), np.array([0], np.int64), np.array([n_mcus], np.int64)
     decoded = np.zeros(n_mcus, np.uint8)
+    keep_middle = robust and not ri and not interleaved and scan.kind == AC_FIRST
     starts_bit = np.full(n_mcus, -1, np.int64)
     events = np.zeros((MAX_PROGRESSIVE_RESYNCS, 5), np.int64)
     err = np.zeros(3, np.int64)
@@ -400,7 +403,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
         np.array([4 + sc.ta for sc in scan.components], np.int64),
         _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, seg_cut, opts["lookback_bits"],
         opts["window_bits"], opts["lookahead"], PROGRESSIVE_MARGIN, REFINE_LOOKAHEAD, REFINE_SPAN,
-        REFINE_BACK, REFINE_WINDOW, split, coef_flat,
+        REFINE_BACK, REFINE_WINDOW, split, keep_middle, coef_flat,
         coef_flat.copy() if robust and scan.kind == 3 else coef_flat[:0], known, doubt, decoded, starts_bit, events,
         err)
     if robust and scan.kind == 3 and not interleaved:  # blocks whose refinement was lost: later ones cannot read them
@@ -416,7 +419,8 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
                           bit_offset=bit, mcu=int(err[2]))
     resyncs = tuple(Resync(scan=si, mcu=int(e[0]), fail_bit=int(e[1]), resume_bit=int(e[2]),
                            bits_skipped=int(e[2] - e[1]), block_phase=0, reason=entropy.ERROR_NAMES[int(e[4])],
-                           dc_predictors=()) for e in events[: min(int(err[0]), len(events))]) if robust else ()
+                           dc_predictors=(), shift=int(e[3])) for e in events[: min(int(err[0]), len(events))]) \
+        if robust else ()
     dec = decoded.astype(bool)
     return ScanResult(components=tuple(sc.index for sc in scan.components), mcu_cols=mcu_cols, mcu_rows=mcu_rows,
                       mcu_bit_start=starts_bit, decoded=dec, suspect=np.zeros(n_mcus, bool),
@@ -548,8 +552,9 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
                 if robust and scan.ss > 0 and len(scan.components) == 1 and not scan.restart_interval \
                         and not scan.ah and (sr.silent_shift or sr.resyncs):
                     si = len(scans)
-                    sr = place_silent(sr, scan, frame, coef_flat, known, bases[scan.components[0].index],
-                                      lambda split: _decode_progressive(
+                    ci = scan.components[0].index
+                    sr = place_silent(sr, scan, frame, coef_flat, known, bases[ci], tables.qt[frame.components[ci].tq],
+                                      dc_in_place(scans, frame, ci), lambda split: _decode_progressive(
                                           si, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt,
                                           bases, True, opts, source, split))
                 scans.append(sr)

@@ -344,8 +344,8 @@ def _event(events, n_ev, m, fail_bit, resume_bit, code):
 def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus, mcu_cols, interleaved,
                             blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols,
                             dc_tab, ac_tab, lut, kind, ss, se, al, robust, cut, lookback, window, lookahead,
-                            margin, refine_lookahead, refine_span, refine_back, refine_window, split, coef, prior,
-                            known, doubt, decoded, starts, events, err):
+                            margin, refine_lookahead, refine_span, refine_back, refine_window, split, keep_middle, coef,
+                            prior, known, doubt, decoded, starts, events, err):
     """Decode one scan's restart segments into ``coef`` (all blocks, natural order). ``decoded``
     (per MCU of this scan) is set for every MCU decoded without a failure; ``known`` (per block)
     gains this scan's band for every block decoded; ``starts``: each MCU's first bit. Strict: the
@@ -354,6 +354,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     resume after a failure and go on (``events`` rows: MCU, failure bit, resume
     bit, placement shift, error code; ``err[0]`` their count; ``err[1]`` the net shift of a scan
     that ended out of step with no failure); ``split``: an MCU where such a silent error ends, placed like a resumption;
+    ``keep_middle``: an AC first scan's runs between two resumptions stay where decoded, for
+    :func:`acir_core.jpeg.bandfit.place_runs` to place (else they lose the band);
     ``prior``: the planes before a refinement scan, ``doubt``: blocks later refinements cannot
     read (docs/decoder.md, progressive files)."""
     band = band_bits(ss, se)
@@ -482,7 +484,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 fresh = margin
                 m = t1
             else:
-                if run0 >= 0:
+                if run0 >= 0 and not keep_middle:
                     _drop_band(coef, known, decoded, lay, band, ss, se, run0, m)  # a middle run: its place is unknown
                 found = -1
                 need = min(lookahead, last - m)

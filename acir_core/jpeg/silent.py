@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from acir_core.jpeg.bandfit import place_runs
 from acir_core.jpeg.entropy import ERROR_NAMES, _ZZ
 from acir_core.jpeg.progressive import ERR_SILENT, SILENT_BACK
 from acir_core.jpeg.tables import Frame, Scan
@@ -31,13 +32,15 @@ def _drop_scan_band(coef_flat: np.ndarray, known: np.ndarray, base: int, grid: t
 
 
 def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.ndarray, base: int,
-                 redecode: Callable[[int], object]):
+                 qt: np.ndarray, dc_ok: np.ndarray, redecode: Callable[[int], object]):
     """An AC band's first scan that read garbled bits as valid codes moved every later block: a
     scan that ends out of step with no failure is split where its band stops fitting the blocks
     and decoded again (the tail placed by where its bits end). Up to its first failure, a stretch
     of blocks whose band clearly fits the blocks up to ``SILENT_REACH`` on better (between two
     errors decoded silently, or before a failure) is moved there (docs/decoder.md, progressive
-    files). ``sr`` is the scan's :class:`~acir_core.jpeg.decoder.ScanResult`; ``redecode(split)``
+    files). Runs between two failures are placed by :func:`~acir_core.jpeg.bandfit.place_runs`
+    (``qt``: the component's quantisation table, ``dc_ok``: its blocks whose DC is in place).
+    ``sr`` is the scan's :class:`~acir_core.jpeg.decoder.ScanResult`; ``redecode(split)``
     decodes the scan again with the silent error's end at MCU ``split``. Returns the result kept."""
     grid = frame.block_grid(scan.components[0].index)
     own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se)
@@ -51,6 +54,7 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
             _drop_scan_band(coef_flat, known, base, grid, scan.ss, scan.se)
             sr = redecode(-1)
             _drop_from(coef_flat, known, sr, base, grid, scan.ss, scan.se, _first_misfit(own, fit))
+    place_runs(sr, scan, frame, coef_flat, known, base, qt, dc_ok)
     failures = [e.mcu for e in sr.resyncs if e.reason != ERROR_NAMES[ERR_SILENT]]
     hi = failures[0] if failures else sr.mcu_rows * sr.mcu_cols
     for _ in range(SILENT_ROUNDS):

@@ -1,0 +1,133 @@
+"""Where a run of a progressive AC band belongs: the runs an AC first scan decodes between two
+failures have no anchor (only the run after the last failure is placed, by where the bits end).
+The lowest AC coefficients of a block follow the DCs around it (a gradient across the block, its
+curvature and twist), so a run whose band holds them is put where they agree with the DCs best,
+when that place stands out and the DCs there are in place (docs/decoder.md, progressive files).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from acir_core.jpeg.entropy import _ZZ
+from acir_core.jpeg.tables import Frame, Scan
+
+PLACE_REACH = 96  # blocks a run between two failures is searched around where it was decoded
+PLACE_LEAST = 16  # blocks a run needs to be placed
+PLACE_SCORE = 4.0  # standard errors by which its best place must beat every other
+PLACE_INSIDE = 0.9  # share of a run a place must put on blocks whose DC is in place
+
+
+def _dc_predictions(plane: np.ndarray, qt: np.ndarray, mcu_rows: int, mcu_cols: int) -> np.ndarray:
+    """Per block (scan order), the five lowest AC coefficients (zig-zag 1..5, quantised units)
+    that the DCs of its 3×3 neighbourhood imply for a smooth picture (the prediction libjpeg's
+    block smoothing makes)."""
+    dc = np.pad(plane[:mcu_rows, :mcu_cols, 0].astype(np.float64), 1, mode="edge") * float(qt[0])
+    c = dc[1:-1, 1:-1]
+    up, down, left, right = dc[:-2, 1:-1], dc[2:, 1:-1], dc[1:-1, :-2], dc[1:-1, 2:]
+    nw, ne, sw, se = dc[:-2, :-2], dc[:-2, 2:], dc[2:, :-2], dc[2:, 2:]
+    pred = np.stack([36 * (left - right), 36 * (up - down), 9 * (up + down - 2 * c), 5 * (nw - ne - sw + se),
+                     9 * (left + right - 2 * c)], -1) / 128.0
+    return (pred / qt[np.asarray(_ZZ[1:6])].astype(np.float64)).reshape(-1, 5)
+
+
+def _best_place(own: np.ndarray, ref: np.ndarray, blocks: np.ndarray, reach: int,
+               usable: np.ndarray) -> tuple[int, float]:
+    """The shift (within ±``reach``) at which the coefficients ``own`` of blocks ``blocks`` agree
+    best with ``ref`` (per block of the scan × coefficient, agreement = their product summed),
+    counting only places ``usable``, and by how many standard errors it beats every other shift
+    (a shift needs ``PLACE_INSIDE`` of the run on usable places)."""
+    shifts = np.arange(-reach, reach + 1)
+    pos = blocks[:, None] + shifts[None, :]
+    at = np.clip(pos, 0, ref.shape[0] - 1)
+    inside = (pos >= 0) & (pos < ref.shape[0]) & usable[at]
+    g = np.where(inside, (own[:, None, :] * ref[at]).sum(-1), 0.0)
+    ok = inside.mean(0) >= PLACE_INSIDE
+    if not ok.any():
+        return 0, 0.0
+    mean = np.where(ok, g.sum(0) / np.maximum(inside.sum(0), 1), -np.inf)
+    k = int(np.argmax(mean))
+    score = np.inf
+    for j in np.flatnonzero(ok):
+        if j == k:
+            continue
+        both = inside[:, j] & inside[:, k]
+        gain = g[both, k] - g[both, j]
+        sd = float(np.std(gain))
+        score = min(score, float(gain.mean()) / sd * np.sqrt(gain.size) if sd > 0 else 0.0)
+    return int(shifts[k]), float(score) if np.isfinite(score) else 0.0
+
+
+def dc_in_place(scans, frame: Frame, ci: int) -> np.ndarray:
+    """Per block of component ``ci`` (its block grid): whether its DC was read before any failure
+    of the DC first scans that hold it (a DC scan reads on after a failure, and every later MCU
+    may sit a few places off); none when a DC scan ended out of step, which an error decoded
+    silently before the first failure can leave as well as reading on after it (tried: trusting
+    the blocks before the failure there placed runs wrongly on two eval photos)."""
+    rows, bw = frame.block_grid(ci)
+    ok = np.ones((rows, bw), bool)
+    comp = frame.components[ci]
+    by, bx = np.mgrid[:rows, :bw]
+    for sr in scans:
+        if sr.band[0] != 0 or sr.band[2] != 0 or ci not in sr.components:
+            continue
+        if sr.silent_shift:
+            return np.zeros((rows, bw), bool)
+        if sr.resyncs:
+            mcu = (by // comp.v) * sr.mcu_cols + bx // comp.h if len(sr.components) > 1 else by * sr.mcu_cols + bx
+            ok &= mcu < min(e.mcu for e in sr.resyncs)
+    return ok
+
+
+def place_runs(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.ndarray, base: int,
+               qt: np.ndarray, dc_ok: np.ndarray) -> int:
+    """The runs an AC first scan decoded between two failures (left where decoded) go where their
+    lowest AC coefficients agree with what the DCs around each block predict, where that place
+    clearly stands out and its DCs are in place (``dc_ok``, per block of the component); the
+    others lose the band. ``sr`` is the scan's :class:`~acir_core.jpeg.decoder.ScanResult`,
+    ``qt`` the component's quantisation table (natural order). Returns the runs placed."""
+    ev = sr.resyncs
+    if len(ev) < 2:
+        return 0
+    rows, bw = frame.block_grid(scan.components[0].index)
+    cols = sr.mcu_cols
+    n = sr.mcu_rows * cols
+    plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)
+    kplane = known[base: base + rows * bw].reshape(rows, bw)
+    zz = np.asarray(_ZZ[scan.ss: scan.se + 1])
+    band = np.uint64(sum(1 << k for k in range(scan.ss, scan.se + 1)))
+    low = [k for k in range(1, 6) if scan.ss <= k <= scan.se]
+    limit = ev[-1].mcu + min(ev[-1].shift, 0)  # the last run, placed by where its bits end
+    runs = []
+    for e, nxt in zip(ev[:-1], ev[1:]):
+        a, b = e.mcu, min(nxt.mcu, limit)
+        if b <= a:
+            continue
+        blocks = a + np.flatnonzero(sr.decoded[a:b])
+        runs.append((blocks, plane[blocks // cols, blocks % cols][:, zz].copy()))
+        span = np.arange(a, b)
+        plane[(span // cols)[:, None], (span % cols)[:, None], zz[None, :]] = 0
+        kplane[span // cols, span % cols] &= ~band
+        sr.decoded[a:b] = False
+    if not low:
+        return 0
+    ref = _dc_predictions(plane, qt, sr.mcu_rows, cols)[:, [k - 1 for k in low]]
+    ref = ref / np.maximum(ref.std(0), 1e-9)
+    usable = dc_ok[:sr.mcu_rows, :cols].ravel()
+    placed = 0
+    for blocks, vals in sorted(runs, key=lambda t: -t[0].size):
+        if blocks.size < PLACE_LEAST:
+            continue
+        own = vals[:, [k - scan.ss for k in low]].astype(np.float64)
+        own = own / np.maximum(own.std(0), 1e-9)
+        shift, score = _best_place(own, ref, blocks, PLACE_REACH, usable)
+        if score < PLACE_SCORE:
+            continue
+        dst = blocks + shift
+        free = (dst >= 0) & (dst < n)
+        free[free] = (kplane[dst[free] // cols, dst[free] % cols] & band) == 0
+        r, c = dst[free] // cols, dst[free] % cols
+        plane[r[:, None], c[:, None], zz[None, :]] = vals[free]
+        kplane[r, c] |= band
+        sr.decoded[dst[free]] = True
+        placed += 1
+    return placed
