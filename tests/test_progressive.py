@@ -266,6 +266,28 @@ def test_runs_are_placed_only_where_the_dcs_are_in_place(q92):
         assert ok[5 * comp.v: 6 * comp.v, : 7 * comp.h].all() and not ok[5 * comp.v: 6 * comp.v, 7 * comp.h:].any()
 
 
+def test_a_refinement_scan_that_fails_again_and_again_keeps_the_earlier_scans_bits(q92):
+    """A refinement scan's resumptions depend on each block's history and go wrong more often the
+    more it fails: after ``REFINE_GIVE_UP`` failures the rest of the scan keeps exactly what the
+    earlier scans gave (as if the file were cut before it), never correction bits read out of step."""
+    from acir_core.jpeg.progressive import REFINE_GIVE_UP
+
+    clean = decode(q92, "strict")
+    scan = clean.scans[9]
+    bad = q92
+    for frac in np.linspace(0.02, 0.98, 12):
+        bad = _garble(bad, scan, float(frac))[0]
+    r = decode(bad, "robust")
+    sr = r.scans[9]
+    assert len(sr.resyncs) == REFINE_GIVE_UP  # it would resume a sixth time
+    tail = np.arange(int(0.9 * sr.decoded.size), sr.decoded.size)
+    assert not sr.decoded[tail].any()
+    sos = [i for i in range(len(q92) - 1) if q92[i] == 0xFF and q92[i + 1] == 0xDA]
+    before = decode(q92[: sos[9]] + b"\xff\xd9", "robust")
+    rows, cols = divmod(tail, sr.mcu_cols)
+    assert np.array_equal(r.coefficients[0][rows, cols], before.coefficients[0][rows, cols])
+
+
 def _garble_dc(data: bytes, frac: float) -> bytes:
     clean = decode(data, "strict")
     return _garble(data, clean.scans[0], frac)[0]

@@ -31,6 +31,7 @@ SILENT_BACK = 8  # blocks before the end of an error decoded silently that are d
 REFINE_LEAST = 16  # blocks up to one in doubt that a refinement's resumption candidate must decode
 REFINE_REACH = 2048  # blocks a refinement's resumption candidate is followed to be taken
 REFINE_VERIFY = 1 << 19  # blocks decoded in all to find where a refinement scan resumes
+REFINE_GIVE_UP = 5  # failures after which a refinement scan's rest keeps what earlier scans gave
 
 
 @njit(cache=True)
@@ -462,6 +463,9 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                     _drop_band(coef, known, decoded, lay, band, ss, se, j, j + 1)
                 j -= 1
             if kind == AC_REFINE:
+                if n_ev >= REFINE_GIVE_UP:  # resumed often: the rest keeps what earlier scans gave
+                    _restore_band(coef, prior, decoded, lay, ss, se, j + 1, last)
+                    break
                 lo = j + 1
                 if 0 <= run0 < lo and m - run0 < refine_lookahead:
                     lo = run0  # a short run since the last resynchronisation: doubtful too
