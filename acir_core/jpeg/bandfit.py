@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from acir_core.jpeg.entropy import _ZZ
+from acir_core.jpeg.progressive import band_bits
 from acir_core.jpeg.tables import Frame, Scan
 
 PLACE_REACH = 96  # blocks a run between two failures is searched around where it was decoded
@@ -94,7 +95,7 @@ def place_runs(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.nd
     plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)
     kplane = known[base: base + rows * bw].reshape(rows, bw)
     zz = np.asarray(_ZZ[scan.ss: scan.se + 1])
-    band = np.uint64(sum(1 << k for k in range(scan.ss, scan.se + 1)))
+    band = np.uint64(band_bits(scan.ss, scan.se))
     low = [k for k in range(1, 6) if scan.ss <= k <= scan.se]
     limit = ev[-1].mcu + min(ev[-1].shift, 0)  # the last run, placed by where its bits end
     runs = []
@@ -102,13 +103,14 @@ def place_runs(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.nd
         a, b = e.mcu, min(nxt.mcu, limit)
         if b <= a:
             continue
-        blocks = a + np.flatnonzero(sr.decoded[a:b])
-        runs.append((blocks, plane[blocks // cols, blocks % cols][:, zz].copy()))
+        if low:
+            blocks = a + np.flatnonzero(sr.decoded[a:b])
+            runs.append((blocks, plane[blocks // cols, blocks % cols][:, zz].copy()))
         span = np.arange(a, b)
         plane[(span // cols)[:, None], (span % cols)[:, None], zz[None, :]] = 0
         kplane[span // cols, span % cols] &= ~band
         sr.decoded[a:b] = False
-    if not low:
+    if not runs:
         return 0
     ref = _dc_predictions(plane, qt, sr.mcu_rows, cols)[:, [k - 1 for k in low]]
     ref = ref / np.maximum(ref.std(0), 1e-9)

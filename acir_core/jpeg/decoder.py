@@ -367,6 +367,13 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
                       segment_pad=seg_pad, head=head is not None)
 
 
+def _placed_after(scan: Scan, robust: bool) -> bool:
+    """Whether a progressive scan's blocks are placed after decoding (silent errors, runs between
+    two failures: :func:`acir_core.jpeg.silent.place_silent`): an AC band's first scan of one
+    component without restart markers, decoded robustly."""
+    return robust and scan.kind == AC_FIRST and len(scan.components) == 1 and not scan.restart_interval
+
+
 def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame,
                         tables: Tables, coef_flat: np.ndarray, known: np.ndarray, doubt: np.ndarray, bases: list[int],
                         robust: bool, opts: dict, source: str | None, split: int = -1) -> ScanResult:
@@ -385,7 +392,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
     else:
         starts, firsts, counts = np.array([0], np.int64), np.array([0], np.int64), np.array([n_mcus], np.int64)
     decoded = np.zeros(n_mcus, np.uint8)
-    keep_middle = robust and not ri and not interleaved and scan.kind == AC_FIRST
+    keep_middle = _placed_after(scan, robust)
     starts_bit = np.full(n_mcus, -1, np.int64)
     events = np.zeros((MAX_PROGRESSIVE_RESYNCS, 5), np.int64)
     err = np.zeros(3, np.int64)
@@ -549,8 +556,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
             if progressive:
                 sr = _decode_progressive(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, known,
                                          doubt, bases, robust, opts, source)
-                if robust and scan.ss > 0 and len(scan.components) == 1 and not scan.restart_interval \
-                        and not scan.ah and (sr.silent_shift or sr.resyncs):
+                if _placed_after(scan, robust) and (sr.silent_shift or sr.resyncs):
                     si = len(scans)
                     ci = scan.components[0].index
                     sr = place_silent(sr, scan, frame, coef_flat, known, bases[ci], tables.qt[frame.components[ci].tq],
