@@ -1002,6 +1002,60 @@ def test_a_runs_own_row_wraps_tell_its_shift() -> None:
     assert not wrap_costs(steps[: short.size], short, shifts, cols, 0.5).any()  # less: none
 
 
+def _search(decoded: np.ndarray, placed: int, runs: list, rows: int, cols: int, opts, thumb=None):
+    from acir_core.sca.edges import inward, outward
+    from acir_core.sca.shifts import Canvas, search_runs
+    e = _border(decoded)
+    inner = ((inward(e.top, e.top2),), (inward(e.left, e.left2),))
+    outer = ((outward(e.bottom, e.bottom2),), (outward(e.right, e.right2),))
+    canvas = Canvas(outer)
+    canvas.place(np.arange(placed), np.arange(placed), [0.0])
+    return search_runs(runs, 0, rows * cols, cols, inner, [1.0], canvas,
+                       (np.zeros(1),) if thumb is None else (thumb,), thumb is not None, opts, (e.mean,))
+
+
+def test_row_wraps_place_a_run_of_one_row_that_a_thumbnail_pulls_aside() -> None:
+    """A run a row and a half long after a lost MCU, under a thumbnail whose means sit one MCU
+    off (a camera's, half a pixel off the photo): too short for the edges alone to overrule it,
+    but placed one MCU off it puts the far right of one row beside the far left of the next, and
+    its own row wrap says so."""
+    from acir_core.sca.options import ShiftOptions
+    from acir_core.sca.runs import Run
+    rows, cols = 12, 40
+    true = _tiles(rows, cols, 5)
+    lost = 2 * cols + 7
+    decoded = np.concatenate([true[:lost], true[lost + 1 :], true[-1:]])
+    means = true.mean(axis=(1, 2))
+    thumb = np.ascontiguousarray(np.r_[means[1:], means[-1:]])  # one MCU off: says "shift 0"
+    run = Run(lost, lost + 3 * cols // 2, np.arange(lost, lost + 3 * cols // 2))
+
+    def best(wrap_weight: float) -> int:
+        opts = ShiftOptions(thumb_weight=8.0, decisive=0.0, wrap_weight=wrap_weight)
+        c, _, bases = _search(decoded, lost, [run], rows, cols, opts, thumb)
+        return int(bases[0] + np.argmin(c[0]))
+
+    assert best(0.0) == 0  # the thumbnail's means outweigh the edges
+    assert best(ShiftOptions().wrap_weight) == 1  # the run's own row wrap puts it right
+
+
+def test_a_short_run_far_off_does_not_move_the_next_runs_window() -> None:
+    """Each run is searched within a window around the shift of the run before it; a short run
+    (garbage, or too little content to place) landing far off must not carry the next run's
+    window away from where it belongs."""
+    from acir_core.sca.options import ShiftOptions
+    from acir_core.sca.runs import Run
+    rows, cols = 12, 40
+    true = _tiles(rows, cols, 5)
+    lost = 2 * cols + 7
+    decoded = np.concatenate([true[:lost], true[lost + 1 :], true[-1:]])
+    short = np.arange(lost, lost + 6)
+    decoded[short] = true[short - 4]  # six MCUs that fit best four places back
+    runs = [Run(lost, lost + 6, short), Run(lost + 6, rows * cols, np.arange(lost + 6, rows * cols - 1))]
+    costs, _, bases = _search(decoded, lost, runs, rows, cols, ShiftOptions(window=4))
+    assert int(bases[0] + np.argmin(costs[0])) == -4
+    assert int(bases[1] + np.argmin(costs[1])) == 1  # searched around 0, not -4 (-8..0 misses it)
+
+
 def test_seam_steps_join_each_mcu_to_the_one_decoded_before_it_in_the_run() -> None:
     from acir_core.sca.shifts import seam_steps
     left = np.arange(10, dtype=np.float64)[:, None] * np.ones((1, 8))  # MCU i's left edge: i
@@ -1077,7 +1131,7 @@ def test_edges_sure_of_a_shift_overrule_a_thumbnail_one_mcu_off() -> None:
     def best(decisive: float) -> int:
         canvas = Canvas(outer)
         canvas.place(np.arange(lost), np.arange(lost), [0.0])
-        opts = ShiftOptions(thumb_weight=8.0, decisive=decisive)
+        opts = ShiftOptions(thumb_weight=8.0, decisive=decisive, wrap_weight=0.0)
         costs, _, bases = search_runs(later, 0, n, cols, inner, [1.0], canvas, thumb, True, opts, (e.mean,))
         return int(bases[0] + np.argmin(costs[0]))
 

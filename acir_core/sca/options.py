@@ -42,7 +42,7 @@ class ShiftOptions:
     thumb_weight: float = 1.0  # weight of the thumbnail's means against the edge steps
     jump_penalty: float = 0.05  # cost per MCU of shift change, in reference continuity costs
     decisive: float = 4.0  # edge cost this many times below every other shift's: the edges alone place the run (0: off)
-    wrap_weight: float = 0.0  # weight of a run's own row wraps in its shift search (0: off; see docs/sca.md)
+    wrap_weight: float = 0.5  # weight of a run's own row wraps in its shift search (0: off; see docs/sca.md)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ from acir_core.sca.runs import Run
 
 INF = np.float64(1e18)
 """The cost of a shift that was not costed."""
-WRAP_ROWS = 2  # rows a run must span for its row wraps to judge its shift
+WRAP_ROWS = 1  # rows a run must span for its row wraps to judge its shift
 DECISIVE_LEVELS = 2.0  # levels a decisive edge minimum must lie below every other shift's cost
 DECISIVE_ROWS = 4  # rows a run must span for its edges alone to place it
 WRAP_FLOOR = 0.25  # share of a run's residual its row wraps can never take off (shifts a row apart stay apart)
@@ -331,7 +331,8 @@ def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, kn
         for k in range(n_k):
             offsets[k] = -dcs[r, arg, k] * units[k]
         place(bottoms, rights, outer_bottoms, outer_rights, known, pos, dec, offsets)
-        prev = best
+        if m.size >= cols // 2 or abs(best - prev) <= window // 2:
+            prev = best  # a short run's far jump does not move the next run's window (it may be garbage)
     return costs, dcs, bases
 
 
