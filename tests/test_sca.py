@@ -1056,6 +1056,20 @@ def test_a_short_run_far_off_does_not_move_the_next_runs_window() -> None:
     assert int(bases[1] + np.argmin(costs[1])) == 1  # searched around 0, not -4 (-8..0 misses it)
 
 
+def test_row_wraps_judge_only_shifts_near_the_best() -> None:
+    """Over a wide window (a lost stretch searched for), a short run's one or two wraps could land
+    on an edge inside the picture at some far shift: the wrap term is kept only near the best."""
+    from acir_core.sca.shifts import INF, WRAP_REACH, near_best
+    c = np.full(200, 5.0)
+    c[100] = 1.0
+    c[:3] = INF
+    wrap = np.full(200, -3.0)
+    out = near_best(c, wrap)
+    assert np.all(out[100 - WRAP_REACH: 100 + WRAP_REACH + 1] == -3.0)
+    assert not out[: 100 - WRAP_REACH].any() and not out[100 + WRAP_REACH + 1:].any()
+    assert not near_best(np.full(5, INF), np.ones(5)).any()
+
+
 def test_seam_steps_join_each_mcu_to_the_one_decoded_before_it_in_the_run() -> None:
     from acir_core.sca.shifts import seam_steps
     left = np.arange(10, dtype=np.float64)[:, None] * np.ones((1, 8))  # MCU i's left edge: i

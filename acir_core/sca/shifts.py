@@ -20,6 +20,7 @@ INF = np.float64(1e18)
 WRAP_ROWS = 1  # rows a run must span for its row wraps to judge its shift
 DECISIVE_LEVELS = 2.0  # levels a decisive edge minimum must lie below every other shift's cost
 DECISIVE_ROWS = 4  # rows a run must span for its edges alone to place it
+WRAP_REACH = 16  # shifts either side of the edges' best that a run's row wraps judge
 WRAP_FLOOR = 0.25  # share of a run's residual its row wraps can never take off (shifts a row apart stay apart)
 
 
@@ -228,10 +229,12 @@ def lowest(costs: np.ndarray, k: int) -> np.ndarray:
 def costed(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, refine, thumbs, use_thumb, means, thumb_weight,
            units, wrap):
     """Costs and DCs of the run ``m`` at every shift ``cand``: a coarse pass on a quarter of the
-    samples, then the best ``refine`` in full, each with the run's row-wrap term ``wrap``."""
+    samples, then the best ``refine`` in full, each with the run's row-wrap term ``wrap`` within
+    ``WRAP_REACH`` shifts of the coarse pass's best (:func:`near_best`)."""
     n_k = units.size
     c, d = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, np.int64(4), thumbs,
                            use_thumb, means, thumb_weight, units)
+    wrap = near_best(c, wrap)
     for j in range(cand.size):
         if c[j] < INF:
             c[j] = max(c[j] + wrap[j], WRAP_FLOOR * c[j])
@@ -246,6 +249,23 @@ def costed(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, refine, t
         for k in range(n_k):
             d[top[q], k] = d_top[q, k]
     return c, d
+
+
+@njit(cache=True)
+def near_best(c: np.ndarray, wrap: np.ndarray) -> np.ndarray:
+    """The row-wrap term kept for the shifts within ``WRAP_REACH`` of the lowest cost ``c``, 0
+    elsewhere: a run's wraps judge between shifts the edges leave close (one MCU along a row is
+    a DC change in a ramp); across a wide window (a lost stretch), the one or two wraps of a
+    short run would let some far shift land its wrap on an edge inside the picture."""
+    best = -1
+    for j in range(c.size):
+        if c[j] < INF and (best < 0 or c[j] < c[best]):
+            best = j
+    out = np.zeros(wrap.size)
+    if best >= 0:
+        for j in range(max(best - WRAP_REACH, 0), min(best + WRAP_REACH + 1, wrap.size)):
+            out[j] = wrap[j]
+    return out
 
 
 @njit(cache=True)
