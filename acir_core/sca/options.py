@@ -18,7 +18,7 @@ class RunOptions:
     forward_bits: int = 320  # bits after a failure whose MCUs are damaged (CBC's garbled block)
     back_mcus: int = 3  # MCUs walked back from a failure and left out
     skip_mcus: int = 1  # MCUs after a resume point left out
-    settle_mcus: int = 7  # MCUs after those placed but marked (a resume a few bits early)
+    settle_mcus: int = 5  # MCUs after those placed but marked (a resume a few bits early)
     lead_mcus: int = 2  # MCUs before the walked-back ones placed but marked (garbage decoding on)
     silent_margin: int = 8  # MCUs either side of a silent break placed but not judging the shift (garbage unlocated)
     min_split: int = 24  # MCUs a piece of a run split at a DC step must keep on either side
