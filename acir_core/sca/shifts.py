@@ -227,14 +227,18 @@ def lowest(costs: np.ndarray, k: int) -> np.ndarray:
 
 @njit(cache=True)
 def costed(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, refine, thumbs, use_thumb, means, thumb_weight,
-           units, wrap):
+           units, steps, wrap_weight):
     """Costs and DCs of the run ``m`` at every shift ``cand``: a coarse pass on a quarter of the
-    samples, then the best ``refine`` in full, each with the run's row-wrap term ``wrap`` within
-    ``WRAP_REACH`` shifts of the coarse pass's best (:func:`near_best`)."""
+    samples, then the best ``refine`` in full, each with the run's row-wrap term
+    (:func:`wrap_costs` of its seam ``steps``, ``wrap_weight``; 0: none) at the shifts
+    :func:`near_best` the coarse pass's best."""
     n_k = units.size
     c, d = evaluate_shifts(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, np.int64(4), thumbs,
                            use_thumb, means, thumb_weight, units)
-    wrap = near_best(c, wrap)
+    wrap = np.zeros(cand.size)
+    lo, hi = near_best(c)
+    if wrap_weight > 0 and hi > lo:  # costed only there: a wide window spans thousands of shifts
+        wrap[lo:hi] = wrap_costs(steps, m, cand[lo:hi], cols, wrap_weight)
     for j in range(cand.size):
         if c[j] < INF:
             c[j] = max(c[j] + wrap[j], WRAP_FLOOR * c[j])
@@ -252,20 +256,19 @@ def costed(tops, lefts, bottoms, rights, known, m, cand, f, cnt, cols, refine, t
 
 
 @njit(cache=True)
-def near_best(c: np.ndarray, wrap: np.ndarray) -> np.ndarray:
-    """The row-wrap term kept for the shifts within ``WRAP_REACH`` of the lowest cost ``c``, 0
-    elsewhere: a run's wraps judge between shifts the edges leave close (one MCU along a row is
-    a DC change in a ramp); across a wide window (a lost stretch), the one or two wraps of a
-    short run would let some far shift land its wrap on an edge inside the picture."""
+def near_best(c: np.ndarray) -> tuple[int, int]:
+    """The index range ``lo:hi`` of the shifts within ``WRAP_REACH`` of the lowest cost ``c``
+    (empty where none was costed), the only ones a run's row wraps judge: they tell apart shifts
+    the edges leave close (one MCU along a row is a DC change in a ramp); across a wide window (a
+    lost stretch), the one or two wraps of a short run would let some far shift land its wrap on
+    an edge inside the picture."""
     best = -1
     for j in range(c.size):
         if c[j] < INF and (best < 0 or c[j] < c[best]):
             best = j
-    out = np.zeros(wrap.size)
-    if best >= 0:
-        for j in range(max(best - WRAP_REACH, 0), min(best + WRAP_REACH + 1, wrap.size)):
-            out[j] = wrap[j]
-    return out
+    if best < 0:
+        return 0, 0
+    return max(best - WRAP_REACH, 0), min(best + WRAP_REACH + 1, c.size)
 
 
 @njit(cache=True)
@@ -310,15 +313,12 @@ def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, kn
         bases[r] = base
         if m.size:
             cand = np.arange(base, base + span)
-            if wrap_weight > 0:
-                wrap = wrap_costs(seam_steps(lefts, outer_rights, judge), judge, cand, cols, wrap_weight)
-            else:
-                wrap = np.zeros(span)
+            steps = seam_steps(lefts, outer_rights, judge) if wrap_weight > 0 else np.zeros(0)
             c, d = costed(tops, lefts, bottoms, rights, known, judge, cand, f, cnt, cols, refine, thumbs, use_thumb,
-                          means, thumb_weight, units, wrap)
+                          means, thumb_weight, units, steps, wrap_weight)
             if use_thumb and decisive > 0 and judge.size >= DECISIVE_ROWS * cols:  # rows of vertical edges
                 ce, de = costed(tops, lefts, bottoms, rights, known, judge, cand, f, cnt, cols, refine, thumbs, False,
-                                means, thumb_weight, units, wrap)
+                                means, thumb_weight, units, steps, wrap_weight)
                 # the edges alone are sure, and within the MCU the thumbnail cannot resolve (further
                 # off, periodic texture can fool the edges and the thumbnail is the better judge)
                 if sharp(ce, decisive, DECISIVE_LEVELS) and abs(np.argmin(ce) - np.argmin(c)) <= 1:
