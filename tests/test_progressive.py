@@ -266,12 +266,15 @@ def test_runs_are_placed_only_where_the_dcs_are_in_place(q92):
         assert ok[5 * comp.v: 6 * comp.v, : 7 * comp.h].all() and not ok[5 * comp.v: 6 * comp.v, 7 * comp.h:].any()
 
 
-def test_a_refinement_scan_that_fails_again_and_again_keeps_the_earlier_scans_bits(q92):
-    """A refinement scan's resumptions depend on each block's history and go wrong more often the
-    more it fails: after ``REFINE_GIVE_UP`` failures the rest of the scan keeps exactly what the
-    earlier scans gave (as if the file were cut before it), never correction bits read out of step."""
+def test_a_refinement_scan_that_fails_again_and_again_keeps_the_earlier_scans_bits(q92, monkeypatch):
+    """From an encoder whose conventions are not known, a refinement scan's resumptions depend on
+    each block's history and go wrong more often the more it fails: after ``REFINE_GIVE_UP``
+    failures the rest of the scan keeps exactly what the earlier scans gave (as if the file were
+    cut before it), never correction bits read out of step."""
+    import acir_core.jpeg.decoder as decoder_module
     from acir_core.jpeg.progressive import REFINE_GIVE_UP
 
+    monkeypatch.setattr(decoder_module, "CONVENTION_EVIDENCE", 1 << 40)
     clean = decode(q92, "strict")
     scan = clean.scans[9]
     bad = q92
@@ -286,6 +289,55 @@ def test_a_refinement_scan_that_fails_again_and_again_keeps_the_earlier_scans_bi
     before = decode(q92[: sos[9]] + b"\xff\xd9", "robust")
     rows, cols = divmod(tail, sr.mcu_cols)
     assert np.array_equal(r.coefficients[0][rows, cols], before.coefficients[0][rows, cols])
+
+
+def test_undamaged_ac_scans_follow_libjpegs_conventions(q92):
+    """libjpeg-turbo (Pillow) sends an end-of-band code only where a run must end and a zero-run
+    code only before a coefficient: its undamaged AC scans break neither rule, in thousands of
+    places, so the decoder may count on them."""
+    from acir_core.jpeg.decoder import CONVENTION_EVIDENCE, _conventional
+
+    r = decode(q92, "robust")
+    ac = [s for s in r.scans if s.band[0] > 0]
+    assert all(s.conventions[0] == 0 for s in ac)
+    assert sum(s.conventions[1] for s in ac) >= 10 * CONVENTION_EVIDENCE
+    assert _conventional(list(r.scans))
+
+
+def test_conventions_count_only_when_undamaged_scans_show_them(q92):
+    """One code against the conventions in an undamaged AC scan, or too few places checked, and a
+    damaged refinement scan is decoded as from any encoder; damaged scans are no evidence."""
+    import dataclasses
+
+    from acir_core.jpeg.decoder import CONVENTION_EVIDENCE, _conventional
+
+    scans = list(decode(q92, "robust").scans)
+    ac = next(i for i, s in enumerate(scans) if s.band[0] > 0)
+    broken = scans.copy()
+    broken[ac] = dataclasses.replace(scans[ac], conventions=(1, scans[ac].conventions[1]))
+    assert not _conventional(broken)
+    damaged = broken.copy()
+    damaged[ac] = dataclasses.replace(broken[ac], silent_shift=3)
+    assert _conventional(damaged)
+    few = [dataclasses.replace(s, conventions=(0, min(s.conventions[1], 1))) for s in scans]
+    assert sum(s.conventions[1] for s in few) < CONVENTION_EVIDENCE and not _conventional(few)
+
+
+@pytest.mark.parametrize("k,fracs,most", [(6, (0.3,), 64), (6, tuple(np.linspace(0.02, 0.98, 12)), 600),
+                                          (10, tuple(np.linspace(0.02, 0.98, 12)), 600)])
+def test_a_refinement_error_is_found_within_blocks_of_it(q92, k, fracs, most):
+    """A refinement scan from a libjpeg-style encoder fails at the first code the encoder would
+    never send, a few blocks after an error rather than hundreds, and resumes where the bits are:
+    every error costs the blocks around it. Before, one error cost 281 of the 3,072 blocks, and
+    twelve cost 3,011 (scan 6) or 1,909 (scan 10)."""
+    clean = decode(q92, "strict")
+    bad = q92
+    for frac in fracs:
+        bad = _garble(bad, clean.scans[k - 1], float(frac))[0]
+    r = decode(bad, "robust")
+    assert r.scans[k - 1].resyncs
+    differ = np.any(r.coefficients[0] != clean.coefficients[0], axis=-1)
+    assert differ.sum() <= most
 
 
 def _garble_dc(data: bytes, frac: float) -> bytes:

@@ -29,6 +29,7 @@ MODES = ("robust", "strict")
 ZERO_RUN_BYTES = 32  # zero bytes in a row that only a zero-filled read leaves in scan data
 CUT_REACH_BITS = 4096  # failures this close to where a cut file's data ends are the cut's
 MAX_PROGRESSIVE_RESYNCS = 4096  # per scan: the record keeps this many
+CONVENTION_EVIDENCE = 64  # places checked in undamaged AC scans before libjpeg's conventions count
 PROGRESSIVE_MARGIN = 2  # MCUs after a resynchronisation inside a scan, decoded but not trusted
 REFINE_LOOKAHEAD = 256  # blocks a refinement scan must decode in a row from a resynchronisation
 REFINE_SPAN = 256  # blocks after the failure's doubtful ones where a refinement scan may resume
@@ -92,6 +93,7 @@ class ScanResult:
     head: bool = False  # decoded from a lost start (HeadStart): its one segment is judged like an interval
     band: tuple[int, int, int, int] | None = None  # a progressive scan's (Ss, Se, Ah, Al); None: sequential
     silent_shift: int = 0  # a progressive scan that ended out of step with no failure: its blocks' net shift (DC: its sign)
+    conventions: tuple[int, int] = (0, 0)  # a progressive AC scan: codes a libjpeg-style encoder never sends, places checked
 
     def sound_segments(self) -> np.ndarray:
         """Per restart segment: decoded as the encoder wrote it, every MCU without a failure and its
@@ -376,10 +378,12 @@ def _placed_after(scan: Scan, robust: bool) -> bool:
 
 def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame,
                         tables: Tables, coef_flat: np.ndarray, known: np.ndarray, doubt: np.ndarray, bases: list[int],
-                        robust: bool, opts: dict, source: str | None, split: int = -1) -> ScanResult:
+                        robust: bool, opts: dict, source: str | None, split: int = -1,
+                        soft: bool = False) -> ScanResult:
     """One scan of a progressive frame (:mod:`acir_core.jpeg.progressive`): its band goes into the
     shared coefficient planes; restart intervals are taken in the order their markers come.
-    ``split``: the MCU where an error decoded silently ends (found by :func:`acir_core.jpeg.silent.place_silent`)."""
+    ``split``: the MCU where an error decoded silently ends (found by :func:`acir_core.jpeg.silent.place_silent`);
+    ``soft``: the file's encoder is known to follow libjpeg's conventions (:func:`_conventional`)."""
     interleaved, mcu_cols, mcu_rows, blk_comp, blk_dy, blk_dx, comps = _scan_layout(frame, scan)
     n_mcus = mcu_cols * mcu_rows
     bits = destuff(data_arr, scan.data_start, end, restarts=scan.restart_interval > 0)
@@ -395,7 +399,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
     keep_middle = _placed_after(scan, robust)
     starts_bit = np.full(n_mcus, -1, np.int64)
     events = np.zeros((MAX_PROGRESSIVE_RESYNCS, 5), np.int64)
-    err = np.zeros(3, np.int64)
+    err = np.zeros(5, np.int64)
     cut = end + 1 >= len(data) or data[end] != 0xFF
     seg_cut = np.zeros(starts.size, np.bool_)
     seg_cut[-1] = cut
@@ -410,7 +414,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
         np.array([4 + sc.ta for sc in scan.components], np.int64),
         _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, seg_cut, opts["lookback_bits"],
         opts["window_bits"], opts["lookahead"], PROGRESSIVE_MARGIN, REFINE_LOOKAHEAD, REFINE_SPAN,
-        REFINE_BACK, REFINE_WINDOW, split, keep_middle, coef_flat,
+        REFINE_BACK, REFINE_WINDOW, split, keep_middle, soft, coef_flat,
         coef_flat.copy() if robust and scan.kind == 3 else coef_flat[:0], known, doubt, decoded, starts_bit, events,
         err)
     if robust and scan.kind == 3 and not interleaved:  # blocks whose refinement was lost: later ones cannot read them
@@ -435,7 +439,18 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
                       cut=cut, damaged_markers=bits.bad_markers, zero_runs=NO_RUNS, segment_first=firsts,
                       segment_count=counts,
                       segment_extra=np.zeros(firsts.size, np.int64), segment_pad=np.zeros(firsts.size, np.int64),
-                      band=(scan.ss, scan.se, scan.ah, scan.al), silent_shift=int(err[1]) if robust else 0)
+                      band=(scan.ss, scan.se, scan.ah, scan.al), silent_shift=int(err[1]) if robust else 0,
+                      conventions=(int(err[3]), int(err[4])))
+
+
+def _conventional(scans: list[ScanResult]) -> bool:
+    """Whether the AC scans decoded without damage so far show an encoder that follows libjpeg's
+    conventions (an end-of-band code only where a run must end, a zero-run code only before a
+    coefficient) often enough to count on: then a damaged refinement scan's codes that break them
+    are failures, found blocks after an error rather than thousands (docs/decoder.md)."""
+    clean = [s.conventions for s in scans if s.band is not None and s.band[0] > 0 and not s.resyncs
+             and not s.silent_shift and not s.cut]
+    return sum(v for v, _ in clean) == 0 and sum(o for _, o in clean) >= CONVENTION_EVIDENCE
 
 
 def _zeros_not_flat(scan: Scan, tables: Tables) -> bool:
@@ -554,15 +569,16 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
                 _next_scan_check(data, tables, covered, progressive)
             end, more = find_scan_end(data, scan.data_start, accept)
             if progressive:
+                soft = robust and scan.kind == 3 and _conventional(scans)
                 sr = _decode_progressive(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, known,
-                                         doubt, bases, robust, opts, source)
+                                         doubt, bases, robust, opts, source, soft=soft)
                 if _placed_after(scan, robust) and (sr.silent_shift or sr.resyncs):
                     si = len(scans)
                     ci = scan.components[0].index
                     sr = place_silent(sr, scan, frame, coef_flat, known, bases[ci], tables.qt[frame.components[ci].tq],
                                       dc_in_place(scans, frame, ci), lambda split: _decode_progressive(
                                           si, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt,
-                                          bases, True, opts, source, split))
+                                          bases, True, opts, source, split, soft))
                 scans.append(sr)
             else:
                 scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases,

@@ -19,7 +19,8 @@ ERROR_NAMES = {ERR_BAD_CODE: "invalid Huffman code", ERR_OVERFLOW: "more than 64
                ERR_OUT_OF_DATA: "entropy-coded data ended early", ERR_MAGNITUDE: "impossible coefficient value",
                ERR_EXTRANEOUS: "extraneous data after the last MCU of a restart interval",
                6: "a refinement reached a block whose earlier band was lost",
-               7: "an error decoded without a failure"}
+               7: "an error decoded without a failure",
+               8: "a code a libjpeg-style encoder never sends"}
 
 # zigzag index -> natural index, duplicated here so the kernels need no module-level Python objects
 _ZZ = np.array([

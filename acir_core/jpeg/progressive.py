@@ -32,6 +32,15 @@ REFINE_LEAST = 16  # blocks up to one in doubt that a refinement's resumption ca
 REFINE_REACH = 2048  # blocks a refinement's resumption candidate is followed to be taken
 REFINE_VERIFY = 1 << 19  # blocks decoded in all to find where a refinement scan resumes
 REFINE_GIVE_UP = 5  # failures after which a refinement scan's rest keeps what earlier scans gave
+ERR_CONVENTION = 8  # codes a libjpeg-style encoder never sends (read where it is known to be one)
+SOFT_BACK = 24  # blocks before such a failure whose refinement is doubtful
+SOFT_REACH = 64  # blocks from such a failure where the scan may resume
+SOFT_WIDEN = 32  # further bit windows searched when it resumes nowhere near
+MAX_EOB_RUN = 0x7FFF  # such an encoder sends an end-of-band run when it reaches this many blocks
+MAX_RUN_CORRECTIONS = 937  # ... or when a refinement run holds more correction bits than this
+# the end-of-band state ``eob`` carried between blocks (int64 array of EOB_STATE):
+RUN, AFTER, CORRECTIONS, COUNT, VIOLATIONS, OPPORTUNITIES, SOFT = range(7)
+EOB_STATE = 7
 
 
 @njit(cache=True)
@@ -81,9 +90,21 @@ def _correct(buf, pos, blk, z, p1, m1):
 
 
 @njit(cache=True)
+def _unconventional(eob, zrl, first):
+    """An end-of-band code (or a zero run to the band's end) where a libjpeg-style encoder sends
+    none: after a zero-run code (it sends those only before a coefficient), or as a block's first
+    code right after a run it did not have to end. Counted; a failure when ``eob[SOFT]`` is set."""
+    if not (zrl or (first and eob[AFTER] != 0)):
+        return False
+    eob[VIOLATIONS] += 1
+    return eob[SOFT] != 0
+
+
+@njit(cache=True)
 def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, eob):
     """Decode this scan's part of one block ``blk`` (64 int16, natural order) at ``pos``.
-    ``eob[0]``: the end-of-band run carried between blocks. Returns the new position, or -1
+    ``eob`` (``EOB_STATE``): the end-of-band run carried between blocks, and what the
+    libjpeg-style checks need (:func:`_unconventional`). Returns the new position, or -1
     minus an error code."""
     if kind == DC_FIRST:
         w = lut[dc_tab, _peek16(buf, pos)]
@@ -104,10 +125,15 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
             blk[0] = np.int16(blk[0] | (1 << al))
         pos += 1
     elif kind == AC_FIRST:
-        if eob[0] > 0:
-            eob[0] -= 1
+        if eob[RUN] > 0:
+            eob[RUN] -= 1
+            if eob[RUN] == 0:
+                eob[AFTER] = eob[COUNT] != MAX_EOB_RUN
             return pos
         k = ss
+        zrl = False
+        first = True
+        eob[OPPORTUNITIES] += eob[AFTER]
         while k <= se:
             pos, r, s = _ac_symbol(buf, pos, lut, ac_tab)
             if pos < 0:
@@ -119,19 +145,33 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                 blk[_ZZ[k]] = np.int16(_extend(_bits(buf, pos, s), s) << al)
                 pos += s
                 k += 1
+                zrl = False
             elif r == 15:
                 k += 16
+                zrl = True
+                eob[OPPORTUNITIES] += 1
             else:
+                if _unconventional(eob, zrl, first):
+                    return -1 - ERR_CONVENTION
                 run, pos = _eob_run(buf, pos, r)
-                eob[0] = run - 1
-                break
+                eob[RUN] = run - 1
+                eob[COUNT] = run
+                eob[AFTER] = eob[RUN] == 0 and run != MAX_EOB_RUN
+                return pos if pos <= end else -1 - ERR_OUT_OF_DATA
+            first = False
             if pos > end:
                 return -1 - ERR_OUT_OF_DATA
+        if zrl and _unconventional(eob, True, False):  # a zero run to the band's end: an end-of-band code's place
+            return -1 - ERR_CONVENTION
+        eob[AFTER] = 0
     else:  # AC_REFINE (G.1.2.3): new coefficients of magnitude 1, correction bits for the others
         p1 = 1 << al
         m1 = -1 << al
         k = ss
-        if eob[0] == 0:
+        if eob[RUN] == 0:
+            zrl = False
+            first = True
+            eob[OPPORTUNITIES] += eob[AFTER]
             while k <= se:
                 pos, r, s = _ac_symbol(buf, pos, lut, ac_tab)
                 if pos < 0:
@@ -143,8 +183,16 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                     v = p1 if _bits(buf, pos, 1) else m1
                     pos += 1
                 elif r != 15:
-                    eob[0], pos = _eob_run(buf, pos, r)
+                    if _unconventional(eob, zrl, first):
+                        return -1 - ERR_CONVENTION
+                    eob[RUN], pos = _eob_run(buf, pos, r)
+                    eob[COUNT] = eob[RUN]
+                    eob[CORRECTIONS] = 0
                     break
+                else:
+                    zrl = True
+                    eob[OPPORTUNITIES] += 1
+                first = False
                 while k <= se:  # skip r zero-history coefficients, refining the nonzero ones passed
                     z = _ZZ[k]
                     if blk[z] != 0:
@@ -158,15 +206,25 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                     if k > se:
                         return -1 - ERR_OVERFLOW
                     blk[_ZZ[k]] = np.int16(v)
+                    zrl = False
                 k += 1
                 if pos > end:
                     return -1 - ERR_OUT_OF_DATA
-        if eob[0] > 0:  # in an end-of-band run: only correction bits for the nonzero ones
+            if eob[RUN] == 0:
+                if zrl and _unconventional(eob, True, False):
+                    return -1 - ERR_CONVENTION
+                eob[AFTER] = 0
+        if eob[RUN] > 0:  # in an end-of-band run: only correction bits for the nonzero ones
             while k <= se:
                 if blk[_ZZ[k]] != 0:
                     pos = _correct(buf, pos, blk, _ZZ[k], p1, m1)
+                    eob[CORRECTIONS] += 1
                 k += 1
-            eob[0] -= 1
+            eob[RUN] -= 1
+            if eob[RUN] == 0:
+                eob[AFTER] = eob[COUNT] != MAX_EOB_RUN and eob[CORRECTIONS] <= MAX_RUN_CORRECTIONS
+            elif eob[CORRECTIONS] > MAX_RUN_CORRECTIONS and _unconventional(eob, True, False):
+                return -1 - ERR_CONVENTION  # the encoder sends a run once it holds that many bits
     if pos > end:
         return -1 - ERR_OUT_OF_DATA
     return pos
@@ -189,16 +247,15 @@ def _block_at(m, b, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, com
 
 @njit(cache=True)
 def _lookahead(buf, pos, end, m, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch, trace,
-               known, doubt, eob0):
+               known, doubt, eob0, soft):
     """How many MCUs of a scan decode in a row from ``pos`` as MCU ``m``
     (an end-of-band run counts its blocks; ``eob0`` carried in), without writing: a
     resynchronisation candidate's test. A refinement stops before a block whose history is in
-    doubt. ``trace`` (2 slots) gets the position and end-of-band run where the decoding stopped
-    (run -1: at a block in doubt)."""
+    doubt. ``soft``: codes a libjpeg-style encoder never sends stop it too. ``trace`` (2 slots)
+    gets the position and end-of-band run where the decoding stopped (run -1: at a block in doubt)."""
     interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols = lay
     band = band_bits(ss, se)
-    eob = np.zeros(1, np.int64)
-    eob[0] = eob0
+    eob = _eob_state(eob0, soft)
     pred = np.zeros(comp_h.shape[0], np.int64)
     n = 0
     while m < last and n < limit:
@@ -220,8 +277,19 @@ def _lookahead(buf, pos, end, m, last, limit, kind, ss, se, al, coef, lay, dc_ta
         n += 1
         m += 1
     trace[-2] = pos
-    trace[-1] = eob[0]
+    trace[-1] = eob[RUN]
     return n
+
+
+@njit(cache=True)
+def _eob_state(run, soft):
+    """A fresh end-of-band state carrying ``run`` blocks of a run whose start was not seen (so it
+    counts as one the encoder had to end)."""
+    eob = np.zeros(EOB_STATE, np.int64)
+    eob[RUN] = run
+    eob[COUNT] = MAX_EOB_RUN
+    eob[SOFT] = soft
+    return eob
 
 
 @njit(cache=True)
@@ -241,7 +309,7 @@ def _accepts(n, limit, t, last, end, trace, least):
 
 @njit(cache=True)
 def _refine_resync(buf, bit0, bit1, tb, t0, t1, end, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
-                   scratch, trace, verify, known, doubt):
+                   scratch, trace, verify, known, doubt, soft):
     """Where a refinement scan resumes after a failure: its correction bits depend on each block's
     history, so the block matters as much as the bit. Pairs (bit, block) from bits [bit0, bit1)
     and blocks [tb, t1), nearest ``t0`` first, that decode ``limit`` blocks in a row are followed
@@ -256,7 +324,7 @@ def _refine_resync(buf, bit0, bit1, tb, t0, t1, end, last, limit, kind, ss, se, 
             if t < tb or t >= min(t1, last):
                 continue
             n = _lookahead(buf, cand, end, t, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch,
-                           trace, known, doubt, 0)
+                           trace, known, doubt, 0, soft)
             tried += n + 1
             if tried >= verify:
                 return best_bit, best_t
@@ -266,7 +334,7 @@ def _refine_resync(buf, bit0, bit1, tb, t0, t1, end, last, limit, kind, ss, se, 
                 return cand, t  # decoded exactly to the segment's end
             reach = min(last - t, REFINE_REACH)
             n = _lookahead(buf, cand, end, t, last, reach, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
-                           scratch, trace, known, doubt, 0)
+                           scratch, trace, known, doubt, 0, soft)
             if _accepts(n, reach, t, last, end, trace, REFINE_LEAST):
                 return cand, t
             if n > best_n:
@@ -345,8 +413,8 @@ def _event(events, n_ev, m, fail_bit, resume_bit, code):
 def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus, mcu_cols, interleaved,
                             blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols,
                             dc_tab, ac_tab, lut, kind, ss, se, al, robust, cut, lookback, window, lookahead,
-                            margin, refine_lookahead, refine_span, refine_back, refine_window, split, keep_middle, coef,
-                            prior, known, doubt, decoded, starts, events, err):
+                            margin, refine_lookahead, refine_span, refine_back, refine_window, split, keep_middle, soft,
+                            coef, prior, known, doubt, decoded, starts, events, err):
     """Decode one scan's restart segments into ``coef`` (all blocks, natural order). ``decoded``
     (per MCU of this scan) is set for every MCU decoded without a failure; ``known`` (per block)
     gains this scan's band for every block decoded; ``starts``: each MCU's first bit. Strict: the
@@ -358,12 +426,14 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     ``keep_middle``: an AC first scan's runs between two resumptions stay where decoded, for
     :func:`acir_core.jpeg.bandfit.place_runs` to place (else they lose the band);
     ``prior``: the planes before a refinement scan, ``doubt``: blocks later refinements cannot
-    read (docs/decoder.md, progressive files)."""
+    read; ``soft``: codes a libjpeg-style encoder never sends are failures too (robust), and
+    ``err[3]``, ``err[4]`` count such codes and the places they could have been (docs/decoder.md,
+    progressive files)."""
     band = band_bits(ss, se)
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
     pred = np.zeros(ncomp, np.int64)
-    eob = np.zeros(1, np.int64)
+    eob = _eob_state(0, soft if robust else 0)
     scratch = np.zeros(64, np.int16)
     lay = (interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols)
     trace = np.zeros(2, np.int64)
@@ -376,7 +446,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
         last = min(first + seg_count[g], n_mcus)
         for c in range(ncomp):
             pred[c] = 0
-        eob[0] = 0
+        eob[RUN] = 0
+        eob[AFTER] = 0
         run0 = -1  # the MCU where the run after the latest resynchronisation begins
         fresh = 0  # MCUs right after a resynchronisation: decoded, not trusted
         m = first
@@ -401,17 +472,19 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                         m2 += 1
                     if m2 >= last:
                         break
-                    carry = max(eob[0] - (m2 - m), 0)
+                    carry = max(eob[RUN] - (m2 - m), 0)
                     found = -1
                     for cand in range(pos, min(end, pos + refine_window * (1 + m2 - m))):  # ~ bits they held
                         n = _lookahead(buf, cand, end, m2, last, refine_lookahead, kind, ss, se, al, prior, lay,
-                                       dc_tab, ac_tab, lut, scratch, trace, known, doubt, carry)
+                                       dc_tab, ac_tab, lut, scratch, trace, known, doubt, carry, eob[SOFT])
                         if _accepts(n, refine_lookahead, m2, last, end, trace, 1):
                             found = cand
                             break
                     if found >= 0:
                         pos = found
-                        eob[0] = carry
+                        eob[RUN] = carry
+                        eob[COUNT] = MAX_EOB_RUN
+                        eob[AFTER] = 0
                         m = m2
                         continue
                     failed = ERR_HISTORY  # nowhere near: resume as after a failure
@@ -463,23 +536,41 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                     _drop_band(coef, known, decoded, lay, band, ss, se, j, j + 1)
                 j -= 1
             if kind == AC_REFINE:
-                if n_ev >= REFINE_GIVE_UP:  # resumed often: the rest keeps what earlier scans gave
+                if n_ev >= REFINE_GIVE_UP and not eob[SOFT]:  # resumed often: the rest keeps what earlier scans gave
                     _restore_band(coef, prior, decoded, lay, ss, se, j + 1, last)
                     break
                 lo = j + 1
+                if eob[SOFT]:  # found within blocks of the error: the last few are doubtful
+                    lo = max(first, min(lo, m - SOFT_BACK))
                 if 0 <= run0 < lo and m - run0 < refine_lookahead:
                     lo = run0  # a short run since the last resynchronisation: doubtful too
+                if run0 >= 0:
+                    lo = max(lo, run0)
                 _restore_band(coef, prior, decoded, lay, ss, se, lo, min(m + 1, last))
                 bit0 = max(starts[lo] if lo < m else start, start - lookback)
-                tb = m + 1 if failed == ERR_HISTORY else max(first, lo - refine_back)  # past a block in doubt
+                reach = SOFT_REACH if eob[SOFT] else refine_back
+                tb = m + 1 if failed == ERR_HISTORY else max(first, lo - reach)  # past a block in doubt
                 if run0 >= 0:  # never back to or before the last resumption
                     tb = max(tb, run0 + 1)
                     bit0 = max(bit0, starts[run0] + 1)
                 t0 = max(lo, tb)
-                found, t1 = _refine_resync(buf, bit0, start + refine_window, tb, t0, t0 + refine_span, end, last,
+                t_hi = m + SOFT_REACH if eob[SOFT] else t0 + refine_span
+                found, t1 = _refine_resync(buf, bit0, start + refine_window, tb, t0, t_hi, end, last,
                                            refine_lookahead, kind, ss, se, al, prior, lay, dc_tab, ac_tab, lut,
-                                           scratch, trace, REFINE_VERIFY, known, doubt)
+                                           scratch, trace, REFINE_VERIFY, known, doubt, eob[SOFT])
+                per = max((start - seg_start[g]) // max(m - first, 1), 1)  # bits a block takes, on average
+                b0 = start + refine_window
+                for _ in range(SOFT_WIDEN if eob[SOFT] else 0):  # not near: further on, where the bits say
+                    if found >= 0 or b0 >= end:
+                        break
+                    tc = m + (b0 - start) // per
+                    found, t1 = _refine_resync(buf, b0, b0 + refine_window, max(tb, tc - SOFT_REACH), tc,
+                                               tc + refine_window // per + SOFT_REACH, end, last, refine_lookahead,
+                                               kind, ss, se, al, prior, lay, dc_tab, ac_tab, lut, scratch, trace,
+                                               REFINE_VERIFY, known, doubt, eob[SOFT])
+                    b0 += refine_window
                 if found < 0:
+                    _restore_band(coef, prior, decoded, lay, ss, se, lo, last)
                     break
                 # the failing decoding ran out of step at least as many blocks before the resumption as it
                 # ran past it: their refinement goes back to what earlier scans gave
@@ -494,7 +585,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 need = min(lookahead, last - m)
                 for cand in range(start + 1, min(end, start + window)):
                     if _lookahead(buf, cand, end, m, last, need, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
-                                  scratch, trace, known, doubt, 0) >= need:
+                                  scratch, trace, known, doubt, 0, eob[SOFT]) >= need:
                         found = cand
                         break
                 if found < 0:
@@ -502,7 +593,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 fresh = margin
             n_ev = _event(events, n_ev, m, start, found, failed)
             pos = found
-            eob[0] = 0
+            eob[RUN] = 0
+            eob[AFTER] = 0
             run0 = m
         if kind == DC_FIRST and robust and err[1] == 0 and not cut[g]:
             # out of step with its bits: an error read silently (or read on through) moved the MCUs
@@ -515,11 +607,11 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
         if not resyncs or kind == AC_REFINE:
             continue
         if failed == 0:
-            at_last, eob_last = pos, eob[0]
+            at_last, eob_last = pos, eob[RUN]
             extra = 0  # blocks still in an end-of-band run, then blocks the bits left hold
             while True:
-                extra += eob[0]
-                eob[0] = 0
+                extra += eob[RUN]
+                eob[RUN] = 0
                 if end - pos <= 7:
                     break
                 r = pos
@@ -554,7 +646,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
             events[n_ev - 1, 3] = shift
         if shift < 0:  # the blocks the bits left hold end the segment
             pos = at_last
-            eob[0] = eob_last
+            eob[RUN] = eob_last
             for t in range(last + shift, last):
                 r = pos
                 for q in range(nb):
@@ -571,6 +663,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 pos = r
                 decoded[t] = 1
     err[0] = n_ev
+    err[3] = eob[VIOLATIONS]
+    err[4] = eob[OPPORTUNITIES]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
