@@ -47,6 +47,9 @@ def test_clean_progressive_files_equal_libjpeg_turbo_pixel_for_pixel(case):
     r = decode(data, "strict")
     assert r.frame.marker == 0xC2 and len(r.scans) > 4 and r.clean
     assert np.array_equal(r.rgb, _pillow(data))
+    robust = decode(data, "robust")  # where libjpeg's conventions are failures: none breaks them
+    assert robust.clean and np.array_equal(robust.rgb, r.rgb)
+    assert all(s.conventions[0] == 0 for s in robust.scans) and any(s.conventions[1] for s in robust.scans)
 
 
 def test_grey_progressive_equals_libjpeg_turbo():
