@@ -308,20 +308,26 @@ def test_undamaged_ac_scans_follow_libjpegs_conventions(q92):
 
 
 def test_conventions_count_only_when_undamaged_scans_show_them(q92):
-    """One code against the conventions in an undamaged AC scan, or too few places checked, and a
-    damaged refinement scan is decoded as from any encoder; damaged scans are no evidence."""
+    """Codes against the conventions at every turn in a scan decoded without a failure (an
+    encoder with other habits), or too few places checked, and a damaged refinement scan is
+    decoded as from any encoder; one break in thousands of places is an error read silently, and
+    scans with a failure are no evidence either way."""
     import dataclasses
 
-    from acir_core.jpeg.decoder import CONVENTION_EVIDENCE, _conventional
+    from acir_core.jpeg.decoder import CONVENTION_EVIDENCE, CONVENTION_RATE, _conventional
 
     scans = list(decode(q92, "robust").scans)
     ac = next(i for i, s in enumerate(scans) if s.band[0] > 0)
-    broken = scans.copy()
-    broken[ac] = dataclasses.replace(scans[ac], conventions=(1, scans[ac].conventions[1]))
-    assert not _conventional(broken)
-    damaged = broken.copy()
-    damaged[ac] = dataclasses.replace(broken[ac], silent_shift=3)
-    assert _conventional(damaged)
+    places = sum(s.conventions[1] for s in scans)
+
+    def with_breaks(n: int, **kw) -> list:
+        out = scans.copy()
+        out[ac] = dataclasses.replace(scans[ac], conventions=(n, scans[ac].conventions[1]), **kw)
+        return out
+
+    assert _conventional(with_breaks(1))  # one error read without a failure
+    assert not _conventional(with_breaks(places // CONVENTION_RATE + 1))
+    assert _conventional(with_breaks(places, silent_shift=3))  # a damaged scan says nothing
     few = [dataclasses.replace(s, conventions=(0, min(s.conventions[1], 1))) for s in scans]
     assert sum(s.conventions[1] for s in few) < CONVENTION_EVIDENCE and not _conventional(few)
 

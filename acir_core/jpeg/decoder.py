@@ -30,6 +30,7 @@ ZERO_RUN_BYTES = 32  # zero bytes in a row that only a zero-filled read leaves i
 CUT_REACH_BITS = 4096  # failures this close to where a cut file's data ends are the cut's
 MAX_PROGRESSIVE_RESYNCS = 4096  # per scan: the record keeps this many
 CONVENTION_EVIDENCE = 64  # places checked in undamaged AC scans before libjpeg's conventions count
+CONVENTION_RATE = 1000  # ... with at most one break in this many
 PROGRESSIVE_MARGIN = 2  # MCUs after a resynchronisation inside a scan, decoded but not trusted
 REFINE_LOOKAHEAD = 256  # blocks a refinement scan must decode in a row from a resynchronisation
 REFINE_SPAN = 256  # blocks after the failure's doubtful ones where a refinement scan may resume
@@ -444,13 +445,17 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
 
 
 def _conventional(scans: list[ScanResult]) -> bool:
-    """Whether the AC scans decoded without damage so far show an encoder that follows libjpeg's
+    """Whether the AC scans decoded without a failure so far show an encoder that follows libjpeg's
     conventions (an end-of-band code only where a run must end, a zero-run code only before a
-    coefficient) often enough to count on: then a damaged refinement scan's codes that break them
-    are failures, found blocks after an error rather than thousands (docs/decoder.md)."""
+    coefficient) often enough to count on: at least ``CONVENTION_EVIDENCE`` places checked, and
+    at most one break in ``CONVENTION_RATE`` (an error such a scan read without failing breaks
+    them once or twice; an encoder with other habits, at every turn). Then a damaged refinement
+    scan's codes that break them are failures, found blocks after an error rather than thousands
+    (docs/decoder.md)."""
     clean = [s.conventions for s in scans if s.band is not None and s.band[0] > 0 and not s.resyncs
              and not s.silent_shift and not s.cut]
-    return sum(v for v, _ in clean) == 0 and sum(o for _, o in clean) >= CONVENTION_EVIDENCE
+    breaks, places = sum(v for v, _ in clean), sum(o for _, o in clean)
+    return places >= CONVENTION_EVIDENCE and breaks * CONVENTION_RATE <= places  # a break or two: damage read silently
 
 
 def _zeros_not_flat(scan: Scan, tables: Tables) -> bool:

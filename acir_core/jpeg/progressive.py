@@ -36,6 +36,7 @@ ERR_CONVENTION = 8  # codes a libjpeg-style encoder never sends (read where it i
 SOFT_BACK = 24  # blocks before such a failure whose refinement is doubtful
 SOFT_REACH = 64  # blocks from such a failure where the scan may resume
 SOFT_WIDEN = 32  # further bit windows searched when it resumes nowhere near
+SOFT_BUDGET = 1 << 24  # blocks decoded in all to find where such a scan resumes (2^19 a window)
 MAX_EOB_RUN = 0x7FFF  # such an encoder sends an end-of-band run when it reaches this many blocks
 MAX_RUN_CORRECTIONS = 937  # ... or when a refinement run holds more correction bits than this
 # the end-of-band state ``eob`` carried between blocks (int64 array of EOB_STATE):
@@ -314,8 +315,8 @@ def _refine_resync(buf, bit0, bit1, tb, t0, t1, end, last, limit, kind, ss, se, 
     history, so the block matters as much as the bit. Pairs (bit, block) from bits [bit0, bit1)
     and blocks [tb, t1), nearest ``t0`` first, that decode ``limit`` blocks in a row are followed
     further (``REFINE_REACH`` blocks or to the segment's end; ``verify`` blocks decoded in all): the
-    first that gets there is taken, else the one that went furthest. Returns (bit, block), bit -1
-    for none."""
+    first that gets there is taken, else the one that went furthest. Returns (bit, block, blocks
+    decoded), bit -1 for none."""
     best_bit, best_t, best_n = -1, 0, 0
     tried = 0
     for cand in range(bit0, min(end, bit1)):
@@ -327,22 +328,65 @@ def _refine_resync(buf, bit0, bit1, tb, t0, t1, end, last, limit, kind, ss, se, 
                            trace, known, doubt, 0, soft)
             tried += n + 1
             if tried >= verify:
-                return best_bit, best_t
+                return best_bit, best_t, tried
             if not _accepts(n, limit, t, last, end, trace, REFINE_LEAST):
                 continue
             if n < limit:
-                return cand, t  # decoded exactly to the segment's end
+                return cand, t, tried  # decoded exactly to the segment's end
             reach = min(last - t, REFINE_REACH)
             n = _lookahead(buf, cand, end, t, last, reach, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
                            scratch, trace, known, doubt, 0, soft)
             if _accepts(n, reach, t, last, end, trace, REFINE_LEAST):
-                return cand, t
+                return cand, t, tried
             if n > best_n:
                 best_bit, best_t, best_n = cand, t, n
             tried += n
             if tried >= verify:
-                return best_bit, best_t
-    return best_bit, best_t
+                return best_bit, best_t, tried
+    return best_bit, best_t, tried
+
+
+@njit(cache=True)
+def _soft_resync(buf, bit0, bit1, start, m, per, starts, lo, tb, reach, end, last, limit, kind, ss, se, al, coef, lay,
+                 dc_tab, ac_tab, lut, scratch, trace, budget, known, doubt):
+    """Where a refinement scan that fails at codes against libjpeg's conventions resumes: found
+    within blocks of the error, the stream's blocks at a bit lie near those the failing decode
+    read there (``starts`` of MCUs [lo, m); past the failure at bit ``start``, ``per`` bits a
+    block on). Pairs (bit, that block + d) for |d| = 0, 1, ... ``reach``, every bit of
+    [bit0, bit1) at each d, are tested as :func:`_refine_resync` does (``budget`` blocks decoded
+    in all). Returns (bit, block, blocks decoded), bit -1 for none."""
+    best_bit, best_t, best_n = -1, 0, 0
+    tried = 0
+    for i in range(2 * reach + 1):
+        d = (i + 1) >> 1 if i & 1 else -(i >> 1)
+        j = lo
+        for cand in range(bit0, min(end, bit1)):
+            if cand < start:
+                while j + 1 < m and 0 <= starts[j + 1] <= cand:
+                    j += 1
+                t = j + d
+            else:
+                t = m + (cand - start) // per + d
+            if t < tb or t >= last:
+                continue
+            n = _lookahead(buf, cand, end, t, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch,
+                           trace, known, doubt, 0, 1)
+            tried += n + 1
+            if tried >= budget:
+                return best_bit, best_t, tried
+            if not _accepts(n, limit, t, last, end, trace, REFINE_LEAST):
+                continue
+            if n < limit:
+                return cand, t, tried  # decoded exactly to the segment's end
+            further = min(last - t, REFINE_REACH)
+            n = _lookahead(buf, cand, end, t, last, further, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
+                           scratch, trace, known, doubt, 0, 1)
+            if _accepts(n, further, t, last, end, trace, REFINE_LEAST):
+                return cand, t, tried
+            if n > best_n:
+                best_bit, best_t, best_n = cand, t, n
+            tried += n
+    return best_bit, best_t, tried
 
 
 @njit(cache=True)
@@ -554,21 +598,26 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                     tb = max(tb, run0 + 1)
                     bit0 = max(bit0, starts[run0] + 1)
                 t0 = max(lo, tb)
-                t_hi = m + SOFT_REACH if eob[SOFT] else t0 + refine_span
-                found, t1 = _refine_resync(buf, bit0, start + refine_window, tb, t0, t_hi, end, last,
-                                           refine_lookahead, kind, ss, se, al, prior, lay, dc_tab, ac_tab, lut,
-                                           scratch, trace, REFINE_VERIFY, known, doubt, eob[SOFT])
                 per = max((start - seg_start[g]) // max(m - first, 1), 1)  # bits a block takes, on average
-                b0 = start + refine_window
-                for _ in range(SOFT_WIDEN if eob[SOFT] else 0):  # not near: further on, where the bits say
-                    if found >= 0 or b0 >= end:
-                        break
-                    tc = m + (b0 - start) // per
-                    found, t1 = _refine_resync(buf, b0, b0 + refine_window, max(tb, tc - SOFT_REACH), tc,
-                                               tc + refine_window // per + SOFT_REACH, end, last, refine_lookahead,
-                                               kind, ss, se, al, prior, lay, dc_tab, ac_tab, lut, scratch, trace,
-                                               REFINE_VERIFY, known, doubt, eob[SOFT])
-                    b0 += refine_window
+                if eob[SOFT]:  # near the failing decode's blocks first, then further on where the bits say
+                    found, t1, spent = _soft_resync(buf, bit0, start + refine_window, start, m, per, starts, lo, tb,
+                                                    SOFT_REACH, end, last, refine_lookahead, kind, ss, se, al, prior,
+                                                    lay, dc_tab, ac_tab, lut, scratch, trace, REFINE_VERIFY, known,
+                                                    doubt)
+                    b0 = start + refine_window
+                    for _ in range(SOFT_WIDEN):
+                        if found >= 0 or b0 >= end or spent >= SOFT_BUDGET:
+                            break
+                        found, t1, n = _soft_resync(buf, b0, b0 + refine_window, start, m, per, starts, lo, tb,
+                                                    SOFT_REACH, end, last, refine_lookahead, kind, ss, se, al, prior,
+                                                    lay, dc_tab, ac_tab, lut, scratch, trace,
+                                                    min(REFINE_VERIFY, SOFT_BUDGET - spent), known, doubt)
+                        spent += n
+                        b0 += refine_window
+                else:
+                    found, t1, _ = _refine_resync(buf, bit0, start + refine_window, tb, t0, t0 + refine_span, end,
+                                                  last, refine_lookahead, kind, ss, se, al, prior, lay, dc_tab,
+                                                  ac_tab, lut, scratch, trace, REFINE_VERIFY, known, doubt, 0)
                 if found < 0:
                     _restore_band(coef, prior, decoded, lay, ss, se, lo, last)
                     break
