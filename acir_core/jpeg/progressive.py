@@ -37,6 +37,7 @@ SOFT_BACK = 24  # blocks before such a failure whose refinement is doubtful
 SOFT_REACH = 64  # blocks from such a failure where the scan may resume
 SOFT_WIDEN = 32  # further bit windows searched when it resumes nowhere near
 SOFT_BUDGET = 1 << 24  # blocks decoded in all to find where such a scan resumes (2^19 a window)
+SOFT_SCAN_BUDGET = 1 << 26  # ... and for all its failures, before the rest is read as from any encoder
 MAX_EOB_RUN = 0x7FFF  # such an encoder sends an end-of-band run when it reaches this many blocks
 MAX_RUN_CORRECTIONS = 937  # ... or when a refinement run holds more correction bits than this
 # the end-of-band state ``eob`` carried between blocks (int64 array of EOB_STATE):
@@ -224,8 +225,6 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
             eob[RUN] -= 1
             if eob[RUN] == 0:
                 eob[AFTER] = eob[COUNT] != MAX_EOB_RUN and eob[CORRECTIONS] <= MAX_RUN_CORRECTIONS
-            elif eob[CORRECTIONS] > MAX_RUN_CORRECTIONS and _unconventional(eob, True, False):
-                return -1 - ERR_CONVENTION  # the encoder sends a run once it holds that many bits
     if pos > end:
         return -1 - ERR_OUT_OF_DATA
     return pos
@@ -365,6 +364,8 @@ def _soft_resync(buf, bit0, bit1, start, m, per, starts, lo, tb, reach, end, las
                 while j + 1 < m and 0 <= starts[j + 1] <= cand:
                     j += 1
                 t = j + d
+                if d == 0 and starts[j] == cand:
+                    continue  # the failing decode itself
             else:
                 t = m + (cand - start) // per + d
             if t < tb or t >= last:
@@ -483,6 +484,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     trace = np.zeros(2, np.int64)
     resyncs = robust and not interleaved and (kind == AC_FIRST or kind == AC_REFINE)
     n_ev = 0
+    soft_events = 0  # resumptions while codes against the conventions were failures
+    soft_spent = 0  # blocks decoded to find them
     for g in range(seg_start.shape[0]):
         pos = seg_start[g]
         end = nbits if g + 1 == seg_start.shape[0] else seg_start[g + 1]
@@ -580,11 +583,11 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                     _drop_band(coef, known, decoded, lay, band, ss, se, j, j + 1)
                 j -= 1
             if kind == AC_REFINE:
-                if n_ev >= REFINE_GIVE_UP and not eob[SOFT]:  # resumed often: the rest keeps what earlier scans gave
+                if n_ev - soft_events >= REFINE_GIVE_UP and not eob[SOFT]:  # resumed often: the rest keeps what earlier scans gave
                     _restore_band(coef, prior, decoded, lay, ss, se, j + 1, last)
                     break
                 lo = j + 1
-                if eob[SOFT]:  # found within blocks of the error: the last few are doubtful
+                if eob[SOFT] and failed != ERR_HISTORY:  # found within blocks of the error: the last few are doubtful
                     lo = max(first, min(lo, m - SOFT_BACK))
                 if 0 <= run0 < lo and m - run0 < refine_lookahead:
                     lo = run0  # a short run since the last resynchronisation: doubtful too
@@ -614,6 +617,10 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                                                     min(REFINE_VERIFY, SOFT_BUDGET - spent), known, doubt)
                         spent += n
                         b0 += refine_window
+                    soft_spent += spent
+                    if soft_spent >= SOFT_SCAN_BUDGET:  # searches enough for one scan: the rest as from any encoder
+                        eob[SOFT] = 0
+                        soft_events = n_ev + 1
                 else:
                     found, t1, _ = _refine_resync(buf, bit0, start + refine_window, tb, t0, t0 + refine_span, end,
                                                   last, refine_lookahead, kind, ss, se, al, prior, lay, dc_tab,
