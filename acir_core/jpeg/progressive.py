@@ -308,14 +308,33 @@ def _accepts(n, limit, t, last, end, trace, least):
 
 
 @njit(cache=True)
+def _test_pair(buf, cand, end, t, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch, trace,
+               known, doubt, soft, budget):
+    """A resumption candidate (bit, block): it must decode ``limit`` blocks in a row, then
+    ``REFINE_REACH`` more or to the segment's end. Returns (verdict, blocks it went, blocks
+    decoded): 1 taken, 0 not, -1 passed the first test only, 2 ``budget`` spent by the first."""
+    n = _lookahead(buf, cand, end, t, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch, trace,
+                   known, doubt, 0, soft)
+    if n + 1 >= budget:
+        return 2, n, n + 1
+    if not _accepts(n, limit, t, last, end, trace, REFINE_LEAST):
+        return 0, n, n + 1
+    if n < limit:
+        return 1, n, n + 1  # decoded exactly to the segment's end
+    further = min(last - t, REFINE_REACH)
+    n2 = _lookahead(buf, cand, end, t, last, further, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch,
+                    trace, known, doubt, 0, soft)
+    return (1 if _accepts(n2, further, t, last, end, trace, REFINE_LEAST) else -1), n2, n + 1 + n2
+
+
+@njit(cache=True)
 def _refine_resync(buf, bit0, bit1, tb, t0, t1, end, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
                    scratch, trace, verify, known, doubt, soft):
     """Where a refinement scan resumes after a failure: its correction bits depend on each block's
     history, so the block matters as much as the bit. Pairs (bit, block) from bits [bit0, bit1)
-    and blocks [tb, t1), nearest ``t0`` first, that decode ``limit`` blocks in a row are followed
-    further (``REFINE_REACH`` blocks or to the segment's end; ``verify`` blocks decoded in all): the
-    first that gets there is taken, else the one that went furthest. Returns (bit, block, blocks
-    decoded), bit -1 for none."""
+    and blocks [tb, t1), nearest ``t0`` first, are tested (:func:`_test_pair`; ``verify`` blocks
+    decoded in all): the first taken is, else the one that went furthest. Returns (bit, block,
+    blocks decoded), bit -1 for none."""
     best_bit, best_t, best_n = -1, 0, 0
     tried = 0
     for cand in range(bit0, min(end, bit1)):
@@ -323,25 +342,18 @@ def _refine_resync(buf, bit0, bit1, tb, t0, t1, end, last, limit, kind, ss, se, 
             t = t0 + (i >> 1) if i & 1 == 0 else t0 - 1 - (i >> 1)  # nearest first, alternately after and before
             if t < tb or t >= min(t1, last):
                 continue
-            n = _lookahead(buf, cand, end, t, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch,
-                           trace, known, doubt, 0, soft)
-            tried += n + 1
-            if tried >= verify:
+            verdict, n, used = _test_pair(buf, cand, end, t, last, limit, kind, ss, se, al, coef, lay, dc_tab,
+                                          ac_tab, lut, scratch, trace, known, doubt, soft, verify - tried)
+            tried += used
+            if verdict == 2:
                 return best_bit, best_t, tried
-            if not _accepts(n, limit, t, last, end, trace, REFINE_LEAST):
-                continue
-            if n < limit:
-                return cand, t, tried  # decoded exactly to the segment's end
-            reach = min(last - t, REFINE_REACH)
-            n = _lookahead(buf, cand, end, t, last, reach, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
-                           scratch, trace, known, doubt, 0, soft)
-            if _accepts(n, reach, t, last, end, trace, REFINE_LEAST):
+            if verdict == 1:
                 return cand, t, tried
-            if n > best_n:
-                best_bit, best_t, best_n = cand, t, n
-            tried += n
-            if tried >= verify:
-                return best_bit, best_t, tried
+            if verdict == -1:
+                if n > best_n:
+                    best_bit, best_t, best_n = cand, t, n
+                if tried >= verify:
+                    return best_bit, best_t, tried
     return best_bit, best_t, tried
 
 
@@ -370,23 +382,15 @@ def _soft_resync(buf, bit0, bit1, start, m, per, starts, lo, tb, reach, end, las
                 t = m + (cand - start) // per + d
             if t < tb or t >= last:
                 continue
-            n = _lookahead(buf, cand, end, t, last, limit, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut, scratch,
-                           trace, known, doubt, 0, 1)
-            tried += n + 1
-            if tried >= budget:
+            verdict, n, used = _test_pair(buf, cand, end, t, last, limit, kind, ss, se, al, coef, lay, dc_tab,
+                                          ac_tab, lut, scratch, trace, known, doubt, 1, budget - tried)
+            tried += used
+            if verdict == 2:
                 return best_bit, best_t, tried
-            if not _accepts(n, limit, t, last, end, trace, REFINE_LEAST):
-                continue
-            if n < limit:
-                return cand, t, tried  # decoded exactly to the segment's end
-            further = min(last - t, REFINE_REACH)
-            n = _lookahead(buf, cand, end, t, last, further, kind, ss, se, al, coef, lay, dc_tab, ac_tab, lut,
-                           scratch, trace, known, doubt, 0, 1)
-            if _accepts(n, further, t, last, end, trace, REFINE_LEAST):
+            if verdict == 1:
                 return cand, t, tried
-            if n > best_n:
+            if verdict == -1 and n > best_n:
                 best_bit, best_t, best_n = cand, t, n
-            tried += n
     return best_bit, best_t, tried
 
 
