@@ -245,8 +245,9 @@ def _head_segments(ri: int, bits: ScanBits, n_mcus: int, head: HeadStart):
 
 
 def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str | None,
-              head: HeadStart | None = None):
-    """Restart segments: (start bit, end bit, first MCU, MCU count) of each."""
+              head: HeadStart | None = None, sound: np.ndarray | None = None):
+    """Restart segments: (start bit, end bit, first MCU, MCU count) of each. ``sound``: per
+    stretch between markers, decoded as one whole interval (see :func:`assign_restarts`)."""
     ri = scan.restart_interval
     if head is not None:
         return _head_segments(ri, bits, n_mcus, head)
@@ -269,7 +270,7 @@ def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str
         interval = np.arange(1, bits.rst_num.size + 1, dtype=np.int64)
     else:
         interval = assign_restarts(bits.rst_num.astype(np.int64), bits.rst_pos.astype(np.int64), n_int,
-                                   int(bits.nbits // 8))
+                                   int(bits.nbits // 8), sound=sound)
     for pos, j in zip(bits.rst_pos.tolist(), interval.tolist()):
         if j < 0:
             continue  # a spurious marker in damaged data: the interval goes on through it
@@ -311,6 +312,29 @@ def _scan_layout(frame: Frame, scan: Scan):
     return interleaved, mcu_cols, mcu_rows, blk_comp, blk_dy, blk_dx, comps
 
 
+NO_SPLICES = np.zeros(0, np.int64)
+
+
+def _sound_stretches(sr: ScanResult, bits: ScanBits, starts: np.ndarray, zeros: np.ndarray) -> np.ndarray:
+    """Per stretch between restart markers (before the first, between m - 1 and m, after the
+    last): decoded as one whole interval ending in fill bits. A stretch's decode does not depend
+    on which interval it was taken for, so one decode tells the assignment which stretches the
+    damage left alone; one a zero-filled stretch was taken out of is not (what is left of two
+    intervals can decode as one)."""
+    marker_bit = 8 * bits.rst_pos.astype(np.int64)
+    m_n = marker_bit.size
+    sound = np.zeros(m_n + 1, bool)
+    ok = sr.sound_segments()
+    at = np.searchsorted(marker_bit, starts)  # the marker a segment starts at (0 for the scan's start)
+    first = np.where(starts == 0, -1, at)
+    nxt = np.append(first[1:], m_n)  # the next segment's marker, m_n: the scan's end
+    single = nxt == first + 1
+    sound[(first + 1)[single & ok]] = True
+    if zeros.size:
+        sound[np.searchsorted(marker_bit, zeros[:, 0], side="right")] = False
+    return sound
+
+
 def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame, tables: Tables,
                  coef_flat: np.ndarray, bases: list[int], robust: bool, resync: str, opts: dict,
                  source: str | None, head: HeadStart | None = None) -> ScanResult:
@@ -325,49 +349,61 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
     zeros = zero_runs(bits.buf, bits.nbits) if _zeros_not_flat(scan, tables) else NO_RUNS
     if robust and zeros.size:
         bits, zeros = _without_zero_runs(bits, zeros)
-    seg_start, seg_end, seg_first, seg_count = _segments(scan, bits, n_mcus, not robust, source, head)
-    mcu_bit_start = np.full(n_mcus, -1, np.int64)
-    decoded = np.zeros(n_mcus, np.uint8)
-    suspect = np.zeros(n_mcus, np.uint8)
-    resyncs = np.zeros((n_mcus + 16, 6), np.int64)
-    resync_pred = np.zeros((n_mcus + 16, len(comps)), np.int64)
-    status = np.zeros(5, np.int64)
-    seg_extra = np.zeros(seg_start.size, np.int64)
-    seg_pad = np.full(seg_start.size, -1, np.int64)
-    entropy.decode_scan(
-        bits.buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interleaved,
-        np.array(blk_comp, np.int64), np.array(blk_dy, np.int64), np.array(blk_dx, np.int64),
-        np.array([c.h for c in comps], np.int64), np.array([c.v for c in comps], np.int64),
-        np.array([bases[sc.index] for sc in scan.components], np.int64),
-        np.array([frame.block_grid(sc.index)[1] for sc in scan.components], np.int64),
-        np.array([sc.td for sc in scan.components], np.int64),
-        np.array([4 + sc.ta for sc in scan.components], np.int64),
-        _luts(tables), np.stack([tables.qt[c.tq] for c in comps]).astype(np.int64),
-        robust, RESYNC_METHODS[resync], opts["lookback_bits"], opts["window_bits"], opts["lookahead"],
-        opts["max_candidates"], coef_flat, mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, seg_pad,
-        status)
-    if status[1]:
-        bit = int(status[3])
-        off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
-        what = entropy.ERROR_NAMES[int(status[1])]
-        if marker_bit is not None and bit >= marker_bit - 16:
-            off = int(bits.bad_markers[0])
-            what = f"unexpected marker 0xFF{data[off + 1]:02X} inside the entropy-coded data"
-        raise CorruptJpeg(f"{what} in MCU {int(status[2])} at bit {bit} of the scan", source=source, offset=off,
-                          bit_offset=bit, mcu=int(status[2]))
-    events = tuple(
-        Resync(scan=si, mcu=int(r[0]), fail_bit=int(r[1]), resume_bit=int(r[2]), bits_skipped=int(r[3]),
-               block_phase=int(r[4]), reason=entropy.ERROR_NAMES[int(r[5])],
-               dc_predictors=tuple(int(p) for p in resync_pred[i]))
-        for i, r in enumerate(resyncs[: int(status[0])]))
-    return ScanResult(components=tuple(sc.index for sc in scan.components), mcu_cols=mcu_cols, mcu_rows=mcu_rows,
-                      mcu_bit_start=mcu_bit_start, decoded=decoded.astype(bool), suspect=suspect.astype(bool),
-                      resyncs=events, restart_interval=scan.restart_interval, byte_offsets=bits.src,
-                      n_bits=bits.nbits, trailing_bits=int(status[4]), cut=end + 1 >= len(data) or data[end] != 0xFF,
-                      damaged_markers=bits.bad_markers,
-                      zero_runs=zeros,
-                      segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra,
-                      segment_pad=seg_pad, head=head is not None)
+    def run(seg_start, seg_end, seg_first, seg_count) -> ScanResult:
+        mcu_bit_start = np.full(n_mcus, -1, np.int64)
+        decoded = np.zeros(n_mcus, np.uint8)
+        suspect = np.zeros(n_mcus, np.uint8)
+        resyncs = np.zeros((n_mcus + 16, 6), np.int64)
+        resync_pred = np.zeros((n_mcus + 16, len(comps)), np.int64)
+        status = np.zeros(5, np.int64)
+        seg_extra = np.zeros(seg_start.size, np.int64)
+        seg_pad = np.full(seg_start.size, -1, np.int64)
+        entropy.decode_scan(
+            bits.buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interleaved,
+            np.array(blk_comp, np.int64), np.array(blk_dy, np.int64), np.array(blk_dx, np.int64),
+            np.array([c.h for c in comps], np.int64), np.array([c.v for c in comps], np.int64),
+            np.array([bases[sc.index] for sc in scan.components], np.int64),
+            np.array([frame.block_grid(sc.index)[1] for sc in scan.components], np.int64),
+            np.array([sc.td for sc in scan.components], np.int64),
+            np.array([4 + sc.ta for sc in scan.components], np.int64),
+            _luts(tables), np.stack([tables.qt[c.tq] for c in comps]).astype(np.int64),
+            robust, RESYNC_METHODS[resync], opts["lookback_bits"], opts["window_bits"], opts["lookahead"],
+            opts["max_candidates"], np.ascontiguousarray(zeros[:, 0]) if robust else NO_SPLICES, coef_flat,
+            mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, seg_pad,
+            status)
+        if status[1]:
+            bit = int(status[3])
+            off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
+            what = entropy.ERROR_NAMES[int(status[1])]
+            if marker_bit is not None and bit >= marker_bit - 16:
+                off = int(bits.bad_markers[0])
+                what = f"unexpected marker 0xFF{data[off + 1]:02X} inside the entropy-coded data"
+            raise CorruptJpeg(f"{what} in MCU {int(status[2])} at bit {bit} of the scan", source=source, offset=off,
+                              bit_offset=bit, mcu=int(status[2]))
+        events = tuple(
+            Resync(scan=si, mcu=int(r[0]), fail_bit=int(r[1]), resume_bit=int(r[2]), bits_skipped=int(r[3]),
+                   block_phase=int(r[4]), reason=entropy.ERROR_NAMES[int(r[5])],
+                   dc_predictors=tuple(int(p) for p in resync_pred[i]))
+            for i, r in enumerate(resyncs[: int(status[0])]))
+        return ScanResult(components=tuple(sc.index for sc in scan.components), mcu_cols=mcu_cols, mcu_rows=mcu_rows,
+                          mcu_bit_start=mcu_bit_start, decoded=decoded.astype(bool), suspect=suspect.astype(bool),
+                          resyncs=events, restart_interval=scan.restart_interval, byte_offsets=bits.src,
+                          n_bits=bits.nbits, trailing_bits=int(status[4]), cut=end + 1 >= len(data) or data[end] != 0xFF,
+                          damaged_markers=bits.bad_markers,
+                          zero_runs=zeros,
+                          segment_first=seg_first, segment_count=seg_count, segment_extra=seg_extra,
+                          segment_pad=seg_pad, head=head is not None)
+
+    segs = _segments(scan, bits, n_mcus, not robust, source, head)
+    sr = run(*segs)
+    if robust and head is None and scan.restart_interval and bits.rst_num.size:
+        again = _segments(scan, bits, n_mcus, False, source, None, _sound_stretches(sr, bits, segs[0], zeros))
+        if not all(np.array_equal(x, y) for x, y in zip(segs, again)):
+            for sc in scan.components:  # what the first assignment put in wrong places goes
+                rows, bw = frame.block_grid(sc.index)
+                coef_flat[bases[sc.index]: bases[sc.index] + rows * bw] = 0
+            sr = run(*again)
+    return sr
 
 
 def _placed_after(scan: Scan, robust: bool) -> bool:

@@ -20,7 +20,9 @@ ERROR_NAMES = {ERR_BAD_CODE: "invalid Huffman code", ERR_OVERFLOW: "more than 64
                ERR_EXTRANEOUS: "extraneous data after the last MCU of a restart interval",
                6: "a refinement reached a block whose earlier band was lost",
                7: "an error decoded without a failure",
-               8: "a code a libjpeg-style encoder never sends"}
+               8: "a code a libjpeg-style encoder never sends",
+               9: "a zero-filled stretch taken out of the data"}
+ERR_SPLICE = 9
 
 # zigzag index -> natural index, duplicated here so the kernels need no module-level Python objects
 _ZZ = np.array([
@@ -155,10 +157,69 @@ def _lookahead_score(buf, pos, end, phase, nb, blk_comp, dc_tab, ac_tab, lut, qt
     return n
 
 
+SPLICE_TRACK_BITS = 1 << 22  # bits after a splice whose block starts are remembered, to merge chains
+
+
+@njit(cache=True)
+def _splice_resume(buf, splice, end, window, nb, blk_comp, dc_tab, ac_tab, lut, qt, pred, tmp, err, budget):
+    """Where decoding resumes after data taken out at bit ``splice``: the first (bit, block phase)
+    from which the rest of the segment decodes without a failure and ends on an MCU boundary
+    followed by fill bits, as the encoder ended it. Read from the wrong block of an MCU, data
+    coded with complete tables can decode without a failure to the end (other tables read other
+    codes), so surviving the lookahead says little; ending where the encoder ended says which
+    phase is right. Chains of candidates merge once they start a block at the same bit in the
+    same phase, so each is followed only until it meets one already followed. Returns (-1, 0)
+    when none ends so, or past ``budget`` blocks decoded."""
+    track = min(end - splice, SPLICE_TRACK_BITS) + 1
+    owner = np.full(track, -1, np.int32)
+    owner_ph = np.zeros(track, np.int8)
+    limit = min(end, splice + window)
+    outcome = np.zeros(max(limit - splice, 1) * nb, np.int8)
+    p = pred.copy()
+    work = 0
+    n_chain = 0
+    for cand in range(splice, limit):
+        for ph in range(nb):
+            k0 = cand - splice
+            if owner[k0] >= 0 and owner_ph[k0] == ph:
+                continue  # a block start of a chain already followed (and not good, or it was taken)
+            cid = n_chain
+            n_chain += 1
+            pos = cand
+            b = ph
+            good = 0
+            while True:
+                if b == 0 and end - pos <= 7:
+                    if end - pos == 0 or (_peek16(buf, pos) >> (16 - (end - pos))) == (1 << (end - pos)) - 1:
+                        good = 1
+                    break
+                k = pos - splice
+                if k < track:
+                    if owner[k] >= 0 and owner_ph[k] == b:
+                        good = outcome[owner[k]]
+                        break
+                    if owner[k] < 0:
+                        owner[k] = cid
+                        owner_ph[k] = b
+                q = _decode_blocks(buf, pos, end, b, b + 1, blk_comp, dc_tab, ac_tab, lut, qt, np.bool_(True), p,
+                                   tmp, err)
+                work += 1
+                if q < 0 or work > budget:
+                    break
+                pos = q
+                b = b + 1 if b + 1 < nb else 0
+            outcome[cid] = good
+            if good:
+                return cand, ph
+            if work > budget:
+                return -1, 0
+    return -1, 0
+
+
 @njit(cache=True)
 def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interleaved,
                 blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, dc_tab, ac_tab, lut, qt,
-                robust, resync_mode, lookback_bits, window_bits, lookahead, max_candidates,
+                robust, resync_mode, lookback_bits, window_bits, lookahead, max_candidates, splices,
                 coefs, mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, seg_pad, status):
     """Decode every restart segment of a scan.
 
@@ -168,8 +229,11 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
     (n_resyncs, strict_error_code, strict_error_mcu, strict_error_bit, trailing_bits); ``seg_extra``: per
     segment, how many more MCUs decode from the bits left after its last MCU (robust mode): the
     decoder gained that many MCUs inside the segment, which fixes the net block shift at its end;
-    ``seg_pad``: per segment, the bits between its last MCU and its end when they are fill (fewer
-    than 8, all ones: the segment ends where the encoder ended it), else -1.
+    ``seg_pad``: per segment, the bits between its last MCU decoded and its end when they are fill
+    (fewer than 8, all ones: the segment ends where the encoder ended it, with or without every
+    MCU decoded), else -1. ``splices``: sorted
+    bit positions where data was taken out (zero-filled stretches): the MCU read across one is
+    a failure, and the resume is searched from the splice on, whatever decoded across it.
     """
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
@@ -185,6 +249,7 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
     # literal arguments (0, True) would compile the callees once more per literal: pass typed values
     first0 = np.int64(0)
     check = np.bool_(True)
+    si = 0  # the next splice
     for sgi in range(seg_start.shape[0]):
         pos = seg_start[sgi]
         end = seg_end[sgi]
@@ -193,8 +258,16 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
         for c in range(ncomp):
             pred[c] = 0
         while m < last:
+            while si < splices.shape[0] and splices[si] < pos:
+                si += 1
             _copy(trial, pred)
             q = _decode_blocks(buf, pos, end, first0, nb, blk_comp, dc_tab, ac_tab, lut, qt, robust, trial, tmp, err)
+            spliced = robust and si < splices.shape[0] and splices[si] < end and (
+                (q >= 0 and q > splices[si]) or (q < 0 and err[1] >= splices[si]))
+            if spliced:
+                q = -1
+                err[0] = ERR_SPLICE
+                err[1] = splices[si]
             if q >= 0:
                 _commit(m, nb, tmp, first0, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw,
                         interleaved, coefs)
@@ -219,6 +292,12 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
             target = 1 + min(lookahead, last - m - 1)
             stop = min(end, fail_bit + window_bits)
             cand = pos + 1
+            if spliced:
+                cand = splices[si]
+                best_bit, best_phase = _splice_resume(buf, cand, end, window_bits, nb, blk_comp, dc_tab, ac_tab, lut,
+                                                      qt, pred, tmp2, err2, 16 * nb * (last - m) + 4096)
+                if best_bit >= 0:
+                    best_score = target  # taken: no lookahead search
             while cand < stop and best_score < target and tried < max_candidates:
                 for ph in range(phases):
                     _copy(trial, pred)
@@ -286,7 +365,7 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
             pos = q
             m += 1
         seg_pad[sgi] = -1
-        if m >= last and 0 <= end - pos <= 7:
+        if 0 <= end - pos <= 7:
             if end - pos == 0 or (_peek16(buf, pos) >> (16 - (end - pos))) == (1 << (end - pos)) - 1:
                 seg_pad[sgi] = end - pos
         if robust and m >= last:

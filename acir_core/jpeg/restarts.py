@@ -31,12 +31,16 @@ def _slot_base(num: int, centre: int, band: int) -> int:
 
 
 @njit(cache=True)
-def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_gap, band):
+def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_gap, band, sound, sound_cost):
     # marker m can start only interval j = base[m] + 8 k (its number fits), k < slots, a band of
     # 2 * band intervals around m + 1 (where it sits with as many markers lost as spurious):
     # memory and time linear in the markers
     m_n = nums.size
     slots = (2 * band) // 8 + 1
+    # markers a sound stretch borders are real: taking one for spurious costs sound_cost more
+    held = np.zeros(m_n + 1, np.float64)
+    for m in range(m_n):
+        held[m + 1] = held[m] + (sound_cost if sound[m] or sound[m + 1] else 0.0)
     base = np.empty(m_n, np.int64)
     for m in range(m_n):
         base[m] = _slot_base(nums[m], m + 1, band)
@@ -49,11 +53,15 @@ def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_
             if j >= n_int:
                 break
             # from the scan's start (interval 0 at byte 0), skipping every marker before
-            best = skip * m + miss * (j - 1) + _length_cost(float(pos[m]), j, typical, weight)
+            best = skip * m + held[m] + miss * (j - 1) + _length_cost(float(pos[m]), j, typical, weight)
+            if m == 0 and j > 1 and sound[0]:
+                best += sound_cost
             bm, bk = -1, 0
             for mp in range(max(0, m - max_skip - 1), m):
                 gap_bytes = float(pos[m] - pos[mp])
-                lo_j = max(1, j - max_gap)
+                # a lost or zeroed stretch of the scan lies between two markers that survived it:
+                # from the marker just before, any number of intervals may be lost
+                lo_j = 1 if mp == m - 1 else max(1, j - max_gap)
                 # the slots of marker mp whose interval lies in [lo_j, j)
                 k0 = max(0, (lo_j - base[mp] + 7) // 8)
                 k1 = min(slots - 1, (j - 1 - base[mp]) // 8) if j - 1 >= base[mp] else -1
@@ -62,15 +70,17 @@ def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_
                     if c0 >= _INF:
                         continue
                     jp = base[mp] + 8 * kp
-                    c = (c0 + skip * (m - mp - 1) + miss * (j - jp - 1)
+                    c = (c0 + skip * (m - mp - 1) + held[m] - held[mp + 1] + miss * (j - jp - 1)
                          + _length_cost(gap_bytes, j - jp, typical, weight))
+                    if mp == m - 1 and j - jp > 1 and sound[m]:
+                        c += sound_cost
                     if c < best:
                         best, bm, bk = c, mp, kp
             cost[m, k] = best
             prev_m[m, k] = bm
             prev_k[m, k] = bk
     # the end: markers after the last one taken are spurious, intervals after it lost
-    best = skip * m_n + miss * (n_int - 1) + _length_cost(float(total), n_int, typical, weight)
+    best = skip * m_n + held[m_n] + miss * (n_int - 1) + _length_cost(float(total), n_int, typical, weight)
     bm, bk = -1, 0
     for m in range(m_n):
         for k in range(slots):
@@ -79,8 +89,10 @@ def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_
                 break
             if cost[m, k] >= _INF:
                 continue
-            c = (cost[m, k] + skip * (m_n - 1 - m) + miss * (n_int - 1 - j)
+            c = (cost[m, k] + skip * (m_n - 1 - m) + held[m_n] - held[m + 1] + miss * (n_int - 1 - j)
                  + _length_cost(float(total - pos[m]), n_int - j, typical, weight))
+            if m == m_n - 1 and j < n_int - 1 and sound[m_n]:
+                c += sound_cost
             if c < best:
                 best, bm, bk = c, m, k
     out = np.full(m_n, -1, np.int64)
@@ -92,7 +104,8 @@ def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_
 
 def assign_restarts(nums: np.ndarray, pos: np.ndarray, n_intervals: int, total_bytes: int, *,
                     miss: float = 1.0, skip: float = 1.0, length_weight: float = 0.5, max_skip: int = 8,
-                    max_gap: int = 32, band: int = 512) -> np.ndarray:
+                    max_gap: int = 32, band: int = 512, sound: np.ndarray | None = None,
+                    sound_cost: float = 50.0) -> np.ndarray:
     """Per marker (numbers 0-7 ``nums`` at byte positions ``pos`` in the scan's destuffed data,
     ``total_bytes`` long, ``n_intervals`` intervals in all): the interval it starts (1 ..
     ``n_intervals`` - 1) or -1 for a spurious marker. Costs: ``miss`` per interval whose marker
@@ -100,7 +113,13 @@ def assign_restarts(nums: np.ndarray, pos: np.ndarray, n_intervals: int, total_b
     per stretch between markers (expected: the median length of the stretches between markers
     in sequence, times the intervals it spans). An intact scan costs nothing: every marker in
     sequence. Marker m is assigned within ``band`` intervals of m + 1 (more markers lost than
-    spurious, in all, than that is beyond it), so memory and time grow linearly with the markers."""
+    spurious, in all, than that is beyond it), so memory and time grow linearly with the markers.
+    Between two markers in a row any number of intervals may be lost (a lost or zeroed stretch of
+    the scan), elsewhere up to ``max_gap``. ``sound`` (one per stretch: before marker 0, between
+    markers m - 1 and m, after the last), when given, says which stretches decoded as exactly one
+    interval ending in fill bits: intervals taken for lost there, or a marker next to one taken
+    for spurious, cost ``sound_cost`` more, since a stretch the damage left alone can hide
+    neither."""
     nums = np.asarray(nums, np.int64)
     pos = np.asarray(pos, np.int64)
     if nums.size == 0 or n_intervals < 2:
@@ -112,5 +131,6 @@ def assign_restarts(nums: np.ndarray, pos: np.ndarray, n_intervals: int, total_b
     steps = np.diff(edges)
     in_seq = np.r_[nums[0] == 0, (nums[1:] - nums[:-1]) % 8 == 1]
     typical = float(np.median(steps[in_seq])) if in_seq.any() else total_bytes / n_intervals
+    sound = np.zeros(nums.size + 1, np.bool_) if sound is None else np.asarray(sound, np.bool_)
     return _assign(nums, pos, int(n_intervals), int(total_bytes), max(typical, 1.0), float(miss), float(skip),
-                   float(length_weight), int(max_skip), int(max_gap), int(band))
+                   float(length_weight), int(max_skip), int(max_gap), int(band), sound, float(sound_cost))

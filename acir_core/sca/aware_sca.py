@@ -103,6 +103,18 @@ def split_held(later: list[Run], found: tuple, misalign: np.ndarray, cols: int, 
     return later, found
 
 
+def pin_end(costs: np.ndarray, bases: np.ndarray, final: int) -> None:
+    """Leave the last run only the shift ``final`` (in place), costed 0 where its borders give no
+    cost there; nothing changes when ``final`` lies outside the shifts searched."""
+    if not costs.shape[0]:
+        return
+    j = final - int(bases[-1])
+    if 0 <= j < costs.shape[1]:
+        keep = costs[-1, j] if costs[-1, j] < INF else 0.0
+        costs[-1, :] = INF
+        costs[-1, j] = keep
+
+
 def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple], units: list[float],
                thumb: np.ndarray | None, canvas: Canvas, opts: AwareOptions,
                sound: np.ndarray) -> tuple[list[Placement], float]:
@@ -124,8 +136,8 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
     misalign = misalignment(edges, cols, rough)
     ref_costs = []  # continuity inside content decoded right, to judge confidence by
     placements: list[Placement] = []
-    for f, cnt, extra, whole in zip(sr.segment_first.tolist(), sr.segment_count.tolist(), sr.segment_extra.tolist(),
-                                    sound.tolist()):
+    for f, cnt, extra, pad, whole in zip(sr.segment_first.tolist(), sr.segment_count.tolist(),
+                                         sr.segment_extra.tolist(), sr.segment_pad.tolist(), sound.tolist()):
         runs, final_shift = runs_of_segment(sr, f, cnt, extra, opts.runs)
         if not runs:
             continue
@@ -162,14 +174,22 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
         # the search places inside the segment; searched again if wide, or if a long run may be split
         again_possible = wide or any(r.trusted.size >= FORCED_ROWS * cols for r in later)
         before = canvas.snapshot(slice(f, f + cnt)) if again_possible else None
+        # the last run decoded up to the fill bits the encoder ended the segment with: it ends
+        # where the segment does, whatever its borders say (a hole a row or more long leaves
+        # it none with placed content at its true place)
+        pinned = pad >= 0 and bool(later) and later[-1] is runs[-1] and not (last and sr.cut)
         costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
                                         opts.shifts, mcu_means)
+        if pinned:
+            pin_end(costs, bases, final_shift)
         path = viterbi(costs, bases, 0, final_shift, penalty)
         if wide and path[-1] != final_shift:  # search again with the end's shift in reach
             canvas.restore(before)
             wide = replace(opts.shifts, window=abs(final_shift) + opts.shifts.window)
             costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols,
                                             thumb is not None, wide, mcu_means)
+            if pinned:
+                pin_end(costs, bases, final_shift)
             path = viterbi(costs, bases, 0, final_shift, penalty)
         elif before is not None:
             def again(runs: list[Run]):  # the segment's later runs searched afresh

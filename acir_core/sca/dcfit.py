@@ -104,6 +104,42 @@ def difference_normals(p: np.ndarray, m: np.ndarray, w: np.ndarray, b: np.ndarra
     return mat, rhs_p[:n] - rhs_m[:n]
 
 
+ACROSS_ROWS = 4  # MCU rows a run with no border looks up through a hole for placed content
+
+
+def _across_holes(owner: np.ndarray, pairs: list, cols: int, p: int):
+    """For runs that border no other run (a hole a row or more long above and before them), the
+    pairs (position, placed position up to ``ACROSS_ROWS`` rows above it in the same column, key)
+    through the hole: the levels of rows a few MCUs apart say more of a run's DC than nothing
+    does, where no thumbnail is there to say it."""
+    bordered = np.zeros(p, bool)
+    for t, _, key, _ in pairs:
+        bordered[key // p] = True
+        bordered[key % p] = True
+    t_all = np.flatnonzero(owner >= 0)
+    lonely = t_all[~bordered[owner[t_all]]]
+    lonely = lonely[(lonely >= cols) & (owner[np.maximum(lonely - cols, 0)] < 0)]  # a hole right above
+    ts, ups = [], []
+    for k in range(2, ACROSS_ROWS + 1):
+        if not lonely.size:
+            break
+        up = lonely - k * cols
+        ok = up >= 0
+        ok[ok] &= owner[up[ok]] >= 0
+        ok[ok] &= owner[up[ok]] != owner[lonely[ok]]
+        ts.append(lonely[ok])
+        ups.append(up[ok])
+        # a position looks only as far up as the first placed content above it
+        lonely = lonely[~ok & (up >= 0)]
+    if not ts:
+        return None
+    t = np.concatenate(ts)
+    nb = np.concatenate(ups)
+    key = owner[t] * p + owner[nb]
+    order = np.argsort(key, kind="stable")
+    return t[order], nb[order], key[order]
+
+
 def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tuple[tuple, tuple], mcu_means,
              units, thumb: np.ndarray | None, cols: int, n: int, opts: DCOptions) -> np.ndarray:
     """DC errors of all runs at once, per component: weighted least squares over the relative
@@ -142,6 +178,7 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
         key = owner[t] * p + owner[nb]
         order = np.argsort(key, kind="stable")
         pairs.append((t[order], nb[order], key[order], side))
+    across = _across_holes(owner, pairs, cols, p) if thumb is None else None
     for k, (means, unit) in enumerate(zip(mcu_means, units)):
         plus, minus, rhs, wts = [], [], [], []
         for t, nb, key, side in pairs:
@@ -149,6 +186,13 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
                 continue
             d = inner[side][k][dec[t]] - outer[side][k][dec[nb]]
             keys, meds, mads, counts = group_median_mad(key, d / unit)
+            plus.append(keys // p)
+            minus.append(keys % p)
+            rhs.append(meds)
+            wts.append(counts / (1.57 * mads * mads + 0.05))
+        if across is not None and across[0].size:  # MCU means through a hole, for runs with no border
+            t, nb, key = across
+            keys, meds, mads, counts = group_median_mad(key, ((means[dec[t]] - means[dec[nb]]) / unit)[:, None])
             plus.append(keys // p)
             minus.append(keys % p)
             rhs.append(meds)
