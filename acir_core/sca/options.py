@@ -28,6 +28,8 @@ class RunOptions:
     pulse_sigma: float = 6.0  # spreads of the row-mean roughness a pulse must rise by to split
     max_depth: int = 12  # recursion limit of the splitting (pieces of pieces)
     rejoin_levels: float = 1.0  # levels within which pieces placed at one shift are one run again (< 0: never)
+    junk_runs: int = 4  # runs after a scan's last long one, mostly empty: data past the photo's end
+    junk_after: int = 64  # MCUs a long run holds
 
 
 @dataclass(frozen=True, kw_only=True)

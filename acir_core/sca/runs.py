@@ -80,7 +80,28 @@ def runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
         idx = np.arange(a, b)
         runs.append(Run(a, b, idx[~hurt[a - f: b - f]]))
     final_shift = -extra if n_dec == cnt else cnt - n_dec
+    if f + cnt == sr.mcus_expected and not sr.cut:
+        runs, final_shift = _without_junk(runs, final_shift, f + cnt, opts)
     return runs, final_shift
+
+
+def _without_junk(runs: list[Run], final_shift: int, end: int, opts: RunOptions) -> tuple[list[Run], int]:
+    """The scan's last runs without those decoded past the photo's data. Some cameras leave data
+    after the entropy-coded image inside the scan (a file padded to a fixed size); a decoder that
+    lost MCUs in a hole reads them from it, failing every few MCUs, up to the MCU count. The runs
+    after the scan's last long one (``junk_after`` MCUs or more) go when there are
+    ``junk_runs`` or more and half of them or more hold no MCU to place (damage decodes on between
+    its failures, junk hardly does); the run before them ends where the data did, and the MCUs it
+    falls short by are the hole's."""
+    sizes = np.array([r.trusted.size for r in runs], np.int64)
+    long_ones = np.flatnonzero(sizes >= opts.junk_after)
+    if not long_ones.size:
+        return runs, final_shift
+    tail = sizes[long_ones[-1] + 1:]
+    if tail.size < opts.junk_runs or 2 * int((tail == 0).sum()) < tail.size:
+        return runs, final_shift
+    kept = runs[: long_ones[-1] + 1]
+    return kept, end - kept[-1].end
 
 
 def unsettled(sr: ScanResult, n: int, opts: RunOptions) -> np.ndarray:
