@@ -335,6 +335,20 @@ def _sound_stretches(sr: ScanResult, bits: ScanBits, starts: np.ndarray, zeros: 
     return sound
 
 
+def _against(segs: tuple, sound: np.ndarray, bits: ScanBits, scan: Scan, n_mcus: int) -> bool:
+    """Whether the markers' assignment ``segs`` takes intervals for lost inside a ``sound``
+    stretch or a marker next to one for spurious. Knowing which stretches are sound only adds
+    costs to assignments that do, so one that does not stays the best and is not redone."""
+    ri = scan.restart_interval
+    marker_bit = 8 * bits.rst_pos.astype(np.int64)
+    interval = np.full(marker_bit.size, -1, np.int64)
+    interval[np.searchsorted(marker_bit, segs[0][1:])] = segs[2][1:] // ri
+    ext = np.concatenate([[0], interval, [-(-n_mcus // ri)]])
+    left, right = ext[:-1], ext[1:]
+    ok = (left >= 0) & (right >= 0) & (right - left == 1)
+    return bool(np.any(sound & ~ok))
+
+
 def _end_at_padding(bits: ScanBits, z: int, seg_bit: int, mcu_bit_start: np.ndarray, decoded: np.ndarray,
                     resyncs: np.ndarray, status: np.ndarray, seg_pad: np.ndarray, seg_extra: np.ndarray) -> None:
     """Some cameras pad a scan after the photo's data with zeros and other data up to a fixed file
@@ -427,7 +441,9 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
     segs = _segments(scan, bits, n_mcus, not robust, source, head)
     sr = run(*segs)
     if robust and head is None and scan.restart_interval and bits.rst_num.size:
-        again = _segments(scan, bits, n_mcus, False, source, None, _sound_stretches(sr, bits, segs[0], zeros))
+        sound = _sound_stretches(sr, bits, segs[0], zeros)
+        again = _segments(scan, bits, n_mcus, False, source, None, sound) if _against(segs, sound, bits, scan,
+                                                                                      n_mcus) else segs
         if not all(np.array_equal(x, y) for x, y in zip(segs, again)):
             for sc in scan.components:  # what the first assignment put in wrong places goes
                 rows, bw = frame.block_grid(sc.index)

@@ -15,6 +15,8 @@ import numpy as np
 from numba import njit
 
 _INF = 1e300
+LONG_MARGIN = 4.0  # a long gap is taken only from a marker's slots this close to its best
+LONG_SLOTS = 8  # ... and from at most this many of them
 
 
 @njit(cache=True)
@@ -45,6 +47,9 @@ def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_
     for m in range(m_n):
         base[m] = _slot_base(nums[m], m + 1, band)
     cost = np.full((m_n, slots), _INF)
+    row_best = np.full(m_n, _INF)
+    good = np.zeros((m_n, LONG_SLOTS), np.int64)  # per marker, its slots a long gap may start from
+    good_n = np.zeros(m_n, np.int64)
     prev_m = np.full((m_n, slots), -2, np.int64)  # -1: the scan's start
     prev_k = np.zeros((m_n, slots), np.int64)
     for m in range(m_n):
@@ -60,16 +65,28 @@ def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_
             for mp in range(max(0, m - max_skip - 1), m):
                 gap_bytes = float(pos[m] - pos[mp])
                 # a lost or zeroed stretch of the scan lies between two markers that survived it:
-                # from the marker just before, any number of intervals may be lost
-                lo_j = 1 if mp == m - 1 else max(1, j - max_gap)
+                # from the marker just before, any number of intervals may be lost, from the
+                # slots of that marker a path may well go through (long ones from the others
+                # cannot win: every 8 intervals lost or markers taken for spurious cost more)
+                lo_j = max(1, j - max_gap)
                 # the slots of marker mp whose interval lies in [lo_j, j)
                 k0 = max(0, (lo_j - base[mp] + 7) // 8)
                 k1 = min(slots - 1, (j - 1 - base[mp]) // 8) if j - 1 >= base[mp] else -1
-                for kp in range(k0, k1 + 1):
+                n_short = k1 - k0 + 1 if k1 >= k0 else 0
+                n_long = good_n[mp] if mp == m - 1 else 0
+                for q in range(n_short + n_long):
+                    if q < n_short:
+                        kp = k0 + q
+                    else:
+                        kp = good[mp, q - n_short]
+                        if kp >= k0:
+                            continue  # within max_gap: done above
                     c0 = cost[mp, kp]
                     if c0 >= _INF:
                         continue
                     jp = base[mp] + 8 * kp
+                    if jp >= j:
+                        continue
                     c = (c0 + skip * (m - mp - 1) + held[m] - held[mp + 1] + miss * (j - jp - 1)
                          + _length_cost(gap_bytes, j - jp, typical, weight))
                     if mp == m - 1 and j - jp > 1 and sound[m]:
@@ -79,6 +96,13 @@ def _assign(nums, pos, n_int, total, typical, miss, skip, weight, max_skip, max_
             cost[m, k] = best
             prev_m[m, k] = bm
             prev_k[m, k] = bk
+            row_best[m] = min(row_best[m], best)
+        n_good = 0
+        for k in range(slots):
+            if cost[m, k] <= row_best[m] + LONG_MARGIN and n_good < good.shape[1]:
+                good[m, n_good] = k
+                n_good += 1
+        good_n[m] = n_good
     # the end: markers after the last one taken are spurious, intervals after it lost
     best = skip * m_n + held[m_n] + miss * (n_int - 1) + _length_cost(float(total), n_int, typical, weight)
     bm, bk = -1, 0
