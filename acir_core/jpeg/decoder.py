@@ -349,33 +349,6 @@ def _against(segs: tuple, sound: np.ndarray, bits: ScanBits, scan: Scan, n_mcus:
     return bool(np.any(sound & ~ok))
 
 
-def _end_at_padding(bits: ScanBits, z: int, seg_bit: int, mcu_bit_start: np.ndarray, decoded: np.ndarray,
-                    resyncs: np.ndarray, status: np.ndarray, seg_pad: np.ndarray, seg_extra: np.ndarray) -> None:
-    """Some cameras pad a scan after the photo's data with zeros and other data up to a fixed file
-    size. Where the MCU count was reached with MCUs left over (more than a scan with a hole in it
-    can hold) after the last zero run taken out, at bit ``z``, the photo's data ended there: the
-    MCUs decoded from after it are not the photo's, and the last one before it ends in the
-    encoder's fill bits (in place, on the decode's arrays)."""
-    if z < seg_bit:
-        return
-    after = np.flatnonzero(decoded.astype(bool) & (mcu_bit_start >= z - 7))
-    if not after.size:
-        return
-    k = int(after[0])
-    start = int(mcu_bit_start[k])
-    fill = z - start
-    if fill > 0:  # the bits from the last MCU's end to the zeros are ones: the encoder's fill
-        word = (int(bits.buf[start // 8]) << 8 | int(bits.buf[start // 8 + 1])) >> (16 - (start % 8) - fill)
-        if word & ((1 << fill) - 1) != (1 << fill) - 1:
-            return
-    decoded[k:] = 0
-    mcu_bit_start[k:] = -1
-    n_res = int(status[0])
-    status[0] = int(np.searchsorted(resyncs[:n_res, 0], k))
-    seg_pad[-1] = max(fill, 0)
-    seg_extra[-1] = 0
-
-
 def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: int, frame: Frame, tables: Tables,
                  coef_flat: np.ndarray, bases: list[int], robust: bool, resync: str, opts: dict,
                  source: str | None, head: HeadStart | None = None) -> ScanResult:
@@ -412,9 +385,6 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
             opts["max_candidates"], np.ascontiguousarray(zeros[:, 0]) if robust else NO_SPLICES, coef_flat,
             mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, seg_pad,
             status)
-        if robust and zeros.size and seg_extra[-1] > 0:
-            _end_at_padding(bits, int(zeros[-1, 0]), int(seg_start[-1]), mcu_bit_start, decoded, resyncs, status,
-                            seg_pad, seg_extra)
         if status[1]:
             bit = int(status[3])
             off = int(bits.src[min(bit // 8, bits.src.size - 1)]) if bits.src.size else scan.data_start
