@@ -100,20 +100,23 @@ def test_the_run_after_a_hole_of_several_rows_ends_where_the_scan_does(spec, thu
     assert y_psnr(image, clean) > y_psnr(load_rgb(damaged.data).rgb, clean) + 12
 
 
-@pytest.mark.parametrize("trailer", ["junk", "zeros+junk"])
+@pytest.mark.parametrize("trailer", ["junk", "zeros+junk", "eoi+zeros+junk", "eoi+jpeg"])
 def test_data_after_the_photo_inside_the_scan_is_not_taken_for_its_mcus(trailer) -> None:
-    """Some cameras pad the scan after the photo's data (zeros, then anything) up to a fixed file
-    size. A decoder that lost MCUs in a hole reads them from the padding; those runs go and the
-    run before them ends where the photo's data did."""
+    """Some cameras pad the scan after the photo's data (zeros, then anything; or its EOI, zeros
+    and more; or its EOI and a preview JPEG) up to a fixed file size, before a last EOI. A
+    decoder that lost MCUs in a hole read them from the padding. An EOI that zeros or another
+    JPEG follow ends the scan; without one, the runs decoded from the padding go and the run
+    before them ends where the photo's data did."""
     data = with_thumbnail(_jpeg(25), max_side=160)
     rng = np.random.default_rng(5)
-    junk = rng.integers(0, 255, 60_000).astype(np.uint8)  # no 0xFF: no markers, no stuffing
-    pad = (b"\x00" * 20_000 if trailer == "zeros+junk" else b"") + junk.tobytes()
+    junk = rng.integers(0, 255, 60_000).astype(np.uint8).tobytes()  # no 0xFF: no markers, no stuffing
     assert data[-2:] == b"\xff\xd9"
+    pad = {"junk": junk, "zeros+junk": b"\x00" * 20_000 + junk, "eoi+zeros+junk": b"\xff\xd9" + b"\x00" * 400 + junk,
+           "eoi+jpeg": b"\xff\xd9" + _jpeg(3)[:-2]}[trailer]
     padded = data[:-2] + pad + b"\xff\xd9"
     assert np.array_equal(load_rgb(padded).rgb, load_rgb(data).rgb)
     layout = decode(padded, "robust").scans[0]
-    assert layout.trailing_bits > 8 * len(junk) - 8
+    assert (layout.trailing_bits > 8 * len(junk) - 8) == (trailer in ("junk", "zeros+junk"))
     damaged = apply_damage(padded, [parse_damage("lose:16k@0.3")], seed=0)
     first = _first_after(padded, damaged.events[0])
     restored = restore_photo(damaged.data, stage="sca")

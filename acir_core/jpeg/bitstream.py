@@ -101,5 +101,31 @@ def find_scan_end(data: bytes, start: int, accept=None) -> tuple[int, bool]:
             continue
         if segs and segs[-1].marker == 0xDA and accept(p, segs):
             return p, True
+    appended = _appended_image(data, start)
+    if appended is not None:
+        return appended, False
     eoi = data.rfind(b"\xff\xd9", start)
     return (eoi if eoi >= 0 else len(data)), False
+
+
+_APPENDED = re.compile(rb"\xff\xd9[\x00\xff]*\xff\xd8\xff")
+_PADDED = re.compile(rb"\xff\xd9\x00{32}")
+
+
+def _appended_image(data: bytes, start: int) -> int | None:
+    """The EOI after ``start`` that padding or another JPEG follows, if any: 32 zero bytes or
+    more (a file padded to a fixed size), or an SOI (after zeros or fill bytes) that opens a
+    well-formed header. Entropy-coded data holds 0xFF 0xD9 only where damage made it, and zeros
+    only where a read failed, so either one there is the photo's end; cameras store previews and
+    padding after it, inside what the last EOI would take for the scan, and read as scan data
+    they held the MCUs a hole lost (docs/decoder.md)."""
+    padded = _PADDED.search(data, start)
+    for m in _APPENDED.finditer(data, start, padded.start() if padded else len(data)):
+        soi = m.end() - 3
+        try:
+            segs = list(iter_header_segments(data[soi:]))
+        except AcirError:
+            continue
+        if len(segs) >= 2:
+            return m.start()
+    return padded.start() if padded else None
