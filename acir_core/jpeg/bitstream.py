@@ -2,7 +2,8 @@
 
 Within a scan, 0xFF is followed by 0x00 (a stuffed data byte) or by RST0-7 (a restart marker).
 On damaged data anything else can follow: such a pair is kept as two data bytes, since the scan
-only really ends where the file's structure says (the next scan's header chain, or the last EOI).
+only really ends where the file's structure says (the next scan's header chain, an EOI that padding
+or another JPEG follows, or the last EOI).
 """
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def find_scan_end(data: bytes, start: int, accept=None) -> tuple[int, bool]:
     chain is a real next scan), another scan follows only if, from some 0xFF, a chain of
     well-formed segments leads to an SOS that ``accept`` approves; a random 0xFF pair in damaged
     data practically never does. Otherwise (or with ``accept=None``: no further scan is possible)
-    the scan runs to the last EOI, or to the end of the file when there is none (truncated file).
+    the scan runs to an EOI that padding or another JPEG follows (:func:`_appended_image`), else
+    to the last EOI, or to the end of the file when there is none (truncated file).
     """
     for m in _NEXT_SEGMENT.finditer(data, start) if accept is not None else ():
         p = m.start()
