@@ -103,6 +103,16 @@ def _end_of_image(result: DecodeResult, data: bytes, source: str) -> int | None:
     return eoi + 2 if prefix.clean else None
 
 
+def _after_clean(result: DecodeResult, data: bytes) -> int | None:
+    """Where an intact image ends when another file or a camera's padding follows its EOI (the
+    decoder ends the scan there, before the file's last EOI): the EOI's end, else None."""
+    sr = result.scans[-1]
+    if not sr.byte_offsets.size:
+        return None
+    eoi = data.find(b"\xff\xd9", int(sr.byte_offsets[-1]) + 1)
+    return eoi + 2 if 0 <= eoi < data.rfind(b"\xff\xd9") else None
+
+
 def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compensated) -> Compensated | None:
     """What a standard decoder (libjpeg-turbo through Pillow) shows, as a candidate result: its
     damage is what the robust decode found suspect or missing. None when it shows nothing."""
@@ -233,7 +243,8 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     if grafted is not None:
         rec["header"] = grafted.record
         data = grafted.data
-    end = None if result.clean or grafted is not None else _end_of_image(result, data, source)
+    end = None if grafted is not None else _after_clean(result, data) if result.clean else \
+        _end_of_image(result, data, source)
     if end is not None:
         rec["note"] = f"{len(data) - end} bytes after the image's end (another file or leftovers), kept as they are"
     found = None  # the thumbnail, looked for once
