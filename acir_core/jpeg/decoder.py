@@ -412,8 +412,8 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
     sr = run(*segs)
     if robust and head is None and scan.restart_interval and bits.rst_num.size:
         sound = _sound_stretches(sr, bits, segs[0], zeros)
-        again = _segments(scan, bits, n_mcus, False, source, None, sound) if _against(segs, sound, bits, scan,
-                                                                                      n_mcus) else segs
+        again = _segments(scan, bits, n_mcus, False, source, None, sound) \
+            if _against(segs, sound, bits, scan, n_mcus) else segs
         if not all(np.array_equal(x, y) for x, y in zip(segs, again)):
             for sc in scan.components:  # what the first assignment put in wrong places goes
                 rows, bw = frame.block_grid(sc.index)
