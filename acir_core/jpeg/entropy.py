@@ -217,25 +217,6 @@ def _splice_resume(buf, splice, end, window, nb, blk_comp, dc_tab, ac_tab, lut, 
 
 
 @njit(cache=True)
-def _data_end(buf, pos, end, splices, si, window, nb, blk_comp, dc_tab, ac_tab, lut, qt, pred, tmp, err, budget):
-    """Whether an MCU that failed from ``pos`` failed on the encoder's fill bits before zeros that
-    pad the scan after the photo's data (some cameras pad a file to a fixed size with zeros and
-    other data): it started within 7 bits before the next zero run taken out, those bits are
-    ones, and nothing after the zeros decodes to the segment's end as photo data does (after a
-    hole's zeros it does)."""
-    if si >= splices.shape[0]:
-        return False
-    fill = splices[si] - pos
-    if fill < 1 or fill > 7 or splices[si] >= end:
-        return False
-    if (_peek16(buf, pos) >> (16 - fill)) != (1 << fill) - 1:
-        return False
-    bit, _ = _splice_resume(buf, splices[si], end, window, nb, blk_comp, dc_tab, ac_tab, lut, qt, pred, tmp, err,
-                            budget)
-    return bit < 0
-
-
-@njit(cache=True)
 def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interleaved,
                 blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, dc_tab, ac_tab, lut, qt,
                 robust, resync_mode, lookback_bits, window_bits, lookahead, max_candidates, splices,
@@ -250,9 +231,9 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
     decoder gained that many MCUs inside the segment, which fixes the net block shift at its end;
     ``seg_pad``: per segment, the bits between its last MCU decoded and its end when they are fill
     (fewer than 8, all ones: the segment ends where the encoder ended it, with or without every
-    MCU decoded), else -1. ``splices``: sorted
-    bit positions where data was taken out (zero-filled stretches): the MCU read across one is
-    a failure, and the resume is searched from the splice on, whatever decoded across it.
+    MCU decoded), else -1. ``splices``: sorted bit positions where data was taken out (zero-filled
+    stretches): the MCU read across one is a failure, and the resume is searched from the splice
+    on, whatever decoded across it.
     """
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
@@ -303,10 +284,6 @@ def decode_scan(buf, seg_start, seg_end, seg_first, seg_count, mcu_cols, interle
                 return
             fail_bit = err[1]
             code = err[0]
-            if not spliced and _data_end(buf, pos, end, splices, si, window_bits, nb, blk_comp, dc_tab, ac_tab, lut,
-                                         qt, pred, tmp2, err2, 16 * nb * (last - m) + 4096):
-                end = splices[si]  # the photo's data ends here: the rest of the segment is missing
-                break
             # ---- find where to resume MCU m (predictors as before MCU m)
             best_bit = -1
             best_phase = 0

@@ -133,11 +133,25 @@ def _across_holes(owner: np.ndarray, pairs: list, cols: int, p: int):
         lonely = lonely[~ok & (up >= 0)]
     if not ts:
         return None
-    t = np.concatenate(ts)
-    nb = np.concatenate(ups)
+    return _keyed(np.concatenate(ts), np.concatenate(ups), owner, p)
+
+
+def _keyed(t: np.ndarray, nb: np.ndarray, owner: np.ndarray, p: int):
+    """Pairs of positions (``t``, ``nb``) of two runs, with the key (run of t) * p + (run of
+    nb), ordered by it: each key's pairs one boundary between two runs, measured together."""
     key = owner[t] * p + owner[nb]
     order = np.argsort(key, kind="stable")
     return t[order], nb[order], key[order]
+
+
+def _add_relative(rows: tuple, key: np.ndarray, vals: np.ndarray, p: int) -> None:
+    """One measurement per boundary (run of t minus run of nb ≈ the median of its ``vals``,
+    weighted by their count and spread) appended to ``rows`` (plus, minus, rhs, weights)."""
+    keys, meds, mads, counts = group_median_mad(key, vals)
+    rows[0].append(keys // p)
+    rows[1].append(keys % p)
+    rows[2].append(meds)
+    rows[3].append(counts / (1.57 * mads * mads + 0.05))
 
 
 def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tuple[tuple, tuple], mcu_means,
@@ -174,29 +188,17 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
         ok = (nb >= 0) & (owner >= 0)
         ok[ok] &= owner[nb[ok]] >= 0
         ok[ok] &= owner[nb[ok]] != owner[ok]
-        t, nb = t_all[ok], nb[ok]
-        key = owner[t] * p + owner[nb]
-        order = np.argsort(key, kind="stable")
-        pairs.append((t[order], nb[order], key[order], side))
+        pairs.append((*_keyed(t_all[ok], nb[ok], owner, p), side))
     across = _across_holes(owner, pairs, cols, p) if thumb is None else None
     for k, (means, unit) in enumerate(zip(mcu_means, units)):
         plus, minus, rhs, wts = [], [], [], []
         for t, nb, key, side in pairs:
             if t.size == 0:
                 continue
-            d = inner[side][k][dec[t]] - outer[side][k][dec[nb]]
-            keys, meds, mads, counts = group_median_mad(key, d / unit)
-            plus.append(keys // p)
-            minus.append(keys % p)
-            rhs.append(meds)
-            wts.append(counts / (1.57 * mads * mads + 0.05))
+            _add_relative((plus, minus, rhs, wts), key, (inner[side][k][dec[t]] - outer[side][k][dec[nb]]) / unit, p)
         if across is not None and across[0].size:  # MCU means through a hole, for runs with no border
             t, nb, key = across
-            keys, meds, mads, counts = group_median_mad(key, ((means[dec[t]] - means[dec[nb]]) / unit)[:, None])
-            plus.append(keys // p)
-            minus.append(keys % p)
-            rhs.append(meds)
-            wts.append(counts / (1.57 * mads * mads + 0.05))
+            _add_relative((plus, minus, rhs, wts), key, ((means[dec[t]] - means[dec[nb]]) / unit)[:, None], p)
         if thumb is not None and run_of.size:  # each run's MCUs against the thumbnail where they land
             vals = (means[dec_all] - thumb[at, k]) / unit
             keys, meds, mads, counts = group_median_mad(run_of, vals[:, None])
