@@ -293,7 +293,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts, whole)
     sound = set(sr.segment_first[whole].tolist())
     mcu_means = tuple(e.mean for e in edges)
-    solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc)
+    solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc,
+                      tuple(e.extremes() for e in edges))
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:
         placements, solved, loose = rejoin(placements, solved, sr, units, opts.runs.rejoin_levels,

@@ -20,6 +20,8 @@ from acir_core.sca.runs import Run
 
 
 ANCHOR_SHARE = 0.1  # share of the placed MCUs anchored runs need to measure the thumbnail's own offset
+RANGE_CHUNK = 32  # a run's bounds are judged on stretches of this many of its MCUs ...
+RANGE_SPARE = 2  # ... sparing the most extreme this many (garbage before a resync reaches ~50 MCUs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,13 +157,16 @@ def _add_relative(rows: tuple, key: np.ndarray, vals: np.ndarray, p: int) -> Non
 
 
 def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tuple[tuple, tuple], mcu_means,
-             units, thumb: np.ndarray | None, cols: int, n: int, opts: DCOptions) -> np.ndarray:
+             units, thumb: np.ndarray | None, cols: int, n: int, opts: DCOptions,
+             extremes: tuple | None = None) -> np.ndarray:
     """DC errors of all runs at once, per component: weighted least squares over the relative
     offsets measured across every boundary between two runs and the absolute offsets against the
     thumbnail, with the first run of each restart segment fixed at 0. Solving jointly keeps one
     poorly measured boundary from passing its error down the rest of the image. ``inner`` and
     ``outer``: per component the extrapolated top/left and bottom/right edges of every decoded MCU
-    (:func:`acir_core.sca.edges.inward`, :func:`acir_core.sca.edges.outward`), as the shift search uses them."""
+    (:func:`acir_core.sca.edges.inward`, :func:`acir_core.sca.edges.outward`), as the shift search uses them.
+    ``extremes``: per component the highest and lowest sample on every decoded MCU's border; a
+    run's DC is then also kept where its samples stay inside 0..255 (:func:`_within_range`)."""
     p = len(placements)
     k_n = len(units)
     # every run's MCUs where they land (inside their segment), run by run
@@ -215,7 +220,59 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
             continue
         col = np.full(p + 1, -1, np.int64)  # column of each run's unknown; -1: anchored (and index -1)
         col[free] = np.arange(free.size)
-        sol = reweighted_differences(col[np.concatenate(plus)], col[np.concatenate(minus)], np.concatenate(rhs),
-                                     np.concatenate(wts), free.size, opts.rounds, opts.scale)
+        rows = (col[np.concatenate(plus)], col[np.concatenate(minus)], np.concatenate(rhs), np.concatenate(wts))
+        bounds = None
+        if extremes is not None and (thumb is None or opts.range_thumb):
+            lo, hi = _run_bounds(placements, extremes[k], unit, opts.range_slack)
+            bounds = (lo[free], hi[free])
+        sol = _within_range(rows, bounds, free.size, opts)
         result[free, k] = np.rint(sol).astype(np.int64)
     return result
+
+def _run_bounds(placements: list[Placement], extreme: tuple, unit: float, slack: float):
+    """Per run, the DC corrections (DC steps) that keep its samples inside 0..255 give or take
+    ``slack`` levels: the encoder saw no others, and a JPEG's ringing passes them by a few levels
+    at most. Garbage the decoder read before it noticed an error lies out of range too, and
+    reaches tens of MCUs before the resync, so the run is judged in stretches of ``RANGE_CHUNK``
+    MCUs and the ``RANGE_SPARE`` most extreme stretches have no say. -inf / inf: no bound."""
+    top_s, bottom_s = extreme
+    p = len(placements)
+    lo, hi = np.full(p, -np.inf), np.full(p, np.inf)
+    for i, pl in enumerate(placements):
+        m = pl.run.trusted
+        chunks = m.size // RANGE_CHUNK
+        if chunks <= RANGE_SPARE:
+            continue
+        m = m[: chunks * RANGE_CHUNK]
+        tops = np.sort(top_s[m].reshape(chunks, RANGE_CHUNK).max(axis=1))[-1 - RANGE_SPARE]
+        bottoms = np.sort(bottom_s[m].reshape(chunks, RANGE_CHUNK).min(axis=1))[RANGE_SPARE]
+        a, b = np.ceil((tops - 255.0 - slack) / unit), np.floor((bottoms + slack) / unit)
+        if a <= b:  # a run that spans more than the range holds garbage: it gets no bound
+            lo[i], hi[i] = a, b
+    return lo, hi
+
+
+def _within_range(rows: tuple, bounds: tuple | None, n: int, opts: DCOptions) -> np.ndarray:
+    """The fit of ``rows`` (plus, minus, rhs, weights), then, for as long as some run's DC falls
+    outside its ``bounds`` (lo, hi), those runs held at the bound they pass and the fit made again:
+    a chain of boundaries can drift a whole region of the photo tens of levels off with no
+    thumbnail to say so, and the range is what stops it."""
+    plus, minus, rhs, wts = rows
+    sol = reweighted_differences(plus, minus, rhs, wts, n, opts.rounds, opts.scale)
+    if bounds is None or not n:
+        return sol
+    lo, hi = bounds
+    held = np.zeros(n, bool)
+    big = 1e3 * float(wts.max()) if wts.size else 1.0
+    for _ in range(opts.range_rounds):
+        out = ~held & ((sol < lo - 0.5) | (sol > hi + 0.5))
+        if not out.any():
+            break
+        idx = np.flatnonzero(out)
+        plus = np.concatenate([plus, idx])
+        minus = np.concatenate([minus, np.full(idx.size, -1, np.int64)])
+        rhs = np.concatenate([rhs, np.where(sol[idx] < lo[idx], lo[idx], hi[idx])])
+        wts = np.concatenate([wts, np.full(idx.size, big)])
+        held[idx] = True
+        sol = reweighted_differences(plus, minus, rhs, wts, n, opts.rounds, opts.scale)
+    return sol

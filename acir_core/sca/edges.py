@@ -62,6 +62,11 @@ class Edges:
     right2: np.ndarray
     mean: np.ndarray
 
+    def extremes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per MCU the highest and the lowest sample on its border (its outer lines)."""
+        lines = (self.top, self.bottom, self.left, self.right)
+        return np.maximum.reduce([a.max(axis=1) for a in lines]), np.minimum.reduce([a.min(axis=1) for a in lines])
+
     @classmethod
     def of(cls, mcus: np.ndarray, qt: np.ndarray) -> "Edges":
         return cls(*edge_lines(mcus, np.asarray(qt, np.float64).reshape(64), DCT.astype(np.float64)))

@@ -54,6 +54,9 @@ class DCOptions:
     rounds: int = 4  # reweighting rounds
     scale: float = 1.5  # Cauchy scale of the reweighting (DC steps)
     thumb_weight: float = 1.0  # weight of a run's level against the thumbnail beside its borders
+    range_slack: float = 12.0  # levels past 0..255 a run's samples may reach at its DC (ringing)
+    range_rounds: int = 6  # rounds of the fit that add the bounds runs pass
+    range_thumb: bool = False  # the bounds also where a thumbnail gives levels
 
 
 @dataclass(frozen=True, kw_only=True)
