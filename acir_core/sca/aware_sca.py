@@ -32,6 +32,7 @@ from acir_core.sca.edges import (Edges, inward, mcu_grid, mcu_major, misalignmen
                                  thumb_means)
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions, RunOptions
+from acir_core.sca.recheck import recheck
 from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.rejoin import rejoin
 from acir_core.sca.result import SCAResult, SegmentFix
@@ -293,8 +294,10 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts, whole)
     sound = set(sr.segment_first[whole].tolist())
     mcu_means = tuple(e.mean for e in edges)
-    solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc,
-                      tuple(e.extremes() for e in edges))
+    extremes = tuple(e.extremes() for e in edges)
+    solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
+    if opts.shifts.recheck and recheck(placements, solved, (run_edges, canvas.outer), units, cols, n):
+        solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:
         placements, solved, loose = rejoin(placements, solved, sr, units, opts.runs.rejoin_levels,
