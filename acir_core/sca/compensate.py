@@ -18,7 +18,7 @@ from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.aware_sca import aware_sca
-from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, upsampled_thumbnail
+from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, thumbnail_spread, upsampled_thumbnail
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.paper import paper_sca
@@ -31,6 +31,7 @@ from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 
 METHODS = ("aware", "paper")
 FILLS = ("auto", "thumbnail", "inpaint", "none")
+FILL_TOLERANCE = 12.0  # levels a damaged cell may lie off the thumbnail and keep its content, at the least
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -93,7 +94,10 @@ def fill_region(result: DecodeResult, sca: SCAResult, thumb_up: np.ndarray) -> n
     to the photo, uint8): the damaged MCUs that are blank or disagree with it, precautions
     (``sca.doubtful``) judged with the loose tolerance (:func:`acir_core.sca.fill.disagreeing`)."""
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
-    return disagreeing(sca.rgb, sca.mask, thumb_up, cell, loose=sca.doubtful)
+    spread = thumbnail_spread(sca.rgb, sca.mask, thumb_up, cell) or 0.0
+    tolerance = max(FILL_TOLERANCE, spread)
+    return disagreeing(sca.rgb, sca.mask, thumb_up, cell, tolerance=tolerance, loose=sca.doubtful,
+                       loose_tolerance=2.0 * tolerance)
 
 
 def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,

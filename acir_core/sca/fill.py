@@ -194,6 +194,34 @@ def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray,
     return out
 
 
+AGREE_SHARE = 0.99  # the share of trusted cells whose distance to the thumbnail sets how far a damaged one may lie
+AGREE_CELLS = 256  # trusted cells needed to measure it
+
+
+def thumbnail_spread(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: tuple[int, int]) -> float | None:
+    """How far the luma means of the cells SCA trusts (no pixel in ``mask``) lie from the
+    up-sampled thumbnail's: the ``AGREE_SHARE`` quantile, in levels; None with fewer than
+    ``AGREE_CELLS`` of them. A thumbnail made from the photo itself lies within ~12 levels of
+    every cell; a camera's own (its tone curve, sharpening, 20× smaller) 15-45 levels of one
+    cell in a hundred, and a damaged cell that far off it is as likely right as not."""
+    ch, cw = cell
+    h, w = mask.shape
+    hh, ww = h // ch * ch, w // cw * cw
+    if not hh or not ww:
+        return None
+    shape = (hh // ch, ch, ww // cw, cw)
+    trusted = ~mask[:hh, :ww].reshape(shape).any(axis=(1, 3))
+    if int(trusted.sum()) < AGREE_CELLS:
+        return None
+    means = [_luma(a[:hh, :ww]).reshape(shape).mean(axis=(1, 3))[trusted] for a in (rgb, thumb_up)]
+    return float(np.quantile(np.abs(means[0] - means[1]), AGREE_SHARE))
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    m = JFIF_YCC[0]
+    return (m[0] * rgb[..., 0] + m[1] * rgb[..., 1] + m[2] * rgb[..., 2]).astype(np.float32)
+
+
 def disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: tuple[int, int] = (16, 16),
                 tolerance: float = 12.0, flat: float = 1.0, loose: np.ndarray | None = None,
                 loose_tolerance: float = 24.0) -> np.ndarray:
