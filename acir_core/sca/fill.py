@@ -205,21 +205,26 @@ def thumbnail_spread(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ce
     every cell; a camera's own (its tone curve, sharpening, 20× smaller) 15-45 levels of one
     cell in a hundred, and a damaged cell that far off it is as likely right as not."""
     ch, cw = cell
-    h, w = mask.shape
-    hh, ww = h // ch * ch, w // cw * cw
-    if not hh or not ww:
+    rows, cols = mask.shape[0] // ch, mask.shape[1] // cw
+    if not rows or not cols:
         return None
-    shape = (hh // ch, ch, ww // cw, cw)
-    trusted = ~mask[:hh, :ww].reshape(shape).any(axis=(1, 3))
+    trusted = ~mask[: rows * ch, : cols * cw].reshape(rows, ch, cols, cw).any(axis=(1, 3))
     if int(trusted.sum()) < AGREE_CELLS:
         return None
-    means = [_luma(a[:hh, :ww]).reshape(shape).mean(axis=(1, 3))[trusted] for a in (rgb, thumb_up)]
-    return float(np.quantile(np.abs(means[0] - means[1]), AGREE_SHARE))
+    apart = np.abs(_cell_luma(rgb, ch, cw, rows, cols) - _cell_luma(thumb_up, ch, cw, rows, cols))
+    return float(np.quantile(apart[trusted], AGREE_SHARE))
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    m = JFIF_YCC[0]
-    return (m[0] * rgb[..., 0] + m[1] * rgb[..., 1] + m[2] * rgb[..., 2]).astype(np.float32)
+@njit(cache=True)
+def _cell_luma(rgb: np.ndarray, ch: int, cw: int, rows: int, cols: int) -> np.ndarray:
+    """The JFIF luma mean of each whole ``ch`` × ``cw`` cell (rows × cols)."""
+    m = JFIF_YCC
+    out = np.zeros((rows, cols))
+    for y in range(rows * ch):
+        r = y // ch
+        for x in range(cols * cw):
+            out[r, x // cw] += m[0, 0] * rgb[y, x, 0] + m[0, 1] * rgb[y, x, 1] + m[0, 2] * rgb[y, x, 2]
+    return out / (ch * cw)
 
 
 def disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: tuple[int, int] = (16, 16),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from numba import njit
 
 from acir_core.sca.dcfit import Placement
 
@@ -22,47 +23,94 @@ RECHECK_PASSES = 3  # passes over the runs (a moved run changes its neighbours' 
 
 
 def _maps(placements: list[Placement], solved: np.ndarray, units, n: int):
-    """Per position: the placement holding it (later runs win), the decoded MCU there and its DC
-    correction per component in levels (-1 / 0 where nothing is placed)."""
+    """Per position: the placement holding it (later runs win; -1: nothing placed) and the
+    decoded MCU there; per run its DC correction per component in levels (K, runs)."""
     owner = np.full(n, -1, np.int64)
     dec = np.zeros(n, np.int64)
     for r, pl in enumerate(placements):
-        m = pl.run.trusted
-        t = m + pl.shift
-        ok = (t >= pl.first) & (t < pl.first + pl.count)
-        owner[t[ok]] = r
-        dec[t[ok]] = m[ok]
-    off = [np.where(owner >= 0, -solved[np.maximum(owner, 0), k] * unit, 0.0) for k, unit in enumerate(units)]
+        _claim(owner, dec, r, pl.run.trusted, pl.shift, pl.first, pl.count)
+    off = np.stack([-solved[:, k] * unit for k, unit in enumerate(units)]).astype(np.float64)
     return owner, dec, off
 
 
-def border_cost(r: int, pl: Placement, shift: int, maps: tuple, edges: tuple, cols: int, n: int) -> float:
-    """Mean absolute step across the borders of run ``r`` at ``shift`` to the MCUs of other runs
-    around it, above, below, before and after, once its own DC (the median step) is taken off;
-    averaged over components. ``inf`` where fewer than ``RECHECK_PAIRS`` MCUs border it."""
-    owner, dec, off = maps
-    inner, outer = edges
-    m = pl.run.trusted
-    t = m + shift
-    valid = (t >= pl.first) & (t < pl.first + pl.count)
-    sides = []
-    for nb, ok, mine, theirs in (
-            (t - cols, valid & (t >= cols), inner[0], outer[0]),  # above: my top, their bottom
-            (t - 1, valid & (t % cols != 0), inner[1], outer[1]),  # before: my left, their right
-            (t + cols, valid & (t + cols < n), outer[0], inner[0]),  # below: my bottom, their top
-            (t + 1, valid & ((t + 1) % cols != 0) & (t + 1 < n), outer[1], inner[1])):  # after
-        ok = ok.copy()
-        ok[ok] &= owner[nb[ok]] >= 0
-        ok[ok] &= owner[nb[ok]] != r
-        sides.append((nb[ok], m[ok], mine, theirs))
-    if sum(s[0].size for s in sides) < RECHECK_PAIRS:
+@njit(cache=True)
+def _claim(owner, dec, r, m, shift, f, cnt) -> None:
+    for q in range(m.size):
+        t = m[q] + shift
+        if f <= t < f + cnt:
+            owner[t] = r
+            dec[t] = m[q]
+
+
+@njit(cache=True)
+def _release(owner, r, m, shift, f, cnt) -> None:
+    for q in range(m.size):
+        t = m[q] + shift
+        if f <= t < f + cnt and owner[t] == r:
+            owner[t] = -1
+
+
+@njit(cache=True)
+def border_cost(r, m, shift, f, cnt, cols, owner, dec, off, tops, lefts, bottoms, rights) -> float:
+    """Mean absolute step across the borders of run ``r`` (decoded MCUs ``m``) at ``shift`` to the
+    MCUs of other runs around it, above, below, before and after, once its own DC (the median
+    step) is taken off; averaged over components. ``tops`` .. ``rights``: per component every
+    decoded MCU's edges (top and left extrapolated inwards, bottom and right outwards); ``off``:
+    per component and run the DC correction in levels. ``inf`` where fewer than
+    ``RECHECK_PAIRS`` MCUs border it."""
+    n = owner.size
+    pairs = 0
+    for q in range(m.size):
+        t = m[q] + shift
+        if t < f or t >= f + cnt:
+            continue
+        for nb, ok in ((t - cols, t >= cols), (t - 1, t % cols != 0), (t + cols, t + cols < n),
+                       (t + 1, (t + 1) % cols != 0 and t + 1 < n)):
+            if ok and owner[nb] >= 0 and owner[nb] != r:
+                pairs += 1
+    if pairs < RECHECK_PAIRS:
         return np.inf
     total = 0.0
-    for k in range(len(off)):
-        vals = np.concatenate([mine[k][i] - (theirs[k][dec[nb]] + off[k][nb][:, None])
-                               for nb, i, mine, theirs in sides if nb.size], axis=None)
-        total += float(np.mean(np.abs(vals - np.median(vals))))
-    return total / len(off)
+    for k in range(len(tops)):
+        cap = pairs * max(tops[k].shape[1], lefts[k].shape[1])
+        vals = np.empty(cap)
+        v = 0
+        for q in range(m.size):
+            i = m[q]
+            t = i + shift
+            if t < f or t >= f + cnt:
+                continue
+            for side in range(4):
+                if side == 0:
+                    nb, ok = t - cols, t >= cols
+                elif side == 1:
+                    nb, ok = t - 1, t % cols != 0
+                elif side == 2:
+                    nb, ok = t + cols, t + cols < n
+                else:
+                    nb, ok = t + 1, (t + 1) % cols != 0 and t + 1 < n
+                if not ok or owner[nb] < 0 or owner[nb] == r:
+                    continue
+                j, o = dec[nb], off[k, owner[nb]]
+                if side == 0:  # my top against their bottom
+                    for x in range(tops[k].shape[1]):
+                        vals[v] = tops[k][i, x] - bottoms[k][j, x] - o
+                        v += 1
+                elif side == 1:  # my left against their right
+                    for x in range(lefts[k].shape[1]):
+                        vals[v] = lefts[k][i, x] - rights[k][j, x] - o
+                        v += 1
+                elif side == 2:  # my bottom against their top
+                    for x in range(tops[k].shape[1]):
+                        vals[v] = bottoms[k][i, x] - tops[k][j, x] - o
+                        v += 1
+                else:  # my right against their left
+                    for x in range(lefts[k].shape[1]):
+                        vals[v] = rights[k][i, x] - lefts[k][j, x] - o
+                        v += 1
+        med = np.median(vals[:v])
+        total += np.mean(np.abs(vals[:v] - med))
+    return total / len(tops)
 
 
 def recheck(placements: list[Placement], solved: np.ndarray, edges: tuple, units, cols: int,
@@ -73,25 +121,29 @@ def recheck(placements: list[Placement], solved: np.ndarray, edges: tuple, units
     top and left edges extrapolated inwards and bottom and right ones outwards. Returns the
     indices of the runs moved."""
     moved: list[int] = []
+    (tops, lefts), (bottoms, rights) = edges
+    owner, dec, off = _maps(placements, solved, units, n)
     for _ in range(RECHECK_PASSES):
-        maps = _maps(placements, solved, units, n)
         changed = False
         for r, pl in enumerate(placements):
-            if pl.anchored or pl.run.trusted.size > cols or pl.run.trusted.size < RECHECK_PAIRS:
+            m = pl.run.trusted
+            if pl.anchored or m.size > cols or m.size < RECHECK_PAIRS:
                 continue
-            here = border_cost(r, pl, pl.shift, maps, edges, cols, n)
+            def cost(shift: int) -> float:
+                return border_cost(r, m, shift, pl.first, pl.count, cols, owner, dec, off, tops, lefts, bottoms,
+                                   rights)
+            here = cost(pl.shift)
             if not np.isfinite(here):
                 continue
             best, best_s = here, pl.shift
             for d in range(-RECHECK_REACH, RECHECK_REACH + 1):
-                if d == 0:
-                    continue
-                c = border_cost(r, pl, pl.shift + d, maps, edges, cols, n)
+                c = cost(pl.shift + d) if d else np.inf
                 if c < best:
                     best, best_s = c, pl.shift + d
             if best_s != pl.shift and best <= RECHECK_RATIO * here and here - best >= RECHECK_LEVELS:
+                _release(owner, r, m, pl.shift, pl.first, pl.count)
+                _claim(owner, dec, r, m, best_s, pl.first, pl.count)
                 placements[r] = replace(pl, shift=best_s, cost=pl.cost * best / here)
-                maps = _maps(placements, solved, units, n)
                 moved.append(r)
                 changed = True
         if not changed:
