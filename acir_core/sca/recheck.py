@@ -15,10 +15,11 @@ from numba import njit
 
 from acir_core.sca.dcfit import Placement
 
-RECHECK_REACH = 2  # shifts either side of a run's own that are judged
+RECHECK_REACH = 3  # shifts either side of the search's that are judged (a move lands strictly inside them)
 RECHECK_RATIO = 0.8  # a run moves where its borders cost at most this share of where it is ...
 RECHECK_LEVELS = 0.25  # ... and this many levels less
-RECHECK_PAIRS = 4  # bordering MCUs a shift needs to be judged
+RECHECK_PAIRS = 4  # bordering MCUs a shift needs to be judged (and one per MCU of the run)
+RECHECK_MIN = 16  # MCUs a run needs to be judged again (a few MCUs move wherever garbage lets them)
 RECHECK_PASSES = 3  # passes over the runs (a moved run changes its neighbours' borders)
 
 
@@ -57,7 +58,7 @@ def border_cost(r, m, shift, f, cnt, cols, owner, dec, off, tops, lefts, bottoms
     step) is taken off; averaged over components. ``tops`` .. ``rights``: per component every
     decoded MCU's edges (top and left extrapolated inwards, bottom and right outwards); ``off``:
     per component and run the DC correction in levels. ``inf`` where fewer than
-    ``RECHECK_PAIRS`` MCUs border it."""
+    ``RECHECK_PAIRS`` MCUs (and one per MCU of the run) border it."""
     n = owner.size
     pairs = 0
     for q in range(m.size):
@@ -68,7 +69,7 @@ def border_cost(r, m, shift, f, cnt, cols, owner, dec, off, tops, lefts, bottoms
                        (t + 1, (t + 1) % cols != 0 and t + 1 < n)):
             if ok and owner[nb] >= 0 and owner[nb] != r:
                 pairs += 1
-    if pairs < RECHECK_PAIRS:
+    if pairs < max(RECHECK_PAIRS, m.size):
         return np.inf
     total = 0.0
     for k in range(len(tops)):
@@ -116,18 +117,19 @@ def border_cost(r, m, shift, f, cnt, cols, owner, dec, off, tops, lefts, bottoms
 def recheck(placements: list[Placement], solved: np.ndarray, edges: tuple, units, cols: int,
             n: int) -> list[int]:
     """Runs of at most a row whose borders on all four sides fit another shift within
-    ``RECHECK_REACH`` clearly better are moved there (``placements`` changed in place; the first
+    ``RECHECK_REACH`` of the search's clearly better are moved there (``placements`` changed in place; the first
     run of a restart interval stays). ``edges``: (inner, outer), per component every decoded MCU's
     top and left edges extrapolated inwards and bottom and right ones outwards. Returns the
     indices of the runs moved."""
     moved: list[int] = []
     (tops, lefts), (bottoms, rights) = edges
     owner, dec, off = _maps(placements, solved, units, n)
+    searched = [pl.shift for pl in placements]  # a run moves at most RECHECK_REACH from where the search put it
     for _ in range(RECHECK_PASSES):
         changed = False
         for r, pl in enumerate(placements):
             m = pl.run.trusted
-            if pl.anchored or m.size > cols or m.size < RECHECK_PAIRS:
+            if pl.anchored or m.size > cols or m.size < RECHECK_MIN:
                 continue
             def cost(shift: int) -> float:
                 return border_cost(r, m, shift, pl.first, pl.count, cols, owner, dec, off, tops, lefts, bottoms,
@@ -136,11 +138,12 @@ def recheck(placements: list[Placement], solved: np.ndarray, edges: tuple, units
             if not np.isfinite(here):
                 continue
             best, best_s = here, pl.shift
-            for d in range(-RECHECK_REACH, RECHECK_REACH + 1):
-                c = cost(pl.shift + d) if d else np.inf
+            for shift in range(searched[r] - RECHECK_REACH, searched[r] + RECHECK_REACH + 1):
+                c = cost(shift) if shift != pl.shift else np.inf
                 if c < best:
-                    best, best_s = c, pl.shift + d
-            if best_s != pl.shift and best <= RECHECK_RATIO * here and here - best >= RECHECK_LEVELS:
+                    best, best_s = c, shift
+            inside = abs(best_s - searched[r]) < RECHECK_REACH  # a minimum, not a slope running on past the reach
+            if best_s != pl.shift and inside and best <= RECHECK_RATIO * here and here - best >= RECHECK_LEVELS:
                 _release(owner, r, m, pl.shift, pl.first, pl.count)
                 _claim(owner, dec, r, m, best_s, pl.first, pl.count)
                 placements[r] = replace(pl, shift=best_s, cost=pl.cost * best / here)
