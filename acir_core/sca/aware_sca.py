@@ -294,7 +294,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts, whole)
     sound = set(sr.segment_first[whole].tolist())
     mcu_means = tuple(e.mean for e in edges)
-    extremes = tuple(e.extremes() for e in edges)
+    extremes = tuple(e.extremes() for e in edges) if thumb is None or opts.dc.range_thumb else None
     solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.recheck and recheck(placements, solved, (run_edges, canvas.outer), units, cols, n):
         solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)

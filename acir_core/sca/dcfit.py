@@ -229,6 +229,7 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
         result[free, k] = np.rint(sol).astype(np.int64)
     return result
 
+
 def _run_bounds(placements: list[Placement], extreme: tuple, unit: float, slack: float):
     """Per run, the DC corrections (DC steps) that keep its samples inside 0..255 give or take
     ``slack`` levels: the encoder saw no others, and a JPEG's ringing passes them by a few levels

@@ -52,6 +52,19 @@ def _release(owner, r, m, shift, f, cnt) -> None:
 
 
 @njit(cache=True)
+def _beside(t: int, side: int, cols: int, n: int) -> int:
+    """The position next to ``t`` above (side 0), before (1), below (2) or after (3) it, in the
+    same row for 1 and 3; -1 where there is none."""
+    if side == 0:
+        return t - cols if t >= cols else -1
+    if side == 1:
+        return t - 1 if t % cols != 0 else -1
+    if side == 2:
+        return t + cols if t + cols < n else -1
+    return t + 1 if (t + 1) % cols != 0 and t + 1 < n else -1
+
+
+@njit(cache=True)
 def border_cost(r, m, shift, f, cnt, cols, owner, dec, off, tops, lefts, bottoms, rights) -> float:
     """Mean absolute step across the borders of run ``r`` (decoded MCUs ``m``) at ``shift`` to the
     MCUs of other runs around it, above, below, before and after, once its own DC (the median
@@ -63,18 +76,16 @@ def border_cost(r, m, shift, f, cnt, cols, owner, dec, off, tops, lefts, bottoms
     pairs = 0
     for q in range(m.size):
         t = m[q] + shift
-        if t < f or t >= f + cnt:
-            continue
-        for nb, ok in ((t - cols, t >= cols), (t - 1, t % cols != 0), (t + cols, t + cols < n),
-                       (t + 1, (t + 1) % cols != 0 and t + 1 < n)):
-            if ok and owner[nb] >= 0 and owner[nb] != r:
-                pairs += 1
+        if f <= t < f + cnt:
+            for side in range(4):
+                nb = _beside(t, side, cols, n)
+                if nb >= 0 and owner[nb] >= 0 and owner[nb] != r:
+                    pairs += 1
     if pairs < max(RECHECK_PAIRS, m.size):
         return np.inf
     total = 0.0
     for k in range(len(tops)):
-        cap = pairs * max(tops[k].shape[1], lefts[k].shape[1])
-        vals = np.empty(cap)
+        vals = np.empty(pairs * max(tops[k].shape[1], lefts[k].shape[1]))
         v = 0
         for q in range(m.size):
             i = m[q]
@@ -82,33 +93,16 @@ def border_cost(r, m, shift, f, cnt, cols, owner, dec, off, tops, lefts, bottoms
             if t < f or t >= f + cnt:
                 continue
             for side in range(4):
-                if side == 0:
-                    nb, ok = t - cols, t >= cols
-                elif side == 1:
-                    nb, ok = t - 1, t % cols != 0
-                elif side == 2:
-                    nb, ok = t + cols, t + cols < n
-                else:
-                    nb, ok = t + 1, (t + 1) % cols != 0 and t + 1 < n
-                if not ok or owner[nb] < 0 or owner[nb] == r:
+                nb = _beside(t, side, cols, n)
+                if nb < 0 or owner[nb] < 0 or owner[nb] == r:
                     continue
                 j, o = dec[nb], off[k, owner[nb]]
-                if side == 0:  # my top against their bottom
-                    for x in range(tops[k].shape[1]):
-                        vals[v] = tops[k][i, x] - bottoms[k][j, x] - o
-                        v += 1
-                elif side == 1:  # my left against their right
-                    for x in range(lefts[k].shape[1]):
-                        vals[v] = lefts[k][i, x] - rights[k][j, x] - o
-                        v += 1
-                elif side == 2:  # my bottom against their top
-                    for x in range(tops[k].shape[1]):
-                        vals[v] = bottoms[k][i, x] - tops[k][j, x] - o
-                        v += 1
-                else:  # my right against their left
-                    for x in range(lefts[k].shape[1]):
-                        vals[v] = rights[k][i, x] - lefts[k][j, x] - o
-                        v += 1
+                # above / before: my top / left against their bottom / right; below / after: the other way
+                mine = (tops, lefts, bottoms, rights)[side][k]
+                theirs = (bottoms, rights, tops, lefts)[side][k]
+                for x in range(mine.shape[1]):
+                    vals[v] = mine[i, x] - theirs[j, x] - o
+                    v += 1
         med = np.median(vals[:v])
         total += np.mean(np.abs(vals[:v] - med))
     return total / len(tops)
