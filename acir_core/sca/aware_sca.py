@@ -36,7 +36,8 @@ from acir_core.sca.recheck import recheck
 from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.rejoin import rejoin
 from acir_core.sca.result import SCAResult, SegmentFix
-from acir_core.sca.runs import Run, edge_step, runs_of_segment, split_pulse, split_silent, unsettled
+from acir_core.sca.runs import (Run, edge_step, runs_of_segment, split_pulse, split_silent, split_step, top_steps,
+                                unsettled)
 from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
 from acir_core.sca.vouch import cleared, position_maps, vouched
 
@@ -135,6 +136,7 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                        for k in range(len(edges)))
     rough = roughness(edges, cols)
     misalign = misalignment(edges, cols, rough)
+    steps = top_steps(run_edges[0], canvas.outer[0], cols)
     ref_costs = []  # continuity inside content decoded right, to judge confidence by
     placements: list[Placement] = []
     for f, cnt, extra, pad, whole in zip(sr.segment_first.tolist(), sr.segment_count.tolist(),
@@ -157,6 +159,7 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                     return step is None or step >= opts.runs.split_jump  # unmeasurable: the thumbnail decides
                 runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs,
                                                                         confirm=confirm)]
+        runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs)]
         first = runs[0]
         t0 = first.trusted
         canvas.place(t0, t0, [0.0] * len(edges))
@@ -295,9 +298,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     sound = set(sr.segment_first[whole].tolist())
     mcu_means = tuple(e.mean for e in edges)
     extremes = tuple(e.extremes() for e in edges) if thumb is None or opts.dc.range_thumb else None
-    solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
+    solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.recheck and recheck(placements, solved, (run_edges, canvas.outer), units, cols, n):
-        solved = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
+        solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:
         placements, solved, loose = rejoin(placements, solved, sr, units, opts.runs.rejoin_levels,
@@ -325,7 +328,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
         if means is not None and m.size:
             # what the thumbnail says of the result: a run whose level still disagrees is not
             # trusted, and neither is any MCU that stands out from it (silent damage inside a run)
-            dev = means[m] - np.asarray(dcs)[None, :] * np.asarray(units)[None, :] - thumb[t]
+            dev = means[m] - np.asarray(dcs)[None, :] * np.asarray(units)[None, :] - thumb[t] - bias[None, :]
             if f in sound:  # no garbage in it (the level is still checked: a flipped DC bit)
                 eligible = np.zeros(m.size, bool)
             elif reach >= n:
@@ -373,7 +376,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     damaged = ~trusted_pos
     if thumb is not None:
         for k, q in enumerate(qts):
-            dc = np.rint((thumb[:, k] - 128.0) * 8.0 / float(q[0])).astype(np.int16)
+            dc = np.rint((thumb[:, k] + bias[k] - 128.0) * 8.0 / float(q[0])).astype(np.int16)
             unplaced = ~placed
             out[k][unplaced] = 0
             out[k][unplaced, :, :, 0] = dc[unplaced, None, None]

@@ -21,6 +21,8 @@ from acir_core.sca.runs import Run
 
 ANCHOR_SHARE = 0.1  # share of the placed MCUs anchored runs need to measure the thumbnail's own offset
 RANGE_CHUNK = 32  # a run's bounds are judged on stretches of this many of its MCUs ...
+LINK_SAMPLE = 4  # every this many MCU pairs inside runs measure the edges' own offset ...
+LINK_LEAST = 64  # ... when there are at least this many
 RANGE_SPARE = 2  # ... sparing the most extreme this many (garbage before a resync reaches ~50 MCUs)
 
 
@@ -156,9 +158,20 @@ def _add_relative(rows: tuple, key: np.ndarray, vals: np.ndarray, p: int) -> Non
     rows[3].append(counts / (1.57 * mads * mads + 0.05))
 
 
+def _edge_offset(inside: tuple, inner: np.ndarray, outer: np.ndarray, dec: np.ndarray, opts: DCOptions) -> float:
+    """The median step (levels) across the edges of MCUs beside one of their own run (``inside``:
+    positions and neighbours), where no DC error can lie: the extrapolated edges of a photo's
+    content meet a little off 0 on the whole (its curvature is not symmetric), and a chain of
+    hundreds of runs joined by boundaries drifts by that much per link unless it is taken off."""
+    t, nb = inside
+    if not opts.link_bias or t.size < LINK_LEAST:
+        return 0.0
+    return float(np.median(inner[dec[t]] - outer[dec[nb]]))
+
+
 def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tuple[tuple, tuple], mcu_means,
              units, thumb: np.ndarray | None, cols: int, n: int, opts: DCOptions,
-             extremes: tuple | None = None) -> np.ndarray:
+             extremes: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """DC errors of all runs at once, per component: weighted least squares over the relative
     offsets measured across every boundary between two runs and the absolute offsets against the
     thumbnail, with the first run of each restart segment fixed at 0. Solving jointly keeps one
@@ -166,7 +179,12 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
     ``outer``: per component the extrapolated top/left and bottom/right edges of every decoded MCU
     (:func:`acir_core.sca.edges.inward`, :func:`acir_core.sca.edges.outward`), as the shift search uses them.
     ``extremes``: per component the highest and lowest sample on every decoded MCU's border; a
-    run's DC is then also kept where its samples stay inside 0..255 (:func:`_within_range`)."""
+    run's DC is then also kept where its samples stay inside 0..255 (:func:`_within_range`).
+    A camera's thumbnail sits off the photo's level as a whole (its own tone): that offset is an
+    unknown of the fit too, held near 0 by ``opts.thumb_bias``, so the runs' levels come from the
+    boundaries that join them to the first run of a segment, and the thumbnail says where they
+    break. Returns the DCs (runs × components) and that offset per component (levels, photo minus
+    thumbnail)."""
     p = len(placements)
     k_n = len(units)
     # every run's MCUs where they land (inside their segment), run by run
@@ -186,48 +204,64 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
     owner[at[last]] = run_of[last]
     dec[at[last]] = dec_all[last]
     result = np.zeros((p, k_n), np.int64)
+    bias = np.zeros(k_n)
     anchored = np.array([pl.anchored for pl in placements], bool)
     t_all = np.arange(n)
     pairs = []
+    inside = []  # per side, MCUs whose neighbour there is of their own run: no step but content's
     for nb, side in ((t_all - cols, 0), (np.where(t_all % cols != 0, t_all - 1, -1), 1)):  # above, left
         ok = (nb >= 0) & (owner >= 0)
         ok[ok] &= owner[nb[ok]] >= 0
+        same = ok.copy()
         ok[ok] &= owner[nb[ok]] != owner[ok]
+        same &= ~ok
         pairs.append((*_keyed(t_all[ok], nb[ok], owner, p), side))
+        inside.append((t_all[same][::LINK_SAMPLE], nb[same][::LINK_SAMPLE]))
     across = _across_holes(owner, pairs, cols, p) if thumb is None else None
     for k, (means, unit) in enumerate(zip(mcu_means, units)):
         plus, minus, rhs, wts = [], [], [], []
         for t, nb, key, side in pairs:
             if t.size == 0:
                 continue
-            _add_relative((plus, minus, rhs, wts), key, (inner[side][k][dec[t]] - outer[side][k][dec[nb]]) / unit, p)
+            off = _edge_offset(inside[side], inner[side][k], outer[side][k], dec, opts)
+            _add_relative((plus, minus, rhs, wts), key, (inner[side][k][dec[t]] - outer[side][k][dec[nb]] - off) / unit, p)
         if across is not None and across[0].size:  # MCU means through a hole, for runs with no border
             t, nb, key = across
             _add_relative((plus, minus, rhs, wts), key, ((means[dec[t]] - means[dec[nb]]) / unit)[:, None], p)
+        biased = thumb is not None and run_of.size > 0 and opts.thumb_bias > 0
         if thumb is not None and run_of.size:  # each run's MCUs against the thumbnail where they land
             vals = (means[dec_all] - thumb[at, k]) / unit
             keys, meds, mads, counts = group_median_mad(run_of, vals[:, None])
-            known = anchored[run_of]
-            if known.sum() >= ANCHOR_SHARE * known.size:  # what the thumbnail is off by where the level is known
-                meds = meds - float(np.median(vals[known]))
+            if not biased:
+                known = anchored[run_of]
+                if known.sum() >= ANCHOR_SHARE * known.size:  # what the thumbnail is off by where the level is known
+                    meds = meds - float(np.median(vals[known]))
             plus.append(keys)
-            minus.append(np.full(keys.size, -1, np.int64))
+            # run - bias ≈ offset: the thumbnail's own level (index p) is an unknown of the fit
+            minus.append(np.full(keys.size, p if biased else -1, np.int64))
             rhs.append(meds)
             wts.append(opts.thumb_weight * counts / (1.57 * mads * mads + 0.05))
+            if biased:  # ... held near 0 by the spread camera thumbnails show
+                plus.append(np.array([p], np.int64))
+                minus.append(np.array([-1], np.int64))
+                rhs.append(np.zeros(1))
+                wts.append(np.array([(unit / opts.thumb_bias) ** 2]))
         free = np.flatnonzero(~anchored)
         if not free.size or not plus:
             result[:, k] = [int(round(pl.dc[k])) for pl in placements]
             continue
-        col = np.full(p + 1, -1, np.int64)  # column of each run's unknown; -1: anchored (and index -1)
+        col = np.full(p + 2, -1, np.int64)  # column of each unknown (runs, the bias); -1: anchored and index -1
         col[free] = np.arange(free.size)
+        col[p] = free.size
         rows = (col[np.concatenate(plus)], col[np.concatenate(minus)], np.concatenate(rhs), np.concatenate(wts))
         bounds = None
         if extremes is not None and (thumb is None or opts.range_thumb):
             lo, hi = _run_bounds(placements, extremes[k], unit, opts.range_slack)
-            bounds = (lo[free], hi[free])
-        sol = _within_range(rows, bounds, free.size, opts)
-        result[free, k] = np.rint(sol).astype(np.int64)
-    return result
+            bounds = (np.append(lo[free], -np.inf), np.append(hi[free], np.inf))
+        sol = _within_range(rows, bounds, free.size + 1, opts)
+        result[free, k] = np.rint(sol[:free.size]).astype(np.int64)
+        bias[k] = -float(sol[free.size]) * unit
+    return result, bias
 
 
 def _run_bounds(placements: list[Placement], extreme: tuple, unit: float, slack: float):

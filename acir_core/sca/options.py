@@ -27,6 +27,10 @@ class RunOptions:
     pulse_min: float = 2.0  # levels of roughness a one-row pulse must rise by to split a run
     pulse_sigma: float = 6.0  # spreads of the row-mean roughness a pulse must rise by to split
     max_depth: int = 12  # recursion limit of the splitting (pieces of pieces)
+    step_sigma: float = 7.0  # standard errors the signed step across a row of MCU edges must reach to split (0: off)
+    step_levels: float = 1.5  # levels that step must reach (median over the row)
+    step_pairs: int = 8  # MCU pairs across the edges a step needs
+    step_spread: float = 3.0  # times their spread elsewhere the pairs of a step may spread (content's edges spread more)
     rejoin_levels: float = 1.0  # levels within which pieces placed at one shift are one run again (< 0: never)
     junk_runs: int = 4  # runs after a scan's last long one, mostly empty: data past the photo's end
     junk_after: int = 64  # MCUs a long run holds
@@ -55,6 +59,8 @@ class DCOptions:
     rounds: int = 4  # reweighting rounds
     scale: float = 1.5  # Cauchy scale of the reweighting (DC steps)
     thumb_weight: float = 1.0  # weight of a run's level against the thumbnail beside its borders
+    thumb_bias: float = 2.0  # levels the thumbnail's own level may lie off the photo's, a prior (0: none)
+    link_bias: bool = True  # take the edges' own offset inside runs off every boundary
     range_slack: float = 12.0  # levels past 0..255 a run's samples may reach at its DC (ringing)
     range_rounds: int = 6  # rounds of the fit that add the bounds runs pass
     range_thumb: bool = False  # the bounds also where a thumbnail gives levels

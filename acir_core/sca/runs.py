@@ -206,6 +206,80 @@ def edge_step(run: Run, cut_mcu: int, inner_top: tuple, outer_bottom: tuple, uni
     return max(abs(x) for x in steps)
 
 
+def top_steps(inner_top: tuple, outer_bottom: tuple, cols: int) -> np.ndarray:
+    """Per decoded MCU and component, the signed mean step (levels) across its top edge to the MCU
+    decoded a row earlier (0 in the first row): inside a run that is its true neighbour, so the
+    step is content's alone unless the DC predictors changed in between."""
+    n = inner_top[0].shape[0]
+    out = np.zeros((n, len(inner_top)))
+    if n > cols:
+        for k in range(len(inner_top)):
+            out[cols:, k] = (inner_top[k][cols:] - outer_bottom[k][:-cols]).mean(axis=1)
+    return out
+
+
+STEP_TRIES = 4  # places a run's DC step is looked for, best scoring first
+
+
+def _uniform_step(win: np.ndarray, spread: np.ndarray, opts: RunOptions) -> bool:
+    """Whether the steps of a row of MCU pairs (``win``, levels per component) show one constant
+    added to all of them: a changed DC predictor moves every MCU alike, flat or textured, so the
+    pairs keep the spread (interquartile, ``spread``) they have elsewhere in the run; the edge of
+    something the photo shows along an MCU row steps in some of them only, and by varying amounts."""
+    med = np.median(win, axis=0)
+    iqr = np.subtract(*np.percentile(win, [75, 25], axis=0))
+    big = np.abs(med) >= opts.step_levels
+    return bool(np.any(big & (iqr <= opts.step_spread * spread + 0.5)))
+
+
+def split_step(run: Run, steps: np.ndarray, cols: int, opts: RunOptions, depth: int = 0) -> list[Run]:
+    """Split a run where its own edges show a DC step: damage that decoded without a failure and
+    kept every block in place (Huffman codes fall back in step) still changes the DC predictors,
+    so from there on a component sits off by a constant. The MCUs of the row after such a break
+    step against those above them by that constant, and nowhere else; it is found without a
+    thumbnail, and where a camera's thumbnail, steeper or flatter in tone, hides it. ``steps``:
+    :func:`top_steps`. A cut is taken where the signed step over the row of pairs it spans
+    reaches ``step_sigma`` standard errors and ``step_levels`` levels (median)."""
+    m = run.trusted
+    if opts.step_sigma <= 0 or depth > opts.max_depth or m.size < cols + opts.step_pairs:
+        return [run]
+    first, span = run.first, run.end - run.first
+    member = np.zeros(span, bool)
+    member[m - first] = True
+    meas = np.zeros(span, bool)
+    meas[cols:] = member[cols:] & member[:-cols]
+    if meas.sum() < opts.step_pairs:
+        return [run]
+    e = steps[first:run.end]
+    vals = e[meas]
+    sig = 1.4826 * np.median(np.abs(vals - np.median(vals, axis=0)), axis=0) + 0.1
+    clipped = np.clip(e, -6 * sig, 6 * sig) * meas[:, None]
+    cs = np.concatenate([np.zeros((1, e.shape[1])), np.cumsum(clipped, axis=0)])
+    cc = np.concatenate([[0], np.cumsum(meas)])
+    j = np.arange(1, span)  # a cut before MCU first + j: the pairs from it to a row on span it
+    lo, hi = np.maximum(j, cols), np.minimum(j + cols, span)
+    cnt = np.where(hi > lo, cc[hi] - cc[np.minimum(lo, hi)], 0)
+    mean = (cs[hi] - cs[np.minimum(lo, hi)]) / np.maximum(cnt, 1)[:, None]
+    score = (np.abs(mean) / sig[None, :]).max(axis=1) * np.sqrt(cnt)
+    score[cnt < opts.step_pairs] = 0.0
+    spread = np.subtract(*np.percentile(vals, [75, 25], axis=0))
+    for _ in range(STEP_TRIES):  # content's own edges along an MCU row can score too: the next best
+        best = int(np.argmax(score))
+        if score[best] < opts.step_sigma:
+            return [run]
+        if _uniform_step(e[lo[best]:hi[best]][meas[lo[best]:hi[best]]], spread, opts):
+            break
+        score[max(best - cols, 0):best + cols] = 0.0
+    else:
+        return [run]
+    cut_mcu = first + int(j[best])
+    cut = int(np.searchsorted(m, cut_mcu))
+    if cut < 1 or cut >= m.size - 1:
+        return [run]
+    a, b = split_at(run, cut, cut_mcu, opts)
+    return split_step(a, steps, cols, opts, depth + 1) + split_step(b, steps, cols, opts, depth + 1)
+
+
 def split_pulse(run: Run, rough: np.ndarray, cols: int, opts: RunOptions, depth: int = 0,
                 per_mcu_noise: bool = False) -> list[Run]:
     """Split a run at a silent break found from continuity alone: after a break at MCU p, the MCUs

@@ -1,0 +1,95 @@
+"""Silent DC steps inside runs, the edges' own offset, and the thumbnail's own level in the DC fit."""
+from __future__ import annotations
+
+import numpy as np
+
+from acir_core.jpeg.decoder import decode
+from acir_core.sca.aware_sca import aware_sca
+from acir_core.sca.dcfit import Placement, solve_dc
+from acir_core.sca.edges import inward, outward
+from acir_core.sca.options import DCOptions, RunOptions
+from acir_core.sca.runs import Run, split_step
+from conftest import encode_jpeg, photo_like
+
+ROWS, COLS = 10, 32
+
+
+def _steps(step_at: int | None, levels: float, seed: int = 0) -> np.ndarray:
+    """Per MCU the signed step to the MCU a row up: content's noise, and ``levels`` for the row
+    of MCUs after a silent break at ``step_at``."""
+    rng = np.random.default_rng(seed)
+    s = rng.normal(0.0, 1.5, (ROWS * COLS, 1))
+    s[:COLS] = 0.0
+    if step_at is not None:
+        s[step_at:step_at + COLS] += levels
+    return s
+
+
+def test_a_dc_step_inside_a_run_is_cut_where_it_begins() -> None:
+    run = Run(first=0, end=ROWS * COLS, trusted=np.arange(ROWS * COLS))
+    pieces = split_step(run, _steps(150, 3.0), COLS, RunOptions())
+    assert len(pieces) == 2
+    # found within the MCUs a split leaves out either side anyway
+    assert pieces[0].end == pieces[1].first and abs(pieces[1].first - 150) <= RunOptions().skip_mcus + 1
+    near_start = split_step(run, _steps(5, 3.0), COLS, RunOptions())  # 5 pairs below it: too few
+    assert len(near_start) == 1
+
+
+def test_content_alone_and_a_step_under_the_least_levels_do_not_cut() -> None:
+    run = Run(first=0, end=ROWS * COLS, trusted=np.arange(ROWS * COLS))
+    assert len(split_step(run, _steps(None, 0.0), COLS, RunOptions())) == 1
+    assert len(split_step(run, _steps(150, 1.0, seed=1), COLS, RunOptions())) == 1
+    assert len(split_step(run, _steps(150, 3.0), COLS, RunOptions(step_sigma=0.0))) == 1
+
+
+def _two_runs(bias: float, first_size: int):
+    """Edges of a smooth picture of 8×8 MCUs decoded in place, every inner line ``bias`` levels
+    up (an offset the edges of a photo's content show everywhere), in two runs."""
+    y, x = np.mgrid[0 : 8 * ROWS, 0 : 8 * COLS].astype(float)
+    img = 100 + 30 * np.sin(x / 9.0) + 0.8 * y + np.random.default_rng(2).normal(0, 0.5, x.shape)
+    b = img.reshape(ROWS, 8, COLS, 8).transpose(0, 2, 1, 3).reshape(ROWS * COLS, 8, 8)
+    inner = ((inward(b[:, 0, :], b[:, 1, :]) + bias,), (inward(b[:, :, 0], b[:, :, 1]) + bias,))
+    outer = ((outward(b[:, 7, :], b[:, 6, :]),), (outward(b[:, :, 7], b[:, :, 6]),))
+    blocks = b
+    means = (blocks.mean(axis=(1, 2)),)
+    n = ROWS * COLS
+    placements = [Placement(run=Run(first=a, end=b, trusted=np.arange(a, b)), shift=0, dc=(0,), cost=1.0,
+                            anchored=a == 0, first=0, count=n) for a, b in ((0, first_size), (first_size, n))]
+    return placements, inner, outer, means, n
+
+
+def test_the_edges_own_offset_inside_runs_is_taken_off_every_boundary() -> None:
+    placements, inner, outer, means, n = _two_runs(0.5, 160)
+    unit = 0.125  # quality 95+: a DC step is 1/8 of a level, the edges' offset 4 of them
+    dcs, _ = solve_dc(placements, inner, outer, means, [unit], None, COLS, n, DCOptions())
+    assert dcs[1, 0] == 0
+    plain, _ = solve_dc(placements, inner, outer, means, [unit], None, COLS, n, DCOptions(link_bias=False))
+    assert abs(int(plain[1, 0])) >= 3
+
+
+def test_a_thumbnail_off_the_photo_as_a_whole_does_not_move_the_runs() -> None:
+    placements, inner, outer, means, n = _two_runs(0.0, 20)  # the anchored run: 20 of 320 MCUs
+    thumb = (means[0] - 6.0)[:, None]  # a camera's thumbnail 6 levels darker everywhere
+    dcs, bias = solve_dc(placements, inner, outer, means, [0.125], thumb, COLS, n, DCOptions())
+    assert dcs[1, 0] == 0
+    assert abs(bias[0] - 6.0) < 0.5
+    pulled, _ = solve_dc(placements, inner, outer, means, [0.125], thumb, COLS, n, DCOptions(thumb_bias=0.0))
+    assert int(pulled[1, 0]) > 8  # held at 0 instead, the thumbnail pulls the run half its offset or more
+
+
+def test_sca_undoes_a_silent_dc_step_without_a_thumbnail() -> None:
+    """A flipped DC bit that decodes without a failure: every Y block from an MCU on sits 40 steps
+    up. SCA finds it from the edges alone and puts the blocks back exactly."""
+    clean = decode(encode_jpeg(photo_like(512, 256, seed=4), quality=95))
+    stepped = decode(encode_jpeg(photo_like(512, 256, seed=4), quality=95))
+    sr = stepped.scans[0]
+    cols = sr.mcu_cols
+    at = 3 * cols + 11
+    y = stepped.coefficients[0]
+    mcu = (np.arange(y.shape[0])[:, None] // 2) * cols + np.arange(y.shape[1])[None, :] // 2
+    y[..., 0] += np.where(mcu >= at, 40, 0).astype(y.dtype)
+    out = aware_sca(stepped, None)
+    fixed = out.coefficients[0][..., 0]
+    far = mcu >= at + cols + 8  # clear of the MCUs a split leaves out
+    assert np.array_equal(fixed[far], clean.coefficients[0][..., 0][far])
+    assert np.array_equal(fixed[mcu < at - 4], clean.coefficients[0][..., 0][mcu < at - 4])
