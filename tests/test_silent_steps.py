@@ -67,14 +67,14 @@ def test_the_edges_own_offset_inside_runs_is_taken_off_every_boundary() -> None:
     assert abs(int(plain[1, 0])) >= 3
 
 
-def test_a_thumbnail_off_the_photo_as_a_whole_does_not_move_the_runs() -> None:
+def test_with_its_offset_fitted_a_thumbnail_off_the_photo_as_a_whole_moves_no_run() -> None:
     placements, inner, outer, means, n = _two_runs(0.0, 20)  # the anchored run: 20 of 320 MCUs
     thumb = (means[0] - 6.0)[:, None]  # a camera's thumbnail 6 levels darker everywhere
-    dcs, bias = solve_dc(placements, inner, outer, means, [0.125], thumb, COLS, n, DCOptions())
+    dcs, bias = solve_dc(placements, inner, outer, means, [0.125], thumb, COLS, n, DCOptions(thumb_bias=2.0))
     assert dcs[1, 0] == 0
     assert abs(bias[0] - 6.0) < 0.5
-    pulled, _ = solve_dc(placements, inner, outer, means, [0.125], thumb, COLS, n, DCOptions(thumb_bias=0.0))
-    assert int(pulled[1, 0]) > 8  # held at 0 instead, the thumbnail pulls the run half its offset or more
+    pulled, none = solve_dc(placements, inner, outer, means, [0.125], thumb, COLS, n, DCOptions())
+    assert int(pulled[1, 0]) > 8 and none[0] == 0.0  # by default the thumbnail's level is the photo's
 
 
 def test_sca_undoes_a_silent_dc_step_without_a_thumbnail() -> None:

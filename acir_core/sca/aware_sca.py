@@ -159,7 +159,7 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                     return step is None or step >= opts.runs.split_jump  # unmeasurable: the thumbnail decides
                 runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs,
                                                                         confirm=confirm)]
-        runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs)]
+        runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs, offsets)]
         first = runs[0]
         t0 = first.trusted
         canvas.place(t0, t0, [0.0] * len(edges))

@@ -59,7 +59,7 @@ class DCOptions:
     rounds: int = 4  # reweighting rounds
     scale: float = 1.5  # Cauchy scale of the reweighting (DC steps)
     thumb_weight: float = 1.0  # weight of a run's level against the thumbnail beside its borders
-    thumb_bias: float = 2.0  # levels the thumbnail's own level may lie off the photo's, a prior (0: none)
+    thumb_bias: float = 0.0  # levels the thumbnail's own level may lie off the photo's, a prior (0: it lies on it)
     link_bias: bool = True  # take the edges' own offset inside runs off every boundary
     range_slack: float = 12.0  # levels past 0..255 a run's samples may reach at its DC (ringing)
     range_rounds: int = 6  # rounds of the fit that add the bounds runs pass

@@ -232,14 +232,32 @@ def _uniform_step(win: np.ndarray, spread: np.ndarray, opts: RunOptions) -> bool
     return bool(np.any(big & (iqr <= opts.step_spread * spread + 0.5)))
 
 
-def split_step(run: Run, steps: np.ndarray, cols: int, opts: RunOptions, depth: int = 0) -> list[Run]:
+def _thumbnail_sees(run: Run, cut_mcu: int, step: np.ndarray, offsets: np.ndarray, cols: int,
+                    opts: RunOptions) -> bool:
+    """Whether the run's offsets against the thumbnail step with the edges at ``cut_mcu`` (a row of
+    MCUs either side, medians): a break moves the photo and not its thumbnail, the edge of
+    something the photo shows along an MCU row is in the thumbnail too. Too few MCUs either side
+    to tell: the edges decide."""
+    m = run.trusted
+    before = m[(m >= cut_mcu - cols) & (m < cut_mcu - opts.back_mcus)]
+    after = m[(m > cut_mcu + opts.skip_mcus) & (m < cut_mcu + cols)]
+    if min(before.size, after.size) < opts.step_pairs:
+        return True
+    seen = np.median(offsets[after], axis=0) - np.median(offsets[before], axis=0)
+    big = np.abs(step) >= opts.step_levels
+    return bool(np.all(seen[big] * step[big] >= 0.25 * step[big] ** 2))
+
+
+def split_step(run: Run, steps: np.ndarray, cols: int, opts: RunOptions, offsets: np.ndarray | None = None,
+               depth: int = 0) -> list[Run]:
     """Split a run where its own edges show a DC step: damage that decoded without a failure and
     kept every block in place (Huffman codes fall back in step) still changes the DC predictors,
     so from there on a component sits off by a constant. The MCUs of the row after such a break
     step against those above them by that constant, and nowhere else; it is found without a
     thumbnail, and where a camera's thumbnail, steeper or flatter in tone, hides it. ``steps``:
     :func:`top_steps`. A cut is taken where the signed step over the row of pairs it spans
-    reaches ``step_sigma`` standard errors and ``step_levels`` levels (median)."""
+    reaches ``step_sigma`` standard errors and ``step_levels`` levels (median). ``offsets``: per
+    MCU its mean minus the thumbnail's (None without one), which must step alike."""
     m = run.trusted
     if opts.step_sigma <= 0 or depth > opts.max_depth or m.size < cols + opts.step_pairs:
         return [run]
@@ -267,7 +285,10 @@ def split_step(run: Run, steps: np.ndarray, cols: int, opts: RunOptions, depth: 
         best = int(np.argmax(score))
         if score[best] < opts.step_sigma:
             return [run]
-        if _uniform_step(e[lo[best]:hi[best]][meas[lo[best]:hi[best]]], spread, opts):
+        win = e[lo[best]:hi[best]][meas[lo[best]:hi[best]]]
+        if _uniform_step(win, spread, opts) and (
+                offsets is None or _thumbnail_sees(run, first + int(j[best]), np.median(win, axis=0), offsets, cols,
+                                                   opts)):
             break
         score[max(best - cols, 0):best + cols] = 0.0
     else:
@@ -277,7 +298,7 @@ def split_step(run: Run, steps: np.ndarray, cols: int, opts: RunOptions, depth: 
     if cut < 1 or cut >= m.size - 1:
         return [run]
     a, b = split_at(run, cut, cut_mcu, opts)
-    return split_step(a, steps, cols, opts, depth + 1) + split_step(b, steps, cols, opts, depth + 1)
+    return split_step(a, steps, cols, opts, offsets, depth + 1) + split_step(b, steps, cols, opts, offsets, depth + 1)
 
 
 def split_pulse(run: Run, rough: np.ndarray, cols: int, opts: RunOptions, depth: int = 0,
