@@ -180,11 +180,11 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
     (:func:`acir_core.sca.edges.inward`, :func:`acir_core.sca.edges.outward`), as the shift search uses them.
     ``extremes``: per component the highest and lowest sample on every decoded MCU's border; a
     run's DC is then also kept where its samples stay inside 0..255 (:func:`_within_range`).
-    A camera's thumbnail sits off the photo's level as a whole (its own tone): that offset is an
-    unknown of the fit too, held near 0 by ``opts.thumb_bias``, so the runs' levels come from the
-    boundaries that join them to the first run of a segment, and the thumbnail says where they
-    break. Returns the DCs (runs × components) and that offset per component (levels, photo minus
-    thumbnail)."""
+    A camera's thumbnail sits off the photo's level as a whole (its own tone): with
+    ``opts.thumb_bias`` > 0 (off by default: it cost thumbnails made from the photo) that offset
+    is an unknown of the fit too, held near 0 by a prior of that many levels, so the runs' levels
+    come from the boundaries to the first run of a segment. Returns the DCs (runs × components)
+    and that offset per component (levels, photo minus thumbnail; 0 when not fitted)."""
     p = len(placements)
     k_n = len(units)
     # every run's MCUs where they land (inside their segment), run by run
