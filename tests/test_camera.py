@@ -112,6 +112,18 @@ def test_seams_and_the_thumbnail_tell_a_misplaced_run() -> None:
     assert bad.seams > good.seams and bad.thumbnail > good.thumbnail and bad.score > good.score
 
 
+def test_black_or_blown_out_mcus_are_not_taken_for_a_decoder_that_gave_up() -> None:
+    """A flat MCU is what a decoder repeating its last DC shows, unless it is black or white: a
+    dark photo whose shadows clip to 0 a level lower is no more "given up" than the original."""
+    rgb = photo_like(256, 128, seed=3)
+    dark = rgb.copy()
+    dark[:64] = 0  # clipped shadows: flat and black
+    grey = rgb.copy()
+    grey[:64] = 90  # the same MCUs flat at a mid level: a decode that gave up
+    assert judge(dark, (16, 16)).flat == judge(rgb, (16, 16)).flat
+    assert judge(grey, (16, 16)).flat >= judge(rgb, (16, 16)).flat + 0.45
+
+
 @pytest.fixture(scope="module")
 def q95_photo() -> bytes:
     rgb = photo_like(1024, 768, seed=11)

@@ -17,6 +17,8 @@ from acir_core.thumbframe import luma, reduce_to
 
 WRAP_RATIO = 4.0  # times the row's median seam a row's first or last boundary must exceed ...
 WRAP_LEVELS = 2.0  # ... plus these levels, to say the row wraps at the wrong MCU
+CLIP_LEVELS = 2.0  # a flat MCU whose mean lies this close to black or white is a dark or blown-out
+# area (or one clipped by a level error the thumbnail term sees), not a decoder that gave up
 WRAP_WEIGHT = 30.0  # score per share of rows wrapped wrong (at 1e-5 a guided result one MCU off in
 # many rows is still far better than an unguided one whose DC drifted, which the thumbnail shows)
 
@@ -26,7 +28,7 @@ class Evidence:
     """``seams``: mean luma step across MCU boundaries beyond the step between the pixels beside
     them (levels); ``broken``: share of boundary pixels whose step exceeds that by more than 16
     levels; ``flat``: share of MCUs without any texture (luma spread under 0.75 levels: what a
-    decoder shows where it gave up, its last DC repeated); ``wrapped``: share of MCU rows whose
+    decoder shows where it gave up, its last DC repeated), black or white ones not counted; ``wrapped``: share of MCU rows whose
     first or last MCU boundary stands out (:func:`_wrap_share`); ``thumbnail``: mean absolute
     luma difference to the thumbnail at its size (levels, 0 without one); ``score``: what the
     choice minimises."""
@@ -80,8 +82,9 @@ def _seam_sums(y: np.ndarray, ch: int, cw: int) -> tuple[float, int, int]:
 
 
 @njit(cache=True)
-def _flat_share(y: np.ndarray, ch: int, cw: int) -> float:
-    """Share of the whole ``ch``×``cw`` cells of ``y`` whose standard deviation is under 0.75."""
+def _flat_share(y: np.ndarray, ch: int, cw: int, clip: float) -> float:
+    """Share of the whole ``ch``×``cw`` cells of ``y`` whose standard deviation is under 0.75,
+    except those whose mean lies within ``clip`` levels of 0 or 255."""
     rows, cols = y.shape[0] // ch, y.shape[1] // cw
     if rows == 0 or cols == 0:
         return 0.0
@@ -99,7 +102,7 @@ def _flat_share(y: np.ndarray, ch: int, cw: int) -> float:
                 for j in range(bc * cw, bc * cw + cw):
                     d = y[i, j] - mean
                     v += d * d
-            if v / n < 0.5625:
+            if v / n < 0.5625 and clip < mean < 255.0 - clip:
                 flat += 1
     return flat / (rows * cols)
 
@@ -159,7 +162,7 @@ def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None =
     total, n_broken, count = _seam_sums(y, int(cell[0]), int(cell[1]))
     seams = total / count if count else 0.0
     broken = n_broken / count if count else 0.0
-    flat = _flat_share(y, int(cell[0]), int(cell[1]))
+    flat = _flat_share(y, int(cell[0]), int(cell[1]), CLIP_LEVELS)
     wrapped = _wrap_share(y, int(cell[0]), int(cell[1]), WRAP_RATIO, WRAP_LEVELS)
     dist = 0.0
     if thumbnail is not None:
