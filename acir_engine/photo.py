@@ -22,7 +22,7 @@ from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, scan_cell
 from acir_core.sca.aware_sca import shared_edges
 from acir_core.sca.borrow import borrow_levels
-from acir_core.sca.compensate import Compensated, compensate, refill, resolve_thumbnail
+from acir_core.sca.compensate import Compensated, compensate, judged_view, refill, resolve_thumbnail
 from acir_core.sca.evidence import judge
 from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.marks import pixel_mask
@@ -148,7 +148,7 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
         if std is not None:
             candidates["standard-decoder"] = std
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
-    scores = {name: judge(c.rgb, cell, f.thumbnail).score for name, c in candidates.items()}
+    scores = {name: judge(judged_view(c), cell, f.thumbnail).score for name, c in candidates.items()}
     kept = min(scores, key=lambda k: (scores[k], list(candidates).index(k)))
     chosen, borrowed = candidates[kept], False
     if kept == "sca-unguided":  # placed alike: the levels the thumbnail pinned (acir_core.sca.borrow)

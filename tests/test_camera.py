@@ -173,6 +173,23 @@ def test_restore_keeps_the_view_the_evidence_supports_and_says_so(q95_photo) -> 
         assert y_psnr(r.image, clean) >= y_psnr(load_rgb(c.data).rgb, clean) - 0.5
 
 
+def test_restorations_are_judged_on_their_plain_fill(q95_photo) -> None:
+    """The fill that carries detail in from beside its holes leaves no seam there; the evidence
+    compares restorations on the plain thumbnail fill, whose seams tell made-up content."""
+    from acir_core.sca.compensate import judged_view
+
+    c = corrupt(q95_photo, ber=2e-5, seed=1)
+    r = decode(c.data, "robust")
+    thumb, _ = resolve_thumbnail(c.data, "auto")
+    f = compensate(r, thumb)
+    assert f.fill == "thumbnail" and f.region.any()
+    view = judged_view(f)
+    assert np.array_equal(view[~f.region], f.rgb[~f.region]) and not np.array_equal(view, f.rgb)
+    assert judge(view, (16, 16), f.thumbnail).seams > judge(f.rgb, (16, 16), f.thumbnail).seams
+    plain = compensate(r, thumb, fill="none")
+    assert judged_view(plain) is plain.rgb
+
+
 def _with_app_preview(jpeg: bytes, preview: bytes) -> bytes:
     """``jpeg`` with ``preview`` stored in an APP9 segment right after SOI (as maker notes do)."""
     assert len(preview) + 2 <= 0xFFFF

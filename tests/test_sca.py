@@ -167,6 +167,26 @@ def test_fill_meets_the_surrounding_pixels_without_a_seam() -> None:
     assert dilate(mask, 2).sum() == (16 + 4) * (32 + 4)
 
 
+def test_the_fill_carries_the_detail_beside_a_band_into_it() -> None:
+    """A damaged band one MCU tall across fine vertical stripes a thumbnail cannot show: the
+    stripes continue into the band from above and below (fading over a few pixels), which
+    brings the fill closer to the truth than the thumbnail and the smooth correction alone."""
+    x = np.arange(128)
+    stripes = 128 + 40 * np.sign(np.sin(2 * np.pi * x / 6.0))
+    img = np.repeat(np.repeat(stripes[None, :, None], 64, axis=0), 3, axis=2).astype(np.uint8)
+    mask = np.zeros((64, 128), bool)
+    mask[24:40, 16:112] = True
+    thumb_up = np.full(img.shape, 128.0, np.float32)  # the stripes averaged away
+    plain = fill_from_thumbnail(img, mask, thumb_up, reach=0.0)
+    carried = fill_from_thumbnail(img, mask, thumb_up)
+    err = lambda out: np.abs(out[mask].astype(int) - img[mask].astype(int)).mean()  # noqa: E731
+    assert err(carried) < 0.75 * err(plain)
+    near = mask.copy()
+    near[27:37] = False  # the rows next to the band's edges take most of it
+    assert np.abs(carried[near].astype(int) - img[near].astype(int)).mean() < 0.5 * err(plain)
+    assert np.array_equal(carried[~mask], img[~mask])
+
+
 def test_thumbnail_weights_are_pillows_bicubic() -> None:
     from acir_core.sca.thumbmodel import resample_weights
 

@@ -202,6 +202,16 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
                        thumbnail=thumbnail)
 
 
+def judged_view(comp: Compensated) -> np.ndarray:
+    """``comp`` as the evidence (:func:`acir_core.sca.evidence.judge`) compares it with other
+    restorations of the same photo: its fill without the detail carried in from beside the
+    holes. A plain thumbnail fill shows seams where it meets decoded content, and those seams
+    are what keeps a result mostly made up from outscoring one decoded nearly everywhere."""
+    if comp.fill != "thumbnail" or comp.thumb_up is None or not comp.region.any():
+        return comp.rgb
+    return fill_from_thumbnail(comp.unfilled, comp.region, comp.thumb_up, reach=0.0)
+
+
 def refill(comp: Compensated, result: DecodeResult, thumbnail: np.ndarray, note: str) -> Compensated:
     """``comp`` filled (again) from ``thumbnail``, already framed and toned to the photo: for an
     SCA that did not use the thumbnail, once a well-framed one is known."""

@@ -163,26 +163,63 @@ def _cell_field(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, shape: tuple
 
 
 @njit(cache=True)
-def _paint(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, base: np.ndarray, field: np.ndarray, cell: int) -> None:
-    """out[y, x] = base[y, x] + the cell field read bilinearly there (cell centres as samples,
-    edges clamped), rounded and clipped to 0..255, at each listed pixel."""
-    hc, wc, n_c = field.shape
+def _field_at(field: np.ndarray, y: int, x: int, c: int, cell: int) -> float:
+    """The cell field read bilinearly at pixel (y, x) (cell centres as samples, edges clamped)."""
+    hc, wc = field.shape[0], field.shape[1]
+    fy = min(max((y + 0.5) / cell - 0.5, 0.0), hc - 1.0)
+    fx = min(max((x + 0.5) / cell - 0.5, 0.0), wc - 1.0)
+    y0, x0 = int(np.floor(fy)), int(np.floor(fx))
+    y1, x1 = min(y0 + 1, hc - 1), min(x0 + 1, wc - 1)
+    wy, wx = fy - y0, fx - x0
+    return (field[y0, x0, c] * (1 - wx) + field[y0, x1, c] * wx) * (1 - wy) \
+        + (field[y1, x0, c] * (1 - wx) + field[y1, x1, c] * wx) * wy
+
+
+@njit(cache=True)
+def _paint(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, base: np.ndarray, field: np.ndarray, cell: int,
+           hole: np.ndarray, reach: float) -> None:
+    """out[y, x] = base[y, x] + the cell field there + the detail carried in from the nearest
+    pixel outside ``hole`` in each of the four directions (its value less base and field there,
+    weighted exp(-distance / ``reach``), looked for up to 6 × ``reach`` away), rounded and
+    clipped to 0..255, at each listed pixel. ``out`` holds the photo outside the hole."""
+    h, w = hole.shape
+    n_c = field.shape[2]
+    far = int(np.ceil(6.0 * reach)) if reach > 0 else 0
+    dys = (-1, 1, 0, 0)
+    dxs = (0, 0, -1, 1)
+    add = np.zeros(n_c)
     for p in range(ys.size):
         y, x = ys[p], xs[p]
-        fy = min(max((y + 0.5) / cell - 0.5, 0.0), hc - 1.0)
-        fx = min(max((x + 0.5) / cell - 0.5, 0.0), wc - 1.0)
-        y0, x0 = int(np.floor(fy)), int(np.floor(fx))
-        y1, x1 = min(y0 + 1, hc - 1), min(x0 + 1, wc - 1)
-        wy, wx = fy - y0, fx - x0
+        add[:] = 0.0
+        for k in range(4):
+            yy, xx = y, x
+            for d in range(1, far + 1):
+                yy += dys[k]
+                xx += dxs[k]
+                if yy < 0 or yy >= h or xx < 0 or xx >= w:
+                    break
+                if not hole[yy, xx]:
+                    wgt = np.exp(-d / reach)
+                    for c in range(n_c):
+                        add[c] += wgt * (float(out[yy, xx, c]) - float(base[yy, xx, c]) - _field_at(field, yy, xx, c, cell))
+                    break
         for c in range(n_c):
-            off = np.float32((field[y0, x0, c] * (1 - wx) + field[y0, x1, c] * wx) * (1 - wy)
-                             + (field[y1, x0, c] * (1 - wx) + field[y1, x1, c] * wx) * wy)
+            off = np.float32(_field_at(field, y, x, c, cell) + add[c])
             v = np.rint(np.float32(base[y, x, c]) + off)
             out[y, x, c] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
 
 
-def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ring_px: int = 3) -> np.ndarray:
-    """Replace ``mask`` pixels with the upsampled thumbnail, corrected to meet the pixels around."""
+DETAIL_REACH = 4.0  # pixels: the detail beside a hole fades into it as exp(-distance / this)
+
+
+def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ring_px: int = 3,
+                        reach: float = DETAIL_REACH) -> np.ndarray:
+    """Replace ``mask`` pixels with the upsampled thumbnail, corrected to meet the pixels around,
+    and the detail of the nearest pixel outside the hole above, below, left and right of each
+    (what the photo has there beyond the thumbnail and the correction) carried in, fading over
+    ``reach`` pixels (0: none). A damaged stretch is a band one or two MCUs tall: an edge that
+    crosses it and the texture beside it continue a few pixels in, which a thumbnail 12-30×
+    smaller cannot show."""
     if not mask.any():
         return rgb.copy()
     ey, ex = np.nonzero(ring(mask, ring_px))
@@ -190,7 +227,7 @@ def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray,
     diff = rgb[ey, ex].astype(np.float32) - thumb_up[ey, ex]
     field = _cell_field(diff, ey, ex, mask.shape)
     out = rgb.copy()
-    _paint(out, my, mx, np.ascontiguousarray(thumb_up), field, 8)
+    _paint(out, my, mx, np.ascontiguousarray(thumb_up), field, 8, np.ascontiguousarray(mask), float(reach))
     return out
 
 
