@@ -176,35 +176,74 @@ def _field_at(field: np.ndarray, y: int, x: int, c: int, cell: int) -> float:
 
 
 @njit(cache=True)
+def _detail_at(out: np.ndarray, base: np.ndarray, field: np.ndarray, y: int, x: int, c: int, cell: int) -> float:
+    """What the photo has at (y, x) beyond the thumbnail and the correction: the detail a fill
+    carries in."""
+    return float(out[y, x, c]) - float(base[y, x, c]) - _field_at(field, y, x, c, cell)
+
+
+@njit(cache=True)
 def _paint(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, base: np.ndarray, field: np.ndarray, cell: int,
            hole: np.ndarray, reach: float) -> None:
     """out[y, x] = base[y, x] + the cell field there + the detail carried in from the nearest
-    pixel outside ``hole`` in each of the four directions (its value less base and field there,
-    weighted exp(-distance / ``reach``), looked for up to 6 × ``reach`` away), rounded and
-    clipped to 0..255, at each listed pixel. ``out`` holds the photo outside the hole."""
+    pixel outside ``hole`` above, below, left and right (:func:`_detail_at` there, weighted
+    exp(-distance / ``reach``), up to 6 × ``reach`` away), rounded and clipped to 0..255, at
+    each listed pixel (``ys``, ``xs``: the hole's pixels in row-major order). ``out`` holds the
+    photo outside the hole. Columns are swept down and up once, rows read run by run."""
     h, w = hole.shape
     n_c = field.shape[2]
+    n = ys.size
+    add = np.zeros((n, n_c), np.float32)
     far = int(np.ceil(6.0 * reach)) if reach > 0 else 0
-    dys = (-1, 1, 0, 0)
-    dxs = (0, 0, -1, 1)
-    add = np.zeros(n_c)
-    for p in range(ys.size):
-        y, x = ys[p], xs[p]
-        add[:] = 0.0
-        for k in range(4):
-            yy, xx = y, x
-            for d in range(1, far + 1):
-                yy += dys[k]
-                xx += dxs[k]
-                if yy < 0 or yy >= h or xx < 0 or xx >= w:
-                    break
-                if not hole[yy, xx]:
-                    wgt = np.exp(-d / reach)
+    if far > 0:
+        weight = np.exp(-np.arange(far + 1) / reach)
+        row_start = np.zeros(h + 1, np.int64)
+        for p in range(n):
+            row_start[ys[p] + 1] += 1
+        for y in range(h):
+            row_start[y + 1] += row_start[y]
+        near = np.full(w, -1, np.int64)
+        near_val = np.zeros((w, n_c))
+        known = np.zeros(w, np.bool_)  # near_val holds the detail at near[x]
+        for sweep in range(2):  # down (the known pixel above), then up (below)
+            near[:] = -1
+            for i in range(h):
+                y = i if sweep == 0 else h - 1 - i
+                for p in range(row_start[y], row_start[y + 1]):
+                    x = xs[p]
+                    if near[x] >= 0 and abs(y - near[x]) <= far:
+                        if not known[x]:
+                            for c in range(n_c):
+                                near_val[x, c] = _detail_at(out, base, field, near[x], x, c, cell)
+                            known[x] = True
+                        wgt = weight[abs(y - near[x])]
+                        for c in range(n_c):
+                            add[p, c] += wgt * near_val[x, c]
+                for x in range(w):
+                    if not hole[y, x]:
+                        near[x] = y
+                        known[x] = False
+        side_val = np.zeros(n_c)
+        p = 0
+        while p < n:  # runs along rows: the known pixels left and right of each
+            q = p
+            while q + 1 < n and ys[q + 1] == ys[p] and xs[q + 1] == xs[q] + 1:
+                q += 1
+            y = ys[p]
+            for side in (xs[p] - 1, xs[q] + 1):
+                if 0 <= side < w:
                     for c in range(n_c):
-                        add[c] += wgt * (float(out[yy, xx, c]) - float(base[yy, xx, c]) - _field_at(field, yy, xx, c, cell))
-                    break
+                        side_val[c] = _detail_at(out, base, field, y, side, c, cell)
+                    for k in range(p, q + 1):
+                        d = abs(xs[k] - side)
+                        if d <= far:
+                            for c in range(n_c):
+                                add[k, c] += weight[d] * side_val[c]
+            p = q + 1
+    for p in range(n):
+        y, x = ys[p], xs[p]
         for c in range(n_c):
-            off = np.float32(_field_at(field, y, x, c, cell) + add[c])
+            off = np.float32(_field_at(field, y, x, c, cell) + add[p, c])
             v = np.rint(np.float32(base[y, x, c]) + off)
             out[y, x, c] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
 
