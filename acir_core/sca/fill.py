@@ -194,6 +194,7 @@ def _paint(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, base: np.ndarray, fi
     n_c = field.shape[2]
     n = ys.size
     add = np.zeros((n, n_c), np.float32)
+    total = np.zeros(n, np.float32)  # the weights each pixel took
     far = int(np.ceil(6.0 * reach)) if reach > 0 else 0
     if far > 0:
         weight = np.exp(-np.arange(far + 1) / reach)
@@ -217,6 +218,7 @@ def _paint(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, base: np.ndarray, fi
                                 near_val[x, c] = _detail_at(out, base, field, near[x], x, c, cell)
                             known[x] = True
                         wgt = weight[abs(y - near[x])]
+                        total[p] += wgt
                         for c in range(n_c):
                             add[p, c] += wgt * near_val[x, c]
                 for x in range(w):
@@ -237,13 +239,15 @@ def _paint(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, base: np.ndarray, fi
                     for k in range(p, q + 1):
                         d = abs(xs[k] - side)
                         if d <= far:
+                            total[k] += weight[d]
                             for c in range(n_c):
                                 add[k, c] += weight[d] * side_val[c]
             p = q + 1
     for p in range(n):
         y, x = ys[p], xs[p]
+        scale = 1.0 / total[p] if total[p] > 1.0 else 1.0  # near several sides: their weighted mean
         for c in range(n_c):
-            off = np.float32(_field_at(field, y, x, c, cell) + add[p, c])
+            off = np.float32(_field_at(field, y, x, c, cell) + scale * add[p, c])
             v = np.rint(np.float32(base[y, x, c]) + off)
             out[y, x, c] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
 
@@ -256,7 +260,7 @@ def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray,
     """Replace ``mask`` pixels with the upsampled thumbnail, corrected to meet the pixels around,
     and the detail of the nearest pixel outside the hole above, below, left and right of each
     (what the photo has there beyond the thumbnail and the correction) carried in, fading over
-    ``reach`` pixels (0: none). A damaged stretch is a band one or two MCUs tall: an edge that
+    ``reach`` pixels (0: none; where the weights sum past 1, their weighted mean). A damaged stretch is a band one or two MCUs tall: an edge that
     crosses it and the texture beside it continue a few pixels in, which a thumbnail 12-30×
     smaller cannot show."""
     if not mask.any():
