@@ -185,6 +185,7 @@ def test_the_fill_carries_the_detail_beside_a_band_into_it() -> None:
     near[27:37] = False  # the rows next to the band's edges take most of it
     assert np.abs(carried[near].astype(int) - img[near].astype(int)).mean() < 0.5 * err(plain)
     assert np.array_equal(carried[~mask], img[~mask])
+    assert err(inpaint(img, mask)) < 0.75 * err(inpaint(img, mask, reach=0.0))  # without a thumbnail too
 
 
 def test_thumbnail_weights_are_pillows_bicubic() -> None:

@@ -383,9 +383,11 @@ def _judge_cells(rgb: np.ndarray, ref: np.ndarray, rows: np.ndarray, cols: np.nd
     return out
 
 
-def inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def inpaint(rgb: np.ndarray, mask: np.ndarray, reach: float = DETAIL_REACH) -> np.ndarray:
     """Fill ``mask`` from the surrounding pixels (push-pull normalised convolution over a pyramid of
-    cell sizes: each level fills what the finer ones could not reach)."""
+    cell sizes: each level fills what the finer ones could not reach), with the detail beside the
+    hole carried in as :func:`fill_from_thumbnail` does (what the photo has there beyond the
+    finest level's smooth estimate)."""
     if not mask.any():
         return rgb.copy()
     known = ~mask
@@ -403,5 +405,6 @@ def inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
             break
         cell *= 2
     out = rgb.copy()
-    out[mask] = np.clip(np.rint(estimate[mask]), 0, 255).astype(np.uint8)
+    ys, xs = np.nonzero(mask)
+    _paint(out, ys, xs, estimate, np.zeros((1, 1, 3)), 8, np.ascontiguousarray(mask), float(reach))
     return out
