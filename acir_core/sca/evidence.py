@@ -28,8 +28,9 @@ class Evidence:
     """``seams``: mean luma step across MCU boundaries beyond the step between the pixels beside
     them (levels); ``broken``: share of boundary pixels whose step exceeds that by more than 16
     levels; ``flat``: share of MCUs without any texture (luma spread under 0.75 levels: what a
-    decoder shows where it gave up, its last DC repeated), black or white ones not counted; ``wrapped``: share of MCU rows whose
-    first or last MCU boundary stands out (:func:`_wrap_share`); ``thumbnail``: mean absolute
+    decoder shows where it gave up, its last DC repeated; black or white ones not counted);
+    ``wrapped``: share of MCU rows whose first or last MCU boundary stands out
+    (:func:`_wrap_share`); ``thumbnail``: mean absolute
     luma difference to the thumbnail at its size (levels, 0 without one); ``score``: what the
     choice minimises."""
 

@@ -260,9 +260,9 @@ def fill_from_thumbnail(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray,
     """Replace ``mask`` pixels with the upsampled thumbnail, corrected to meet the pixels around,
     and the detail of the nearest pixel outside the hole above, below, left and right of each
     (what the photo has there beyond the thumbnail and the correction) carried in, fading over
-    ``reach`` pixels (0: none; where the weights sum past 1, their weighted mean). A damaged stretch is a band one or two MCUs tall: an edge that
-    crosses it and the texture beside it continue a few pixels in, which a thumbnail 12-30×
-    smaller cannot show."""
+    ``reach`` pixels (0: none; where the weights sum past 1, their weighted mean). A damaged
+    stretch is a band one or two MCUs tall: an edge that crosses it and the texture beside it
+    continue a few pixels in, which a thumbnail 12-30× smaller cannot show."""
     if not mask.any():
         return rgb.copy()
     ey, ex = np.nonzero(ring(mask, ring_px))
@@ -317,9 +317,9 @@ def disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: t
     right; the thumbnail, 12.8× smaller, is a worse guess than decoded content that agrees with
     it. ``loose``: cells (rows × cols bool) marked only as a precaution (placed in a confident
     run, but next to garbage or unseen by the thumbnail), judged with ``loose_tolerance``: such a
-    cell is right far more often than one SCA found wrong or could not place. These pixels are also what the GCA network restores:
-    it was trained to turn thumbnail-filled damage into detail, and the decoded content the fill
-    keeps is better left exact."""
+    cell is right far more often than one SCA found wrong or could not place. These pixels are
+    also what the GCA network restores: it was trained to turn thumbnail-filled damage into
+    detail, and the decoded content the fill keeps is better left exact."""
     if not mask.any():
         return np.zeros_like(mask)
     h, w = mask.shape
