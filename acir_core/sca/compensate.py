@@ -32,6 +32,7 @@ from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 METHODS = ("aware", "paper")
 FILLS = ("auto", "thumbnail", "inpaint", "none")
 FILL_TOLERANCE = 12.0  # levels a damaged cell may lie off the thumbnail and keep its content, at the least
+LOOSE_FACTOR = 1.5  # times that tolerance a precaution (``sca.doubtful``) may lie off the thumbnail
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -92,12 +93,13 @@ def decode_for(data: bytes, method: str = "aware", source: str | None = None) ->
 def fill_region(result: DecodeResult, sca: SCAResult, thumb_up: np.ndarray) -> np.ndarray:
     """The pixels (H×W bool) the thumbnail fill replaces (``thumb_up``: the thumbnail up-sampled
     to the photo, uint8): the damaged MCUs that are blank or disagree with it, precautions
-    (``sca.doubtful``) judged with the loose tolerance (:func:`acir_core.sca.fill.disagreeing`)."""
+    (``sca.doubtful``) judged with the loose tolerance, ``LOOSE_FACTOR`` × the damaged MCUs' own
+    (:func:`acir_core.sca.fill.disagreeing`)."""
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
     spread = thumbnail_spread(sca.rgb, sca.mask, thumb_up, cell) or 0.0
     tolerance = max(FILL_TOLERANCE, spread)
     return disagreeing(sca.rgb, sca.mask, thumb_up, cell, tolerance=tolerance, loose=sca.doubtful,
-                       loose_tolerance=2.0 * tolerance)
+                       loose_tolerance=LOOSE_FACTOR * tolerance)
 
 
 def prepare_thumbnail(thumbnail: np.ndarray, result: DecodeResult,
