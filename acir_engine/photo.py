@@ -141,7 +141,7 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
         with shared_edges(result):  # the SCAs below read the same decode
             alone = compensate(result, None, options=options, fill="none")  # filled once framed
             f = compensate(result, thumb, options=options, reference=alone)
-        alone = refill(alone, result, f.thumbnail, f.thumbnail_note)
+        alone = refill(alone, result, f.thumbnail, f.thumbnail_note, thumb_up=f.thumb_up)
         candidates = {"sca": f, "sca-unguided": alone}
     if len(result.scans) == 1:
         std = _standard_view(result, data, source, f)
@@ -155,7 +155,7 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
         levelled = borrow_levels(chosen.sca, f.sca, result)
         if levelled is not None:
             chosen = refill(replace(chosen, sca=levelled, unfilled=levelled.rgb, rgb=levelled.rgb), result,
-                            f.thumbnail, f.thumbnail_note)
+                            f.thumbnail, f.thumbnail_note, thumb_up=f.thumb_up)
             borrowed = True
     return chosen, kept, {k: round(v, 3) for k, v in scores.items()}, borrowed
 

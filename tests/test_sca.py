@@ -14,7 +14,7 @@ from acir_core.metrics import y_psnr
 from acir_core.jpeg.render import SamplePlanes
 from acir_core.sca.aware_sca import aware_sca
 from acir_core.sca.compensate import compensate, decode_for, resolve_thumbnail
-from acir_core.sca.fill import dilate, fill_from_thumbnail, inpaint
+from acir_core.sca.fill import _hole_and_ring, dilate, fill_from_thumbnail, inpaint, ring
 from acir_core.sca.options import AwareOptions, MaskOptions, RefineOptions, RunOptions
 from acir_core.sca.paper import paper_sca
 from acir_core.sca.refine import RefineContext, thumbnail_refine
@@ -165,6 +165,20 @@ def test_fill_meets_the_surrounding_pixels_without_a_seam() -> None:
     assert np.abs(painted[mask].astype(int) - img[mask].astype(int)).mean() < 6
     assert np.array_equal(out[~mask], img[~mask]) and np.array_equal(painted[~mask], img[~mask])
     assert dilate(mask, 2).sum() == (16 + 4) * (32 + 4)
+
+
+def test_the_fill_reads_its_hole_and_ring_from_the_rows_near_the_mask() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        h, w = (int(v) for v in rng.integers(1, 50, 2))
+        mask = np.zeros((h, w), bool)
+        for _ in range(int(rng.integers(0, 4))):
+            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+            mask[y:y + int(rng.integers(1, 12)), x:x + int(rng.integers(1, 30))] = True
+        r = int(rng.integers(0, 5))
+        hy, hx, ry, rx = _hole_and_ring(mask, r)
+        assert np.array_equal(np.stack([hy, hx]), np.stack(np.nonzero(mask)))
+        assert np.array_equal(np.stack([ry, rx]), np.stack(np.nonzero(ring(mask, r))))
 
 
 def test_the_fill_carries_the_detail_beside_a_band_into_it() -> None:

@@ -139,11 +139,11 @@ def anchored(result: DecodeResult, reference: Compensated) -> np.ndarray:
 
 
 def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, used: str, note: str,
-            fit: bool = True):
+            fit: bool = True, thumb_up: np.ndarray | None = None):
     """The fill of ``sca``: (rgb, region, thumb_up, thumbnail as toned, note); ``fit``: fit the
-    thumbnail's colours to what ``sca`` trusts first."""
-    thumb_up = None
-    if thumbnail is not None:
+    thumbnail's colours to what ``sca`` trusts first; ``thumb_up``: the thumbnail already
+    up-sampled (with ``fit`` off)."""
+    if thumbnail is not None and thumb_up is None:
         tone = fit_tone(thumbnail, sca.rgb, ~sca.mask) if fit and sca.method != "paper" else None
         if tone is not None:
             thumbnail = tone.apply(thumbnail)
@@ -214,10 +214,13 @@ def judged_view(comp: Compensated) -> np.ndarray:
     return fill_from_thumbnail(comp.unfilled, comp.region, comp.thumb_up, reach=0.0)
 
 
-def refill(comp: Compensated, result: DecodeResult, thumbnail: np.ndarray, note: str) -> Compensated:
+def refill(comp: Compensated, result: DecodeResult, thumbnail: np.ndarray, note: str,
+           thumb_up: np.ndarray | None = None) -> Compensated:
     """``comp`` filled (again) from ``thumbnail``, already framed and toned to the photo: for an
-    SCA that did not use the thumbnail, once a well-framed one is known."""
-    rgb, region, thumb_up, thumbnail, note = _filled(result, comp.sca, thumbnail, "thumbnail", note, fit=False)
+    SCA that did not use the thumbnail, once a well-framed one is known. ``thumb_up``: that
+    thumbnail up-sampled to the photo, where another restoration has it already."""
+    rgb, region, thumb_up, thumbnail, note = _filled(result, comp.sca, thumbnail, "thumbnail", note, fit=False,
+                                                     thumb_up=thumb_up)
     return replace(comp, rgb=rgb, region=region, thumb_up=thumb_up, thumbnail=thumbnail, thumbnail_note=note,
                    fill="thumbnail")
 
