@@ -139,6 +139,47 @@ def trusted_fraction(trusted: np.ndarray, width: int, height: int) -> np.ndarray
     return np.asarray(im.resize((width, height), Image.BOX), dtype=np.float32) / 255.0
 
 
+STEP_ROWS = 3  # rows (at the reference's size) a departure must span to count
+
+
+def level_steps(picture: np.ndarray, reference: np.ndarray, aspect: float) -> float:
+    """How far (levels) the rows of ``picture`` (an embedded preview) depart in level from the
+    rest of it, judged against ``reference`` (a smaller picture of the same photo, such as the
+    header's thumbnail; both H×W×3 uint8, bars cropped to the photo's ``aspect``): per JFIF
+    component, the reference is fitted as a straight line of the reduced preview (robustly), and
+    the range of the residual's row medians (over ``STEP_ROWS`` rows) is taken, the largest over
+    components. A preview stored after the image lies in the photo's damaged bytes, and an error
+    its decoder reads silently shifts the DC of every block after it: its lower part comes out
+    tens of levels off. Two renderings of one photo differ in tone, sharpness and colour, but
+    not row by row. 0.0 where the two cannot be compared (turned either way round, or tiny)."""
+    a = _crop(picture, content_box(picture, aspect))
+    b = _crop(reference, content_box(reference, aspect))
+    (ha, wa), (hb, wb) = a.shape[:2], b.shape[:2]
+    if (ha > wa) != (hb > wb) or hb < 4 * STEP_ROWS or wb < 8 or ha < hb or wa < wb:
+        return 0.0
+    small = reduce_to(a, wb, hb).astype(np.float64)
+    ref = b.astype(np.float64)
+    worst = 0.0
+    for k in range(3):
+        x = small @ _JFIF[k]
+        y = ref @ _JFIF[k]
+        keep = np.ones(x.shape, bool)
+        for _ in range(3):  # a line through the rows that agree: the damaged ones have no say
+            coef = np.polyfit(x[keep], y[keep], 1) if np.ptp(x[keep]) > 1e-6 else np.array([0.0, float(np.mean(y[keep] - x[keep]))])
+            r = y - np.polyval(coef, x) if np.ptp(x[keep]) > 1e-6 else y - x - coef[1]
+            spread = 1.4826 * float(np.median(np.abs(r[keep]))) + 1.0
+            keep = np.abs(r) < 3.0 * spread
+            if keep.sum() < x.size // 4:
+                break
+        rows = np.median(r, axis=1)
+        runs = np.convolve(rows, np.ones(STEP_ROWS) / STEP_ROWS, mode="valid")
+        worst = max(worst, float(runs.max() - runs.min()))
+    return worst
+
+
+_JFIF = (np.array([0.299, 0.587, 0.114]), np.array([-0.168736, -0.331264, 0.5]), np.array([0.5, -0.418688, -0.081312]))
+
+
 def _edges(y: np.ndarray) -> np.ndarray:
     gy = np.zeros_like(y)
     gx = np.zeros_like(y)

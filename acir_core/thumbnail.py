@@ -278,11 +278,34 @@ def embedded_previews(data: bytes, width: int, height: int, source: str | None =
     return found
 
 
+TRAILER_STEP_LIMIT = 16.0  # levels a preview after the image may depart row by row from the header's pictures
+
+
 def best_thumbnail(data: bytes, width: int, height: int, source: str | None = None) -> Thumbnail | None:
     """The most detailed picture of the photo the file carries besides itself: the largest of
-    the EXIF/JFIF thumbnail and the previews (:func:`embedded_previews`)."""
-    options = [t for t in [extract_thumbnail(data, source)] if t is not None]
-    options += embedded_previews(data, width, height, source)
+    the EXIF/JFIF thumbnail and the previews (:func:`embedded_previews`). A preview stored after
+    the image lies in the photo's damaged bytes, where an error its decoder reads silently leaves
+    every later block's level off (a phone's 1280-px preview, its lower fifth 60 levels too
+    bright, once pulled the photo's lower fifth with it): one whose rows depart from the largest
+    picture in the header by more than ``TRAILER_STEP_LIMIT`` levels
+    (:func:`acir_core.thumbframe.level_steps`) is left out."""
+    from acir_core.thumbframe import level_steps  # the framing helpers; nothing compiled is needed to import
+
+    header = [t for t in [extract_thumbnail(data, source)] if t is not None]
+    previews = embedded_previews(data, width, height, source)
+    header += [p for p in previews if p.kind != "preview-trailer"]
+    reference = max(header, key=lambda t: t.rgb.shape[0] * t.rgb.shape[1]) if header else None
+    options = list(header)
+    for p in previews:
+        if p.kind != "preview-trailer":
+            continue
+        if reference is not None:
+            step = level_steps(p.rgb, reference.rgb, width / max(height, 1))
+            if step > TRAILER_STEP_LIMIT:
+                log.info("%s: the %dx%d preview after the image is left out: its rows depart %.0f levels from the "
+                         "header's %dx%d picture (damaged)", source or "<bytes>", *p.size, step, *reference.size)
+                continue
+        options.append(p)
     if not options:
         return None
     return max(options, key=lambda t: (t.rgb.shape[0] * t.rgb.shape[1], -t.offset))

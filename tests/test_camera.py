@@ -219,6 +219,21 @@ def test_the_largest_intact_preview_is_used_and_a_cut_one_is_not() -> None:
     assert (300, 300) not in [p.size for p in embedded_previews(_with_app_preview(base, logo), 1280, 960)]
 
 
+def test_a_preview_after_the_image_whose_lower_rows_are_off_is_not_used() -> None:
+    """A preview stored after the image lies in the photo's damaged bytes; an error its decoder
+    reads silently leaves its later rows tens of levels off, and it decodes "clean". Its rows
+    against the header's thumbnail give it away."""
+    rgb = photo_like(1280, 960, seed=22)
+    base = with_thumbnail(encode_jpeg(rgb, quality=92))
+    small = np.asarray(Image.fromarray(rgb).resize((640, 480), Image.BICUBIC))
+    thumb, origin = resolve_thumbnail(base + encode_jpeg(small, quality=85), "auto")
+    assert origin == "embedded-preview-trailer-640x480"
+    off = small.astype(np.int16)
+    off[330:] += 60  # the DC of every block from some MCU row on
+    thumb, origin = resolve_thumbnail(base + encode_jpeg(np.clip(off, 0, 255).astype(np.uint8), quality=85), "auto")
+    assert origin == "embedded-exif" and thumb.shape == (120, 160, 3)
+
+
 def test_edges_tell_which_way_round_a_thumbnail_goes() -> None:
     from acir_core.thumbframe import structure
 
