@@ -28,7 +28,7 @@ from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.jpeg.render import SamplePlanes
 from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.dcfit import Placement, solve_dc
-from acir_core.sca.edges import (Edges, inward, mcu_grid, mcu_major, misalignment, outward, roughness, scan_geometry,
+from acir_core.sca.edges import (Edges, inward, mcu_major, misalignment, outward, roughness, scan_geometry,
                                  thumb_means)
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions, RunOptions
@@ -267,6 +267,15 @@ def into_range(mcu_means: tuple, m: np.ndarray, dcs, units: list[float], mk) -> 
     return tuple(out)
 
 
+def _mcu_view(grid: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
+    """The (rows, v, cols, h, 64) view of a component's block grid (rows*v × cols*h blocks used
+    of it): writing into it writes the grid, with no MCU-major copy to transpose back."""
+    view = grid[: rows * v, : cols * h].reshape(rows, v, cols, h, 64)
+    if not np.shares_memory(view, grid):  # splitting axes never copies; if it ever did, writes would be lost
+        raise RuntimeError("coefficient grid view is a copy")
+    return view
+
+
 def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
                     thumbnail: np.ndarray | None, opts: AwareOptions
                     ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray, np.ndarray]:
@@ -308,7 +317,6 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     means = np.stack(mcu_means, axis=1) if thumb is not None else None
     mk = opts.mask
     late = unsettled(sr, n, opts.runs)
-    out = [np.zeros_like(m) for m in mcus]
     owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
     placed = np.zeros(n, bool)
     trusted_pos = np.zeros(n, bool)
@@ -358,6 +366,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             doubted[near_outlier] = True
         fixes.append(SegmentFix(scan=si, first_mcu=run.first, end_mcu=run.end, shift=int(sft),
                                 dc=tuple(int(d) for d in dcs), cost=float(cost), confident=bool(confident)))
+    # written straight into the coefficient grids (``mcus`` holds the decode): MCU t's block
+    # (a, b) of a component sits at grid[t // cols, a, t % cols, b]
+    grids = [_mcu_view(coefs[ci], rows, cols, v, h) for ci, h, v in comps]
     if moves:  # every run's blocks to their places at once (a later run's win where two land)
         src = np.concatenate([mv[0] for mv in moves])
         dst = np.concatenate([mv[1] for mv in moves])
@@ -366,7 +377,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             blk = mcus[k][src]
             dc = np.repeat(np.array([mv[2][k] for mv in moves], np.int64), sizes).astype(np.int16)
             blk[..., 0] -= dc[:, None, None]
-            out[k][dst] = blk
+            grids[k][dst // cols, :, dst % cols, :] = blk
+        del blk
     if mk.clear and moves and doubted.any():  # precautions whose borders show them right are lifted
         run_at, dec_at = position_maps([(mv[0], mv[1]) for mv in moves], n)
         dc_at = np.asarray([mv[2] for mv in moves], np.float64).reshape(len(moves), -1)[np.maximum(run_at, 0)]
@@ -374,14 +386,12 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
                             units, cols)
     # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
     damaged = ~trusted_pos
-    if thumb is not None:
-        for k, q in enumerate(qts):
-            dc = np.rint((thumb[:, k] + bias[k] - 128.0) * 8.0 / float(q[0])).astype(np.int16)
-            unplaced = ~placed
-            out[k][unplaced] = 0
-            out[k][unplaced, :, :, 0] = dc[unplaced, None, None]
-    for k, (ci, h, v) in enumerate(comps):
-        coefs[ci][: rows * v, : cols * h] = mcu_grid(out[k], rows, cols)
+    unplaced = np.flatnonzero(~placed)
+    for k, q in enumerate(qts):
+        grids[k][unplaced // cols, :, unplaced % cols, :] = 0
+        if thumb is not None:
+            dc = np.rint((thumb[unplaced, k] + bias[k] - 128.0) * 8.0 / float(q[0])).astype(np.int16)
+            grids[k][unplaced // cols, :, unplaced % cols, :, 0] = dc[:, None, None]
     owner[damaged] = -1
     return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols), (doubted & ~damaged).reshape(rows, cols)
 
