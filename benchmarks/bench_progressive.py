@@ -3,7 +3,7 @@
 Each photo (``--set eval``: the 24 2K photos with the pipeline's 160-px thumbnail; ``--set camera``:
 the 44 camera originals, their EXIF kept) is re-encoded by Pillow (libjpeg-turbo) as a progressive
 file and, for comparison, as a baseline one at the same quality. Per photo: whether acir's decode of
-the clean progressive file equals libjpeg-turbo's pixel for pixel, both decode times, and whether
+the clean progressive file equals libjpeg-turbo's pixel for pixel, both decode times (best of 3 after a warm-up), and whether
 its robust decoding (where libjpeg's conventions may be failures) is the same; then per
 BER and seed (aes-cbc-essiv:sha256, errors after the header) and per cut (25 / 50 / 75 % of the file
 kept): Y-PSNR of ``restore_photo`` (stage sca) on the progressive file, of Pillow on it (what
@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_camera import SETS, _y_psnr, pillow_rgb, run_pool, set_photos  # noqa: E402
+from timing import best_time  # noqa: E402
 
 
 
@@ -63,12 +64,10 @@ def run_case(task: dict) -> dict:
     from acir_engine.photo import restore_photo
     path = Path(task["path"])
     prog, base = _encodings(path, task["embed"], task["quality"])
-    t = time.perf_counter()
     clean = decode(prog, "strict")
-    acir_s = time.perf_counter() - t
-    t = time.perf_counter()
     ref = pillow_rgb(prog, clean.rgb.shape)
-    pillow_s = time.perf_counter() - t
+    acir_s = best_time(lambda: decode(prog, "strict"))  # best of 3 after a warm-up, each
+    pillow_s = best_time(lambda: pillow_rgb(prog, clean.rgb.shape))
     truth = decode(base, "strict").rgb
     robust = decode(prog, "robust")  # libjpeg's conventions counted where they would be failures
     row = {"file": path.name, "scans": len(clean.scans), "exact": bool(np.array_equal(clean.rgb, ref)),
