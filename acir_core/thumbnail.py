@@ -300,7 +300,10 @@ def best_thumbnail(data: bytes, width: int, height: int, source: str | None = No
         if p.kind != "preview-trailer":
             continue
         if reference is not None:
-            step = level_steps(p.rgb, reference.rgb, width / max(height, 1))
+            try:
+                step = level_steps(p.rgb, reference.rgb, width / max(height, 1))
+            except Exception:  # noqa: BLE001 - a check that cannot be made leaves the preview as it was
+                step = 0.0
             if step > TRAILER_STEP_LIMIT:
                 log.info("%s: the %dx%d preview after the image is left out: its rows depart %.0f levels from the "
                          "header's %dx%d picture (damaged)", source or "<bytes>", *p.size, step, *reference.size)
