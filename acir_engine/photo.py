@@ -19,7 +19,7 @@ from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.rewrite import CodedImage, coded_image
 from acir_core.jpeg.segments import frame_size
-from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, scan_cell
+from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, ijg_quality, scan_cell
 from acir_core.sca.aware_sca import shared_edges
 from acir_core.sca.borrow import borrow_levels
 from acir_core.sca.compensate import Compensated, compensate, judged_view, refill, resolve_thumbnail
@@ -233,7 +233,8 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     summary = result.summary()
     rec = {"width": result.frame.width, "height": result.frame.height,
            "resyncs": summary["resyncs"], "bits_skipped": summary["bits_skipped"],
-           "suspect_fraction": summary["suspect_fraction"], "missing_fraction": summary["missing_fraction"]}
+           "suspect_fraction": summary["suspect_fraction"], "missing_fraction": summary["missing_fraction"],
+           "quality": round(ijg_quality(result.qtables[0]), 1)}
     timings = {"decode": t1 - t0}
     if undone is not None:
         rec["text_mode_undone"] = undone[1]

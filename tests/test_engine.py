@@ -279,6 +279,33 @@ def test_a_failing_network_keeps_the_filled_photo_and_says_why(jpeg, tmp_path):
     assert rec["status"] == "restored" and rec["stage"] == "sca" and "CUDA out of memory" in rec["note"]
 
 
+def test_the_network_is_not_run_on_photos_stored_at_quality_85_or_more(tmp_path):
+    """The shipped network learned on quality-75 frames; on camera originals (quality 85-99) it
+    lowered Y-PSNR, so those keep SCA + fill and the record says why. Quality 75 still runs it."""
+    from acir_core.jpeg.decoder import decode
+    from acir_core.jpeg.tables import ijg_quality
+    from acir_engine.inputs import Item
+    from acir_engine.run import RunOptions, run_item
+
+    calls = []
+
+    def network(image, thumb_up, region):
+        calls.append(region.sum())
+        return image
+
+    rgb = photo_like(256, 128, seed=32)
+    for quality, ran in ((95, False), (75, True)):
+        data = encode_jpeg(rgb, quality=quality)
+        assert abs(ijg_quality(decode(data, "strict").qtables[0]) - quality) < 0.5
+        (tmp_path / f"q{quality}.jpg").write_bytes(corrupt(with_thumb(data), ber=BER, seed=18).data)
+        calls.clear()
+        rec = run_item(Item(uri=str(tmp_path / f"q{quality}.jpg"), name=f"q{quality}.jpg"),
+                       RunOptions(out=str(tmp_path / "out"), stage="gca", previews=False), network)
+        assert rec["status"] == "restored" and rec["quality"] == quality
+        assert bool(calls) == ran and rec["stage"] == ("gca" if ran else "sca")
+        assert ran or "quality 95" in rec["note"]
+
+
 def test_bad_weights_with_several_jobs_are_one_clean_error(jpeg, tmp_path, capsys):
     pytest.importorskip("torch")
     (tmp_path / "w.pt").write_bytes(b"not weights")

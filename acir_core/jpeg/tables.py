@@ -128,6 +128,23 @@ class HuffmanTable:
     lookup: np.ndarray = field(repr=False)
 
 
+# the IJG (libjpeg) standard luminance quantiser, natural order: what its quality setting scales
+_IJG_LUMA = np.array([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+                      14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
+                      92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], np.float64)
+
+
+def ijg_quality(qtable: np.ndarray) -> float:
+    """The IJG quality (1-100) whose scaled standard table a luminance quantiser (64 values,
+    natural order) is nearest, by the median ratio: cameras use their own tables, so this says
+    what a libjpeg quality setting would be, not what the camera was set to."""
+    scale = float(np.median(np.asarray(qtable, np.float64).reshape(-1)[:64] / _IJG_LUMA)) * 100.0
+    if scale <= 0:
+        return 100.0
+    quality = (200.0 - scale) / 2.0 if scale <= 100.0 else 5000.0 / scale
+    return float(min(max(quality, 1.0), 100.0))
+
+
 def build_huffman_lookup(counts: tuple[int, ...], symbols: bytes, where: str, offset: int) -> np.ndarray:
     """Canonical Huffman codes (T.81 Annex C) expanded into a 65536-entry window table (read-only:
     the same table recurs in every scan of a progressive file and in every file of a camera)."""
