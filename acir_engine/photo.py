@@ -22,7 +22,7 @@ from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, ijg_quality, scan_cell
 from acir_core.sca.aware_sca import shared_edges
 from acir_core.sca.borrow import borrow_levels
-from acir_core.sca.compensate import Compensated, compensate, judged_view, refill, resolve_thumbnail
+from acir_core.sca.compensate import Compensated, compensate, fill_breaks, judged_view, refill, resolve_thumbnail
 from acir_core.sca.evidence import judge
 from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.marks import pixel_mask
@@ -157,6 +157,7 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
             chosen = refill(replace(chosen, sca=levelled, unfilled=levelled.rgb, rgb=levelled.rgb), result,
                             f.thumbnail, f.thumbnail_note, thumb_up=f.thumb_up)
             borrowed = True
+    chosen = fill_breaks(chosen, result)  # judged with them, right content at an edge along an MCU row lost
     return chosen, kept, {k: round(v, 3) for k, v in scores.items()}, borrowed
 
 

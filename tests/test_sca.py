@@ -309,6 +309,28 @@ def test_fill_judges_partial_edge_cells_by_the_pixels_they_have() -> None:
     assert np.abs(out[0:16, 16:32].astype(int) - ref[0:16, 16:32]).max() <= 2
 
 
+def test_a_precaution_that_breaks_at_the_rows_around_it_is_filled() -> None:
+    """Content read out of step at a run's end keeps its level (the agreement test passes it) but
+    breaks at the rows of cells above and below; with the seam test such a precaution is filled,
+    while one that continues into its neighbours is kept."""
+    from acir_core.sca.fill import breaking_cells, disagreeing
+
+    h, w = 64, 96
+    yy, xx = np.mgrid[0:h, 0:w]
+    ref = np.stack([100 + 40 * np.sin(xx / 5.0)] * 3, axis=-1).astype(np.float32)  # vertical stripes
+    img = np.clip(np.rint(ref), 0, 255).astype(np.uint8)
+    img[16:32, 32:48] = np.roll(img[16:32, 32:48], 8, axis=1)  # half a period off: same level, broken
+    mask = np.zeros((h, w), bool)
+    mask[16:32, 16:64] = True  # three precautions, the middle one placed off
+    loose = np.zeros((4, 6), bool)
+    loose[1, 1:4] = True
+    plain = disagreeing(img, mask, ref, (16, 16), loose=loose, loose_tolerance=18.0)
+    assert not plain.any()  # every cell's mean agrees with the thumbnail
+    seams = breaking_cells(img, mask, plain, loose, (16, 16), 6.0)
+    assert seams[16:32, 32:48].all() and not seams[16:32, 16:32].any() and not seams[16:32, 48:64].any()
+    assert not breaking_cells(img, mask, seams, loose, (16, 16), 6.0).any()  # filled already
+
+
 @pytest.mark.parametrize("v,h", [(2, 2), (1, 1), (1, 2), (2, 1)])
 def test_mcu_border_lines_equal_the_float_idct_of_the_whole_mcu(v, h) -> None:
     from acir_core.sca.edges import DCT, Edges

@@ -18,7 +18,8 @@ from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.segments import frame_size
 from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.aware_sca import aware_sca
-from acir_core.sca.fill import disagreeing, fill_from_thumbnail, inpaint, thumbnail_spread, upsampled_thumbnail
+from acir_core.sca.fill import (breaking_cells, disagreeing, fill_from_thumbnail, inpaint, thumbnail_spread,
+                                upsampled_thumbnail)
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.paper import paper_sca
@@ -32,6 +33,7 @@ from acir_core.thumbnail import best_thumbnail, extract_thumbnail
 METHODS = ("aware", "paper")
 FILLS = ("auto", "thumbnail", "inpaint", "none")
 FILL_TOLERANCE = 12.0  # levels a damaged cell may lie off the thumbnail and keep its content, at the least
+SEAM_LIMIT = 6.0  # times its inner steps a precaution's step to the rows above or below may be, kept
 LOOSE_FACTOR = 1.5  # times that tolerance a precaution (``sca.doubtful``) may lie off the thumbnail
 
 
@@ -94,7 +96,8 @@ def fill_region(result: DecodeResult, sca: SCAResult, thumb_up: np.ndarray) -> n
     """The pixels (H×W bool) the thumbnail fill replaces (``thumb_up``: the thumbnail up-sampled
     to the photo, uint8): the damaged MCUs that are blank or disagree with it, precautions
     (``sca.doubtful``) judged with the loose tolerance, ``LOOSE_FACTOR`` × the damaged MCUs' own
-    (:func:`acir_core.sca.fill.disagreeing`)."""
+    (:func:`acir_core.sca.fill.disagreeing`). The chosen restoration's precautions that break at
+    the rows around them are added after (:func:`fill_breaks`)."""
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
     spread = thumbnail_spread(sca.rgb, sca.mask, thumb_up, cell) or 0.0
     tolerance = max(FILL_TOLERANCE, spread)
@@ -223,6 +226,20 @@ def refill(comp: Compensated, result: DecodeResult, thumbnail: np.ndarray, note:
                                                      thumb_up=thumb_up)
     return replace(comp, rgb=rgb, region=region, thumb_up=thumb_up, thumbnail=thumbnail, thumbnail_note=note,
                    fill="thumbnail")
+
+
+def fill_breaks(comp: Compensated, result: DecodeResult) -> Compensated:
+    """``comp`` with its precautions that break at the rows around them filled too (what
+    :func:`fill_region` adds with ``seams``, found among the precautions alone and filled in one
+    more pass; ``comp`` itself where there are none): for the restoration the evidence chose."""
+    if comp.fill != "thumbnail" or comp.thumb_up is None or comp.sca.doubtful is None or not comp.sca.doubtful.any():
+        return comp
+    cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
+    extra = breaking_cells(comp.unfilled, comp.mask, comp.region, comp.sca.doubtful, cell, SEAM_LIMIT)
+    if not extra.any():
+        return comp
+    region = comp.region | extra
+    return replace(comp, region=region, rgb=fill_from_thumbnail(comp.unfilled, region, comp.thumb_up))
 
 
 def _check_method(method: str) -> None:

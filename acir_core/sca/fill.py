@@ -445,6 +445,63 @@ def _judge_cells(rgb: np.ndarray, ref: np.ndarray, rows: np.ndarray, cols: np.nd
     return out
 
 
+def breaking_cells(rgb: np.ndarray, mask: np.ndarray, region: np.ndarray, loose: np.ndarray,
+                   cell: tuple[int, int], limit: float) -> np.ndarray:
+    """The pixels (H×W bool) of the precautions (``loose``: cells, rows × cols) in ``mask`` and
+    not yet in ``region`` whose luma step to the rows of cells above or below is over ``limit``
+    × their inner steps (:func:`_seam_ratio`)."""
+    h, w = mask.shape
+    ch, cw = cell
+    rows, cols = -(-h // ch), -(-w // cw)
+    pad = ((0, rows * ch - h), (0, cols * cw - w))
+    hit = np.pad(mask & ~region, pad).reshape(rows, ch, cols, cw).any(axis=(1, 3))
+    soft = np.zeros((rows, cols), bool)
+    lr, lc = min(loose.shape[0], rows), min(loose.shape[1], cols)
+    soft[:lr, :lc] = loose[:lr, :lc]
+    r, c = np.nonzero(hit & soft)
+    grid = np.zeros((rows, cols), bool)
+    if r.size:
+        grid[r, c] = _seam_ratio(rgb, r, c, ch, cw) > limit
+    return mask & np.repeat(np.repeat(grid, ch, axis=0), cw, axis=1)[:h, :w]
+
+
+@njit(cache=True)
+def _seam_ratio(rgb: np.ndarray, rows: np.ndarray, cols: np.ndarray, ch: int, cw: int) -> np.ndarray:
+    """Per listed cell: the mean luma step across its top or its bottom edge (the larger) over
+    1 + the mean step between neighbouring pixels inside it. Content the decoder read out of
+    step at a run's end, or a stretch placed off, breaks at the rows above and below while its
+    level (all the fill's agreement test sees) can still match; content in place continues."""
+    h, w = rgb.shape[:2]
+    m = JFIF_YCC
+    out = np.zeros(rows.size)
+    for q in range(rows.size):
+        y0, x0 = rows[q] * ch, cols[q] * cw
+        y1, x1 = min(y0 + ch, h), min(x0 + cw, w)
+        if y1 - y0 < 2 or x1 - x0 < 2:
+            continue
+        inner, n_in = 0.0, 0
+        for y in range(y0, y1):
+            for x in range(x0, x1):
+                v = m[0, 0] * rgb[y, x, 0] + m[0, 1] * rgb[y, x, 1] + m[0, 2] * rgb[y, x, 2]
+                if x + 1 < x1:
+                    inner += abs(m[0, 0] * rgb[y, x + 1, 0] + m[0, 1] * rgb[y, x + 1, 1] + m[0, 2] * rgb[y, x + 1, 2] - v)
+                    n_in += 1
+                if y + 1 < y1:
+                    inner += abs(m[0, 0] * rgb[y + 1, x, 0] + m[0, 1] * rgb[y + 1, x, 1] + m[0, 2] * rgb[y + 1, x, 2] - v)
+                    n_in += 1
+        worst = 0.0
+        for ya, yb in ((y0 - 1, y0), (y1 - 1, y1)):
+            if ya < 0 or yb >= h:
+                continue
+            step = 0.0
+            for x in range(x0, x1):
+                step += abs(m[0, 0] * (float(rgb[yb, x, 0]) - rgb[ya, x, 0]) + m[0, 1] * (float(rgb[yb, x, 1]) - rgb[ya, x, 1])
+                            + m[0, 2] * (float(rgb[yb, x, 2]) - rgb[ya, x, 2]))
+            worst = max(worst, step / (x1 - x0))
+        out[q] = worst / (1.0 + inner / max(n_in, 1))
+    return out
+
+
 def inpaint(rgb: np.ndarray, mask: np.ndarray, reach: float = DETAIL_REACH) -> np.ndarray:
     """Fill ``mask`` from the surrounding pixels (push-pull normalised convolution over a pyramid of
     cell sizes: each level fills what the finer ones could not reach), with the detail beside the
