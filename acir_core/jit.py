@@ -364,8 +364,16 @@ def _compensate(data: bytes, results: dict, paths: tuple[str, ...]) -> None:
             if fill != "thumbnail" or thumb is not None:
                 compensate(result, thumb, method="aware", fill=fill)
         if thumb is not None:  # framed, registered and toned on what the unguided SCA has in place
+            import numpy as np
+
+            from acir_core.sca.compensate import fill_breaks
+            from acir_core.sca.fill import breaking_cells
+
             guided = compensate(result, thumb, method="aware", reference=alone)
             judge(guided.rgb, scan_cell(result.frame, sr.components), guided.thumbnail)
+            fill_breaks(guided, result)  # the chosen restoration's breaking precautions (every cell judged here)
+            everywhere = np.ones_like(guided.mask)
+            breaking_cells(guided.unfilled, everywhere, ~everywhere, np.ones((1, 1), bool), (16, 16), 6.0)
         judge(alone.rgb, scan_cell(result.frame, sr.components), None)
     if "paper" in paths:
         compensate(results["paper"], thumb, method="paper")
