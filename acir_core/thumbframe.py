@@ -165,8 +165,10 @@ def level_steps(picture: np.ndarray, reference: np.ndarray, aspect: float) -> fl
         y = ref @ _JFIF[k]
         keep = np.ones(x.shape, bool)
         for _ in range(3):  # a line through the rows that agree: the damaged ones have no say
-            coef = np.polyfit(x[keep], y[keep], 1) if np.ptp(x[keep]) > 1e-6 else np.array([0.0, float(np.mean(y[keep] - x[keep]))])
-            r = y - np.polyval(coef, x) if np.ptp(x[keep]) > 1e-6 else y - x - coef[1]
+            # a flat preview gives no slope: then the reference is it plus an offset
+            coef = np.polyfit(x[keep], y[keep], 1) if np.ptp(x[keep]) > 1e-6 else \
+                np.array([1.0, float(np.mean(y[keep] - x[keep]))])
+            r = y - np.polyval(coef, x)
             spread = 1.4826 * float(np.median(np.abs(r[keep]))) + 1.0
             keep = np.abs(r) < 3.0 * spread
             if keep.sum() < x.size // 4:

@@ -88,21 +88,28 @@ def dilate(mask: np.ndarray, r: int) -> np.ndarray:
 
 
 @njit(cache=True)
+def _dilate_row(mask: np.ndarray, i: int, r: int, out: np.ndarray) -> None:
+    """out[i] = row ``i`` of ``mask`` dilated along itself by ``r`` (a sliding count)."""
+    w = mask.shape[1]
+    count = 0
+    for j in range(min(r, w)):
+        count += mask[i, j]
+    for j in range(w):
+        if j + r < w:
+            count += mask[i, j + r]
+        if j - r - 1 >= 0:
+            count -= mask[i, j - r - 1]
+        out[i, j] = count > 0
+
+
+@njit(cache=True)
 def _dilate_small(mask: np.ndarray, r: int) -> np.ndarray:
     """:func:`dilate` for small ``r``: along rows, then along columns, counting the set pixels
     in a sliding window (no full-size temporaries)."""
     h, w = mask.shape
     rows = np.zeros((h, w), np.bool_)
     for i in range(h):
-        count = 0
-        for j in range(min(r, w)):
-            count += mask[i, j]
-        for j in range(w):
-            if j + r < w:
-                count += mask[i, j + r]
-            if j - r - 1 >= 0:
-                count -= mask[i, j - r - 1]
-            rows[i, j] = count > 0
+        _dilate_row(mask, i, r, rows)
     out = np.zeros((h, w), np.bool_)
     counts = np.zeros(w, np.int32)
     for i in range(min(r, h)):
@@ -140,17 +147,8 @@ def _hole_and_ring(mask: np.ndarray, r: int):
                 hit[i] = True
     wide = np.zeros((h, w), np.bool_)  # each hit row dilated along itself
     for i in range(h):
-        if not hit[i]:
-            continue
-        count = 0
-        for j in range(min(r, w)):
-            count += mask[i, j]
-        for j in range(w):
-            if j + r < w:
-                count += mask[i, j + r]
-            if j - r - 1 >= 0:
-                count -= mask[i, j - r - 1]
-            wide[i, j] = count > 0
+        if hit[i]:
+            _dilate_row(mask, i, r, wide)
     hy, hx = np.empty(n_hole, np.int64), np.empty(n_hole, np.int64)
     k = 0
     for i in range(h):
