@@ -27,7 +27,7 @@ from acir_core.sca.evidence import judge
 from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
-from acir_core.sca.progressive import silently_scrambled
+from acir_core.sca.progressive import dc_hint, silently_scrambled
 from acir_core.thumbnail import embedded_previews
 from acir_engine.network import RESTORE_STAGES
 
@@ -263,6 +263,14 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
                                                             result.restart_intervals, result.coefficients)
         return PhotoResult(source=source, status=status, stage="none", image=result.rgb, mask=mask, coded=coded,
                            record=rec)
+    thumb = origin = None
+    if stage != "decode":
+        thumb, origin = found or _thumbnail_of(original, grafted, result, thumbnail, source)
+        hint = dc_hint(result, thumb) if grafted is None else None
+        if hint is not None:  # a DC scan read on: the AC first scans placed again against its DC put right
+            result = decode(data, "robust", source=source, max_pixels=max_pixels, dc_hint=hint)
+            t1 = time.perf_counter()
+            timings["decode"] = t1 - t0
     if result.frame.marker == 0xC2:
         bd = band_damage(result)
         rec["progressive"] = {"scans": len(result.scans), "coarse_fraction": float(bd.detail_lost.mean()),
@@ -278,7 +286,6 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, result.coefficients)
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
                            region=mask, coded=coded, record=rec)
-    thumb, origin = found or _thumbnail_of(original, grafted, result, thumbnail, source)
     f, kept, evidence, borrowed = _best_supported(result, data, thumb, options, source)
     timings["sca"] = time.perf_counter() - t1
     fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))

@@ -6,6 +6,8 @@ when that place stands out and the DCs there are in place (docs/decoder.md, prog
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from acir_core.jpeg.entropy import _ZZ
@@ -18,11 +20,22 @@ PLACE_SCORE = 4.0  # standard errors by which its best place must beat every oth
 PLACE_INSIDE = 0.9  # share of a run a place must put on blocks whose DC is in place
 
 
-def _dc_predictions(plane: np.ndarray, qt: np.ndarray, mcu_rows: int, mcu_cols: int) -> np.ndarray:
+@dataclass(frozen=True, kw_only=True)
+class DCHint:
+    """The DC of every block as a first decode and the thumbnail put it right, for a second
+    decode whose AC first scans place their runs against it (the DC scans themselves read on
+    after a failure and leave later MCUs a few places off, on a wrong predictor). Per component
+    (its block grid): ``dc`` in quantisation steps, ``in_place`` where that DC can be trusted."""
+
+    dc: tuple[np.ndarray, ...]
+    in_place: tuple[np.ndarray, ...]
+
+
+def _dc_predictions(dc_plane: np.ndarray, qt: np.ndarray, mcu_rows: int, mcu_cols: int) -> np.ndarray:
     """Per block (scan order), the five lowest AC coefficients (zig-zag 1..5, quantised units)
-    that the DCs of its 3×3 neighbourhood imply for a smooth picture (the prediction libjpeg's
-    block smoothing makes)."""
-    dc = np.pad(plane[:mcu_rows, :mcu_cols, 0].astype(np.float64), 1, mode="edge") * float(qt[0])
+    that the DCs (``dc_plane``, quantisation steps) of its 3×3 neighbourhood imply for a smooth
+    picture (the prediction libjpeg's block smoothing makes)."""
+    dc = np.pad(dc_plane[:mcu_rows, :mcu_cols].astype(np.float64), 1, mode="edge") * float(qt[0])
     c = dc[1:-1, 1:-1]
     up, down, left, right = dc[:-2, 1:-1], dc[2:, 1:-1], dc[1:-1, :-2], dc[1:-1, 2:]
     nw, ne, sw, se = dc[:-2, :-2], dc[:-2, 2:], dc[2:, :-2], dc[2:, 2:]
@@ -80,12 +93,13 @@ def dc_in_place(scans, frame: Frame, ci: int) -> np.ndarray:
 
 
 def place_runs(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.ndarray, base: int,
-               qt: np.ndarray, dc_ok: np.ndarray) -> int:
+               qt: np.ndarray, dc_ok: np.ndarray, dc_plane: np.ndarray | None = None) -> int:
     """The runs an AC first scan decoded between two failures (left where decoded) go where their
     lowest AC coefficients agree with what the DCs around each block predict, where that place
     clearly stands out and its DCs are in place (``dc_ok``, per block of the component); the
     others lose the band. ``sr`` is the scan's :class:`~acir_core.jpeg.decoder.ScanResult`,
-    ``qt`` the component's quantisation table (natural order). Returns the runs placed."""
+    ``qt`` the component's quantisation table (natural order), ``dc_plane`` the DCs to place
+    against (:class:`DCHint`; default: the ones decoded so far). Returns the runs placed."""
     ev = sr.resyncs
     if len(ev) < 2:
         return 0
@@ -112,7 +126,7 @@ def place_runs(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.nd
         sr.decoded[a:b] = False
     if not runs:
         return 0
-    ref = _dc_predictions(plane, qt, sr.mcu_rows, cols)[:, [k - 1 for k in low]]
+    ref = _dc_predictions(plane[..., 0] if dc_plane is None else dc_plane, qt, sr.mcu_rows, cols)[:, [k - 1 for k in low]]
     ref = ref / np.maximum(ref.std(0), 1e-9)
     usable = dc_ok[:sr.mcu_rows, :cols].ravel()
     placed = 0

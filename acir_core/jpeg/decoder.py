@@ -16,7 +16,7 @@ import numpy as np
 
 from acir_core.errors import AcirError, CorruptHeader, CorruptJpeg, InvalidParameter
 from acir_core.jpeg import entropy
-from acir_core.jpeg.bandfit import dc_in_place
+from acir_core.jpeg.bandfit import DCHint, dc_in_place
 from acir_core.jpeg.progressive import AC_FIRST, decode_progressive_scan
 from acir_core.jpeg.bitstream import ScanBits, destuff, find_scan_end
 from acir_core.jpeg.render import SamplePlanes, render, render_rows
@@ -583,14 +583,16 @@ def _next_scan_check(data: bytes, tables: Tables, covered: set[int], progressive
 
 def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_pixels: int = DEFAULT_MAX_PIXELS,
            source: str | None = None, lookback_bits: int = 256, window_bits: int = 8192, lookahead: int = 32,
-           max_candidates: int = 64, head: HeadStart | None = None) -> DecodeResult:
+           max_candidates: int = 64, head: HeadStart | None = None, dc_hint: DCHint | None = None) -> DecodeResult:
     """Decode a baseline/extended sequential Huffman JPEG (see the module docstring).
 
     ``resync`` (robust mode): ``lookahead`` (default) or ``paper``. ``lookback_bits``: MCUs that
     start within this many bits before a detected failure are flagged suspect. ``window_bits``,
     ``lookahead``, ``max_candidates`` bound the lookahead search (bits searched after the
     failure, MCUs decoded ahead per candidate, candidates scored). ``head``: the first scan's
-    beginning was lost; its data starts there (:class:`HeadStart`, robust mode).
+    beginning was lost; its data starts there (:class:`HeadStart`, robust mode). ``dc_hint``: a
+    progressive file's DC as a first decode and its thumbnail put right; AC first scans place the
+    runs they read between two failures against it (robust mode).
     """
     if mode not in MODES:
         raise InvalidParameter(f"decode mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -632,10 +634,12 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
                 if _placed_after(scan, robust) and (sr.silent_shift or sr.resyncs):
                     si = len(scans)
                     ci = scan.components[0].index
+                    ok = dc_in_place(scans, frame, ci) if dc_hint is None else dc_hint.in_place[ci]
                     sr = place_silent(sr, scan, frame, coef_flat, known, bases[ci], tables.qt[frame.components[ci].tq],
-                                      dc_in_place(scans, frame, ci), lambda split: _decode_progressive(
+                                      ok, lambda split: _decode_progressive(
                                           si, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt,
-                                          bases, True, opts, source, split, soft))
+                                          bases, True, opts, source, split, soft),
+                                      None if dc_hint is None else dc_hint.dc[ci])
                 scans.append(sr)
             else:
                 scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases,

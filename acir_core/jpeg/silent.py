@@ -32,18 +32,20 @@ def _drop_scan_band(coef_flat: np.ndarray, known: np.ndarray, base: int, grid: t
 
 
 def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.ndarray, base: int,
-                 qt: np.ndarray, dc_ok: np.ndarray, redecode: Callable[[int], object]):
+                 qt: np.ndarray, dc_ok: np.ndarray, redecode: Callable[[int], object],
+                 dc_plane: np.ndarray | None = None):
     """An AC band's first scan that read garbled bits as valid codes moved every later block: a
     scan that ends out of step with no failure is split where its band stops fitting the blocks
     and decoded again (the tail placed by where its bits end). Up to its first failure, a stretch
     of blocks whose band clearly fits the blocks up to ``SILENT_REACH`` on better (between two
     errors decoded silently, or before a failure) is moved there (docs/decoder.md, progressive
     files). Runs between two failures are placed by :func:`~acir_core.jpeg.bandfit.place_runs`
-    (``qt``: the component's quantisation table, ``dc_ok``: its blocks whose DC is in place).
+    (``qt``: the component's quantisation table, ``dc_ok``: its blocks whose DC is in place,
+    ``dc_plane``: the DCs to place them against, default the decoded ones).
     ``sr`` is the scan's :class:`~acir_core.jpeg.decoder.ScanResult`; ``redecode(split)``
     decodes the scan again with the silent error's end at MCU ``split``. Returns the result kept."""
     grid = frame.block_grid(scan.components[0].index)
-    own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se)
+    own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane)
     if sr.silent_shift:
         x, _, _ = _change_point(own, fit, sr.silent_shift, own.size)
         _drop_scan_band(coef_flat, known, base, grid, scan.ss, scan.se)
@@ -54,11 +56,11 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
             _drop_scan_band(coef_flat, known, base, grid, scan.ss, scan.se)
             sr = redecode(-1)
             _drop_from(coef_flat, known, sr, base, grid, scan.ss, scan.se, _first_misfit(own, fit))
-    place_runs(sr, scan, frame, coef_flat, known, base, qt, dc_ok)
+    place_runs(sr, scan, frame, coef_flat, known, base, qt, dc_ok, dc_plane)
     failures = [e.mcu for e in sr.resyncs if e.reason != ERROR_NAMES[ERR_SILENT]]
     hi = failures[0] if failures else sr.mcu_rows * sr.mcu_cols
     for _ in range(SILENT_ROUNDS):
-        own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se)
+        own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane)
         tries = ((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s)
         (x1, x2, score), shift = max(tries, key=lambda t: t[0][2])
         if score < SILENT_SCORE:
@@ -68,16 +70,17 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
 
 
 def _band_fit(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows: int, mcu_cols: int, ss: int,
-              se: int) -> tuple[np.ndarray, np.ndarray]:
+              se: int, dc_plane: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per block of a single-component scan (its MCU order): the log energy of the band ss..se and
     what a line fit on the energy of what the block already holds (DC steps to its neighbours,
-    the other AC bands) expects of it. Textured blocks are textured in every band."""
+    the other AC bands) expects of it. Textured blocks are textured in every band. ``dc_plane``:
+    the DCs to take the steps from (default: the decoded ones)."""
     rows, bw = grid
     plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)[:mcu_rows, :mcu_cols].astype(np.float64)
     zz = np.asarray(_ZZ)
     own = np.log1p(np.abs(plane[..., zz[ss: se + 1]]).sum(-1)).ravel()
     other = np.abs(plane[..., zz[1:ss]]).sum(-1) + np.abs(plane[..., zz[se + 1:]]).sum(-1)
-    dc = plane[..., 0]
+    dc = plane[..., 0] if dc_plane is None else dc_plane[:mcu_rows, :mcu_cols].astype(np.float64)
     other[:, 1:] += np.abs(np.diff(dc, axis=1))
     other[1:, :] += np.abs(np.diff(dc, axis=0))
     ref = np.log1p(other).ravel()

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from acir_core.jpeg.bandfit import DCHint
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.dcrecover import block_levels, recover_dc
@@ -49,6 +50,51 @@ def silently_scrambled(result: DecodeResult, thumbnail: np.ndarray | None) -> bo
         return False
     framed = frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb
     return find_dc_steps(result, framed).found
+
+
+def _dc_read_on(result: DecodeResult) -> bool:
+    """Whether a DC first scan read on after a failure or ended out of step: its later MCUs may
+    sit a few places off, on a wrong predictor."""
+    return any(sr.band is not None and sr.band[0] == 0 and sr.band[2] == 0 and (sr.resyncs or sr.silent_shift)
+               for sr in result.scans)
+
+
+def _ac_placed(result: DecodeResult) -> bool:
+    """Whether an AC first scan met an error (a failure, or an end out of step): what it read
+    after it is placed against the DCs."""
+    return any(sr.band is not None and sr.band[0] > 0 and sr.band[2] == 0 and (sr.resyncs or sr.silent_shift)
+               for sr in result.scans)
+
+
+def dc_hint(result: DecodeResult, thumbnail: np.ndarray | None) -> DCHint | None:
+    """For a progressive decode whose DC scan read an error (steps against ``thumbnail``, framed
+    here: :func:`find_dc_steps`; or a failure it read on after) and whose AC first scans met
+    one, the DC put right for a second decode (:func:`acir_core.jpeg.decoder.decode`
+    ``dc_hint``): its AC first scans then place what they read against DCs in place rather than
+    follow MCUs a DC error moved, and the refinements read that history. None where no AC scan
+    needs it, the DC is in place, or there is no thumbnail."""
+    frame = result.frame
+    if thumbnail is None or frame.marker != 0xC2 or not _ac_placed(result):
+        return None
+    framed = frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb
+    steps = find_dc_steps(result, framed)
+    if not steps.found and not _dc_read_on(result):
+        return None
+    grid = band_damage(result).dc_lost
+    coefficients = result.coefficients
+    if steps.found:
+        coefficients, grid = steps.coefficients, grid | steps.untrusted
+    single = len(frame.components) == 1
+    in_place = []
+    for ci, comp in enumerate(frame.components):
+        v, h = (1, 1) if single else (comp.v, comp.h)
+        rows, cols = coefficients[ci].shape[:2]
+        blocks = np.ones((rows, cols), bool)
+        up = np.repeat(np.repeat(grid, v, 0), h, 1)
+        r, c = min(rows, up.shape[0]), min(cols, up.shape[1])
+        blocks[:r, :c] = up[:r, :c]
+        in_place.append(~blocks & ((result.bands[ci] & np.uint64(1)) != 0))
+    return DCHint(dc=tuple(c[..., 0].copy() for c in coefficients), in_place=tuple(in_place))
 
 
 def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -> SCAResult:
