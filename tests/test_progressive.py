@@ -190,11 +190,12 @@ def test_an_error_decoded_silently_is_found_where_its_band_stops_fitting(q92, fr
     assert y_psnr(r.rgb, clean.rgb) > 38
 
 
-def test_a_stretch_of_blocks_out_of_place_stands_out_and_a_band_in_place_does_not(q92):
+@pytest.mark.parametrize("by", [3, 24])
+def test_a_stretch_of_blocks_out_of_place_stands_out_and_a_band_in_place_does_not(q92, by):
     """The change point behind silent errors: a band in place scores 0 for every shift (shifting
-    it only fits worse); a stretch moved by 3 blocks is found with its shift, and moving it back
-    puts the band of nearly all its blocks where it was (flat blocks, the same either way, leave
-    the stretch's ends loose)."""
+    it only fits worse); a stretch moved by 3 or 24 blocks (several errors read silently; tried
+    up to 8 before) is found with its shift, and moving it back puts the band of nearly all its
+    blocks where it was (flat blocks, the same either way, leave the stretch's ends loose)."""
     from types import SimpleNamespace
 
     from acir_core.jpeg.silent import SILENT_REACH, SILENT_SCORE, _band_fit, _change_point, _shift_stretch
@@ -211,16 +212,16 @@ def test_a_stretch_of_blocks_out_of_place_stands_out_and_a_band_in_place_does_no
     order = plane[:rows, :cols].reshape(-1, 64)
     x1, x2 = 900, 2100
     moved = order.copy()
-    moved[x1:x2][:, zz] = order[x1 - 3: x2 - 3][:, zz]  # block i shows block i - 3's band: it belongs 3 back
+    moved[x1:x2][:, zz] = order[x1 - by: x2 - by][:, zz]  # block i shows block i - by's band: it belongs by back
     plane[:rows, :cols] = moved.reshape(rows, cols, 64)
     own, fit = _band_fit(flat, 0, grid, rows, cols, 6, 63)
     (a, b, score), shift = max(((_change_point(own, fit, s, own.size), s)
                                 for s in range(-SILENT_REACH, SILENT_REACH + 1) if s), key=lambda t: t[0][2])
-    assert shift == -3 and score >= SILENT_SCORE and a <= x1 + cols and b >= x2 - cols
+    assert shift == -by and score >= SILENT_SCORE and a <= x1 + cols and b >= x2 - cols
     _shift_stretch(flat, np.zeros(flat.shape[0], np.uint64), SimpleNamespace(mcu_cols=cols,
                    decoded=np.ones(rows * cols, bool)), 0, grid, 6, 63, a, b, shift)
     back = plane[:rows, :cols].reshape(-1, 64)
-    inner = np.arange(x1, x2 - 3)
+    inner = np.arange(x1, x2 - by)
     same = (back[inner][:, zz] == order[inner][:, zz]).all(axis=1)
     textured = np.abs(order[inner][:, zz]).sum(axis=1) > 0
     assert same[textured].mean() > 0.95
@@ -365,6 +366,28 @@ def test_a_dc_scan_error_is_placed_and_levelled_against_the_thumbnail(q92, frac)
     r = restore_photo(_garble_dc(jpeg, frac), stage="sca")
     assert r.status == "restored" and r.mask.mean() < 0.05
     assert y_psnr(r.image, clean.rgb) > 55
+
+
+@pytest.mark.parametrize("frac", [0.3, 0.4, 0.5, 0.6])
+def test_a_moved_dc_stretch_keeps_the_refinement_bits_in_place(q92, frac):
+    """A DC stretch an error moved is moved back with the first scan's bits only: the DC
+    refinement scan reads one bit per block in place, so its bits stay where they were read.
+    Moving them along left every second block a unit off."""
+    from acir_core.sca.dcsteps import find_dc_steps
+    from acir_core.thumbnail import embedded_previews
+
+    jpeg = with_thumbnail(q92)
+    clean = decode(jpeg, "strict")
+    bad = _garble_dc(jpeg, frac)
+    r = decode(bad, "robust")
+    steps = find_dc_steps(r, embedded_previews(bad, 512, 384, "")[0].rgb)
+    assert steps.found
+    trusted = ~steps.untrusted
+    for ci in range(3):
+        comp = r.frame.components[ci]
+        ok = np.repeat(np.repeat(trusted, comp.v, 0), comp.h, 1)
+        same = steps.coefficients[ci][..., 0][ok] == clean.coefficients[ci][..., 0][ok]
+        assert same.mean() > 0.99
 
 
 def test_lost_dc_comes_back_from_the_ac_and_the_neighbours():

@@ -17,7 +17,7 @@ from acir_core.jpeg.entropy import ERROR_NAMES, _ZZ
 from acir_core.jpeg.progressive import ERR_SILENT, SILENT_BACK
 from acir_core.jpeg.tables import Frame, Scan
 
-SILENT_REACH = 8  # shifts a stretch between errors decoded silently is tested for
+SILENT_REACH = 64  # shifts a stretch between errors decoded silently is tested for
 SILENT_ROUNDS = 4  # such stretches moved per scan
 SILENT_SCORE = 6.0  # standard errors its change point must stand out (a band in place: 0)
 TAIL_PLACED = 0.5  # share of the blocks after the split a decode must place to be kept
@@ -45,7 +45,7 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
     ``sr`` is the scan's :class:`~acir_core.jpeg.decoder.ScanResult`; ``redecode(split)``
     decodes the scan again with the silent error's end at MCU ``split``. Returns the result kept."""
     grid = frame.block_grid(scan.components[0].index)
-    own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane)
+    own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane, dc_ok)
     if sr.silent_shift:
         x, _, _ = _change_point(own, fit, sr.silent_shift, own.size)
         _drop_scan_band(coef_flat, known, base, grid, scan.ss, scan.se)
@@ -60,7 +60,7 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
     failures = [e.mcu for e in sr.resyncs if e.reason != ERROR_NAMES[ERR_SILENT]]
     hi = failures[0] if failures else sr.mcu_rows * sr.mcu_cols
     for _ in range(SILENT_ROUNDS):
-        own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane)
+        own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane, dc_ok)
         tries = ((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s)
         (x1, x2, score), shift = max(tries, key=lambda t: t[0][2])
         if score < SILENT_SCORE:
@@ -70,22 +70,31 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
 
 
 def _band_fit(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows: int, mcu_cols: int, ss: int,
-              se: int, dc_plane: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              se: int, dc_plane: np.ndarray | None = None, dc_ok: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Per block of a single-component scan (its MCU order): the log energy of the band ss..se and
     what a line fit on the energy of what the block already holds (DC steps to its neighbours,
     the other AC bands) expects of it. Textured blocks are textured in every band. ``dc_plane``:
-    the DCs to take the steps from (default: the decoded ones)."""
+    the DCs to take the steps from (a hint; default: the decoded ones), ``dc_ok`` where they are
+    in place: with a hint, steps count only between blocks in place, and a block with neither
+    such a step nor an earlier band expects nothing (NaN)."""
     rows, bw = grid
     plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)[:mcu_rows, :mcu_cols].astype(np.float64)
     zz = np.asarray(_ZZ)
     own = np.log1p(np.abs(plane[..., zz[ss: se + 1]]).sum(-1)).ravel()
     other = np.abs(plane[..., zz[1:ss]]).sum(-1) + np.abs(plane[..., zz[se + 1:]]).sum(-1)
-    dc = plane[..., 0] if dc_plane is None else dc_plane[:mcu_rows, :mcu_cols].astype(np.float64)
-    other[:, 1:] += np.abs(np.diff(dc, axis=1))
-    other[1:, :] += np.abs(np.diff(dc, axis=0))
+    hinted = dc_plane is not None
+    dc = dc_plane[:mcu_rows, :mcu_cols].astype(np.float64) if hinted else plane[..., 0]
+    ok = dc_ok[:mcu_rows, :mcu_cols] if hinted and dc_ok is not None else np.ones(dc.shape, bool)
+    across, down = np.abs(np.diff(dc, axis=1)), np.abs(np.diff(dc, axis=0))
+    other[:, 1:] += np.where(ok[:, 1:] & ok[:, :-1], across, 0.0)
+    other[1:, :] += np.where(ok[1:, :] & ok[:-1, :], down, 0.0)
     ref = np.log1p(other).ravel()
-    slope, icept = np.polyfit(ref, own, 1) if np.ptp(ref) > 0 else (0.0, float(own.mean()))
-    return own, icept + slope * ref
+    says = ok.ravel() if hinted and ss == 1 else np.ones(ref.size, bool)  # a first band: only DCs in place say
+    if not says.any():
+        return own, np.full(own.size, np.nan)
+    slope, icept = np.polyfit(ref[says], own[says], 1) if np.ptp(ref[says]) > 0 else (0.0, float(own[says].mean()))
+    return own, np.where(says, icept + slope * ref, np.nan)
 
 
 def _change_point(own: np.ndarray, fit: np.ndarray, shift: int, hi: int) -> tuple[int, int, float]:
@@ -94,7 +103,7 @@ def _change_point(own: np.ndarray, fit: np.ndarray, shift: int, hi: int) -> tupl
     gain (0 for a band in place: shifting it only fits worse)."""
     own, fit = own[:hi], fit[:hi]
     moved = np.clip(np.arange(own.size) + shift, 0, max(own.size - 1, 0))
-    gain = np.abs(own - fit) - np.abs(own - fit[moved])
+    gain = np.nan_to_num(np.abs(own - fit) - np.abs(own - fit[moved]))  # blocks that say nothing: 0
     if not gain.size:
         return 0, 0, 0.0
     total = np.concatenate([[0.0], np.cumsum(gain)])
@@ -111,6 +120,7 @@ def _first_misfit(own: np.ndarray, fit: np.ndarray) -> int:
     e = np.abs(own - fit)
     if e.size < 2:
         return 0
+    e = np.where(np.isnan(e), np.nanmean(e) if np.isfinite(e).any() else 0.0, e)
     return int(np.argmin(np.cumsum(e - e.mean()))) + 1
 
 

@@ -239,8 +239,11 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
             plane = result.coefficients[ci]
             for dy in range(v):
                 for dx in range(h):
-                    coefficients[ci][dr * v + dy, dc * h + dx, 0] = \
-                        plane[sr * v + dy, sc * h + dx, 0].astype(np.int64) - units
+                    # the first scan's bits move; a refinement's (below its unit, read one per block
+                    # in place) stay
+                    first = plane[sr * v + dy, sc * h + dx, 0].astype(np.int64) & ~np.int64(unit - 1)
+                    refined = plane[dr * v + dy, dc * h + dx, 0].astype(np.int64) & np.int64(unit - 1)
+                    coefficients[ci][dr * v + dy, dc * h + dx, 0] = first - units + refined
     offsets = np.array([np.rint(o / np.array(scales) / unit) * unit for o in offs], np.int64)
     return DCSteps(starts=tuple(starts), shifts=tuple(shifts), offsets=offsets, coefficients=coefficients,
                    untrusted=untrusted.reshape(rows, cols))
