@@ -227,6 +227,40 @@ def test_a_stretch_of_blocks_out_of_place_stands_out_and_a_band_in_place_does_no
     assert same[textured].mean() > 0.95
 
 
+@pytest.mark.parametrize("by", [2, 24])
+def test_with_the_dcs_in_place_a_low_band_out_of_place_stands_out_by_its_agreement_with_them(q92, by):
+    """Where a DC hint puts the DCs in place, the lowest AC band's agreement with what the DCs
+    predict says where a stretch of it belongs, sharper than its energy: a band in place scores
+    below the threshold for every shift, a stretch moved by 2 or 24 blocks is found with its
+    shift and its ends within a block row."""
+    from acir_core.jpeg.bandfit import dc_agreement, shift_gain
+    from acir_core.jpeg.entropy import _ZZ
+    from acir_core.jpeg.silent import SILENT_REACH, SILENT_SCORE, _best_stretch
+
+    r = decode(q92, "strict")
+    rows, cols = r.scans[1].mcu_rows, r.scans[1].mcu_cols
+    flat = np.concatenate([c.reshape(-1, 64) for c in r.coefficients]).copy()
+    grid = r.frame.block_grid(0)
+    dc = r.coefficients[0][..., 0].copy()
+    ok = np.ones(dc.shape, bool)
+
+    def best():
+        parts = dc_agreement(flat, 0, grid, rows, cols, 1, 5, r.qtables[0], dc, ok)
+        return max(((_best_stretch(shift_gain(parts, s)), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s),
+                   key=lambda t: t[0][2])
+
+    assert best()[0][2] < SILENT_SCORE
+    plane = flat[: grid[0] * grid[1]].reshape(grid[0], grid[1], 64)
+    zz = np.asarray(_ZZ[1:6])
+    order = plane[:rows, :cols].reshape(-1, 64).copy()
+    x1, x2 = 900, 2100
+    moved = order.copy()
+    moved[x1:x2][:, zz] = order[x1 - by: x2 - by][:, zz]
+    plane[:rows, :cols] = moved.reshape(rows, cols, 64)
+    (a, b, score), shift = best()
+    assert shift == -by and score >= SILENT_SCORE and abs(a - x1) <= cols and abs(b - x2) <= cols
+
+
 @pytest.mark.parametrize("fracs", [(0.2, 0.5), (0.4, 0.8)])
 def test_a_run_between_two_failures_goes_where_the_dcs_say(q92, fracs):
     """Two errors in scan 2 (Y 1-5, first): the run between them has no anchor in the bits (it
@@ -388,6 +422,40 @@ def test_a_moved_dc_stretch_keeps_the_refinement_bits_in_place(q92, frac):
         ok = np.repeat(np.repeat(trusted, comp.v, 0), comp.h, 1)
         same = steps.coefficients[ci][..., 0][ok] == clean.coefficients[ci][..., 0][ok]
         assert same.mean() > 0.99
+
+
+def test_dc_stretches_are_fitted_again_on_all_their_mcus_and_clear_ones_placed():
+    """A stretch's shift is searched on the 192 MCUs after its start, where the garbled ones
+    sit, and in detailed or dark parts the thumbnail misfits more than the noise measured where
+    the photo began: a stretch kept at a wrong shift is fitted again on all its MCUs, and MCUs no
+    stretch explained are placed where one shift clearly explains them; the garbled ones among
+    them, and parts where every shift fits alike, stay untrusted."""
+    from acir_core.sca.dcsteps import _refit
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    thumb = np.cumsum(rng.normal(0, 6, (n + 16, 3)), axis=0)  # what each MCU shows, textured
+    level = np.empty((n, 3))
+    truth = np.arange(n)  # the MCU whose DC belongs at each place
+    truth[1000:2000] += 3
+    truth[2000:] += 6
+    inside = truth < n
+    level[truth[inside]] = thumb[:n][inside] + rng.normal(0, 2, (int(inside.sum()), 3)) + 40  # offset 40
+    level[:1000] = thumb[:1000] + rng.normal(0, 2, (1000, 3))
+    level[truth[2000:2005]] = rng.normal(0, 80, (5, 3))  # garbled MCUs where the second error struck
+    sigma, bias = np.full(3, 2.0), np.zeros(3)
+    source = np.arange(n)
+    source[1000:2000] += 1  # kept at a wrong shift
+    source[2600:] += 6
+    offset = np.zeros((n, 3))
+    offset[1000:] = 40
+    untrusted = np.zeros(n, bool)
+    untrusted[2000:2600] = True
+    _refit(level, thumb[:n], sigma, bias, source, offset, untrusted, n)
+    assert np.array_equal(source[1000:2000], truth[1000:2000])
+    placed = ~untrusted[2000:2600]
+    assert untrusted[2000:2005].sum() >= 4 and placed.mean() > 0.9 and np.array_equal(source[2000:2600][placed], truth[2000:2600][placed])
+    assert np.abs(offset[2000:2600][placed] - 40).max() < 1
 
 
 def test_lost_dc_comes_back_from_the_ac_and_the_neighbours():

@@ -71,6 +71,35 @@ def _best_place(own: np.ndarray, ref: np.ndarray, blocks: np.ndarray, reach: int
     return int(shifts[k]), float(score) if np.isfinite(score) else 0.0
 
 
+def dc_agreement(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows: int, mcu_cols: int,
+                 ss: int, se: int, qt: np.ndarray, dc_plane: np.ndarray,
+                 dc_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per block of a single-component scan (its order): the band's lowest AC coefficients
+    (zig-zag 1-5, scaled to unit spread), what the DCs ``dc_plane`` predict for them, and whether
+    its DC is in place (``dc_ok``); None for a band without them. :func:`shift_gain` compares
+    them: a sharper witness of where a band sits than its energy."""
+    low = [k for k in range(1, 6) if ss <= k <= se]
+    if not low:
+        return None
+    rows, bw = grid
+    plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)
+    own = plane[:mcu_rows, :mcu_cols][..., np.asarray(_ZZ[1:6])[[k - 1 for k in low]]].reshape(-1, len(low))
+    own = own / np.maximum(own.std(0), 1e-9)
+    ref = _dc_predictions(dc_plane, qt, mcu_rows, mcu_cols)[:, [k - 1 for k in low]]
+    return own, ref / np.maximum(ref.std(0), 1e-9), dc_ok[:mcu_rows, :mcu_cols].ravel()
+
+
+def shift_gain(parts: tuple[np.ndarray, np.ndarray, np.ndarray], shift: int) -> np.ndarray:
+    """Per block: how much better its band agrees with what the DCs ``shift`` blocks on predict
+    than with what they predict at the block itself (0 where either DC is not in place);
+    ``parts`` from :func:`dc_agreement`."""
+    own, ref, ok = parts
+    n = own.shape[0]
+    moved = np.clip(np.arange(n) + shift, 0, n - 1)
+    gain = (own * ref[moved]).sum(-1) - (own * ref).sum(-1)
+    return np.where(ok & ok[moved], gain, 0.0)
+
+
 def dc_in_place(scans, frame: Frame, ci: int) -> np.ndarray:
     """Per block of component ``ci`` (its block grid): whether its DC was read before any failure
     of the DC first scans that hold it (a DC scan reads on after a failure, and every later MCU

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from acir_core.jpeg.bandfit import place_runs
+from acir_core.jpeg.bandfit import dc_agreement, place_runs, shift_gain
 from acir_core.jpeg.entropy import ERROR_NAMES, _ZZ
 from acir_core.jpeg.progressive import ERR_SILENT, SILENT_BACK
 from acir_core.jpeg.tables import Frame, Scan
@@ -47,7 +47,9 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
     grid = frame.block_grid(scan.components[0].index)
     own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane, dc_ok)
     if sr.silent_shift:
-        x, _, _ = _change_point(own, fit, sr.silent_shift, own.size)
+        parts = _agreement(coef_flat, base, grid, sr, scan, qt, dc_plane, dc_ok)
+        x = _change_point(own, fit, sr.silent_shift, own.size)[0] if parts is None else \
+            _best_stretch(shift_gain(parts, sr.silent_shift))[0]
         _drop_scan_band(coef_flat, known, base, grid, scan.ss, scan.se)
         again = redecode(x)
         if x > 0 and again.decoded[x:].mean() >= TAIL_PLACED:
@@ -60,13 +62,27 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
     failures = [e.mcu for e in sr.resyncs if e.reason != ERROR_NAMES[ERR_SILENT]]
     hi = failures[0] if failures else sr.mcu_rows * sr.mcu_cols
     for _ in range(SILENT_ROUNDS):
-        own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane, dc_ok)
-        tries = ((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s)
+        parts = _agreement(coef_flat, base, grid, sr, scan, qt, dc_plane, dc_ok)
+        if parts is None:
+            own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane, dc_ok)
+            tries = ((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s)
+        else:
+            tries = ((_best_stretch(shift_gain(parts, s)[:hi]), s) for s in range(-SILENT_REACH, SILENT_REACH + 1)
+                     if s)
         (x1, x2, score), shift = max(tries, key=lambda t: t[0][2])
         if score < SILENT_SCORE:
             break
         _shift_stretch(coef_flat, known, sr, base, grid, scan.ss, scan.se, x1, x2, shift)
     return sr
+
+
+def _agreement(coef_flat: np.ndarray, base: int, grid: tuple[int, int], sr, scan: Scan, qt: np.ndarray,
+               dc_plane: np.ndarray | None, dc_ok: np.ndarray):
+    """:func:`~acir_core.jpeg.bandfit.dc_agreement` of the scan's band where a DC hint puts the
+    DCs in place and the band holds the lowest AC; else None (the band's energy decides)."""
+    if dc_plane is None:
+        return None
+    return dc_agreement(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, qt, dc_plane, dc_ok)
 
 
 def _band_fit(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows: int, mcu_cols: int, ss: int,
@@ -103,7 +119,12 @@ def _change_point(own: np.ndarray, fit: np.ndarray, shift: int, hi: int) -> tupl
     gain (0 for a band in place: shifting it only fits worse)."""
     own, fit = own[:hi], fit[:hi]
     moved = np.clip(np.arange(own.size) + shift, 0, max(own.size - 1, 0))
-    gain = np.nan_to_num(np.abs(own - fit) - np.abs(own - fit[moved]))  # blocks that say nothing: 0
+    return _best_stretch(np.nan_to_num(np.abs(own - fit) - np.abs(own - fit[moved])))  # saying nothing: 0
+
+
+def _best_stretch(gain: np.ndarray) -> tuple[int, int, float]:
+    """The stretch [x1, x2) over which ``gain`` (per block) sums highest, and by how many standard
+    errors of the per-block gain."""
     if not gain.size:
         return 0, 0, 0.0
     total = np.concatenate([[0.0], np.cumsum(gain)])

@@ -30,6 +30,8 @@ SKIP = 32  # MCUs skipped on when nothing fits
 MAX_STRETCHES = 64
 QUIET_LEVELS = 6.0  # the step (levels, root mean square) an error must make in a scan that ended in step
 SAME = 3  # DC units within which a refit at the same shift is the stretch it broke from
+REFIT = 0.8  # share of its misfit a stretch's shift fitted on all its MCUs must bring it to
+CLEAR = 0.6  # share of the next best shift's misfit that places MCUs no stretch explained
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -76,23 +78,41 @@ def _misfit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndar
     return out
 
 
-def _fit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray,
-         reach: int = REACH) -> tuple[int, np.ndarray, float]:
-    """The shift (within ``reach``) and offsets (levels) that best explain the MCUs ``at`` and how
-    well (median misfit)."""
-    best = (0, np.zeros(level.shape[1]), np.inf)
+def _fits(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray,
+          reach: int = REACH) -> list[tuple[int, np.ndarray, float]]:
+    """For each shift within ``reach`` with a source for half of the MCUs ``at``: the shift, the
+    offsets (levels) that best explain them from there, and how well (median misfit)."""
+    out = []
     if at.size < ROLL:
-        return best
+        return out
     for shift in range(-reach, reach + 1):
         src = at - shift
         ok = (src >= 0) & (src < level.shape[0])
         if ok.sum() < at.size // 2:
             continue
         off = np.median(level[src[ok]] - thumb[at[ok]], axis=0)
-        cost = float(np.median(_misfit(level, thumb, sigma, at[ok], shift, off)))
-        if cost < best[2]:
-            best = (shift, off, cost)
-    return best
+        out.append((shift, off, float(np.median(_misfit(level, thumb, sigma, at[ok], shift, off)))))
+    return out
+
+
+def _fit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray,
+         reach: int = REACH) -> tuple[int, np.ndarray, float]:
+    """The shift (within ``reach``) and offsets (levels) that best explain the MCUs ``at`` and how
+    well (median misfit)."""
+    return min(_fits(level, thumb, sigma, at, reach), key=lambda f: f[2], default=(0, np.zeros(level.shape[1]), np.inf))
+
+
+def _clear_fit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray):
+    """:func:`_fit`, when it explains the MCUs ``at`` far better than any shift more than one MCU
+    from it (``CLEAR`` of that misfit) and within ``2 * BREAK`` (detailed parts of a photo
+    misfit their thumbnail more than the part the noise was measured on); else None. Where every
+    shift fits alike (flat, dark) the place stays unknown: what holds nothing is filled alike."""
+    fits = _fits(level, thumb, sigma, at)
+    if not fits:
+        return None
+    shift, off, cost = min(fits, key=lambda f: f[2])
+    rival = min((c for s, _, c in fits if abs(s - shift) > 1), default=np.inf)
+    return (shift, off) if cost <= 2 * BREAK and cost <= CLEAR * rival else None
 
 
 def _head(result: DecodeResult, n: int) -> int:
@@ -115,6 +135,50 @@ def _toned(result: DecodeResult, thumbnail: np.ndarray, rows: int, cols: int, ce
     mask = np.repeat(np.repeat(trusted.reshape(rows, cols), cell_h, 0), cell_w, 1)[: frame.height, : frame.width]
     tone = fit_tone(thumbnail, result.rgb, mask)
     return thumbnail if tone is None else tone.apply(thumbnail)
+
+
+def _segments(source: np.ndarray, untrusted: np.ndarray, end: int) -> list[tuple[int, int]]:
+    """The MCU ranges [a, b) below ``end`` of one shift and trust."""
+    key = np.where(untrusted[:end], np.iinfo(np.int64).min, np.arange(end) - source[:end])
+    cuts = np.flatnonzero(np.diff(key)) + 1
+    bounds = np.concatenate([[0], cuts, [end]])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _refit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, bias: np.ndarray, source: np.ndarray,
+           offset: np.ndarray, untrusted: np.ndarray, end: int) -> None:
+    """Each stretch fitted again on all its MCUs (it was fitted on the ``WINDOW`` after its start,
+    where the garbled MCUs still sit): a shift that fits the whole clearly better replaces it. In
+    what no stretch explained, each ``WINDOW`` of MCUs that one shift and offset explain clearly
+    (:func:`_clear_fit`: a stretch between two errors close together, which the search skipped
+    past) is placed. In place."""
+    for a, b in _segments(source, untrusted, end):
+        at = np.arange(a, b)
+        if untrusted[a]:
+            placed = []  # (shift, MCUs) of the pieces placed, those in a row with one shift merged
+            for x in range(a, b - ROLL + 1, WINDOW):
+                piece = np.arange(x, min(b, x + WINDOW))
+                fit = _clear_fit(level, thumb, sigma, piece)
+                if fit is None:
+                    continue
+                if placed and placed[-1][0] == fit[0] and placed[-1][1][-1] + 1 == x:
+                    placed[-1] = (fit[0], np.concatenate([placed[-1][1], piece]))
+                else:
+                    placed.append((fit[0], piece))
+            for shift, mcus in placed:  # one error's stretch: one offset, fitted on all of it
+                src = mcus - shift
+                inside = (src >= 0) & (src < level.shape[0])
+                off = np.median(level[src[inside]] - thumb[mcus[inside]], axis=0)
+                fits = mcus[_misfit(level, thumb, sigma, mcus, shift, off) <= 2 * BREAK]  # not the garbled ones
+                source[fits], offset[fits], untrusted[fits] = fits - shift, off - bias, False
+            continue
+        if b - a < 2 * WINDOW:
+            continue
+        was = a - int(source[a])
+        now = float(np.median(_misfit(level, thumb, sigma, at, was, offset[a] + bias)))
+        shift, off, cost = _fit(level, thumb, sigma, at)
+        if shift != was and cost < REFIT * now:
+            source[at], offset[at] = at - shift, off - bias
 
 
 def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
@@ -225,6 +289,8 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
             shifts.append(shift)
             offs.append(off - bias)
         m = nxt
+    if not weak:
+        _refit(level, thumb, sigma, bias, source, offset, untrusted, end)
     untrusted |= (source < 0) | (source >= n)  # moved in from before the first MCU or past the last
     coefficients = tuple(c.copy() for c in result.coefficients)
     moved = (source != np.arange(n)) | np.any(np.abs(offset) > 0, axis=1)
