@@ -263,7 +263,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
                                                             result.restart_intervals, result.coefficients)
         return PhotoResult(source=source, status=status, stage="none", image=result.rgb, mask=mask, coded=coded,
                            record=rec)
-    thumb = origin = None
+    thumb = origin = hint = None
     if stage != "decode":
         thumb, origin = found or _thumbnail_of(original, grafted, result, thumbnail, source)
         hint = dc_hint(result, thumb) if grafted is None else None
@@ -277,6 +277,8 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
                               "lost": [s for s in bd.scans if s["mcus_lost"]]}
         if scrambled:
             rec["progressive"]["dc_scrambled"] = True  # decoded without a failure, parts from the thumbnail
+        if hint is not None:
+            rec["progressive"]["dc_hint"] = True  # decoded again, the AC placed against the DC put right
     if stage == "decode":
         sr = result.scans[0]
         grid = (sr.suspect | ~sr.decoded).reshape(sr.mcu_rows, sr.mcu_cols)
