@@ -19,7 +19,7 @@ from acir_core.jpeg.tables import Frame, Scan
 
 SILENT_REACH = 64  # shifts a stretch between errors decoded silently is tested for
 SILENT_ROUNDS = 4  # such stretches moved per scan
-SILENT_SCORE = 6.0  # standard errors its change point must stand out (a band in place: 0)
+SILENT_SCORE = 5.5  # standard errors its change point must stand out (a band in place: 0)
 TAIL_PLACED = 0.5  # share of the blocks after the split a decode must place to be kept
 
 
