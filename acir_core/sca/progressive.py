@@ -52,6 +52,18 @@ def silently_scrambled(result: DecodeResult, thumbnail: np.ndarray | None) -> bo
     return find_dc_steps(result, framed).found
 
 
+def _blocks(frame, grid: np.ndarray, ci: int, shape: tuple[int, int], outside: bool) -> np.ndarray:
+    """The frame's MCU grid ``grid`` as component ``ci``'s blocks (``shape``); blocks past the
+    MCU grid (padding) get ``outside``."""
+    single = len(frame.components) == 1
+    v, h = (1, 1) if single else (frame.components[ci].v, frame.components[ci].h)
+    out = np.full(shape, outside, bool)
+    up = np.repeat(np.repeat(grid, v, 0), h, 1)
+    r, c = min(shape[0], up.shape[0]), min(shape[1], up.shape[1])
+    out[:r, :c] = up[:r, :c]
+    return out
+
+
 def _dc_read_on(result: DecodeResult) -> bool:
     """Whether a DC first scan read on after a failure or ended out of step: its later MCUs may
     sit a few places off, on a wrong predictor."""
@@ -84,16 +96,8 @@ def dc_hint(result: DecodeResult, thumbnail: np.ndarray | None) -> DCHint | None
     coefficients = result.coefficients
     if steps.found:
         coefficients, grid = steps.coefficients, grid | steps.untrusted
-    single = len(frame.components) == 1
-    in_place = []
-    for ci, comp in enumerate(frame.components):
-        v, h = (1, 1) if single else (comp.v, comp.h)
-        rows, cols = coefficients[ci].shape[:2]
-        blocks = np.ones((rows, cols), bool)
-        up = np.repeat(np.repeat(grid, v, 0), h, 1)
-        r, c = min(rows, up.shape[0]), min(cols, up.shape[1])
-        blocks[:r, :c] = up[:r, :c]
-        in_place.append(~blocks & ((result.bands[ci] & np.uint64(1)) != 0))
+    in_place = [~_blocks(frame, grid, ci, coefficients[ci].shape[:2], True) & ((result.bands[ci] & np.uint64(1)) != 0)
+                for ci in range(len(frame.components))]
     return DCHint(dc=tuple(c[..., 0].copy() for c in coefficients), in_place=tuple(in_place))
 
 
@@ -120,12 +124,8 @@ def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -
     if grid.any() and not grid.all():
         unknown, grids, scales = [], [], []
         for ci, comp in enumerate(frame.components):
-            v, h = (1, 1) if single else (comp.v, comp.h)
             rows, cols = coefficients[ci].shape[:2]
-            blocks = np.repeat(np.repeat(grid, v, 0), h, 1)
-            unk = np.zeros((rows, cols), bool)
-            r, c = min(rows, blocks.shape[0]), min(cols, blocks.shape[1])
-            unk[:r, :c] = blocks[:r, :c]
+            unk = _blocks(frame, grid, ci, (rows, cols), False)
             unknown.append(unk | ((result.bands[ci] & np.uint64(1)) == 0))
             grids.append((rows, cols))
             scales.append((1, 1) if single else (frame.max_v // comp.v, frame.max_h // comp.h))
