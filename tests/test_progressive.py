@@ -463,9 +463,9 @@ def test_lost_dc_comes_back_from_the_ac_and_the_neighbours():
     apart the two DCs are; with the thumbnail's block means for the low frequencies the DC of a
     wide area comes back within a level or two, where the thumbnail alone is blurred. Known
     blocks keep theirs exactly."""
-    from acir_core.sca.dcrecover import block_levels, recover_dc
+    from acir_core.sca.dcrecover import recover_dc
     from acir_core.sca.fill import upsampled_thumbnail
-    from acir_core.sca.thumbmodel import jfif_planes
+    from acir_core.sca.thumbmodel import block_levels
     from acir_core.thumbnail import synthetic_thumbnail
 
     clean = decode(_progressive(photo_like(512, 384, seed=8), quality=92), "strict")
@@ -478,7 +478,7 @@ def test_lost_dc_comes_back_from_the_ac_and_the_neighbours():
     for c, u in zip(lost, unknown):
         c[..., 0][u] = 0
     up = upsampled_thumbnail(synthetic_thumbnail(clean.rgb), 512, 384)
-    levels = block_levels(jfif_planes(up, "ycbcr"), [u.shape for u in unknown], [(1, 1), (2, 2), (2, 2)])
+    levels = block_levels(up, "ycbcr", [u.shape for u in unknown], [(1, 1), (2, 2), (2, 2)])
     got = recover_dc(lost, clean.qtables, unknown, levels)
     for ci in range(3):
         q0 = clean.qtables[ci].reshape(-1)[0]

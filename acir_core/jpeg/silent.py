@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numba import njit
 
 from acir_core.jpeg.bandfit import dc_agreement, place_runs, shift_gain
 from acir_core.jpeg.entropy import ERROR_NAMES, _ZZ
@@ -65,11 +66,9 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
         parts = _agreement(coef_flat, base, grid, sr, scan, qt, dc_plane, dc_ok)
         if parts is None:
             own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane, dc_ok)
-            tries = ((_change_point(own, fit, s, hi), s) for s in range(-SILENT_REACH, SILENT_REACH + 1) if s)
+            x1, x2, score, shift = _energy_tries(own[:hi], fit[:hi], SILENT_REACH)
         else:
-            tries = ((_best_stretch(shift_gain(parts, s)[:hi]), s) for s in range(-SILENT_REACH, SILENT_REACH + 1)
-                     if s)
-        (x1, x2, score), shift = max(tries, key=lambda t: t[0][2])
+            x1, x2, score, shift = _agreement_tries(*parts, hi, SILENT_REACH)
         if score < SILENT_SCORE:
             break
         _shift_stretch(coef_flat, known, sr, base, grid, scan.ss, scan.se, x1, x2, shift)
@@ -95,12 +94,11 @@ def _band_fit(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows:
     in place: with a hint, steps count only between blocks in place, and a block with neither
     such a step nor an earlier band expects nothing (NaN)."""
     rows, bw = grid
-    plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)[:mcu_rows, :mcu_cols].astype(np.float64)
-    zz = np.asarray(_ZZ)
-    own = np.log1p(np.abs(plane[..., zz[ss: se + 1]]).sum(-1)).ravel()
-    other = np.abs(plane[..., zz[1:ss]]).sum(-1) + np.abs(plane[..., zz[se + 1:]]).sum(-1)
+    plane = coef_flat[base: base + rows * bw].reshape(rows, bw, 64)
+    own, other = _band_energy(plane, mcu_rows, mcu_cols, ss, se, np.asarray(_ZZ, np.int64))
+    own = np.log1p(own).ravel()
     hinted = dc_plane is not None
-    dc = dc_plane[:mcu_rows, :mcu_cols].astype(np.float64) if hinted else plane[..., 0]
+    dc = (dc_plane if hinted else plane[..., 0])[:mcu_rows, :mcu_cols].astype(np.float64)
     ok = dc_ok[:mcu_rows, :mcu_cols] if hinted and dc_ok is not None else np.ones(dc.shape, bool)
     across, down = np.abs(np.diff(dc, axis=1)), np.abs(np.diff(dc, axis=0))
     other[:, 1:] += np.where(ok[:, 1:] & ok[:, :-1], across, 0.0)
@@ -113,26 +111,113 @@ def _band_fit(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows:
     return own, np.where(says, icept + slope * ref, np.nan)
 
 
+@njit(cache=True)
+def _band_energy(plane: np.ndarray, mcu_rows: int, mcu_cols: int, ss: int, se: int,
+                 zz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per block (mcu_rows × mcu_cols of a block grid): the sum of |coefficient| over the band
+    ss..se (zig-zag), and over the other AC."""
+    own = np.zeros((mcu_rows, mcu_cols))
+    other = np.zeros((mcu_rows, mcu_cols))
+    for r in range(mcu_rows):
+        for c in range(mcu_cols):
+            a, b = 0.0, 0.0
+            for k in range(1, 64):
+                v = abs(float(plane[r, c, zz[k]]))
+                if ss <= k <= se:
+                    a += v
+                else:
+                    b += v
+            own[r, c] = a
+            other[r, c] = b
+    return own, other
+
+
 def _change_point(own: np.ndarray, fit: np.ndarray, shift: int, hi: int) -> tuple[int, int, float]:
     """The stretch [x1, x2) of blocks below ``hi`` whose band fits the blocks ``shift`` on better
     than its own, and how clearly: the gain summed over it, in standard errors of the per-block
     gain (0 for a band in place: shifting it only fits worse)."""
-    own, fit = own[:hi], fit[:hi]
-    moved = np.clip(np.arange(own.size) + shift, 0, max(own.size - 1, 0))
-    return _best_stretch(np.nan_to_num(np.abs(own - fit) - np.abs(own - fit[moved])))  # saying nothing: 0
+    if not shift:
+        return 0, 0, 0.0
+    x1, x2, score, _ = _energy_tries(own[:hi], fit[:hi], abs(shift), shift)
+    return x1, x2, score
+
+
+@njit(cache=True)
+def _energy_tries(own: np.ndarray, fit: np.ndarray, reach: int, only: int = 0) -> tuple[int, int, float, int]:
+    """Over the shifts -reach..reach (not 0; ``only``: that one alone): the stretch whose band fits
+    the blocks that many on better than its own that stands out most (:func:`_stretch_of` of the
+    per-block gain; a block whose fit says nothing gains 0), as (x1, x2, score, shift)."""
+    n = own.size
+    gain = np.zeros(n)
+    best = (0, 0, -np.inf, 0)
+    for s in range(-reach, reach + 1):
+        if s == 0 or (only != 0 and s != only):
+            continue
+        for i in range(n):
+            g = abs(own[i] - fit[i]) - abs(own[i] - fit[min(max(i + s, 0), n - 1)])
+            gain[i] = 0.0 if np.isnan(g) else g
+        x1, x2, score = _stretch_of(gain)
+        if score > best[2]:
+            best = (x1, x2, score, s)
+    return best
+
+
+@njit(cache=True)
+def _agreement_tries(own: np.ndarray, ref: np.ndarray, ok: np.ndarray, hi: int,
+                     reach: int) -> tuple[int, int, float, int]:
+    """:func:`_energy_tries` for a band judged by its agreement with the DC predictions
+    (:func:`~acir_core.jpeg.bandfit.shift_gain` over the blocks below ``hi``)."""
+    n = own.shape[0]
+    m = min(hi, n)
+    gain = np.zeros(m)
+    best = (0, 0, -np.inf, 0)
+    for s in range(-reach, reach + 1):
+        if s == 0:
+            continue
+        for i in range(m):
+            j = min(max(i + s, 0), n - 1)
+            g = 0.0
+            if ok[i] and ok[j]:
+                a, b = 0.0, 0.0
+                for k in range(own.shape[1]):
+                    a += own[i, k] * ref[j, k]
+                    b += own[i, k] * ref[i, k]
+                g = a - b
+            gain[i] = g
+        x1, x2, score = _stretch_of(gain)
+        if score > best[2]:
+            best = (x1, x2, score, s)
+    return best
+
+
+@njit(cache=True)
+def _stretch_of(gain: np.ndarray) -> tuple[int, int, float]:
+    """The stretch [x1, x2) over which ``gain`` (per block) sums highest, and by how many standard
+    errors of the per-block gain."""
+    n = gain.size
+    if n == 0:
+        return 0, 0, 0.0
+    total, lowest, low_at, best, x1, x2, t2 = 0.0, 0.0, 0, 0.0, 0, 0, 0.0
+    mean = 0.0
+    for i in range(n):
+        total += gain[i]
+        mean += gain[i]
+        if total < lowest:
+            lowest, low_at = total, i + 1
+        if total - lowest > best:
+            best, x1, x2 = total - lowest, low_at, i + 1
+    mean /= n
+    var = 0.0
+    for i in range(n):
+        var += (gain[i] - mean) ** 2
+    spread = np.sqrt(var / n) * np.sqrt(n)
+    return x1, x2, best / spread if spread > 0 else 0.0
 
 
 def _best_stretch(gain: np.ndarray) -> tuple[int, int, float]:
     """The stretch [x1, x2) over which ``gain`` (per block) sums highest, and by how many standard
     errors of the per-block gain."""
-    if not gain.size:
-        return 0, 0, 0.0
-    total = np.concatenate([[0.0], np.cumsum(gain)])
-    lowest = np.minimum.accumulate(total)  # best stretch ending at each block: total - the lowest before it
-    x2 = int(np.argmax(total - lowest))
-    x1 = int(np.flatnonzero(total[: x2 + 1] == lowest[x2])[0])
-    spread = float(np.std(gain)) * np.sqrt(gain.size)
-    return x1, x2, float((total[x2] - total[x1]) / spread) if spread > 0 else 0.0
+    return _stretch_of(np.ascontiguousarray(gain, np.float64))
 
 
 def _first_misfit(own: np.ndarray, fit: np.ndarray) -> int:

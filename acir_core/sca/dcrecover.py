@@ -68,18 +68,6 @@ def _solve(u, unknown, th, wh, tv, wv, prior, lam, relax, sweeps):
                 u[r, c] += relax * (num / den - u[r, c])
 
 
-def block_levels(planes: list[np.ndarray], grids: list[tuple[int, int]], scales: list[tuple[int, int]]) -> list[np.ndarray]:
-    """Each component's mean sample level per block from full-size planes (H×W, float; e.g. the
-    thumbnail up-sampled, in the frame's colour space): a block of a component sampled ``(sy,
-    sx)`` times coarser covers 8·sy × 8·sx pixels; the edges are extended to cover the grid."""
-    out = []
-    for plane, (rows, cols), (sy, sx) in zip(planes, grids, scales):
-        h, w = rows * 8 * sy, cols * 8 * sx
-        full = np.pad(plane, ((0, max(0, h - plane.shape[0])), (0, max(0, w - plane.shape[1]))), mode="edge")[:h, :w]
-        out.append(full.reshape(rows, 8 * sy, cols, 8 * sx).mean(axis=(1, 3)))
-    return out
-
-
 def recover_dc(coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...], unknown: list[np.ndarray],
                levels: list[np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
     """``coefficients`` (per component, block rows × cols × 64, natural order) with the DC of the

@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.sca.fill import upsampled_thumbnail
-from acir_core.sca.thumbmodel import jfif_planes
+from acir_core.sca.thumbmodel import block_levels
 from acir_core.thumbframe import fit_tone
 
 REACH = 48  # MCUs a stretch after a silent error may have moved
@@ -57,13 +58,31 @@ def _mcu_means(coefs: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.nd
     return coefs[: rows * v, : cols * h, 0].astype(np.float64).reshape(rows, v, cols, h).mean(axis=(1, 3))
 
 
+@njit(cache=True)
 def _rolling_median(x: np.ndarray, n: int) -> np.ndarray:
     """Median of x[i:i+n] for each i (shorter at the end)."""
-    if x.size == 0:
-        return x
-    pad = np.concatenate([x, np.full(n - 1, np.nan)])
-    win = np.lib.stride_tricks.sliding_window_view(pad, n)
-    return np.nanmedian(win, axis=1)
+    out = np.empty(x.size)
+    for i in range(x.size):
+        out[i] = np.median(x[i: min(i + n, x.size)])
+    return out
+
+
+def _first_break(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, m: int, end: int, shift: int,
+                 off: np.ndarray) -> int:
+    """The first MCU from ``m`` where the running median misfit of the stretch (``shift``,
+    ``off``) passes BREAK, else ``end``; looked for in growing pieces, so a stretch costs what it
+    spans rather than the rest of the photo."""
+    size = 1024
+    while m < end:
+        b = min(end, m + size + ROLL - 1)
+        roll = _rolling_median(_misfit(level, thumb, sigma, np.arange(m, b), shift, off), ROLL)
+        n = size if b < end else b - m
+        broken = np.flatnonzero(roll[:n] > BREAK)
+        if broken.size:
+            return m + int(broken[0])
+        m += n
+        size *= 2
+    return end
 
 
 def _misfit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray, shift: int,
@@ -190,7 +209,8 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     cell_h, cell_w = (8, 8) if single else (8 * frame.max_v, 8 * frame.max_h)
     thumbnail = _toned(result, thumbnail, rows, cols, cell_h, cell_w)
     up = upsampled_thumbnail(thumbnail, frame.width, frame.height)
-    planes = jfif_planes(up, frame.color)
+    ncomp = len(frame.components)
+    thumb_levels = block_levels(up, frame.color, [(rows, cols)] * ncomp, [(cell_h // 8, cell_w // 8)] * ncomp)
     dc_scan = next(s for s in result.scans if s.band is not None and s.band[0] == 0 and s.band[2] == 0)
     unit = 1 << dc_scan.band[3]
     levels, thumbs, scales, known = [], [], [], np.ones((rows, cols), bool)
@@ -198,12 +218,8 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
         v, h = (1, 1) if single else (comp.v, comp.h)
         q0 = float(result.qtables[ci].reshape(-1)[0])
         level = _mcu_means(result.coefficients[ci], rows, cols, v, h) * q0 / 8.0 + 128.0
-        p = planes[ci]
-        full = np.pad(p, ((0, max(0, rows * cell_h - p.shape[0])), (0, max(0, cols * cell_w - p.shape[1]))),
-                      mode="edge")[: rows * cell_h, : cols * cell_w]
-        thumb = full.reshape(rows, cell_h, cols, cell_w).mean(axis=(1, 3))
         levels.append(level.ravel())
-        thumbs.append(thumb.ravel())
+        thumbs.append(thumb_levels[ci].ravel())
         scales.append(q0 / 8.0)
         band = result.bands[ci][: rows * v, : cols * h] & np.uint64(1)
         known &= (band != 0).reshape(rows, v, cols, h).all(axis=(1, 3))
@@ -225,10 +241,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     starts, shifts, offs = [0], [0], [np.zeros(level.shape[1])]
     shift, off, m = 0, bias, 0
     while m < end:
-        at = np.arange(m, end)
-        roll = _rolling_median(_misfit(level, thumb, sigma, at, shift, off), ROLL)
-        broken = np.flatnonzero(roll > BREAK)
-        stop = end if not broken.size else m + int(broken[0])
+        stop = _first_break(level, thumb, sigma, m, end, shift, off)
         source[m:stop] = np.arange(m, stop) - shift
         offset[m:stop] = off - bias
         if stop >= end:

@@ -18,11 +18,11 @@ import numpy as np
 from acir_core.jpeg.bandfit import DCHint
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.jpeg.progressive import band_damage
-from acir_core.sca.dcrecover import block_levels, recover_dc
+from acir_core.sca.dcrecover import recover_dc
 from acir_core.sca.dcsteps import find_dc_steps
 from acir_core.sca.fill import upsampled_thumbnail
 from acir_core.sca.result import SCAResult
-from acir_core.sca.thumbmodel import jfif_planes
+from acir_core.sca.thumbmodel import block_levels
 from acir_core.thumbframe import frame_thumbnail
 
 
@@ -132,7 +132,7 @@ def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -
         levels = None
         if thumbnail is not None:
             up = upsampled_thumbnail(thumbnail, frame.width, frame.height)
-            levels = block_levels(jfif_planes(up, frame.color), grids, scales)
+            levels = block_levels(up, frame.color, grids, scales)
         coefficients = recover_dc(coefficients, result.qtables, unknown, levels)
     rgb = result.rgb if coefficients is result.coefficients else result.rerender(coefficients)
     return SCAResult(rgb=rgb, mask=mask, mcu_mask=grid, segments=(), coefficients=coefficients,

@@ -74,6 +74,36 @@ def jfif_planes(rgb: np.ndarray, color: str) -> list[np.ndarray]:
     return [y, -0.168736 * r - 0.331264 * g + 0.5 * b + 128, 0.5 * r - 0.418688 * g - 0.081312 * b + 128]
 
 
+@njit(cache=True)
+def _cell_sums(rgb: np.ndarray, rows: int, cols: int, ch: int, cw: int) -> np.ndarray:
+    """Per cell of a rows × cols grid of ch × cw pixels, the sum of each channel, the picture's
+    last row and column repeated to cover the grid."""
+    h, w = rgb.shape[0], rgb.shape[1]
+    out = np.zeros((rows, cols, 3))
+    for y in range(rows * ch):
+        yy = min(y, h - 1)
+        r = y // ch
+        for x in range(cols * cw):
+            xx = min(x, w - 1)
+            c = x // cw
+            for k in range(3):
+                out[r, c, k] += rgb[yy, xx, k]
+    return out
+
+
+def block_levels(rgb: np.ndarray, color: str, grids: list[tuple[int, int]],
+                 scales: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Each component's mean sample level per block of a full-size RGB picture (e.g. the thumbnail
+    up-sampled) in the frame's colour space: a block of a component sampled ``(sy, sx)`` times
+    coarser covers 8·sy × 8·sx pixels; the edges are extended to cover the grid. The colour
+    transform is affine, so it is taken of the block means rather than of every pixel."""
+    out = []
+    for ci, ((rows, cols), (sy, sx)) in enumerate(zip(grids, scales)):
+        mean = _cell_sums(np.ascontiguousarray(rgb), rows, cols, 8 * sy, 8 * sx) / float(64 * sy * sx)
+        out.append(jfif_planes(mean, color)[ci])
+    return out
+
+
 class Downsample:
     """Our image reduced to the thumbnail's size exactly as Pillow's bicubic resize makes it, kept
     up to date band by band. The reduction runs in two passes, along rows and then along columns
