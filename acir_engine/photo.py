@@ -162,13 +162,15 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
 
 
 def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: int,
-                     memory_budget: int) -> tuple[DecodeResult, Grafted | None]:
+                     memory_budget: int, search: bool) -> tuple[DecodeResult, Grafted | None]:
     """The robust decode of ``data``; for a file whose header is lost or unreadable, the decode
     of its surviving data under a header put back (:func:`acir_core.graft.graft`: its own
-    surviving segments, else a donor's; ``donors`` a sequence or a callable giving one)."""
+    surviving segments, else a donor's; ``donors`` a sequence or a callable giving one).
+    ``search``: :func:`~acir_core.jpeg.decoder.decode`'s ``search_refinements``."""
     try:
         check_budget(data, stage=stage, source=source, max_pixels=max_pixels, memory_budget=memory_budget)
-        return decode(data, "robust", source=source, max_pixels=max_pixels), None
+        return decode(data, "robust", source=source, max_pixels=max_pixels,
+                      search_refinements=search), None
     except (NotJpeg, CorruptHeader) as exc:
         if not header_lost(data):
             raise
@@ -178,7 +180,7 @@ def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: i
     return g.result, g
 
 
-def _without_repeats(data: bytes, result: DecodeResult, source: str, max_pixels: int):
+def _without_repeats(data: bytes, result: DecodeResult, source: str, max_pixels: int, search: bool):
     """``data`` and its decode with every stretch written twice taken out
     (:func:`acir_core.damage.undo_repeats`), and where each was, when that decodes as an intact
     file or cleaner (fewer resyncs, missing MCUs and MCUs left over after the last): periodic
@@ -189,7 +191,8 @@ def _without_repeats(data: bytes, result: DecodeResult, source: str, max_pixels:
     undone = undo_repeats(data, before=before, source=source)
     if undone is None:
         return data, result, None
-    again = decode(undone[0], "robust", source=source, max_pixels=max_pixels)
+    again = decode(undone[0], "robust", source=source, max_pixels=max_pixels,
+                   search_refinements=search)
 
     def hurt(r: DecodeResult) -> int:
         return len(r.resyncs) + int(r.missing.sum()) + sum(int(s.segment_extra.sum()) for s in r.scans)
@@ -226,10 +229,13 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     if undone is not None:  # every LF has a CR before it: a text-mode transfer, taken back first
         data = undone[0]
     t0 = time.perf_counter()
-    result, grafted = _decode_or_graft(data, donors, stage, source, max_pixels, memory_budget)
+    # past the decode stage a damaged progressive file is first looked at without its refinements'
+    # searches, and decoded in full once its DC hint is known
+    search = stage == "decode"
+    result, grafted = _decode_or_graft(data, donors, stage, source, max_pixels, memory_budget, search)
     repeats = None
     if grafted is None:  # a copy can decode without a failure where markers restart it
-        data, result, repeats = _without_repeats(data, result, source, max_pixels)
+        data, result, repeats = _without_repeats(data, result, source, max_pixels, search)
     t1 = time.perf_counter()
     summary = result.summary()
     rec = {"width": result.frame.width, "height": result.frame.height,
@@ -267,10 +273,13 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     if stage != "decode":
         thumb, origin = found or _thumbnail_of(original, grafted, result, thumbnail, source)
         hint = dc_hint(result, thumb) if grafted is None else None
-        if hint is not None:  # a DC scan read on: the AC first scans placed again against its DC put right
+        if hint is not None or result.deferred:  # with the AC first scans placed against the DC put right
             result = decode(data, "robust", source=source, max_pixels=max_pixels, dc_hint=hint)
             t1 = time.perf_counter()
             timings["decode"] = t1 - t0
+            summary = result.summary()
+            rec.update(resyncs=summary["resyncs"], bits_skipped=summary["bits_skipped"],
+                       suspect_fraction=summary["suspect_fraction"], missing_fraction=summary["missing_fraction"])
     if result.frame.marker == 0xC2:
         bd = band_damage(result)
         rec["progressive"] = {"scans": len(result.scans), "coarse_fraction": float(bd.detail_lost.mean()),

@@ -76,12 +76,15 @@ def run_case(task: dict) -> dict:
            "acir_s": acir_s, "pillow_s": pillow_s, "cases": []}
 
     def case(name: str, damaged_prog: bytes, damaged_base: bytes | None) -> None:
+        t = time.perf_counter()
         r = restore_photo(damaged_prog, source=path.name, stage="sca")
-        c = {"damage": name, "acir": _y_psnr(r.image, clean.rgb),
+        c = {"damage": name, "acir": _y_psnr(r.image, clean.rgb), "acir_s": time.perf_counter() - t,
              "pillow": _y_psnr(pillow_rgb(damaged_prog, clean.rgb.shape), clean.rgb),
              "pillow_default": _y_psnr(_pillow_default(damaged_prog, clean.rgb.shape), clean.rgb)}
         if damaged_base is not None:
+            t = time.perf_counter()
             c["baseline_acir"] = _y_psnr(restore_photo(damaged_base, source=path.name, stage="sca").image, truth)
+            c["baseline_s"] = time.perf_counter() - t
         row["cases"].append(c)
 
     for ber in task["bers"]:
@@ -91,6 +94,12 @@ def run_case(task: dict) -> dict:
         spec = [parse_damage(f"cut:{keep}")]
         case(f"cut {keep:g}", apply_damage(prog, spec).data, None)
     return row
+
+
+def _secs(vals: list) -> str:
+    """Mean / max of the restore times measured (none: older results)."""
+    vals = [v for v in vals if v is not None]
+    return f"{np.mean(vals):.1f} / {max(vals):.1f}" if vals else "—"
 
 
 def summarise(rows: list[dict]) -> str:
@@ -103,15 +112,17 @@ def summarise(rows: list[dict]) -> str:
     out = [f"clean: {exact} of {len(rows)} bit-exact with libjpeg-turbo; decode time / Pillow's: median "
            f"{np.median(ratio):.2f}×, worst {ratio.max():.2f}×; robust decoding: {robust} of {len(rows)} the same, "
            f"{breaks} codes against libjpeg's conventions in {places} places checked", "",
-           "| damage | cases | Pillow (best effort) | Pillow (default) | acir | acir - Pillow | acir, baseline file |",
-           "| --- | --- | --- | --- | --- | --- | --- |"]
+           "| damage | cases | Pillow (best effort) | Pillow (default) | acir | acir - Pillow | acir, baseline file "
+           "| restore s (mean / max) | baseline file s |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     names = list(dict.fromkeys(c["damage"] for r in rows for c in r["cases"]))
     for n in names:
         cs = [c for r in rows for c in r["cases"] if c["damage"] == n]
         base = [c["baseline_acir"] for c in cs if "baseline_acir" in c]
         out.append(f"| {n} | {len(cs)} | {m([c['pillow'] for c in cs]):.2f} | {m([c['pillow_default'] for c in cs]):.2f} "
                    f"| {m([c['acir'] for c in cs]):.2f} | {m([c['acir'] for c in cs]) - m([c['pillow'] for c in cs]):+.2f} "
-                   f"| {f'{m(base):.2f}' if base else '—'} |")
+                   f"| {f'{m(base):.2f}' if base else '—'} | {_secs([c.get('acir_s') for c in cs])} "
+                   f"| {_secs([c.get('baseline_s') for c in cs])} |")
     return "\n".join(out)
 
 

@@ -384,6 +384,27 @@ def test_a_refinement_error_is_found_within_blocks_of_it(q92, k, fracs, most):
     assert differ.sum() <= most
 
 
+@pytest.mark.parametrize("k", [6, 10])
+def test_a_first_look_skips_the_refinement_searches_and_the_engine_then_decodes_in_full(q92, k):
+    """``search_refinements=False``, the engine's first look at a damaged progressive file (all
+    its DC hint needs): a refinement scan stops at its first failure, the rest keeping what earlier
+    scans gave, and the result says so. The engine then decodes the file in full: its record
+    counts the full decode's resumptions and its decode stage shows the full decode."""
+    clean = decode(q92, "strict")
+    bad = _garble(q92, clean.scans[k - 1], 0.3)[0]
+    full = decode(bad, "robust")
+    look = decode(bad, "robust", search_refinements=False)
+    assert look.deferred and look.scans[k - 1].deferred and not full.deferred
+    assert full.scans[k - 1].resyncs and not look.scans[k - 1].resyncs
+    assert (~look.scans[k - 1].decoded).mean() > 0.5 > (~full.scans[k - 1].decoded).mean()
+    assert all(a.deferred == (i == k - 1) for i, a in enumerate(look.scans))
+    assert y_psnr(look.rgb, clean.rgb) > 30
+    r = restore_photo(bad, stage="sca")
+    assert r.record["resyncs"] == len(full.resyncs)
+    assert r.record["missing_fraction"] == full.summary()["missing_fraction"]
+    assert np.array_equal(restore_photo(bad, stage="decode").image, full.rgb)
+
+
 def _garble_dc(data: bytes, frac: float) -> bytes:
     clean = decode(data, "strict")
     return _garble(data, clean.scans[0], frac)[0]

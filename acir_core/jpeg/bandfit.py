@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from acir_core.jpeg.entropy import _ZZ
 from acir_core.jpeg.progressive import band_bits
@@ -50,25 +51,66 @@ def _best_place(own: np.ndarray, ref: np.ndarray, blocks: np.ndarray, reach: int
     best with ``ref`` (per block of the scan × coefficient, agreement = their product summed),
     counting only places ``usable``, and by how many standard errors it beats every other shift
     (a shift needs ``PLACE_INSIDE`` of the run on usable places)."""
-    shifts = np.arange(-reach, reach + 1)
-    pos = blocks[:, None] + shifts[None, :]
-    at = np.clip(pos, 0, ref.shape[0] - 1)
-    inside = (pos >= 0) & (pos < ref.shape[0]) & usable[at]
-    g = np.where(inside, (own[:, None, :] * ref[at]).sum(-1), 0.0)
-    ok = inside.mean(0) >= PLACE_INSIDE
-    if not ok.any():
+    shift, score = _place_scores(np.ascontiguousarray(own, np.float64), np.ascontiguousarray(ref, np.float64),
+                                 np.ascontiguousarray(blocks, np.int64), reach, np.ascontiguousarray(usable, np.bool_),
+                                 PLACE_INSIDE)
+    return int(shift), float(score)
+
+
+@njit(cache=True)
+def _place_scores(own: np.ndarray, ref: np.ndarray, blocks: np.ndarray, reach: int, usable: np.ndarray,
+                  least: float) -> tuple[int, float]:
+    """:func:`_best_place`'s shift and score: per shift the agreement of each block on a usable
+    place; the best mean among the shifts with ``least`` of the run usable, and the smallest
+    t-statistic of its gain over any other such shift."""
+    nb, nk = own.shape
+    ns = 2 * reach + 1
+    n = ref.shape[0]
+    g = np.zeros((nb, ns))
+    inside = np.zeros((nb, ns), np.bool_)
+    for b in range(nb):
+        for si in range(ns):
+            p = blocks[b] + si - reach
+            if 0 <= p < n and usable[p]:
+                inside[b, si] = True
+                t = 0.0
+                for c in range(nk):
+                    t += own[b, c] * ref[p, c]
+                g[b, si] = t
+    ok = np.zeros(ns, np.bool_)
+    best, k = -np.inf, -1
+    for si in range(ns):
+        cnt, tot = 0, 0.0
+        for b in range(nb):
+            if inside[b, si]:
+                cnt += 1
+                tot += g[b, si]
+        ok[si] = cnt / nb >= least
+        if ok[si]:
+            mean = tot / max(cnt, 1)
+            if mean > best:
+                best, k = mean, si
+    if k < 0:
         return 0, 0.0
-    mean = np.where(ok, g.sum(0) / np.maximum(inside.sum(0), 1), -np.inf)
-    k = int(np.argmax(mean))
     score = np.inf
-    for j in np.flatnonzero(ok):
-        if j == k:
+    gain = np.empty(nb)
+    for j in range(ns):
+        if not ok[j] or j == k:
             continue
-        both = inside[:, j] & inside[:, k]
-        gain = g[both, k] - g[both, j]
-        sd = float(np.std(gain))
-        score = min(score, float(gain.mean()) / sd * np.sqrt(gain.size) if sd > 0 else 0.0)
-    return int(shifts[k]), float(score) if np.isfinite(score) else 0.0
+        m = 0
+        for b in range(nb):
+            if inside[b, j] and inside[b, k]:
+                gain[m] = g[b, k] - g[b, j]
+                m += 1
+        if m == 0:
+            continue
+        mean = gain[:m].mean()
+        var = 0.0
+        for i in range(m):
+            var += (gain[i] - mean) ** 2
+        sd = np.sqrt(var / m)
+        score = min(score, mean / sd * np.sqrt(m) if sd > 0 else 0.0)
+    return k - reach, score if np.isfinite(score) else 0.0
 
 
 def dc_agreement(coef_flat: np.ndarray, base: int, grid: tuple[int, int], mcu_rows: int, mcu_cols: int,

@@ -95,6 +95,7 @@ class ScanResult:
     band: tuple[int, int, int, int] | None = None  # a progressive scan's (Ss, Se, Ah, Al); None: sequential
     silent_shift: int = 0  # a progressive scan that ended out of step with no failure: its blocks' net shift (DC: its sign)
     conventions: tuple[int, int] = (0, 0)  # a progressive AC scan: codes a libjpeg-style encoder never sends, places checked
+    deferred: bool = False  # a progressive refinement scan that stopped at a failure without looking for where it resumes
 
     def sound_segments(self) -> np.ndarray:
         """Per restart segment: decoded as the encoder wrote it, every MCU without a failure and its
@@ -151,6 +152,12 @@ class DecodeResult:
     mode: str
     resync_method: str
     bands: tuple[np.ndarray, ...] | None = field(default=None, repr=False)  # progressive: per block, coefficients known
+
+    @property
+    def deferred(self) -> bool:
+        """Whether a refinement scan stopped at a failure without looking for where it resumes
+        (``decode(..., search_refinements=False)``): not the decode to keep."""
+        return any(s.deferred for s in self.scans)
 
     @property
     def resyncs(self) -> tuple[Resync, ...]:
@@ -452,7 +459,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
     keep_middle = _placed_after(scan, robust)
     starts_bit = np.full(n_mcus, -1, np.int64)
     events = np.zeros((MAX_PROGRESSIVE_RESYNCS, 5), np.int64)
-    err = np.zeros(5, np.int64)
+    err = np.zeros(6, np.int64)
     cut = end + 1 >= len(data) or data[end] != 0xFF
     seg_cut = np.zeros(starts.size, np.bool_)
     seg_cut[-1] = cut
@@ -467,7 +474,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
         np.array([4 + sc.ta for sc in scan.components], np.int64),
         _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, seg_cut, opts["lookback_bits"],
         opts["window_bits"], opts["lookahead"], PROGRESSIVE_MARGIN, REFINE_LOOKAHEAD, REFINE_SPAN,
-        REFINE_BACK, REFINE_WINDOW, split, keep_middle, soft, coef_flat,
+        REFINE_BACK, REFINE_WINDOW, split, keep_middle, soft, opts.get("search", True), coef_flat,
         coef_flat.copy() if robust and scan.kind == 3 else coef_flat[:0], known, doubt, decoded, starts_bit, events,
         err)
     if robust and scan.kind == 3 and not interleaved:  # blocks whose refinement was lost: later ones cannot read them
@@ -493,7 +500,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
                       segment_count=counts,
                       segment_extra=np.zeros(firsts.size, np.int64), segment_pad=np.zeros(firsts.size, np.int64),
                       band=(scan.ss, scan.se, scan.ah, scan.al), silent_shift=int(err[1]) if robust else 0,
-                      conventions=(int(err[3]), int(err[4])))
+                      conventions=(int(err[3]), int(err[4])), deferred=bool(err[5]))
 
 
 def _conventional(scans: list[ScanResult]) -> bool:
@@ -505,7 +512,7 @@ def _conventional(scans: list[ScanResult]) -> bool:
     scan's codes that break them are failures, found blocks after an error rather than thousands
     (docs/decoder.md)."""
     clean = [s.conventions for s in scans if s.band is not None and s.band[0] > 0 and not s.resyncs
-             and not s.silent_shift and not s.cut]
+             and not s.silent_shift and not s.cut and not s.deferred]
     breaks, places = sum(v for v, _ in clean), sum(o for _, o in clean)
     return places >= CONVENTION_EVIDENCE and breaks * CONVENTION_RATE <= places  # a break or two: damage read silently
 
@@ -583,7 +590,8 @@ def _next_scan_check(data: bytes, tables: Tables, covered: set[int], progressive
 
 def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_pixels: int = DEFAULT_MAX_PIXELS,
            source: str | None = None, lookback_bits: int = 256, window_bits: int = 8192, lookahead: int = 32,
-           max_candidates: int = 64, head: HeadStart | None = None, dc_hint: DCHint | None = None) -> DecodeResult:
+           max_candidates: int = 64, head: HeadStart | None = None, dc_hint: DCHint | None = None,
+           search_refinements: bool = True) -> DecodeResult:
     """Decode a baseline/extended sequential Huffman JPEG (see the module docstring).
 
     ``resync`` (robust mode): ``lookahead`` (default) or ``paper``. ``lookback_bits``: MCUs that
@@ -592,7 +600,10 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
     failure, MCUs decoded ahead per candidate, candidates scored). ``head``: the first scan's
     beginning was lost; its data starts there (:class:`HeadStart`, robust mode). ``dc_hint``: a
     progressive file's DC as a first decode and its thumbnail put right; AC first scans place the
-    runs they read between two failures against it (robust mode).
+    runs they read between two failures against it (robust mode). ``search_refinements`` false:
+    a first look at a damaged progressive file (its DC and AC first scans, for ``dc_hint``), whose
+    AC refinement scans stop at their first failure rather than search where they resume, the
+    costliest part of its decode (:attr:`DecodeResult.deferred` says whether one did).
     """
     if mode not in MODES:
         raise InvalidParameter(f"decode mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -600,7 +611,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
         raise InvalidParameter(f"resync must be one of {', '.join(RESYNC_METHODS)}, got {resync!r}")
     robust = mode == "robust"
     opts = {"lookback_bits": lookback_bits, "window_bits": window_bits, "lookahead": lookahead,
-            "max_candidates": max_candidates}
+            "max_candidates": max_candidates, "search": search_refinements}
     data = bytes(data)
     data_arr = np.frombuffer(data, np.uint8)
     tables = Tables()

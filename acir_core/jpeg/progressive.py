@@ -463,7 +463,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                             blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols,
                             dc_tab, ac_tab, lut, kind, ss, se, al, robust, cut, lookback, window, lookahead,
                             margin, refine_lookahead, refine_span, refine_back, refine_window, split, keep_middle, soft,
-                            coef, prior, known, doubt, decoded, starts, events, err):
+                            search, coef, prior, known, doubt, decoded, starts, events, err):
     """Decode one scan's restart segments into ``coef`` (all blocks, natural order). ``decoded``
     (per MCU of this scan) is set for every MCU decoded without a failure; ``known`` (per block)
     gains this scan's band for every block decoded; ``starts``: each MCU's first bit. Strict: the
@@ -477,7 +477,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     ``prior``: the planes before a refinement scan, ``doubt``: blocks later refinements cannot
     read; ``soft``: codes a libjpeg-style encoder never sends are failures too (robust), and
     ``err[3]``, ``err[4]`` count such codes and the places they could have been (docs/decoder.md,
-    progressive files)."""
+    progressive files); ``search`` false: a refinement scan does not look for where it resumes
+    after a failure (the rest keeps what earlier scans gave; ``err[5]`` set)."""
     band = band_bits(ss, se)
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
@@ -606,7 +607,10 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                     bit0 = max(bit0, starts[run0] + 1)
                 t0 = max(lo, tb)
                 per = max((start - seg_start[g]) // max(m - first, 1), 1)  # bits a block takes, on average
-                if eob[SOFT]:  # near the failing decode's blocks first, then further on where the bits say
+                if not search:
+                    found = -1
+                    err[5] = 1
+                elif eob[SOFT]:  # near the failing decode's blocks first, then further on where the bits say
                     found, t1, spent = _soft_resync(buf, bit0, start + refine_window, start, m, per, starts, lo, tb,
                                                     SOFT_REACH, end, last, refine_lookahead, kind, ss, se, al, prior,
                                                     lay, dc_tab, ac_tab, lut, scratch, trace, REFINE_VERIFY, known,

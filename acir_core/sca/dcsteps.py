@@ -101,17 +101,49 @@ def _fits(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarra
           reach: int = REACH) -> list[tuple[int, np.ndarray, float]]:
     """For each shift within ``reach`` with a source for half of the MCUs ``at``: the shift, the
     offsets (levels) that best explain them from there, and how well (median misfit)."""
-    out = []
     if at.size < ROLL:
-        return out
-    for shift in range(-reach, reach + 1):
-        src = at - shift
-        ok = (src >= 0) & (src < level.shape[0])
-        if ok.sum() < at.size // 2:
+        return []
+    valid, offs, costs = _shift_fits(level, thumb, sigma, np.ascontiguousarray(at, np.int64), reach)
+    return [(s - reach, offs[s], float(costs[s])) for s in np.flatnonzero(valid)]
+
+
+@njit(cache=True)
+def _shift_fits(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray,
+                reach: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_fits` per shift -reach..reach: whether it has a source for half the MCUs, its
+    offsets (the median difference per component) and its median misfit."""
+    n, nc = level.shape
+    k = 2 * reach + 1
+    valid = np.zeros(k, np.bool_)
+    offs = np.zeros((k, nc))
+    costs = np.full(k, np.inf)
+    idx = np.empty(at.size, np.int64)
+    diff = np.empty(at.size)
+    for si in range(k):
+        shift = si - reach
+        m = 0
+        for i in range(at.size):
+            src = at[i] - shift
+            if 0 <= src < n:
+                idx[m] = i
+                m += 1
+        if m < at.size // 2 or m == 0:
             continue
-        off = np.median(level[src[ok]] - thumb[at[ok]], axis=0)
-        out.append((shift, off, float(np.median(_misfit(level, thumb, sigma, at[ok], shift, off)))))
-    return out
+        valid[si] = True
+        for c in range(nc):
+            for j in range(m):
+                i = idx[j]
+                diff[j] = level[at[i] - shift, c] - thumb[at[i], c]
+            offs[si, c] = np.median(diff[:m])
+        for j in range(m):
+            i = idx[j]
+            t = 0.0
+            for c in range(nc):
+                d = (level[at[i] - shift, c] - offs[si, c] - thumb[at[i], c]) / sigma[c]
+                t += d * d
+            diff[j] = np.sqrt(t / nc)
+        costs[si] = np.median(diff[:m])
+    return valid, offs, costs
 
 
 def _fit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray,
