@@ -478,7 +478,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     read; ``soft``: codes a libjpeg-style encoder never sends are failures too (robust), and
     ``err[3]``, ``err[4]`` count such codes and the places they could have been (docs/decoder.md,
     progressive files); ``search`` false: a refinement scan does not look for where it resumes
-    after a failure (the rest keeps what earlier scans gave; ``err[5]`` set)."""
+    after a failure or blocks it cannot read (the rest keeps what earlier scans gave; ``err[5]``
+    set)."""
     band = band_bits(ss, se)
     nb = blk_comp.shape[0]
     ncomp = comp_h.shape[0]
@@ -523,6 +524,10 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                             comp_bw, comp_cols), band):
                         m2 += 1
                     if m2 >= last:
+                        break
+                    if not search:  # a first look: the rest keeps what earlier scans gave
+                        _restore_band(coef, prior, decoded, lay, ss, se, m, last)
+                        err[5] = 1
                         break
                     carry = max(eob[RUN] - (m2 - m), 0)
                     found = -1
