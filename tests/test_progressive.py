@@ -564,6 +564,32 @@ def test_a_dc_scan_that_ends_out_of_step_says_so(q92):
     assert decode(_garble_dc(q92, 0.1), "robust").scans[0].silent_shift != 0
 
 
+def test_a_dc_step_inside_the_head_has_no_say_in_the_thumbnails_tone():
+    """The thumbnail is toned to the photo on the MCUs before the DC scan's first reported error.
+    An error read silently before that moved nearly all of them 60 levels: the toned thumbnail
+    took that on, and the step was never undone (Galaxy Note 3 and Leica T at 1e-5: 6.5 dB, the
+    photo washed out). A step found inside those MCUs has the thumbnail toned again on the MCUs
+    before it, and the DCs after it come back exactly."""
+    import dataclasses
+
+    from acir_core.sca.dcsteps import find_dc_steps
+    from acir_core.thumbnail import synthetic_thumbnail
+
+    clean = decode(_progressive(photo_like(2048, 1024, seed=5), quality=92), "robust")
+    camera = np.clip(synthetic_thumbnail(clean.rgb).astype(int) + 4, 0, 255).astype(np.uint8)
+    f = clean.frame
+    after = np.zeros((f.mcu_rows, f.mcu_cols), bool)
+    after.ravel()[300:] = True  # of 8,192 MCUs; the head is the first 2,048
+    blocks = np.repeat(np.repeat(after, 2, 0), 2, 1)
+    coefs = [c.copy() for c in clean.coefficients]
+    coefs[0][..., 0][blocks] += int(round(60 * 8 / clean.qtables[0].reshape(-1)[0] / 2)) * 2
+    bad = dataclasses.replace(clean, coefficients=tuple(coefs), rgb=clean.rerender(tuple(coefs)),
+                              scans=(dataclasses.replace(clean.scans[0], silent_shift=-1),) + clean.scans[1:])
+    steps = find_dc_steps(bad, camera)
+    assert 290 <= steps.starts[1] <= 310 and steps.untrusted.mean() < 0.05
+    assert (steps.coefficients[0][..., 0][blocks] == clean.coefficients[0][..., 0][blocks]).mean() > 0.95
+
+
 def test_a_camera_toned_thumbnail_is_no_dc_step(q92):
     """A camera's thumbnail can be tens of levels brighter in the mid-tones than the photo: that
     is its tone (fitted first), not a DC scan's error, and an intact decode keeps every DC."""

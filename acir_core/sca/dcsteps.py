@@ -32,6 +32,7 @@ MAX_STRETCHES = 64
 QUIET_LEVELS = 6.0  # the step (levels, root mean square) an error must make in a scan that ended in step
 SAME = 3  # DC units within which a refit at the same shift is the stretch it broke from
 REFIT = 0.8  # share of its misfit a stretch's shift fitted on all its MCUs must bring it to
+RETONE = 2  # times the thumbnail is toned again on the MCUs before a step found inside the head
 CLEAR = 0.6  # share of the next best shift's misfit that places MCUs no stretch explained
 
 
@@ -176,13 +177,14 @@ def _head(result: DecodeResult, n: int) -> int:
     return min(n, max(first, WINDOW))
 
 
-def _toned(result: DecodeResult, thumbnail: np.ndarray, rows: int, cols: int, cell_h: int, cell_w: int) -> np.ndarray:
+def _toned(result: DecodeResult, thumbnail: np.ndarray, rows: int, cols: int, cell_h: int, cell_w: int,
+           head: int) -> np.ndarray:
     """``thumbnail`` mapped to the photo's colours (:func:`acir_core.thumbframe.fit_tone`) on the
     MCUs of :func:`_head`: a camera's thumbnail can be tens of levels off in places, which would
     read as a DC step."""
     frame = result.frame
     trusted = np.zeros(rows * cols, bool)
-    trusted[: _head(result, rows * cols)] = True
+    trusted[:head] = True
     mask = np.repeat(np.repeat(trusted.reshape(rows, cols), cell_h, 0), cell_w, 1)[: frame.height, : frame.width]
     tone = fit_tone(thumbnail, result.rgb, mask)
     return thumbnail if tone is None else tone.apply(thumbnail)
@@ -234,12 +236,38 @@ def _refit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, bias: np.nda
 
 def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     """The stretches of a progressive frame's MCUs whose DC a silently read error moved, against
-    ``thumbnail`` (framed to the photo), and the coefficients with each moved back."""
+    ``thumbnail`` (framed to the photo), and the coefficients with each moved back. The thumbnail
+    is toned on the MCUs before the DC scan's first reported error (:func:`_head`); where a step
+    shows up inside them (an error read silently), on the MCUs before that step instead, and the
+    stretches found again: toned on MCUs an error moved, the thumbnail took on their colours."""
+    rows, cols = _grid(result)
+    head = _head(result, rows * cols)
+    steps = best = _steps(result, thumbnail, head)
+    for _ in range(RETONE):
+        lost = np.flatnonzero(steps.untrusted.ravel()[:head])[:1]
+        broke = max(min(list(steps.starts[1:]) + [int(i) for i in lost], default=head), WINDOW)
+        if broke >= head:
+            break
+        head = broke
+        steps = _steps(result, thumbnail, head)
+        if steps.untrusted.mean() < best.untrusted.mean():
+            best = steps
+    return best
+
+
+def _grid(result: DecodeResult) -> tuple[int, int]:
+    """The MCU grid a DC scan's stretches are found on (blocks, for one component)."""
+    frame = result.frame
+    return result.bands[0].shape if len(frame.components) == 1 else (frame.mcu_rows, frame.mcu_cols)
+
+
+def _steps(result: DecodeResult, thumbnail: np.ndarray, head: int) -> DCSteps:
+    """:func:`find_dc_steps` with the thumbnail toned on the first ``head`` MCUs."""
     frame = result.frame
     single = len(frame.components) == 1
-    rows, cols = result.bands[0].shape if single else (frame.mcu_rows, frame.mcu_cols)
+    rows, cols = _grid(result)
     cell_h, cell_w = (8, 8) if single else (8 * frame.max_v, 8 * frame.max_h)
-    thumbnail = _toned(result, thumbnail, rows, cols, cell_h, cell_w)
+    thumbnail = _toned(result, thumbnail, rows, cols, cell_h, cell_w, head)
     up = upsampled_thumbnail(thumbnail, frame.width, frame.height)
     ncomp = len(frame.components)
     thumb_levels = block_levels(up, frame.color, [(rows, cols)] * ncomp, [(cell_h // 8, cell_w // 8)] * ncomp)
@@ -263,7 +291,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     n = level.shape[0]
     first = np.flatnonzero(~known.ravel())
     end = int(first[0]) if first.size else n  # a DC scan that failed lost the rest: nothing to place
-    head = slice(0, min(end, _head(result, n)))  # where the thumbnail was toned: before any error
+    head = slice(0, min(end, head))  # where the thumbnail was toned: before any error
     bias = np.median(level[head] - thumb[head], axis=0) if end else np.zeros(level.shape[1])
     sigma = np.maximum(np.median(np.abs(np.diff(level[:end] - thumb[:end], axis=0)), axis=0) / 0.954, 0.5) \
         if end > 2 else np.ones(level.shape[1])
