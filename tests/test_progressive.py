@@ -590,6 +590,22 @@ def test_a_dc_step_inside_the_head_has_no_say_in_the_thumbnails_tone():
     assert (steps.coefficients[0][..., 0][blocks] == clean.coefficients[0][..., 0][blocks]).mean() > 0.95
 
 
+def test_blocks_out_of_the_sample_range_tell_a_wrong_offset():
+    """A block's mean lies within the sample range, so a DC left 300 levels off puts most blocks
+    outside it and a right one none: what picks among passes toned on different MCUs."""
+    from acir_core.sca.dcsteps import DCSteps, _outside
+
+    clean = decode(_progressive(photo_like(512, 384, seed=8), quality=92), "robust")
+
+    def steps(coefs):
+        return DCSteps(starts=(0,), shifts=(0,), offsets=np.zeros((1, 3), np.int64), coefficients=coefs,
+                       untrusted=np.zeros((clean.frame.mcu_rows, clean.frame.mcu_cols), bool))
+    assert _outside(clean, steps(clean.coefficients)) == 0.0
+    off = [c.copy() for c in clean.coefficients]
+    off[0][..., 0] -= int(300 * 8 / clean.qtables[0].reshape(-1)[0])
+    assert _outside(clean, steps(tuple(off))) > 0.3
+
+
 def test_a_camera_toned_thumbnail_is_no_dc_step(q92):
     """A camera's thumbnail can be tens of levels brighter in the mid-tones than the photo: that
     is its tone (fitted first), not a DC scan's error, and an intact decode keeps every DC."""

@@ -32,7 +32,7 @@ MAX_STRETCHES = 64
 QUIET_LEVELS = 6.0  # the step (levels, root mean square) an error must make in a scan that ended in step
 SAME = 3  # DC units within which a refit at the same shift is the stretch it broke from
 REFIT = 0.8  # share of its misfit a stretch's shift fitted on all its MCUs must bring it to
-RETONE = 2  # times the thumbnail is toned again on the MCUs before a step found inside the head
+OUTSIDE_SAME = 0.01  # share of blocks out of the sample range within which two passes are alike
 CLEAR = 0.6  # share of the next best shift's misfit that places MCUs no stretch explained
 
 
@@ -238,21 +238,42 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     """The stretches of a progressive frame's MCUs whose DC a silently read error moved, against
     ``thumbnail`` (framed to the photo), and the coefficients with each moved back. The thumbnail
     is toned on the MCUs before the DC scan's first reported error (:func:`_head`); where a step
-    shows up inside them (an error read silently), on the MCUs before that step instead, and the
-    stretches found again: toned on MCUs an error moved, the thumbnail took on their colours."""
+    shows up inside them (an error read silently) or blocks come out of the sample range, also on
+    the MCUs before that step and on fewer MCUs, and the stretches found again for each (toned on
+    MCUs an error moved, the thumbnail took on their colours): the pass that puts fewest blocks
+    out of range and leaves the first MCUs as decoded is kept."""
     rows, cols = _grid(result)
     head = _head(result, rows * cols)
-    steps = best = _steps(result, thumbnail, head)
-    for _ in range(RETONE):
-        lost = np.flatnonzero(steps.untrusted.ravel()[:head])[:1]
-        broke = max(min(list(steps.starts[1:]) + [int(i) for i in lost], default=head), WINDOW)
-        if broke >= head:
-            break
-        head = broke
-        steps = _steps(result, thumbnail, head)
-        if steps.untrusted.mean() < best.untrusted.mean():
-            best = steps
-    return best
+    first = _steps(result, thumbnail, head)
+    if _untouched(first) >= head and _outside(result, first) <= OUTSIDE_SAME:
+        return first
+    heads = dict.fromkeys(h for h in (max(_untouched(first), WINDOW), head // 4, head // 16, WINDOW)
+                          if WINDOW <= h < head)
+    passes = [first] + [_steps(result, thumbnail, h) for h in heads]
+    # a block's mean lies within the sample range: of the passes nearly as good at that, the
+    # one that leaves the decode as it was from the first MCU (right up to the first error)
+    # longest, then the one that trusts most
+    least = min(_outside(result, p) for p in passes)
+    near = [p for p in passes if _outside(result, p) <= least + OUTSIDE_SAME]
+    return max(near, key=lambda p: (_untouched(p), -float(p.untrusted.mean())))
+
+
+def _outside(result: DecodeResult, steps: DCSteps) -> float:
+    """The share of blocks whose corrected DC puts their mean outside the sample range (by more
+    than a quantiser step): no picture has them, an offset left wrong does."""
+    out = total = 0
+    for coefs, qt in zip(steps.coefficients, result.qtables):
+        q0 = float(qt.reshape(-1)[0])
+        level = coefs[..., 0].astype(np.float64) * q0 / 8.0 + 128.0
+        out += int(((level < -q0) | (level > 255.0 + q0)).sum())
+        total += level.size
+    return out / max(total, 1)
+
+
+def _untouched(steps: DCSteps) -> int:
+    """How many MCUs from the first no stretch moves and none is untrusted."""
+    lost = np.flatnonzero(steps.untrusted.ravel())[:1]
+    return min(list(steps.starts[1:]) + [int(i) for i in lost], default=steps.untrusted.size)
 
 
 def _grid(result: DecodeResult) -> tuple[int, int]:
