@@ -259,18 +259,13 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
 
 
 def _outside(result: DecodeResult, steps: DCSteps) -> float:
-    """The share of blocks of trusted MCUs whose corrected DC puts their mean outside the sample
-    range (by more than a quantiser step): no picture has them, an offset left wrong does."""
-    frame = result.frame
-    rows, cols = steps.untrusted.shape
-    single = len(frame.components) == 1
+    """The share of blocks whose corrected DC puts their mean outside the sample range (by more
+    than a quantiser step): no picture has them, an offset left wrong does."""
     out = total = 0
-    for ci, (coefs, qt) in enumerate(zip(steps.coefficients, result.qtables)):
-        v, h = (1, 1) if single else (frame.components[ci].v, frame.components[ci].h)
+    for coefs, qt in zip(steps.coefficients, result.qtables):
         q0 = float(qt.reshape(-1)[0])
-        level = coefs[: rows * v, : cols * h, 0].astype(np.float64) * q0 / 8.0 + 128.0
-        trusted = np.repeat(np.repeat(~steps.untrusted, v, 0), h, 1)
-        out += int((((level < -q0) | (level > 255.0 + q0)) & trusted).sum())
+        level = coefs[..., 0].astype(np.float64) * q0 / 8.0 + 128.0
+        out += int(((level < -q0) | (level > 255.0 + q0)).sum())
         total += level.size
     return out / max(total, 1)
 
