@@ -281,6 +281,31 @@ def test_a_run_between_two_failures_goes_where_the_dcs_say(q92, fracs):
     assert y_psnr(r.rgb, clean.rgb) > 40
 
 
+def test_a_run_far_off_is_found_near_the_shift_of_the_run_before_it(q92):
+    """Each error of an AC first scan adds to how far its runs sit from their blocks: in a 12-Mpx
+    camera file at 1e-5 the later runs needed 100 and more, past the ±96 searched around where a
+    run was decoded, and lost their band. Searched around the shift of the run placed before it,
+    a run 120 blocks off goes back."""
+    from acir_core.jpeg.bandfit import PLACE_REACH, PLACE_SCORE, _best_place, _dc_predictions
+    from acir_core.jpeg.entropy import _ZZ
+
+    clean = decode(q92, "strict")
+    y = clean.coefficients[0]
+    rows, cols = y.shape[:2]
+    ref = _dc_predictions(y[..., 0], clean.qtables[0], rows, cols)
+    ref = ref / np.maximum(ref.std(0), 1e-9)
+    truth = np.arange(600, 1800)
+    own = y.reshape(-1, 64)[truth][:, np.asarray(_ZZ[1:6])].astype(np.float64)
+    own = own / np.maximum(own.std(0), 1e-9)
+    blocks = truth - 120  # where the run was decoded
+    usable = np.ones(rows * cols, bool)
+    assert PLACE_REACH < 120
+    far, _ = _best_place(own, ref, blocks, PLACE_REACH, usable)
+    assert far != 120
+    shift, score = _best_place(own, ref, blocks, PLACE_REACH, usable, center=100)
+    assert shift == 120 and score >= PLACE_SCORE
+
+
 def test_runs_are_placed_only_where_the_dcs_are_in_place(q92):
     """A DC scan's failure leaves every later MCU's DC a few places off, so the DCs there cannot
     place an AC run: only blocks read before the DC scan's first failure count, and none once the

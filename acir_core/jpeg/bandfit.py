@@ -46,15 +46,15 @@ def _dc_predictions(dc_plane: np.ndarray, qt: np.ndarray, mcu_rows: int, mcu_col
 
 
 def _best_place(own: np.ndarray, ref: np.ndarray, blocks: np.ndarray, reach: int,
-               usable: np.ndarray) -> tuple[int, float]:
-    """The shift (within ±``reach``) at which the coefficients ``own`` of blocks ``blocks`` agree
-    best with ``ref`` (per block of the scan × coefficient, agreement = their product summed),
-    counting only places ``usable``, and by how many standard errors it beats every other shift
-    (a shift needs ``PLACE_INSIDE`` of the run on usable places)."""
+               usable: np.ndarray, center: int = 0) -> tuple[int, float]:
+    """The shift (within ±``reach`` of ``center``) at which the coefficients ``own`` of blocks
+    ``blocks`` agree best with ``ref`` (per block of the scan × coefficient, agreement = their
+    product summed), counting only places ``usable``, and by how many standard errors it beats
+    every other shift (a shift needs ``PLACE_INSIDE`` of the run on usable places)."""
     shift, score = _place_scores(np.ascontiguousarray(own, np.float64), np.ascontiguousarray(ref, np.float64),
-                                 np.ascontiguousarray(blocks, np.int64), reach, np.ascontiguousarray(usable, np.bool_),
-                                 PLACE_INSIDE)
-    return int(shift), float(score)
+                                 np.ascontiguousarray(blocks, np.int64) + center, reach,
+                                 np.ascontiguousarray(usable, np.bool_), PLACE_INSIDE)
+    return int(shift) + center, float(score)
 
 
 @njit(cache=True)
@@ -201,14 +201,20 @@ def place_runs(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.nd
     ref = ref / np.maximum(ref.std(0), 1e-9)
     usable = dc_ok[:sr.mcu_rows, :cols].ravel()
     placed = 0
+    shifts: dict[int, int] = {}  # first block of each run placed -> its shift
     for blocks, vals in sorted(runs, key=lambda t: -t[0].size):
         if blocks.size < PLACE_LEAST:
             continue
         own = vals[:, [k - scan.ss for k in low]].astype(np.float64)
         own = own / np.maximum(own.std(0), 1e-9)
         shift, score = _best_place(own, ref, blocks, PLACE_REACH, usable)
+        before = [a for a in shifts if a < blocks[0]]
+        if score < PLACE_SCORE and before and shifts[max(before)]:
+            # errors add up: a run sits near the shift of the run placed before it
+            shift, score = _best_place(own, ref, blocks, PLACE_REACH, usable, shifts[max(before)])
         if score < PLACE_SCORE:
             continue
+        shifts[int(blocks[0])] = shift
         dst = blocks + shift
         free = (dst >= 0) & (dst < n)
         free[free] = (kplane[dst[free] // cols, dst[free] % cols] & band) == 0
