@@ -180,7 +180,7 @@ def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: i
     return g.result, g
 
 
-def _without_repeats(data: bytes, result: DecodeResult, source: str, max_pixels: int, search: bool):
+def _without_repeats(data: bytes, result: DecodeResult, source: str, max_pixels: int):
     """``data`` and its decode with every stretch written twice taken out
     (:func:`acir_core.damage.undo_repeats`), and where each was, when that decodes as an intact
     file or cleaner (fewer resyncs, missing MCUs and MCUs left over after the last): periodic
@@ -191,8 +191,9 @@ def _without_repeats(data: bytes, result: DecodeResult, source: str, max_pixels:
     undone = undo_repeats(data, before=before, source=source)
     if undone is None:
         return data, result, None
-    again = decode(undone[0], "robust", source=source, max_pixels=max_pixels,
-                   search_refinements=search)
+    if result.deferred:  # compared in full: a first look loses a refinement scan's rest at a failure
+        result = decode(data, "robust", source=source, max_pixels=max_pixels)
+    again = decode(undone[0], "robust", source=source, max_pixels=max_pixels)
 
     def hurt(r: DecodeResult) -> int:
         return len(r.resyncs) + int(r.missing.sum()) + sum(int(s.segment_extra.sum()) for s in r.scans)
@@ -235,7 +236,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     result, grafted = _decode_or_graft(data, donors, stage, source, max_pixels, memory_budget, search)
     repeats = None
     if grafted is None:  # a copy can decode without a failure where markers restart it
-        data, result, repeats = _without_repeats(data, result, source, max_pixels, search)
+        data, result, repeats = _without_repeats(data, result, source, max_pixels)
     t1 = time.perf_counter()
     summary = result.summary()
     rec = {"width": result.frame.width, "height": result.frame.height,

@@ -105,7 +105,7 @@ def _fits(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarra
     if at.size < ROLL:
         return []
     valid, offs, costs = _shift_fits(level, thumb, sigma, np.ascontiguousarray(at, np.int64), reach)
-    return [(s - reach, offs[s], float(costs[s])) for s in np.flatnonzero(valid)]
+    return [(int(s) - reach, offs[s], float(costs[s])) for s in np.flatnonzero(valid)]
 
 
 @njit(cache=True)
@@ -245,9 +245,9 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     rows, cols = _grid(result)
     head = _head(result, rows * cols)
     first = _steps(result, thumbnail, head)
-    if _untouched(first) >= head and _outside(result, first) <= OUTSIDE_SAME:
+    if _untouched(result, first) >= head and _outside(result, first) <= OUTSIDE_SAME:
         return first
-    heads = dict.fromkeys(h for h in (max(_untouched(first), WINDOW), head // 4, head // 16, WINDOW)
+    heads = dict.fromkeys(h for h in (max(_untouched(result, first), WINDOW), head // 4, head // 16, WINDOW)
                           if WINDOW <= h < head)
     passes = [first] + [_steps(result, thumbnail, h) for h in heads]
     # a block's mean lies within the sample range: of the passes nearly as good at that, the
@@ -255,7 +255,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     # longest, then the one that trusts most
     least = min(_outside(result, p) for p in passes)
     near = [p for p in passes if _outside(result, p) <= least + OUTSIDE_SAME]
-    return max(near, key=lambda p: (_untouched(p), -float(p.untrusted.mean())))
+    return max(near, key=lambda p: (_untouched(result, p), -float(p.untrusted.mean())))
 
 
 def _outside(result: DecodeResult, steps: DCSteps) -> float:
@@ -270,10 +270,19 @@ def _outside(result: DecodeResult, steps: DCSteps) -> float:
     return out / max(total, 1)
 
 
-def _untouched(steps: DCSteps) -> int:
-    """How many MCUs from the first no stretch moves and none is untrusted."""
-    lost = np.flatnonzero(steps.untrusted.ravel())[:1]
-    return min(list(steps.starts[1:]) + [int(i) for i in lost], default=steps.untrusted.size)
+def _untouched(result: DecodeResult, steps: DCSteps) -> int:
+    """How many MCUs from the first keep the DC decoded (no stretch moved or levelled them) and
+    are trusted."""
+    frame = result.frame
+    rows, cols = steps.untrusted.shape
+    single = len(frame.components) == 1
+    changed = steps.untrusted.copy()
+    for ci, (ours, decoded) in enumerate(zip(steps.coefficients, result.coefficients)):
+        v, h = (1, 1) if single else (frame.components[ci].v, frame.components[ci].h)
+        diff = ours[: rows * v, : cols * h, 0] != decoded[: rows * v, : cols * h, 0]
+        changed |= diff.reshape(rows, v, cols, h).any(axis=(1, 3))
+    first = np.flatnonzero(changed.ravel())[:1]
+    return int(first[0]) if first.size else changed.size
 
 
 def _grid(result: DecodeResult) -> tuple[int, int]:
