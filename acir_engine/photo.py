@@ -215,6 +215,12 @@ def _thumbnail_of(data: bytes, grafted: Grafted | None, result: DecodeResult, th
     return best.rgb, f"embedded-surviving-{best.rgb.shape[1]}x{best.rgb.shape[0]}"
 
 
+def _decode_fields(result: DecodeResult) -> dict:
+    """The record's fields that say what the decode met."""
+    summary = result.summary()
+    return {k: summary[k] for k in ("resyncs", "bits_skipped", "suspect_fraction", "missing_fraction")}
+
+
 def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnail="auto",
                   options: AwareOptions | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                   memory_budget: int = 0, donors=()) -> PhotoResult:
@@ -238,10 +244,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     if grafted is None:  # a copy can decode without a failure where markers restart it
         data, result, repeats = _without_repeats(data, result, source, max_pixels)
     t1 = time.perf_counter()
-    summary = result.summary()
-    rec = {"width": result.frame.width, "height": result.frame.height,
-           "resyncs": summary["resyncs"], "bits_skipped": summary["bits_skipped"],
-           "suspect_fraction": summary["suspect_fraction"], "missing_fraction": summary["missing_fraction"],
+    rec = {"width": result.frame.width, "height": result.frame.height, **_decode_fields(result),
            "quality": round(ijg_quality(result.qtables[0]), 1)}
     timings = {"decode": t1 - t0}
     if undone is not None:
@@ -278,9 +281,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
             result = decode(data, "robust", source=source, max_pixels=max_pixels, dc_hint=hint)
             t1 = time.perf_counter()
             timings["decode"] = t1 - t0
-            summary = result.summary()
-            rec.update(resyncs=summary["resyncs"], bits_skipped=summary["bits_skipped"],
-                       suspect_fraction=summary["suspect_fraction"], missing_fraction=summary["missing_fraction"])
+            rec.update(_decode_fields(result))
     if result.frame.marker == 0xC2:
         bd = band_damage(result)
         rec["progressive"] = {"scans": len(result.scans), "coarse_fraction": float(bd.detail_lost.mean()),
@@ -310,7 +311,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     rec["evidence"] = evidence
     if borrowed:
         rec["levels"] = "guided"  # the unguided result with the guided SCA's DC per run
-    if any(sr.cut for sr in result.scans) and summary["missing_fraction"] > 0:
+    if any(sr.cut for sr in result.scans) and rec["missing_fraction"] > 0:
         rec["status"] = "truncated"  # what arrived restored, the rest filled: the file was cut
     coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, f.sca.coefficients)
     return PhotoResult(source=source, status="restored", stage="sca", image=f.rgb, mask=f.mask, region=f.region,

@@ -208,11 +208,11 @@ def place_runs(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.nd
         own = vals[:, [k - scan.ss for k in low]].astype(np.float64)
         own = own / np.maximum(own.std(0), 1e-9)
         shift, score = _best_place(own, ref, blocks, PLACE_REACH, usable)
-        before = [a for a in shifts if a < blocks[0]]
-        if score < PLACE_SCORE and before and shifts[max(before)]:
+        before = max((a for a in shifts if a < blocks[0]), default=None) if score < PLACE_SCORE else None
+        if before is not None and shifts[before]:
             # errors add up: a run sits near the shift of the run placed before it (searched
             # together with its own place, so the best must beat every shift of both)
-            near = shifts[max(before)]
+            near = shifts[before]
             lo, hi = min(-PLACE_REACH, near - PLACE_REACH), max(PLACE_REACH, near + PLACE_REACH)
             shift, score = _best_place(own, ref, blocks, (hi - lo + 1) // 2, usable, (lo + hi) // 2)
         if score < PLACE_SCORE:

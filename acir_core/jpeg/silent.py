@@ -197,16 +197,14 @@ def _stretch_of(gain: np.ndarray) -> tuple[int, int, float]:
     n = gain.size
     if n == 0:
         return 0, 0, 0.0
-    total, lowest, low_at, best, x1, x2, t2 = 0.0, 0.0, 0, 0.0, 0, 0, 0.0
-    mean = 0.0
+    total, lowest, low_at, best, x1, x2 = 0.0, 0.0, 0, 0.0, 0, 0
     for i in range(n):
         total += gain[i]
-        mean += gain[i]
         if total < lowest:
             lowest, low_at = total, i + 1
         if total - lowest > best:
             best, x1, x2 = total - lowest, low_at, i + 1
-    mean /= n
+    mean = total / n
     var = 0.0
     for i in range(n):
         var += (gain[i] - mean) ** 2

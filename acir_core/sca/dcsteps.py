@@ -54,9 +54,20 @@ class DCSteps:
         return len(self.starts) > 1 or bool(self.untrusted.any())
 
 
+def _by_mcu(plane: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
+    """A component's block grid (its first two axes) as (rows, v, cols, h): its blocks per MCU."""
+    return plane[: rows * v, : cols * h].reshape(rows, v, cols, h, *plane.shape[2:])
+
+
 def _mcu_means(coefs: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
     """A component's mean DC per MCU (rows × cols) from its block grid."""
-    return coefs[: rows * v, : cols * h, 0].astype(np.float64).reshape(rows, v, cols, h).mean(axis=(1, 3))
+    return _by_mcu(coefs[..., 0].astype(np.float64), rows, cols, v, h).mean(axis=(1, 3))
+
+
+def _sampling(result: DecodeResult, ci: int) -> tuple[int, int]:
+    """Component ``ci``'s blocks per MCU (v, h) on the grid of :func:`_grid`."""
+    comp = result.frame.components[ci]
+    return (1, 1) if len(result.frame.components) == 1 else (comp.v, comp.h)
 
 
 @njit(cache=True)
@@ -245,17 +256,20 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     rows, cols = _grid(result)
     head = _head(result, rows * cols)
     first = _steps(result, thumbnail, head)
-    if _untouched(result, first) >= head and _outside(result, first) <= OUTSIDE_SAME:
+    outside, untouched = _outside(result, first), _untouched(result, first)
+    if untouched >= head and outside <= OUTSIDE_SAME:
         return first
-    heads = dict.fromkeys(h for h in (max(_untouched(result, first), WINDOW), head // 4, head // 16, WINDOW)
-                          if WINDOW <= h < head)
-    passes = [first] + [_steps(result, thumbnail, h) for h in heads]
+    heads = dict.fromkeys(h for h in (max(untouched, WINDOW), head // 4, head // 16, WINDOW) if WINDOW <= h < head)
+    passes = [(outside, untouched, first)]
+    for h in heads:
+        p = _steps(result, thumbnail, h)
+        passes.append((_outside(result, p), _untouched(result, p), p))
     # a block's mean lies within the sample range: of the passes nearly as good at that, the
     # one that leaves the decode as it was from the first MCU (right up to the first error)
     # longest, then the one that trusts most
-    least = min(_outside(result, p) for p in passes)
-    near = [p for p in passes if _outside(result, p) <= least + OUTSIDE_SAME]
-    return max(near, key=lambda p: (_untouched(result, p), -float(p.untrusted.mean())))
+    least = min(o for o, _, _ in passes)
+    near = [t for t in passes if t[0] <= least + OUTSIDE_SAME]
+    return max(near, key=lambda t: (t[1], -float(t[2].untrusted.mean())))[2]
 
 
 def _outside(result: DecodeResult, steps: DCSteps) -> float:
@@ -273,14 +287,10 @@ def _outside(result: DecodeResult, steps: DCSteps) -> float:
 def _untouched(result: DecodeResult, steps: DCSteps) -> int:
     """How many MCUs from the first keep the DC decoded (no stretch moved or levelled them) and
     are trusted."""
-    frame = result.frame
     rows, cols = steps.untrusted.shape
-    single = len(frame.components) == 1
     changed = steps.untrusted.copy()
     for ci, (ours, decoded) in enumerate(zip(steps.coefficients, result.coefficients)):
-        v, h = (1, 1) if single else (frame.components[ci].v, frame.components[ci].h)
-        diff = ours[: rows * v, : cols * h, 0] != decoded[: rows * v, : cols * h, 0]
-        changed |= diff.reshape(rows, v, cols, h).any(axis=(1, 3))
+        changed |= _by_mcu(ours[..., 0] != decoded[..., 0], rows, cols, *_sampling(result, ci)).any(axis=(1, 3))
     first = np.flatnonzero(changed.ravel())[:1]
     return int(first[0]) if first.size else changed.size
 
@@ -304,15 +314,14 @@ def _steps(result: DecodeResult, thumbnail: np.ndarray, head: int) -> DCSteps:
     dc_scan = next(s for s in result.scans if s.band is not None and s.band[0] == 0 and s.band[2] == 0)
     unit = 1 << dc_scan.band[3]
     levels, thumbs, scales, known = [], [], [], np.ones((rows, cols), bool)
-    for ci, comp in enumerate(frame.components):
-        v, h = (1, 1) if single else (comp.v, comp.h)
+    for ci in range(len(frame.components)):
+        v, h = _sampling(result, ci)
         q0 = float(result.qtables[ci].reshape(-1)[0])
         level = _mcu_means(result.coefficients[ci], rows, cols, v, h) * q0 / 8.0 + 128.0
         levels.append(level.ravel())
         thumbs.append(thumb_levels[ci].ravel())
         scales.append(q0 / 8.0)
-        band = result.bands[ci][: rows * v, : cols * h] & np.uint64(1)
-        known &= (band != 0).reshape(rows, v, cols, h).all(axis=(1, 3))
+        known &= _by_mcu((result.bands[ci] & np.uint64(1)) != 0, rows, cols, v, h).all(axis=(1, 3))
     # with no failure and the bits ending in step, only a clear step in place (no shift) is an
     # error read silently
     weak = 0.0 if dc_scan.resyncs or dc_scan.silent_shift else QUIET_LEVELS
@@ -402,8 +411,8 @@ def _steps(result: DecodeResult, thumbnail: np.ndarray, head: int) -> DCSteps:
         dst = np.flatnonzero(moved)
         sr, sc = divmod(source[dst], cols)
         dr, dc = divmod(dst, cols)
-        for ci, comp in enumerate(frame.components):
-            v, h = (1, 1) if single else (comp.v, comp.h)
+        for ci in range(len(frame.components)):
+            v, h = _sampling(result, ci)
             units = np.rint(offset[dst, ci] / scales[ci] / unit).astype(np.int64) * unit
             plane = result.coefficients[ci]
             for dy in range(v):

@@ -97,10 +97,14 @@ def block_levels(rgb: np.ndarray, color: str, grids: list[tuple[int, int]],
     up-sampled) in the frame's colour space: a block of a component sampled ``(sy, sx)`` times
     coarser covers 8·sy × 8·sx pixels; the edges are extended to cover the grid. The colour
     transform is affine, so it is taken of the block means rather than of every pixel."""
+    rgb = np.ascontiguousarray(rgb)
+    planes: dict[tuple[int, int, int, int], list[np.ndarray]] = {}  # components on one grid share a pass
     out = []
     for ci, ((rows, cols), (sy, sx)) in enumerate(zip(grids, scales)):
-        mean = _cell_sums(np.ascontiguousarray(rgb), rows, cols, 8 * sy, 8 * sx) / float(64 * sy * sx)
-        out.append(jfif_planes(mean, color)[ci])
+        key = (rows, cols, sy, sx)
+        if key not in planes:
+            planes[key] = jfif_planes(_cell_sums(rgb, rows, cols, 8 * sy, 8 * sx) / float(64 * sy * sx), color)
+        out.append(planes[key][ci])
     return out
 
 
