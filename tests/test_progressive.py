@@ -561,25 +561,32 @@ def test_ac_runs_are_placed_again_against_the_dc_the_thumbnail_put_right(q92, dc
     first = decode(bad, "robust")
     assert exact(first) < 0.85
     thumb = embedded_previews(bad, 512, 384, "")[0].rgb
-    assert dc_hint(first, thumb) is not None and dc_hint(first, None) is None
+    assert dc_hint(first, thumb) is not None
     assert exact(decode(bad, "robust", dc_hint=dc_hint(first, thumb))) > 0.95
     r = restore_photo(bad, stage="sca")
     assert r.record["progressive"]["dc_hint"] and y_psnr(r.image, clean.rgb) > 45
 
 
-def test_without_a_thumbnail_what_a_dc_scan_read_on_after_a_failure_is_masked(q92):
-    from acir_core.sca.progressive import progressive_sca, read_on
+@pytest.mark.parametrize("frac", [0.1, 0.3, 0.5, 0.7])
+def test_without_a_thumbnail_dc_steps_are_found_from_how_the_mcus_join(q92, frac):
+    """16 garbled bytes in the DC scan and no thumbnail: every later MCU's DC sits on a wrong
+    predictor, a few MCUs off. Before, the MCUs read on after a failure were masked and filled
+    without a guide, and a scan that read the error silently was reported intact (13-25 dB). The
+    AC, sent apart, still says how each MCU joins the one above: the stretch is placed and
+    levelled from that, only the garbled MCUs are masked."""
+    clean = decode(q92, "strict")
+    r = restore_photo(_garble_dc(q92, frac), stage="sca", thumbnail=None)
+    assert r.status == "restored" and r.mask.mean() < 0.1  # a 16-byte garble spans up to 2 of 24 rows
+    assert y_psnr(r.image, clean.rgb) > 42
 
-    bad = _garble_dc(q92, 0.5)
-    r = decode(bad, "robust")
-    dc = r.scans[0]
-    assert dc.resyncs and dc.band[0] == 0
-    grid = read_on(r, (r.frame.mcu_rows, r.frame.mcu_cols)).ravel()
-    first = dc.resyncs[0].mcu
-    assert not grid[:first].any() and grid[first:].all()
-    assert progressive_sca(r, None).mcu_mask.ravel()[first:].all()
 
+def test_continuity_finds_no_dc_step_in_an_intact_file(q92):
+    """Without a thumbnail, an intact progressive file must stay intact: no step is found in how
+    its MCUs join, and the engine passes it through."""
+    from acir_core.sca.dccontinuity import continuity_steps
 
+    assert not continuity_steps(decode(q92, "robust")).found
+    assert restore_photo(q92, stage="sca", thumbnail=None).status == "clean"
 
 
 def test_a_dc_scan_that_ends_out_of_step_says_so(q92):

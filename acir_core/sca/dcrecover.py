@@ -21,7 +21,7 @@ RELAX = 1.8
 SWEEPS = 600
 
 
-def _edge_targets(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def edge_targets(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """From one component's AC-only samples (rows·8 × cols·8, level 128 for DC 0): for each
     horizontal neighbour pair the DC-level step right minus left that continues the edge, its
     weight, and the same for vertical pairs (below minus above)."""
@@ -84,7 +84,7 @@ def recover_dc(coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, 
             continue
         ac = coefs.copy()
         ac[..., 0] = 0
-        th, wh, tv, wv = _edge_targets(component_plane(ac, qt))
+        th, wh, tv, wv = edge_targets(component_plane(ac, qt))
         u = coefs[..., 0].astype(np.float64) * q0 / 8.0
         u[unk] = prior[unk] if lam > 0 else float(u[~unk].mean())
         _solve(u, unk, th, wh, tv, wv, np.ascontiguousarray(prior, np.float64), lam, RELAX, SWEEPS)

@@ -54,24 +54,24 @@ class DCSteps:
         return len(self.starts) > 1 or bool(self.untrusted.any())
 
 
-def _by_mcu(plane: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
+def by_mcu(plane: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
     """A component's block grid (its first two axes) as (rows, v, cols, h): its blocks per MCU."""
     return plane[: rows * v, : cols * h].reshape(rows, v, cols, h, *plane.shape[2:])
 
 
 def _mcu_means(coefs: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
     """A component's mean DC per MCU (rows × cols) from its block grid."""
-    return _by_mcu(coefs[..., 0].astype(np.float64), rows, cols, v, h).mean(axis=(1, 3))
+    return by_mcu(coefs[..., 0].astype(np.float64), rows, cols, v, h).mean(axis=(1, 3))
 
 
-def _sampling(result: DecodeResult, ci: int) -> tuple[int, int]:
-    """Component ``ci``'s blocks per MCU (v, h) on the grid of :func:`_grid`."""
+def mcu_sampling(result: DecodeResult, ci: int) -> tuple[int, int]:
+    """Component ``ci``'s blocks per MCU (v, h) on the grid of :func:`dc_grid`."""
     comp = result.frame.components[ci]
     return (1, 1) if len(result.frame.components) == 1 else (comp.v, comp.h)
 
 
 @njit(cache=True)
-def _rolling_median(x: np.ndarray, n: int) -> np.ndarray:
+def rolling_median(x: np.ndarray, n: int) -> np.ndarray:
     """Median of x[i:i+n] for each i (shorter at the end)."""
     out = np.empty(x.size)
     for i in range(x.size):
@@ -87,7 +87,7 @@ def _first_break(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, m: int
     size = 1024
     while m < end:
         b = min(end, m + size + ROLL - 1)
-        roll = _rolling_median(_misfit(level, thumb, sigma, np.arange(m, b), shift, off), ROLL)
+        roll = rolling_median(_misfit(level, thumb, sigma, np.arange(m, b), shift, off), ROLL)
         n = size if b < end else b - m
         broken = np.flatnonzero(roll[:n] > BREAK)
         if broken.size:
@@ -253,7 +253,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     the MCUs before that step and on fewer MCUs, and the stretches found again for each (toned on
     MCUs an error moved, the thumbnail took on their colours): the pass that puts fewest blocks
     out of range and leaves the first MCUs as decoded is kept."""
-    rows, cols = _grid(result)
+    rows, cols = dc_grid(result)
     head = _head(result, rows * cols)
     first = _steps(result, thumbnail, head)
     outside, untouched = _outside(result, first), _untouched(result, first)
@@ -270,6 +270,37 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     least = min(o for o, _, _ in passes)
     near = [t for t in passes if t[0] <= least + OUTSIDE_SAME]
     return max(near, key=lambda t: (t[1], -float(t[2].untrusted.mean())))[2]
+
+
+def dc_scan_of(result: DecodeResult):
+    """The frame's DC first scan (the one whose stretches are found)."""
+    return next(s for s in result.scans if s.band is not None and s.band[0] == 0 and s.band[2] == 0)
+
+
+def moved_coefficients(result: DecodeResult, source: np.ndarray, offset: np.ndarray, untrusted: np.ndarray,
+                       scales: np.ndarray, unit: int, cols: int) -> tuple[np.ndarray, ...]:
+    """The decode's coefficients with each trusted MCU's DC (scan order on :func:`dc_grid`) taken
+    from MCU ``source`` less ``offset`` (levels per component, rounded to the scan's ``unit``
+    of DC steps of ``scales`` levels)."""
+    coefficients = tuple(c.copy() for c in result.coefficients)
+    moved = (source != np.arange(source.size)) | np.any(np.abs(offset) > 0, axis=1)
+    moved &= ~untrusted
+    if moved.any():
+        dst = np.flatnonzero(moved)
+        sr, sc = divmod(source[dst], cols)
+        dr, dc = divmod(dst, cols)
+        for ci in range(len(result.frame.components)):
+            v, h = mcu_sampling(result, ci)
+            units = np.rint(offset[dst, ci] / scales[ci] / unit).astype(np.int64) * unit
+            plane = result.coefficients[ci]
+            for dy in range(v):
+                for dx in range(h):
+                    # the first scan's bits move; a refinement's (below its unit, read one per block
+                    # in place) stay
+                    first = plane[sr * v + dy, sc * h + dx, 0].astype(np.int64) & ~np.int64(unit - 1)
+                    refined = plane[dr * v + dy, dc * h + dx, 0].astype(np.int64) & np.int64(unit - 1)
+                    coefficients[ci][dr * v + dy, dc * h + dx, 0] = first - units + refined
+    return coefficients
 
 
 def _outside(result: DecodeResult, steps: DCSteps) -> float:
@@ -290,12 +321,12 @@ def _untouched(result: DecodeResult, steps: DCSteps) -> int:
     rows, cols = steps.untrusted.shape
     changed = steps.untrusted.copy()
     for ci, (ours, decoded) in enumerate(zip(steps.coefficients, result.coefficients)):
-        changed |= _by_mcu(ours[..., 0] != decoded[..., 0], rows, cols, *_sampling(result, ci)).any(axis=(1, 3))
+        changed |= by_mcu(ours[..., 0] != decoded[..., 0], rows, cols, *mcu_sampling(result, ci)).any(axis=(1, 3))
     first = np.flatnonzero(changed.ravel())[:1]
     return int(first[0]) if first.size else changed.size
 
 
-def _grid(result: DecodeResult) -> tuple[int, int]:
+def dc_grid(result: DecodeResult) -> tuple[int, int]:
     """The MCU grid a DC scan's stretches are found on (blocks, for one component)."""
     frame = result.frame
     return result.bands[0].shape if len(frame.components) == 1 else (frame.mcu_rows, frame.mcu_cols)
@@ -305,23 +336,23 @@ def _steps(result: DecodeResult, thumbnail: np.ndarray, head: int) -> DCSteps:
     """:func:`find_dc_steps` with the thumbnail toned on the first ``head`` MCUs."""
     frame = result.frame
     single = len(frame.components) == 1
-    rows, cols = _grid(result)
+    rows, cols = dc_grid(result)
     cell_h, cell_w = (8, 8) if single else (8 * frame.max_v, 8 * frame.max_h)
     thumbnail = _toned(result, thumbnail, rows, cols, cell_h, cell_w, head)
     up = upsampled_thumbnail(thumbnail, frame.width, frame.height)
     ncomp = len(frame.components)
     thumb_levels = block_levels(up, frame.color, [(rows, cols)] * ncomp, [(cell_h // 8, cell_w // 8)] * ncomp)
-    dc_scan = next(s for s in result.scans if s.band is not None and s.band[0] == 0 and s.band[2] == 0)
+    dc_scan = dc_scan_of(result)
     unit = 1 << dc_scan.band[3]
     levels, thumbs, scales, known = [], [], [], np.ones((rows, cols), bool)
     for ci in range(len(frame.components)):
-        v, h = _sampling(result, ci)
+        v, h = mcu_sampling(result, ci)
         q0 = float(result.qtables[ci].reshape(-1)[0])
         level = _mcu_means(result.coefficients[ci], rows, cols, v, h) * q0 / 8.0 + 128.0
         levels.append(level.ravel())
         thumbs.append(thumb_levels[ci].ravel())
         scales.append(q0 / 8.0)
-        known &= _by_mcu((result.bands[ci] & np.uint64(1)) != 0, rows, cols, v, h).all(axis=(1, 3))
+        known &= by_mcu((result.bands[ci] & np.uint64(1)) != 0, rows, cols, v, h).all(axis=(1, 3))
     # with no failure and the bits ending in step, only a clear step in place (no shift) is an
     # error read silently
     weak = 0.0 if dc_scan.resyncs or dc_scan.silent_shift else QUIET_LEVELS
@@ -404,24 +435,7 @@ def _steps(result: DecodeResult, thumbnail: np.ndarray, head: int) -> DCSteps:
     if not weak:
         _refit(level, thumb, sigma, bias, source, offset, untrusted, end)
     untrusted |= (source < 0) | (source >= n)  # moved in from before the first MCU or past the last
-    coefficients = tuple(c.copy() for c in result.coefficients)
-    moved = (source != np.arange(n)) | np.any(np.abs(offset) > 0, axis=1)
-    moved &= ~untrusted
-    if moved.any():
-        dst = np.flatnonzero(moved)
-        sr, sc = divmod(source[dst], cols)
-        dr, dc = divmod(dst, cols)
-        for ci in range(len(frame.components)):
-            v, h = _sampling(result, ci)
-            units = np.rint(offset[dst, ci] / scales[ci] / unit).astype(np.int64) * unit
-            plane = result.coefficients[ci]
-            for dy in range(v):
-                for dx in range(h):
-                    # the first scan's bits move; a refinement's (below its unit, read one per block
-                    # in place) stay
-                    first = plane[sr * v + dy, sc * h + dx, 0].astype(np.int64) & ~np.int64(unit - 1)
-                    refined = plane[dr * v + dy, dc * h + dx, 0].astype(np.int64) & np.int64(unit - 1)
-                    coefficients[ci][dr * v + dy, dc * h + dx, 0] = first - units + refined
+    coefficients = moved_coefficients(result, source, offset, untrusted, np.array(scales), unit, cols)
     offsets = np.array([np.rint(o / np.array(scales) / unit) * unit for o in offs], np.int64)
     return DCSteps(starts=tuple(starts), shifts=tuple(shifts), offsets=offsets, coefficients=coefficients,
                    untrusted=untrusted.reshape(rows, cols))

@@ -3,8 +3,8 @@
 A progressive file's blocks arrive in bands, and the robust decoder keeps, for every block, what
 each scan gave it (:mod:`acir_core.jpeg.progressive`). A DC scan read on after a failure, or
 through an error it read silently, puts later MCUs' DC on a wrong predictor and a few places
-off: against the thumbnail those stretches are placed and levelled (:mod:`acir_core.sca.dcsteps`).
-A block still without a DC it can trust gets one from the AC it kept, its neighbours and the
+off: against the thumbnail those stretches are placed and levelled (:mod:`acir_core.sca.dcsteps`),
+without one from how the MCUs join across their edges (:mod:`acir_core.sca.dccontinuity`). A block still without a DC it can trust gets one from the AC it kept, its neighbours and the
 thumbnail (:mod:`acir_core.sca.dcrecover`); those MCUs are the mask, which the fill judges. A
 block that missed only later AC bands shows the coarse picture the earlier scans gave, which no
 thumbnail improves on: it stays, counted in the record.
@@ -18,38 +18,20 @@ import numpy as np
 from acir_core.jpeg.bandfit import DCHint
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.jpeg.progressive import band_damage
+from acir_core.sca.dccontinuity import continuity_steps
 from acir_core.sca.dcrecover import recover_dc
-from acir_core.sca.dcsteps import find_dc_steps
+from acir_core.sca.dcsteps import DCSteps, find_dc_steps
 from acir_core.sca.fill import upsampled_thumbnail
 from acir_core.sca.result import SCAResult
 from acir_core.sca.thumbmodel import block_levels
 from acir_core.thumbframe import frame_thumbnail
 
 
-def read_on(result: DecodeResult, shape: tuple[int, int]) -> np.ndarray:
-    """MCUs (``shape``, the frame's MCU grid) a DC first scan read after a failure, to the end
-    of their restart segment: their DC has the wrong predictor and may sit a few MCUs off, which
-    only a thumbnail can tell (:func:`find_dc_steps`)."""
-    out = np.zeros(shape[0] * shape[1], bool)
-    for sr in result.scans:
-        if sr.band is None or sr.band[0] != 0 or sr.band[2] != 0 or len(sr.components) != len(result.frame.components):
-            continue
-        ends = sr.segment_first + sr.segment_count
-        for e in sr.resyncs:
-            seg = int(np.searchsorted(sr.segment_first, e.mcu, side="right")) - 1
-            out[e.mcu: min(int(ends[seg]), out.size)] = True
-    return out.reshape(shape)
-
-
 def silently_scrambled(result: DecodeResult, thumbnail: np.ndarray | None) -> bool:
-    """Whether a progressive decode without a failure still shows the steps against its thumbnail
-    (framed here) that an error its DC scan read silently leaves (:func:`find_dc_steps`): then
-    the file is damaged, not intact."""
-    frame = result.frame
-    if thumbnail is None or frame.marker != 0xC2:
-        return False
-    framed = frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb
-    return find_dc_steps(result, framed).found
+    """Whether a progressive decode without a failure still shows the steps an error its DC scan
+    read silently leaves, against its thumbnail (framed here) or, without one, in how its MCUs
+    join (:func:`_dc_steps`): then the file is damaged, not intact."""
+    return result.frame.marker == 0xC2 and _dc_steps(result, thumbnail).found
 
 
 def _blocks(frame, grid: np.ndarray, ci: int, shape: tuple[int, int], outside: bool) -> np.ndarray:
@@ -78,18 +60,26 @@ def _ac_placed(result: DecodeResult) -> bool:
                for sr in result.scans)
 
 
+def _dc_steps(result: DecodeResult, thumbnail: np.ndarray | None) -> DCSteps:
+    """The DC steps of a progressive decode: against ``thumbnail`` (framed here) where there is
+    one, else from how its MCUs join (:func:`continuity_steps`)."""
+    frame = result.frame
+    if thumbnail is not None:
+        return find_dc_steps(result, frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb)
+    return continuity_steps(result)
+
+
 def dc_hint(result: DecodeResult, thumbnail: np.ndarray | None) -> DCHint | None:
-    """For a progressive decode whose DC scan read an error (steps against ``thumbnail``, framed
-    here: :func:`find_dc_steps`; or a failure it read on after) and whose AC first scans met
-    one, the DC put right for a second decode (:func:`acir_core.jpeg.decoder.decode`
+    """For a progressive decode whose DC scan read an error (steps against ``thumbnail``, or from
+    continuity without one: :func:`_dc_steps`; or a failure it read on after) and whose AC first
+    scans met one, the DC put right for a second decode (:func:`acir_core.jpeg.decoder.decode`
     ``dc_hint``): its AC first scans then place what they read against DCs in place rather than
     follow MCUs a DC error moved, and the refinements read that history. None where no AC scan
-    needs it, the DC is in place, or there is no thumbnail."""
+    needs it or the DC is in place."""
     frame = result.frame
-    if thumbnail is None or frame.marker != 0xC2 or not _ac_placed(result):
+    if frame.marker != 0xC2 or not _ac_placed(result):
         return None
-    framed = frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb
-    steps = find_dc_steps(result, framed)
+    steps = _dc_steps(result, thumbnail)
     if not steps.found and not _dc_read_on(result):
         return None
     grid = band_damage(result).dc_lost
@@ -102,8 +92,9 @@ def dc_hint(result: DecodeResult, thumbnail: np.ndarray | None) -> DCHint | None
 
 
 def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -> SCAResult:
-    """The decode with, given a thumbnail framed to the photo, the DC steps of errors its DC scan
-    read silently undone (:func:`acir_core.sca.dcsteps.find_dc_steps`), then the DC of every
+    """The decode with the DC steps of errors its DC scan read undone (given a thumbnail framed
+    to the photo, against it: :func:`acir_core.sca.dcsteps.find_dc_steps`; else from how the MCUs
+    join: :func:`acir_core.sca.dccontinuity.continuity_steps`), then the DC of every
     block that lost it (or sits in a stretch those corrections could not make fit) estimated from
     the AC the block kept, its neighbours and the thumbnail
     (:func:`acir_core.sca.dcrecover.recover_dc`); those MCUs are the mask (frame MCU grid), which
@@ -112,12 +103,10 @@ def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -
     frame = result.frame
     grid = band_damage(result).dc_lost
     coefficients = result.coefficients
-    steps = find_dc_steps(result, thumbnail) if thumbnail is not None else None
-    if steps is not None and steps.found:
+    steps = find_dc_steps(result, thumbnail) if thumbnail is not None else continuity_steps(result)
+    if steps.found:
         coefficients = steps.coefficients
         grid = grid | steps.untrusted
-    elif steps is None:
-        grid = grid | read_on(result, grid.shape)
     single = len(frame.components) == 1
     ch, cw = (8, 8) if single else (8 * frame.max_v, 8 * frame.max_h)
     mask = np.repeat(np.repeat(grid, ch, 0), cw, 1)[: frame.height, : frame.width]
