@@ -11,13 +11,15 @@ own MCUs join each other and its offsets by how its first row joins the correcte
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.jpeg.render import component_plane
 from acir_core.sca.dcrecover import edge_targets
-from acir_core.sca.dcsteps import (BREAK, FIT, MAX_STRETCHES, QUIET_LEVELS, REACH, REFIT, ROLL, SAME, SKIP,
+from acir_core.sca.dcstretch import (BREAK, FIT, MAX_STRETCHES, QUIET_LEVELS, REACH, REFIT, ROLL, SAME, SKIP,
                                    WINDOW,
                                    DCSteps, by_mcu, dc_grid, dc_scan_of, mcu_sampling, moved_coefficients,
                                    rolling_median)
@@ -49,21 +51,17 @@ def _features(result: DecodeResult, rows: int, cols: int) -> tuple[np.ndarray, n
         ac = coefs.copy()
         ac[..., 0] = 0
         th, wh, tv, wv = edge_targets(component_plane(ac, qt))
-        for target, weight, row_t, row_w in ((tv, wv, TV, WV), (th, wh, TH, WH)):
-            full_t = np.zeros((coefs.shape[0], coefs.shape[1]))
-            full_w = np.zeros_like(full_t)
-            if row_t == TV:  # the step into block row r from r - 1
-                full_t[1:, :], full_w[1:, :] = target, weight
-                first = by_mcu(full_t, rows, cols, v, h)[:, 0], by_mcu(full_w, rows, cols, v, h)[:, 0]
-                f[row_t, :, ci] = first[0].mean(axis=2).ravel()
-                f[row_w, :, ci] = first[1].mean(axis=2).ravel()
-                # inside an MCU, from its top blocks to its bottom ones
-                f[INNER, :, ci] = by_mcu(full_t, rows, cols, v, h)[:, 1:].sum(axis=1).mean(axis=2).ravel()
-            else:  # into block column c from c - 1
-                full_t[:, 1:], full_w[:, 1:] = target, weight
-                first = by_mcu(full_t, rows, cols, v, h)[:, :, :, 0], by_mcu(full_w, rows, cols, v, h)[:, :, :, 0]
-                f[row_t, :, ci] = first[0].mean(axis=1).ravel()
-                f[row_w, :, ci] = first[1].mean(axis=1).ravel()
+        shape = coefs.shape[:2]
+        into_row, into_row_w = np.zeros(shape), np.zeros(shape)  # the step into block row r from r - 1
+        into_row[1:], into_row_w[1:] = tv, wv
+        rows_t, rows_w = by_mcu(into_row, rows, cols, v, h), by_mcu(into_row_w, rows, cols, v, h)
+        f[TV, :, ci] = rows_t[:, 0].mean(axis=2).ravel()
+        f[WV, :, ci] = rows_w[:, 0].mean(axis=2).ravel()
+        f[INNER, :, ci] = rows_t[:, 1:].sum(axis=1).mean(axis=2).ravel()  # its top blocks to its bottom ones
+        into_col, into_col_w = np.zeros(shape), np.zeros(shape)  # into block column c from c - 1
+        into_col[:, 1:], into_col_w[:, 1:] = th, wh
+        f[TH, :, ci] = by_mcu(into_col, rows, cols, v, h)[:, :, :, 0].mean(axis=1).ravel()
+        f[WH, :, ci] = by_mcu(into_col_w, rows, cols, v, h)[:, :, :, 0].mean(axis=1).ravel()
     return f, scales
 
 
@@ -102,12 +100,12 @@ def _residual(f, cols, source, offset, trust, a, m, s, off, c, vertical, climb=0
 
 
 @njit(cache=True)
-def _misfits(f, cols, source, offset, trust, a, at, s, off, sigma, anchored=False):
+def _misfits(f, cols, source, offset, trust, a, at, s, off, sigma, anchored=False, climb=0):
     """Per MCU in ``at``: how badly it joins its neighbours above and left under the stretch
     (``s``, ``off``) from MCU ``a`` on, in noise units (root mean square over the components of
     the edge-weighted residuals); inf where its DC has no source or it has no neighbour.
     ``anchored``: only neighbours placed before ``a`` count (what says the offsets are right),
-    nan where there are none."""
+    nan where there are none; ``climb``: rows of garbled MCUs a top edge may look up through."""
     n, nc = f.shape[1], f.shape[2]
     out = np.full(at.size, np.inf)
     for i in range(at.size):
@@ -120,7 +118,7 @@ def _misfits(f, cols, source, offset, trust, a, at, s, off, sigma, anchored=Fals
             for vertical in (True, False):
                 if anchored and (m - cols if vertical else m - 1) >= a:
                     continue
-                r, w = _residual(f, cols, source, offset, trust, a, m, s, off, c, vertical)
+                r, w = _residual(f, cols, source, offset, trust, a, m, s, off, c, vertical, climb)
                 if not np.isnan(r):
                     acc += w * r * r
                     wsum += w
@@ -142,6 +140,7 @@ def _offsets(f, cols, source, offset, trust, at, s, out, climb=0):
     n, nc = f.shape[1], f.shape[2]
     a = at[0]
     zero = np.zeros(nc)
+    found = np.zeros(nc)
     vals = np.empty(2 * at.size)
     for c in range(nc):
         cnt = 0
@@ -159,21 +158,22 @@ def _offsets(f, cols, source, offset, trust, at, s, out, climb=0):
                     cnt += 1
         if cnt < 4:
             return False
-        out[c] = np.median(vals[:cnt])
+        found[c] = np.median(vals[:cnt])
+    out[:] = found
     return True
 
 
 @njit(cache=True)
-def _shift_fits(f, cols, source, offset, trust, at, reach, sigma):
+def _shift_fits(f, cols, source, offset, trust, at, reach, sigma, climb):
     """For each shift -reach..reach of the stretch starting at ``at[0]``: its offsets
-    (:func:`_offsets`) and its median misfit over ``at`` (inf where fewer than half have a
-    source or too few join a placed one)."""
+    (:func:`_offsets`, looking up through ``climb`` rows of garbled MCUs) and its median misfit
+    over ``at`` (inf where fewer than half have a source or too few join a placed one)."""
     k = 2 * reach + 1
     offs = np.zeros((k, f.shape[2]))
     costs = np.full(k, np.inf)
     for si in range(k):
         s = si - reach
-        if not _offsets(f, cols, source, offset, trust, at, s, offs[si]):
+        if not _offsets(f, cols, source, offset, trust, at, s, offs[si], climb):
             continue
         mis = _misfits(f, cols, source, offset, trust, at[0], at, s, offs[si], sigma)
         good = mis[np.isfinite(mis)]
@@ -220,20 +220,21 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
     shift, off, m = 0, np.zeros(nc), 0
     reach = 0 if weak else REACH
 
-    def misfits(a: int, at: np.ndarray, s: int, o: np.ndarray, anchored: bool = False) -> np.ndarray:
-        return _misfits(f, cols, source, offset, trust, a, np.ascontiguousarray(at, np.int64), s, o, sigma,
-                        anchored)
+    def misfits(a: int, at: np.ndarray, s: int, o: np.ndarray) -> np.ndarray:
+        return _misfits(f, cols, source, offset, trust, a, np.ascontiguousarray(at, np.int64), s, o, sigma)
 
     def judged(at: np.ndarray, s: int, o: np.ndarray) -> float:
         # the median misfit of the MCUs joining placed ones (those alone tell an offset), of all
         # where few do
-        mis = misfits(at[0], at, s, o, True)
+        mis = _misfits(f, cols, source, offset, trust, at[0], np.ascontiguousarray(at, np.int64), s, o, sigma,
+                       True, CLIMB)
         mis = mis[~np.isnan(mis)]
         return float(np.median(mis if mis.size >= ROLL else misfits(at[0], at, s, o)))
 
     def fit(at: np.ndarray, near: int) -> tuple[int, np.ndarray, float]:
         # where the picture is flat many shifts join alike: of those, the one nearest ``near``
-        o, costs = _shift_fits(f, cols, source, offset, trust, np.ascontiguousarray(at, np.int64), reach, sigma)
+        o, costs = _shift_fits(f, cols, source, offset, trust, np.ascontiguousarray(at, np.int64), reach, sigma,
+                               CLIMB)
         alike = np.flatnonzero(costs <= ALIKE * costs.min())
         best = int(alike[np.argmin(np.abs(alike - reach - near))]) if alike.size else reach
         return best - reach, o[best], float(costs[best])
@@ -241,7 +242,7 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
     def place(a: int, b: int, s: int, o: np.ndarray) -> None:
         source[a:b] = np.arange(a, b) - s
         offset[a:b] = o
-        trust[a:b] = True
+        trust[a:b] = (source[a:b] >= 0) & (source[a:b] < n)
 
     begun = 0  # where the stretch being followed began
     while m < end:
@@ -282,8 +283,8 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
                     shift, off = was
                 break
             shift, off = was
-            if weak or old_cost <= 2 * new_cost:  # the stretch joins what follows as well as any: texture
-                same = True
+            if weak or (np.isfinite(cost) and old_cost <= 2 * new_cost):
+                same = True  # the stretch joins what follows as well as any: texture
                 break
             untrusted[x: x + SKIP] = True
             x += SKIP
@@ -302,7 +303,7 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
             good_new = misfits(stop, span, shift, off) <= BREAK
             runs = np.convolve(good_new, np.ones(ROLL // 2), "valid") == ROLL // 2
             hit = np.flatnonzero(runs)
-            begin = stop + (int(hit[0]) if hit.size else nxt - stop)
+            begin = max(stop + (int(hit[0]) if hit.size else nxt - stop), m + 1)  # always on
             untrusted[stop:begin] = True
             nxt = begin
             # the offsets again on the stretch's own first row, past the garbled MCUs
@@ -318,6 +319,19 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
             offs.append(off.copy())
             begun = nxt
         m = nxt
+    # what the scan read on after a failure sits on a predictor the failure may have moved: where
+    # no stretch began soon after it and the MCUs a row on do not join the placed row above, nothing
+    # placed it, and it stays untrusted to the end of its restart segment
+    ends = dc_scan.segment_first + dc_scan.segment_count
+    for e in dc_scan.resyncs:
+        if any(e.mcu <= st <= e.mcu + cols + WINDOW + 2 * ROLL for st in starts):
+            continue
+        after = np.arange(e.mcu + ROLL, min(end, e.mcu + ROLL + cols))
+        if after.size >= ROLL and trust[after[0]] and \
+                judged(after, int(after[0] - source[after[0]]), offset[after[0]]) <= BREAK:
+            continue
+        seg = int(np.searchsorted(dc_scan.segment_first, e.mcu, side="right")) - 1
+        untrusted[e.mcu: min(int(ends[seg]), end)] = True
     untrusted[end:] = False
     untrusted |= (source < 0) | (source >= n)
     coefficients = moved_coefficients(result, source, offset, untrusted, scales, unit, cols)
@@ -326,7 +340,7 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
                    untrusted=untrusted.reshape(rows, cols))
 
 
-def _first_break(misfits, m: int, end: int, shift: int, off: np.ndarray) -> int:
+def _first_break(misfits: Callable[..., np.ndarray], m: int, end: int, shift: int, off: np.ndarray) -> int:
     """The first MCU from ``m`` where the running median misfit of the stretch passes BREAK,
     else ``end``; looked for in growing pieces, every MCU from ``m`` on in the stretch."""
     size, a = 256, m

@@ -12,71 +12,25 @@ progressive files).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from numba import njit
 
 from acir_core.jpeg.decoder import DecodeResult
+from acir_core.sca.dccontinuity import continuity_steps
+from acir_core.sca.dcstretch import (BREAK, FIT, MAX_STRETCHES, QUIET_LEVELS, REACH, REFIT, ROLL, SAME, SKIP, WINDOW,
+                                     DCSteps, by_mcu, dc_grid, dc_scan_of, mcu_sampling, moved_coefficients,
+                                     rolling_median)
 from acir_core.sca.fill import upsampled_thumbnail
 from acir_core.sca.thumbmodel import block_levels
 from acir_core.thumbframe import fit_tone
 
-REACH = 48  # MCUs a stretch after a silent error may have moved
-WINDOW = 192  # MCUs a new stretch's shift and offsets are fitted on
-ROLL = 16  # MCUs the running median of the misfit is taken over
-BREAK = 3.0  # running median misfit (in noise units) that ends a stretch
-FIT = 2.0  # median misfit a fitted stretch must reach to be kept
-SKIP = 32  # MCUs skipped on when nothing fits
-MAX_STRETCHES = 64
-QUIET_LEVELS = 6.0  # the step (levels, root mean square) an error must make in a scan that ended in step
-SAME = 3  # DC units within which a refit at the same shift is the stretch it broke from
-REFIT = 0.8  # share of its misfit a stretch's shift fitted on all its MCUs must bring it to
 OUTSIDE_SAME = 0.01  # share of blocks out of the sample range within which two passes are alike
 CLEAR = 0.6  # share of the next best shift's misfit that places MCUs no stretch explained
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class DCSteps:
-    """``starts``: the MCU (scan order) where each stretch begins, the first at 0; ``shifts``:
-    how many MCUs on each was decoded; ``offsets``: per stretch and component the DC units taken
-    off; ``coefficients``: the corrected planes; ``untrusted``: MCU grid of what no stretch
-    explains (garbled, or out of reach)."""
-
-    starts: tuple[int, ...]
-    shifts: tuple[int, ...]
-    offsets: np.ndarray = field(repr=False)
-    coefficients: tuple[np.ndarray, ...] = field(repr=False)
-    untrusted: np.ndarray = field(repr=False)
-
-    @property
-    def found(self) -> bool:
-        return len(self.starts) > 1 or bool(self.untrusted.any())
-
-
-def by_mcu(plane: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
-    """A component's block grid (its first two axes) as (rows, v, cols, h): its blocks per MCU."""
-    return plane[: rows * v, : cols * h].reshape(rows, v, cols, h, *plane.shape[2:])
 
 
 def _mcu_means(coefs: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
     """A component's mean DC per MCU (rows × cols) from its block grid."""
     return by_mcu(coefs[..., 0].astype(np.float64), rows, cols, v, h).mean(axis=(1, 3))
-
-
-def mcu_sampling(result: DecodeResult, ci: int) -> tuple[int, int]:
-    """Component ``ci``'s blocks per MCU (v, h) on the grid of :func:`dc_grid`."""
-    comp = result.frame.components[ci]
-    return (1, 1) if len(result.frame.components) == 1 else (comp.v, comp.h)
-
-
-@njit(cache=True)
-def rolling_median(x: np.ndarray, n: int) -> np.ndarray:
-    """Median of x[i:i+n] for each i (shorter at the end)."""
-    out = np.empty(x.size)
-    for i in range(x.size):
-        out[i] = np.median(x[i: min(i + n, x.size)])
-    return out
 
 
 def _first_break(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, m: int, end: int, shift: int,
@@ -252,7 +206,9 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     shows up inside them (an error read silently) or blocks come out of the sample range, also on
     the MCUs before that step and on fewer MCUs, and the stretches found again for each (toned on
     MCUs an error moved, the thumbnail took on their colours): the pass that puts fewest blocks
-    out of range and leaves the first MCUs as decoded is kept."""
+    out of range and leaves the first MCUs as decoded is kept; where every pass leaves over 1 %
+    of them out of range, the stretches found without the thumbnail
+    (:func:`acir_core.sca.dccontinuity.continuity_steps`) if they leave clearly fewer or under 1 %."""
     rows, cols = dc_grid(result)
     head = _head(result, rows * cols)
     first = _steps(result, thumbnail, head)
@@ -269,38 +225,15 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     # longest, then the one that trusts most
     least = min(o for o, _, _ in passes)
     near = [t for t in passes if t[0] <= least + OUTSIDE_SAME]
-    return max(near, key=lambda t: (t[1], -float(t[2].untrusted.mean())))[2]
-
-
-def dc_scan_of(result: DecodeResult):
-    """The frame's DC first scan (the one whose stretches are found)."""
-    return next(s for s in result.scans if s.band is not None and s.band[0] == 0 and s.band[2] == 0)
-
-
-def moved_coefficients(result: DecodeResult, source: np.ndarray, offset: np.ndarray, untrusted: np.ndarray,
-                       scales: np.ndarray, unit: int, cols: int) -> tuple[np.ndarray, ...]:
-    """The decode's coefficients with each trusted MCU's DC (scan order on :func:`dc_grid`) taken
-    from MCU ``source`` less ``offset`` (levels per component, rounded to the scan's ``unit``
-    of DC steps of ``scales`` levels)."""
-    coefficients = tuple(c.copy() for c in result.coefficients)
-    moved = (source != np.arange(source.size)) | np.any(np.abs(offset) > 0, axis=1)
-    moved &= ~untrusted
-    if moved.any():
-        dst = np.flatnonzero(moved)
-        sr, sc = divmod(source[dst], cols)
-        dr, dc = divmod(dst, cols)
-        for ci in range(len(result.frame.components)):
-            v, h = mcu_sampling(result, ci)
-            units = np.rint(offset[dst, ci] / scales[ci] / unit).astype(np.int64) * unit
-            plane = result.coefficients[ci]
-            for dy in range(v):
-                for dx in range(h):
-                    # the first scan's bits move; a refinement's (below its unit, read one per block
-                    # in place) stay
-                    first = plane[sr * v + dy, sc * h + dx, 0].astype(np.int64) & ~np.int64(unit - 1)
-                    refined = plane[dr * v + dy, dc * h + dx, 0].astype(np.int64) & np.int64(unit - 1)
-                    coefficients[ci][dr * v + dy, dc * h + dx, 0] = first - units + refined
-    return coefficients
+    best = max(near, key=lambda t: (t[1], -float(t[2].untrusted.mean())))[2]
+    if least <= OUTSIDE_SAME:
+        return best
+    # where every pass leaves blocks out of range (the thumbnail misleads: toned on MCUs an
+    # error moved, or tens of levels off its photo), the stretches found from how the MCUs join,
+    # if they leave clearly fewer or hardly any
+    joined = continuity_steps(result)
+    out = _outside(result, joined)
+    return joined if out < least - OUTSIDE_SAME or out <= OUTSIDE_SAME else best
 
 
 def _outside(result: DecodeResult, steps: DCSteps) -> float:
@@ -324,12 +257,6 @@ def _untouched(result: DecodeResult, steps: DCSteps) -> int:
         changed |= by_mcu(ours[..., 0] != decoded[..., 0], rows, cols, *mcu_sampling(result, ci)).any(axis=(1, 3))
     first = np.flatnonzero(changed.ravel())[:1]
     return int(first[0]) if first.size else changed.size
-
-
-def dc_grid(result: DecodeResult) -> tuple[int, int]:
-    """The MCU grid a DC scan's stretches are found on (blocks, for one component)."""
-    frame = result.frame
-    return result.bands[0].shape if len(frame.components) == 1 else (frame.mcu_rows, frame.mcu_cols)
 
 
 def _steps(result: DecodeResult, thumbnail: np.ndarray, head: int) -> DCSteps:

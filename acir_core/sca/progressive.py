@@ -4,7 +4,8 @@ A progressive file's blocks arrive in bands, and the robust decoder keeps, for e
 each scan gave it (:mod:`acir_core.jpeg.progressive`). A DC scan read on after a failure, or
 through an error it read silently, puts later MCUs' DC on a wrong predictor and a few places
 off: against the thumbnail those stretches are placed and levelled (:mod:`acir_core.sca.dcsteps`),
-without one from how the MCUs join across their edges (:mod:`acir_core.sca.dccontinuity`). A block still without a DC it can trust gets one from the AC it kept, its neighbours and the
+without one from how the MCUs join across their edges (:mod:`acir_core.sca.dccontinuity`). A
+block still without a DC it can trust gets one from the AC it kept, its neighbours and the
 thumbnail (:mod:`acir_core.sca.dcrecover`); those MCUs are the mask, which the fill judges. A
 block that missed only later AC bands shows the coarse picture the earlier scans gave, which no
 thumbnail improves on: it stays, counted in the record.
@@ -20,7 +21,8 @@ from acir_core.jpeg.decoder import DecodeResult
 from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.dccontinuity import continuity_steps
 from acir_core.sca.dcrecover import recover_dc
-from acir_core.sca.dcsteps import DCSteps, find_dc_steps
+from acir_core.sca.dcsteps import find_dc_steps
+from acir_core.sca.dcstretch import DCSteps
 from acir_core.sca.fill import upsampled_thumbnail
 from acir_core.sca.result import SCAResult
 from acir_core.sca.thumbmodel import block_levels
