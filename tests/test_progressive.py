@@ -580,33 +580,6 @@ def test_without_a_thumbnail_dc_steps_are_found_from_how_the_mcus_join(q92, frac
     assert y_psnr(r.image, clean.rgb) > 42
 
 
-def test_where_every_toning_misleads_the_steps_found_from_how_the_mcus_join_are_kept(q92, monkeypatch):
-    """Where every pass toned on the thumbnail leaves over 1 % of the blocks out of the sample
-    range (a thumbnail that misleads; here a pass forced 300 levels off), ``find_dc_steps`` keeps
-    the stretches found without it, from how the MCUs join (Canon EOS 1000D at 1e-5: 15.5 ->
-    37.3 dB)."""
-    from acir_core.sca import dcsteps
-    from acir_core.sca.dccontinuity import continuity_steps
-    from acir_core.sca.dcstretch import DCSteps
-    from acir_core.thumbnail import embedded_previews
-
-    jpeg = with_thumbnail(q92)
-    bad = _garble_dc(jpeg, 0.5)
-    r = decode(bad, "robust")
-
-    def misled(result, thumbnail, head):
-        coefficients = tuple(c.copy() for c in result.coefficients)
-        coefficients[0][..., 0] += 800
-        return DCSteps(starts=(0,), shifts=(0,), offsets=np.zeros((1, 3), np.int64), coefficients=coefficients,
-                       untrusted=np.zeros((r.frame.mcu_rows, r.frame.mcu_cols), bool))
-
-    monkeypatch.setattr(dcsteps, "_steps", misled)
-    steps = dcsteps.find_dc_steps(r, embedded_previews(bad, 512, 384, "")[0].rgb)
-    joined = continuity_steps(r)
-    assert joined.found and steps.starts == joined.starts
-    assert all((a == b).all() for a, b in zip(steps.coefficients, joined.coefficients))
-
-
 @pytest.mark.parametrize("frac", [0.3, 0.4])
 def test_without_a_thumbnail_a_narrow_photo_is_levelled_too(frac):
     """A photo 16 MCUs wide: the MCUs between a break and the window a new stretch is fitted on

@@ -16,7 +16,6 @@ import numpy as np
 from numba import njit
 
 from acir_core.jpeg.decoder import DecodeResult
-from acir_core.sca.dccontinuity import continuity_steps
 from acir_core.sca.dcstretch import (BREAK, FIT, MAX_STRETCHES, QUIET_LEVELS, REACH, REFIT, ROLL, SAME, SKIP, WINDOW,
                                      DCSteps, by_mcu, dc_grid, dc_scan_of, mcu_sampling, moved_coefficients,
                                      rolling_median)
@@ -206,9 +205,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     shows up inside them (an error read silently) or blocks come out of the sample range, also on
     the MCUs before that step and on fewer MCUs, and the stretches found again for each (toned on
     MCUs an error moved, the thumbnail took on their colours): the pass that puts fewest blocks
-    out of range and leaves the first MCUs as decoded is kept; where every pass leaves over 1 %
-    of them out of range, the stretches found without the thumbnail
-    (:func:`acir_core.sca.dccontinuity.continuity_steps`) if they leave clearly fewer or under 1 %."""
+    out of range and leaves the first MCUs as decoded is kept."""
     rows, cols = dc_grid(result)
     head = _head(result, rows * cols)
     first = _steps(result, thumbnail, head)
@@ -225,15 +222,7 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     # longest, then the one that trusts most
     least = min(o for o, _, _ in passes)
     near = [t for t in passes if t[0] <= least + OUTSIDE_SAME]
-    best = max(near, key=lambda t: (t[1], -float(t[2].untrusted.mean())))[2]
-    if least <= OUTSIDE_SAME:
-        return best
-    # where every pass leaves blocks out of range (the thumbnail misleads: toned on MCUs an
-    # error moved, or tens of levels off its photo), the stretches found from how the MCUs join,
-    # if they leave clearly fewer or hardly any
-    joined = continuity_steps(result)
-    out = _outside(result, joined)
-    return joined if out < least - OUTSIDE_SAME or out <= OUTSIDE_SAME else best
+    return max(near, key=lambda t: (t[1], -float(t[2].untrusted.mean())))[2]
 
 
 def _outside(result: DecodeResult, steps: DCSteps) -> float:
