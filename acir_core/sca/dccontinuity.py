@@ -11,8 +11,6 @@ own MCUs join each other and its offsets by how its first row joins the correcte
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from numba import njit
 
@@ -22,7 +20,7 @@ from acir_core.sca.dcrecover import edge_targets
 from acir_core.sca.dcstretch import (BREAK, FIT, MAX_STRETCHES, QUIET_LEVELS, REACH, REFIT, ROLL, SAME, SKIP,
                                    WINDOW,
                                    DCSteps, by_mcu, dc_grid, dc_scan_of, mcu_sampling, moved_coefficients,
-                                   rolling_median)
+                                   first_break)
 
 CLEAR = 0.5  # share of the stretch's misfit a new one must reach after a break
 LOCAL = 1.5  # times the stretch's misfit before a break that a new one may have (at least FIT)
@@ -246,7 +244,7 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
 
     begun = 0  # where the stretch being followed began
     while m < end:
-        stop = _first_break(misfits, m, end, shift, off)
+        stop = first_break(lambda at: misfits(m, at, shift, off), m, end, 256)
         if not weak and stop - begun >= 2 * WINDOW and m == begun:
             # fitted on a window after its start, where the garbled MCUs still sit: a shift that
             # joins all its MCUs clearly better replaces it
@@ -255,7 +253,7 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
             if s2 != shift and cost < REFIT * now:
                 shift, off = s2, o2
                 offs[-1], shifts[-1] = off.copy(), shift
-                stop = _first_break(misfits, m, end, shift, off)
+                stop = first_break(lambda at: misfits(m, at, shift, off), m, end, 256)
         place(m, stop, shift, off)
         if stop >= end:
             break
@@ -338,19 +336,3 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
     offsets = np.array([np.rint(o / scales / unit) * unit for o in offs], np.int64)
     return DCSteps(starts=tuple(starts), shifts=tuple(shifts), offsets=offsets, coefficients=coefficients,
                    untrusted=untrusted.reshape(rows, cols))
-
-
-def _first_break(misfits: Callable[..., np.ndarray], m: int, end: int, shift: int, off: np.ndarray) -> int:
-    """The first MCU from ``m`` where the running median misfit of the stretch passes BREAK,
-    else ``end``; looked for in growing pieces, every MCU from ``m`` on in the stretch."""
-    size, a = 256, m
-    while m < end:
-        b = min(end, m + size + ROLL - 1)
-        roll = rolling_median(misfits(a, np.arange(m, b), shift, off), ROLL)
-        n = size if b < end else b - m
-        broken = np.flatnonzero(roll[:n] > BREAK)
-        if broken.size:
-            return m + int(broken[0])
-        m += n
-        size *= 2
-    return end

@@ -17,8 +17,8 @@ from numba import njit
 
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.sca.dcstretch import (BREAK, FIT, MAX_STRETCHES, QUIET_LEVELS, REACH, REFIT, ROLL, SAME, SKIP, WINDOW,
-                                     DCSteps, by_mcu, dc_grid, dc_scan_of, mcu_sampling, moved_coefficients,
-                                     rolling_median)
+                                     DCSteps, by_mcu, dc_grid, dc_scan_of, first_break, mcu_sampling,
+                                     moved_coefficients)
 from acir_core.sca.fill import upsampled_thumbnail
 from acir_core.sca.thumbmodel import block_levels
 from acir_core.thumbframe import fit_tone
@@ -30,24 +30,6 @@ CLEAR = 0.6  # share of the next best shift's misfit that places MCUs no stretch
 def _mcu_means(coefs: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
     """A component's mean DC per MCU (rows × cols) from its block grid."""
     return by_mcu(coefs[..., 0].astype(np.float64), rows, cols, v, h).mean(axis=(1, 3))
-
-
-def _first_break(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, m: int, end: int, shift: int,
-                 off: np.ndarray) -> int:
-    """The first MCU from ``m`` where the running median misfit of the stretch (``shift``,
-    ``off``) passes BREAK, else ``end``; looked for in growing pieces, so a stretch costs what it
-    spans rather than the rest of the photo."""
-    size = 1024
-    while m < end:
-        b = min(end, m + size + ROLL - 1)
-        roll = rolling_median(_misfit(level, thumb, sigma, np.arange(m, b), shift, off), ROLL)
-        n = size if b < end else b - m
-        broken = np.flatnonzero(roll[:n] > BREAK)
-        if broken.size:
-            return m + int(broken[0])
-        m += n
-        size *= 2
-    return end
 
 
 def _misfit(level: np.ndarray, thumb: np.ndarray, sigma: np.ndarray, at: np.ndarray, shift: int,
@@ -287,7 +269,7 @@ def _steps(result: DecodeResult, thumbnail: np.ndarray, head: int) -> DCSteps:
     starts, shifts, offs = [0], [0], [np.zeros(level.shape[1])]
     shift, off, m = 0, bias, 0
     while m < end:
-        stop = _first_break(level, thumb, sigma, m, end, shift, off)
+        stop = first_break(lambda at: _misfit(level, thumb, sigma, at, shift, off), m, end, 1024)
         source[m:stop] = np.arange(m, stop) - shift
         offset[m:stop] = off - bias
         if stop >= end:

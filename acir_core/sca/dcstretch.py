@@ -9,6 +9,7 @@ same pace and tolerances and give the same result.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,3 +102,19 @@ def moved_coefficients(result: DecodeResult, source: np.ndarray, offset: np.ndar
                     refined = plane[dr * v + dy, dc * h + dx, 0].astype(np.int64) & np.int64(unit - 1)
                     coefficients[ci][dr * v + dy, dc * h + dx, 0] = first - units + refined
     return coefficients
+
+
+def first_break(misfit: Callable[[np.ndarray], np.ndarray], m: int, end: int, size: int) -> int:
+    """The first MCU from ``m`` where the running median of ``misfit`` (of MCU indices, under the
+    stretch being followed) passes BREAK, else ``end``; looked for in pieces from ``size`` MCUs,
+    doubling, so a stretch costs what it spans rather than the rest of the photo."""
+    while m < end:
+        b = min(end, m + size + ROLL - 1)
+        roll = rolling_median(misfit(np.arange(m, b)), ROLL)
+        n = size if b < end else b - m
+        broken = np.flatnonzero(roll[:n] > BREAK)
+        if broken.size:
+            return m + int(broken[0])
+        m += n
+        size *= 2
+    return end
