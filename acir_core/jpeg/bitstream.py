@@ -98,7 +98,7 @@ def find_scan_end(data: bytes, start: int, accept=None) -> tuple[int, bool]:
     for m in _NEXT_SEGMENT.finditer(data, start) if accept is not None else ():
         p = m.start()
         try:
-            segs = list(iter_header_segments(b"\xff\xd8" + data[p:]))
+            segs = list(iter_header_segments(data, at=p))
         except AcirError:
             continue
         if segs and segs[-1].marker == 0xDA and accept(p, segs):
@@ -125,7 +125,7 @@ def _appended_image(data: bytes, start: int) -> int | None:
     for m in _APPENDED.finditer(data, start, padded.start() if padded else len(data)):
         soi = m.end() - 3
         try:
-            segs = list(iter_header_segments(data[soi:]))
+            segs = list(iter_header_segments(data, at=soi + 2))
         except AcirError:
             continue
         if len(segs) >= 2:

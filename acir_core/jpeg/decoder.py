@@ -289,10 +289,17 @@ def _segments(scan: Scan, bits: ScanBits, n_mcus: int, strict: bool, source: str
             np.array(counts, np.int64))
 
 
-def _luts(tables: Tables) -> np.ndarray:
-    lut = np.full((8, 1 << 16), -1, np.int32)
+def _luts(tables: Tables, opts: dict) -> np.ndarray:
+    """The Huffman lookup of every table slot (2 MiB), kept for the decode's next scan with only
+    the slots a DHT replaced rewritten: a progressive file has ten scans or more, each after its
+    own DHT, and a small one decodes in milliseconds."""
+    had, lut = opts.get("lut_memo") or ({}, np.full((8, 1 << 16), -1, np.int32))
     for (cls, slot), tbl in tables.huff.items():
-        lut[cls * 4 + slot] = tbl.lookup
+        if had.get((cls, slot)) is not tbl:
+            lut[cls * 4 + slot] = tbl.lookup
+    for cls, slot in set(had) - set(tables.huff):
+        lut[cls * 4 + slot] = -1
+    opts["lut_memo"] = (dict(tables.huff), lut)  # holds the tables, so an identity compares them
     return lut
 
 
@@ -387,7 +394,7 @@ def _decode_scan(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, end: in
             np.array([frame.block_grid(sc.index)[1] for sc in scan.components], np.int64),
             np.array([sc.td for sc in scan.components], np.int64),
             np.array([4 + sc.ta for sc in scan.components], np.int64),
-            _luts(tables), np.stack([tables.qt[c.tq] for c in comps]).astype(np.int64),
+            _luts(tables, opts), np.stack([tables.qt[c.tq] for c in comps]).astype(np.int64),
             robust, RESYNC_METHODS[resync], opts["lookback_bits"], opts["window_bits"], opts["lookahead"],
             opts["max_candidates"], np.ascontiguousarray(zeros[:, 0]) if robust else NO_SPLICES, coef_flat,
             mcu_bit_start, decoded, suspect, resyncs, resync_pred, seg_extra, seg_pad,
@@ -472,7 +479,7 @@ def _decode_progressive(si: int, data_arr: np.ndarray, data: bytes, scan: Scan, 
         np.array([-(-frame.comp_size(sc.index)[0] // 8) for sc in scan.components], np.int64),
         np.array([sc.td for sc in scan.components], np.int64),
         np.array([4 + sc.ta for sc in scan.components], np.int64),
-        _luts(tables), scan.kind, scan.ss, scan.se, scan.al, robust, seg_cut, opts["lookback_bits"],
+        _luts(tables, opts), scan.kind, scan.ss, scan.se, scan.al, robust, seg_cut, opts["lookback_bits"],
         opts["window_bits"], opts["lookahead"], PROGRESSIVE_MARGIN, REFINE_LOOKAHEAD, REFINE_SPAN,
         REFINE_BACK, REFINE_WINDOW, split, keep_middle, soft, opts.get("search", True), coef_flat,
         coef_flat.copy() if robust and scan.kind == 3 else coef_flat[:0], known, doubt, decoded, starts_bit, events,
@@ -569,8 +576,7 @@ def zero_runs(buf: np.ndarray, nbits: int, min_bytes: int = ZERO_RUN_BYTES) -> n
 
 def _segments_at(data: bytes, offset: int) -> list:
     """The header segments starting at ``offset`` up to the next SOS, with file offsets."""
-    return [dataclasses.replace(s, offset=s.offset - 2 + offset)
-            for s in iter_header_segments(b"\xff\xd8" + data[offset:])]
+    return list(iter_header_segments(data, at=offset))
 
 
 def _next_scan_check(data: bytes, tables: Tables, covered: set[int], progressive: bool = False):

@@ -83,11 +83,11 @@ def _eob_run(buf, pos, r):
 
 
 @njit(cache=True)
-def _correct(buf, pos, blk, z, p1, m1):
+def _correct(buf, pos, coef, at, z, p1, m1):
     """One correction bit for a coefficient that already has history: 1 adds ``p1`` to its
     magnitude (unless that bit is already set). Returns the position after the bit."""
-    if _bits(buf, pos, 1) and (blk[z] & p1) == 0:
-        blk[z] = np.int16(blk[z] + (p1 if blk[z] >= 0 else m1))
+    if (buf[pos >> 3] >> (7 - (pos & 7))) & 1 and (coef[at, z] & p1) == 0:
+        coef[at, z] = np.int16(coef[at, z] + (p1 if coef[at, z] >= 0 else m1))
     return pos + 1
 
 
@@ -103,30 +103,40 @@ def _unconventional(eob, zrl, first):
 
 
 @njit(cache=True)
-def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, eob):
-    """Decode this scan's part of one block ``blk`` (64 int16, natural order) at ``pos``.
+def _dc_first(buf, pos, end, al, coef, at, dc_tab, lut, pred, c):
+    """A DC first scan's difference for block ``at``: the new position, or -1 minus an error code."""
+    w = lut[dc_tab, _peek16(buf, pos)]
+    if w < 0 or (w & 0xFF) > 11:
+        return -1 - ERR_BAD_CODE
+    pos += w >> 8
+    s = w & 0xFF
+    if s:
+        pred[c] += _extend(_bits(buf, pos, s), s)
+        pos += s
+    coef[at, 0] = np.int16(pred[c] << al)
+    return pos if pos <= end else -1 - ERR_OUT_OF_DATA
+
+
+@njit(cache=True)
+def _dc_refine(buf, pos, end, al, coef, at):
+    """A DC refinement scan's bit for block ``at``: the new position, or -1 minus an error code."""
+    if _bits(buf, pos, 1):
+        coef[at, 0] = np.int16(coef[at, 0] | (1 << al))
+    pos += 1
+    return pos if pos <= end else -1 - ERR_OUT_OF_DATA
+
+
+@njit(cache=True)
+def _block(buf, pos, end, kind, ss, se, al, coef, at, dc_tab, ac_tab, lut, pred, c, eob):
+    """Decode this scan's part of block ``at`` of ``coef`` (rows of 64 int16, natural order) at ``pos``.
     ``eob`` (``EOB_STATE``): the end-of-band run carried between blocks, and what the
     libjpeg-style checks need (:func:`_unconventional`). Returns the new position, or -1
     minus an error code."""
     if kind == DC_FIRST:
-        w = lut[dc_tab, _peek16(buf, pos)]
-        if w < 0:
-            return -1 - ERR_BAD_CODE
-        pos += w >> 8
-        s = w & 0xFF
-        if s > 11:
-            return -1 - ERR_BAD_CODE
-        diff = 0
-        if s:
-            diff = _extend(_bits(buf, pos, s), s)
-            pos += s
-        pred[c] += diff
-        blk[0] = np.int16(pred[c] << al)
-    elif kind == DC_REFINE:
-        if _bits(buf, pos, 1):
-            blk[0] = np.int16(blk[0] | (1 << al))
-        pos += 1
-    elif kind == AC_FIRST:
+        return _dc_first(buf, pos, end, al, coef, at, dc_tab, lut, pred, c)
+    if kind == DC_REFINE:
+        return _dc_refine(buf, pos, end, al, coef, at)
+    if kind == AC_FIRST:
         if eob[RUN] > 0:
             eob[RUN] -= 1
             if eob[RUN] == 0:
@@ -144,7 +154,7 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                 k += r
                 if k > se:
                     return -1 - ERR_OVERFLOW
-                blk[_ZZ[k]] = np.int16(_extend(_bits(buf, pos, s), s) << al)
+                coef[at, _ZZ[k]] = np.int16(_extend(_bits(buf, pos, s), s) << al)
                 pos += s
                 k += 1
                 zrl = False
@@ -197,8 +207,8 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                 first = False
                 while k <= se:  # skip r zero-history coefficients, refining the nonzero ones passed
                     z = _ZZ[k]
-                    if blk[z] != 0:
-                        pos = _correct(buf, pos, blk, z, p1, m1)
+                    if coef[at, z] != 0:
+                        pos = _correct(buf, pos, coef, at, z, p1, m1)
                     else:
                         if r == 0:
                             break
@@ -207,7 +217,7 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                 if v != 0:
                     if k > se:
                         return -1 - ERR_OVERFLOW
-                    blk[_ZZ[k]] = np.int16(v)
+                    coef[at, _ZZ[k]] = np.int16(v)
                     zrl = False
                 k += 1
                 if pos > end:
@@ -218,8 +228,8 @@ def _block(buf, pos, end, kind, ss, se, al, blk, dc_tab, ac_tab, lut, pred, c, e
                 eob[AFTER] = 0
         if eob[RUN] > 0:  # in an end-of-band run: only correction bits for the nonzero ones
             while k <= se:
-                if blk[_ZZ[k]] != 0:
-                    pos = _correct(buf, pos, blk, _ZZ[k], p1, m1)
+                if coef[at, _ZZ[k]] != 0:
+                    pos = _correct(buf, pos, coef, at, _ZZ[k], p1, m1)
                     eob[CORRECTIONS] += 1
                 k += 1
             eob[RUN] -= 1
@@ -267,9 +277,9 @@ def _lookahead(buf, pos, end, m, last, limit, kind, ss, se, al, coef, lay, dc_ta
                 trace[-1] = -1
                 return n
             for k in range(64):
-                scratch[k] = coef[at, k]
+                scratch[0, k] = coef[at, k]
             c = blk_comp[b]
-            pos = _block(buf, pos, end, kind, ss, se, al, scratch, dc_tab[c], ac_tab[c], lut, pred, c, eob)
+            pos = _block(buf, pos, end, kind, ss, se, al, scratch, 0, dc_tab[c], ac_tab[c], lut, pred, c, eob)
             if pos < 0:
                 break
         if pos < 0:
@@ -485,10 +495,11 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
     ncomp = comp_h.shape[0]
     pred = np.zeros(ncomp, np.int64)
     eob = _eob_state(0, soft if robust else 0)
-    scratch = np.zeros(64, np.int16)
+    scratch = np.zeros((1, 64), np.int16)
     lay = (interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols)
     trace = np.zeros(2, np.int64)
     resyncs = robust and not interleaved and (kind == AC_FIRST or kind == AC_REFINE)
+    cm, my, mx = -2, 0, 0  # the latest MCU placed, its row and column
     n_ev = 0
     soft_events = 0  # resumptions while codes against the conventions were failures
     soft_spent = 0  # blocks decoded to find them
@@ -545,14 +556,31 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                         m = m2
                         continue
                     failed = ERR_HISTORY  # nowhere near: resume as after a failure
+            if m == cm + 1:  # the MCU's row and column, without a division for the next MCU
+                mx += 1
+                if mx == mcu_cols:
+                    mx = 0
+                    my += 1
+            elif m != cm:
+                my = m // mcu_cols
+                mx = m - my * mcu_cols
+            cm = m
             for b in range(nb if failed == 0 else 0):
-                at = _block_at(m, b, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
-                               comp_bw, comp_cols)
+                c = blk_comp[b]
+                if interleaved:
+                    at = comp_base[c] + (my * comp_v[c] + blk_dy[b]) * comp_bw[c] + mx * comp_h[c] + blk_dx[b]
+                else:
+                    at = comp_base[c] + my * comp_bw[c] + mx
                 if kind == AC_REFINE and (known[at] & band) != band:
                     failed = ERR_HISTORY  # this block missed the band's first scan: cannot be refined
                     break
                 c = blk_comp[b]
-                r = _block(buf, pos, end, kind, ss, se, al, coef[at], dc_tab[c], ac_tab[c], lut, pred, c, eob)
+                if kind == DC_FIRST:  # the DC scans' small steps here: a call to _block costs more
+                    r = _dc_first(buf, pos, end, al, coef, at, dc_tab[c], lut, pred, c)
+                elif kind == DC_REFINE:
+                    r = _dc_refine(buf, pos, end, al, coef, at)
+                else:
+                    r = _block(buf, pos, end, kind, ss, se, al, coef, at, dc_tab[c], ac_tab[c], lut, pred, c, eob)
                 if r < 0:
                     failed = -1 - r
                     break
@@ -686,8 +714,8 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 r = pos
                 for q in range(nb):
                     for k in range(64):
-                        scratch[k] = 0
-                    r = _block(buf, r, end, kind, ss, se, al, scratch, dc_tab[blk_comp[q]], ac_tab[blk_comp[q]], lut,
+                        scratch[0, k] = 0
+                    r = _block(buf, r, end, kind, ss, se, al, scratch, 0, dc_tab[blk_comp[q]], ac_tab[blk_comp[q]], lut,
                                pred, blk_comp[q], eob)
                     if r < 0:
                         break
@@ -721,7 +749,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 for q in range(nb):
                     at = _block_at(t, q, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base,
                                    comp_bw, comp_cols)
-                    r = _block(buf, r, end, kind, ss, se, al, coef[at], dc_tab[blk_comp[q]], ac_tab[blk_comp[q]], lut,
+                    r = _block(buf, r, end, kind, ss, se, al, coef, at, dc_tab[blk_comp[q]], ac_tab[blk_comp[q]], lut,
                                pred, blk_comp[q], eob)
                     if r < 0:
                         break

@@ -92,20 +92,23 @@ def _missing_header(data: bytes) -> str:
     return "not a JPEG file (no SOI marker 0xFFD8 at the start)"
 
 
-def iter_header_segments(data: bytes, source: str | None = None) -> Iterator[Segment]:
+def iter_header_segments(data: bytes, source: str | None = None, *, at: int | None = None) -> Iterator[Segment]:
     """Yield header segments from SOI up to and including the first SOS, checking each one.
 
     A generator, so that lenient readers (thumbnail extraction on a damaged file) can keep the
     segments before the first damaged one. Raises ``BadInput`` (empty), ``NotJpeg`` (no SOI),
     ``TruncatedJpeg`` (ends before the scan) or ``CorruptHeader`` (impossible lengths, stray
-    markers), each naming ``source`` and the byte offset.
+    markers), each naming ``source`` and the byte offset. ``at``: start at that offset, as if
+    an SOI came just before it (the segments between two scans), without copying the rest.
     """
     n = len(data)
     if n == 0:
         raise BadInput("empty file", source=source)
-    if n < 2 or data[0] != 0xFF or data[1] != SOI:
-        raise NotJpeg(_missing_header(data), source=source, offset=0)
-    pos = 2
+    if at is None:
+        if n < 2 or data[0] != 0xFF or data[1] != SOI:
+            raise NotJpeg(_missing_header(data), source=source, offset=0)
+        at = 2
+    pos = at
     while True:
         if pos >= n:
             raise TruncatedJpeg("file ends inside the JPEG header, before the image data (no SOS)",
