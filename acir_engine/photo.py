@@ -19,6 +19,7 @@ from acir_core.imagefile import load_rgb
 from acir_core.jpeg.decoder import DecodeResult, decode
 from acir_core.jpeg.rewrite import CodedImage, coded_image
 from acir_core.jpeg.segments import frame_size
+from acir_core.jpeg.smoothing import smoothed
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, ijg_quality, scan_cell
 from acir_core.sca.aware_sca import shared_edges
 from acir_core.sca.borrow import borrow_levels
@@ -221,6 +222,13 @@ def _decode_fields(result: DecodeResult) -> dict:
     return {k: summary[k] for k in ("resyncs", "bits_skipped", "suspect_fraction", "missing_fraction")}
 
 
+def _shown(result: DecodeResult, coefficients: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, ...]:
+    """The coefficients as the renders show them: a progressive frame's blocks that never received
+    their lowest AC with it estimated (:func:`acir_core.jpeg.smoothing.smoothed`), so that the
+    repaired JPEG shows what acir does."""
+    return smoothed(result.coefficients if coefficients is None else coefficients, result.bands, result.qtables)
+
+
 def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnail="auto",
                   options: AwareOptions | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                   memory_budget: int = 0, donors=()) -> PhotoResult:
@@ -270,7 +278,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         rec.update(status=status, stage="none", damaged_fraction=0.0, runs=0, runs_fixed=0, thumbnail="unused",
                    timings=timings)
         coded = None if status == "clean" else coded_image(data, result.frame, result.qtables,
-                                                            result.restart_intervals, result.coefficients)
+                                                            result.restart_intervals, _shown(result))
         return PhotoResult(source=source, status=status, stage="none", image=result.rgb, mask=mask, coded=coded,
                            record=rec)
     thumb = origin = hint = None
@@ -296,7 +304,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         mask = pixel_mask(result, sr, grid, 0)
         rec.update(status="restored", stage="decode", damaged_fraction=float(mask.mean()), runs=0, runs_fixed=0,
                    thumbnail="unused", timings=timings)
-        coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, result.coefficients)
+        coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, _shown(result))
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
                            region=mask, coded=coded, record=rec)
     f, kept, evidence, borrowed = _best_supported(result, data, thumb, options, source)
@@ -313,6 +321,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         rec["levels"] = "guided"  # the unguided result with the guided SCA's DC per run
     if any(sr.cut for sr in result.scans) and rec["missing_fraction"] > 0:
         rec["status"] = "truncated"  # what arrived restored, the rest filled: the file was cut
-    coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, f.sca.coefficients)
+    coded = coded_image(data, result.frame, result.qtables, result.restart_intervals,
+                        _shown(result, f.sca.coefficients))
     return PhotoResult(source=source, status="restored", stage="sca", image=f.rgb, mask=f.mask, region=f.region,
                        thumb_up=f.thumb_up, thumbnail_source=origin, unfilled=f.unfilled, coded=coded, record=rec)

@@ -129,7 +129,7 @@ def summarise(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", choices=sorted(SETS), default="eval")
-    ap.add_argument("--bers", default="1e-6,1e-5")
+    ap.add_argument("--bers", default="1e-6,1e-5", help="comma-separated; empty: clean and cut files only")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--quality", type=int, default=92)
     ap.add_argument("--files", default="*", help="glob on file names")
@@ -138,7 +138,7 @@ def main() -> None:
     args = ap.parse_args()
     paths = set_photos(args.set, args.files)
     tasks = [{"path": str(p), "embed": args.set == "eval", "quality": args.quality,
-              "bers": [float(b) for b in args.bers.split(",")], "seeds": [int(s) for s in args.seeds.split(",")]}
+              "bers": [float(b) for b in args.bers.split(",") if b], "seeds": [int(s) for s in args.seeds.split(",")]}
              for p in paths]
 
     def line(row: dict) -> str:

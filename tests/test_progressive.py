@@ -116,6 +116,40 @@ def test_a_damaged_progressive_file_is_restored_not_skipped(clean, tmp_path):
     assert y_psnr(img, ref) > y_psnr(_pillow_shows(bad, ref.shape), ref) + 1  # libjpeg's best effort
 
 
+def test_blocks_that_never_received_their_low_ac_show_the_slope_of_the_dcs_around_them(clean):
+    """A file cut in its first AC scans leaves blocks with a DC alone: shown as they are, flat
+    8×8 tiles (libjpeg estimated their lowest AC from the DCs around them and showed 1.3-1.7 dB
+    more on two eval photos cut at 25 %). Now those blocks get the slope and bend the DCs imply,
+    blocks that received their low AC keep it exactly, an intact file is untouched, and the
+    repaired JPEG shows what acir does."""
+    from acir_core.jpeg.render import render
+    from acir_core.jpeg.rewrite import repaired_jpeg
+    from acir_core.jpeg.smoothing import LOW_AC, smoothed
+
+    ref = decode(clean, "strict")
+    assert smoothed(ref.coefficients, ref.bands, ref.qtables) is ref.coefficients
+    luma = next(s for s in ref.scans if s.band[0] == 1 and s.components == (0,))
+    bad = clean[: int(luma.byte_offsets[len(luma.byte_offsets) // 2])]  # cut halfway through it
+    r = decode(bad, "robust")
+    flat = render(r.frame, r.coefficients, r.qtables)
+    lacking = [((b & LOW_AC) != LOW_AC) for b in r.bands]
+    assert 0.05 < lacking[0].mean() < 0.95  # the luma band 1-5 cut part way
+    px = np.repeat(np.repeat(lacking[0], 8, 0), 8, 1)[:480, :640]
+
+    def err(img):  # luma error on the blocks without their low AC
+        return np.square((img.astype(float) - ref.rgb) @ [0.299, 0.587, 0.114])[px].mean()
+    assert err(r.rgb) < 0.85 * err(flat)  # 55.3 -> 46.0
+    assert y_psnr(r.rgb, ref.rgb) > y_psnr(flat, ref.rgb) + 0.3
+    est = smoothed(r.coefficients, r.bands, r.qtables)
+    for e, c, lack in zip(est, r.coefficients, lacking):
+        assert np.array_equal(e[~lack], c[~lack]) and np.array_equal(e[..., 0], c[..., 0])
+    assert (est[0][lacking[0]][:, [1, 8, 2]] != 0).mean() > 0.3
+    assert y_psnr(r.rgb, ref.rgb) >= y_psnr(_pillow_shows(bad, ref.rgb.shape), ref.rgb)
+    out = restore_photo(bad, source="cut.jpg", stage="sca")
+    rep = repaired_jpeg(out.coded, out.image, out.region)
+    assert np.array_equal(_pillow(rep.data), out.image)
+
+
 def test_fuzzed_progressive_files_never_crash(clean):
     rng = np.random.default_rng(7)
     for i in range(40):

@@ -219,7 +219,8 @@ class DecodeResult:
                  planes: SamplePlanes | None = None) -> np.ndarray:
         """Pixels for (possibly edited) coefficients, exactly as a decoder would show them;
         ``planes`` (:class:`SamplePlanes`) keeps the blocks' samples for later renders."""
-        return render(self.frame, self.coefficients if coefficients is None else coefficients, self.qtables, planes)
+        return render(self.frame, self.coefficients if coefficients is None else coefficients, self.qtables, planes,
+                      self.bands)
 
     def rerender_rows(self, coefficients: tuple[np.ndarray, ...], rgb: np.ndarray, changed: np.ndarray, *,
                       in_place: bool = False, planes: SamplePlanes | None = None) -> np.ndarray:
@@ -227,7 +228,8 @@ class DecodeResult:
         the MCU rows (of 8·max_v pixel rows) flagged in ``changed``: only those are redone (into
         ``rgb`` itself with ``in_place``), and with ``planes`` only their blocks that changed
         since the last render through the same planes are transformed again."""
-        return render_rows(self.frame, coefficients, self.qtables, rgb, changed, in_place=in_place, planes=planes)
+        return render_rows(self.frame, coefficients, self.qtables, rgb, changed, in_place=in_place, planes=planes,
+                           bands=self.bands)
 
 
 # --------------------------------------------------------------------------- one scan
@@ -671,8 +673,8 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
         raise
     coefficients = tuple(coef_flat[b : b + r * c].reshape(r, c, 64) for b, (r, c) in zip(bases, grids))
     qtables = tuple(tables.qt[c.tq].copy() for c in frame.components)
-    rgb = render(frame, coefficients, qtables)
     bands = tuple(known[b: b + r * c].reshape(r, c) for b, (r, c) in zip(bases, grids)) \
         if frame.marker == 0xC2 else None
+    rgb = render(frame, coefficients, qtables, bands=bands)
     return DecodeResult(rgb=rgb, frame=frame, coefficients=coefficients, qtables=qtables, scans=tuple(scans),
                         mode=mode, resync_method=resync, bands=bands)

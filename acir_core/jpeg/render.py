@@ -11,6 +11,7 @@ import numpy as np
 
 from acir_core.jpeg.color import ycc_to_rgb
 from acir_core.jpeg.idct import RANGE_LIMIT, idct_changed_blocks, idct_islow_plane
+from acir_core.jpeg.smoothing import smoothed
 from acir_core.jpeg.tables import Frame
 from acir_core.jpeg.upsample import upsample
 
@@ -55,13 +56,16 @@ class SamplePlanes:
 
 
 def render(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
-           planes: SamplePlanes | None = None) -> np.ndarray:
+           planes: SamplePlanes | None = None, bands: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """H×W×3 uint8 RGB from per-component coefficient grids (natural order) and their quantisers.
 
     Greyscale frames give three equal channels, as Pillow's ``convert("RGB")`` of an "L" image.
     ``planes``: samples kept from earlier renders of the same image (:class:`SamplePlanes`), which
-    this one reuses where the coefficients are the same and updates elsewhere.
+    this one reuses where the coefficients are the same and updates elsewhere. ``bands``: a
+    progressive frame's per-block masks of the coefficients received; blocks that never received
+    their lowest AC show it estimated from the DCs around them (:func:`acir_core.jpeg.smoothing.smoothed`).
     """
+    coefficients = smoothed(coefficients, bands, qtables)
     return _render_band(frame, coefficients, qtables, 0, -(-frame.height // (8 * frame.max_v)), planes)
 
 
@@ -110,7 +114,7 @@ def rows_redone(frame: Frame, changed: np.ndarray) -> np.ndarray:
 
 def render_rows(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
                 rgb: np.ndarray, changed: np.ndarray, *, in_place: bool = False,
-                planes: SamplePlanes | None = None) -> np.ndarray:
+                planes: SamplePlanes | None = None, bands: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """``rgb`` (the render of other coefficients) with the MCU rows flagged in ``changed`` (one
     per 8·max_v pixel rows) rendered again from ``coefficients``: what :func:`render` gives when
     only those rows' coefficients differ. SCA's last DC steps touch a few rows, and a whole render
@@ -118,12 +122,18 @@ def render_rows(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tup
     filter reads one sample row across MCU rows: each stretch is rendered with one MCU row of
     context on either side, and the pixel row next to it on either side is rewritten too.
     ``in_place``: write into ``rgb`` itself (a caller that owns it saves a whole-image copy);
-    ``planes``: as for :func:`render`."""
+    ``planes``, ``bands``: as for :func:`render` (where low AC is estimated, from the DCs of the
+    rows around: the rows next to a changed one are rendered again too)."""
     out = rgb if in_place else rgb.copy()
     cell = 8 * frame.max_v
     n_rows = -(-frame.height // cell)
     ctx = _vertical_context(frame)
-    for a, b in _merged(_stretches(_changed_mcu_rows(frame, changed)), 2 * ctx):
+    rows = _changed_mcu_rows(frame, changed)
+    estimated = smoothed(coefficients, bands, qtables)
+    if estimated is not coefficients:
+        coefficients = estimated
+        rows = rows | np.concatenate([rows[1:], [False]]) | np.concatenate([[False], rows[:-1]])
+    for a, b in _merged(_stretches(rows), 2 * ctx):
         lo, hi = max(a - ctx, 0), min(b + ctx, n_rows)
         band = _render_band(frame, coefficients, qtables, lo, hi, planes)
         y0, y1 = max(a * cell - ctx, 0), min(b * cell + ctx, frame.height)

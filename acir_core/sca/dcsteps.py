@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from acir_core.jpeg.decoder import DecodeResult
+from acir_core.sca.dccontinuity import continuity_steps
 from acir_core.sca.dcstretch import (BREAK, FIT, MAX_STRETCHES, QUIET_LEVELS, REACH, REFIT, ROLL, SAME, SKIP, WINDOW,
                                      DCSteps, by_mcu, dc_grid, dc_scan_of, first_break, mcu_sampling,
                                      moved_coefficients)
@@ -204,7 +205,17 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     # longest, then the one that trusts most
     least = min(o for o, _, _ in passes)
     near = [t for t in passes if t[0] <= least + OUTSIDE_SAME]
-    return max(near, key=lambda t: (t[1], -float(t[2].untrusted.mean())))[2]
+    outside, untouched, best = max(near, key=lambda t: (t[1], -float(t[2].untrusted.mean())))
+    if outside <= OUTSIDE_SAME:
+        return best
+    # every pass leaves blocks out of range and moves MCUs well before where the MCUs' joins
+    # show a first step: the thumbnail misleads wherever it is toned (a silent error among the
+    # first MCUs, a thumbnail unlike the photo); then the steps from how the MCUs join are taken
+    # if they leave no more blocks out of range
+    joined = continuity_steps(result)
+    if 2 * untouched + WINDOW <= _untouched(result, joined) and _outside(result, joined) <= outside:
+        return joined
+    return best
 
 
 def _outside(result: DecodeResult, steps: DCSteps) -> float:
