@@ -226,7 +226,8 @@ def _shown(result: DecodeResult, coefficients: tuple[np.ndarray, ...] | None = N
     """The coefficients as the renders show them: a progressive frame's blocks that never received
     their lowest AC with it estimated (:func:`acir_core.jpeg.smoothing.smoothed`), so that the
     repaired JPEG shows what acir does."""
-    return smoothed(result.coefficients if coefficients is None else coefficients, result.bands, result.qtables)
+    return smoothed(result.frame, result.coefficients if coefficients is None else coefficients, result.bands,
+                    result.qtables)
 
 
 def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnail="auto",

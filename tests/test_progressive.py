@@ -127,7 +127,10 @@ def test_blocks_that_never_received_their_low_ac_show_the_slope_of_the_dcs_aroun
     from acir_core.jpeg.smoothing import LOW_AC, smoothed
 
     ref = decode(clean, "strict")
-    assert smoothed(ref.coefficients, ref.bands, ref.qtables) is ref.coefficients
+    assert smoothed(ref.frame, ref.coefficients, ref.bands, ref.qtables) is ref.coefficients
+    for size, sub in (((200, 136), 2), ((100, 75), 1)):  # MCU grids padded past the picture
+        odd = decode(_progressive(photo_like(*size, seed=2), quality=90, subsampling=sub), "strict")
+        assert smoothed(odd.frame, odd.coefficients, odd.bands, odd.qtables) is odd.coefficients
     luma = next(s for s in ref.scans if s.band[0] == 1 and s.components == (0,))
     bad = clean[: int(luma.byte_offsets[len(luma.byte_offsets) // 2])]  # cut halfway through it
     r = decode(bad, "robust")
@@ -140,7 +143,7 @@ def test_blocks_that_never_received_their_low_ac_show_the_slope_of_the_dcs_aroun
         return np.square((img.astype(float) - ref.rgb) @ [0.299, 0.587, 0.114])[px].mean()
     assert err(r.rgb) < 0.85 * err(flat)  # 55.3 -> 46.0
     assert y_psnr(r.rgb, ref.rgb) > y_psnr(flat, ref.rgb) + 0.3
-    est = smoothed(r.coefficients, r.bands, r.qtables)
+    est = smoothed(r.frame, r.coefficients, r.bands, r.qtables)
     for e, c, lack in zip(est, r.coefficients, lacking):
         assert np.array_equal(e[~lack], c[~lack]) and np.array_equal(e[..., 0], c[..., 0])
     assert (est[0][lacking[0]][:, [1, 8, 2]] != 0).mean() > 0.3
@@ -697,6 +700,32 @@ def test_a_thumbnail_unlike_the_first_mcus_gives_way_to_how_the_mcus_join():
     steps = find_dc_steps(bad, thumb)
     assert 895 <= steps.starts[1] <= 910 and steps.untrusted.mean() < 0.02
     assert (steps.coefficients[0][..., 0] == clean.coefficients[0][..., 0]).mean() > 0.99
+
+
+def test_a_small_step_among_the_first_mcus_is_still_found_against_a_good_thumbnail():
+    """A 6-level DC step at MCU 120 of 768 that the thumbnail shows and the MCUs' joins do not:
+    the chosen pass moves MCUs before the 192th, so the joins are asked too, but seeing no step
+    they must not overrule it (they did, and the damaged file passed as intact)."""
+    import dataclasses
+
+    from acir_core.sca.dcsteps import find_dc_steps
+    from acir_core.sca.progressive import silently_scrambled
+    from acir_core.thumbnail import synthetic_thumbnail
+
+    clean = decode(_progressive(photo_like(512, 384, seed=5), quality=92), "robust")
+    f = clean.frame
+    after = np.zeros((f.mcu_rows, f.mcu_cols), bool)
+    after.ravel()[120:] = True
+    blocks = np.repeat(np.repeat(after, 2, 0), 2, 1)
+    coefs = [c.copy() for c in clean.coefficients]
+    coefs[0][..., 0][blocks] += int(round(6 * 8 / clean.qtables[0].reshape(-1)[0] / 2)) * 2
+    bad = dataclasses.replace(clean, coefficients=tuple(coefs), rgb=clean.rerender(tuple(coefs)),
+                              scans=(dataclasses.replace(clean.scans[0], silent_shift=-1),) + clean.scans[1:])
+    thumb = synthetic_thumbnail(clean.rgb)
+    steps = find_dc_steps(bad, thumb)
+    assert steps.found and steps.starts[1] == 120
+    assert np.array_equal(steps.coefficients[0][..., 0], clean.coefficients[0][..., 0])
+    assert silently_scrambled(bad, thumb) and not silently_scrambled(clean, thumb)
 
 
 def test_blocks_out_of_the_sample_range_tell_a_wrong_offset():

@@ -65,7 +65,7 @@ def render(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np
     progressive frame's per-block masks of the coefficients received; blocks that never received
     their lowest AC show it estimated from the DCs around them (:func:`acir_core.jpeg.smoothing.smoothed`).
     """
-    coefficients = smoothed(coefficients, bands, qtables)
+    coefficients = smoothed(frame, coefficients, bands, qtables)
     return _render_band(frame, coefficients, qtables, 0, -(-frame.height // (8 * frame.max_v)), planes)
 
 
@@ -129,7 +129,7 @@ def render_rows(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tup
     n_rows = -(-frame.height // cell)
     ctx = _vertical_context(frame)
     rows = _changed_mcu_rows(frame, changed)
-    estimated = smoothed(coefficients, bands, qtables)
+    estimated = smoothed(frame, coefficients, bands, qtables)
     if estimated is not coefficients:
         coefficients = estimated
         rows = rows | np.concatenate([rows[1:], [False]]) | np.concatenate([[False], rows[:-1]])

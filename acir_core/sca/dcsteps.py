@@ -190,8 +190,8 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     MCUs an error moved, the thumbnail took on their colours): the pass that puts fewest blocks
     out of range and leaves the first MCUs as decoded is kept. Where even that one leaves blocks
     out of range or moves the first MCUs, well before the first step the MCUs' joins show, the thumbnail
-    misleads: the steps from those joins (:func:`continuity_steps`) are taken if they leave no
-    more blocks out of range."""
+    misleads: the steps from those joins (:func:`continuity_steps`) are taken if they find a step
+    and leave no more blocks out of range."""
     rows, cols = dc_grid(result)
     head = _head(result, rows * cols)
     first = _steps(result, thumbnail, head)
@@ -209,14 +209,14 @@ def find_dc_steps(result: DecodeResult, thumbnail: np.ndarray) -> DCSteps:
     least = min(o for o, _, _ in passes)
     near = [t for t in passes if t[0] <= least + OUTSIDE_SAME]
     outside, untouched, best = max(near, key=lambda t: (t[1], -float(t[2].untrusted.mean())))
-    if outside <= OUTSIDE_SAME and untouched >= WINDOW:
+    if (outside <= OUTSIDE_SAME and untouched >= WINDOW) or 2 * untouched + WINDOW > rows * cols:
         return best
     # every pass leaves blocks out of range, or moves the very first MCUs: where that is well
     # before the MCUs' joins show a first step, the thumbnail misleads wherever it is toned (a
     # thumbnail unlike the photo's first MCUs); then the steps from how the MCUs join are taken
-    # if they leave no more blocks out of range
+    # if they see a step themselves and leave no more blocks out of range
     joined = continuity_steps(result)
-    if 2 * untouched + WINDOW <= _untouched(result, joined) and _outside(result, joined) <= outside:
+    if joined.found and 2 * untouched + WINDOW <= _untouched(result, joined) and _outside(result, joined) <= outside:
         return joined
     return best
 
