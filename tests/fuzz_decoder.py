@@ -2,9 +2,10 @@
 
     python tests/fuzz_decoder.py CASES SEED
 
-Mutations on small files of every layout: bit flips, byte insertions and deletions, truncations,
-garbage after SOS, damaged headers. Every case must either decode (robust mode always returns an
-image of the declared size) or raise an AcirError; anything else is printed and fails the run.
+Mutations on small files of every layout, progressive ones too: bit flips, byte insertions and
+deletions, truncations, garbage after SOS, damaged headers. Every case must either decode (robust
+mode always returns an image of the declared size) or raise an AcirError; anything else is printed
+and fails the run.
 """
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ def corpus() -> list[bytes]:
     files.append(grey.getvalue())
     files += [encode(im, ((1, 2), (1, 1), (1, 1))), encode(im, ((4, 1), (1, 1), (1, 1)), restart_interval=3),
               encode(im, ((2, 2), (1, 1), (1, 1)), separate_scans=True)]
+    for s in (0, 2):  # progressive: DC and AC first and refinement scans, each with its own tables
+        prog = io.BytesIO()
+        Image.fromarray(photo_like(52, 44, seed=3)).save(prog, "JPEG", quality=90, progressive=True, subsampling=s)
+        files.append(prog.getvalue())
+    prog = io.BytesIO()
+    Image.fromarray(im[..., 1]).save(prog, "JPEG", progressive=True)
+    files.append(prog.getvalue())
     return files
 
 
