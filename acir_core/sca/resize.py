@@ -6,7 +6,9 @@ thumbnail was made with (the paper's thumbnail is Pillow's bicubic resize), and 
 output sample and channel at a time, after a copy into its 4-byte pixels); here a band of 16 image rows is turned on its side once, so each filter tap is one multiply-add
 over 48 contiguous lanes, and the result is identical: the same integer taps (Pillow's
 ``precompute_coeffs`` and ``normalize_coeffs_8bpc``: 22 fraction bits, rounded away from zero),
-the same half-unit start and the same clipping (``Resample.c``, Pillow 9-12).
+the same half-unit start and the same clipping (``Resample.c``, Pillow 9-13). Pillow 13 takes
+the column pass first where the height shrinks by more than twice as many pixels as the width
+(its pull request 9549); :func:`bicubic_resize` follows the Pillow that is installed.
 """
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ import math
 from functools import lru_cache
 
 import numpy as np
+import PIL
 from numba import njit
 
 _BITS = 22  # Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2
+_PILLOW_MAJOR = int(PIL.__version__.split(".")[0])
 _BAND = 16  # image rows turned on their side at once: 48 byte lanes, summed in int32
 
 
@@ -150,7 +154,16 @@ def reduce_columns(rows: np.ndarray, height: int) -> np.ndarray:
     return _column_pass(np.ascontiguousarray(rows, np.uint8), first, count, taps)
 
 
+def _columns_first(w: int, h: int, width: int, height: int) -> bool:
+    """Whether the installed Pillow resizes ``w``×``h`` to ``width``×``height`` column pass
+    first: from Pillow 13 on, where the height shrinks by more than twice the pixels the width
+    does (the row pass first before that, and otherwise)."""
+    return _PILLOW_MAJOR >= 13 and height < h and h - height > 2 * (w - width)
+
+
 def bicubic_resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     """What ``Image.fromarray(rgb).resize((width, height), Image.BICUBIC)`` gives for an RGB
     image (a pass that keeps its size is the identity, as Pillow skipping it)."""
+    if _columns_first(rgb.shape[1], rgb.shape[0], width, height):
+        return reduce_rows(reduce_columns(rgb, height), width)
     return reduce_columns(reduce_rows(rgb, width), height)
