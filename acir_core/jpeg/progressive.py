@@ -86,7 +86,7 @@ def _eob_run(buf, pos, r):
 def _correct(buf, pos, coef, at, z, p1, m1):
     """One correction bit for a coefficient that already has history: 1 adds ``p1`` to its
     magnitude (unless that bit is already set). Returns the position after the bit."""
-    if (buf[pos >> 3] >> (7 - (pos & 7))) & 1 and (coef[at, z] & p1) == 0:
+    if _bits(buf, pos, 1) and (coef[at, z] & p1) == 0:
         coef[at, z] = np.int16(coef[at, z] + (p1 if coef[at, z] >= 0 else m1))
     return pos + 1
 
@@ -244,15 +244,18 @@ def _block(buf, pos, end, kind, ss, se, al, coef, at, dc_tab, ac_tab, lut, pred,
 def _block_at(m, b, interleaved, mcu_cols, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw, comp_cols):
     """The row of block ``b`` of MCU ``m`` in the shared coefficient planes."""
     c = blk_comp[b]
+    cols = mcu_cols if interleaved else comp_cols[c]
+    my = m // cols
+    return _block_in(my, m - my * cols, b, interleaved, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw)
+
+
+@njit(cache=True)
+def _block_in(my, mx, b, interleaved, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw):
+    """:func:`_block_at` for the MCU in row ``my``, column ``mx`` of the scan's MCU grid."""
+    c = blk_comp[b]
     if interleaved:
-        my = m // mcu_cols
-        mx = m - my * mcu_cols
-        row = my * comp_v[c] + blk_dy[b]
-        col = mx * comp_h[c] + blk_dx[b]
-    else:
-        row = m // comp_cols[c]
-        col = m - row * comp_cols[c]
-    return comp_base[c] + row * comp_bw[c] + col
+        return comp_base[c] + (my * comp_v[c] + blk_dy[b]) * comp_bw[c] + mx * comp_h[c] + blk_dx[b]
+    return comp_base[c] + my * comp_bw[c] + mx
 
 
 @njit(cache=True)
@@ -566,11 +569,7 @@ def decode_progressive_scan(buf, nbits, seg_start, seg_first, seg_count, n_mcus,
                 mx = m - my * mcu_cols
             cm = m
             for b in range(nb if failed == 0 else 0):
-                c = blk_comp[b]
-                if interleaved:
-                    at = comp_base[c] + (my * comp_v[c] + blk_dy[b]) * comp_bw[c] + mx * comp_h[c] + blk_dx[b]
-                else:
-                    at = comp_base[c] + my * comp_bw[c] + mx
+                at = _block_in(my, mx, b, interleaved, blk_comp, blk_dy, blk_dx, comp_h, comp_v, comp_base, comp_bw)
                 if kind == AC_REFINE and (known[at] & band) != band:
                     failed = ERR_HISTORY  # this block missed the band's first scan: cannot be refined
                     break
