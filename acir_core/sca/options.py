@@ -50,6 +50,7 @@ class ShiftOptions:
     decisive: float = 4.0  # edge cost this many times below every other shift's: the edges alone place the run (0: off)
     wrap_weight: float = 0.5  # weight of a run's own row wraps in its shift search (0: off; see docs/sca.md)
     recheck: bool = True  # runs of a row or less judged again on all four borders once all are placed
+    resplit: bool = True  # runs cut where a head or tail joins the content around it better a place or two aside
 
 
 @dataclass(frozen=True, kw_only=True)
