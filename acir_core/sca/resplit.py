@@ -27,122 +27,174 @@ RESPLIT_PASSES = 3  # passes over the runs (a moved piece changes its neighbours
 
 
 @njit(cache=True)
-def side_costs(m, shift, f, cnt, cols, owner, dec, mine, theirs, below):
-    """Per MCU of ``m`` placed at ``m + shift``: the mean absolute step across its top (or, with
-    ``below``, bottom) border to the MCU placed there, once the median step is taken off (a DC
-    the break may have changed says nothing), averaged over components; nan where nothing is
-    placed next to it. ``mine`` / ``theirs``: per component the edges meeting there."""
+def _spread(v, w) -> float:
+    """Mean absolute deviation of ``v[:w]`` from its mean."""
+    mean = 0.0
+    for x in range(w):
+        mean += v[x]
+    mean /= w
+    s = 0.0
+    for x in range(w):
+        s += abs(v[x] - mean)
+    return s / w
+
+
+@njit(cache=True)
+def border_table(m, shifts, f, cnt, cols, owner, dec, tops, bottoms):
+    """Per shift of ``shifts``, side (0: top, 1: bottom) and MCU of ``m`` placed at ``m + shift``:
+    the mean absolute step across that border to the MCU placed beside it, once the median step
+    is taken off (a DC the break may have changed says nothing), averaged over components; nan
+    where nothing is placed there. ``tops`` / ``bottoms``: per component the MCUs' top edges
+    extrapolated inwards and bottom ones outwards. Also returns which placement (``owner``) each
+    of those MCUs belongs to (-1: none)."""
     n = owner.size
-    out = np.full(m.size, np.nan)
-    for q in range(m.size):
-        i = m[q]
-        t = i + shift
-        if t < f or t >= f + cnt:
-            continue
-        nb = t + cols if below else t - cols
-        if nb < 0 or nb >= n or owner[nb] < 0:
-            continue
-        j = dec[nb]
-        total = 0.0
-        for k in range(len(mine)):
-            a = mine[k]
-            b = theirs[k]
-            w = a.shape[1]
-            v = np.empty(w)
-            for x in range(w):
-                v[x] = a[i, x] - b[j, x]
-            med = np.median(v)
-            s = 0.0
-            for x in range(w):
-                s += abs(v[x] - med)
-            total += s / w
-        out[q] = total / len(mine)
-    return out
+    out = np.full((shifts.size, 2, m.size), np.nan)
+    who = np.full((shifts.size, 2, m.size), -1, np.int64)
+    v = np.empty(64)
+    for d in range(shifts.size):
+        for q in range(m.size):
+            i = m[q]
+            t = i + shifts[d]
+            if t < f or t >= f + cnt:
+                continue
+            for side in range(2):
+                nb = t - cols if side == 0 else t + cols
+                if nb < 0 or nb >= n or owner[nb] < 0:
+                    continue
+                j = dec[nb]
+                total = 0.0
+                for k in range(len(tops)):
+                    a = tops[k] if side == 0 else bottoms[k]
+                    b = bottoms[k] if side == 0 else tops[k]
+                    w = a.shape[1]
+                    for x in range(w):
+                        v[x] = a[i, x] - b[j, x]
+                    total += _spread(v, w)
+                out[d, side, q] = total / len(tops)
+                who[d, side, q] = owner[nb]
+    return out, who
 
 
-def _window_sums(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Sum of ``vals`` over [lo, hi) for each pair."""
-    cs = np.concatenate([[0.0], np.cumsum(vals)])
-    return cs[hi] - cs[np.maximum(lo, 0)] if lo.size else np.zeros(0)
-
-
-def _best_move(m: np.ndarray, here: tuple, moved: tuple, cols: int, anchored: bool):
-    """The clearest move of one run's head or tail by one delta: (gain, index of the cut in
-    ``m``, moves the tail) or None. ``here`` / ``moved``: per MCU its (top, bottom) border costs
-    at the run's shift and at the moved one."""
+def _best_move(m: np.ndarray, table: np.ndarray, cols: int, anchored: bool):
+    """The clearest move of one run's head or tail: (gain per bordering MCU, index of the cut in
+    ``m``, moves the tail, index of the delta) or None. ``table``: :func:`border_table` at the
+    run's shift (row 0) and at each move."""
     size = m.size
-    gains = []
-    for side in (0, 1):
-        a, b = here[side], moved[side]
-        ok = ~np.isnan(a) & ~np.isnan(b)
-        gains.append((np.where(ok, a - b, 0.0), np.where(ok, a, 0.0), ok.astype(np.float64)))
-    # the tail from cut c: its first row judged against what lies above, the run's last row below
-    c = np.arange(0 if not anchored else RESPLIT_PIECE, size - RESPLIT_PIECE + 1)
+    c = np.arange(RESPLIT_PIECE if anchored else 0, size - RESPLIT_PIECE + 1)
     if c.size == 0:
         return None
-    first_row_end = np.searchsorted(m, m[c] + cols)
+    here, moved = table[:1], table[1:]
+    ok = ~np.isnan(here) & ~np.isnan(moved)
+    # gain, base and pairs (first axis) per delta and side, summed up to each MCU
+    stack = np.stack([np.where(ok, here - moved, 0.0), np.where(ok, here, 0.0), ok.astype(np.float64)])
+    cs = np.concatenate([np.zeros(stack.shape[:3] + (1,)), np.cumsum(stack, axis=3)], axis=3)
     last_row = np.searchsorted(m, m[-1] - cols + 1)
     best = None
     for tail in (True, False):
-        if tail:
-            top_lo, top_hi = c, first_row_end
-            bot_lo, bot_hi = np.maximum(c, last_row), np.full(c.size, size)
+        if tail:  # the tail from cut c: its first row against what lies above, the run's last row below
             cuts = c
-        else:
-            cc = c[c >= RESPLIT_PIECE]
-            if cc.size == 0:
+            top = (cuts, np.searchsorted(m, m[cuts] + cols))
+            bottom = (np.maximum(cuts, last_row), np.full(cuts.size, size))
+        else:  # the head up to cut c: the run's first row above, the head's last row below
+            cuts = c[c >= RESPLIT_PIECE]
+            if cuts.size == 0:
                 continue
-            top_lo, top_hi = np.zeros(cc.size, np.int64), np.minimum(np.searchsorted(m, m[0] + cols), cc)
-            bot_lo, bot_hi = np.searchsorted(m, m[cc - 1] - cols + 1), cc
-            cuts = cc
-        parts = []
-        for g in range(3):
-            parts.append(_window_sums(gains[0][g], top_lo, top_hi) + _window_sums(gains[1][g], bot_lo, bot_hi))
-        gain, base, pairs = parts
-        ok = (pairs >= RESPLIT_PAIRS) & (gain >= RESPLIT_RATIO * base) & (gain >= RESPLIT_LEVELS * pairs)
-        if not ok.any():
+            top = (np.zeros(cuts.size, np.int64), np.minimum(np.searchsorted(m, m[0] + cols), cuts))
+            bottom = (np.searchsorted(m, m[cuts - 1] - cols + 1), cuts)
+        g, b, p = (cs[..., 0, top[1]] - cs[..., 0, top[0]]) + (cs[..., 1, bottom[1]] - cs[..., 1, bottom[0]])
+        fine = (p >= RESPLIT_PAIRS) & (g >= RESPLIT_RATIO * b) & (g >= RESPLIT_LEVELS * p)
+        if not fine.any():
             continue
-        k = int(np.argmax(np.where(ok, gain / np.maximum(pairs, 1), -np.inf)))
-        cand = (float(gain[k] / pairs[k]), int(cuts[k]), tail)
-        if best is None or cand[0] > best[0]:
-            best = cand
+        score = np.where(fine, g / np.maximum(p, 1.0), -np.inf)
+        d, k = np.unravel_index(int(np.argmax(score)), score.shape)
+        if best is None or score[d, k] > best[0]:
+            best = (float(score[d, k]), int(cuts[k]), tail, int(d))
     return best
 
 
-def resplit(placements: list[Placement], edges: tuple, cols: int, n: int, opts: RunOptions) -> int:
+class _Borders:
+    """The border tables (:func:`border_table`) of the placed runs, each kept while nothing placed
+    near it moves. Runs are known by a number of their own (``who`` holds those), since a cut
+    renumbers the list."""
+
+    def __init__(self, edges: tuple, cols: int, n: int):
+        (self.tops, _), (self.bottoms, _) = edges
+        self.cols, self.n = cols, n
+        self.rows = (n + cols - 1) // cols
+        self.shifts = np.array((0,) + RESPLIT_DELTAS, np.int64)
+        self.cache: dict[int, tuple] = {}  # id of a placement -> (placement, its number, costs, who)
+        self.dirty = np.ones(self.rows + 2, bool)  # MCU rows (offset by one) near a move since the tables
+        self.next_uid = 0
+
+    def _rows(self, pl: Placement) -> np.ndarray:
+        return np.clip((pl.run.trusted + pl.shift) // self.cols + 1, 0, self.rows + 1)
+
+    def start(self, placements: list[Placement]) -> None:
+        """A pass over ``placements`` begins: where each MCU lies and whose it is."""
+        for pl in placements:
+            if id(pl) not in self.cache:
+                self.cache[id(pl)] = (pl, self.next_uid, None, None)
+                self.next_uid += 1
+        live = {id(pl) for pl in placements}
+        for key in [k for k in self.cache if k not in live]:
+            del self.cache[key]
+        self.owner = np.full(self.n, -1, np.int64)
+        self.dec = np.zeros(self.n, np.int64)
+        for pl in placements:
+            _claim(self.owner, self.dec, self.cache[id(pl)][1], pl.run.trusted, pl.shift, pl.first, pl.count)
+        self.index = np.full(self.next_uid, -1, np.int64)  # a run's number -> its index in the list
+        for r, pl in enumerate(placements):
+            self.index[self.cache[id(pl)][1]] = r
+        self.touched = np.zeros(self.rows + 2, bool)
+
+    def stale(self, pl: Placement) -> bool:
+        """Whether something near ``pl`` moved since its table was made (or it has none)."""
+        entry = self.cache[id(pl)]
+        return entry[2] is None or bool(self.dirty[self._rows(pl)].any())
+
+    def table(self, pl: Placement) -> tuple[np.ndarray, np.ndarray]:
+        """Its border costs and, per cost, the index in the list of the run bordering there."""
+        pl_, uid, costs, who = self.cache[id(pl)]
+        if costs is None or self.dirty[self._rows(pl)].any():
+            costs, who = border_table(pl.run.trusted, pl.shift + self.shifts, pl.first, pl.count, self.cols,
+                                      self.owner, self.dec, self.tops, self.bottoms)
+            self.cache[id(pl)] = (pl_, uid, costs, who)
+        return costs, np.where(who >= 0, self.index[np.maximum(who, 0)], -1)
+
+    def moved(self, pl: Placement) -> None:
+        """``pl`` moves: the rows around where it was need new tables next pass."""
+        at = self._rows(pl)
+        self.touched[np.clip(np.concatenate([at - 1, at, at + 1]), 0, self.rows + 1)] = True
+
+    def end(self) -> None:
+        self.dirty = self.touched
+
+
+def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions) -> int:
     """Cut runs whose head or tail joins the content around it clearly better an MCU or two
     aside, and move that piece there (``placements`` changed in place: the pieces replace the
-    run, in decode order; a moved whole run keeps its place in the list). ``edges``: (inner,
-    outer) as for :func:`acir_core.sca.recheck.recheck`. Returns the number of moves."""
-    (tops, _), (bottoms, _) = edges
+    run, in decode order; a moved whole run keeps its place in the list). Returns the number of
+    moves."""
     total = 0
     for _ in range(RESPLIT_PASSES):
-        owner = np.full(n, -1, np.int64)
-        dec = np.zeros(n, np.int64)
-        for r, pl in enumerate(placements):
-            _claim(owner, dec, r, pl.run.trusted, pl.shift, pl.first, pl.count)
+        borders.start(placements)
         out: list[Placement] = []
         moves = 0
         for pl in placements:
             m = pl.run.trusted
-            if m.size < 2 * RESPLIT_PIECE and not (m.size >= RESPLIT_PIECE and not pl.anchored):
+            if m.size < 2 * RESPLIT_PIECE and not (m.size >= RESPLIT_PIECE and not pl.anchored) or \
+                    not borders.stale(pl):
                 out.append(pl)
                 continue
-            args = (pl.first, pl.count, cols, owner, dec)
-            here = (side_costs(m, pl.shift, *args, tops, bottoms, False),
-                    side_costs(m, pl.shift, *args, bottoms, tops, True))
-            best = None
-            for delta in RESPLIT_DELTAS:
-                moved = (side_costs(m, pl.shift + delta, *args, tops, bottoms, False),
-                         side_costs(m, pl.shift + delta, *args, bottoms, tops, True))
-                found = _best_move(m, here, moved, cols, pl.anchored)
-                if found is not None and (best is None or found[0] > best[0]):
-                    best = (*found, delta)
+            table, _ = borders.table(pl)
+            best = _best_move(m, table, borders.cols, pl.anchored)
             if best is None:
                 out.append(pl)
                 continue
-            _, cut, tail, delta = best
+            _, cut, tail, d = best
+            delta = RESPLIT_DELTAS[d]
             moves += 1
+            borders.moved(pl)
             if cut == 0:
                 out.append(Placement(run=pl.run, shift=pl.shift + delta, dc=pl.dc, cost=pl.cost,
                                      anchored=pl.anchored, first=pl.first, count=pl.count))
@@ -154,8 +206,115 @@ def resplit(placements: list[Placement], edges: tuple, cols: int, n: int, opts: 
                                          cost=pl.cost, anchored=pl.anchored and piece is head, first=pl.first,
                                          count=pl.count))
         placements[:] = out
+        borders.end()
         total += moves
         if not moves:
             break
     return total
 
+
+GROUP_RUNS = 16  # consecutive runs moved together at most
+GROUP_ROWS = 4  # rows of MCUs such a group may hold
+
+
+@njit(cache=True)
+def group_moves(costs, who, starts, sizes, first, anchored, max_runs, max_size, ratio, levels, min_pairs):
+    """Per run r1, the best group of runs r1..r2 (consecutive in decode order, one restart
+    segment, none anchored) to move together by one delta, judged on the borders its MCUs share
+    with runs outside it, above and below, at its place and moved: (score, r2, delta index) with
+    score -inf where no group clears ``ratio``, ``levels`` and ``min_pairs`` as in
+    :func:`_best_move`. ``costs`` / ``who``: :func:`border_table` of every run concatenated
+    (shift index, side, MCU); run r's MCUs are ``starts[r]`` .. + ``sizes[r]``."""
+    runs = starts.size
+    deltas = costs.shape[0] - 1
+    score = np.full(runs, -np.inf)
+    end = np.zeros(runs, np.int64)
+    which = np.zeros(runs, np.int64)
+    gain = np.zeros(deltas)
+    base = np.zeros(deltas)
+    pairs = np.zeros(deltas)
+    for r1 in range(runs):
+        if anchored[r1]:
+            continue
+        size = 0
+        for r2 in range(r1, min(runs, r1 + max_runs)):
+            if anchored[r2] or first[r2] != first[r1]:
+                break
+            size += sizes[r2]
+            if size > max_size:
+                break
+            gain[:] = 0.0
+            base[:] = 0.0
+            pairs[:] = 0.0
+            for q in range(starts[r1], starts[r2] + sizes[r2]):
+                for side in range(2):
+                    h = costs[0, side, q]
+                    wh = who[0, side, q]
+                    if np.isnan(h) or (r1 <= wh <= r2):
+                        continue
+                    for d in range(deltas):
+                        c = costs[d + 1, side, q]
+                        wm = who[d + 1, side, q]
+                        if np.isnan(c) or (r1 <= wm <= r2):
+                            continue
+                        gain[d] += h - c
+                        base[d] += h
+                        pairs[d] += 1.0
+            for d in range(deltas):
+                if pairs[d] >= min_pairs and gain[d] >= ratio * base[d] and gain[d] >= levels * pairs[d]:
+                    sc = gain[d] / pairs[d]
+                    if sc > score[r1]:
+                        score[r1] = sc
+                        end[r1] = r2
+                        which[r1] = d
+    return score, end, which
+
+
+def regroup(placements: list[Placement], borders: _Borders) -> int:
+    """Move groups of consecutive runs that sit an MCU or two off together: in smooth content a
+    run placed off leaves the next ones a choice between matching it and the truth, and a
+    stretch of short runs locks in off; each alone then fits its neighbours in the stretch
+    better where it is, the stretch as a whole fits the content around it better aside
+    (``placements`` changed in place). Returns the number of runs moved."""
+    total = 0
+    for _ in range(RESPLIT_PASSES):
+        if not placements:
+            break
+        borders.start(placements)
+        tables = [borders.table(pl) for pl in placements]
+        sizes = np.array([pl.run.trusted.size for pl in placements], np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        score, end, which = group_moves(np.concatenate([t[0] for t in tables], axis=2),
+                                        np.concatenate([t[1] for t in tables], axis=2), starts, sizes,
+                                        np.array([pl.first for pl in placements], np.int64),
+                                        np.array([pl.anchored for pl in placements]), GROUP_RUNS,
+                                        GROUP_ROWS * borders.cols, RESPLIT_RATIO, RESPLIT_LEVELS,
+                                        float(RESPLIT_PAIRS))
+        taken = np.zeros(len(placements), bool)
+        moved = 0
+        for r1 in np.argsort(-score, kind="stable"):
+            if not np.isfinite(score[r1]):
+                break
+            r2 = int(end[r1])
+            if taken[r1: r2 + 1].any():
+                continue
+            taken[max(r1 - 1, 0): r2 + 2] = True  # a moved group's neighbours wait for the next pass
+            delta = RESPLIT_DELTAS[int(which[r1])]
+            for r in range(r1, r2 + 1):
+                pl = placements[r]
+                borders.moved(pl)
+                placements[r] = Placement(run=pl.run, shift=pl.shift + delta, dc=pl.dc, cost=pl.cost,
+                                          anchored=pl.anchored, first=pl.first, count=pl.count)
+                moved += 1
+        borders.end()
+        total += moved
+        if not moved:
+            break
+    return total
+
+
+def realign(placements: list[Placement], edges: tuple, cols: int, n: int, opts: RunOptions) -> int:
+    """:func:`resplit`, then :func:`regroup`, on the border tables they share. ``edges``: (inner,
+    outer) as for :func:`acir_core.sca.recheck.recheck`. Returns the number of moves."""
+    borders = _Borders(edges, cols, n)
+    return resplit(placements, borders, opts) + regroup(placements, borders)
