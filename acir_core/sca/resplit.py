@@ -21,7 +21,8 @@ from acir_core.sca.runs import split_at
 RESPLIT_DELTAS = (-2, -1, 1, 2)  # moves tried: a silent break gains or loses an MCU or two
 RESPLIT_RATIO = 0.3  # a piece moves where its borders then cost at most 1 - this share of where it is ...
 RESPLIT_LEVELS = 0.5  # ... and this many levels less per bordering MCU
-RESPLIT_PAIRS = 12  # bordering MCUs a move needs to be judged
+RESPLIT_PAIRS = 12  # bordering MCUs a move needs to be judged ...
+RESPLIT_SHARE = 0.5  # ... and this share of the moved MCUs, up to a row of them
 RESPLIT_PIECE = 8  # MCUs a moved piece, and the piece left in place, must keep
 RESPLIT_PASSES = 3  # passes over the runs (a moved piece changes its neighbours' borders)
 
@@ -102,7 +103,9 @@ def _best_move(m: np.ndarray, table: np.ndarray, cols: int, anchored: bool):
             top = (np.zeros(cuts.size, np.int64), np.minimum(np.searchsorted(m, m[0] + cols), cuts))
             bottom = (np.searchsorted(m, m[cuts - 1] - cols + 1), cuts)
         g, b, p = (cs[..., 0, top[1]] - cs[..., 0, top[0]]) + (cs[..., 1, bottom[1]] - cs[..., 1, bottom[0]])
-        fine = (p >= RESPLIT_PAIRS) & (g >= RESPLIT_RATIO * b) & (g >= RESPLIT_LEVELS * p)
+        piece = size - cuts if tail else cuts
+        need = np.maximum(RESPLIT_PAIRS, RESPLIT_SHARE * np.minimum(piece, cols))
+        fine = (p >= need) & (g >= RESPLIT_RATIO * b) & (g >= RESPLIT_LEVELS * p)
         if not fine.any():
             continue
         score = np.where(fine, g / np.maximum(p, 1.0), -np.inf)
@@ -218,11 +221,12 @@ GROUP_ROWS = 4  # rows of MCUs such a group may hold
 
 
 @njit(cache=True)
-def group_moves(costs, who, starts, sizes, first, anchored, max_runs, max_size, ratio, levels, min_pairs):
+def group_moves(costs, who, starts, sizes, first, anchored, max_runs, max_size, ratio, levels, min_pairs, share,
+                cols):
     """Per run r1, the best group of runs r1..r2 (consecutive in decode order, one restart
     segment, none anchored) to move together by one delta, judged on the borders its MCUs share
     with runs outside it, above and below, at its place and moved: (score, r2, delta index) with
-    score -inf where no group clears ``ratio``, ``levels`` and ``min_pairs`` as in
+    score -inf where no group clears ``ratio``, ``levels``, ``min_pairs`` and ``share`` as in
     :func:`_best_move`. ``costs`` / ``who``: :func:`border_table` of every run concatenated
     (shift index, side, MCU); run r's MCUs are ``starts[r]`` .. + ``sizes[r]``."""
     runs = starts.size
@@ -260,8 +264,9 @@ def group_moves(costs, who, starts, sizes, first, anchored, max_runs, max_size, 
                         gain[d] += h - c
                         base[d] += h
                         pairs[d] += 1.0
+            need = max(min_pairs, share * min(size, cols))
             for d in range(deltas):
-                if pairs[d] >= min_pairs and gain[d] >= ratio * base[d] and gain[d] >= levels * pairs[d]:
+                if pairs[d] >= need and gain[d] >= ratio * base[d] and gain[d] >= levels * pairs[d]:
                     sc = gain[d] / pairs[d]
                     if sc > score[r1]:
                         score[r1] = sc
@@ -289,7 +294,7 @@ def regroup(placements: list[Placement], borders: _Borders) -> int:
                                         np.array([pl.first for pl in placements], np.int64),
                                         np.array([pl.anchored for pl in placements]), GROUP_RUNS,
                                         GROUP_ROWS * borders.cols, RESPLIT_RATIO, RESPLIT_LEVELS,
-                                        float(RESPLIT_PAIRS))
+                                        float(RESPLIT_PAIRS), RESPLIT_SHARE, borders.cols)
         taken = np.zeros(len(placements), bool)
         moved = 0
         for r1 in np.argsort(-score, kind="stable"):
