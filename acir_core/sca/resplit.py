@@ -24,7 +24,7 @@ RESPLIT_LEVELS = 0.5  # ... and this many levels less per bordering MCU
 RESPLIT_PAIRS = 12  # bordering MCUs a move needs to be judged ...
 RESPLIT_SHARE = 0.5  # ... and this share of the moved MCUs, up to a row of them
 RESPLIT_PIECE = 8  # MCUs a moved piece, and the piece left in place, must keep
-RESPLIT_PASSES = 3  # passes over the runs (a moved piece changes its neighbours' borders)
+RESPLIT_PASSES = 4  # passes over the runs (a moved piece changes its neighbours' borders)
 
 
 @njit(cache=True)
@@ -76,42 +76,61 @@ def border_table(m, shifts, f, cnt, cols, owner, dec, tops, bottoms):
     return out, who
 
 
-def _best_move(m: np.ndarray, table: np.ndarray, cols: int, anchored: bool):
+_OPPOSITE = np.array([RESPLIT_DELTAS.index(-d) for d in RESPLIT_DELTAS])
+
+
+def _best_move(m: np.ndarray, table: np.ndarray, who: np.ndarray, own: int, cols: int, anchored: bool):
     """The clearest move of one run's head or tail: (gain per bordering MCU, index of the cut in
-    ``m``, moves the tail, index of the delta) or None. ``table``: :func:`border_table` at the
-    run's shift (row 0) and at each move."""
+    ``m``, moves the tail, index of the delta) or None. ``table`` / ``who``: :func:`border_table`
+    at the run's shift (row 0) and at each move; ``own``: the run's index there. The borders
+    between the head and the tail say only that the two disagree; which of them is off, only
+    the borders with other runs can say: there, the piece moved must gain more than the other
+    piece would by the opposite move."""
     size = m.size
     c = np.arange(RESPLIT_PIECE if anchored else 0, size - RESPLIT_PIECE + 1)
     if c.size == 0:
         return None
     here, moved = table[:1], table[1:]
     ok = ~np.isnan(here) & ~np.isnan(moved)
-    # gain, base and pairs (first axis) per delta and side, summed up to each MCU
-    stack = np.stack([np.where(ok, here - moved, 0.0), np.where(ok, here, 0.0), ok.astype(np.float64)])
+    other = ok & (who[:1] != own) & (who[1:] != own)
+    # gain, base and pairs over all borders, then over those with other runs (first axis), per
+    # delta and side, summed up to each MCU
+    stack = np.stack([np.where(ok, here - moved, 0.0), np.where(ok, here, 0.0), ok.astype(np.float64),
+                      np.where(other, here - moved, 0.0), np.where(other, here, 0.0), other.astype(np.float64)])
     cs = np.concatenate([np.zeros(stack.shape[:3] + (1,)), np.cumsum(stack, axis=3)], axis=3)
+
+    def sums(top: tuple, bottom: tuple) -> np.ndarray:  # (6, deltas, cuts)
+        return (cs[..., 0, top[1]] - cs[..., 0, top[0]]) + (cs[..., 1, bottom[1]] - cs[..., 1, bottom[0]])
+
+    first_row = np.searchsorted(m, m[0] + cols)
     last_row = np.searchsorted(m, m[-1] - cols + 1)
+    zeros = np.zeros(c.size, np.int64)
+    ends = np.full(c.size, size)
+    # the tail from cut c: its first row against what lies above, the run's last row below; the
+    # head up to c: the run's first row above, the head's last row below
+    tails = sums((c, np.searchsorted(m, m[c] + cols)), (np.maximum(c, last_row), ends))
+    heads = sums((zeros, np.minimum(first_row, c)), (np.minimum(np.searchsorted(m, m[np.maximum(c - 1, 0)] - cols + 1), c), c))
     best = None
     for tail in (True, False):
-        if tail:  # the tail from cut c: its first row against what lies above, the run's last row below
-            cuts = c
-            top = (cuts, np.searchsorted(m, m[cuts] + cols))
-            bottom = (np.maximum(cuts, last_row), np.full(cuts.size, size))
-        else:  # the head up to cut c: the run's first row above, the head's last row below
-            cuts = c[c >= RESPLIT_PIECE]
-            if cuts.size == 0:
-                continue
-            top = (np.zeros(cuts.size, np.int64), np.minimum(np.searchsorted(m, m[0] + cols), cuts))
-            bottom = (np.searchsorted(m, m[cuts - 1] - cols + 1), cuts)
-        g, b, p = (cs[..., 0, top[1]] - cs[..., 0, top[0]]) + (cs[..., 1, bottom[1]] - cs[..., 1, bottom[0]])
-        piece = size - cuts if tail else cuts
+        mine, theirs = (tails, heads) if tail else (heads, tails)
+        g, b, p, xg, xb, xp = mine
+        og, ob, op = theirs[3:, _OPPOSITE]  # the other piece moved the opposite way, on other runs' borders
+        piece = size - c if tail else c
         need = np.maximum(RESPLIT_PAIRS, RESPLIT_SHARE * np.minimum(piece, cols))
-        fine = (p >= need) & (g >= RESPLIT_RATIO * b) & (g >= RESPLIT_LEVELS * p)
+        fine = (p >= need) & (g >= RESPLIT_RATIO * b) & (g >= RESPLIT_LEVELS * p) & (piece >= RESPLIT_PIECE)
+        if not tail:
+            fine &= c >= RESPLIT_PIECE
+        elif anchored:
+            fine &= c > 0
+        # on other runs' borders this piece's move beats the other piece's opposite one
+        fine &= (xp + op >= RESPLIT_PAIRS / 2) & (xg - og >= RESPLIT_RATIO * (xb + ob)) & \
+            (xg - og >= RESPLIT_LEVELS * (xp + op))
         if not fine.any():
             continue
         score = np.where(fine, g / np.maximum(p, 1.0), -np.inf)
         d, k = np.unravel_index(int(np.argmax(score)), score.shape)
         if best is None or score[d, k] > best[0]:
-            best = (float(score[d, k]), int(cuts[k]), tail, int(d))
+            best = (float(score[d, k]), int(c[k]), tail, int(d))
     return best
 
 
@@ -129,7 +148,8 @@ class _Borders:
         self.dirty = np.ones(self.rows + 2, bool)  # MCU rows (offset by one) near a move since the tables
         self.next_uid = 0
 
-    def _rows(self, pl: Placement) -> np.ndarray:
+    def rows_of(self, pl: Placement) -> np.ndarray:
+        """The MCU rows (offset by one) ``pl`` covers."""
         return np.clip((pl.run.trusted + pl.shift) // self.cols + 1, 0, self.rows + 1)
 
     def start(self, placements: list[Placement]) -> None:
@@ -153,12 +173,12 @@ class _Borders:
     def stale(self, pl: Placement) -> bool:
         """Whether something near ``pl`` moved since its table was made (or it has none)."""
         entry = self.cache[id(pl)]
-        return entry[2] is None or bool(self.dirty[self._rows(pl)].any())
+        return entry[2] is None or bool(self.dirty[self.rows_of(pl)].any())
 
     def table(self, pl: Placement) -> tuple[np.ndarray, np.ndarray]:
         """Its border costs and, per cost, the index in the list of the run bordering there."""
         pl_, uid, costs, who = self.cache[id(pl)]
-        if costs is None or self.dirty[self._rows(pl)].any():
+        if costs is None or self.dirty[self.rows_of(pl)].any():
             costs, who = border_table(pl.run.trusted, pl.shift + self.shifts, pl.first, pl.count, self.cols,
                                       self.owner, self.dec, self.tops, self.bottoms)
             self.cache[id(pl)] = (pl_, uid, costs, who)
@@ -166,7 +186,7 @@ class _Borders:
 
     def moved(self, pl: Placement) -> None:
         """``pl`` moves: the rows around where it was need new tables next pass."""
-        at = self._rows(pl)
+        at = self.rows_of(pl)
         self.touched[np.clip(np.concatenate([at - 1, at, at + 1]), 0, self.rows + 1)] = True
 
     def end(self) -> None:
@@ -176,33 +196,42 @@ class _Borders:
 def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions) -> int:
     """Cut runs whose head or tail joins the content around it clearly better an MCU or two
     aside, and move that piece there (``placements`` changed in place: the pieces replace the
-    run, in decode order; a moved whole run keeps its place in the list). Returns the number of
-    moves."""
+    run, in decode order; a moved whole run keeps its place in the list). In each pass the
+    clearest moves go first, and a run next to one that moved waits for the next pass (the two
+    may each have seen the other's error). Returns the number of moves."""
     total = 0
     for _ in range(RESPLIT_PASSES):
         borders.start(placements)
-        out: list[Placement] = []
-        moves = 0
-        for pl in placements:
+        found = []
+        for r, pl in enumerate(placements):
             m = pl.run.trusted
             if m.size < 2 * RESPLIT_PIECE and not (m.size >= RESPLIT_PIECE and not pl.anchored) or \
                     not borders.stale(pl):
+                continue
+            best = _best_move(m, *borders.table(pl), r, borders.cols, pl.anchored)
+            if best is not None:
+                found.append((best[0], r, best[1:]))
+        claimed = np.zeros(borders.rows + 2, bool)
+        moves: dict[int, tuple] = {}
+        for _, r, move in sorted(found, key=lambda x: -x[0]):
+            at = borders.rows_of(placements[r])
+            if claimed[at].any():
+                continue
+            claimed[np.clip(np.concatenate([at - 1, at, at + 1]), 0, borders.rows + 1)] = True
+            moves[r] = move
+        out: list[Placement] = []
+        for r, pl in enumerate(placements):
+            if r not in moves:
                 out.append(pl)
                 continue
-            table, _ = borders.table(pl)
-            best = _best_move(m, table, borders.cols, pl.anchored)
-            if best is None:
-                out.append(pl)
-                continue
-            _, cut, tail, d = best
+            cut, tail, d = moves[r]
             delta = RESPLIT_DELTAS[d]
-            moves += 1
             borders.moved(pl)
             if cut == 0:
                 out.append(Placement(run=pl.run, shift=pl.shift + delta, dc=pl.dc, cost=pl.cost,
                                      anchored=pl.anchored, first=pl.first, count=pl.count))
                 continue
-            head, rest = split_at(pl.run, cut, int(m[cut]), opts)
+            head, rest = split_at(pl.run, cut, int(pl.run.trusted[cut]), opts)
             for piece, moves_it in ((head, not tail), (rest, tail)):
                 if piece.trusted.size:
                     out.append(Placement(run=piece, shift=pl.shift + (delta if moves_it else 0), dc=pl.dc,
@@ -210,7 +239,7 @@ def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions) ->
                                          count=pl.count))
         placements[:] = out
         borders.end()
-        total += moves
+        total += len(moves)
         if not moves:
             break
     return total
