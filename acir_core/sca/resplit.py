@@ -18,7 +18,7 @@ from acir_core.sca.options import RunOptions
 from acir_core.sca.recheck import _claim
 from acir_core.sca.runs import split_at
 
-RESPLIT_DELTAS = (-2, -1, 1, 2)  # moves tried: a silent break gains or loses an MCU or two
+RESPLIT_DELTAS = (-4, -3, -2, -1, 1, 2, 3, 4)  # moves tried: a silent break gains or loses an MCU or two
 RESPLIT_RATIO = 0.3  # a piece moves where its borders then cost at most 1 - this share of where it is ...
 RESPLIT_LEVELS = 0.5  # ... and this many levels less per bordering MCU
 RESPLIT_PAIRS = 12  # bordering MCUs a move needs to be judged ...
@@ -76,7 +76,79 @@ def border_table(m, shifts, f, cnt, cols, owner, dec, tops, bottoms):
     return out, who
 
 
-_OPPOSITE = np.array([RESPLIT_DELTAS.index(-d) for d in RESPLIT_DELTAS])
+_OPPOSITE = np.array([RESPLIT_DELTAS.index(-d) for d in RESPLIT_DELTAS], np.int64)
+
+
+@njit(cache=True)
+def _prefix(table, who, own):
+    """Per quantity (gain, base, pairs over all borders, then over those with other runs), delta,
+    side: its running sum over the run's MCUs (one more entry than MCUs)."""
+    deltas, size = table.shape[0] - 1, table.shape[2]
+    cs = np.zeros((6, deltas, 2, size + 1))
+    for d in range(deltas):
+        for side in range(2):
+            acc = np.zeros(6)
+            for q in range(size):
+                h = table[0, side, q]
+                c = table[d + 1, side, q]
+                if not (np.isnan(h) or np.isnan(c)):
+                    acc[0] += h - c
+                    acc[1] += h
+                    acc[2] += 1.0
+                    if who[0, side, q] != own and who[d + 1, side, q] != own:
+                        acc[3] += h - c
+                        acc[4] += h
+                        acc[5] += 1.0
+                for k in range(6):
+                    cs[k, d, side, q + 1] = acc[k]
+    return cs
+
+
+@njit(cache=True)
+def _window(cs, k, d, top_lo, top_hi, bot_lo, bot_hi):
+    return (cs[k, d, 0, top_hi] - cs[k, d, 0, top_lo]) + (cs[k, d, 1, bot_hi] - cs[k, d, 1, bot_lo])
+
+
+@njit(cache=True)
+def _scan_cuts(cs, m, cols, anchored, opposite, ratio, levels, min_pairs, share, min_piece):
+    """The best (score, cut, tail, delta index) over every cut, both pieces and every delta, as
+    :func:`_best_move` describes; score -inf where none."""
+    size = m.size
+    deltas = cs.shape[1]
+    first_row = np.searchsorted(m, m[0] + cols)
+    last_row = np.searchsorted(m, m[size - 1] - cols + 1)
+    best = (-np.inf, 0, True, 0)
+    lo = min_piece if anchored else 0
+    for c in range(lo, size - min_piece + 1):
+        row_end = np.searchsorted(m, m[c] + cols)
+        head_last = min(np.searchsorted(m, m[max(c - 1, 0)] - cols + 1), c)
+        # the tail from c: its first row against what lies above, the run's last row below;
+        # the head up to c: the run's first row above, the head's last row below
+        tail_w = (c, row_end, max(c, last_row), size)
+        head_w = (0, min(first_row, c), head_last, c)
+        for tail in (True, False):
+            piece = size - c if tail else c
+            if piece < min_piece:
+                continue
+            need = max(min_pairs, share * min(piece, cols))
+            mw = tail_w if tail else head_w
+            ow = head_w if tail else tail_w
+            for d in range(deltas):
+                g = _window(cs, 0, d, mw[0], mw[1], mw[2], mw[3])
+                b = _window(cs, 1, d, mw[0], mw[1], mw[2], mw[3])
+                p = _window(cs, 2, d, mw[0], mw[1], mw[2], mw[3])
+                if p < need or g < ratio * b or g < levels * p:
+                    continue
+                o = opposite[d]
+                xg = _window(cs, 3, d, mw[0], mw[1], mw[2], mw[3]) - _window(cs, 3, o, ow[0], ow[1], ow[2], ow[3])
+                xb = _window(cs, 4, d, mw[0], mw[1], mw[2], mw[3]) + _window(cs, 4, o, ow[0], ow[1], ow[2], ow[3])
+                xp = _window(cs, 5, d, mw[0], mw[1], mw[2], mw[3]) + _window(cs, 5, o, ow[0], ow[1], ow[2], ow[3])
+                if xp < min_pairs / 2 or xg < ratio * xb or xg < levels * xp:
+                    continue
+                score = g / p
+                if score > best[0]:
+                    best = (score, c, tail, d)
+    return best
 
 
 def _best_move(m: np.ndarray, table: np.ndarray, who: np.ndarray, own: int, cols: int, anchored: bool):
@@ -86,52 +158,11 @@ def _best_move(m: np.ndarray, table: np.ndarray, who: np.ndarray, own: int, cols
     between the head and the tail say only that the two disagree; which of them is off, only
     the borders with other runs can say: there, the piece moved must gain more than the other
     piece would by the opposite move."""
-    size = m.size
-    c = np.arange(RESPLIT_PIECE if anchored else 0, size - RESPLIT_PIECE + 1)
-    if c.size == 0:
+    if m.size < RESPLIT_PIECE:
         return None
-    here, moved = table[:1], table[1:]
-    ok = ~np.isnan(here) & ~np.isnan(moved)
-    other = ok & (who[:1] != own) & (who[1:] != own)
-    # gain, base and pairs over all borders, then over those with other runs (first axis), per
-    # delta and side, summed up to each MCU
-    stack = np.stack([np.where(ok, here - moved, 0.0), np.where(ok, here, 0.0), ok.astype(np.float64),
-                      np.where(other, here - moved, 0.0), np.where(other, here, 0.0), other.astype(np.float64)])
-    cs = np.concatenate([np.zeros(stack.shape[:3] + (1,)), np.cumsum(stack, axis=3)], axis=3)
-
-    def sums(top: tuple, bottom: tuple) -> np.ndarray:  # (6, deltas, cuts)
-        return (cs[..., 0, top[1]] - cs[..., 0, top[0]]) + (cs[..., 1, bottom[1]] - cs[..., 1, bottom[0]])
-
-    first_row = np.searchsorted(m, m[0] + cols)
-    last_row = np.searchsorted(m, m[-1] - cols + 1)
-    zeros = np.zeros(c.size, np.int64)
-    ends = np.full(c.size, size)
-    # the tail from cut c: its first row against what lies above, the run's last row below; the
-    # head up to c: the run's first row above, the head's last row below
-    tails = sums((c, np.searchsorted(m, m[c] + cols)), (np.maximum(c, last_row), ends))
-    heads = sums((zeros, np.minimum(first_row, c)), (np.minimum(np.searchsorted(m, m[np.maximum(c - 1, 0)] - cols + 1), c), c))
-    best = None
-    for tail in (True, False):
-        mine, theirs = (tails, heads) if tail else (heads, tails)
-        g, b, p, xg, xb, xp = mine
-        og, ob, op = theirs[3:, _OPPOSITE]  # the other piece moved the opposite way, on other runs' borders
-        piece = size - c if tail else c
-        need = np.maximum(RESPLIT_PAIRS, RESPLIT_SHARE * np.minimum(piece, cols))
-        fine = (p >= need) & (g >= RESPLIT_RATIO * b) & (g >= RESPLIT_LEVELS * p) & (piece >= RESPLIT_PIECE)
-        if not tail:
-            fine &= c >= RESPLIT_PIECE
-        elif anchored:
-            fine &= c > 0
-        # on other runs' borders this piece's move beats the other piece's opposite one
-        fine &= (xp + op >= RESPLIT_PAIRS / 2) & (xg - og >= RESPLIT_RATIO * (xb + ob)) & \
-            (xg - og >= RESPLIT_LEVELS * (xp + op))
-        if not fine.any():
-            continue
-        score = np.where(fine, g / np.maximum(p, 1.0), -np.inf)
-        d, k = np.unravel_index(int(np.argmax(score)), score.shape)
-        if best is None or score[d, k] > best[0]:
-            best = (float(score[d, k]), int(c[k]), tail, int(d))
-    return best
+    found = _scan_cuts(_prefix(table, who, own), m, cols, anchored, _OPPOSITE, RESPLIT_RATIO, RESPLIT_LEVELS,
+                       float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_PIECE)
+    return None if not np.isfinite(found[0]) else (float(found[0]), int(found[1]), bool(found[2]), int(found[3]))
 
 
 class _Borders:
