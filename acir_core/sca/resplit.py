@@ -23,6 +23,7 @@ RESPLIT_RATIO = 0.3  # a piece moves where its borders then cost at most 1 - thi
 RESPLIT_LEVELS = 0.5  # ... and this many levels less per bordering MCU
 RESPLIT_PAIRS = 12  # bordering MCUs a move needs to be judged ...
 RESPLIT_SHARE = 0.5  # ... and this share of the moved MCUs, up to a row of them
+RESPLIT_SIGMAS = 6.0  # ... or stands this many standard errors above 0
 RESPLIT_PIECE = 8  # MCUs a moved piece, and the piece left in place, must keep
 RESPLIT_PASSES = 4  # passes over the runs (a moved piece changes its neighbours' borders)
 
@@ -84,10 +85,10 @@ def _prefix(table, who, own):
     """Per quantity (gain, base, pairs over all borders, then over those with other runs), delta,
     side: its running sum over the run's MCUs (one more entry than MCUs)."""
     deltas, size = table.shape[0] - 1, table.shape[2]
-    cs = np.zeros((6, deltas, 2, size + 1))
+    cs = np.zeros((8, deltas, 2, size + 1))
     for d in range(deltas):
         for side in range(2):
-            acc = np.zeros(6)
+            acc = np.zeros(8)
             for q in range(size):
                 h = table[0, side, q]
                 c = table[d + 1, side, q]
@@ -95,11 +96,13 @@ def _prefix(table, who, own):
                     acc[0] += h - c
                     acc[1] += h
                     acc[2] += 1.0
+                    acc[6] += (h - c) * (h - c)
                     if who[0, side, q] != own and who[d + 1, side, q] != own:
                         acc[3] += h - c
                         acc[4] += h
                         acc[5] += 1.0
-                for k in range(6):
+                        acc[7] += (h - c) * (h - c)
+                for k in range(8):
                     cs[k, d, side, q + 1] = acc[k]
     return cs
 
@@ -110,7 +113,7 @@ def _window(cs, k, d, top_lo, top_hi, bot_lo, bot_hi):
 
 
 @njit(cache=True)
-def _scan_cuts(cs, m, cols, anchored, opposite, ratio, levels, min_pairs, share, min_piece):
+def _scan_cuts(cs, m, cols, anchored, opposite, ratio, levels, min_pairs, share, min_piece, sigmas):
     """The best (score, cut, tail, delta index) over every cut, both pieces and every delta, as
     :func:`_best_move` describes; score -inf where none."""
     size = m.size
@@ -137,7 +140,11 @@ def _scan_cuts(cs, m, cols, anchored, opposite, ratio, levels, min_pairs, share,
                 g = _window(cs, 0, d, mw[0], mw[1], mw[2], mw[3])
                 b = _window(cs, 1, d, mw[0], mw[1], mw[2], mw[3])
                 p = _window(cs, 2, d, mw[0], mw[1], mw[2], mw[3])
-                if p < need or g < ratio * b or g < levels * p:
+                if p < need or g < levels * p:
+                    continue
+                g2 = _window(cs, 6, d, mw[0], mw[1], mw[2], mw[3])
+                var = max(g2 - g * g / p, 1e-9)
+                if g < ratio * b and g < sigmas * np.sqrt(var):
                     continue
                 o = opposite[d]
                 xg = _window(cs, 3, d, mw[0], mw[1], mw[2], mw[3]) - _window(cs, 3, o, ow[0], ow[1], ow[2], ow[3])
@@ -161,7 +168,7 @@ def _best_move(m: np.ndarray, table: np.ndarray, who: np.ndarray, own: int, cols
     if m.size < RESPLIT_PIECE:
         return None
     found = _scan_cuts(_prefix(table, who, own), m, cols, anchored, _OPPOSITE, RESPLIT_RATIO, RESPLIT_LEVELS,
-                       float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_PIECE)
+                       float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_PIECE, RESPLIT_SIGMAS)
     return None if not np.isfinite(found[0]) else (float(found[0]), int(found[1]), bool(found[2]), int(found[3]))
 
 
