@@ -48,21 +48,24 @@ def shift_of(placements: list[Placement], mcu: int) -> int:
 
 
 def test_a_tail_decoded_one_mcu_late_is_cut_off_and_moved_back() -> None:
+    """The run after the next resync was placed right; the one with the silent gain kept the
+    shift of its head."""
     decoded = with_garbage_at(blocks_of(picture()), 60)
-    placements = [placement(0, 20, 0, anchored=True), placement(20, N, 0)]
-    assert resplit(placements, _Borders(edges_of(decoded), COLS, N), RunOptions()) >= 1
+    placements = [placement(0, 20, 0, anchored=True), placement(20, 100, 0), placement(100, N, -1)]
+    assert resplit(placements, _Borders(edges_of(decoded), COLS, N), RunOptions()) == 1
     assert shift_of(placements, 30) == 0 and shift_of(placements, 55) == 0  # the head stays
-    for mcu in (70, 100, N - 1):
+    for mcu in (70, 90, 110, N - 1):
         assert shift_of(placements, mcu) == -1  # the tail goes back where it belongs
     assert 60 not in np.concatenate([p.run.trusted for p in placements])  # the garbage is left out
     assert [p.anchored for p in placements].count(True) == 1
+    assert min(p.run.trusted.size for p in placements) >= 8
 
 
 def test_a_head_placed_with_the_wrong_shift_moves_and_the_tail_stays() -> None:
     """The search followed the longer tail: the head before the garbage sits one MCU early."""
     decoded = with_garbage_at(blocks_of(picture(5)), 50)
     placements = [placement(0, 20, 0, anchored=True), placement(20, N, -1)]
-    assert resplit(placements, _Borders(edges_of(decoded), COLS, N), RunOptions()) >= 1
+    assert resplit(placements, _Borders(edges_of(decoded), COLS, N), RunOptions()) == 1
     assert shift_of(placements, 30) == 0 and shift_of(placements, 45) == 0
     assert shift_of(placements, 80) == -1 and shift_of(placements, N - 1) == -1
 
@@ -89,3 +92,42 @@ def test_a_stretch_of_runs_locked_in_one_mcu_off_moves_as_one() -> None:
     assert any(p.shift == 1 for p in alone)  # one run at a time, the stretch stays off
     assert regroup(placements, _Borders(edges_of(decoded), COLS, N)) == len(group)
     assert [p.shift for p in placements] == [0] * len(placements)
+
+
+def interval(first: int, end: int, shift: int, segment: tuple[int, int], anchored: bool = False) -> Placement:
+    run = Run(first=first, end=end, trusted=np.arange(first, end))
+    return Placement(run=run, shift=shift, dc=(0,), cost=1.0, anchored=anchored, first=segment[0], count=segment[1])
+
+
+def test_an_interval_keeps_its_first_mcus_and_its_end_and_no_piece_leaves_it() -> None:
+    """Restart intervals of two rows: the decoder places each one's first run where the marker
+    says and its last run ends where the next marker begins; SCA moves neither, however the
+    borders look, and nothing moves across a marker."""
+    decoded = with_garbage_at(blocks_of(picture(4)), 40)  # an interval whose MCUs all come late
+    segments = [(k * 2 * COLS, 2 * COLS) for k in range(ROWS // 2)]
+    placements = [interval(f, f + c, 0, (f, c), anchored=True) for f, c in segments]
+    before = [(p.run.first, p.run.end, p.shift) for p in placements]
+    realign(placements, edges_of(decoded), COLS, N, RunOptions())
+    assert [(p.run.first, p.run.end, p.shift) for p in placements] == before
+    # a middle run of an interval may move, but not out of it
+    placements = [interval(0, 32, 0, (0, 32), anchored=True), interval(32, 40, 0, (32, 32), anchored=True),
+                  interval(40, 56, 3, (32, 32)), interval(56, 64, 0, (32, 32))] + \
+        [interval(f, f + 32, 0, (f, 32), anchored=True) for f in range(64, N, 32)]
+    realign(placements, edges_of(blocks_of(picture(4))), COLS, N, RunOptions())
+    for p in placements:
+        t = p.run.trusted + p.shift
+        assert t.min() >= p.first and t.max() < p.first + p.count
+
+
+def test_tables_kept_between_passes_equal_fresh_ones() -> None:
+    decoded = with_garbage_at(with_garbage_at(blocks_of(picture(9)), 70), 30, seed=1)
+    placements = [placement(0, 20, 0, anchored=True), placement(20, 64, 0), placement(64, 100, -1),
+                  placement(100, N, -2)]
+    borders = _Borders(edges_of(decoded), COLS, N)
+    resplit(placements, borders, RunOptions())
+    borders.start(placements)
+    fresh = _Borders(edges_of(decoded), COLS, N)
+    fresh.start(placements)
+    for pl in placements:
+        kept, new = borders.table(pl), fresh.table(pl)
+        assert np.array_equal(kept[0], new[0], equal_nan=True) and np.array_equal(kept[1], new[1])

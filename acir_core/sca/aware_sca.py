@@ -311,7 +311,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.recheck and recheck(placements, solved, (run_edges, canvas.outer), units, cols, n):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
-    if opts.shifts.resplit and realign(placements, (run_edges, canvas.outer), cols, n, opts.runs):
+    if opts.shifts.resplit and realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound)):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:

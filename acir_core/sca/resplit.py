@@ -44,7 +44,7 @@ def _spread(v, w) -> float:
 @njit(cache=True)
 def border_table(m, shifts, f, cnt, cols, owner, dec, tops, bottoms):
     """Per shift of ``shifts``, side (0: top, 1: bottom) and MCU of ``m`` placed at ``m + shift``:
-    the mean absolute step across that border to the MCU placed beside it, once the median step
+    the mean absolute step across that border to the MCU placed beside it, once the mean step
     is taken off (a DC the break may have changed says nothing), averaged over components; nan
     where nothing is placed there. ``tops`` / ``bottoms``: per component the MCUs' top edges
     extrapolated inwards and bottom ones outwards. Also returns which placement (``owner``) each
@@ -113,16 +113,21 @@ def _window(cs, k, d, top_lo, top_hi, bot_lo, bot_hi):
 
 
 @njit(cache=True)
-def _scan_cuts(cs, m, cols, anchored, opposite, ratio, levels, min_pairs, share, min_piece, sigmas):
+def _scan_cuts(cs, m, cols, place, deltas, opposite, limits, pieces):
     """The best (score, cut, tail, delta index) over every cut, both pieces and every delta, as
-    :func:`_best_move` describes; score -inf where none."""
+    :func:`_best_move` describes; score -inf where none. ``place``: (shift, segment's first MCU,
+    its MCU count, anchored, pinned); ``limits``: (ratio, levels, pairs, share, sigmas);
+    ``pieces``: (MCUs a piece keeps, MCUs a cut leaves out before it, after it)."""
+    shift, first, count, anchored, pinned = place
+    ratio, levels, min_pairs, share, sigmas = limits
+    min_piece, back, skip = pieces
     size = m.size
-    deltas = cs.shape[1]
     first_row = np.searchsorted(m, m[0] + cols)
     last_row = np.searchsorted(m, m[size - 1] - cols + 1)
     best = (-np.inf, 0, True, 0)
-    lo = min_piece if anchored else 0
-    for c in range(lo, size - min_piece + 1):
+    for c in range(0, size - min_piece + 1):
+        if c > 0 and (c - back < min_piece or size - c - skip < min_piece):
+            continue  # what the cut leaves of either piece is too short
         row_end = np.searchsorted(m, m[c] + cols)
         head_last = min(np.searchsorted(m, m[max(c - 1, 0)] - cols + 1), c)
         # the tail from c: its first row against what lies above, the run's last row below;
@@ -130,13 +135,16 @@ def _scan_cuts(cs, m, cols, anchored, opposite, ratio, levels, min_pairs, share,
         tail_w = (c, row_end, max(c, last_row), size)
         head_w = (0, min(first_row, c), head_last, c)
         for tail in (True, False):
+            if (tail and (pinned or (c == 0 and anchored))) or (not tail and (c == 0 or anchored)):
+                continue  # an interval's first run starts where it does, a pinned one ends there
             piece = size - c if tail else c
-            if piece < min_piece:
-                continue
+            lo, hi = (m[c], m[size - 1]) if tail else (m[0], m[c - 1])
             need = max(min_pairs, share * min(piece, cols))
             mw = tail_w if tail else head_w
             ow = head_w if tail else tail_w
-            for d in range(deltas):
+            for d in range(deltas.size):
+                if lo + shift + deltas[d] < first or hi + shift + deltas[d] >= first + count:
+                    continue  # the piece would leave its interval
                 g = _window(cs, 0, d, mw[0], mw[1], mw[2], mw[3])
                 b = _window(cs, 1, d, mw[0], mw[1], mw[2], mw[3])
                 p = _window(cs, 2, d, mw[0], mw[1], mw[2], mw[3])
@@ -158,17 +166,23 @@ def _scan_cuts(cs, m, cols, anchored, opposite, ratio, levels, min_pairs, share,
     return best
 
 
-def _best_move(m: np.ndarray, table: np.ndarray, who: np.ndarray, own: int, cols: int, anchored: bool):
+def _best_move(pl: Placement, table: np.ndarray, who: np.ndarray, own: int, cols: int, opts: RunOptions):
     """The clearest move of one run's head or tail: (gain per bordering MCU, index of the cut in
-    ``m``, moves the tail, index of the delta) or None. ``table`` / ``who``: :func:`border_table`
-    at the run's shift (row 0) and at each move; ``own``: the run's index there. The borders
-    between the head and the tail say only that the two disagree; which of them is off, only
-    the borders with other runs can say: there, the piece moved must gain more than the other
-    piece would by the opposite move."""
+    its trusted MCUs, moves the tail, index of the delta) or None. ``table`` / ``who``:
+    :func:`border_table` at the run's shift (row 0) and at each move; ``own``: the run's index
+    there. The borders between the head and the tail say only that the two disagree; which of
+    them is off, only the borders with other runs can say: there, the piece moved must gain more
+    than the other piece would by the opposite move. The first run of an interval keeps its
+    head, a run that ends where its interval does keeps its tail, and no piece leaves its
+    interval."""
+    m = pl.run.trusted
     if m.size < RESPLIT_PIECE:
         return None
-    found = _scan_cuts(_prefix(table, who, own), m, cols, anchored, _OPPOSITE, RESPLIT_RATIO, RESPLIT_LEVELS,
-                       float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_PIECE, RESPLIT_SIGMAS)
+    pinned = int(m[-1]) + pl.shift == pl.first + pl.count - 1
+    found = _scan_cuts(_prefix(table, who, own), m, cols, (pl.shift, pl.first, pl.count, pl.anchored, pinned),
+                       np.array(RESPLIT_DELTAS, np.int64), _OPPOSITE,
+                       (RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_SIGMAS),
+                       (RESPLIT_PIECE, opts.back_mcus, opts.skip_mcus + 1))
     return None if not np.isfinite(found[0]) else (float(found[0]), int(found[1]), bool(found[2]), int(found[3]))
 
 
@@ -223,15 +237,18 @@ class _Borders:
         return costs, np.where(who >= 0, self.index[np.maximum(who, 0)], -1)
 
     def moved(self, pl: Placement) -> None:
-        """``pl`` moves: the rows around where it was need new tables next pass."""
-        at = self.rows_of(pl)
-        self.touched[np.clip(np.concatenate([at - 1, at, at + 1]), 0, self.rows + 1)] = True
+        """``pl`` moves: the rows around where it was need new tables next pass (a table reads
+        the rows either side of its run, up to 4 MCUs aside, and a move crosses into the next
+        row as far)."""
+        at = np.unique(self.rows_of(pl))
+        near = (at[:, None] + np.arange(-3, 4)[None, :]).ravel()
+        self.touched[np.clip(near, 0, self.rows + 1)] = True
 
     def end(self) -> None:
         self.dirty = self.touched
 
 
-def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions) -> int:
+def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions, sound: frozenset = frozenset()) -> int:
     """Cut runs whose head or tail joins the content around it clearly better an MCU or two
     aside, and move that piece there (``placements`` changed in place: the pieces replace the
     run, in decode order; a moved whole run keeps its place in the list). In each pass the
@@ -243,10 +260,9 @@ def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions) ->
         found = []
         for r, pl in enumerate(placements):
             m = pl.run.trusted
-            if m.size < 2 * RESPLIT_PIECE and not (m.size >= RESPLIT_PIECE and not pl.anchored) or \
-                    not borders.stale(pl):
+            if m.size < RESPLIT_PIECE or pl.first in sound or not borders.stale(pl):
                 continue
-            best = _best_move(m, *borders.table(pl), r, borders.cols, pl.anchored)
+            best = _best_move(pl, *borders.table(pl), r, borders.cols, opts)
             if best is not None:
                 found.append((best[0], r, best[1:]))
         claimed = np.zeros(borders.rows + 2, bool)
@@ -288,28 +304,30 @@ GROUP_ROWS = 4  # rows of MCUs such a group may hold
 
 
 @njit(cache=True)
-def group_moves(costs, who, starts, sizes, first, anchored, max_runs, max_size, ratio, levels, min_pairs, share,
-                cols):
+def group_moves(costs, who, starts, sizes, first, fixed, span, deltas, max_runs, max_size, ratio, levels,
+                min_pairs, share, cols):
     """Per run r1, the best group of runs r1..r2 (consecutive in decode order, one restart
     segment, none anchored) to move together by one delta, judged on the borders its MCUs share
     with runs outside it, above and below, at its place and moved: (score, r2, delta index) with
     score -inf where no group clears ``ratio``, ``levels``, ``min_pairs`` and ``share`` as in
-    :func:`_best_move`. ``costs`` / ``who``: :func:`border_table` of every run concatenated
+    :func:`_best_move`. ``fixed``: runs that never move (an interval's first, one pinned to its
+    end, one in a sound interval); ``span``: per run its first and last position and its
+    interval's end (a group never leaves its interval). ``costs`` / ``who``: :func:`border_table` of every run concatenated
     (shift index, side, MCU); run r's MCUs are ``starts[r]`` .. + ``sizes[r]``."""
     runs = starts.size
-    deltas = costs.shape[0] - 1
+    ndeltas = costs.shape[0] - 1
     score = np.full(runs, -np.inf)
     end = np.zeros(runs, np.int64)
     which = np.zeros(runs, np.int64)
-    gain = np.zeros(deltas)
-    base = np.zeros(deltas)
-    pairs = np.zeros(deltas)
+    gain = np.zeros(ndeltas)
+    base = np.zeros(ndeltas)
+    pairs = np.zeros(ndeltas)
     for r1 in range(runs):
-        if anchored[r1]:
+        if fixed[r1]:
             continue
         size = 0
         for r2 in range(r1, min(runs, r1 + max_runs)):
-            if anchored[r2] or first[r2] != first[r1]:
+            if fixed[r2] or first[r2] != first[r1]:
                 break
             size += sizes[r2]
             if size > max_size:
@@ -323,7 +341,7 @@ def group_moves(costs, who, starts, sizes, first, anchored, max_runs, max_size, 
                     wh = who[0, side, q]
                     if np.isnan(h) or (r1 <= wh <= r2):
                         continue
-                    for d in range(deltas):
+                    for d in range(ndeltas):
                         c = costs[d + 1, side, q]
                         wm = who[d + 1, side, q]
                         if np.isnan(c) or (r1 <= wm <= r2):
@@ -332,7 +350,14 @@ def group_moves(costs, who, starts, sizes, first, anchored, max_runs, max_size, 
                         base[d] += h
                         pairs[d] += 1.0
             need = max(min_pairs, share * min(size, cols))
-            for d in range(deltas):
+            lo = span[r1, 0]
+            hi = span[r1, 1]
+            for r in range(r1, r2 + 1):
+                lo = min(lo, span[r, 0])
+                hi = max(hi, span[r, 1])
+            for d in range(ndeltas):
+                if lo + deltas[d] < first[r1] or hi + deltas[d] >= span[r1, 2]:
+                    continue
                 if pairs[d] >= need and gain[d] >= ratio * base[d] and gain[d] >= levels * pairs[d]:
                     sc = gain[d] / pairs[d]
                     if sc > score[r1]:
@@ -342,35 +367,44 @@ def group_moves(costs, who, starts, sizes, first, anchored, max_runs, max_size, 
     return score, end, which
 
 
-def regroup(placements: list[Placement], borders: _Borders) -> int:
-    """Move groups of consecutive runs that sit an MCU or two off together: in smooth content a
+def regroup(placements: list[Placement], borders: _Borders, sound: frozenset = frozenset()) -> int:
+    """Move groups of consecutive runs that sit an MCU or a few off together: in smooth content a
     run placed off leaves the next ones a choice between matching it and the truth, and a
     stretch of short runs locks in off; each alone then fits its neighbours in the stretch
     better where it is, the stretch as a whole fits the content around it better aside
-    (``placements`` changed in place). Returns the number of runs moved."""
+    (``placements`` changed in place; ``sound``: first MCUs of intervals decoded as written,
+    left alone). Returns the number of runs moved."""
     total = 0
     for _ in range(RESPLIT_PASSES):
         if not placements:
             break
         borders.start(placements)
-        tables = [borders.table(pl) for pl in placements]
-        sizes = np.array([pl.run.trusted.size for pl in placements], np.int64)
+        span = np.array([(int(pl.run.trusted[0]) + pl.shift, int(pl.run.trusted[-1]) + pl.shift, pl.first + pl.count)
+                         if pl.run.trusted.size else (0, 0, 0) for pl in placements], np.int64).reshape(-1, 3)
+        fixed = np.array([pl.anchored or pl.first in sound or not pl.run.trusted.size for pl in placements]) | \
+            (span[:, 1] == span[:, 2] - 1)
+        if fixed.all():
+            break
+        empty = (np.zeros((len(RESPLIT_DELTAS) + 1, 2, 0)), np.zeros((len(RESPLIT_DELTAS) + 1, 2, 0), np.int64))
+        tables = [empty if f else borders.table(pl) for pl, f in zip(placements, fixed.tolist())]
+        sizes = np.array([t[0].shape[2] for t in tables], np.int64)  # a fixed run is no group's member
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         score, end, which = group_moves(np.concatenate([t[0] for t in tables], axis=2),
                                         np.concatenate([t[1] for t in tables], axis=2), starts, sizes,
-                                        np.array([pl.first for pl in placements], np.int64),
-                                        np.array([pl.anchored for pl in placements]), GROUP_RUNS,
-                                        GROUP_ROWS * borders.cols, RESPLIT_RATIO, RESPLIT_LEVELS,
-                                        float(RESPLIT_PAIRS), RESPLIT_SHARE, borders.cols)
-        taken = np.zeros(len(placements), bool)
+                                        np.array([pl.first for pl in placements], np.int64), fixed, span,
+                                        np.array(RESPLIT_DELTAS, np.int64), GROUP_RUNS, GROUP_ROWS * borders.cols,
+                                        RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE,
+                                        borders.cols)
+        claimed = np.zeros(borders.rows + 2, bool)  # rows near a moved group wait for the next pass
         moved = 0
         for r1 in np.argsort(-score, kind="stable"):
             if not np.isfinite(score[r1]):
                 break
             r2 = int(end[r1])
-            if taken[r1: r2 + 1].any():
+            at = np.concatenate([borders.rows_of(placements[r]) for r in range(r1, r2 + 1)])
+            if claimed[at].any():
                 continue
-            taken[max(r1 - 1, 0): r2 + 2] = True  # a moved group's neighbours wait for the next pass
+            claimed[np.clip(np.concatenate([at - 1, at, at + 1]), 0, borders.rows + 1)] = True
             delta = RESPLIT_DELTAS[int(which[r1])]
             for r in range(r1, r2 + 1):
                 pl = placements[r]
@@ -385,8 +419,11 @@ def regroup(placements: list[Placement], borders: _Borders) -> int:
     return total
 
 
-def realign(placements: list[Placement], edges: tuple, cols: int, n: int, opts: RunOptions) -> int:
+def realign(placements: list[Placement], edges: tuple, cols: int, n: int, opts: RunOptions,
+            sound: frozenset = frozenset()) -> int:
     """:func:`resplit`, then :func:`regroup`, on the border tables they share. ``edges``: (inner,
-    outer) as for :func:`acir_core.sca.recheck.recheck`. Returns the number of moves."""
+    outer) as for :func:`acir_core.sca.recheck.recheck`; ``sound``: first MCUs of the intervals
+    decoded as written (no silent break can be in them: left alone). Returns the number of
+    moves."""
     borders = _Borders(edges, cols, n)
-    return resplit(placements, borders, opts) + regroup(placements, borders)
+    return resplit(placements, borders, opts, sound) + regroup(placements, borders, sound)
