@@ -192,7 +192,8 @@ class _Borders:
     renumbers the list."""
 
     def __init__(self, edges: tuple, cols: int, n: int):
-        (self.tops, _), (self.bottoms, _) = edges
+        (tops, _), (bottoms, _) = edges
+        self.tops, self.bottoms = tops[:1], bottoms[:1]
         self.cols, self.n = cols, n
         self.rows = (n + cols - 1) // cols
         self.shifts = np.array((0,) + RESPLIT_DELTAS, np.int64)
