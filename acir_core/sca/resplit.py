@@ -10,6 +10,8 @@ it clearly better a place or two aside, the run is cut there and that piece move
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numba import njit
 
@@ -26,6 +28,9 @@ RESPLIT_SHARE = 0.5  # ... and this share of the moved MCUs, up to a row of them
 RESPLIT_SIGMAS = 6.0  # ... or stands this many standard errors above 0
 RESPLIT_PIECE = 8  # MCUs a moved piece, and the piece left in place, must keep
 RESPLIT_PASSES = 4  # passes over the runs (a moved piece changes its neighbours' borders)
+
+_DELTAS = np.array(RESPLIT_DELTAS, np.int64)
+_OPPOSITE = np.array([RESPLIT_DELTAS.index(-d) for d in RESPLIT_DELTAS], np.int64)  # index of -delta
 
 
 @njit(cache=True)
@@ -75,9 +80,6 @@ def border_table(m, shifts, f, cnt, cols, owner, dec, tops, bottoms):
                 out[d, side, q] = total / len(tops)
                 who[d, side, q] = owner[nb]
     return out, who
-
-
-_OPPOSITE = np.array([RESPLIT_DELTAS.index(-d) for d in RESPLIT_DELTAS], np.int64)
 
 
 @njit(cache=True)
@@ -176,11 +178,9 @@ def _best_move(pl: Placement, table: np.ndarray, who: np.ndarray, own: int, cols
     head, a run that ends where its interval does keeps its tail, and no piece leaves its
     interval."""
     m = pl.run.trusted
-    if m.size < RESPLIT_PIECE:
-        return None
     pinned = int(m[-1]) + pl.shift == pl.first + pl.count - 1
     found = _scan_cuts(_prefix(table, who, own), m, cols, (pl.shift, pl.first, pl.count, pl.anchored, pinned),
-                       np.array(RESPLIT_DELTAS, np.int64), _OPPOSITE,
+                       _DELTAS, _OPPOSITE,
                        (RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_SIGMAS),
                        (RESPLIT_PIECE, opts.back_mcus, opts.skip_mcus + 1))
     return None if not np.isfinite(found[0]) else (float(found[0]), int(found[1]), bool(found[2]), int(found[3]))
@@ -196,7 +196,7 @@ class _Borders:
         self.tops, self.bottoms = tops[:1], bottoms[:1]
         self.cols, self.n = cols, n
         self.rows = (n + cols - 1) // cols
-        self.shifts = np.array((0,) + RESPLIT_DELTAS, np.int64)
+        self.shifts = np.concatenate([[0], _DELTAS])
         self.cache: dict[int, tuple] = {}  # id of a placement -> (placement, its number, costs, who)
         self.dirty = np.ones(self.rows + 2, bool)  # MCU rows (offset by one) near a move since the tables
         self.next_uid = 0
@@ -204,6 +204,11 @@ class _Borders:
     def rows_of(self, pl: Placement) -> np.ndarray:
         """The MCU rows (offset by one) ``pl`` covers."""
         return np.clip((pl.run.trusted + pl.shift) // self.cols + 1, 0, self.rows + 1)
+
+    def near(self, at: np.ndarray, reach: int) -> np.ndarray:
+        """The rows (offset by one) within ``reach`` of rows ``at``."""
+        at = np.unique(at)
+        return np.clip((at[:, None] + np.arange(-reach, reach + 1)[None, :]).ravel(), 0, self.rows + 1)
 
     def start(self, placements: list[Placement]) -> None:
         """A pass over ``placements`` begins: where each MCU lies and whose it is."""
@@ -231,7 +236,7 @@ class _Borders:
     def table(self, pl: Placement) -> tuple[np.ndarray, np.ndarray]:
         """Its border costs and, per cost, the index in the list of the run bordering there."""
         pl_, uid, costs, who = self.cache[id(pl)]
-        if costs is None or self.dirty[self.rows_of(pl)].any():
+        if self.stale(pl):
             costs, who = border_table(pl.run.trusted, pl.shift + self.shifts, pl.first, pl.count, self.cols,
                                       self.owner, self.dec, self.tops, self.bottoms)
             self.cache[id(pl)] = (pl_, uid, costs, who)
@@ -241,9 +246,7 @@ class _Borders:
         """``pl`` moves: the rows around where it was need new tables next pass (a table reads
         the rows either side of its run, up to 4 MCUs aside, and a move crosses into the next
         row as far)."""
-        at = np.unique(self.rows_of(pl))
-        near = (at[:, None] + np.arange(-3, 4)[None, :]).ravel()
-        self.touched[np.clip(near, 0, self.rows + 1)] = True
+        self.touched[self.near(self.rows_of(pl), 3)] = True
 
     def end(self) -> None:
         self.dirty = self.touched
@@ -272,7 +275,7 @@ def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions, so
             at = borders.rows_of(placements[r])
             if claimed[at].any():
                 continue
-            claimed[np.clip(np.concatenate([at - 1, at, at + 1]), 0, borders.rows + 1)] = True
+            claimed[borders.near(at, 1)] = True
             moves[r] = move
         out: list[Placement] = []
         for r, pl in enumerate(placements):
@@ -283,15 +286,13 @@ def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions, so
             delta = RESPLIT_DELTAS[d]
             borders.moved(pl)
             if cut == 0:
-                out.append(Placement(run=pl.run, shift=pl.shift + delta, dc=pl.dc, cost=pl.cost,
-                                     anchored=pl.anchored, first=pl.first, count=pl.count))
+                out.append(replace(pl, shift=pl.shift + delta))
                 continue
             head, rest = split_at(pl.run, cut, int(pl.run.trusted[cut]), opts)
             for piece, moves_it in ((head, not tail), (rest, tail)):
                 if piece.trusted.size:
-                    out.append(Placement(run=piece, shift=pl.shift + (delta if moves_it else 0), dc=pl.dc,
-                                         cost=pl.cost, anchored=pl.anchored and piece is head, first=pl.first,
-                                         count=pl.count))
+                    out.append(replace(pl, run=piece, shift=pl.shift + (delta if moves_it else 0),
+                                       anchored=pl.anchored and piece is head))
         placements[:] = out
         borders.end()
         total += len(moves)
@@ -313,8 +314,9 @@ def group_moves(costs, who, starts, sizes, first, fixed, span, deltas, max_runs,
     score -inf where no group clears ``ratio``, ``levels``, ``min_pairs`` and ``share`` as in
     :func:`_best_move`. ``fixed``: runs that never move (an interval's first, one pinned to its
     end, one in a sound interval); ``span``: per run its first and last position and its
-    interval's end (a group never leaves its interval). ``costs`` / ``who``: :func:`border_table` of every run concatenated
-    (shift index, side, MCU); run r's MCUs are ``starts[r]`` .. + ``sizes[r]``."""
+    interval's end (a group never leaves its interval). ``costs`` / ``who``: :func:`border_table`
+    of every run concatenated (shift index, side, MCU); run r's MCUs are ``starts[r]`` ..
+    + ``sizes[r]``."""
     runs = starts.size
     ndeltas = costs.shape[0] - 1
     score = np.full(runs, -np.inf)
@@ -386,14 +388,14 @@ def regroup(placements: list[Placement], borders: _Borders, sound: frozenset = f
             (span[:, 1] == span[:, 2] - 1)
         if fixed.all():
             break
-        empty = (np.zeros((len(RESPLIT_DELTAS) + 1, 2, 0)), np.zeros((len(RESPLIT_DELTAS) + 1, 2, 0), np.int64))
+        empty = (np.zeros((_DELTAS.size + 1, 2, 0)), np.zeros((_DELTAS.size + 1, 2, 0), np.int64))
         tables = [empty if f else borders.table(pl) for pl, f in zip(placements, fixed.tolist())]
         sizes = np.array([t[0].shape[2] for t in tables], np.int64)  # a fixed run is no group's member
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         score, end, which = group_moves(np.concatenate([t[0] for t in tables], axis=2),
                                         np.concatenate([t[1] for t in tables], axis=2), starts, sizes,
                                         np.array([pl.first for pl in placements], np.int64), fixed, span,
-                                        np.array(RESPLIT_DELTAS, np.int64), GROUP_RUNS, GROUP_ROWS * borders.cols,
+                                        _DELTAS, GROUP_RUNS, GROUP_ROWS * borders.cols,
                                         RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE,
                                         borders.cols)
         claimed = np.zeros(borders.rows + 2, bool)  # rows near a moved group wait for the next pass
@@ -405,13 +407,12 @@ def regroup(placements: list[Placement], borders: _Borders, sound: frozenset = f
             at = np.concatenate([borders.rows_of(placements[r]) for r in range(r1, r2 + 1)])
             if claimed[at].any():
                 continue
-            claimed[np.clip(np.concatenate([at - 1, at, at + 1]), 0, borders.rows + 1)] = True
+            claimed[borders.near(at, 1)] = True
             delta = RESPLIT_DELTAS[int(which[r1])]
             for r in range(r1, r2 + 1):
                 pl = placements[r]
                 borders.moved(pl)
-                placements[r] = Placement(run=pl.run, shift=pl.shift + delta, dc=pl.dc, cost=pl.cost,
-                                          anchored=pl.anchored, first=pl.first, count=pl.count)
+                placements[r] = replace(pl, shift=pl.shift + delta)
                 moved += 1
         borders.end()
         total += moved
