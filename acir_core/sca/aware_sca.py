@@ -40,6 +40,7 @@ from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.runs import (Run, edge_step, runs_of_segment, split_pulse, split_silent, split_step, top_steps,
                                 unsettled)
 from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
+from acir_core.sca.unfit import SegmentSearch, split_unfit
 from acir_core.sca.vouch import cleared, position_maps, vouched
 
 CONFIRM_PAIRS = 8  # MCU pairs across a row the edges need to confirm a silent break
@@ -176,9 +177,8 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
         last = f + cnt >= sr.mcus_expected
         wide = opts.shifts.window < abs(final_shift) <= opts.shifts.wide_window and \
             0 < len(later) <= opts.shifts.wide_runs and not (last and sr.cut)
-        # the search places inside the segment; searched again if wide, or if a long run may be split
-        again_possible = wide or any(r.trusted.size >= FORCED_ROWS * cols for r in later)
-        before = canvas.snapshot(slice(f, f + cnt)) if again_possible else None
+        # the search places inside the segment; searched again if wide, or if a run may be split
+        before = canvas.snapshot(slice(f, f + cnt)) if later else None
         # the last run decoded up to the fill bits the encoder ended the segment with: it ends
         # where the segment does, whatever its borders say (a hole a row or more long leaves
         # it none with placed content at its true place)
@@ -197,13 +197,29 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 pin_end(costs, bases, final_shift)
             path = viterbi(costs, bases, 0, final_shift, penalty)
         elif before is not None:
+            def search(runs: list[Run], start: int = 0):
+                return search_runs(runs, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
+                                   opts.shifts, mcu_means, start)
+
+            def path_of(c: np.ndarray, b: np.ndarray) -> list[int]:
+                if pinned:
+                    pin_end(c, b, final_shift)
+                return viterbi(c, b, 0, final_shift, penalty)
+
             def again(runs: list[Run]):  # the segment's later runs searched afresh
                 canvas.restore(before)
-                c, d, b = search_runs(runs, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
-                                      opts.shifts, mcu_means)
-                return c, d, b, viterbi(c, b, 0, final_shift, penalty)
-            later, (costs, dcs, bases, path) = split_held(later, (costs, dcs, bases, path), misalign, cols, opts,
-                                                          again)
+                c, d, b = search(runs)
+                return c, d, b, path_of(c, b)
+            found = (costs, dcs, bases, path)
+            if any(r.trusted.size >= FORCED_ROWS * cols for r in later):
+                later, found = split_held(later, found, misalign, cols, opts, again)
+            if opts.shifts.unfit:
+                seg = SegmentSearch(canvas=canvas, before=before, first=f, count=cnt, cols=cols,
+                                    absolute=thumb is not None, units=np.asarray(units),
+                                    window=opts.shifts.window, search=search, path=path_of)
+                later, found = split_unfit(later, found, float(np.median(ref_costs)) if ref_costs else 1.0,
+                                           (run_edges[1], canvas.outer[1]), opts.runs, seg)
+            costs, dcs, bases, path = found
         for r, (run, s) in enumerate(zip(later, path)):
             j = s - int(bases[r])
             if 0 <= j < costs.shape[1] and costs[r, j] < INF:

@@ -51,6 +51,7 @@ class ShiftOptions:
     wrap_weight: float = 0.5  # weight of a run's own row wraps in its shift search (0: off; see docs/sca.md)
     recheck: bool = True  # runs of a row or less judged again on all four borders once all are placed
     resplit: bool = True  # runs cut where a head or tail joins the content around it better a place or two aside
+    unfit: bool = True  # runs that fit nowhere cut where they step most across a vertical MCU edge, searched again
 
 
 @dataclass(frozen=True, kw_only=True)

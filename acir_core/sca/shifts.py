@@ -178,8 +178,8 @@ def with_neighbour(m: np.ndarray, shifts: np.ndarray, f: int, cnt: int, cols: in
 
 
 def search_runs(runs: list[Run], f: int, cnt: int, cols: int, inner: tuple[tuple, tuple], units,
-                 canvas: Canvas, thumb: tuple, use_thumb: bool, opts: ShiftOptions, means: tuple
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 canvas: Canvas, thumb: tuple, use_thumb: bool, opts: ShiftOptions, means: tuple,
+                 start: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Place ``runs`` (the later runs of one restart segment) one after another, each at its best
     shift within ``opts.window`` of the one before, and return every run's costs (R, S) over its
     shifts ``bases[r] + 0..S-1``, with the best integer DC per shift and component (R, S, K):
@@ -187,8 +187,9 @@ def search_runs(runs: list[Run], f: int, cnt: int, cols: int, inner: tuple[tuple
     boundary to the placed content above/left and to the thumbnail (:func:`shift_costs`).
     ``inner``: per component, every decoded MCU's top and left edges extrapolated
     (:func:`acir_core.sca.edges.inward`); ``thumb``: per component, the thumbnail's mean at each
-    MCU position (contiguous; read only with ``use_thumb``). One compiled call per segment, so no
-    Python runs between the runs' searches."""
+    MCU position (contiguous; read only with ``use_thumb``); ``start``: the shift the first run's
+    window is centred on. One compiled call per segment, so no Python runs between the runs'
+    searches."""
     trusted = np.concatenate([r.trusted for r in runs]).astype(np.int64) if runs else np.zeros(0, np.int64)
     starts = np.cumsum([0] + [r.trusted.size for r in runs]).astype(np.int64)
     # a run within a row or two is placed mostly by the left edge of its first MCU: all of it judges
@@ -199,7 +200,7 @@ def search_runs(runs: list[Run], f: int, cnt: int, cols: int, inner: tuple[tuple
                            canvas.known, trusted, starts, probe, probe_starts, f, cnt, cols, int(opts.window),
                            int(opts.refine),
                            thumb, use_thumb, means, thumb_weight(opts, units), np.asarray(units, np.float64),
-                           float(opts.wrap_weight), float(opts.decisive))
+                           float(opts.wrap_weight), float(opts.decisive), int(start))
 
 
 def thumb_weight(opts: ShiftOptions, units) -> float:
@@ -288,7 +289,7 @@ def sharp(c: np.ndarray, ratio: float, margin: float) -> bool:
 @njit(cache=True)
 def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, known, trusted, starts, probe,
                    probe_starts, f, cnt, cols, window, refine, thumbs, use_thumb, means, thumb_weight, units,
-                   wrap_weight, decisive):
+                   wrap_weight, decisive, start):
     """:func:`search_runs`, compiled: per run, a coarse pass over every shift on a quarter of the
     samples, then the best ``refine`` in full, each with the run's own row wrap
     (:func:`wrap_costs`), all judged on the run's ``probe`` MCUs (``probe_starts``: each run's
@@ -303,7 +304,7 @@ def search_segment(tops, lefts, bottoms, rights, outer_bottoms, outer_rights, kn
     dcs = np.zeros((n_runs, span, n_k), np.int64)
     bases = np.empty(n_runs, np.int64)
     offsets = np.empty(n_k)
-    prev = 0
+    prev = start
     for r in range(n_runs):
         m = trusted[starts[r]: starts[r + 1]]
         judge = probe[probe_starts[r]: probe_starts[r + 1]]
