@@ -164,25 +164,33 @@ def cuts_of(run: Run, jumps: np.ndarray, opts: RunOptions) -> list[tuple[Run, Ru
     return [split_at(run, q, int(m[q]), opts) for q in order[:UNFIT_CUTS].tolist() if jumps[q] > 0]
 
 
-def _unfit(runs: list[Run], found: tuple, ref: float, tried: set) -> int:
-    """The run whose cost on the path is furthest above ``ref`` × its MCUs, of those at
-    ``UNFIT_RATIO`` × ``ref`` and ``UNFIT_LEVELS`` more not yet ``tried``; -1: none."""
+def _unfit(runs: list[Run], found: tuple, ref: float, tried: set, cols: int) -> int:
+    """Of the runs whose cost on the path reaches ``UNFIT_RATIO`` × ``ref`` and ``UNFIT_LEVELS``
+    more, not yet ``tried``: the one furthest above ``ref`` × its MCUs, or the unfit run it lies
+    below (ending within two rows before it starts, and so on up): a run that fits nowhere puts
+    the runs below it off too, and those fit once it is cut. -1: none."""
     costs, _, bases, path = found
-    worst, excess = -1, 0.0
+    unfit: list[tuple[int, float]] = []
     for r, (run, s) in enumerate(zip(runs, path)):
         j = s - int(bases[r])
         if run.first in tried or not 0 <= j < costs.shape[1] or costs[r, j] >= INF / 4:
             continue
         c = float(costs[r, j])
-        if c >= UNFIT_RATIO * ref and c >= ref + UNFIT_LEVELS and (c - ref) * run.trusted.size > excess:
-            worst, excess = r, (c - ref) * run.trusted.size
+        if c >= UNFIT_RATIO * ref and c >= ref + UNFIT_LEVELS:
+            unfit.append((r, (c - ref) * run.trusted.size))
+    if not unfit:
+        return -1
+    worst = max(unfit, key=lambda u: u[1])[0]
+    for r, _ in reversed(unfit):
+        if r < worst and runs[r].end + 2 * cols >= runs[worst].first:
+            worst = r
     return worst
 
 
 def split_unfit(later: list[Run], found: tuple, ref: float, seams: tuple, opts: RunOptions,
                 seg: SegmentSearch) -> tuple[list[Run], tuple]:
     """Runs whose cost on the path reaches ``UNFIT_RATIO`` × ``ref`` (and ``UNFIT_LEVELS`` more),
-    worst first, up to ``UNFIT_TRIES``: the cut at one of its largest seam steps (``seams``: per
+    worst first (:func:`_unfit`), up to ``UNFIT_TRIES``: the cut at one of its largest seam steps (``seams``: per
     component the MCUs' left edges inward and right edges outward) whose pieces cost least on
     their own, then the segment searched again from there; the cut stays where the segment's
     cost per MCU falls by ``UNFIT_GAIN`` of the run's excess. ``found``: the last search (costs,
@@ -190,7 +198,7 @@ def split_unfit(later: list[Run], found: tuple, ref: float, seams: tuple, opts: 
     tried: set[int] = set()
     mass = sum(r.trusted.size for r in later)
     for _ in range(UNFIT_TRIES):
-        k = _unfit(later, found, ref, tried)
+        k = _unfit(later, found, ref, tried, seg.cols)
         if k < 0:
             break
         run = later[k]
