@@ -21,6 +21,7 @@ UNFIT_RATIO = 4.0  # times the reference continuity a run's cost must reach to b
 UNFIT_LEVELS = 4.0  # ... and levels above it
 UNFIT_TRIES = 6  # runs tried per segment at most
 UNFIT_CUTS = 3  # cuts tried per run (its largest steps)
+UNFIT_PIECES = 0.5  # times the run's own cost its pieces may cost on their own, at most
 UNFIT_GAIN = 0.25  # share of the run's excess cost (× its MCUs) the segment must gain
 UNFIT_EDGE = 8  # trusted MCUs each piece keeps at least, beyond what the cut leaves out
 SEARCH_CHUNK = 8  # runs searched again at a time before checking whether the rest can stay
@@ -216,7 +217,7 @@ def split_unfit(later: list[Run], found: tuple, ref: float, seams: tuple, opts: 
             cost = weighted_cost([a, b], c, bs, [int(bs[q]) + int(np.argmin(c[q])) for q in range(2)])
             if best is None or cost < best[0]:
                 best = (cost, a, b)
-        if best is not None and best[0] < own:
+        if best is not None and best[0] < UNFIT_PIECES * own:
             trial = later[:k] + [best[1], best[2]] + later[k + 1:]
             c, d, bs = seg.search_on(trial, k, (later, costs, dcs, bases), start)
             got = (np.concatenate([costs[:k], c]), np.concatenate([dcs[:k], d]), np.concatenate([bases[:k], bs]))
