@@ -6,7 +6,7 @@ import numpy as np
 from acir_core.sca.edges import inward, outward
 from acir_core.sca.options import RunOptions, ShiftOptions
 from acir_core.sca.runs import Run
-from acir_core.sca.shifts import Canvas, search_runs, viterbi
+from acir_core.sca.shifts import Canvas, held_path, search_runs
 from acir_core.sca.unfit import SegmentSearch, split_unfit
 
 ROWS, COLS = 12, 24  # MCUs of 8×8 samples, one component
@@ -45,20 +45,23 @@ def canvas_with(first: Run, outer: tuple) -> Canvas:
     return canvas
 
 
-def place_and_split(blocks: np.ndarray, runs: list[Run]) -> tuple[list[Run], list[int], Canvas]:
+def place_and_split(blocks: np.ndarray, runs: list[Run], final: int | None = None,
+                    searched: list | None = None) -> tuple[list[Run], list[int], Canvas]:
     """What SCA does with one segment's runs: the first placed as decoded, the later ones
-    searched and the shifts chosen, then the unfit ones cut. Returns the runs, their shifts and
-    the canvas left."""
+    searched and the shifts chosen (the last run held at ``final``), then the unfit ones cut. Returns the runs, their shifts and the
+    canvas left; ``searched`` collects how many runs each search took."""
     inner, outer, means = edges_of(blocks)
     canvas = canvas_with(runs[0], outer)
     before = canvas.snapshot(slice(0, N))
 
     def search(rs: list[Run], start: int = 0):
+        if searched is not None:
+            searched.append(len(rs))
         return search_runs(rs, 0, N, COLS, inner, [1.0], canvas, (np.zeros(1),), False, ShiftOptions(), means,
                            start)
 
     def path(c: np.ndarray, b: np.ndarray) -> list[int]:
-        return viterbi(c, b, 0, None, 0.05)
+        return held_path(c, b, final, 0.05, True)
 
     later = runs[1:]
     c, d, b = search(later)
@@ -66,6 +69,19 @@ def place_and_split(blocks: np.ndarray, runs: list[Run]) -> tuple[list[Run], lis
                         units=np.ones(1), window=ShiftOptions().window, search=search, path=path)
     later, found = split_unfit(later, (c, d, b, path(c, b)), 1.0, (inner[1], outer[1]), RunOptions(), seg)
     return later, list(found[3]), canvas
+
+
+def fresh_canvas(blocks: np.ndarray, first: Run, later: list[Run]) -> Canvas:
+    """The canvas one search of ``later`` leaves."""
+    inner, outer, means = edges_of(blocks)
+    fresh = canvas_with(first, outer)
+    search_runs(later, 0, N, COLS, inner, [1.0], fresh, (np.zeros(1),), False, ShiftOptions(), means)
+    return fresh
+
+
+def same_canvas(a: Canvas, b: Canvas) -> bool:
+    return np.array_equal(a.known, b.known) and np.array_equal(a.bottom[0], b.bottom[0]) and \
+        np.array_equal(a.right[0], b.right[0])
 
 
 def runs_of(*bounds: int) -> list[Run]:
@@ -99,15 +115,32 @@ def test_runs_that_fit_are_left_whole() -> None:
 
 
 def test_the_canvas_ends_as_a_fresh_search_of_the_runs_kept_leaves_it() -> None:
-    """Searching again from the cut on, stopping where nothing a run reads changed, and putting
-    back what a trial placed leave the canvas as one search of the runs kept would."""
-    for seed in range(3):
+    """Trials put back, the search again from the cut, the last run held to the segment's end:
+    the canvas is what one search of the runs kept leaves (later segments and steps read it)."""
+    for seed in range(4):
         blocks = decode_with_break(seed, 3 * COLS + 12, 60.0)
-        runs = runs_of(0, 3 * COLS, 4 * COLS, 6 * COLS, 9 * COLS, N)
-        later, _, canvas = place_and_split(blocks, runs)
-        assert len(later) == len(runs)  # one cut
-        inner, outer, means = edges_of(blocks)
-        fresh = canvas_with(runs[0], outer)
-        search_runs(later, 0, N, COLS, inner, [1.0], fresh, (np.zeros(1),), False, ShiftOptions(), means)
-        assert np.array_equal(canvas.known, fresh.known)
-        assert np.allclose(canvas.bottom[0], fresh.bottom[0]) and np.allclose(canvas.right[0], fresh.right[0])
+        runs = runs_of(0, 3 * COLS, 5 * COLS, 8 * COLS, N)
+        for final in (None, 0, -1, -2):
+            later, _, canvas = place_and_split(blocks, runs, final)
+            assert len(later) >= len(runs), (seed, final)  # cut at least once
+            assert same_canvas(canvas, fresh_canvas(blocks, runs[0], later)), (seed, final)
+
+
+def test_runs_searched_alike_after_the_cut_are_put_back_not_searched() -> None:
+    """A break that only moved the DC, then many short runs: once the runs after the cut land as
+    before with their DCs moved alike and read nothing else that changed, the rest are put
+    back as they were, and the canvas is still what a full search leaves."""
+    stopped = 0
+    for seed in range(4):
+        b = picture(seed).reshape(ROWS, 8, COLS, 8).transpose(0, 2, 1, 3).reshape(N, 8, 8)
+        noise = np.random.default_rng(seed).uniform(0, 255, (1, 8, 8))
+        at = 3 * COLS + 12
+        blocks = np.concatenate([b[:at], noise, b[at + 1:] + 60.0])
+        runs = runs_of(0, 3 * COLS, 5 * COLS, *range(5 * COLS + 12, N, 12), N)
+        searched: list[int] = []
+        later, _, canvas = place_and_split(blocks, runs, searched=searched)
+        assert len(later) == len(runs), seed
+        assert same_canvas(canvas, fresh_canvas(blocks, runs[0], later)), seed
+        after_cut = len(runs) - 1  # the pieces and the runs after them
+        stopped += searched[-1] < after_cut and sum(searched[1:]) < after_cut + 2 * 3
+    assert stopped >= 2

@@ -39,7 +39,7 @@ from acir_core.sca.resplit import realign
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.runs import (Run, edge_step, runs_of_segment, split_pulse, split_silent, split_step, top_steps,
                                 unsettled)
-from acir_core.sca.shifts import INF, Canvas, search_runs, viterbi
+from acir_core.sca.shifts import INF, Canvas, held_path, pin_end, search_runs
 from acir_core.sca.unfit import SegmentSearch, split_unfit
 from acir_core.sca.vouch import cleared, position_maps, vouched
 
@@ -107,18 +107,6 @@ def split_held(later: list[Run], found: tuple, misalign: np.ndarray, cols: int, 
     return later, found
 
 
-def pin_end(costs: np.ndarray, bases: np.ndarray, final: int) -> None:
-    """Leave the last run only the shift ``final`` (in place), costed 0 where its borders give no
-    cost there; nothing changes when ``final`` lies outside the shifts searched."""
-    if not costs.shape[0]:
-        return
-    j = final - int(bases[-1])
-    if 0 <= j < costs.shape[1]:
-        keep = costs[-1, j] if costs[-1, j] < INF else 0.0
-        costs[-1, :] = INF
-        costs[-1, j] = keep
-
-
 def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple], units: list[float],
                thumb: np.ndarray | None, canvas: Canvas, opts: AwareOptions,
                sound: np.ndarray) -> tuple[list[Placement], float]:
@@ -183,28 +171,22 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
         # where the segment does, whatever its borders say (a hole a row or more long leaves
         # it none with placed content at its true place)
         pinned = pad >= 0 and bool(later) and later[-1] is runs[-1] and not (last and sr.cut)
+
+        def path_of(c: np.ndarray, b: np.ndarray) -> list[int]:
+            return held_path(c, b, final_shift, penalty, pinned)
         costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
                                         opts.shifts, mcu_means)
-        if pinned:
-            pin_end(costs, bases, final_shift)
-        path = viterbi(costs, bases, 0, final_shift, penalty)
+        path = path_of(costs, bases)
         if wide and path[-1] != final_shift:  # search again with the end's shift in reach
             canvas.restore(before)
             wide = replace(opts.shifts, window=abs(final_shift) + opts.shifts.window)
             costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols,
                                             thumb is not None, wide, mcu_means)
-            if pinned:
-                pin_end(costs, bases, final_shift)
-            path = viterbi(costs, bases, 0, final_shift, penalty)
+            path = path_of(costs, bases)
         elif before is not None:
             def search(runs: list[Run], start: int = 0):
                 return search_runs(runs, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
                                    opts.shifts, mcu_means, start)
-
-            def path_of(c: np.ndarray, b: np.ndarray) -> list[int]:
-                if pinned:
-                    pin_end(c, b, final_shift)
-                return viterbi(c, b, 0, final_shift, penalty)
 
             def again(runs: list[Run]):  # the segment's later runs searched afresh
                 canvas.restore(before)
@@ -220,6 +202,9 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 later, found = split_unfit(later, found, float(np.median(ref_costs)) if ref_costs else 1.0,
                                            (run_edges[1], canvas.outer[1]), opts.runs, seg)
             costs, dcs, bases, path = found
+        if pinned:
+            costs = costs.copy()
+            pin_end(costs, bases, final_shift)
         for r, (run, s) in enumerate(zip(later, path)):
             j = s - int(bases[r])
             if 0 <= j < costs.shape[1] and costs[r, j] < INF:

@@ -437,6 +437,28 @@ def evaluate_shifts(tops, lefts, bottoms, rights, known, m, sh, f, cnt, cols, st
     return costs, dcs
 
 
+def pin_end(costs: np.ndarray, bases: np.ndarray, final: int) -> None:
+    """Leave the last run only the shift ``final`` (in place), costed 0 where its borders give no
+    cost there; nothing changes when ``final`` lies outside the shifts searched."""
+    if not costs.shape[0]:
+        return
+    j = final - int(bases[-1])
+    if 0 <= j < costs.shape[1]:
+        keep = costs[-1, j] if costs[-1, j] < INF else 0.0
+        costs[-1, :] = INF
+        costs[-1, j] = keep
+
+
+def held_path(costs: np.ndarray, bases: np.ndarray, final: int | None, penalty: float, pinned: bool) -> list[int]:
+    """:func:`viterbi`'s path from shift 0 towards ``final``, the last run held there when
+    ``pinned`` (:func:`pin_end`, on a copy: the costs also say where the search placed each run,
+    which what searches again reads)."""
+    if pinned and final is not None:
+        costs = costs.copy()
+        pin_end(costs, bases, final)
+    return viterbi(costs, bases, 0, final, penalty)
+
+
 def viterbi(costs: np.ndarray, bases: np.ndarray, start: int, final: int | None, penalty: float) -> list[int]:
     """Shifts per run minimising total cost + penalty·|jumps|, ending at ``final`` when given.
     ``costs`` (R, S): run r's cost at shift ``bases[r]`` + j, ``INF`` where not costed."""

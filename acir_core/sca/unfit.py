@@ -82,17 +82,24 @@ class SegmentSearch:
     def search_on(self, runs: list[Run], k: int, old: tuple, start: int) -> tuple:
         """Search ``runs[k:]`` again, ``runs[k]`` and ``runs[k + 1]`` the pieces of the run ``k``
         of ``old`` (runs, costs, DCs, bases: the search the canvas held, taken back from ``k`` on),
-        ``runs[k + 2:]`` its later runs, the first window centred on ``start``. Once a run is
-        searched to the same shift from the same window, its DCs those before plus what every
-        run placed since reads was moved by (without a thumbnail a search only sees DCs
-        relative to each other; with one, nothing moved), and nothing else it reads changed (the
-        rows above and the MCU left of where it may go), every later run would be searched
-        alike: from there on they are put back as they were, their DCs moved alike. Returns
-        their costs, DCs, bases."""
+        ``runs[k + 2:]`` its later runs, the first window centred on ``start``. Once every run of
+        a chunk is searched to the same shift from the same window as before, its DCs those
+        before moved by one amount (without a thumbnail a search only sees DCs relative to each
+        other; with one, none may move), and nothing any later run can read changed (the rows
+        above and the MCU left of where it may go; where the DCs moved, nothing placed before
+        this search either), every later run would be searched alike: from there on they are put
+        back as they were, their DCs moved alike. Returns their costs, DCs, bases."""
         o_runs, o_costs, o_dcs, o_bases = old
         reach = lambda run, c, d, b: int(self.placed(run, c, d, int(b))[0].max(initial=-1))
         dirty = reach(o_runs[k], o_costs[k], o_dcs[k], o_bases[k])
+        known = np.flatnonzero(self.canvas.known)
+        settled = int(known[-1]) if known.size else -1  # placed before this search: never moves
+        # per later run, the lowest position its search may read if its window stays as before
+        low = np.array([int(r.trusted[0]) + int(o_bases[j + k + 1]) - self.cols - 1 if r.trusted.size else 1 << 62
+                        for j, r in enumerate(runs[k + 2:])], np.int64)
+        low = np.minimum.accumulate(low[::-1])[::-1] if low.size else low
         delta = np.zeros(o_dcs.shape[2], np.int64)
+        alike = False  # every run so far since the pieces searched as before, up to ``delta``
         rows: list[tuple] = []
         q, prev = k, start
         while q < len(runs):
@@ -103,25 +110,27 @@ class SegmentSearch:
                 rows.append((c[i], d[i], b[i]))
                 arg = int(np.argmin(c[i]))
                 o = r - 1  # its index in ``old`` (the pieces have none)
-                here = reach(run, c[i], d[i], b[i])
                 moved = d[i][arg] - o_dcs[o][arg] if r >= k + 2 else None
                 if moved is None or int(b[i]) != int(o_bases[o]) or arg != int(np.argmin(o_costs[o])) or \
                         (self.absolute and np.any(moved != 0)):
-                    dirty = max(dirty, here, reach(run, o_costs[o], o_dcs[o], o_bases[o]) if moved is not None else -1)
-                    moved = None
-                elif np.any(moved != delta):  # what was placed before this moved otherwise
-                    dirty = max(dirty, max(reach(runs[j], *rows[j - k]) for j in range(k, r)))
-                    delta = moved
+                    was = reach(run, o_costs[o], o_dcs[o], o_bases[o]) if moved is not None else -1
+                    dirty = max(dirty, reach(run, c[i], d[i], b[i]), was)
+                    alike = False
+                else:
+                    if np.any(moved != delta):  # what was placed before this moved otherwise
+                        dirty = max(dirty, max(reach(runs[j], *rows[j - k]) for j in range(k, r)))
+                        delta = moved
+                    alike = True
                 best = int(b[i]) + arg
                 if run.trusted.size >= self.cols // 2 or abs(best - prev) <= self.window // 2:
                     prev = best
-                nxt = r + 1
-                if moved is not None and nxt < len(runs) and int(o_bases[nxt - 1]) == prev - self.window and \
-                        runs[nxt].trusted.size and int(runs[nxt].trusted[0]) + prev - self.window - self.cols - 1 > dirty:
-                    rows += [(c[j], d[j], b[j]) for j in range(i + 1, hi - q)]  # placed alike already
-                    rest = (o_costs[hi - 1:], o_dcs[hi - 1:] + delta[None, None, :], o_bases[hi - 1:])
-                    self.replace((runs[hi:],) + rest)
-                    return _stack(rows, rest)
+            if alike and hi < len(runs) and int(o_bases[hi - 1]) == prev - self.window and \
+                    int(low[hi - k - 2]) > (max(dirty, settled) if np.any(delta != 0) else dirty):
+                costed = o_costs[hi - 1:, :, None] < INF
+                rest = (o_costs[hi - 1:], np.where(costed, o_dcs[hi - 1:] + delta[None, None, :], o_dcs[hi - 1:]),
+                        o_bases[hi - 1:])
+                self.replace((runs[hi:],) + rest)
+                return _stack(rows, rest)
             q = hi
         return _stack(rows, None)
 
@@ -154,15 +163,20 @@ def weighted_cost(runs: list[Run], costs: np.ndarray, bases: np.ndarray, path) -
 
 
 def cuts_of(run: Run, jumps: np.ndarray, opts: RunOptions) -> list[tuple[Run, Run]]:
-    """The ``UNFIT_CUTS`` cuts of ``run`` at its largest seam steps that leave both pieces
-    ``UNFIT_EDGE`` trusted MCUs beyond what :func:`split_at` leaves out."""
+    """The ``UNFIT_CUTS`` cuts of ``run`` at its largest seam steps, two MCUs apart at least,
+    that leave both pieces ``UNFIT_EDGE`` trusted MCUs beyond what :func:`split_at` leaves out."""
     m = run.trusted
     lo = UNFIT_EDGE + opts.back_mcus
     hi = m.size - UNFIT_EDGE - opts.skip_mcus - 1
     if hi <= lo:
         return []
-    order = lo + np.argsort(-jumps[lo:hi], kind="stable")
-    return [split_at(run, q, int(m[q]), opts) for q in order[:UNFIT_CUTS].tolist() if jumps[q] > 0]
+    out: list[int] = []
+    for q in (lo + np.argsort(-jumps[lo:hi], kind="stable")).tolist():
+        if len(out) == UNFIT_CUTS or jumps[q] <= 0:
+            break
+        if all(abs(q - p) > 1 for p in out):  # garbage one MCU long steps on both its sides
+            out.append(q)
+    return [split_at(run, q, int(m[q]), opts) for q in out]
 
 
 def _unfit(runs: list[Run], found: tuple, ref: float, tried: set, cols: int) -> int:
@@ -191,11 +205,12 @@ def _unfit(runs: list[Run], found: tuple, ref: float, tried: set, cols: int) -> 
 def split_unfit(later: list[Run], found: tuple, ref: float, seams: tuple, opts: RunOptions,
                 seg: SegmentSearch) -> tuple[list[Run], tuple]:
     """Runs whose cost on the path reaches ``UNFIT_RATIO`` × ``ref`` (and ``UNFIT_LEVELS`` more),
-    worst first (:func:`_unfit`), up to ``UNFIT_TRIES``: the cut at one of its largest seam steps (``seams``: per
-    component the MCUs' left edges inward and right edges outward) whose pieces cost least on
-    their own, then the segment searched again from there; the cut stays where the segment's
-    cost per MCU falls by ``UNFIT_GAIN`` of the run's excess. ``found``: the last search (costs,
-    DCs, bases, path); the canvas holds its placements and is left holding the kept one's."""
+    worst first (:func:`_unfit`), up to ``UNFIT_TRIES``: of the cuts at its largest seam steps
+    (``seams``: per component the MCUs' left edges inward and right edges outward) the one whose
+    pieces cost least on their own, if that is ``UNFIT_PIECES`` × the run's cost or less; the
+    segment is searched again from there and the cut stays where its cost per MCU falls by
+    ``UNFIT_GAIN`` of the run's excess. ``found``: the last search (costs, DCs, bases, path); the
+    canvas holds its placements and is left holding the kept one's."""
     tried: set[int] = set()
     mass = sum(r.trusted.size for r in later)
     for _ in range(UNFIT_TRIES):
