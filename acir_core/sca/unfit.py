@@ -180,10 +180,12 @@ def cuts_of(run: Run, jumps: np.ndarray, opts: RunOptions) -> list[tuple[Run, Ru
 
 
 def _unfit(runs: list[Run], found: tuple, ref: float, tried: set, cols: int) -> int:
-    """Of the runs whose cost on the path reaches ``UNFIT_RATIO`` × ``ref`` and ``UNFIT_LEVELS``
-    more, not yet ``tried``: the one furthest above ``ref`` × its MCUs, or the unfit run it lies
-    below (ending within two rows before it starts, and so on up): a run that fits nowhere puts
-    the runs below it off too, and those fit once it is cut. -1: none."""
+    """Of the runs a quarter of a row long or more (cut, shorter ones left pieces that their
+    lower cost then had trusted with their DC off) whose cost on the path reaches
+    ``UNFIT_RATIO`` × ``ref`` and ``UNFIT_LEVELS`` more, not yet ``tried``: the one furthest above
+    ``ref`` × its MCUs, or the unfit run it lies below (ending within two rows before it starts,
+    and so on up): a run that fits nowhere puts the runs below it off too, and those fit once it
+    is cut. -1: none."""
     costs, _, bases, path = found
     unfit: list[tuple[int, float]] = []
     for r, (run, s) in enumerate(zip(runs, path)):
@@ -191,7 +193,7 @@ def _unfit(runs: list[Run], found: tuple, ref: float, tried: set, cols: int) -> 
         if run.first in tried or not 0 <= j < costs.shape[1] or costs[r, j] >= INF / 4:
             continue
         c = float(costs[r, j])
-        if c >= UNFIT_RATIO * ref and c >= ref + UNFIT_LEVELS:
+        if c >= UNFIT_RATIO * ref and c >= ref + UNFIT_LEVELS and run.trusted.size >= cols // 4:
             unfit.append((r, (c - ref) * run.trusted.size))
     if not unfit:
         return -1
