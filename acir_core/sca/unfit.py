@@ -17,9 +17,9 @@ from acir_core.sca.options import RunOptions
 from acir_core.sca.runs import Run, split_at
 from acir_core.sca.shifts import INF, Canvas, seam_steps
 
-UNFIT_RATIO = 4.0  # times the reference continuity a run's cost must reach to be tried
-UNFIT_LEVELS = 4.0  # ... and levels above it
-UNFIT_TRIES = 6  # runs tried per segment at most
+UNFIT_RATIO = 3.0  # times the reference continuity a run's cost must reach to be tried
+UNFIT_LEVELS = 3.0  # ... and levels above it
+UNFIT_TRIES = 10  # runs tried per segment at most
 UNFIT_CUTS = 3  # cuts tried per run (its largest steps)
 UNFIT_PIECES = 0.5  # times the run's own cost its pieces may cost on their own, at most
 UNFIT_GAIN = 0.25  # share of the run's excess cost (× its MCUs) the segment must gain
