@@ -166,7 +166,8 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
         wide = opts.shifts.window < abs(final_shift) <= opts.shifts.wide_window and \
             0 < len(later) <= opts.shifts.wide_runs and not (last and sr.cut)
         # the search places inside the segment; searched again if wide, or if a run may be split
-        before = canvas.snapshot(slice(f, f + cnt)) if later else None
+        again_possible = wide or opts.shifts.unfit or any(r.trusted.size >= FORCED_ROWS * cols for r in later)
+        before = canvas.snapshot(slice(f, f + cnt)) if later and again_possible else None
         # the last run decoded up to the fill bits the encoder ended the segment with: it ends
         # where the segment does, whatever its borders say (a hole a row or more long leaves
         # it none with placed content at its true place)

@@ -92,14 +92,18 @@ class SegmentSearch:
         o_runs, o_costs, o_dcs, o_bases = old
         reach = lambda run, c, d, b: int(self.placed(run, c, d, int(b))[0].max(initial=-1))
         dirty = reach(o_runs[k], o_costs[k], o_dcs[k], o_bases[k])
-        known = np.flatnonzero(self.canvas.known)
-        settled = int(known[-1]) if known.size else -1  # placed before this search: never moves
+        # placed before this search, never moved by it: the last known position (earlier
+        # segments lie before this one)
+        inside = np.flatnonzero(self.canvas.known[self.first:self.first + self.count])
+        earlier = np.flatnonzero(self.canvas.known[:self.first]) if not inside.size else None
+        settled = self.first + int(inside[-1]) if inside.size else int(earlier[-1]) if earlier.size else -1
         # per later run, the lowest position its search may read if its window stays as before
         low = np.array([int(r.trusted[0]) + int(o_bases[j + k + 1]) - self.cols - 1 if r.trusted.size else 1 << 62
                         for j, r in enumerate(runs[k + 2:])], np.int64)
         low = np.minimum.accumulate(low[::-1])[::-1] if low.size else low
         delta = np.zeros(o_dcs.shape[2], np.int64)
         alike = False  # every run so far since the pieces searched as before, up to ``delta``
+        top = -1  # the last position the runs searched so far placed
         rows: list[tuple] = []
         q, prev = k, start
         while q < len(runs):
@@ -111,16 +115,18 @@ class SegmentSearch:
                 arg = int(np.argmin(c[i]))
                 o = r - 1  # its index in ``old`` (the pieces have none)
                 moved = d[i][arg] - o_dcs[o][arg] if r >= k + 2 else None
+                here = reach(run, c[i], d[i], b[i])
                 if moved is None or int(b[i]) != int(o_bases[o]) or arg != int(np.argmin(o_costs[o])) or \
                         (self.absolute and np.any(moved != 0)):
                     was = reach(run, o_costs[o], o_dcs[o], o_bases[o]) if moved is not None else -1
-                    dirty = max(dirty, reach(run, c[i], d[i], b[i]), was)
+                    dirty = max(dirty, here, was)
                     alike = False
                 else:
                     if np.any(moved != delta):  # what was placed before this moved otherwise
-                        dirty = max(dirty, max(reach(runs[j], *rows[j - k]) for j in range(k, r)))
+                        dirty = max(dirty, top)
                         delta = moved
                     alike = True
+                top = max(top, here)
                 best = int(b[i]) + arg
                 if run.trusted.size >= self.cols // 2 or abs(best - prev) <= self.window // 2:
                     prev = best
