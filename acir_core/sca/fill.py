@@ -21,19 +21,41 @@ from acir_core.sca.thumbmodel import JFIF_YCC
 
 
 def box_blur(a: np.ndarray, r: int, axis: int) -> np.ndarray:
-    """Mean over a window of 2r+1 along ``axis`` (edges: window clipped), via cumulative sums."""
+    """Mean over a window of 2r+1 along ``axis`` (edges: window clipped), via cumulative sums
+    (float64, compiled: the fills blur a few cell grids many times per photo)."""
     if r <= 0:
         return a
-    a = np.moveaxis(a, axis, 0)
-    n = a.shape[0]
-    c = np.cumsum(a, axis=0, dtype=np.float64)
-    c = np.concatenate([np.zeros((1,) + a.shape[1:]), c], axis=0)
-    idx = np.arange(n)
-    lo = np.clip(idx - r, 0, n)
-    hi = np.clip(idx + r + 1, 0, n)
-    shape = (n,) + (1,) * (a.ndim - 1)
-    out = (c[hi] - c[lo]) / (hi - lo).reshape(shape)
-    return np.moveaxis(out, 0, axis)
+    a = np.asarray(a, np.float64)
+    shape = a.shape
+    mid = a.reshape((int(np.prod(shape[:axis], dtype=np.int64)), shape[axis], -1))
+    return _box_mid(np.ascontiguousarray(mid), int(r)).reshape(shape)
+
+
+@njit(cache=True)
+def _box_mid(a: np.ndarray, r: int) -> np.ndarray:
+    """:func:`box_blur` along the middle axis of a 3-d array: the running sums from 0 and each
+    window's difference of them over its clipped length, line by line (a whole line of the last
+    axis at a time where it is longer than 1)."""
+    n0, n, n2 = a.shape
+    out = np.empty_like(a)
+    c = np.zeros((n + 1, n2))
+    for i0 in range(n0):
+        if n2 == 1:
+            for i in range(n):
+                c[i + 1, 0] = c[i, 0] + a[i0, i, 0]
+            for i in range(n):
+                lo, hi = max(i - r, 0), min(i + r + 1, n)
+                out[i0, i, 0] = (c[hi, 0] - c[lo, 0]) / (hi - lo)
+            continue
+        for i in range(n):
+            for i2 in range(n2):
+                c[i + 1, i2] = c[i, i2] + a[i0, i, i2]
+        for i in range(n):
+            lo, hi = max(i - r, 0), min(i + r + 1, n)
+            d = hi - lo
+            for i2 in range(n2):
+                out[i0, i, i2] = (c[hi, i2] - c[lo, i2]) / d
+    return out
 
 
 def smooth(a: np.ndarray, r: int, passes: int = 3) -> np.ndarray:

@@ -61,14 +61,17 @@ class SegmentSearch:
         hit = [self.placed(r, gone[1][q], gone[2][q], int(gone[3][q]))[0] for q, r in enumerate(gone[0])]
         if not hit:
             return
-        at = np.unique(np.concatenate(hit))
-        rel = at - self.first
+        mark = np.zeros(self.count, bool)
+        for pos in hit:
+            mark[pos - self.first] = True
+        rel = np.flatnonzero(mark)
+        if not rel.size:
+            return
+        at = rel + self.first
         c = self.canvas
         for dst, src in zip(c.bottom + c.right, self.before[1] + self.before[2]):
             dst[at] = src[rel]
         c.known[at] = self.before[3][rel]
-        mark = np.zeros(self.count, bool)
-        mark[rel] = True
         lo, hi = int(at[0]), int(at[-1])
         for q, r in enumerate(kept[0]):  # earlier runs whose content a later one overwrote
             base = int(kept[3][q])
