@@ -370,23 +370,41 @@ def thumbnail_spread(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ce
     rows, cols = mask.shape[0] // ch, mask.shape[1] // cw
     if not rows or not cols:
         return None
-    trusted = ~mask[: rows * ch, : cols * cw].reshape(rows, ch, cols, cw).any(axis=(1, 3))
-    if int(trusted.sum()) < AGREE_CELLS:
+    apart = _trusted_apart(np.ascontiguousarray(rgb), np.ascontiguousarray(thumb_up), np.ascontiguousarray(mask),
+                           ch, cw, rows, cols)
+    if apart.size < AGREE_CELLS:
         return None
-    apart = np.abs(_cell_luma(rgb, ch, cw, rows, cols) - _cell_luma(thumb_up, ch, cw, rows, cols))
-    return float(np.quantile(apart[trusted], AGREE_SHARE))
+    return float(np.quantile(apart, AGREE_SHARE))
 
 
 @njit(cache=True)
-def _cell_luma(rgb: np.ndarray, ch: int, cw: int, rows: int, cols: int) -> np.ndarray:
-    """The JFIF luma mean of each whole ``ch`` × ``cw`` cell (rows × cols)."""
+def _trusted_apart(rgb: np.ndarray, ref: np.ndarray, mask: np.ndarray, ch: int, cw: int, rows: int,
+                   cols: int) -> np.ndarray:
+    """Per whole ``ch`` × ``cw`` cell with no pixel in ``mask`` (row-major): how far its JFIF
+    luma mean in ``rgb`` lies from that in ``ref``; cells the mask touches are not read."""
     m = JFIF_YCC
-    out = np.zeros((rows, cols))
-    for y in range(rows * ch):
-        r = y // ch
-        for x in range(cols * cw):
-            out[r, x // cw] += m[0, 0] * rgb[y, x, 0] + m[0, 1] * rgb[y, x, 1] + m[0, 2] * rgb[y, x, 2]
-    return out / (ch * cw)
+    out = np.empty(rows * cols)
+    n = 0
+    for r in range(rows):
+        for c in range(cols):
+            hit = False
+            for y in range(r * ch, r * ch + ch):
+                for x in range(c * cw, c * cw + cw):
+                    if mask[y, x]:
+                        hit = True
+                        break
+                if hit:
+                    break
+            if hit:
+                continue
+            a, b = 0.0, 0.0
+            for y in range(r * ch, r * ch + ch):
+                for x in range(c * cw, c * cw + cw):
+                    a += m[0, 0] * rgb[y, x, 0] + m[0, 1] * rgb[y, x, 1] + m[0, 2] * rgb[y, x, 2]
+                    b += m[0, 0] * ref[y, x, 0] + m[0, 1] * ref[y, x, 1] + m[0, 2] * ref[y, x, 2]
+            out[n] = abs(a / (ch * cw) - b / (ch * cw))
+            n += 1
+    return out[:n]
 
 
 def disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: tuple[int, int] = (16, 16),

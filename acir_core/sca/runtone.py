@@ -12,6 +12,7 @@ Algorithm notes: docs/sca.md ("camera thumbnails").
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.sca.edges import grid_means, scan_geometry
@@ -88,13 +89,31 @@ def _runs(sca: SCAResult, result: DecodeResult, n: int) -> tuple[np.ndarray, np.
 def _demeaned(a: np.ndarray, labels: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``a`` (N×…) less its weighted mean over each free run (label > 0); rows of label 0 (level
     known) are kept as they are."""
-    size = int(labels.max()) + 1
-    wsum = np.bincount(labels, weights=w, minlength=size)
-    flat = a.reshape(a.shape[0], -1)
-    means = np.stack([np.bincount(labels, weights=w * flat[:, j], minlength=size) for j in range(flat.shape[1])], 1)
-    means /= np.maximum(wsum, 1e-12)[:, None]
-    means[0] = 0.0
-    return (flat - means[labels]).reshape(a.shape)
+    flat = np.ascontiguousarray(a.reshape(a.shape[0], -1), np.float64)
+    return _demeaned_flat(flat, np.ascontiguousarray(labels, np.int64), np.ascontiguousarray(w, np.float64)
+                          ).reshape(a.shape)
+
+
+@njit(cache=True)
+def _demeaned_flat(flat: np.ndarray, labels: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """:func:`_demeaned` of an N×J array: weighted sums per label in row order, one pass."""
+    n, nj = flat.shape
+    size = labels.max() + 1 if n else 1
+    wsum = np.zeros(size)
+    means = np.zeros((size, nj))
+    for i in range(n):
+        wsum[labels[i]] += w[i]
+        for j in range(nj):
+            means[labels[i], j] += w[i] * flat[i, j]
+    for k in range(size):
+        d = max(wsum[k], 1e-12)
+        for j in range(nj):
+            means[k, j] = 0.0 if k == 0 else means[k, j] / d
+    out = np.empty_like(flat)
+    for i in range(n):
+        for j in range(nj):
+            out[i, j] = flat[i, j] - means[labels[i], j]
+    return out
 
 
 def _fit(feats: np.ndarray, y: np.ndarray, labels: np.ndarray, identity: np.ndarray) -> tuple[np.ndarray, float, float]:
