@@ -52,6 +52,7 @@ class ShiftOptions:
     recheck: bool = True  # runs of a row or less judged again on all four borders once all are placed
     resplit: bool = True  # runs cut where a head or tail joins the content around it better a place or two aside
     unfit: bool = True  # runs that fit nowhere cut where they step most across a vertical MCU edge, searched again
+    rewrap: bool = True  # stretches of runs moved where their row wraps agree they belong
 
 
 @dataclass(frozen=True, kw_only=True)
