@@ -36,6 +36,7 @@ from acir_core.sca.recheck import recheck
 from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.rejoin import rejoin
 from acir_core.sca.resplit import realign
+from acir_core.sca.restep import restep
 from acir_core.sca.rewrap import held, rewrap
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.runs import (Run, edge_step, runs_of_segment, split_pulse, split_silent, split_step, top_steps,
@@ -317,6 +318,10 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     if opts.shifts.resplit and realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound)):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.rewrap and rewrap(placements, (run_edges, canvas.outer), cols, held(placements, sound)):
+        solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
+    if thumb is not None and opts.runs.restep and \
+            restep(placements, top_steps(run_edges[0], canvas.outer[0], cols), cols, opts.runs,
+                   np.stack(mcu_means, axis=1), thumb, sound):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:

@@ -34,17 +34,34 @@ def wrap_evidence(steps: np.ndarray, pos: np.ndarray, cols: int, delta: int) -> 
     (the MCU at a row's start against its predecessor in the decode, ``steps``, -1: none) stands
     out from the run's median step than the step at its current wrap in that row (0 where that
     one does not stand out or is not in the run); and per current wrap how much its step stands
-    out. ``pos``: the run's MCUs' positions."""
+    out. ``pos``: the run's MCUs' positions (ascending)."""
+    excess = _excess(steps)
+    if excess is None:
+        return np.zeros(0), np.zeros(0)
+    return _evidence(excess, pos, cols, delta)
+
+
+def _excess(steps: np.ndarray) -> np.ndarray | None:
+    """The seam steps less their median, nan where there is none (None with fewer than 8)."""
     valid = steps >= 0
     if valid.sum() < 8:
-        return np.zeros(0), np.zeros(0)
-    excess = steps - float(np.median(steps[valid]))
-    at = valid & ((pos + delta) % cols == 0)
+        return None
+    return np.where(valid, steps - float(np.median(steps[valid])), np.nan)
+
+
+def _evidence(excess: np.ndarray, pos: np.ndarray, cols: int, delta: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`wrap_evidence` from the steps' excess (:func:`_excess`)."""
+    valid = ~np.isnan(excess)
     here = valid & (pos % cols == 0)
-    now = {int(p) // cols: float(e) for p, e in zip(pos[here], excess[here])}
-    rows = (pos[at] + delta) // cols
-    return (np.array([float(e) - max(now.get(int(r), 0.0), 0.0) for e, r in zip(excess[at], rows)]),
-            excess[here].astype(np.float64))
+    at = valid & ((pos + delta) % cols == 0)
+    rows_here, ex_here = pos[here] // cols, excess[here]
+    rows_at = (pos[at] + delta) // cols
+    now = np.zeros(rows_at.size)
+    if rows_here.size:
+        k = np.minimum(np.searchsorted(rows_here, rows_at), rows_here.size - 1)
+        match = rows_here[k] == rows_at
+        now[match] = np.maximum(ex_here[k[match]], 0.0)
+    return excess[at] - now, ex_here.astype(np.float64)
 
 
 def _agrees(d: tuple[np.ndarray, np.ndarray]) -> bool:
@@ -66,14 +83,15 @@ def rewrap(placements: list[Placement], edges: tuple, cols: int, fixed: np.ndarr
     runs. ``edges``: (inner, outer) per side and component as for
     :func:`acir_core.sca.recheck.recheck`. Returns the number of runs moved."""
     lefts, outer_rights = edges[0][1], edges[1][1]
-    steps = [seam_steps(lefts, outer_rights, pl.run.trusted) if pl.run.trusted.size else np.zeros(0)
-             for pl in placements]
+    excess = [None if fixed[r] or not pl.run.trusted.size else _excess(seam_steps(lefts, outer_rights, pl.run.trusted))
+              for r, pl in enumerate(placements)]
     moved = np.zeros(len(placements), bool)
     none = (np.zeros(0), np.zeros(0))
     total = 0
     for delta in REWRAP_DELTAS:
-        evidence = [none if fixed[r] or moved[r] else
-                    wrap_evidence(steps[r], pl.run.trusted + pl.shift, cols, delta) for r, pl in enumerate(placements)]
+        evidence = [none if ex is None or moved[r] else
+                    _evidence(ex, placements[r].run.trusted + placements[r].shift, cols, delta)
+                    for r, ex in enumerate(excess)]
         owner = dec = None
         r = 0
         while r < len(placements):

@@ -1,0 +1,65 @@
+"""Silent DC steps inside runs, judged against the thumbnail where the runs were placed."""
+from __future__ import annotations
+
+import numpy as np
+
+from acir_core.sca.dcfit import Placement
+from acir_core.sca.edges import inward, outward
+from acir_core.sca.options import RunOptions
+from acir_core.sca.restep import restep
+from acir_core.sca.runs import Run, top_steps
+
+ROWS, COLS = 12, 24  # MCUs of 8×8 samples, one component
+N = ROWS * COLS
+SHIFT = 30  # the run's MCUs belong this many places after their decode index
+
+
+def picture_blocks(horizon: bool = False) -> np.ndarray:
+    """A smooth, textured picture's MCUs (N, 8, 8) in raster order; ``horizon``: 40 levels
+    brighter from MCU row 6 on (an edge along an MCU row, in the thumbnail too)."""
+    y, x = np.mgrid[0 : 8 * ROWS, 0 : 8 * COLS].astype(float)
+    rng = np.random.default_rng(3)
+    img = 110 + 30 * np.sin(x / 9.0) + 20 * np.cos(y / 13.0 + x / 17.0) + rng.normal(0, 1.0, x.shape)
+    if horizon:
+        img += 40.0 * (y >= 8 * 6)
+    return img.reshape(ROWS, 8, COLS, 8).transpose(0, 2, 1, 3).reshape(N, 8, 8)
+
+
+def case(jump: float, horizon: bool = False) -> tuple:
+    """A run of decoded MCUs 10..250 placed SHIFT late (decoded MCU i shows the picture's MCU
+    i + SHIFT), the DC moved by ``jump`` levels from decoded MCU 120 on (a silent break that
+    kept every block in place); the thumbnail's mean per position is the picture's."""
+    pic = picture_blocks(horizon)
+    blocks = np.zeros_like(pic)
+    blocks[: N - SHIFT] = pic[SHIFT:]
+    blocks[120:] += jump
+    top = inward(blocks[:, 0, :], blocks[:, 1, :])
+    bottom = outward(blocks[:, 7, :], blocks[:, 6, :])
+    steps = top_steps((top,), (bottom,), COLS)
+    means = blocks.mean(axis=(1, 2))[:, None]
+    thumb = pic.mean(axis=(1, 2))[:, None]
+    run = Run(10, 250, np.arange(10, 250))
+    pls = [Placement(run=run, shift=SHIFT, dc=(0,), cost=0.0, anchored=True, first=0, count=N)]
+    return pls, steps, means, thumb
+
+
+def test_a_step_the_thumbnail_confirms_where_the_run_lies_is_cut():
+    pls, steps, means, thumb = case(20.0)
+    assert restep(pls, steps, COLS, RunOptions(), means, thumb, set()) == 1
+    a, b = pls
+    assert a.shift == b.shift == SHIFT and a.anchored and not b.anchored
+    assert abs(a.run.end - 120) <= 2 and abs(b.run.first - 120) <= 2
+    assert a.run.trusted.max() < 120 <= b.run.trusted.min()
+
+
+def test_runs_without_a_step_or_in_sound_intervals_stay_whole():
+    pls, steps, means, thumb = case(0.0)
+    assert restep(pls, steps, COLS, RunOptions(), means, thumb, set()) == 0 and len(pls) == 1
+    pls, steps, means, thumb = case(20.0)
+    assert restep(pls, steps, COLS, RunOptions(), means, thumb, {0}) == 0 and len(pls) == 1
+
+
+def test_an_edge_the_thumbnail_shows_too_is_not_cut():
+    """A horizon along an MCU row steps the edges alike, but the thumbnail steps with it."""
+    pls, steps, means, thumb = case(0.0, horizon=True)
+    assert restep(pls, steps, COLS, RunOptions(), means, thumb, set()) == 0 and len(pls) == 1
