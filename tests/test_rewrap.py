@@ -74,6 +74,14 @@ def test_a_run_in_place_ends_the_stretch():
     assert [pl.shift for pl in pls] == [0, 0, 0, 1]
 
 
+def test_a_run_whose_wraps_stand_out_where_it_is_ends_the_stretch():
+    """A short run with no wrap aside to say, whose row does wrap where it is, is not pulled along
+    by the runs after it."""
+    pls = placed([(0, 30, 0), (30, 130, 1), (131, 145, 0), (145, 250, 1)])
+    rewrap(pls, edges_of(blocks_of(120.0)), COLS, held(pls, set()))
+    assert pls[2].shift == 0 and pls[1].shift == 0
+
+
 def test_held_runs_never_move():
     """An interval's first run, one in an interval decoded as written and one held to its
     interval's end stay where they are, and a stretch stops at them."""

@@ -26,6 +26,8 @@ def box_blur(a: np.ndarray, r: int, axis: int) -> np.ndarray:
     if r <= 0:
         return a
     a = np.asarray(a, np.float64)
+    if not a.size:
+        return a.copy()
     shape = a.shape
     mid = a.reshape((int(np.prod(shape[:axis], dtype=np.int64)), shape[axis], -1))
     return _box_mid(np.ascontiguousarray(mid), int(r)).reshape(shape)

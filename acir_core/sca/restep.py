@@ -38,8 +38,8 @@ def restep(placements: list[Placement], steps: np.ndarray, cols: int, opts: RunO
         if len(pieces) == 1:
             out.append(pl)
             continue
+        pieces = [piece for piece in pieces if piece.trusted.size]
         cuts += len(pieces) - 1
-        out += [replace(pl, run=piece, anchored=pl.anchored and k == 0) for k, piece in enumerate(pieces)
-                if piece.trusted.size]
+        out += [replace(pl, run=piece, anchored=pl.anchored and k == 0) for k, piece in enumerate(pieces)]
     placements[:] = out
     return cuts

@@ -76,9 +76,10 @@ def rewrap(placements: list[Placement], edges: tuple, cols: int, fixed: np.ndarr
     """Move stretches of consecutive runs (one restart interval, garbage of at most
     ``REWRAP_GAP`` MCUs between them) by the delta their row wraps agree on
     (``placements`` changed in place): a stretch starts at a run whose wraps agree on it
-    (:func:`wrap_evidence`: median ``REWRAP_LEVELS``, ``REWRAP_AGREE`` of them positive), takes
-    in the runs after it that agree or have no wrap to say, and stops at one that says
-    otherwise or is ``fixed`` (an interval's first run, one held to its interval's end, one in
+    (:func:`wrap_evidence`: median ``REWRAP_LEVELS``, ``REWRAP_AGREE`` of them positive, the
+    current wraps standing out by ``REWRAP_HERE`` at most), takes in the runs after it that agree
+    or have no wrap aside to say, and stops at one that says otherwise (its wraps aside do not
+    agree, or its current ones stand out) or is ``fixed`` (an interval's first run, one held to its interval's end, one in
     an interval decoded as written); it moves with ``REWRAP_SAMPLES`` wraps or more among its
     runs. ``edges``: (inner, outer) per side and component as for
     :func:`acir_core.sca.recheck.recheck`. Returns the number of runs moved."""
@@ -103,8 +104,8 @@ def rewrap(placements: list[Placement], edges: tuple, cols: int, fixed: np.ndarr
                     placements[q + 1].first == placements[r].first and \
                     placements[q + 1].run.first - placements[q].run.end <= REWRAP_GAP:
                 e = evidence[q + 1]
-                if e[0].size and not _agrees(e):
-                    break
+                if (e[0].size and not _agrees(e)) or (e[1].size and float(np.median(e[1])) > REWRAP_HERE):
+                    break  # it says otherwise: its rows wrap aside the wrong way, or where they are
                 q += 1
                 if e[0].size:
                     pool.append(e)
