@@ -17,12 +17,14 @@ from acir_core.sca.dcfit import Placement
 from acir_core.sca.options import RunOptions
 from acir_core.sca.runs import split_step
 
+RESTEP_LEVELS = 3.0  # levels (median over the row of pairs) a step must reach here: twice what splitting before the search asks
+
 
 def restep(placements: list[Placement], steps: np.ndarray, cols: int, opts: RunOptions, means: np.ndarray,
            thumb: np.ndarray, sound: set) -> int:
-    """Cut placed runs where their edges show a DC step and the thumbnail at their places agrees
-    (:func:`~acir_core.sca.runs.split_step` with each MCU's offset from the thumbnail where its
-    run put it); the pieces keep the run's shift (``placements`` changed in place, in decode
+    """Cut placed runs where their edges show a DC step of ``RESTEP_LEVELS`` or more and the
+    thumbnail at their places agrees (:func:`~acir_core.sca.runs.split_step` with each MCU's
+    offset from the thumbnail where its run put it); the pieces keep the run's shift (``placements`` changed in place, in decode
     order). ``steps``: :func:`~acir_core.sca.runs.top_steps`; ``means`` (N, K): every decoded
     MCU's mean; ``thumb`` (N, K): the thumbnail's mean at each position; ``sound``: first MCUs of
     intervals decoded as written (no silent step in them). Returns the number of cuts."""
@@ -31,6 +33,7 @@ def restep(placements: list[Placement], steps: np.ndarray, cols: int, opts: RunO
     for pl in placements:
         at[pl.run.trusted] = pl.run.trusted + pl.shift
     offsets = means - thumb[np.clip(at, 0, n - 1)]
+    opts = replace(opts, step_levels=max(opts.step_levels, RESTEP_LEVELS))
     out: list[Placement] = []
     cuts = 0
     for pl in placements:
