@@ -370,6 +370,9 @@ def _compensate(data: bytes, results: dict, paths: tuple[str, ...]) -> None:
             from acir_core.sca.fill import breaking_cells
 
             guided = compensate(result, thumb, method="aware", reference=alone)
+            # the run-tone fit needs 1000 placed MCUs, more than these photos hold: its kernel directly
+            from acir_core.sca.runtone import _demeaned
+            _demeaned(np.zeros((2, 8)), np.zeros(2, np.int64), np.ones(2))
             judge(guided.rgb, scan_cell(result.frame, sr.components), guided.thumbnail)
             fill_breaks(guided, result)  # the chosen restoration's breaking precautions (every cell judged here)
             everywhere = np.ones_like(guided.mask)
