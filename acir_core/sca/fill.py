@@ -427,8 +427,7 @@ def disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: t
     h, w = mask.shape
     ch, cw = cell
     rows, cols = -(-h // ch), -(-w // cw)
-    pad = ((0, rows * ch - h), (0, cols * cw - w))
-    hit = np.pad(mask, pad).reshape(rows, ch, cols, cw).any(axis=(1, 3))  # only cells with damage are judged
+    hit = cells_hit(np.ascontiguousarray(mask, np.bool_), ch, cw)  # only cells with damage are judged
     r, c = np.nonzero(hit)
     grid = np.zeros((rows, cols), bool)
     tol = np.full(r.size, float(tolerance))
@@ -438,7 +437,34 @@ def disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: t
         soft[:lr, :lc] = loose[:lr, :lc]
         tol[soft[r, c]] = loose_tolerance
     grid[r, c] = _judge_cells(rgb, np.ascontiguousarray(thumb_up), r, c, ch, cw, tol, flat)
-    return mask & np.repeat(np.repeat(grid, ch, axis=0), cw, axis=1)[:h, :w]
+    return within_cells(np.ascontiguousarray(mask, np.bool_), grid, ch, cw)
+
+
+@njit(cache=True)
+def cells_hit(mask: np.ndarray, ch: int, cw: int) -> np.ndarray:
+    """Per ``ch`` × ``cw`` cell (rows × cols, the last ones overhanging the image), whether any of
+    its pixels is in ``mask``."""
+    h, w = mask.shape
+    rows, cols = -(-h // ch), -(-w // cw)
+    out = np.zeros((rows, cols), np.bool_)
+    for y in range(h):
+        r = y // ch
+        for x in range(w):
+            if mask[y, x]:
+                out[r, x // cw] = True
+    return out
+
+
+@njit(cache=True)
+def within_cells(mask: np.ndarray, grid: np.ndarray, ch: int, cw: int) -> np.ndarray:
+    """``mask`` where its cell in ``grid`` (rows × cols of ``ch`` × ``cw`` cells) is set."""
+    h, w = mask.shape
+    out = np.zeros((h, w), np.bool_)
+    for y in range(h):
+        r = y // ch
+        for x in range(w):
+            out[y, x] = mask[y, x] and grid[r, x // cw]
+    return out
 
 
 def fill_disagreeing(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, cell: tuple[int, int] = (16, 16),
@@ -493,8 +519,7 @@ def breaking_cells(rgb: np.ndarray, mask: np.ndarray, region: np.ndarray, loose:
     h, w = mask.shape
     ch, cw = cell
     rows, cols = -(-h // ch), -(-w // cw)
-    pad = ((0, rows * ch - h), (0, cols * cw - w))
-    hit = np.pad(mask & ~region, pad).reshape(rows, ch, cols, cw).any(axis=(1, 3))
+    hit = cells_hit(mask & ~region, ch, cw)
     soft = np.zeros((rows, cols), bool)
     lr, lc = min(loose.shape[0], rows), min(loose.shape[1], cols)
     soft[:lr, :lc] = loose[:lr, :lc]
@@ -502,7 +527,7 @@ def breaking_cells(rgb: np.ndarray, mask: np.ndarray, region: np.ndarray, loose:
     grid = np.zeros((rows, cols), bool)
     if r.size:
         grid[r, c] = _seam_ratio(rgb, r, c, ch, cw) > limit
-    return mask & np.repeat(np.repeat(grid, ch, axis=0), cw, axis=1)[:h, :w]
+    return within_cells(np.ascontiguousarray(mask, np.bool_), grid, ch, cw)
 
 
 @njit(cache=True)

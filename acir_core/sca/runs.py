@@ -280,11 +280,13 @@ def split_step(run: Run, steps: np.ndarray, cols: int, opts: RunOptions, offsets
     mean = (cs[hi] - cs[np.minimum(lo, hi)]) / np.maximum(cnt, 1)[:, None]
     score = (np.abs(mean) / sig[None, :]).max(axis=1) * np.sqrt(cnt)
     score[cnt < opts.step_pairs] = 0.0
-    spread = np.subtract(*np.percentile(vals, [75, 25], axis=0))
+    spread = None  # the pairs' spread elsewhere, once a cut scores
     for _ in range(STEP_TRIES):  # content's own edges along an MCU row can score too: the next best
         best = int(np.argmax(score))
         if score[best] < opts.step_sigma:
             return [run]
+        if spread is None:
+            spread = np.subtract(*np.percentile(vals, [75, 25], axis=0))
         win = e[lo[best]:hi[best]][meas[lo[best]:hi[best]]]
         if _uniform_step(win, spread, opts) and (
                 offsets is None or _thumbnail_sees(run, first + int(j[best]), np.median(win, axis=0), offsets, cols,
