@@ -111,14 +111,15 @@ def split_held(later: list[Run], found: tuple, misalign: np.ndarray, cols: int, 
 
 def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple], units: list[float],
                thumb: np.ndarray | None, canvas: Canvas, opts: AwareOptions,
-               sound: np.ndarray) -> tuple[list[Placement], float]:
+               sound: np.ndarray, steps: np.ndarray) -> tuple[list[Placement], float]:
     """Every run of every restart interval of the scan placed: run 0 of an interval as decoded,
     the later ones by the shift search and the dynamic programme over their shifts, on
     ``canvas``. ``run_edges``: per component every MCU's top and left edges extrapolated
     (:func:`acir_core.sca.edges.inward`); ``units``: levels per DC step; ``thumb``: the
     thumbnail's mean per MCU and component (or None); ``sound``: per restart segment, decoded as
-    written (:meth:`~acir_core.jpeg.decoder.ScanResult.sound_segments`). Returns the placements
-    and the reference continuity cost (mean edge step inside content decoded right, in levels)."""
+    written (:meth:`~acir_core.jpeg.decoder.ScanResult.sound_segments`); ``steps``:
+    :func:`~acir_core.sca.runs.top_steps` of the decode. Returns the placements and the reference
+    continuity cost (mean edge step inside content decoded right, in levels)."""
     cols = sr.mcu_cols
     mcu_means = tuple(e.mean for e in edges)
     # offsets of each decoded MCU from the thumbnail at the same index: steps mark silent damage
@@ -128,7 +129,6 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                        for k in range(len(edges)))
     rough = roughness(edges, cols)
     misalign = misalignment(edges, cols, rough)
-    steps = top_steps(run_edges[0], canvas.outer[0], cols)
     ref_costs = []  # continuity inside content decoded right, to judge confidence by
     placements: list[Placement] = []
     for f, cnt, extra, pad, whole in zip(sr.segment_first.tolist(), sr.segment_count.tolist(),
@@ -308,7 +308,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     thumb = thumb_means(thumbnail, result, sr, comps) if thumbnail is not None else None
     canvas = Canvas(outer)
     whole = sr.sound_segments()
-    placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts, whole)
+    steps = top_steps(run_edges[0], canvas.outer[0], cols)  # what splitting reads, before and after the search
+    placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts, whole, steps)
     sound = set(sr.segment_first[whole].tolist())
     mcu_means = tuple(e.mean for e in edges)
     extremes = tuple(e.extremes() for e in edges) if thumb is None or opts.dc.range_thumb else None
@@ -319,15 +320,13 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.rewrap and rewrap(placements, (run_edges, canvas.outer), cols, held(placements, sound)):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
-    if thumb is not None and opts.runs.restep and \
-            restep(placements, top_steps(run_edges[0], canvas.outer[0], cols), cols, opts.runs,
-                   np.stack(mcu_means, axis=1), thumb, sound):
+    means = np.stack(mcu_means, axis=1) if thumb is not None else None
+    if thumb is not None and opts.runs.restep and restep(placements, steps, cols, opts.runs, means, thumb, sound):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:
         placements, solved, loose = rejoin(placements, solved, sr, units, opts.runs.rejoin_levels,
                                            (opts.runs.lead_mcus, opts.runs.settle_mcus))
-    means = np.stack(mcu_means, axis=1) if thumb is not None else None
     mk = opts.mask
     late = unsettled(sr, n, opts.runs)
     owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
