@@ -38,6 +38,7 @@ from acir_core.sca.rejoin import rejoin
 from acir_core.sca.resplit import realign
 from acir_core.sca.restep import restep
 from acir_core.sca.rewrap import held, rewrap
+from acir_core.sca.unsure import unsure_runs
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.runs import (Run, edge_step, runs_of_segment, split_pulse, split_silent, split_step, top_steps,
                                 unsettled)
@@ -283,10 +284,11 @@ def _mcu_view(grid: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndar
 
 def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
                     thumbnail: np.ndarray | None, opts: AwareOptions
-                    ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray, np.ndarray]:
+                    ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Put back the runs of scan ``si``, correcting ``coefs`` in place. Returns its fixes, the
-    damaged MCUs, the index into the fixes of the trusted run at each MCU (-1: damage) and the
-    MCUs marked only as a precaution (rows × cols each)."""
+    damaged MCUs, the index into the fixes of the trusted run at each MCU (-1: damage), the
+    MCUs marked only as a precaution and those of them in runs that may sit a place or two off
+    (:func:`acir_core.sca.unsure.unsure_runs`) (rows × cols each)."""
     _, comps = scan_geometry(result, sr)
     rows, cols = sr.mcu_rows, sr.mcu_cols
     n = rows * cols
@@ -333,12 +335,15 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     placed = np.zeros(n, bool)
     trusted_pos = np.zeros(n, bool)
     doubted = np.zeros(n, bool)  # trusted enough to fit and judge by, but not shown as sure
+    aside_pos = np.zeros(n, bool)  # ... of which in runs that may lie a place or two off
     fixes: list[SegmentFix] = []
     moves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # per run: decoded MCUs, their places, DCs
     sure = np.array([pl.cost <= max(mk.confidence_factor * ref, ref + mk.confidence_margin) for pl in placements],
                     bool)
     sure |= vouched(placements, solved, run_edges[0], canvas.outer[0], units, cols, n, sure)
-    for pl, dcs, confident in zip(placements, solved, sure.tolist()):
+    unsure = unsure_runs(placements, (run_edges, canvas.outer), cols, held(placements, sound)) if mk.unsure \
+        else np.zeros(len(placements), bool)
+    for pl, dcs, confident, aside in zip(placements, solved, sure.tolist(), unsure.tolist()):
         run, sft, cost, f, cnt = pl.run, pl.shift, pl.cost, pl.first, pl.count
         near_outlier = np.zeros(0, np.int64)
         m = run.trusted
@@ -375,6 +380,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             trusted_pos[t] = True
             owner[t] = len(fixes)
             doubted[t[late[m] | loose[m] | (m < run.settled) | (m >= run.tail)]] = True
+            if aside:
+                doubted[t] = True
+                aside_pos[t] = True
             doubted[near_outlier] = True
         fixes.append(SegmentFix(scan=si, first_mcu=run.first, end_mcu=run.end, shift=int(sft),
                                 dc=tuple(int(d) for d in dcs), cost=float(cost), confident=bool(confident)))
@@ -405,7 +413,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             dc = np.rint((thumb[unplaced, k] + bias[k] - 128.0) * 8.0 / float(q[0])).astype(np.int16)
             grids[k][unplaced // cols, :, unplaced % cols, :, 0] = dc[:, None, None]
     owner[damaged] = -1
-    return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols), (doubted & ~damaged).reshape(rows, cols)
+    doubted &= ~damaged
+    return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols), doubted.reshape(rows, cols), \
+        (aside_pos & doubted).reshape(rows, cols)
 
 
 def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
@@ -420,15 +430,15 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
     coefs = [c.copy() for c in result.coefficients]
     fixes: list[SegmentFix] = []
     marked = []  # per scan, the MCUs of its grid the mask covers (made pixels once, at the end)
-    first_grid = doubt = None
+    first_grid = doubt = unsure = None
     owners = []
     for si, sr in enumerate(result.scans):
-        f, grid, owner, doubted = compensate_scan(si, result, sr, coefs, thumbnail, opts)
+        f, grid, owner, doubted, aside = compensate_scan(si, result, sr, coefs, thumbnail, opts)
         owners.append((len(fixes), owner))
         fixes += f
         marked.append(grid | doubted)
         if first_grid is None:
-            first_grid, doubt = grid, doubted
+            first_grid, doubt, unsure = grid, doubted, aside
     use_thumb = thumbnail is not None and len(result.scans) == 1
     planes = SamplePlanes.empty(tuple(coefs)) if use_thumb else None  # the refinement renders rows again
     rgb = result.rerender(tuple(coefs), planes)
@@ -452,7 +462,9 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
     for sr, grid in zip(result.scans, marked):
         mask |= pixel_mask(result, sr, grid, dilate=opts.mask.dilate)
     if len(result.scans) != 1:
-        doubt = None  # one cell grid judges the fill: only a single scan's precautions are sure
+        doubt = unsure = None  # one cell grid judges the fill: only a single scan's precautions are sure
+    elif unsure is not None:
+        unsure = unsure & doubt
     total = time.perf_counter() - t0
     return SCAResult(rgb=rgb, mask=mask, mcu_mask=first_grid, segments=tuple(fixes), coefficients=tuple(coefs),
-                     method="aware", timings={"total": total}, doubtful=doubt)
+                     method="aware", timings={"total": total}, doubtful=doubt, unsure=unsure)

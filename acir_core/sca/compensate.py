@@ -4,7 +4,8 @@
 :func:`compensate`, so the network is trained on exactly what it sees when a user restores a
 photo. The fill takes from the up-sampled thumbnail only the damaged MCUs that are blank or
 disagree with it (the rest of the mask keeps its decoded content, mostly right); that region is
-what the GCA network restores. Without a thumbnail the whole mask is inpainted.
+what the GCA network restores. Without a thumbnail the mask is inpainted, except runs kept only
+as possibly a place or two off (``SCAResult.unsure``): their decoded content beats a guess.
 """
 from __future__ import annotations
 
@@ -156,7 +157,10 @@ def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, 
         region = fill_region(result, sca, thumb_up)
         rgb = fill_from_thumbnail(sca.rgb, region, thumb_up)
     elif used == "inpaint":
-        region, rgb = sca.mask, inpaint(sca.rgb, sca.mask)
+        region = sca.mask
+        if sca.unsure is not None and sca.unsure.any() and result.scans:  # decoded content beats a guess
+            region = region & ~pixel_mask(result, result.scans[0], sca.unsure, 0)
+        rgb = inpaint(sca.rgb, region)
     else:
         region, rgb = np.zeros_like(sca.mask), sca.rgb
     return rgb, region, thumb_up, thumbnail, note

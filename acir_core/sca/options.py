@@ -85,6 +85,7 @@ class MaskOptions:
     hole_mcus: int = 6  # widest gap of unmarked MCUs between marked ones of a fix marked too
     dilate: int = 2  # pixels the mask grows by (fancy upsampling spreads chroma across)
     clear: bool = True  # lift precautions whose borders join their trusted neighbours (sca.vouch.cleared)
+    unsure: bool = True  # runs whose row wraps or borders favour a place aside are precautions (sca.unsure)
     range_levels: float = 4.0  # levels (and one DC step) past 0..255 a run's MCU means may reach
     range_share: float = 0.25  # share of a run's MCUs that may lie past that
 

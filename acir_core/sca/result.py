@@ -29,7 +29,8 @@ class SCAResult:
     the per-MCU damage grid of the first scan, what was done per run, corrected coefficients,
     the method ("aware" or "paper") and timings (s). ``doubtful``: the part of ``mcu_mask``
     marked only as a precaution (content placed in a confident run, but next to garbage or
-    unseen by the thumbnail: mostly right), or None."""
+    unseen by the thumbnail: mostly right), or None; ``unsure``: the part of ``doubtful`` in runs
+    whose own evidence says they may lie a place or two off (kept, never inpainted), or None."""
 
     rgb: np.ndarray = field(repr=False)
     mask: np.ndarray = field(repr=False)
@@ -39,6 +40,7 @@ class SCAResult:
     method: str
     timings: dict[str, float]
     doubtful: np.ndarray | None = field(default=None, repr=False)
+    unsure: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def damaged_fraction(self) -> float:

@@ -1,0 +1,81 @@
+"""Runs whose own evidence says they may sit an MCU or two off, marked as precautions.
+
+Once every run is placed and moved where the evidence was strong enough, some runs still show
+signs of lying a place or two off that were too weak, or too lonely, to move them: their row
+wraps stand out a place aside (a run of a row or so has one or two wraps, too few to move it), or
+the content other runs placed above and below them joins them better a place aside (a short run
+whose left and right neighbours in the decode hold it where it is). Moving them on that evidence
+breaks as many runs as it fixes; leaving them unmarked shows wrong pixels as sure. They are kept
+where they are and marked as precautions: the fill judges them against the thumbnail with the
+loose tolerance, and the mask says they were not verified.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from acir_core.sca.dcfit import Placement
+from acir_core.sca.resplit import border_table
+from acir_core.sca.rewrap import _evidence, _excess, _owners
+from acir_core.sca.shifts import seam_steps
+
+UNSURE_DELTAS = (-1, 1, -2, 2)  # places aside judged (a silent break gains or loses an MCU or two)
+UNSURE_WRAP_LEVELS = 2.0  # levels the wraps aside stand out by more than the current ones (median) ...
+UNSURE_WRAP_AGREE = 0.75  # ... with this share of them pointing the same way ...
+UNSURE_WRAP_HERE = 2.0  # ... and the current wraps standing out by at most this (median)
+UNSURE_BORDER_LEVELS = 0.2  # levels per bordering MCU the borders with other runs cost less aside (mean)
+UNSURE_BORDER_PAIRS = 4  # bordering MCUs that judgement needs
+
+
+def unsure_runs(placements: list[Placement], edges: tuple, cols: int, fixed: np.ndarray) -> np.ndarray:
+    """Per placement, whether its row wraps or its luma borders with the runs placed above and
+    below it favour a place ``UNSURE_DELTAS`` aside (see the module docstring); never for a
+    ``fixed`` one (:func:`acir_core.sca.rewrap.held`). ``edges``: (inner, outer) per side and
+    component as for :func:`acir_core.sca.rewrap.rewrap`."""
+    out = np.zeros(len(placements), bool)
+    if not placements:
+        return out
+    lefts, outer_rights = edges[0][1], edges[1][1]
+    tops, bottoms = edges[0][0][:1], edges[1][0][:1]
+    owner, dec = _owners(placements, edges[0][0][0].shape[0])
+    for r, pl in enumerate(placements):
+        m = pl.run.trusted
+        if fixed[r] or not m.size:
+            continue
+        excess = _excess(seam_steps(lefts, outer_rights, m))
+        out[r] = (excess is not None and _wraps_aside(excess, m + pl.shift, cols)) or \
+            _borders_aside(pl, r, cols, owner, dec, tops, bottoms)
+    return out
+
+
+def _wraps_aside(excess: np.ndarray, pos: np.ndarray, cols: int) -> bool:
+    """Whether a run's row wraps at some place aside stand out more than where it lies."""
+    calm = None  # whether the current wraps stand out little, once asked
+    for delta in UNSURE_DELTAS:
+        aside, here = _evidence(excess, pos, cols, delta)
+        if not aside.size or float((aside > 0).mean()) < UNSURE_WRAP_AGREE or \
+                float(np.median(aside)) < UNSURE_WRAP_LEVELS:
+            continue
+        if calm is None:
+            calm = not here.size or float(np.median(here)) <= UNSURE_WRAP_HERE
+        if calm:
+            return True
+    return False
+
+
+def _borders_aside(pl: Placement, r: int, cols: int, owner: np.ndarray, dec: np.ndarray, tops: tuple,
+                   bottoms: tuple) -> bool:
+    """Whether a run's luma borders with other runs above and below cost less at some place aside
+    (mean over the MCUs bordering other runs at both places)."""
+    shifts = np.array((pl.shift,) + tuple(pl.shift + d for d in UNSURE_DELTAS), np.int64)
+    m = pl.run.trusted
+    reach = cols + max(abs(d) for d in UNSURE_DELTAS)  # inside that, a run borders only itself
+    if m.size > 2 * reach:
+        m = np.concatenate((m[m < m[0] + reach], m[m > m[-1] - reach]))
+    costs, who = border_table(m, shifts, pl.first, pl.count, cols, owner, dec, tops, bottoms)
+    other = (who >= 0) & (who != r) & ~np.isnan(costs)
+    for d in range(1, shifts.size):
+        both = other[0] & other[d]
+        if int(both.sum()) >= UNSURE_BORDER_PAIRS and \
+                float((costs[0][both] - costs[d][both]).mean()) >= UNSURE_BORDER_LEVELS:
+            return True
+    return False
