@@ -380,9 +380,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             trusted_pos[t] = True
             owner[t] = len(fixes)
             doubted[t[late[m] | loose[m] | (m < run.settled) | (m >= run.tail)]] = True
-            if aside:
+            if aside:  # only where no other rule doubts them: those others are inpainted as ever
+                aside_pos[t[~doubted[t]]] = True
                 doubted[t] = True
-                aside_pos[t] = True
             doubted[near_outlier] = True
         fixes.append(SegmentFix(scan=si, first_mcu=run.first, end_mcu=run.end, shift=int(sft),
                                 dc=tuple(int(d) for d in dcs), cost=float(cost), confident=bool(confident)))
@@ -451,10 +451,12 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
             fixes, rgb = refined.fixes, refined.rgb
             first_grid = first_grid | refined.damaged
             doubt = (doubt | refined.doubted) & ~first_grid
+            unsure = unsure & ~refined.doubted
+    plain = None  # the first scan's marks as they would be without the unsure runs
     if first_grid is not None:
-        holes = mask_holes((first_grid | doubt).reshape(-1), fixes, 0, opts.mask.hole_mcus).reshape(first_grid.shape)
-        if holes.any():
-            doubt = doubt | holes
+        if unsure is not None and len(result.scans) == 1 and (unsure & doubt).any():
+            plain = _with_holes(first_grid, doubt & ~unsure, fixes, opts.mask.hole_mcus)
+        doubt = _with_holes(first_grid, doubt, fixes, opts.mask.hole_mcus)
         first_grid = first_grid | doubt
         marked[0] = first_grid  # the first scan's damage with every precaution added since
     # MCUs to pixels and the growth distribute over the union: once per scan, not per source
@@ -462,9 +464,16 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
     for sr, grid in zip(result.scans, marked):
         mask |= pixel_mask(result, sr, grid, dilate=opts.mask.dilate)
     if len(result.scans) != 1:
-        doubt = unsure = None  # one cell grid judges the fill: only a single scan's precautions are sure
-    elif unsure is not None:
-        unsure = unsure & doubt
+        doubt = None  # one cell grid judges the fill: only a single scan's precautions are sure
+    unsure_px = None if plain is None else \
+        mask & ~pixel_mask(result, result.scans[0], first_grid & (plain | ~doubt), dilate=opts.mask.dilate)
     total = time.perf_counter() - t0
     return SCAResult(rgb=rgb, mask=mask, mcu_mask=first_grid, segments=tuple(fixes), coefficients=tuple(coefs),
-                     method="aware", timings={"total": total}, doubtful=doubt, unsure=unsure)
+                     method="aware", timings={"total": total}, doubtful=doubt, unsure=unsure_px)
+
+
+def _with_holes(damage: np.ndarray, doubt: np.ndarray, fixes: list[SegmentFix], hole_mcus: int) -> np.ndarray:
+    """``doubt`` (rows × cols) with the holes of up to ``hole_mcus`` unmarked MCUs between marked
+    ones of a fix added (:func:`acir_core.sca.marks.mask_holes`)."""
+    holes = mask_holes((damage | doubt).reshape(-1), fixes, 0, hole_mcus).reshape(damage.shape)
+    return doubt | holes if holes.any() else doubt

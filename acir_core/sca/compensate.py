@@ -157,9 +157,7 @@ def _filled(result: DecodeResult, sca: SCAResult, thumbnail: np.ndarray | None, 
         region = fill_region(result, sca, thumb_up)
         rgb = fill_from_thumbnail(sca.rgb, region, thumb_up)
     elif used == "inpaint":
-        region = sca.mask
-        if sca.unsure is not None and sca.unsure.any() and result.scans:  # decoded content beats a guess
-            region = region & ~pixel_mask(result, result.scans[0], sca.unsure, 0)
+        region = sca.mask if sca.unsure is None else sca.mask & ~sca.unsure  # decoded content beats a guess
         rgb = inpaint(sca.rgb, region)
     else:
         region, rgb = np.zeros_like(sca.mask), sca.rgb

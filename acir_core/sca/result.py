@@ -29,8 +29,9 @@ class SCAResult:
     the per-MCU damage grid of the first scan, what was done per run, corrected coefficients,
     the method ("aware" or "paper") and timings (s). ``doubtful``: the part of ``mcu_mask``
     marked only as a precaution (content placed in a confident run, but next to garbage or
-    unseen by the thumbnail: mostly right), or None; ``unsure``: the part of ``doubtful`` in runs
-    whose own evidence says they may lie a place or two off (kept, never inpainted), or None."""
+    unseen by the thumbnail: mostly right), or None; ``unsure``: the pixels (H×W bool) the mask
+    holds only for runs whose own evidence says they may lie a place or two off (kept as decoded,
+    never inpainted), or None."""
 
     rgb: np.ndarray = field(repr=False)
     mask: np.ndarray = field(repr=False)

@@ -24,6 +24,7 @@ UNSURE_WRAP_AGREE = 0.75  # ... with this share of them pointing the same way ..
 UNSURE_WRAP_HERE = 2.0  # ... and the current wraps standing out by at most this (median)
 UNSURE_BORDER_LEVELS = 0.2  # levels per bordering MCU the borders with other runs cost less aside (mean)
 UNSURE_BORDER_PAIRS = 4  # bordering MCUs that judgement needs
+UNSURE_PASSES = 3  # passes over the runs: borders with runs found unsure are judged without them
 
 
 def unsure_runs(placements: list[Placement], edges: tuple, cols: int, fixed: np.ndarray) -> np.ndarray:
@@ -43,7 +44,13 @@ def unsure_runs(placements: list[Placement], edges: tuple, cols: int, fixed: np.
             continue
         excess = _excess(seam_steps(lefts, outer_rights, m))
         out[r] = (excess is not None and _wraps_aside(excess, m + pl.shift, cols)) or \
-            _borders_aside(pl, r, cols, owner, dec, tops, bottoms)
+            _borders_aside(pl, r, cols, owner, dec, tops, bottoms, out)
+    for _ in range(UNSURE_PASSES - 1):  # a neighbour found unsure no longer vouches for a run
+        again = [r for r, pl in enumerate(placements) if not fixed[r] and not out[r] and pl.run.trusted.size and
+                 _borders_aside(pl, r, cols, owner, dec, tops, bottoms, out)]
+        if not again:
+            break
+        out[again] = True
     return out
 
 
@@ -63,9 +70,9 @@ def _wraps_aside(excess: np.ndarray, pos: np.ndarray, cols: int) -> bool:
 
 
 def _borders_aside(pl: Placement, r: int, cols: int, owner: np.ndarray, dec: np.ndarray, tops: tuple,
-                   bottoms: tuple) -> bool:
-    """Whether a run's luma borders with other runs above and below cost less at some place aside
-    (mean over the MCUs bordering other runs at both places)."""
+                   bottoms: tuple, unsure: np.ndarray) -> bool:
+    """Whether a run's luma borders with other runs above and below, not ``unsure`` ones, cost
+    less at some place aside (mean over the MCUs bordering those runs at both places)."""
     shifts = np.array((pl.shift,) + tuple(pl.shift + d for d in UNSURE_DELTAS), np.int64)
     m = pl.run.trusted
     reach = cols + max(abs(d) for d in UNSURE_DELTAS)  # inside that, a run borders only itself
@@ -73,6 +80,7 @@ def _borders_aside(pl: Placement, r: int, cols: int, owner: np.ndarray, dec: np.
         m = np.concatenate((m[m < m[0] + reach], m[m > m[-1] - reach]))
     costs, who = border_table(m, shifts, pl.first, pl.count, cols, owner, dec, tops, bottoms)
     other = (who >= 0) & (who != r) & ~np.isnan(costs)
+    other[other] &= ~unsure[who[other]]
     for d in range(1, shifts.size):
         both = other[0] & other[d]
         if int(both.sum()) >= UNSURE_BORDER_PAIRS and \
