@@ -25,12 +25,14 @@ UNSURE_WRAP_HERE = 2.0  # ... and the current wraps standing out by at most this
 UNSURE_BORDER_LEVELS = 0.2  # levels per bordering MCU the borders with other runs cost less aside (mean)
 UNSURE_BORDER_PAIRS = 4  # bordering MCUs that judgement needs
 UNSURE_PASSES = 3  # passes over the runs: borders with runs found unsure are judged without them
+UNSURE_ROWS = 2  # rows of MCUs a run may hold at most: a longer one has wraps and borders enough to be moved
 
 
 def unsure_runs(placements: list[Placement], edges: tuple, cols: int, fixed: np.ndarray) -> np.ndarray:
     """Per placement, whether its row wraps or its luma borders with the runs placed above and
     below it favour a place ``UNSURE_DELTAS`` aside (see the module docstring); never for a
-    ``fixed`` one (:func:`acir_core.sca.rewrap.held`). ``edges``: (inner, outer) per side and
+    ``fixed`` one (:func:`acir_core.sca.rewrap.held`) or one of more than ``UNSURE_ROWS`` rows
+    of MCUs (the moves before judged it on evidence enough). ``edges``: (inner, outer) per side and
     component as for :func:`acir_core.sca.rewrap.rewrap`."""
     out = np.zeros(len(placements), bool)
     if not placements:
@@ -40,13 +42,14 @@ def unsure_runs(placements: list[Placement], edges: tuple, cols: int, fixed: np.
     owner, dec = _owners(placements, edges[0][0][0].shape[0])
     for r, pl in enumerate(placements):
         m = pl.run.trusted
-        if fixed[r] or not m.size:
+        if fixed[r] or not m.size or m.size > UNSURE_ROWS * cols:
             continue
         excess = _excess(seam_steps(lefts, outer_rights, m))
         out[r] = (excess is not None and _wraps_aside(excess, m + pl.shift, cols)) or \
             _borders_aside(pl, r, cols, owner, dec, tops, bottoms, out)
     for _ in range(UNSURE_PASSES - 1):  # a neighbour found unsure no longer vouches for a run
-        again = [r for r, pl in enumerate(placements) if not fixed[r] and not out[r] and pl.run.trusted.size and
+        again = [r for r, pl in enumerate(placements) if not fixed[r] and not out[r] and
+                 0 < pl.run.trusted.size <= UNSURE_ROWS * cols and
                  _borders_aside(pl, r, cols, owner, dec, tops, bottoms, out)]
         if not again:
             break
