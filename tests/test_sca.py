@@ -87,7 +87,8 @@ def test_without_a_thumbnail_damage_is_inpainted(photo) -> None:
     clean = decode(photo, "strict").rgb
     r = decode(damage(photo, 2))
     c = compensate(r, None)
-    assert c.fill == "inpaint" and c.mask.any() and np.array_equal(c.region, c.mask)
+    kept = c.sca.unsure if c.sca.unsure is not None else np.zeros_like(c.mask)  # runs that may lie a place off
+    assert c.fill == "inpaint" and c.mask.any() and np.array_equal(c.region, c.mask & ~kept)
     assert y_psnr(c.rgb, clean) > y_psnr(r.rgb, clean) + 5
     with pytest.raises(InvalidParameter, match="needs a thumbnail"):
         compensate(r, None, fill="thumbnail")

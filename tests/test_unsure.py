@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
+import acir_core.sca.aware_sca as aware
+from acir_core.jpeg.decoder import decode
+from acir_core.sca.compensate import compensate
+from acir_core.sca.options import AwareOptions, MaskOptions
 from acir_core.sca.rewrap import held, rewrap
 from acir_core.sca.unsure import unsure_runs
 from tests.test_rewrap import COLS, N, ROWS, blocks_of, edges_of, placed
+from tests.test_sca import damage, photo  # noqa: F401  (photo: the module's fixture)
 
 
 def columns_of(period: float = 13.0, seed: int = 0) -> np.ndarray:
@@ -33,6 +38,35 @@ def test_a_short_run_one_off_is_unsure_by_its_borders():
     assert not unsure_runs(right, edges, COLS, held(right, set())).any()
 
 
+def test_a_short_run_one_early_is_unsure_by_its_borders():
+    off = placed([(0, 99, 0), (100, 110, -1), (110, 288, 0)])
+    assert unsure_runs(off, edges_of(columns_of()), COLS, held(off, set())).tolist() == [False, True, False]
+
+
+def test_a_run_vouched_for_only_by_an_unsure_one_is_unsure():
+    """Two short runs off together: each one's borders with the other say nothing, those with the
+    runs in place around them do, once the other is known unsure."""
+    pls = placed([(0, 123, 0), (124, 136, -1), (137, 166, -1), (167, 284, 1)])
+    assert unsure_runs(pls, edges_of(columns_of()), COLS, held(pls, set())).tolist() == [False, True, True, False]
+
+
+def test_the_order_of_the_runs_does_not_matter():
+    pls = placed([(0, 65, 0), (68, 73, 0), (76, 79, 0), (82, 190, 0), (193, 215, 0), (218, 248, -1), (251, 284, 0)])
+    edges = edges_of(columns_of())
+    forward = unsure_runs(pls, edges, COLS, held(pls, set()))
+    backward = unsure_runs(pls[::-1], edges, COLS, held(pls, set())[::-1])[::-1]
+    assert forward.tolist() == backward.tolist() and forward[5] and not forward[6]
+
+
+def test_a_run_longer_than_two_rows_is_left_to_the_moves():
+    """Its wraps say it is an MCU off, but a run that long was judged by ``rewrap`` already."""
+    edges = edges_of(blocks_of(120.0))
+    short = placed([(0, 30, 0), (30, 70, 1), (71, 230, 0)])  # 40 MCUs: under two rows of 24
+    assert unsure_runs(short, edges, COLS, held(short, set())).tolist() == [False, True, False]
+    long = placed([(0, 30, 0), (30, 140, 1), (141, 230, 0)])  # 110 MCUs
+    assert unsure_runs(long, edges, COLS, held(long, set())).tolist() == [False, False, False]
+
+
 def test_runs_in_place_are_sure():
     pls = placed([(0, 60, 0), (60, 110, 0), (110, 170, 0), (170, 230, 0)])
     for blocks in (blocks_of(120.0), columns_of()):
@@ -48,3 +82,22 @@ def test_flat_content_raises_no_doubt():
     """Where nothing shows where a run belongs, nothing says it is off either."""
     pls = placed([(0, 60, 0), (60, 90, 0), (90, 114, 1), (115, 230, 0)])
     assert not unsure_runs(pls, edges_of(blocks_of(0.0, 0.0)), COLS, held(pls, set())).any()
+
+
+def test_unsure_runs_are_precautions_kept_out_of_inpainting(photo, monkeypatch):  # noqa: F811
+    """In ``aware_sca`` an unsure run's MCUs become precautions; without a thumbnail the pixels
+    the mask holds only for them keep what was decoded, the rest of the mask is inpainted."""
+    r = decode(damage(photo, 1))
+    assert aware.aware_sca(r, None, options=AwareOptions(mask=MaskOptions(unsure=False))).unsure is None
+    monkeypatch.setattr(aware, "unsure_runs", lambda pls, edges, cols, fixed: ~fixed)  # every run that may move
+    seen = []
+    real = aware.compensate_scan
+    monkeypatch.setattr(aware, "compensate_scan", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    s = aware.aware_sca(r, None)
+    _, damaged, _, doubted, aside = seen[0]
+    assert aside.any() and not (aside & ~s.doubtful).any() and not (aside & damaged).any()
+    assert s.unsure is not None and s.unsure.any() and not (s.unsure & ~s.mask).any()
+    c = compensate(r, None)
+    assert c.fill == "inpaint" and np.array_equal(c.region, c.mask & ~c.sca.unsure)
+    assert np.array_equal(c.rgb[c.sca.unsure], c.unfilled[c.sca.unsure])  # kept as decoded
+    assert not np.array_equal(c.rgb[c.region], c.unfilled[c.region])  # the rest inpainted

@@ -335,13 +335,14 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     placed = np.zeros(n, bool)
     trusted_pos = np.zeros(n, bool)
     doubted = np.zeros(n, bool)  # trusted enough to fit and judge by, but not shown as sure
-    aside_pos = np.zeros(n, bool)  # ... of which in runs that may lie a place or two off
+    unsure_fixes: list[int] = []  # the fixes of runs that may lie a place or two off
     fixes: list[SegmentFix] = []
     moves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # per run: decoded MCUs, their places, DCs
     sure = np.array([pl.cost <= max(mk.confidence_factor * ref, ref + mk.confidence_margin) for pl in placements],
                     bool)
     sure |= vouched(placements, solved, run_edges[0], canvas.outer[0], units, cols, n, sure)
-    unsure = unsure_runs(placements, (run_edges, canvas.outer), cols, held(placements, sound)) if mk.unsure \
+    unsure = unsure_runs(placements, (run_edges, canvas.outer), cols, held(placements, sound)) \
+        if mk.unsure and len(result.scans) == 1 \
         else np.zeros(len(placements), bool)
     for pl, dcs, confident, aside in zip(placements, solved, sure.tolist(), unsure.tolist()):
         run, sft, cost, f, cnt = pl.run, pl.shift, pl.cost, pl.first, pl.count
@@ -380,10 +381,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             trusted_pos[t] = True
             owner[t] = len(fixes)
             doubted[t[late[m] | loose[m] | (m < run.settled) | (m >= run.tail)]] = True
-            if aside:  # only where no other rule doubts them: those others are inpainted as ever
-                aside_pos[t[~doubted[t]]] = True
-                doubted[t] = True
             doubted[near_outlier] = True
+            if aside:
+                unsure_fixes.append(len(fixes))
         fixes.append(SegmentFix(scan=si, first_mcu=run.first, end_mcu=run.end, shift=int(sft),
                                 dc=tuple(int(d) for d in dcs), cost=float(cost), confident=bool(confident)))
     # written straight into the coefficient grids (``mcus`` holds the decode): MCU t's block
@@ -404,6 +404,11 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
         dc_at = np.asarray([mv[2] for mv in moves], np.float64).reshape(len(moves), -1)[np.maximum(run_at, 0)]
         doubted &= ~cleared(doubted & trusted_pos, trusted_pos, dec_at, dc_at, run_at, run_edges, canvas.outer,
                             units, cols)
+    # the unsure runs' MCUs are precautions, added once the others are cleared as without them;
+    # those no other rule doubts are kept as decoded where the mask is inpainted
+    in_unsure = np.isin(owner, unsure_fixes) if unsure_fixes else np.zeros(n, bool)
+    aside_pos = in_unsure & ~doubted
+    doubted |= in_unsure
     # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
     damaged = ~trusted_pos
     unplaced = np.flatnonzero(~placed)

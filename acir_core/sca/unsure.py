@@ -15,7 +15,7 @@ import numpy as np
 
 from acir_core.sca.dcfit import Placement
 from acir_core.sca.resplit import border_table
-from acir_core.sca.rewrap import _evidence, _excess, _owners
+from acir_core.sca.rewrap import _evidence, _excess, _inside, _owners
 from acir_core.sca.shifts import seam_steps
 
 UNSURE_DELTAS = (-1, 1, -2, 2)  # places aside judged (a silent break gains or loses an MCU or two)
@@ -24,7 +24,7 @@ UNSURE_WRAP_AGREE = 0.75  # ... with this share of them pointing the same way ..
 UNSURE_WRAP_HERE = 2.0  # ... and the current wraps standing out by at most this (median)
 UNSURE_BORDER_LEVELS = 0.2  # levels per bordering MCU the borders with other runs cost less aside (mean)
 UNSURE_BORDER_PAIRS = 4  # bordering MCUs that judgement needs
-UNSURE_PASSES = 3  # passes over the runs: borders with runs found unsure are judged without them
+UNSURE_PASSES = 3  # passes of the border rule, each without the runs found unsure before it
 UNSURE_ROWS = 2  # rows of MCUs a run may hold at most: a longer one has wraps and borders enough to be moved
 
 
@@ -32,35 +32,39 @@ def unsure_runs(placements: list[Placement], edges: tuple, cols: int, fixed: np.
     """Per placement, whether its row wraps or its luma borders with the runs placed above and
     below it favour a place ``UNSURE_DELTAS`` aside (see the module docstring); never for a
     ``fixed`` one (:func:`acir_core.sca.rewrap.held`) or one of more than ``UNSURE_ROWS`` rows
-    of MCUs (the moves before judged it on evidence enough). ``edges``: (inner, outer) per side and
+    of MCUs (the moves before judged it on evidence enough). The wraps are judged first; the
+    borders then in ``UNSURE_PASSES`` passes, each without the runs found unsure before it (the
+    same for every run of a pass, whatever their order). ``edges``: (inner, outer) per side and
     component as for :func:`acir_core.sca.rewrap.rewrap`."""
     out = np.zeros(len(placements), bool)
-    if not placements:
+    judged = [r for r, pl in enumerate(placements)
+              if not fixed[r] and 0 < pl.run.trusted.size <= UNSURE_ROWS * cols]
+    if not judged:
         return out
     lefts, outer_rights = edges[0][1], edges[1][1]
+    for r in judged:
+        pl = placements[r]
+        excess = _excess(seam_steps(lefts, outer_rights, pl.run.trusted))
+        out[r] = excess is not None and _wraps_aside(excess, pl, cols)
     tops, bottoms = edges[0][0][:1], edges[1][0][:1]
     owner, dec = _owners(placements, edges[0][0][0].shape[0])
-    for r, pl in enumerate(placements):
-        m = pl.run.trusted
-        if fixed[r] or not m.size or m.size > UNSURE_ROWS * cols:
-            continue
-        excess = _excess(seam_steps(lefts, outer_rights, m))
-        out[r] = (excess is not None and _wraps_aside(excess, m + pl.shift, cols)) or \
-            _borders_aside(pl, r, cols, owner, dec, tops, bottoms, out)
-    for _ in range(UNSURE_PASSES - 1):  # a neighbour found unsure no longer vouches for a run
-        again = [r for r, pl in enumerate(placements) if not fixed[r] and not out[r] and
-                 0 < pl.run.trusted.size <= UNSURE_ROWS * cols and
-                 _borders_aside(pl, r, cols, owner, dec, tops, bottoms, out)]
-        if not again:
+    for _ in range(UNSURE_PASSES):  # a neighbour found unsure vouches for nothing
+        found = [r for r in judged if not out[r] and
+                 _borders_aside(placements[r], r, cols, owner, dec, tops, bottoms, out)]
+        if not found:
             break
-        out[again] = True
+        out[found] = True
     return out
 
 
-def _wraps_aside(excess: np.ndarray, pos: np.ndarray, cols: int) -> bool:
-    """Whether a run's row wraps at some place aside stand out more than where it lies."""
+def _wraps_aside(excess: np.ndarray, pl: Placement, cols: int) -> bool:
+    """Whether a run's row wraps at some place aside, inside its restart interval, stand out
+    more than where it lies."""
     calm = None  # whether the current wraps stand out little, once asked
+    pos = pl.run.trusted + pl.shift
     for delta in UNSURE_DELTAS:
+        if not _inside([pl], delta):
+            continue
         aside, here = _evidence(excess, pos, cols, delta)
         if not aside.size or float((aside > 0).mean()) < UNSURE_WRAP_AGREE or \
                 float(np.median(aside)) < UNSURE_WRAP_LEVELS:
@@ -77,11 +81,7 @@ def _borders_aside(pl: Placement, r: int, cols: int, owner: np.ndarray, dec: np.
     """Whether a run's luma borders with other runs above and below, not ``unsure`` ones, cost
     less at some place aside (mean over the MCUs bordering those runs at both places)."""
     shifts = np.array((pl.shift,) + tuple(pl.shift + d for d in UNSURE_DELTAS), np.int64)
-    m = pl.run.trusted
-    reach = cols + max(abs(d) for d in UNSURE_DELTAS)  # inside that, a run borders only itself
-    if m.size > 2 * reach:
-        m = np.concatenate((m[m < m[0] + reach], m[m > m[-1] - reach]))
-    costs, who = border_table(m, shifts, pl.first, pl.count, cols, owner, dec, tops, bottoms)
+    costs, who = border_table(pl.run.trusted, shifts, pl.first, pl.count, cols, owner, dec, tops, bottoms)
     other = (who >= 0) & (who != r) & ~np.isnan(costs)
     other[other] &= ~unsure[who[other]]
     for d in range(1, shifts.size):
