@@ -4,8 +4,9 @@
 :func:`compensate`, so the network is trained on exactly what it sees when a user restores a
 photo. The fill takes from the up-sampled thumbnail only the damaged MCUs that are blank or
 disagree with it (the rest of the mask keeps its decoded content, mostly right); that region is
-what the GCA network restores. Without a thumbnail the mask is inpainted, except runs kept only
-as possibly a place or two off (``SCAResult.unsure``): their decoded content beats a guess.
+what the GCA network restores. Without a thumbnail the mask is inpainted, except the pixels it
+holds only for runs that may lie a place or two off (``SCAResult.unsure``): their decoded content
+beats a guess.
 """
 from __future__ import annotations
 

@@ -30,8 +30,8 @@ class SCAResult:
     the method ("aware" or "paper") and timings (s). ``doubtful``: the part of ``mcu_mask``
     marked only as a precaution (content placed in a confident run, but next to garbage or
     unseen by the thumbnail: mostly right), or None; ``unsure``: the pixels (H×W bool) the mask
-    holds only for runs whose own evidence says they may lie a place or two off (kept as decoded,
-    never inpainted), or None."""
+    holds only for runs whose own evidence says they may lie a place or two off (kept as decoded
+    where the mask is inpainted), or None (with a thumbnail, which judges them, or none there)."""
 
     rgb: np.ndarray = field(repr=False)
     mask: np.ndarray = field(repr=False)

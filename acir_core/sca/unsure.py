@@ -48,9 +48,9 @@ def unsure_runs(placements: list[Placement], edges: tuple, cols: int, fixed: np.
         out[r] = excess is not None and _wraps_aside(excess, pl, cols)
     tops, bottoms = edges[0][0][:1], edges[1][0][:1]
     owner, dec = _owners(placements, edges[0][0][0].shape[0])
+    borders = {r: _borders(placements[r], r, cols, owner, dec, tops, bottoms) for r in judged if not out[r]}
     for _ in range(UNSURE_PASSES):  # a neighbour found unsure vouches for nothing
-        found = [r for r in judged if not out[r] and
-                 _borders_aside(placements[r], r, cols, owner, dec, tops, bottoms, out)]
+        found = [r for r, b in borders.items() if not out[r] and b is not None and _borders_aside(*b, out)]
         if not found:
             break
         out[found] = True
@@ -76,15 +76,25 @@ def _wraps_aside(excess: np.ndarray, pl: Placement, cols: int) -> bool:
     return False
 
 
-def _borders_aside(pl: Placement, r: int, cols: int, owner: np.ndarray, dec: np.ndarray, tops: tuple,
-                   bottoms: tuple, unsure: np.ndarray) -> bool:
-    """Whether a run's luma borders with other runs above and below, not ``unsure`` ones, cost
-    less at some place aside (mean over the MCUs bordering those runs at both places)."""
+def _borders(pl: Placement, r: int, cols: int, owner: np.ndarray, dec: np.ndarray, tops: tuple,
+             bottoms: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A run's luma border costs with the other runs above and below it where it lies and at
+    each place aside (:func:`acir_core.sca.resplit.border_table`), the run beside each border,
+    and which borders are with another run; None where too few are."""
     shifts = np.array((pl.shift,) + tuple(pl.shift + d for d in UNSURE_DELTAS), np.int64)
     costs, who = border_table(pl.run.trusted, shifts, pl.first, pl.count, cols, owner, dec, tops, bottoms)
     other = (who >= 0) & (who != r) & ~np.isnan(costs)
+    if int((other[0] & other[1:]).sum(axis=(1, 2)).max(initial=0)) < UNSURE_BORDER_PAIRS:
+        return None
+    return costs, who, other
+
+
+def _borders_aside(costs: np.ndarray, who: np.ndarray, other: np.ndarray, unsure: np.ndarray) -> bool:
+    """Whether a run's borders (:func:`_borders`) with runs not ``unsure`` cost less at some
+    place aside (mean over the MCUs bordering those runs at both places)."""
+    other = other.copy()
     other[other] &= ~unsure[who[other]]
-    for d in range(1, shifts.size):
+    for d in range(1, costs.shape[0]):
         both = other[0] & other[d]
         if int(both.sum()) >= UNSURE_BORDER_PAIRS and \
                 float((costs[0][both] - costs[d][both]).mean()) >= UNSURE_BORDER_LEVELS:
