@@ -457,9 +457,9 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
             first_grid = first_grid | refined.damaged
             doubt = (doubt | refined.doubted) & ~first_grid
             unsure = unsure & ~refined.doubted
-    plain = None  # the first scan's marks as they would be without the unsure runs (what is inpainted)
+    plain = None  # the first scan's marks as they would be without the unsure runs
     if first_grid is not None:
-        if thumbnail is None and unsure is not None and len(result.scans) == 1 and (unsure & doubt).any():
+        if unsure is not None and len(result.scans) == 1 and (unsure & doubt).any():
             plain = _with_holes(first_grid, doubt & ~unsure, fixes, opts.mask.hole_mcus)
         doubt = _with_holes(first_grid, doubt, fixes, opts.mask.hole_mcus)
         first_grid = first_grid | doubt

@@ -214,10 +214,13 @@ def judged_view(comp: Compensated) -> np.ndarray:
     """``comp`` as the evidence (:func:`acir_core.sca.evidence.judge`) compares it with other
     restorations of the same photo: its fill without the detail carried in from beside the
     holes. A plain thumbnail fill shows seams where it meets decoded content, and those seams
-    are what keeps a result mostly made up from outscoring one decoded nearly everywhere."""
+    are what keeps a result mostly made up from outscoring one decoded nearly everywhere. The
+    pixels marked only for runs that may lie a place off (``sca.unsure``) show what was decoded:
+    a doubt must not make a restoration look better than the one that has none."""
     if comp.fill != "thumbnail" or comp.thumb_up is None or not comp.region.any():
         return comp.rgb
-    return fill_from_thumbnail(comp.unfilled, comp.region, comp.thumb_up, reach=0.0)
+    region = comp.region if comp.sca.unsure is None else comp.region & ~comp.sca.unsure
+    return fill_from_thumbnail(comp.unfilled, region, comp.thumb_up, reach=0.0)
 
 
 def refill(comp: Compensated, result: DecodeResult, thumbnail: np.ndarray, note: str,

@@ -31,7 +31,8 @@ class SCAResult:
     marked only as a precaution (content placed in a confident run, but next to garbage or
     unseen by the thumbnail: mostly right), or None; ``unsure``: the pixels (H×W bool) the mask
     holds only for runs whose own evidence says they may lie a place or two off (kept as decoded
-    where the mask is inpainted), or None (with a thumbnail, which judges them, or none there)."""
+    where the mask is inpainted; the evidence judges a restoration as if they were not marked),
+    or None."""
 
     rgb: np.ndarray = field(repr=False)
     mask: np.ndarray = field(repr=False)
