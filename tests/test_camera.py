@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import tracemalloc
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -188,6 +190,15 @@ def test_restorations_are_judged_on_their_plain_fill(q95_photo) -> None:
     assert judge(view, (16, 16), f.thumbnail).seams > judge(f.rgb, (16, 16), f.thumbnail).seams
     plain = compensate(r, thumb, fill="none")
     assert judged_view(plain) is plain.rgb
+    # pixels marked only for runs that may lie a place off show what was decoded: a doubt does
+    # not make a restoration look better than one without it
+    doubt = np.zeros_like(f.region)
+    doubt[: f.region.shape[0] // 2] = True
+    marked = replace(f, sca=replace(f.sca, unsure=doubt & f.mask))
+    view = judged_view(marked)
+    kept = doubt & f.region
+    assert kept.any() and np.array_equal(view[kept], f.unfilled[kept])
+    assert np.array_equal(view[~f.region], f.rgb[~f.region])
 
 
 def _with_app_preview(jpeg: bytes, preview: bytes) -> bytes:
