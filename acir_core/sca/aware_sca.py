@@ -420,7 +420,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     owner[damaged] = -1
     doubted &= ~damaged
     return fixes, damaged.reshape(rows, cols), owner.reshape(rows, cols), doubted.reshape(rows, cols), \
-        (aside_pos & doubted).reshape(rows, cols)
+        (aside_pos & ~damaged).reshape(rows, cols)
 
 
 def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
@@ -459,8 +459,8 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
             unsure = unsure & ~refined.doubted
     plain = None  # the first scan's marks as they would be without the unsure runs
     if first_grid is not None:
-        if unsure is not None and len(result.scans) == 1 and (unsure & doubt).any():
-            plain = _with_holes(first_grid, doubt & ~unsure, fixes, opts.mask.hole_mcus)
+        if unsure is not None and (unsure & doubt).any():  # (none but in a single scan)
+            plain = first_grid | _with_holes(first_grid, doubt & ~unsure, fixes, opts.mask.hole_mcus)
         doubt = _with_holes(first_grid, doubt, fixes, opts.mask.hole_mcus)
         first_grid = first_grid | doubt
         marked[0] = first_grid  # the first scan's damage with every precaution added since
@@ -470,8 +470,7 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
         mask |= pixel_mask(result, sr, grid, dilate=opts.mask.dilate)
     if len(result.scans) != 1:
         doubt = None  # one cell grid judges the fill: only a single scan's precautions are sure
-    unsure_px = None if plain is None else \
-        mask & ~pixel_mask(result, result.scans[0], first_grid & (plain | ~doubt), dilate=opts.mask.dilate)
+    unsure_px = None if plain is None else mask & ~pixel_mask(result, result.scans[0], plain, dilate=opts.mask.dilate)
     total = time.perf_counter() - t0
     return SCAResult(rgb=rgb, mask=mask, mcu_mask=first_grid, segments=tuple(fixes), coefficients=tuple(coefs),
                      method="aware", timings={"total": total}, doubtful=doubt, unsure=unsure_px)
