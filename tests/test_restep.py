@@ -63,3 +63,52 @@ def test_an_edge_the_thumbnail_shows_too_is_not_cut():
     """A horizon along an MCU row steps the edges alike, but the thumbnail steps with it."""
     pls, steps, means, thumb = case(0.0, horizon=True)
     assert restep(pls, steps, COLS, RunOptions(), means, thumb, set()) == 0 and len(pls) == 1
+
+
+SHORT_COLS, SHORT_ROWS = 64, 6  # a wider picture: a run shorter than a row has no pairs inside it
+
+
+def short_case(jump: float, tone=lambda v: v) -> tuple:
+    """A run of decoded MCUs 70..134 (under a row: its own edges cannot show a step) placed
+    SHIFT late, its DC moved by ``jump`` levels from decoded MCU 108 on; the thumbnail's mean
+    per position is the picture's, through ``tone`` (a camera's own curve)."""
+    n = SHORT_ROWS * SHORT_COLS
+    y, x = np.mgrid[0 : 8 * SHORT_ROWS, 0 : 8 * SHORT_COLS].astype(float)
+    rng = np.random.default_rng(5)
+    img = 110 + 30 * np.sin(x / 9.0) + 20 * np.cos(y / 13.0 + x / 17.0) + rng.normal(0, 1.0, x.shape)
+    pic = img.reshape(SHORT_ROWS, 8, SHORT_COLS, 8).transpose(0, 2, 1, 3).reshape(n, 8, 8)
+    blocks = np.zeros_like(pic)
+    blocks[: n - SHIFT] = pic[SHIFT:]
+    blocks[108:] += jump
+    top = inward(blocks[:, 0, :], blocks[:, 1, :])
+    bottom = outward(blocks[:, 7, :], blocks[:, 6, :])
+    steps = top_steps((top,), (bottom,), SHORT_COLS)
+    means = blocks.mean(axis=(1, 2))[:, None]
+    thumb = tone(pic.mean(axis=(1, 2)))[:, None]
+    run = Run(70, 134, np.arange(70, 134))
+    pls = [Placement(run=run, shift=SHIFT, dc=(0,), cost=0.0, anchored=False, first=0, count=n)]
+    return pls, steps, means, thumb
+
+
+def test_a_short_run_is_cut_where_the_thumbnail_at_its_place_steps():
+    """Under a row a run's own edges say nothing; where it was decoded the thumbnail shows other
+    content; where it lies the thumbnail shows the step."""
+    pls, steps, means, thumb = short_case(20.0)
+    assert restep(pls, steps, SHORT_COLS, RunOptions(), means, thumb, set()) == 0  # the edges alone
+    assert restep(pls, steps, SHORT_COLS, RunOptions(), means, thumb, set(), units=[1.0]) == 1
+    a, b = pls
+    assert a.shift == b.shift == SHIFT
+    assert a.run.trusted.max() < 108 <= b.run.trusted.min() and abs(b.run.first - 108) <= 2
+
+
+def test_a_short_run_stays_whole_without_a_step_or_where_the_edges_refuse():
+    pls, steps, means, thumb = short_case(0.0, tone=lambda v: 255.0 * (v / 255.0) ** 0.8)  # a camera's curve
+    assert restep(pls, steps, SHORT_COLS, RunOptions(), means, thumb, set(), units=[1.0]) == 0 and len(pls) == 1
+    pls, steps, means, thumb = short_case(20.0)
+    seen = []
+
+    def refuse(run, cut_mcu):
+        seen.append(cut_mcu)
+        return False
+    assert restep(pls, steps, SHORT_COLS, RunOptions(), means, thumb, set(), units=[1.0], confirm=refuse) == 0
+    assert len(pls) == 1 and seen and abs(seen[0] - 108) <= 2

@@ -110,6 +110,16 @@ def split_held(later: list[Run], found: tuple, misalign: np.ndarray, cols: int, 
     return later, found
 
 
+def confirmer(inner_top: tuple, outer_bottom: tuple, units: list[float], cols: int, opts: RunOptions):
+    """Whether the decode's own edges show the step the thumbnail sees at a silent break
+    (:func:`~acir_core.sca.runs.split_silent`'s ``confirm``): where they cannot measure it (a
+    break in a run's first row), the thumbnail decides."""
+    def confirm(run: Run, cut_mcu: int) -> bool:
+        step = edge_step(run, cut_mcu, inner_top, outer_bottom, units, cols, opts.skip_mcus, CONFIRM_PAIRS)
+        return step is None or step >= opts.split_jump
+    return confirm
+
+
 def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple], units: list[float],
                thumb: np.ndarray | None, canvas: Canvas, opts: AwareOptions,
                sound: np.ndarray, steps: np.ndarray) -> tuple[list[Placement], float]:
@@ -146,10 +156,7 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
             runs = [piece for run in runs for piece in split_pulse(run, misalign, cols, opts.runs,
                                                                    per_mcu_noise=True)]
             if thumb is not None:
-                def confirm(run: Run, cut_mcu: int) -> bool:  # the step the thumbnail sees, in the edges
-                    step = edge_step(run, cut_mcu, run_edges[0], canvas.outer[0], units, cols,
-                                     opts.runs.skip_mcus, CONFIRM_PAIRS)
-                    return step is None or step >= opts.runs.split_jump  # unmeasurable: the thumbnail decides
+                confirm = confirmer(run_edges[0], canvas.outer[0], units, cols, opts.runs)
                 runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs,
                                                                         confirm=confirm)]
         runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs, offsets)]
@@ -262,12 +269,14 @@ def into_range(mcu_means: tuple, m: np.ndarray, dcs, units: list[float], mk) -> 
     its DC, quantised by at most half a step, and no picture holds other
     levels, so a correction past them is wrong (a silent break the edges missed, chained into the
     solve), and without a thumbnail nothing else catches it."""
+    shift = np.array([float(d) * u for d, u in zip(dcs, units)])
+    levels = np.stack([means[m] for means in mcu_means]) - shift[:, None]
+    top, bottom = np.quantile(levels, [1.0 - mk.range_share, mk.range_share], axis=1)  # one call: runs are many
     out = []
-    for k, means in enumerate(mcu_means):
-        lv = means[m] - float(dcs[k]) * units[k]
+    for k in range(len(mcu_means)):
         slack = mk.range_levels + units[k]
-        hi = float(np.quantile(lv, 1.0 - mk.range_share)) - (255.0 + slack)
-        lo = float(np.quantile(lv, mk.range_share)) + slack
+        hi = float(top[k]) - (255.0 + slack)
+        lo = float(bottom[k]) + slack
         move = hi if hi > 0 else (lo if lo < 0 else 0.0)
         out.append(int(dcs[k]) + int(np.ceil(abs(move) / units[k])) * int(np.sign(move)))
     return tuple(out)
@@ -323,7 +332,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     if opts.shifts.rewrap and rewrap(placements, (run_edges, canvas.outer), cols, held(placements, sound)):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     means = np.stack(mcu_means, axis=1) if thumb is not None else None
-    if thumb is not None and opts.runs.restep and restep(placements, steps, cols, opts.runs, means, thumb, sound):
+    if thumb is not None and opts.runs.restep and restep(placements, steps, cols, opts.runs, means, thumb, sound,
+                                                         units=units, confirm=confirmer(run_edges[0], canvas.outer[0],
+                                                                                        units, cols, opts.runs)):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:
