@@ -30,6 +30,7 @@ from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.dcfit import Placement, solve_dc
 from acir_core.sca.edges import (Edges, inward, mcu_major, misalignment, outward, roughness, scan_geometry,
                                  thumb_means)
+from acir_core.sca.joinstep import join_steps
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions, RunOptions
 from acir_core.sca.recheck import recheck
@@ -335,6 +336,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     if thumb is not None and opts.runs.restep and restep(placements, steps, cols, opts.runs, means, thumb, sound,
                                                          units=units, confirm=confirmer(run_edges[0], canvas.outer[0],
                                                                                         units, cols, opts.runs)):
+        solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
+    if opts.runs.joinstep and join_steps(placements, solved, (run_edges, canvas.outer), units, cols, n, opts.runs,
+                                         sound):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:

@@ -33,6 +33,7 @@ class RunOptions:
     step_spread: float = 3.0  # times their spread elsewhere the pairs of a step may spread (content's edges spread more)
     rejoin_levels: float = 1.0  # levels within which pieces placed at one shift are one run again (< 0: never)
     restep: bool = True  # with a thumbnail, DC steps judged again where the runs were placed
+    joinstep: bool = True  # placed runs cut where their joins with the runs above and below both step
     junk_runs: int = 4  # runs after a scan's last long one, mostly empty: data past the photo's end
     junk_after: int = 64  # MCUs a long run holds
 

@@ -1,0 +1,58 @@
+"""Silent DC steps inside placed runs, seen in how they join the runs above and below."""
+from __future__ import annotations
+
+import numpy as np
+
+from acir_core.sca.dcfit import Placement
+from acir_core.sca.edges import inward, outward
+from acir_core.sca.joinstep import join_steps
+from acir_core.sca.options import RunOptions
+from acir_core.sca.runs import Run
+
+ROWS, COLS = 6, 64  # MCUs of 8×8 samples, one component
+N = ROWS * COLS
+
+
+def layout(jump: float = 0.0, above_off: float = 0.0) -> tuple:
+    """Rows 0-1, 2 and 3-5 decoded as three runs in place; run 1 (row 2) has its DC moved by
+    ``jump`` levels from MCU 2·COLS + 40 on (a silent break); ``above_off``: run 0's MCUs from
+    column 40 of its last row on are that far off instead (its own error, above run 1)."""
+    y, x = np.mgrid[0 : 8 * ROWS, 0 : 8 * COLS].astype(float)
+    rng = np.random.default_rng(7)
+    img = 110 + 30 * np.sin(x / 9.0) + 20 * np.cos(y / 13.0 + x / 17.0) + rng.normal(0, 1.0, x.shape)
+    blocks = img.reshape(ROWS, 8, COLS, 8).transpose(0, 2, 1, 3).reshape(N, 8, 8)
+    blocks[2 * COLS + 40 : 3 * COLS] += jump
+    blocks[COLS + 40 : 2 * COLS] += above_off
+    tops = (inward(blocks[:, 0, :], blocks[:, 1, :]),)
+    bottoms = (outward(blocks[:, 7, :], blocks[:, 6, :]),)
+    edges = ((tops, tops), (bottoms, bottoms))  # left/right edges are not read
+    spans = [(0, 2 * COLS), (2 * COLS, 3 * COLS), (3 * COLS, N)]
+    pls = [Placement(run=Run(a, b, np.arange(a, b)), shift=0, dc=(0,), cost=0.0, anchored=a == 0, first=0, count=N)
+           for a, b in spans]
+    solved = np.zeros((3, 1), np.int64)
+    return pls, solved, edges
+
+
+def test_a_run_is_cut_where_its_joins_above_and_below_step():
+    pls, solved, edges = layout(jump=20.0)
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), set()) == 1
+    assert len(pls) == 4
+    a, b = pls[1], pls[2]
+    assert a.shift == b.shift == 0 and not b.anchored
+    assert a.run.trusted.max() < 2 * COLS + 40 <= b.run.trusted.min() and abs(b.run.first - (2 * COLS + 40)) <= 2
+
+
+def test_runs_without_a_step_or_in_sound_intervals_stay_whole():
+    pls, solved, edges = layout()
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), set()) == 0 and len(pls) == 3
+    pls, solved, edges = layout(jump=20.0)
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}) == 0 and len(pls) == 3
+
+
+def test_a_neighbour_off_on_one_side_does_not_cut():
+    """Content off above the run steps its top joins only, the joins below stay as they were; the
+    run above sees the step on its bottom side only (its top is its own): neither is cut."""
+    pls, solved, edges = layout(above_off=20.0)
+    before = [(p.run.first, p.run.end) for p in pls]
+    join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), set())
+    assert [(p.run.first, p.run.end) for p in pls] == before
