@@ -56,3 +56,24 @@ def test_a_neighbour_off_on_one_side_does_not_cut():
     before = [(p.run.first, p.run.end) for p in pls]
     join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), set())
     assert [(p.run.first, p.run.end) for p in pls] == before
+
+
+def test_the_neighbours_dc_corrections_are_applied_before_the_joins_are_compared():
+    """Row 1 is two runs decoded 30 levels too bright and too dark, their solved DCs saying so;
+    only with those corrections applied do the joins above run 1 stay level up to its break
+    (uncorrected, they step by 60 levels at column 20, on the top side only)."""
+    pls, _, edges = layout(jump=20.0)
+    (tops, _), (bottoms, _) = edges
+    tops, bottoms = tops[0].copy(), bottoms[0].copy()
+    a, b = np.arange(0, COLS + 20), np.arange(COLS + 20, 2 * COLS)
+    for idx, off in ((a, 30.0), (b, -30.0)):
+        tops[idx] += off
+        bottoms[idx] += off
+    edges = (((tops,), (tops,)), ((bottoms,), (bottoms,)))
+    runs = [(a, 30), (b, -30), (np.arange(2 * COLS, 3 * COLS), 0), (np.arange(3 * COLS, N), 0)]
+    pls = [Placement(run=Run(int(m[0]), int(m[-1]) + 1, m), shift=0, dc=(0,), cost=0.0, anchored=k == 0, first=0,
+                     count=N) for k, (m, _) in enumerate(runs)]
+    solved = np.array([[dc] for _, dc in runs], np.int64)
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), set()) == 1
+    cut = [p for p in pls if p.run.first > 2 * COLS and p.run.first < 3 * COLS]
+    assert len(cut) == 1 and abs(cut[0].run.first - (2 * COLS + 40)) <= 2

@@ -19,6 +19,7 @@ Filling the damage is :mod:`acir_core.sca.compensate`'s job.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -111,7 +112,8 @@ def split_held(later: list[Run], found: tuple, misalign: np.ndarray, cols: int, 
     return later, found
 
 
-def confirmer(inner_top: tuple, outer_bottom: tuple, units: list[float], cols: int, opts: RunOptions):
+def confirmer(inner_top: tuple, outer_bottom: tuple, units: list[float], cols: int,
+              opts: RunOptions) -> Callable[[Run, int], bool]:
     """Whether the decode's own edges show the step the thumbnail sees at a silent break
     (:func:`~acir_core.sca.runs.split_silent`'s ``confirm``): where they cannot measure it (a
     break in a run's first row), the thumbnail decides."""

@@ -8,6 +8,8 @@ edge of the picture or a neighbour run off by its own error changes one side onl
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numba import njit
 
@@ -16,8 +18,8 @@ from acir_core.sca.options import RunOptions
 from acir_core.sca.recheck import _claim
 from acir_core.sca.runs import Run, split_at, step_scan
 
-JOIN_SIDE_PAIRS = 8  # MCUs with a neighbour on one side, either side of a cut, for that side to vouch
-JOIN_SIDE_SHARE = 0.5  # share of the step each side that can must show, in its direction
+JOIN_SIDE_PAIRS = 8  # MCUs with a neighbour on a side, before and after a cut, that both sides need
+JOIN_SIDE_SHARE = 0.5  # share of the step both sides must show, in its direction
 
 
 @njit(cache=True)
@@ -92,11 +94,13 @@ def _cut(run: Run, z: np.ndarray, sides: np.ndarray, units: np.ndarray, opts: Ru
     return _cut(a, za, sa, units, opts, depth + 1) + _cut(b, zb, sb, units, opts, depth + 1)
 
 
-def join_steps(placements: list[Placement], solved, edges: tuple, units: list[float], cols: int, n: int,
+def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, units: list[float], cols: int, n: int,
                opts: RunOptions, sound: set) -> int:
     """Cut placed runs where their joins with the runs above and below step (the mean of both
-    sides, :func:`~acir_core.sca.runs.step_scan` as before the search, each side able to measure
-    it agreeing); the pieces keep the run's shift (``placements`` changed in place). ``solved``:
+    sides, :func:`~acir_core.sca.runs.step_scan` as before the search, both sides measuring it
+    and agreeing, :func:`_sides_agree`; a thumbnail is not consulted: where it is too coarse or
+    toned unlike the photo, the joins still show a break); the pieces keep the run's shift
+    (``placements`` changed in place). ``solved``:
     per placement its DC per component; ``edges``: ((tops, lefts), (bottoms, rights)) per
     component. Returns the number of cuts."""
     tops, bottoms = edges[0][0], edges[1][0]
@@ -121,7 +125,6 @@ def join_steps(placements: list[Placement], solved, edges: tuple, units: list[fl
             out.append(pl)
             continue
         cuts += len(pieces) - 1
-        out += [Placement(run=q, shift=pl.shift, dc=pl.dc, cost=pl.cost, anchored=pl.anchored and k == 0,
-                          first=pl.first, count=pl.count) for k, q in enumerate(pieces)]
+        out += [replace(pl, run=q, anchored=pl.anchored and k == 0) for k, q in enumerate(pieces)]
     placements[:] = out
     return cuts

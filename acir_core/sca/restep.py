@@ -11,19 +11,21 @@ search): a run under a row long has no pairs of MCUs inside it for its edges to 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
 from acir_core.sca.dcfit import Placement
 from acir_core.sca.options import RunOptions
-from acir_core.sca.runs import split_silent, split_step
+from acir_core.sca.runs import Run, split_silent, split_step
 
 RESTEP_LEVELS = 3.0  # levels (median over the row of pairs) a step must reach here: twice what splitting before the search asks
 
 
 def restep(placements: list[Placement], steps: np.ndarray, cols: int, opts: RunOptions, means: np.ndarray,
-           thumb: np.ndarray, sound: set, units: list[float] | None = None, confirm=None) -> int:
+           thumb: np.ndarray, sound: set, units: list[float] | None = None,
+           confirm: Callable[[Run, int], bool] | None = None) -> int:
     """Cut placed runs where their edges show a DC step of ``RESTEP_LEVELS`` or more and the
     thumbnail at their places agrees (:func:`~acir_core.sca.runs.split_step` with each MCU's
     offset from the thumbnail where its run put it); the pieces keep the run's shift (``placements`` changed in place, in decode

@@ -280,7 +280,7 @@ def step_scores(e: np.ndarray, meas: np.ndarray, cols: int, pairs: int) -> np.nd
         hi = min(j + cols, span)
         lo = min(max(j, cols), hi)
         cnt = cc[hi] - cc[lo]
-        if cnt < pairs:
+        if cnt < max(pairs, 1):
             continue
         best = 0.0
         for k in range(n_k):
