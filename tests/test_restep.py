@@ -14,30 +14,35 @@ N = ROWS * COLS
 SHIFT = 30  # the run's MCUs belong this many places after their decode index
 
 
-def picture_blocks(horizon: bool = False) -> np.ndarray:
-    """A smooth, textured picture's MCUs (N, 8, 8) in raster order; ``horizon``: 40 levels
-    brighter from MCU row 6 on (an edge along an MCU row, in the thumbnail too)."""
-    y, x = np.mgrid[0 : 8 * ROWS, 0 : 8 * COLS].astype(float)
-    rng = np.random.default_rng(3)
+def picture_blocks(horizon: bool = False, rows: int = ROWS, cols: int = COLS, seed: int = 3) -> np.ndarray:
+    """A smooth, textured picture's MCUs (rows·cols, 8, 8) in raster order; ``horizon``: 40
+    levels brighter from MCU row 6 on (an edge along an MCU row, in the thumbnail too)."""
+    y, x = np.mgrid[0 : 8 * rows, 0 : 8 * cols].astype(float)
+    rng = np.random.default_rng(seed)
     img = 110 + 30 * np.sin(x / 9.0) + 20 * np.cos(y / 13.0 + x / 17.0) + rng.normal(0, 1.0, x.shape)
     if horizon:
         img += 40.0 * (y >= 8 * 6)
-    return img.reshape(ROWS, 8, COLS, 8).transpose(0, 2, 1, 3).reshape(N, 8, 8)
+    return img.reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3).reshape(rows * cols, 8, 8)
+
+
+def placed_late(pic: np.ndarray, cols: int, jump_at: int, jump: float, tone=lambda v: v) -> tuple:
+    """The decode of ``pic`` whose MCUs belong SHIFT places after their index, the DC moved by
+    ``jump`` levels from decoded MCU ``jump_at`` on: (top steps, MCU means, the thumbnail's
+    mean per position through ``tone``)."""
+    blocks = np.zeros_like(pic)
+    blocks[: pic.shape[0] - SHIFT] = pic[SHIFT:]
+    blocks[jump_at:] += jump
+    top = inward(blocks[:, 0, :], blocks[:, 1, :])
+    bottom = outward(blocks[:, 7, :], blocks[:, 6, :])
+    steps = top_steps((top,), (bottom,), cols)
+    return steps, blocks.mean(axis=(1, 2))[:, None], tone(pic.mean(axis=(1, 2)))[:, None]
 
 
 def case(jump: float, horizon: bool = False) -> tuple:
     """A run of decoded MCUs 10..250 placed SHIFT late (decoded MCU i shows the picture's MCU
     i + SHIFT), the DC moved by ``jump`` levels from decoded MCU 120 on (a silent break that
     kept every block in place); the thumbnail's mean per position is the picture's."""
-    pic = picture_blocks(horizon)
-    blocks = np.zeros_like(pic)
-    blocks[: N - SHIFT] = pic[SHIFT:]
-    blocks[120:] += jump
-    top = inward(blocks[:, 0, :], blocks[:, 1, :])
-    bottom = outward(blocks[:, 7, :], blocks[:, 6, :])
-    steps = top_steps((top,), (bottom,), COLS)
-    means = blocks.mean(axis=(1, 2))[:, None]
-    thumb = pic.mean(axis=(1, 2))[:, None]
+    steps, means, thumb = placed_late(picture_blocks(horizon), COLS, 120, jump)
     run = Run(10, 250, np.arange(10, 250))
     pls = [Placement(run=run, shift=SHIFT, dc=(0,), cost=0.0, anchored=True, first=0, count=N)]
     return pls, steps, means, thumb
@@ -72,21 +77,10 @@ def short_case(jump: float, tone=lambda v: v) -> tuple:
     """A run of decoded MCUs 70..134 (under a row: its own edges cannot show a step) placed
     SHIFT late, its DC moved by ``jump`` levels from decoded MCU 108 on; the thumbnail's mean
     per position is the picture's, through ``tone`` (a camera's own curve)."""
-    n = SHORT_ROWS * SHORT_COLS
-    y, x = np.mgrid[0 : 8 * SHORT_ROWS, 0 : 8 * SHORT_COLS].astype(float)
-    rng = np.random.default_rng(5)
-    img = 110 + 30 * np.sin(x / 9.0) + 20 * np.cos(y / 13.0 + x / 17.0) + rng.normal(0, 1.0, x.shape)
-    pic = img.reshape(SHORT_ROWS, 8, SHORT_COLS, 8).transpose(0, 2, 1, 3).reshape(n, 8, 8)
-    blocks = np.zeros_like(pic)
-    blocks[: n - SHIFT] = pic[SHIFT:]
-    blocks[108:] += jump
-    top = inward(blocks[:, 0, :], blocks[:, 1, :])
-    bottom = outward(blocks[:, 7, :], blocks[:, 6, :])
-    steps = top_steps((top,), (bottom,), SHORT_COLS)
-    means = blocks.mean(axis=(1, 2))[:, None]
-    thumb = tone(pic.mean(axis=(1, 2)))[:, None]
+    pic = picture_blocks(rows=SHORT_ROWS, cols=SHORT_COLS, seed=5)
+    steps, means, thumb = placed_late(pic, SHORT_COLS, 108, jump, tone)
     run = Run(70, 134, np.arange(70, 134))
-    pls = [Placement(run=run, shift=SHIFT, dc=(0,), cost=0.0, anchored=False, first=0, count=n)]
+    pls = [Placement(run=run, shift=SHIFT, dc=(0,), cost=0.0, anchored=False, first=0, count=pic.shape[0])]
     return pls, steps, means, thumb
 
 

@@ -15,7 +15,8 @@ from numba import njit
 
 from acir_core.sca.dcfit import Placement
 from acir_core.sca.options import RunOptions
-from acir_core.sca.recheck import _claim
+from acir_core.sca.recheck import _beside
+from acir_core.sca.rewrap import _owners
 from acir_core.sca.runs import Run, split_at, step_scan
 
 JOIN_SIDE_PAIRS = 8  # MCUs with a neighbour on a side, before and after a cut, that both sides need
@@ -36,8 +37,8 @@ def side_steps(m, shift, r, dcs, owner, dec, dc_of, tops, bottoms, units, cols, 
         if t < first or t >= first + count:
             continue
         for side in range(2):
-            nb = t - cols if side == 0 else t + cols
-            if nb < 0 or nb >= n or owner[nb] < 0 or owner[nb] == r:
+            nb = _beside(t, 2 * side, cols, n)  # above, below
+            if nb < 0 or owner[nb] < 0 or owner[nb] == r:
                 continue
             o = dec[nb]
             for k in range(n_k):
@@ -104,10 +105,7 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
     per placement its DC per component; ``edges``: ((tops, lefts), (bottoms, rights)) per
     component. Returns the number of cuts."""
     tops, bottoms = edges[0][0], edges[1][0]
-    owner = np.full(n, -1, np.int64)
-    dec = np.zeros(n, np.int64)
-    for r, pl in enumerate(placements):
-        _claim(owner, dec, r, pl.run.trusted, pl.shift, pl.first, pl.count)
+    owner, dec = _owners(placements, n)
     dc_of = np.asarray(solved, np.float64).reshape(len(placements), -1)
     u = np.asarray(units, np.float64)
     out: list[Placement] = []
