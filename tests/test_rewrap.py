@@ -13,13 +13,15 @@ ROWS, COLS = 12, 24  # MCUs of 8×8 samples, one component
 N = ROWS * COLS
 
 
-def blocks_of(ramp: float, wave: float = 6.0, seed: int = 0) -> np.ndarray:
+def blocks_of(ramp: float, wave: float = 6.0, seed: int = 0, stripes: float = 0.0) -> np.ndarray:
     """The MCUs (N, 8, 8), decoded in order, of a picture that brightens left to right by ``ramp``
     levels across each row (so a row's last MCU and the next row's first differ by about that),
-    with a ``wave`` down the rows and a little noise."""
+    with a ``wave`` down the rows, vertical ``stripes`` of that amplitude (13 samples apart, so
+    an MCU aside they no longer meet those above) and a little noise."""
     y, x = np.mgrid[0 : 8 * ROWS, 0 : 8 * COLS].astype(float)
     rng = np.random.default_rng(seed)
-    img = 60 + ramp * x / (8 * COLS) + wave * np.sin(y / 5.0) + rng.normal(0, 0.5, x.shape)
+    img = 60 + ramp * x / (8 * COLS) + wave * np.sin(y / 5.0) + stripes * np.sin(2 * np.pi * x / 13) + \
+        rng.normal(0, 0.5, x.shape)
     return img.reshape(ROWS, 8, COLS, 8).transpose(0, 2, 1, 3).reshape(N, 8, 8)
 
 
@@ -50,6 +52,37 @@ def test_wraps_say_where_the_rows_start():
 def test_a_stretch_locked_in_off_moves_together():
     pls = placed([(0, 60, 0), (60, 110, 1), (110, 170, 1), (170, 230, 1)])
     edges = edges_of(blocks_of(120.0))
+    assert rewrap(pls, edges, COLS, held(pls, set())) == 3
+    assert [pl.shift for pl in pls] == [0, 0, 0, 0]
+
+
+def test_a_stretch_moves_past_a_neighbour_locked_in_with_it():
+    """A short run without a row wrap of its own sits an MCU late above the stretch, as the search
+    left it once the stretch was: its border fits the stretch only where the stretch is, and the
+    wraps, which stand out far more than that border misfits, move the stretch all the same."""
+    pls = placed([(0, 49, 0), (49, 70, 1), (70, 200, 1), (200, 230, 1)])
+    assert rewrap(pls, edges_of(blocks_of(120.0, stripes=10.0)), COLS, held(pls, set())) == 2
+    assert [pl.shift for pl in pls] == [0, 1, 0, 0]
+
+
+def test_weak_wraps_yield_to_the_borders_with_runs_locked_in():
+    """Where the wraps stand out barely (a soft ramp across the rows), the same misfit with the
+    neighbour keeps the stretch where it is."""
+    pls = placed([(0, 49, 0), (49, 70, 1), (70, 200, 1), (200, 230, 1)])
+    edges = edges_of(blocks_of(12.0, stripes=10.0))
+    assert rewrap(pls, edges, COLS, held(pls, set())) == 0
+
+
+def test_a_small_step_at_the_current_wraps_does_not_hold_a_stretch_whose_wraps_aside_stand_out():
+    """The last column is 4 levels brighter, so the seams where a run an MCU late has its
+    rows wrap step a little; the wraps aside step by the whole ramp across a row, and decide."""
+    blocks = blocks_of(120.0)
+    blocks[np.arange(N) % COLS == COLS - 1] += 4.0
+    pls = placed([(0, 60, 0), (60, 110, 1), (110, 170, 1), (170, 230, 1)])
+    edges = edges_of(blocks)
+    steps = seam_steps(edges[0][1], edges[1][1], pls[1].run.trusted)
+    _, here = wrap_evidence(steps, pls[1].run.trusted + 1, COLS, -1)
+    assert np.median(here) > 1.0
     assert rewrap(pls, edges, COLS, held(pls, set())) == 3
     assert [pl.shift for pl in pls] == [0, 0, 0, 0]
 
