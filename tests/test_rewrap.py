@@ -65,6 +65,16 @@ def test_a_stretch_moves_past_a_neighbour_locked_in_with_it():
     assert [pl.shift for pl in pls] == [0, 1, 0, 0]
 
 
+def test_a_border_with_a_held_run_at_the_moved_place_stays_strict():
+    """The stretch's first row lies, moved, under the scan's first run (held) where it now lies
+    under a run that may move; that held run's last MCU no longer meets it there, so it stays."""
+    blocks = blocks_of(120.0, stripes=10.0)
+    blocks[48] += np.linspace(-30, 30, 8)[None, :]
+    pls = placed([(0, 49, 0), (49, 72, 0), (72, 200, 1), (200, 230, 1)])
+    assert rewrap(pls, edges_of(blocks), COLS, held(pls, set())) == 0
+    assert [pl.shift for pl in pls] == [0, 0, 1, 1]
+
+
 def test_weak_wraps_yield_to_the_borders_with_runs_locked_in():
     """Where the wraps stand out barely (a soft ramp across the rows), the same misfit with the
     neighbour keeps the stretch where it is."""

@@ -80,7 +80,7 @@ def _agrees(d: tuple[np.ndarray, np.ndarray]) -> bool:
 
 def _here_allowed(level: float) -> float:
     """How far, in levels (median), the current wraps may stand out where the wraps aside stand
-    out by ``level``: next to a step of the whole picture's width, a level or two is texture."""
+    out by ``level``: next to the step of a whole row's width, a level or two is texture."""
     return max(REWRAP_HERE, REWRAP_HERE_SHARE * level)
 
 
@@ -91,7 +91,7 @@ def rewrap(placements: list[Placement], edges: tuple, cols: int, fixed: np.ndarr
     (:func:`wrap_evidence`: median ``REWRAP_LEVELS``, ``REWRAP_AGREE`` of them positive, the
     current wraps standing out by :func:`_here_allowed` at most), takes in the runs after it that agree
     or have no wrap aside to say, and stops at one that says otherwise (its wraps aside do not
-    agree, or its current ones stand out) or is ``fixed`` (an interval's first run, one held to its interval's end, one in
+    agree, or its current ones stand out by more than the first run's evidence allows) or is ``fixed`` (an interval's first run, one held to its interval's end, one in
     an interval decoded as written); it moves with ``REWRAP_SAMPLES`` wraps or more among its
     runs where its borders (:func:`_border_gain`) cost at most ``REWRAP_BORDERS`` levels per
     MCU more with ``fixed`` runs, and that plus ``REWRAP_TRUST`` × the wraps' median with the
@@ -166,9 +166,9 @@ def _border_gain(placements: list[Placement], r1: int, r2: int, delta: int, owne
     """How much the luma borders of runs ``r1..r2`` with the content above and below them that
     other runs placed cost less moved by ``delta`` than where they are
     (:func:`acir_core.sca.resplit.border_table`, summed over the MCUs bordering other runs at
-    both places), and over how many MCU borders: (with ``fixed`` runs, with the others). A held
-    run is where it belongs; any other may have locked in off with the stretch, and a border
-    with it then fits only while the stretch stays off."""
+    both places), and over how many MCU borders: (held: a ``fixed`` run beside it at either
+    place; the others). A held run is where it belongs; any other may have locked in off with the
+    stretch, and a border with it then fits only while the stretch stays off."""
     tops, bottoms = edges[0][0][:1], edges[1][0][:1]
     gain, pairs = [0.0, 0.0], [0, 0]
     for r in range(r1, r2 + 1):
@@ -177,7 +177,7 @@ def _border_gain(placements: list[Placement], r1: int, r2: int, delta: int, owne
                                   pl.count, cols, owner, dec, tops, bottoms)
         outside = (who >= 0) & ((who < r1) | (who > r2))
         both = outside[0] & outside[1] & ~np.isnan(costs[0]) & ~np.isnan(costs[1])
-        held_by = fixed[np.where(both, who[0], 0)]
+        held_by = fixed[np.maximum(who[0], 0)] | fixed[np.maximum(who[1], 0)]  # beside it at either place
         for k, sel in enumerate((both & held_by, both & ~held_by)):
             gain[k] += float((costs[0][sel] - costs[1][sel]).sum())
             pairs[k] += int(sel.sum())
