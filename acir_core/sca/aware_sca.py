@@ -333,8 +333,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     if opts.shifts.resplit and realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound)):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.rewrap and rewrap(placements, (run_edges, canvas.outer), cols, held(placements, sound)):
-        if opts.shifts.resplit:  # runs that joined the moved ones where they were now fit them moved (the
-            # moved ones are judged again too; on the camera set none went back)
+        if opts.shifts.resplit:  # runs that joined the moved ones where they were now fit them moved
             realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     means = np.stack(mcu_means, axis=1) if thumb is not None else None
