@@ -8,7 +8,7 @@ from acir_core.sca.aware_sca import aware_sca
 from acir_core.sca.dcfit import Placement, solve_dc
 from acir_core.sca.edges import inward, outward
 from acir_core.sca.options import DCOptions, RunOptions
-from acir_core.sca.runs import Run, split_step
+from acir_core.sca.runs import Run, split_owed, split_silent, split_step
 from conftest import encode_jpeg, photo_like
 
 ROWS, COLS = 10, 32
@@ -40,6 +40,34 @@ def test_content_alone_and_a_step_under_the_least_levels_do_not_cut() -> None:
     assert len(split_step(run, _steps(None, 0.0), COLS, RunOptions())) == 1
     assert len(split_step(run, _steps(150, 1.0, seed=1), COLS, RunOptions())) == 1
     assert len(split_step(run, _steps(150, 3.0), COLS, RunOptions(step_sigma=0.0))) == 1
+
+
+def _offsets(step_at: int | None, jump: float, n: int = 200, seed: int = 3) -> np.ndarray:
+    """Per MCU its mean minus the thumbnail's, in DC steps: a camera thumbnail's noise (6 steps)
+    and ``jump`` more from ``step_at`` on."""
+    z = np.random.default_rng(seed).normal(0.0, 6.0, (n, 1))
+    if step_at is not None:
+        z[step_at:] += jump
+    return z
+
+
+def test_an_interval_that_owes_a_break_is_cut_where_its_offsets_step() -> None:
+    """A restart interval's one run decoded an MCU more than the interval holds: the break is
+    known to be in it, so a step the thumbnail alone would not split at (9 standard errors, 30
+    MCUs in) places the cut; a plain run keeps it whole."""
+    run = Run(first=0, end=200, trusted=np.arange(200))
+    z = _offsets(30, 8.0)
+    assert len(split_silent(run, z, [1.0], RunOptions())) == 1
+    pieces = split_owed(run, z, [1.0], RunOptions())
+    assert len(pieces) == 2 and abs(pieces[1].first - 30) <= 3
+    assert pieces[0].trusted.max() < pieces[1].trusted.min()
+
+
+def test_noise_alone_or_a_step_under_the_least_jump_does_not_cut_an_owed_break() -> None:
+    run = Run(first=0, end=200, trusted=np.arange(200))
+    assert len(split_owed(run, _offsets(None, 0.0), [1.0], RunOptions())) == 1
+    assert len(split_owed(run, _offsets(100, 8.0) * 0.1, [1.0], RunOptions())) == 1  # a step of 0.8 DC steps
+    assert len(split_owed(run, None, [1.0], RunOptions())) == 1  # no thumbnail: no say
 
 
 def _two_runs(bias: float, first_size: int):

@@ -42,8 +42,8 @@ from acir_core.sca.restep import restep
 from acir_core.sca.rewrap import held, rewrap
 from acir_core.sca.unsure import unsure_runs
 from acir_core.sca.result import SCAResult, SegmentFix
-from acir_core.sca.runs import (Run, edge_step, runs_of_segment, split_pulse, split_silent, split_step, top_steps,
-                                unsettled)
+from acir_core.sca.runs import (Run, edge_step, runs_of_segment, split_owed, split_pulse, split_silent, split_step,
+                                top_steps, unsettled)
 from acir_core.sca.shifts import INF, Canvas, held_path, pin_end, search_runs
 from acir_core.sca.unfit import SegmentSearch, split_unfit
 from acir_core.sca.vouch import cleared, position_maps, vouched
@@ -163,6 +163,8 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs,
                                                                         confirm=confirm)]
         runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs, offsets)]
+        if extra > 0 and len(runs) == 1 and not whole:  # it owes a silent break: find where
+            runs = split_owed(runs[0], offsets, units, opts.runs)
         first = runs[0]
         t0 = first.trusted
         canvas.place(t0, t0, [0.0] * len(edges))

@@ -187,6 +187,27 @@ def split_silent(run: Run, offsets: np.ndarray | None, units: list[float], opts:
             + split_silent(b, offsets, units, opts, depth + 1, confirm))
 
 
+OWED_SCORE = 4.0  # standard errors the DC step of a break an interval owes must reach (where, is the question)
+OWED_PIECE = 8  # trusted MCUs each piece of such a run keeps
+
+
+def split_owed(run: Run, offsets: np.ndarray | None, units: list[float], opts: RunOptions) -> list[Run]:
+    """Split the one run of a restart interval that decoded more MCUs than it holds and failed
+    nowhere: a silent break inside the run gained them, and past it the MCUs belong that many
+    places earlier (the piece after the cut is held to the interval's end). That a break is there
+    is known, so its DC step against the thumbnail (``offsets``, as :func:`split_silent`) needs
+    less to be believed: ``OWED_SCORE`` standard errors and ``split_jump`` DC steps, pieces of
+    ``OWED_PIECE`` MCUs or more."""
+    m = run.trusted
+    if offsets is None or m.size < 2 * OWED_PIECE:
+        return [run]
+    z = offsets[m] / np.maximum(np.asarray(units), 1.0)[None, :]
+    cut, score, jump = step_scan(z, OWED_PIECE)
+    if score < OWED_SCORE or jump < opts.split_jump:
+        return [run]
+    return list(split_at(run, cut, int(m[cut]), opts))
+
+
 def edge_step(run: Run, cut_mcu: int, inner_top: tuple, outer_bottom: tuple, units: list[float], cols: int,
               skip: int, least: int) -> float | None:
     """The DC step the decode's own edges show at a silent break inside ``run`` at decoded MCU
