@@ -78,10 +78,36 @@ def _bits_of(v: int, s: int) -> int:
     return v if v >= 0 else v + (1 << s) - 1
 
 
+def _put_block(bits, zz, diff: int, dc_codes, ac_codes) -> None:
+    """One block's codes: its DC difference, then its AC run-lengths in zigzag order."""
+    s = _category(diff)
+    bits.put(*dc_codes[s])
+    if s:
+        bits.put(_bits_of(diff, s), s)
+    run = 0
+    for k in range(1, 64):
+        a = int(zz[k])
+        if a == 0:
+            run += 1
+            continue
+        while run > 15:
+            bits.put(*ac_codes[0xF0])
+            run -= 16
+        s = _category(a)
+        bits.put(*ac_codes[(run << 4) | s])
+        bits.put(_bits_of(a, s), s)
+        run = 0
+    if run:
+        bits.put(*ac_codes[0x00])
+
+
 def encode(rgb: np.ndarray, sampling: tuple[tuple[int, int], ...] = ((2, 2), (1, 1), (1, 1)), quality: int = 75,
            restart_interval: int = 0, separate_scans: bool = False, color: str = "ycbcr",
-           component_ids: tuple[int, ...] = (1, 2, 3)) -> bytes:
-    """Encode ``rgb`` (H×W×3 uint8, or H×W for greyscale) as baseline JPEG with the given layout."""
+           component_ids: tuple[int, ...] = (1, 2, 3), gained: tuple[int, int] | None = None) -> bytes:
+    """Encode ``rgb`` (H×W×3 uint8, or H×W for greyscale) as baseline JPEG with the given layout.
+    ``gained`` (greyscale): (unit, DC difference) writes one block too many just before that
+    unit, a copy of it whose DC difference is the one given, the predictor left as it was: what
+    a silent gain decodes to (every later block of its restart interval that much off)."""
     t, dqt, dht = _harvest(quality)
     grey = rgb.ndim == 2
     h_img, w_img = rgb.shape[:2]
@@ -134,31 +160,18 @@ def encode(rgb: np.ndarray, sampling: tuple[tuple[int, int], ...] = ((2, 2), (1,
             for ci in comps:
                 h, v = sampling[ci] if interleaved else (1, 1)
                 dc_codes, ac_codes = (luma_dc, luma_ac) if ci == 0 else (chroma_dc, chroma_ac)
-                for dy in range(v):
-                    for dx in range(h):
-                        blk = blocks[ci][uy * v + dy, ux * h + dx]
-                        zz = blk[ZIGZAG]
+                cells = [(dy, dx) for dy in range(v) for dx in range(h)]
+                if gained is not None and grey and n == gained[0]:
+                    cells = [None] + cells  # the block a silent gain decodes: the next one, once more
+                for cell in cells:
+                    dy, dx = cell or (0, 0)
+                    zz = blocks[ci][uy * v + dy, ux * h + dx][ZIGZAG]
+                    if cell is None:
+                        diff = gained[1]
+                    else:
                         diff = int(zz[0]) - pred[ci]
                         pred[ci] = int(zz[0])
-                        s = _category(diff)
-                        bits.put(*dc_codes[s])
-                        if s:
-                            bits.put(_bits_of(diff, s), s)
-                        run = 0
-                        for k in range(1, 64):
-                            a = int(zz[k])
-                            if a == 0:
-                                run += 1
-                                continue
-                            while run > 15:
-                                bits.put(*ac_codes[0xF0])
-                                run -= 16
-                            s = _category(a)
-                            bits.put(*ac_codes[(run << 4) | s])
-                            bits.put(_bits_of(a, s), s)
-                            run = 0
-                        if run:
-                            bits.put(*ac_codes[0x00])
+                    _put_block(bits, zz, diff, dc_codes, ac_codes)
         bits.flush()
         out += bits.out
         ns = len(comps)

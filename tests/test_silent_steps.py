@@ -9,7 +9,9 @@ from acir_core.sca.dcfit import Placement, solve_dc
 from acir_core.sca.edges import inward, outward
 from acir_core.sca.options import DCOptions, RunOptions
 from acir_core.sca.runs import Run, split_owed, split_silent, split_step
+from acir_core.thumbnail import synthetic_thumbnail
 from conftest import encode_jpeg, photo_like
+from jpeg_writer import encode
 
 ROWS, COLS = 10, 32
 
@@ -63,11 +65,16 @@ def test_an_interval_that_owes_a_break_is_cut_where_its_offsets_step() -> None:
     assert pieces[0].trusted.max() < pieces[1].trusted.min()
 
 
-def test_noise_alone_or_a_step_under_the_least_jump_does_not_cut_an_owed_break() -> None:
+def test_an_owed_break_not_found_leaves_the_run_whole_and_every_mcu_a_precaution() -> None:
+    """Noise alone, a step under the least jump, no thumbnail, or an interval of 4 MCUs: no cut,
+    but the break is in the run somewhere, so none of its MCUs is shown as sure."""
     run = Run(first=0, end=200, trusted=np.arange(200))
-    assert len(split_owed(run, _offsets(None, 0.0), [1.0], RunOptions())) == 1
-    assert len(split_owed(run, _offsets(100, 8.0) * 0.1, [1.0], RunOptions())) == 1  # a step of 0.8 DC steps
-    assert len(split_owed(run, None, [1.0], RunOptions())) == 1  # no thumbnail: no say
+    short = Run(first=8, end=12, trusted=np.arange(8, 12))
+    for r, z in ((run, _offsets(None, 0.0)), (run, _offsets(100, 8.0) * 0.1), (run, None),
+                 (short, _offsets(None, 0.0, n=20))):
+        pieces = split_owed(r, z, [1.0], RunOptions())
+        assert len(pieces) == 1 and pieces[0].trusted.tolist() == r.trusted.tolist()
+        assert pieces[0].settled == r.end  # every MCU before it is a precaution
 
 
 def _two_runs(bias: float, first_size: int):
@@ -121,3 +128,33 @@ def test_sca_undoes_a_silent_dc_step_without_a_thumbnail() -> None:
     far = mcu >= at + cols + 8  # clear of the MCUs a split leaves out
     assert np.array_equal(fixed[far], clean.coefficients[0][..., 0][far])
     assert np.array_equal(fixed[mcu < at - 4], clean.coefficients[0][..., 0][mcu < at - 4])
+
+
+def _gained_file(gained):
+    """A greyscale photo with a restart marker every MCU row (32 MCUs) and, where ``gained`` says,
+    one block too many inside row 5's interval (:func:`jpeg_writer.encode`)."""
+    grey = photo_like(256, 128, seed=6)[..., 1]
+    return grey, decode(encode(grey, quality=92, restart_interval=32, gained=gained), "robust")
+
+
+def test_an_interval_that_decoded_an_mcu_too_many_puts_it_back_where_it_steps(monkeypatch) -> None:
+    """A silent gain 10 MCUs into row 5: the interval decodes 33 MCUs for 32, every one after the
+    gain an MCU late and 40 DC steps off. With the thumbnail, the cut is found where the DC steps
+    and the rest of the row is held to the interval's end: from past the garbage to the MCU the
+    gain pushed off the end, the row is the clean one again. Left whole (the test before this
+    rule), the row's tail sits an MCU late."""
+    grey, clean = _gained_file(None)
+    _, hit = _gained_file((5 * 32 + 10, 40))
+    sr = hit.scans[0]
+    assert sr.segment_extra[5] == 1 and not sr.resyncs
+    thumb = synthetic_thumbnail(np.repeat(clean.rgb[..., :1], 3, axis=2), 64)
+    out = aware_sca(hit, thumb)
+    tail = [f for f in out.segments if f.first_mcu <= 5 * 32 + 20 < f.end_mcu]
+    assert tail and tail[0].shift == -1
+    tail = np.s_[5 * 8:6 * 8, 12 * 8:31 * 8, 0]
+    yc = clean.rgb[tail].astype(int)
+    assert np.abs(out.rgb[tail].astype(int) - yc).max() <= 2
+    import acir_core.sca.aware_sca as sca_module
+    monkeypatch.setattr(sca_module, "split_owed", lambda run, *a: [run])
+    whole = aware_sca(hit, thumb)
+    assert (np.abs(whole.rgb[tail].astype(int) - yc) > 12).mean() > 0.1

@@ -8,7 +8,7 @@ where the roughness across MCU-row boundaries rises for exactly one row's worth 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -199,12 +199,13 @@ def split_owed(run: Run, offsets: np.ndarray | None, units: list[float], opts: R
     less to be believed: ``OWED_SCORE`` standard errors and ``split_jump`` DC steps, pieces of
     ``OWED_PIECE`` MCUs or more."""
     m = run.trusted
+    unsure = [replace(run, settled=run.end)]  # the break is in it, somewhere: every MCU a precaution
     if offsets is None or m.size < 2 * OWED_PIECE:
-        return [run]
+        return unsure
     z = offsets[m] / np.maximum(np.asarray(units), 1.0)[None, :]
     cut, score, jump = step_scan(z, OWED_PIECE)
     if score < OWED_SCORE or jump < opts.split_jump:
-        return [run]
+        return unsure
     return list(split_at(run, cut, int(m[cut]), opts))
 
 
