@@ -110,6 +110,8 @@ def encode(rgb: np.ndarray, sampling: tuple[tuple[int, int], ...] = ((2, 2), (1,
     a silent gain decodes to (every later block of its restart interval that much off)."""
     t, dqt, dht = _harvest(quality)
     grey = rgb.ndim == 2
+    if gained is not None and not grey:
+        raise ValueError("gained: greyscale only")
     h_img, w_img = rgb.shape[:2]
     if grey:
         planes = [rgb.astype(np.float64)]

@@ -1,6 +1,8 @@
 """Silent DC steps inside runs, the edges' own offset, and the thumbnail's own level in the DC fit."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from acir_core.jpeg.decoder import decode
@@ -8,7 +10,7 @@ from acir_core.sca.aware_sca import aware_sca
 from acir_core.sca.dcfit import Placement, solve_dc
 from acir_core.sca.edges import inward, outward
 from acir_core.sca.options import DCOptions, RunOptions
-from acir_core.sca.runs import Run, split_owed, split_silent, split_step
+from acir_core.sca.runs import Run, owes_break, split_owed, split_silent, split_step
 from acir_core.thumbnail import synthetic_thumbnail
 from conftest import encode_jpeg, photo_like
 from jpeg_writer import encode
@@ -155,6 +157,32 @@ def test_an_interval_that_decoded_an_mcu_too_many_puts_it_back_where_it_steps(mo
     yc = clean.rgb[tail].astype(int)
     assert np.abs(out.rgb[tail].astype(int) - yc).max() <= 2
     import acir_core.sca.aware_sca as sca_module
-    monkeypatch.setattr(sca_module, "split_owed", lambda run, *a: [run])
+    monkeypatch.setattr(sca_module, "split_owed", lambda run, *a, **k: [run])
     whole = aware_sca(hit, thumb)
     assert (np.abs(whole.rgb[tail].astype(int) - yc) > 12).mean() > 0.1
+
+
+def test_without_a_thumbnail_an_interval_owing_a_break_is_not_shown_as_sure(monkeypatch) -> None:
+    """No thumbnail to find the cut by: row 5's MCUs are precautions (``doubtful``, per MCU), the
+    rows away from it are not; before the rule, the row was shown as sure."""
+    _, hit = _gained_file((5 * 32 + 10, 40))
+    cells = aware_sca(hit, None).doubtful
+    assert cells[5, 12:31].mean() > 0.5
+    assert not cells[:4].any() and not cells[7:].any()
+    import acir_core.sca.aware_sca as sca_module
+    monkeypatch.setattr(sca_module, "owes_break", lambda *a, **k: False)
+    assert not aware_sca(hit, None).doubtful[5].any()
+
+
+def test_a_damaged_marker_s_extra_mcus_owe_no_break() -> None:
+    """An interval that decoded the next one's data as extra MCUs (its marker damaged, so the next
+    interval was not found) owes no break; nor does a scan without markers."""
+    _, hit = _gained_file(None)
+    sr = hit.scans[0]
+    assert owes_break(sr, 5 * 32, 32, 1, -1)
+    decoded = sr.decoded.copy()
+    sr.decoded[6 * 32:7 * 32] = False
+    assert not owes_break(sr, 5 * 32, 32, 1, -1)
+    sr.decoded[:] = decoded
+    assert not owes_break(sr, 5 * 32, 32, 1, 2)  # the interval's end is the junk's, not the gain's
+    assert not owes_break(replace(sr, restart_interval=0), 5 * 32, 32, 1, -1)

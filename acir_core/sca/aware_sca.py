@@ -42,8 +42,8 @@ from acir_core.sca.restep import restep
 from acir_core.sca.rewrap import held, rewrap
 from acir_core.sca.unsure import unsure_runs
 from acir_core.sca.result import SCAResult, SegmentFix
-from acir_core.sca.runs import (Run, edge_step, runs_of_segment, split_owed, split_pulse, split_silent, split_step,
-                                top_steps, unsettled)
+from acir_core.sca.runs import (Run, edge_step, owes_break, runs_of_segment, split_owed, split_pulse, split_silent,
+                                split_step, top_steps, unsettled)
 from acir_core.sca.shifts import INF, Canvas, held_path, pin_end, search_runs
 from acir_core.sca.unfit import SegmentSearch, split_unfit
 from acir_core.sca.vouch import cleared, position_maps, vouched
@@ -163,7 +163,8 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs,
                                                                         confirm=confirm)]
         runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs, offsets)]
-        if extra > 0 and len(runs) == 1 and not whole:  # it owes a silent break: find where
+        owed = owes_break(sr, f, cnt, extra, final_shift) and len(runs) == 1 and not whole
+        if owed:  # a silent break is in its one run: find where
             runs = split_owed(runs[0], offsets, units, opts.runs)
         first = runs[0]
         t0 = first.trusted
@@ -227,6 +228,9 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 chosen.append((run, s, tuple(dcs[r, j].tolist()), float(costs[r, j])))
             else:
                 chosen.append((run, s, (0,) * len(edges), float(INF)))
+        if owed and chosen[-1][1] != final_shift:  # the search did not put the rest where it belongs
+            run, sft, dc, cost = chosen[-1]
+            chosen[-1] = (replace(run, settled=run.end), sft, dc, cost)
         placements += [Placement(run=run, shift=sft, dc=dc, cost=cost, anchored=k == 0, first=f, count=cnt)
                        for k, (run, sft, dc, cost) in enumerate(chosen)]
     return placements, float(np.median(ref_costs)) if ref_costs else 8.0

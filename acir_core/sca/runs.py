@@ -159,8 +159,9 @@ def split_at(run: Run, cut: int, cut_mcu: int, opts: RunOptions) -> tuple[Run, R
     a = Run(run.first, cut_mcu, m[: max(cut - opts.back_mcus, 0)], run.settled,
              int(m[max(cut - opts.back_mcus - opts.lead_mcus, 0)]), run.probe_from,
              cut_mcu - opts.back_mcus - opts.silent_margin)
-    b = Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :], cut_mcu + 1 + opts.skip_mcus + opts.settle_mcus,
-             run.tail, cut_mcu + 1 + opts.skip_mcus + opts.silent_margin, run.probe_to)
+    b = Run(cut_mcu, run.end, m[cut + opts.skip_mcus + 1 :],
+            max(run.settled, cut_mcu + 1 + opts.skip_mcus + opts.settle_mcus),  # a run all precautions stays so
+            run.tail, cut_mcu + 1 + opts.skip_mcus + opts.silent_margin, run.probe_to)
     return a, b
 
 
@@ -188,7 +189,16 @@ def split_silent(run: Run, offsets: np.ndarray | None, units: list[float], opts:
 
 
 OWED_SCORE = 4.0  # standard errors the DC step of a break an interval owes must reach (where, is the question)
-OWED_PIECE = 8  # trusted MCUs each piece of such a run keeps
+OWED_PIECE = 8  # trusted MCUs either side of the cut (a few fewer once those around the break are left out)
+
+
+def owes_break(sr: ScanResult, first: int, count: int, extra: int, final_shift: int) -> bool:
+    """Whether the restart interval at ``first`` (``count`` MCUs) owes a silent gain: it decoded
+    ``extra`` > 0 MCUs more than it holds, the rest of its MCUs are to end at its end, and the next
+    interval was found (a damaged marker makes an interval decode the next one's data as extra)."""
+    nxt = first + count
+    return sr.restart_interval > 0 and extra > 0 and final_shift == -extra and \
+        (nxt >= sr.mcus_expected or bool(sr.decoded[nxt]))
 
 
 def split_owed(run: Run, offsets: np.ndarray | None, units: list[float], opts: RunOptions) -> list[Run]:
