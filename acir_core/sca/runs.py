@@ -165,6 +165,13 @@ def split_at(run: Run, cut: int, cut_mcu: int, opts: RunOptions) -> tuple[Run, R
     return a, b
 
 
+def _offset_step(m: np.ndarray, offsets: np.ndarray, units: list[float], least: int) -> tuple[int, float, float]:
+    """:func:`step_scan` of the trusted MCUs ``m``'s offsets from the thumbnail, per component in
+    DC steps or levels if coarser: a step finer than a level (quality 90+) is noise to a
+    thumbnail."""
+    return step_scan(offsets[m] / np.maximum(np.asarray(units), 1.0)[None, :], least)
+
+
 def split_silent(run: Run, offsets: np.ndarray | None, units: list[float], opts: RunOptions,
                   depth: int = 0, confirm=None) -> list[Run]:
     """Split a run where its DC offset against the thumbnail steps: a damaged stretch that decoded
@@ -175,10 +182,7 @@ def split_silent(run: Run, offsets: np.ndarray | None, units: list[float], opts:
     m = run.trusted
     if offsets is None or m.size < 2 * opts.min_split or depth > opts.max_depth:
         return [run]
-    # per trusted MCU and component, in DC steps or levels if coarser: a step finer than a level
-    # (quality 90+) is noise to a thumbnail
-    z = offsets[m] / np.maximum(np.asarray(units), 1.0)[None, :]
-    cut, score, jump = step_scan(z, opts.min_split)
+    cut, score, jump = _offset_step(m, offsets, units, opts.min_split)
     if score < opts.split_score or jump < opts.split_jump:
         return [run]
     if confirm is not None and not confirm(run, int(m[cut])):
@@ -204,16 +208,15 @@ def owes_break(sr: ScanResult, first: int, count: int, extra: int, final_shift: 
 def split_owed(run: Run, offsets: np.ndarray | None, units: list[float], opts: RunOptions) -> list[Run]:
     """Split the one run of a restart interval that decoded more MCUs than it holds and failed
     nowhere: a silent break inside the run gained them, and past it the MCUs belong that many
-    places earlier (the piece after the cut is held to the interval's end). That a break is there
-    is known, so its DC step against the thumbnail (``offsets``, as :func:`split_silent`) needs
-    less to be believed: ``OWED_SCORE`` standard errors and ``split_jump`` DC steps, pieces of
-    ``OWED_PIECE`` MCUs or more."""
+    places earlier (the search aims the piece after the cut at the interval's end). That a break
+    is there is known, so its DC step against the thumbnail (``offsets``, as :func:`split_silent`)
+    needs less to be believed: ``OWED_SCORE`` standard errors and ``split_jump`` DC steps,
+    ``OWED_PIECE`` trusted MCUs either side. Not found: the run whole, every MCU a precaution."""
     m = run.trusted
     unsure = [replace(run, settled=run.end)]  # the break is in it, somewhere: every MCU a precaution
     if offsets is None or m.size < 2 * OWED_PIECE:
         return unsure
-    z = offsets[m] / np.maximum(np.asarray(units), 1.0)[None, :]
-    cut, score, jump = step_scan(z, OWED_PIECE)
+    cut, score, jump = _offset_step(m, offsets, units, OWED_PIECE)
     if score < OWED_SCORE or jump < opts.split_jump:
         return unsure
     return list(split_at(run, cut, int(m[cut]), opts))
