@@ -42,6 +42,7 @@ from acir_core.sca.restep import restep
 from acir_core.sca.rewrap import held, rewrap
 from acir_core.sca.unsure import unsure_runs
 from acir_core.sca.result import SCAResult, SegmentFix
+from acir_core.sca.crosscheck import crosscheck, reference_positions
 from acir_core.sca.runs import (Run, edge_step, owes_break, runs_of_segment, split_owed, split_pulse, split_silent,
                                 split_step, top_steps, unsettled)
 from acir_core.sca.shifts import INF, Canvas, held_path, pin_end, search_runs
@@ -301,12 +302,13 @@ def _mcu_view(grid: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndar
 
 
 def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[np.ndarray],
-                    thumbnail: np.ndarray | None, opts: AwareOptions
+                    thumbnail: np.ndarray | None, opts: AwareOptions, hint: np.ndarray | None = None
                     ) -> tuple[list[SegmentFix], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Put back the runs of scan ``si``, correcting ``coefs`` in place. Returns its fixes, the
     damaged MCUs, the index into the fixes of the trusted run at each MCU (-1: damage), the
     MCUs marked only as a precaution and those of them in runs that may sit a place or two off
-    (:func:`acir_core.sca.unsure.unsure_runs`) (rows × cols each)."""
+    (:func:`acir_core.sca.unsure.unsure_runs`) (rows × cols each). ``hint``: per decoded MCU, where
+    another SCA of the same decode put it (:func:`acir_core.sca.crosscheck.crosscheck`)."""
     _, comps = scan_geometry(result, sr)
     rows, cols = sr.mcu_rows, sr.mcu_cols
     n = rows * cols
@@ -340,6 +342,11 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.rewrap and rewrap(placements, (run_edges, canvas.outer), cols, held(placements, sound)):
         if opts.shifts.resplit:  # runs that joined the moved ones where they were now fit them moved
+            realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
+        solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
+    if opts.shifts.crosscheck and hint is not None and \
+            crosscheck(placements, hint, (run_edges, canvas.outer), cols, held(placements, sound)):
+        if opts.shifts.resplit:
             realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     means = np.stack(mcu_means, axis=1) if thumb is not None else None
@@ -449,11 +456,12 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
 
 
 def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
-              options: AwareOptions | None = None) -> SCAResult:
+              options: AwareOptions | None = None, reference: SCAResult | None = None) -> SCAResult:
     """Undo DC drift and block shifts using the decoder's records and mark the damage; nothing
     is filled (damaged MCUs are neutral blocks, their DC following the thumbnail when there is
     one). ``thumbnail``: H'×W'×3 uint8 (embedded or synthetic) or None; it helps place runs and
-    judge them."""
+    judge them. ``reference``: an SCA of the same decode without the thumbnail, whose places
+    stretches of runs may take (:func:`acir_core.sca.crosscheck.crosscheck`)."""
     opts = options or AwareOptions()
     t0 = time.perf_counter()
     frame = result.frame
@@ -463,7 +471,9 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
     first_grid = doubt = unsure = None
     owners = []
     for si, sr in enumerate(result.scans):
-        f, grid, owner, doubted, aside = compensate_scan(si, result, sr, coefs, thumbnail, opts)
+        hint = None if reference is None or si else \
+            reference_positions(reference.segments, sr.mcu_rows * sr.mcu_cols)
+        f, grid, owner, doubted, aside = compensate_scan(si, result, sr, coefs, thumbnail, opts, hint)
         owners.append((len(fixes), owner))
         fixes += f
         marked.append(grid | doubted)

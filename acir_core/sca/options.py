@@ -55,6 +55,7 @@ class ShiftOptions:
     resplit: bool = True  # runs cut where a head or tail joins the content around it better a place or two aside
     unfit: bool = True  # runs that fit nowhere cut where they step most across a vertical MCU edge, searched again
     rewrap: bool = True  # stretches of runs moved where their row wraps agree they belong
+    crosscheck: bool = True  # stretches moved to where an SCA without the thumbnail put them, borders allowing
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,152 @@
+"""Stretches of runs moved to where an SCA of the same decode without the thumbnail put them.
+
+SCA runs twice on a photo with a thumbnail: once on the decode alone, once guided by the
+thumbnail. A camera's thumbnail steps against the photo where its tone curve bends, so the guided
+SCA splits runs the unguided one keeps whole; a short piece placed an MCU off lets the runs after
+it lock in off with it, row after row (see :mod:`acir_core.sca.rewrap`). The unguided SCA, which
+never made that cut, often has those runs where they belong. The runs the two place the same
+delta apart, joined where they follow each other in the decode or lie above and below each other
+(a stretch locked in off spans rows, and the rows around it are off with it), move together
+where the borders of every MCU they leave or take fit better once moved.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from numba import njit
+
+from acir_core.sca.dcfit import Placement
+from acir_core.sca.resplit import _spread
+from acir_core.sca.rewrap import REWRAP_GAP, _inside, _owners
+
+CROSS_AGREE = 0.9  # share of a run's MCUs the other SCA placed that must lie the same delta away
+CROSS_COVER = 0.8  # share of a run's MCUs the other SCA must have placed for the run to count
+CROSS_DELTA = 2  # the largest move (MCUs) taken from the other SCA
+CROSS_GAIN = 0.5  # levels the borders around a moved group must cost less once moved (mean per MCU pair)
+CROSS_PAIRS = 0.9  # share of its bordering MCU pairs a group must keep once moved
+CROSS_PASSES = 3  # times the groups are formed again after some moved (their neighbours may follow)
+
+
+def reference_positions(segments, n: int, scan: int = 0) -> np.ndarray:
+    """Per decoded MCU of ``scan`` (``n`` of them), where an SCA's trusted runs (its
+    :class:`~acir_core.sca.result.SegmentFix` list ``segments``) put it; -1 where none did."""
+    pos = np.full(n, -1, np.int64)
+    for s in segments:
+        if s.scan != scan or not s.confident:
+            continue
+        lo, hi = max(s.first_mcu, 0), min(s.end_mcu, n)
+        pos[lo:hi] = np.arange(lo, hi) + s.shift
+    return pos
+
+
+def _delta_of(pl: Placement, hint: np.ndarray) -> int:
+    """The move the other SCA's positions ``hint`` ask of run ``pl`` (0: none, or they do not agree)."""
+    m = pl.run.trusted
+    if not m.size:
+        return 0
+    h = hint[m]
+    seen = h >= 0
+    if seen.sum() < CROSS_COVER * m.size:
+        return 0
+    d = h[seen] - (m[seen] + pl.shift)
+    vals, counts = np.unique(d, return_counts=True)
+    k = int(np.argmax(counts))
+    delta = int(vals[k])
+    if counts[k] < CROSS_AGREE * seen.sum() or abs(delta) > CROSS_DELTA:
+        return 0
+    return delta
+
+
+def crosscheck(placements: list[Placement], hint: np.ndarray, edges: tuple, cols: int, fixed: np.ndarray) -> int:
+    """Move groups of runs (none ``fixed``) to where the positions ``hint`` (per decoded MCU,
+    -1: none; :func:`reference_positions` of the unguided SCA) put them, each run of a group by
+    the same delta (:func:`_delta_of`; ``placements`` changed in place): a group is the runs
+    with that delta that follow each other in one restart interval (garbage of at most
+    ``REWRAP_GAP`` MCUs between them) or border each other above and below. It moves where the
+    luma borders of every MCU pair it touches at either place cost ``CROSS_GAIN`` levels less
+    on average moved (:func:`_pair_cost`), keeping ``CROSS_PAIRS`` of those pairs; groups are
+    formed again after a move, ``CROSS_PASSES`` times at most. ``edges``: (inner, outer) per
+    side and component as for :func:`acir_core.sca.recheck.recheck`. Returns the runs moved."""
+    if hint is None or not hint.size or not len(placements):
+        return 0
+    tops, bottoms = edges[0][0][:1], edges[1][0][:1]
+    n = tops[0].shape[0]
+    total = 0
+    for _ in range(CROSS_PASSES):
+        deltas = [0 if fixed[r] else _delta_of(pl, hint) for r, pl in enumerate(placements)]
+        owner, dec = _owners(placements, n)
+        moved = 0
+        for group in _groups(placements, deltas, owner, cols):
+            if not all(_inside([placements[r]], deltas[r]) for r in group):
+                continue
+            trial = list(placements)
+            for r in group:
+                trial[r] = replace(trial[r], shift=trial[r].shift + deltas[r])
+            pos = np.concatenate([p.run.trusted + p.shift for pls in (placements, trial) for p in (pls[r] for r in group)])
+            pos = pos[(pos >= 0) & (pos < n)]
+            keys = np.unique(np.concatenate([pos, pos + cols]))
+            o2, d2 = _owners(trial, n)
+            s0, c0 = _pair_cost(keys, owner, dec, tops, bottoms, cols)
+            s1, c1 = _pair_cost(keys, o2, d2, tops, bottoms, cols)
+            if c1 and c1 >= CROSS_PAIRS * c0 and s1 / c1 <= s0 / max(c0, 1) - CROSS_GAIN:
+                placements[:] = trial
+                owner, dec = o2, d2
+                moved += len(group)
+        total += moved
+        if not moved:
+            break
+    return total
+
+
+def _groups(placements: list[Placement], deltas: list[int], owner: np.ndarray, cols: int) -> list[list[int]]:
+    """The runs with a nonzero delta, grouped (:func:`crosscheck`), each group ascending."""
+    parent = list(range(len(placements)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+    n = owner.size
+    for r, pl in enumerate(placements):
+        if not deltas[r]:
+            continue
+        nxt = r + 1
+        if nxt < len(placements) and deltas[nxt] == deltas[r] and placements[nxt].first == pl.first and \
+                placements[nxt].run.first - pl.run.end <= REWRAP_GAP:
+            parent[find(r)] = find(nxt)
+        pos = pl.run.trusted + pl.shift
+        near = np.concatenate([pos - cols, pos + cols])
+        for o in np.unique(owner[near[(near >= 0) & (near < n)]]).tolist():
+            if o >= 0 and o != r and deltas[o] == deltas[r]:
+                parent[find(r)] = find(o)
+    out: dict[int, list[int]] = {}
+    for r in range(len(placements)):
+        if deltas[r]:
+            out.setdefault(find(r), []).append(r)
+    return list(out.values())
+
+
+@njit(cache=True)
+def _pair_cost(keys, owner, dec, tops, bottoms, cols):
+    """Summed luma border cost (mean absolute step less its mean, as
+    :func:`acir_core.sca.resplit.border_table`) of the MCU pairs (p - ``cols``, p) for each p of
+    ``keys`` with both placed (``owner``, ``dec``), and how many."""
+    total, count = 0.0, 0
+    v = np.empty(64)
+    for p in keys:
+        a = p - cols
+        if a < 0 or p >= owner.size or owner[a] < 0 or owner[p] < 0:
+            continue
+        i, j = dec[p], dec[a]
+        cost = 0.0
+        for k in range(len(tops)):
+            w = tops[k].shape[1]
+            for x in range(w):
+                v[x] = tops[k][i, x] - bottoms[k][j, x]
+            cost += _spread(v, w)
+        total += cost / len(tops)
+        count += 1
+    return total, count

@@ -1,0 +1,91 @@
+"""Stretches of runs moved to where the SCA without the thumbnail put them, borders allowing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import acir_core.sca.crosscheck as X
+from acir_core.sca.crosscheck import crosscheck, reference_positions
+from acir_core.sca.result import SegmentFix
+from acir_core.sca.rewrap import held
+from tests.test_rewrap import COLS, N, blocks_of, edges_of, placed
+
+TRUE = np.arange(N)  # every decoded MCU at its own index: where the unguided SCA put them
+LAYERED = [(0, 23, 0), (23, 47, 1), (47, 49, 0), (49, 71, 1), (71, 230, 0)]  # rows 1 and 2 late, a gap between
+
+
+def test_a_stretch_locked_in_off_goes_where_the_other_sca_has_it():
+    pls = placed([(0, 60, 0), (60, 110, 1), (110, 170, 1), (170, 230, 1)])
+    edges = edges_of(blocks_of(120.0, stripes=10.0))
+    assert crosscheck(pls, TRUE, edges, COLS, held(pls, set())) == 3
+    assert [pl.shift for pl in pls] == [0, 0, 0, 0]
+
+
+def test_the_other_sca_wrong_moves_nothing():
+    """Runs in place whose reference puts them an MCU late: their borders say no."""
+    pls = placed([(0, 60, 0), (60, 110, 0), (110, 170, 0), (170, 230, 0)])
+    hint = TRUE.copy()
+    hint[60:] += 1
+    edges = edges_of(blocks_of(120.0, stripes=10.0))
+    assert crosscheck(pls, hint, edges, COLS, held(pls, set())) == 0
+    assert [pl.shift for pl in pls] == [0, 0, 0, 0]
+
+
+def test_flat_content_moves_nothing():
+    """Where the borders cannot tell the places apart, the guided SCA's stays."""
+    pls = placed([(0, 60, 0), (60, 110, 1), (110, 170, 1), (170, 230, 1)])
+    assert crosscheck(pls, TRUE, edges_of(blocks_of(0.0, 0.0)), COLS, held(pls, set())) == 0
+    assert [pl.shift for pl in pls] == [0, 1, 1, 1]
+
+
+def test_runs_above_and_below_each_other_move_as_one_group():
+    """Two late runs, a row each, one below the other, with a short run in place between them in
+    the decode: each moved alone would fit the rows on one side as much better as the other late
+    run on the other side worse; moved together they fit."""
+    pls = placed(LAYERED)
+    edges = edges_of(blocks_of(120.0, stripes=10.0))
+    assert crosscheck(list(pls), TRUE, edges, COLS, held(pls, set())) == 2
+    groups = X._groups(pls, [0, -1, 0, -1, 0], np.full(N, -1, np.int64), COLS)
+    assert groups == [[1], [3]]  # with no one placed, only the decode joins runs
+    owner = np.full(N, -1, np.int64)
+    for r, pl in enumerate(pls):
+        owner[pl.run.trusted + pl.shift] = r
+    assert X._groups(pls, [0, -1, 0, -1, 0], owner, COLS) == [[1, 3]]
+
+
+def test_a_group_needs_the_vertical_join(monkeypatch):
+    """Without joining runs above and below each other, the two late runs of the test above stay."""
+    pls = placed(LAYERED)
+    edges = edges_of(blocks_of(120.0, stripes=10.0))
+
+    def decode_order_only(placements, deltas, owner, cols):
+        return [[r] for r, d in enumerate(deltas) if d]
+    monkeypatch.setattr(X, "_groups", decode_order_only)
+    assert crosscheck(pls, TRUE, edges, COLS, held(pls, set())) == 0
+
+
+def test_held_runs_and_moves_out_of_reach_stay():
+    pls = placed([(0, 60, 0), (60, 230, 3)])
+    edges = edges_of(blocks_of(120.0, stripes=10.0))
+    hint = TRUE.copy()
+    hint[:60] += 1  # the anchored run is held whatever the other SCA says
+    assert crosscheck(pls, hint, edges, COLS, held(pls, set())) == 0  # 3 MCUs: beyond CROSS_DELTA
+    assert [pl.shift for pl in pls] == [0, 3]
+
+
+def test_a_run_the_other_sca_did_not_place_stays():
+    pls = placed([(0, 60, 0), (60, 110, 1), (110, 230, 0)])
+    hint = TRUE.copy()
+    hint[60:110] = -1
+    edges = edges_of(blocks_of(120.0, stripes=10.0))
+    assert crosscheck(pls, hint, edges, COLS, held(pls, set())) == 0
+
+
+@pytest.mark.parametrize("confident", [True, False])
+def test_reference_positions_follow_the_trusted_fixes(confident):
+    fixes = [SegmentFix(scan=0, first_mcu=0, end_mcu=5, shift=0, dc=(0,), cost=0.0, confident=True),
+             SegmentFix(scan=0, first_mcu=6, end_mcu=10, shift=-1, dc=(0,), cost=0.0, confident=confident),
+             SegmentFix(scan=1, first_mcu=0, end_mcu=10, shift=2, dc=(0,), cost=0.0, confident=True)]
+    pos = reference_positions(fixes, 12)
+    assert pos[:5].tolist() == [0, 1, 2, 3, 4] and pos[5] == -1 and pos[10:].tolist() == [-1, -1]
+    assert pos[6:10].tolist() == ([5, 6, 7, 8] if confident else [-1] * 4)
