@@ -6,6 +6,7 @@ import pytest
 
 import acir_core.sca.crosscheck as X
 from acir_core.sca.crosscheck import crosscheck, reference_positions
+from acir_core.sca.options import RunOptions
 from acir_core.sca.result import SegmentFix
 from acir_core.sca.rewrap import held
 from tests.test_rewrap import COLS, N, blocks_of, edges_of, placed
@@ -17,7 +18,7 @@ LAYERED = [(0, 23, 0), (23, 47, 1), (47, 49, 0), (49, 71, 1), (71, 230, 0)]  # r
 def test_a_stretch_locked_in_off_goes_where_the_other_sca_has_it():
     pls = placed([(0, 60, 0), (60, 110, 1), (110, 170, 1), (170, 230, 1)])
     edges = edges_of(blocks_of(120.0, stripes=10.0))
-    assert crosscheck(pls, TRUE, edges, COLS, held(pls, set())) == 3
+    assert crosscheck(pls, TRUE, edges, COLS, held(pls, set()), RunOptions()) == 3
     assert [pl.shift for pl in pls] == [0, 0, 0, 0]
 
 
@@ -27,14 +28,14 @@ def test_the_other_sca_wrong_moves_nothing():
     hint = TRUE.copy()
     hint[60:] += 1
     edges = edges_of(blocks_of(120.0, stripes=10.0))
-    assert crosscheck(pls, hint, edges, COLS, held(pls, set())) == 0
+    assert crosscheck(pls, hint, edges, COLS, held(pls, set()), RunOptions()) == 0
     assert [pl.shift for pl in pls] == [0, 0, 0, 0]
 
 
 def test_flat_content_moves_nothing():
     """Where the borders cannot tell the places apart, the guided SCA's stays."""
     pls = placed([(0, 60, 0), (60, 110, 1), (110, 170, 1), (170, 230, 1)])
-    assert crosscheck(pls, TRUE, edges_of(blocks_of(0.0, 0.0)), COLS, held(pls, set())) == 0
+    assert crosscheck(pls, TRUE, edges_of(blocks_of(0.0, 0.0)), COLS, held(pls, set()), RunOptions()) == 0
     assert [pl.shift for pl in pls] == [0, 1, 1, 1]
 
 
@@ -44,7 +45,7 @@ def test_runs_above_and_below_each_other_move_as_one_group():
     run on the other side worse; moved together they fit."""
     pls = placed(LAYERED)
     edges = edges_of(blocks_of(120.0, stripes=10.0))
-    assert crosscheck(list(pls), TRUE, edges, COLS, held(pls, set())) == 2
+    assert crosscheck(list(pls), TRUE, edges, COLS, held(pls, set()), RunOptions()) == 2
     groups = X._groups(pls, [0, -1, 0, -1, 0], np.full(N, -1, np.int64), COLS)
     assert groups == [[1], [3]]  # with no one placed, only the decode joins runs
     owner = np.full(N, -1, np.int64)
@@ -61,7 +62,7 @@ def test_a_group_needs_the_vertical_join(monkeypatch):
     def decode_order_only(placements, deltas, owner, cols):
         return [[r] for r, d in enumerate(deltas) if d]
     monkeypatch.setattr(X, "_groups", decode_order_only)
-    assert crosscheck(pls, TRUE, edges, COLS, held(pls, set())) == 0
+    assert crosscheck(pls, TRUE, edges, COLS, held(pls, set()), RunOptions()) == 0
 
 
 def test_held_runs_and_moves_out_of_reach_stay():
@@ -69,7 +70,7 @@ def test_held_runs_and_moves_out_of_reach_stay():
     edges = edges_of(blocks_of(120.0, stripes=10.0))
     hint = TRUE.copy()
     hint[:60] += 1  # the anchored run is held whatever the other SCA says
-    assert crosscheck(pls, hint, edges, COLS, held(pls, set())) == 0  # 3 MCUs: beyond CROSS_DELTA
+    assert crosscheck(pls, hint, edges, COLS, held(pls, set()), RunOptions()) == 0  # 3 MCUs: beyond CROSS_DELTA
     assert [pl.shift for pl in pls] == [0, 3]
 
 
@@ -78,7 +79,7 @@ def test_a_run_the_other_sca_did_not_place_stays():
     hint = TRUE.copy()
     hint[60:110] = -1
     edges = edges_of(blocks_of(120.0, stripes=10.0))
-    assert crosscheck(pls, hint, edges, COLS, held(pls, set())) == 0
+    assert crosscheck(pls, hint, edges, COLS, held(pls, set()), RunOptions()) == 0
 
 
 @pytest.mark.parametrize("confident", [True, False])
@@ -89,3 +90,35 @@ def test_reference_positions_follow_the_trusted_fixes(confident):
     pos = reference_positions(fixes, 12)
     assert pos[:5].tolist() == [0, 1, 2, 3, 4] and pos[5] == -1 and pos[10:].tolist() == [-1, -1]
     assert pos[6:10].tolist() == ([5, 6, 7, 8] if confident else [-1] * 4)
+
+
+def test_a_run_the_other_sca_places_in_two_pieces_is_cut_and_its_tail_moved():
+    """A silent break inside a run the guided SCA placed whole: its head is in place, its tail
+    an MCU late; the unguided SCA placed the two apart, and the tail goes there."""
+    pls = placed([(0, 40, 0), (40, 200, 0), (200, 230, 0)])
+    hint = TRUE.copy()
+    hint[89:] -= 1  # the decode gained an MCU at 89: from there on each belongs one earlier
+    edges = edges_of(blocks_of(120.0, stripes=10.0)[np.r_[0:89, 88:N - 1]])  # what such a decode holds
+    assert crosscheck(pls, hint, edges, COLS, held(pls, set()), RunOptions()) == 2
+    assert len(pls) == 4 and [pl.shift for pl in pls] == [0, 0, -1, -1]
+    assert pls[1].run.end == pls[2].run.first and pls[2].run.trusted[0] > 89
+
+
+def test_a_run_cut_for_nothing_is_put_back_whole():
+    """The other SCA steps inside a run that is right: the tail's borders keep it, and the run
+    comes back as it was, not in pieces (splitting leaves MCUs out around the cut)."""
+    pls = placed([(0, 40, 0), (40, 200, 0), (200, 230, 0)])
+    before = list(pls)
+    hint = TRUE.copy()
+    hint[120:200] += 1
+    assert crosscheck(pls, hint, edges_of(blocks_of(120.0, stripes=10.0)), COLS, held(pls, set()),
+                      RunOptions()) == 0
+    assert len(pls) == 3 and all(a is b for a, b in zip(pls, before))
+
+
+def test_no_cut_where_the_other_sca_is_of_many_minds():
+    pls = placed([(0, 40, 0), (40, 200, 0), (200, 230, 0)])
+    hint = TRUE.copy()
+    hint[40:200:3] += 1
+    hint[41:200:3] -= 1
+    assert X._split_by_hint(pls[1], hint, RunOptions()) == [pls[1]]

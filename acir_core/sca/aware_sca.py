@@ -345,7 +345,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.crosscheck and hint is not None and \
-            crosscheck(placements, hint, (run_edges, canvas.outer), cols, held(placements, sound)):
+            crosscheck(placements, hint, (run_edges, canvas.outer), cols, held(placements, sound), opts.runs):
         if opts.shifts.resplit:
             realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)

@@ -18,14 +18,19 @@ import numpy as np
 from numba import njit
 
 from acir_core.sca.dcfit import Placement
+from acir_core.sca.options import RunOptions
+from acir_core.sca.recheck import _claim
 from acir_core.sca.resplit import _spread
 from acir_core.sca.rewrap import REWRAP_GAP, _inside, _owners
+from acir_core.sca.runs import split_at
 
 CROSS_AGREE = 0.9  # share of a run's MCUs the other SCA placed that must lie the same delta away
 CROSS_COVER = 0.8  # share of a run's MCUs the other SCA must have placed for the run to count
+CROSS_PIECE = 8  # trusted MCUs each piece of a run cut where the other SCA's places step must keep
 CROSS_DELTA = 2  # the largest move (MCUs) taken from the other SCA
 CROSS_GAIN = 0.5  # levels the borders around a moved group must cost less once moved (mean per MCU pair)
 CROSS_PAIRS = 0.9  # share of its bordering MCU pairs a group must keep once moved
+CROSS_GROW = 2  # times a group that does not move may take in the runs bordering it
 CROSS_PASSES = 3  # times the groups are formed again after some moved (their neighbours may follow)
 
 
@@ -59,45 +64,147 @@ def _delta_of(pl: Placement, hint: np.ndarray) -> int:
     return delta
 
 
-def crosscheck(placements: list[Placement], hint: np.ndarray, edges: tuple, cols: int, fixed: np.ndarray) -> int:
+def crosscheck(placements: list[Placement], hint: np.ndarray, edges: tuple, cols: int, fixed: np.ndarray,
+               opts: RunOptions) -> int:
     """Move groups of runs (none ``fixed``) to where the positions ``hint`` (per decoded MCU,
     -1: none; :func:`reference_positions` of the unguided SCA) put them, each run of a group by
     the same delta (:func:`_delta_of`; ``placements`` changed in place): a group is the runs
     with that delta that follow each other in one restart interval (garbage of at most
     ``REWRAP_GAP`` MCUs between them) or border each other above and below. It moves where the
     luma borders of every MCU pair it touches at either place cost ``CROSS_GAIN`` levels less
-    on average moved (:func:`_pair_cost`), keeping ``CROSS_PAIRS`` of those pairs; groups are
-    formed again after a move, ``CROSS_PASSES`` times at most. ``edges``: (inner, outer) per
-    side and component as for :func:`acir_core.sca.recheck.recheck`. Returns the runs moved."""
+    on average moved (:func:`_pair_cost`), keeping ``CROSS_PAIRS`` of those pairs. A group that
+    does not may take in the runs bordering it that the two SCAs place alike (both may have
+    locked in off), ``CROSS_GROW`` times. Groups are formed again after a move,
+    ``CROSS_PASSES`` times at most. ``edges``: (inner, outer) per side and component as for
+    :func:`acir_core.sca.recheck.recheck`. Returns the runs moved."""
     if hint is None or not hint.size or not len(placements):
         return 0
     tops, bottoms = edges[0][0][:1], edges[1][0][:1]
     n = tops[0].shape[0]
+    original = list(placements)
+    cut_from: list[int] = []  # per placement, the index in ``original`` of the run it is a piece of
+    pieces: list[Placement] = []
+    for r, pl in enumerate(original):
+        parts = [pl] if fixed[r] else _split_by_hint(pl, hint, opts)
+        pieces += parts
+        cut_from += [r] * len(parts)
+    fixed = np.asarray([bool(fixed[r]) for r in cut_from], bool)
+    placements[:] = pieces
     total = 0
     for _ in range(CROSS_PASSES):
         deltas = [0 if fixed[r] else _delta_of(pl, hint) for r, pl in enumerate(placements)]
         owner, dec = _owners(placements, n)
         moved = 0
         for group in _groups(placements, deltas, owner, cols):
-            if not all(_inside([placements[r]], deltas[r]) for r in group):
-                continue
-            trial = list(placements)
-            for r in group:
-                trial[r] = replace(trial[r], shift=trial[r].shift + deltas[r])
-            pos = np.concatenate([p.run.trusted + p.shift for pls in (placements, trial) for p in (pls[r] for r in group)])
-            pos = pos[(pos >= 0) & (pos < n)]
-            keys = np.unique(np.concatenate([pos, pos + cols]))
-            o2, d2 = _owners(trial, n)
-            s0, c0 = _pair_cost(keys, owner, dec, tops, bottoms, cols)
-            s1, c1 = _pair_cost(keys, o2, d2, tops, bottoms, cols)
-            if c1 and c1 >= CROSS_PAIRS * c0 and s1 / c1 <= s0 / max(c0, 1) - CROSS_GAIN:
-                placements[:] = trial
-                owner, dec = o2, d2
-                moved += len(group)
+            delta = deltas[group[0]]
+            for grow in range(CROSS_GROW + 1):
+                if grow:
+                    more = _bordering(placements, group, deltas, fixed, owner, cols)
+                    if not more:
+                        break
+                    group = sorted(group + more)
+                if not _inside([placements[r] for r in group], delta):
+                    break
+                o2, d2 = _moved_owners(placements, group, delta, owner, dec)
+                pos = np.concatenate([placements[r].run.trusted + placements[r].shift + d for r in group
+                                      for d in (0, delta)])
+                pos = pos[(pos >= 0) & (pos < n)]
+                keys = np.unique(np.concatenate([pos, pos + cols]))
+                s0, c0 = _pair_cost(keys, owner, dec, tops, bottoms, cols)
+                s1, c1 = _pair_cost(keys, o2, d2, tops, bottoms, cols)
+                if c1 and c1 >= CROSS_PAIRS * c0 and s1 / c1 <= s0 / max(c0, 1) - CROSS_GAIN:
+                    for r in group:
+                        placements[r] = replace(placements[r], shift=placements[r].shift + delta)
+                        deltas[r] = 0
+                    owner, dec = o2, d2
+                    moved += len(group)
+                    break
         total += moved
         if not moved:
             break
+    _unsplit(placements, original, cut_from)
     return total
+
+
+def _unsplit(placements: list[Placement], original: list[Placement], cut_from: list[int]) -> None:
+    """Runs :func:`_split_by_hint` cut whose pieces all stayed where they were, whole again."""
+    out: list[Placement] = []
+    k = 0
+    while k < len(placements):
+        q = k
+        while q + 1 < len(placements) and cut_from[q + 1] == cut_from[k]:
+            q += 1
+        whole = original[cut_from[k]]
+        if q > k and all(placements[j].shift == whole.shift for j in range(k, q + 1)):
+            out.append(whole)
+        else:
+            out += placements[k:q + 1]
+        k = q + 1
+    placements[:] = out
+
+
+def _split_by_hint(pl: Placement, hint: np.ndarray, opts: RunOptions) -> list[Placement]:
+    """``pl`` cut in two where the other SCA's places step from one delta to another
+    (:func:`_delta_of`), each piece ``CROSS_PIECE`` trusted MCUs or more and the two deltas
+    covering ``CROSS_AGREE`` of the MCUs it placed: it found a silent break the guided SCA left
+    inside the run. ``pl`` alone otherwise."""
+    m = pl.run.trusted
+    if m.size < 2 * CROSS_PIECE:
+        return [pl]
+    h = hint[m]
+    seen = h >= 0
+    if seen.sum() < CROSS_COVER * m.size:
+        return [pl]
+    d = np.where(seen, h - m - pl.shift, np.iinfo(np.int64).min)
+    vals, counts = np.unique(d[seen], return_counts=True)
+    if vals.size < 2:
+        return [pl]
+    top = np.argsort(counts)[::-1][:2]
+    a, b = int(vals[top[0]]), int(vals[top[1]])
+    if counts[top[0]] >= CROSS_AGREE * seen.sum() or counts[top].sum() < CROSS_AGREE * seen.sum() or \
+            max(abs(a), abs(b)) > CROSS_DELTA:
+        return [pl]
+    if np.flatnonzero(d == a).mean() > np.flatnonzero(d == b).mean():
+        a, b = b, a
+    # agreement with "a before the cut, b from it on", per cut
+    before = np.concatenate([[0], np.cumsum(d == a)])
+    after = np.concatenate([np.cumsum((d == b)[::-1])[::-1], [0]])
+    agree = before + after
+    cuts = np.arange(CROSS_PIECE, m.size - CROSS_PIECE + 1)
+    if not cuts.size:
+        return [pl]
+    cut = int(cuts[np.argmax(agree[cuts])])
+    if agree[cut] < CROSS_AGREE * seen.sum():
+        return [pl]
+    first, second = split_at(pl.run, cut, int(m[cut]), opts)
+    return [replace(pl, run=first), replace(pl, run=second, anchored=False)]
+
+
+def _moved_owners(placements: list[Placement], group: list[int], delta: int, owner: np.ndarray,
+                  dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``owner`` and ``dec`` (:func:`acir_core.sca.rewrap._owners`) with the runs of ``group``
+    moved by ``delta``."""
+    o2, d2 = owner.copy(), dec.copy()
+    o2[np.isin(o2, group)] = -1
+    for r in group:
+        pl = placements[r]
+        _claim(o2, d2, r, pl.run.trusted, pl.shift + delta, pl.first, pl.count)
+    return o2, d2
+
+
+def _bordering(placements: list[Placement], group: list[int], deltas: list[int], fixed: np.ndarray,
+               owner: np.ndarray, cols: int) -> list[int]:
+    """The runs not in ``group`` that border it above or below or follow it or precede it in the
+    decode, that the two SCAs place alike (delta 0) and that may move."""
+    n = owner.size
+    pos = np.concatenate([placements[r].run.trusted + placements[r].shift for r in group])
+    near = np.concatenate([pos - cols, pos + cols])
+    cand = set(np.unique(owner[near[(near >= 0) & (near < n)]]).tolist())
+    cand |= {r - 1 for r in group} | {r + 1 for r in group}
+    inside = set(group)
+    return sorted(r for r in cand if 0 <= r < len(placements) and r not in inside and not deltas[r]
+                  and not fixed[r] and placements[r].run.trusted.size
+                  and placements[r].first == placements[group[0]].first)
 
 
 def _groups(placements: list[Placement], deltas: list[int], owner: np.ndarray, cols: int) -> list[list[int]]:
