@@ -30,7 +30,6 @@ CROSS_PIECE = 8  # trusted MCUs each piece of a run cut where the other SCA's pl
 CROSS_DELTA = 2  # the largest move (MCUs) taken from the other SCA
 CROSS_GAIN = 0.5  # levels the borders around a moved group must cost less once moved (mean per MCU pair)
 CROSS_PAIRS = 0.9  # share of its bordering MCU pairs a group must keep once moved
-CROSS_GROW = 2  # times a group that does not move may take in the runs bordering it
 CROSS_PASSES = 3  # times the groups are formed again after some moved (their neighbours may follow)
 
 
@@ -72,11 +71,9 @@ def crosscheck(placements: list[Placement], hint: np.ndarray, edges: tuple, cols
     with that delta that follow each other in one restart interval (garbage of at most
     ``REWRAP_GAP`` MCUs between them) or border each other above and below. It moves where the
     luma borders of every MCU pair it touches at either place cost ``CROSS_GAIN`` levels less
-    on average moved (:func:`_pair_cost`), keeping ``CROSS_PAIRS`` of those pairs. A group that
-    does not may take in the runs bordering it that the two SCAs place alike (both may have
-    locked in off), ``CROSS_GROW`` times. Groups are formed again after a move,
-    ``CROSS_PASSES`` times at most. ``edges``: (inner, outer) per side and component as for
-    :func:`acir_core.sca.recheck.recheck`. Returns the runs moved."""
+    on average moved (:func:`_pair_cost`), keeping ``CROSS_PAIRS`` of those pairs. Groups are
+    formed again after a move, ``CROSS_PASSES`` times at most. ``edges``: (inner, outer) per
+    side and component as for :func:`acir_core.sca.recheck.recheck`. Returns the runs moved."""
     if hint is None or not hint.size or not len(placements):
         return 0
     tops, bottoms = edges[0][0][:1], edges[1][0][:1]
@@ -97,28 +94,20 @@ def crosscheck(placements: list[Placement], hint: np.ndarray, edges: tuple, cols
         moved = 0
         for group in _groups(placements, deltas, owner, cols):
             delta = deltas[group[0]]
-            for grow in range(CROSS_GROW + 1):
-                if grow:
-                    more = _bordering(placements, group, deltas, fixed, owner, cols)
-                    if not more:
-                        break
-                    group = sorted(group + more)
-                if not _inside([placements[r] for r in group], delta):
-                    break
-                o2, d2 = _moved_owners(placements, group, delta, owner, dec)
-                pos = np.concatenate([placements[r].run.trusted + placements[r].shift + d for r in group
-                                      for d in (0, delta)])
-                pos = pos[(pos >= 0) & (pos < n)]
-                keys = np.unique(np.concatenate([pos, pos + cols]))
-                s0, c0 = _pair_cost(keys, owner, dec, tops, bottoms, cols)
-                s1, c1 = _pair_cost(keys, o2, d2, tops, bottoms, cols)
-                if c1 and c1 >= CROSS_PAIRS * c0 and s1 / c1 <= s0 / max(c0, 1) - CROSS_GAIN:
-                    for r in group:
-                        placements[r] = replace(placements[r], shift=placements[r].shift + delta)
-                        deltas[r] = 0
-                    owner, dec = o2, d2
-                    moved += len(group)
-                    break
+            if not _inside([placements[r] for r in group], delta):
+                continue
+            o2, d2 = _moved_owners(placements, group, delta, owner, dec)
+            pos = np.concatenate([placements[r].run.trusted + placements[r].shift + d
+                                  for r in group for d in (0, delta)])
+            pos = pos[(pos >= 0) & (pos < n)]
+            keys = np.unique(np.concatenate([pos, pos + cols]))
+            s0, c0 = _pair_cost(keys, owner, dec, tops, bottoms, cols)
+            s1, c1 = _pair_cost(keys, o2, d2, tops, bottoms, cols)
+            if c1 and c1 >= CROSS_PAIRS * c0 and s1 / c1 <= s0 / max(c0, 1) - CROSS_GAIN:
+                for r in group:
+                    placements[r] = replace(placements[r], shift=placements[r].shift + delta)
+                owner, dec = o2, d2
+                moved += len(group)
         total += moved
         if not moved:
             break
@@ -190,21 +179,6 @@ def _moved_owners(placements: list[Placement], group: list[int], delta: int, own
         pl = placements[r]
         _claim(o2, d2, r, pl.run.trusted, pl.shift + delta, pl.first, pl.count)
     return o2, d2
-
-
-def _bordering(placements: list[Placement], group: list[int], deltas: list[int], fixed: np.ndarray,
-               owner: np.ndarray, cols: int) -> list[int]:
-    """The runs not in ``group`` that border it above or below or follow it or precede it in the
-    decode, that the two SCAs place alike (delta 0) and that may move."""
-    n = owner.size
-    pos = np.concatenate([placements[r].run.trusted + placements[r].shift for r in group])
-    near = np.concatenate([pos - cols, pos + cols])
-    cand = set(np.unique(owner[near[(near >= 0) & (near < n)]]).tolist())
-    cand |= {r - 1 for r in group} | {r + 1 for r in group}
-    inside = set(group)
-    return sorted(r for r in cand if 0 <= r < len(placements) and r not in inside and not deltas[r]
-                  and not fixed[r] and placements[r].run.trusted.size
-                  and placements[r].first == placements[group[0]].first)
 
 
 def _groups(placements: list[Placement], deltas: list[int], owner: np.ndarray, cols: int) -> list[list[int]]:
