@@ -373,6 +373,14 @@ def _compensate(data: bytes, results: dict, paths: tuple[str, ...]) -> None:
             # the run-tone fit needs 1000 placed MCUs, more than these photos hold: its kernel directly
             from acir_core.sca.runtone import _demeaned
             _demeaned(np.zeros((2, 8)), np.zeros(2, np.int64), np.ones(2))
+            # nor do these photos lock runs in off for the unguided SCA's places to move them
+            from acir_core.sca.crosscheck import _RunTable, _pair_cost
+            from acir_core.sca.dcfit import Placement
+            from acir_core.sca.runs import Run
+            table = _RunTable([Placement(run=Run(0, 2, np.arange(2)), shift=0, dc=(0,), cost=0.0, anchored=True,
+                                         first=0, count=4)])
+            owner, dec = table.owners(4, [0], 1)
+            _pair_cost(np.arange(4), owner, dec, (np.zeros((4, 8)),), (np.zeros((4, 8)),), 2)
             judge(guided.rgb, scan_cell(result.frame, sr.components), guided.thumbnail)
             fill_breaks(guided, result)  # the chosen restoration's breaking precautions (every cell judged here)
             everywhere = np.ones_like(guided.mask)

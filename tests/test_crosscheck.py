@@ -65,13 +65,37 @@ def test_a_group_needs_the_vertical_join(monkeypatch):
     assert crosscheck(pls, TRUE, edges, COLS, held(pls, set()), RunOptions()) == 0
 
 
-def test_held_runs_and_moves_out_of_reach_stay():
+def textured() -> tuple:
+    """Edges of a picture whose columns differ at random: a run an MCU or more aside meets the
+    rows above and below it nowhere (stripes repeat; this does not)."""
+    blocks = blocks_of(120.0)
+    pattern = np.random.default_rng(3).normal(0, 12, (COLS, 8))
+    return edges_of(blocks + pattern[np.arange(N) % COLS][:, None, :])
+
+
+def test_a_held_run_stays_where_the_borders_would_move_it():
+    pls = placed([(0, 60, 1), (60, 230, 0)])  # the first run is held (its interval's start places it)
+    fixed = held(pls, set())
+    assert fixed[0] and crosscheck(list(pls), TRUE, textured(), COLS, fixed, RunOptions()) == 0
+    assert crosscheck(pls, TRUE, textured(), COLS, np.zeros(2, bool), RunOptions()) == 1  # else it moves
+
+
+def test_moves_beyond_cross_delta_are_not_taken(monkeypatch):
     pls = placed([(0, 60, 0), (60, 230, 3)])
-    edges = edges_of(blocks_of(120.0, stripes=10.0))
+    assert crosscheck(list(pls), TRUE, textured(), COLS, held(pls, set()), RunOptions()) == 0
+    monkeypatch.setattr(X, "CROSS_DELTA", 3)
+    assert crosscheck(pls, TRUE, textured(), COLS, held(pls, set()), RunOptions()) == 1
+    assert [pl.shift for pl in pls] == [0, 0]
+
+
+def test_a_run_the_other_sca_placed_in_part_stays(monkeypatch):
+    """A run of which the unguided SCA placed less than ``CROSS_COVER``: its say is too small."""
+    pls = placed([(0, 60, 0), (60, 110, 1), (110, 230, 0)])
     hint = TRUE.copy()
-    hint[:60] += 1  # the anchored run is held whatever the other SCA says
-    assert crosscheck(pls, hint, edges, COLS, held(pls, set()), RunOptions()) == 0  # 3 MCUs: beyond CROSS_DELTA
-    assert [pl.shift for pl in pls] == [0, 3]
+    hint[60:80] = -1  # 60 % of the run placed
+    assert crosscheck(list(pls), hint, textured(), COLS, held(pls, set()), RunOptions()) == 0
+    monkeypatch.setattr(X, "CROSS_COVER", 0.5)
+    assert crosscheck(pls, hint, textured(), COLS, held(pls, set()), RunOptions()) == 1
 
 
 def test_a_run_the_other_sca_did_not_place_stays():
@@ -122,3 +146,35 @@ def test_no_cut_where_the_other_sca_is_of_many_minds():
     hint[40:200:3] += 1
     hint[41:200:3] -= 1
     assert X._split_by_hint(pls[1], hint, RunOptions()) == [pls[1]]
+
+
+def test_compensate_hands_the_unguided_places_to_the_guided_sca_only(monkeypatch):
+    """The engine's route: the unguided SCA's places reach the guided SCA (every scan its own),
+    not an SCA told to work without the thumbnail."""
+    from PIL import Image
+
+    import acir_core.sca.aware_sca as A
+    from acir_core.jpeg.decoder import decode
+    from acir_core.sca.compensate import compensate
+    from tests.conftest import encode_jpeg, photo_like
+
+    rgb = photo_like(640, 480, seed=4)
+    data = bytearray(encode_jpeg(rgb, quality=92))
+    data[int(len(data) * 0.5)] ^= 0x10
+    result = decode(bytes(data), "robust")
+    thumb = np.asarray(Image.fromarray(rgb).resize((160, 120), Image.BOX))
+    seen = []
+    real = A.crosscheck
+
+    def spy(placements, hint, *args):
+        seen.append(hint.copy())
+        return real(placements, hint, *args)
+    monkeypatch.setattr(A, "crosscheck", spy)
+    alone = compensate(result, None, fill="none")
+    assert not seen
+    compensate(result, thumb, reference=alone, guide=False)
+    assert not seen
+    compensate(result, thumb, reference=alone)
+    sr = result.scans[0]
+    expected = reference_positions(alone.sca.segments, sr.mcu_rows * sr.mcu_cols)
+    assert seen and all(np.array_equal(h, expected) for h in seen) and (expected >= 0).mean() > 0.5

@@ -345,7 +345,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.crosscheck and hint is not None and \
-            crosscheck(placements, hint, (run_edges, canvas.outer), cols, held(placements, sound), opts.runs):
+            crosscheck(placements, hint, (run_edges, canvas.outer), cols, held(placements, sound),
+                       opts.runs):
         if opts.shifts.resplit:
             realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
@@ -471,8 +472,7 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
     first_grid = doubt = unsure = None
     owners = []
     for si, sr in enumerate(result.scans):
-        hint = None if reference is None or si else \
-            reference_positions(reference.segments, sr.mcu_rows * sr.mcu_cols)
+        hint = None if reference is None else reference_positions(reference.segments, sr.mcu_rows * sr.mcu_cols, si)
         f, grid, owner, doubted, aside = compensate_scan(si, result, sr, coefs, thumbnail, opts, hint)
         owners.append((len(fixes), owner))
         fixes += f

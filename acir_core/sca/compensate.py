@@ -190,15 +190,15 @@ def compensate(result: DecodeResult, thumbnail: np.ndarray | None, *, method: st
     if result.frame.marker == 0xC2:  # a progressive file: what its scans lost (no runs to place)
         sca = progressive_sca(result, thumbnail if guide and method != "paper" else None)
     else:
-        guided = reference.sca if reference is not None and guide and thumbnail is not None else None
+        unguided = reference.sca if reference is not None and guide and thumbnail is not None else None
         sca = paper_sca(result) if method == "paper" else aware_sca(result, thumbnail if guide else None,
-                                                                    options=options, reference=guided)
+                                                                    options=options, reference=unguided)
         if reference is not None and method == "aware" and guide and thumbnail is not None:
             # the runs it placed show the camera's tone curve: SCA again with the thumbnail toned
             tone = fit_run_tone(thumbnail, result, sca)
             if tone is not None:
                 thumbnail = tone.apply(thumbnail)
-                sca = aware_sca(result, thumbnail, options=options, reference=guided)
+                sca = aware_sca(result, thumbnail, options=options, reference=unguided)
                 note = ", ".join(n for n in (note, f"toned on runs ({tone.before:.1f} -> {tone.after:.1f} levels)")
                                  if n and n != "as stored")
     t1 = time.perf_counter()

@@ -19,9 +19,8 @@ from numba import njit
 
 from acir_core.sca.dcfit import Placement
 from acir_core.sca.options import RunOptions
-from acir_core.sca.recheck import _claim
 from acir_core.sca.resplit import _spread
-from acir_core.sca.rewrap import REWRAP_GAP, _inside, _owners
+from acir_core.sca.rewrap import REWRAP_GAP, _inside
 from acir_core.sca.runs import split_at
 
 CROSS_AGREE = 0.9  # share of a run's MCUs the other SCA placed that must lie the same delta away
@@ -90,13 +89,14 @@ def crosscheck(placements: list[Placement], hint: np.ndarray, edges: tuple, cols
     total = 0
     for _ in range(CROSS_PASSES):
         deltas = [0 if fixed[r] else _delta_of(pl, hint) for r, pl in enumerate(placements)]
-        owner, dec = _owners(placements, n)
+        runs = _RunTable(placements)
+        owner, dec = runs.owners(n)
         moved = 0
         for group in _groups(placements, deltas, owner, cols):
             delta = deltas[group[0]]
             if not _inside([placements[r] for r in group], delta):
                 continue
-            o2, d2 = _moved_owners(placements, group, delta, owner, dec)
+            o2, d2 = runs.owners(n, group, delta)
             pos = np.concatenate([placements[r].run.trusted + placements[r].shift + d
                                   for r in group for d in (0, delta)])
             pos = pos[(pos >= 0) & (pos < n)]
@@ -106,6 +106,7 @@ def crosscheck(placements: list[Placement], hint: np.ndarray, edges: tuple, cols
             if c1 and c1 >= CROSS_PAIRS * c0 and s1 / c1 <= s0 / max(c0, 1) - CROSS_GAIN:
                 for r in group:
                     placements[r] = replace(placements[r], shift=placements[r].shift + delta)
+                runs.shifts[group] += delta
                 owner, dec = o2, d2
                 moved += len(group)
         total += moved
@@ -169,16 +170,41 @@ def _split_by_hint(pl: Placement, hint: np.ndarray, opts: RunOptions) -> list[Pl
     return [replace(pl, run=first), replace(pl, run=second, anchored=False)]
 
 
-def _moved_owners(placements: list[Placement], group: list[int], delta: int, owner: np.ndarray,
-                  dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``owner`` and ``dec`` (:func:`acir_core.sca.rewrap._owners`) with the runs of ``group``
-    moved by ``delta``."""
-    o2, d2 = owner.copy(), dec.copy()
-    o2[np.isin(o2, group)] = -1
-    for r in group:
-        pl = placements[r]
-        _claim(o2, d2, r, pl.run.trusted, pl.shift + delta, pl.first, pl.count)
-    return o2, d2
+class _RunTable:
+    """The runs' MCUs and shifts in flat arrays, for owner maps made in one compiled call (a
+    group is tried dozens of times a photo, each against every run's claim)."""
+
+    def __init__(self, placements: list[Placement]) -> None:
+        sizes = [pl.run.trusted.size for pl in placements]
+        self.trusted = np.concatenate([pl.run.trusted for pl in placements]).astype(np.int64) if placements \
+            else np.zeros(0, np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.shifts = np.array([pl.shift for pl in placements], np.int64)
+        self.firsts = np.array([pl.first for pl in placements], np.int64)
+        self.counts = np.array([pl.count for pl in placements], np.int64)
+
+    def owners(self, n: int, group: list[int] | None = None, delta: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """As :func:`acir_core.sca.rewrap._owners`, with the runs of ``group`` moved by ``delta``."""
+        shifts = self.shifts
+        if group:
+            shifts = shifts.copy()
+            shifts[group] += delta
+        return _owner_map(self.trusted, self.starts, shifts, self.firsts, self.counts, n)
+
+
+@njit(cache=True)
+def _owner_map(trusted, starts, shifts, firsts, counts, n):
+    """Per position, the index of the run placed there (-1: none; the later one where two land)
+    and the decoded MCU it put there."""
+    owner = np.full(n, -1, np.int64)
+    dec = np.zeros(n, np.int64)
+    for r in range(starts.size - 1):
+        for q in range(starts[r], starts[r + 1]):
+            t = trusted[q] + shifts[r]
+            if firsts[r] <= t < firsts[r] + counts[r] and 0 <= t < n:
+                owner[t] = r
+                dec[t] = trusted[q]
+    return owner, dec
 
 
 def _groups(placements: list[Placement], deltas: list[int], owner: np.ndarray, cols: int) -> list[list[int]]:
