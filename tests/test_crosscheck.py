@@ -82,6 +82,7 @@ def test_a_held_run_stays_where_the_borders_would_move_it():
 
 def test_moves_beyond_cross_delta_are_not_taken(monkeypatch):
     pls = placed([(0, 60, 0), (60, 230, 3)])
+    monkeypatch.setattr(X, "CROSS_DELTA", 2)
     assert crosscheck(list(pls), TRUE, textured(), COLS, held(pls, set()), RunOptions()) == 0
     monkeypatch.setattr(X, "CROSS_DELTA", 3)
     assert crosscheck(pls, TRUE, textured(), COLS, held(pls, set()), RunOptions()) == 1

@@ -26,7 +26,7 @@ from acir_core.sca.runs import split_at
 CROSS_AGREE = 0.9  # share of a run's MCUs the other SCA placed that must lie the same delta away
 CROSS_COVER = 0.8  # share of a run's MCUs the other SCA must have placed for the run to count
 CROSS_PIECE = 8  # trusted MCUs each piece of a run cut where the other SCA's places step must keep
-CROSS_DELTA = 2  # the largest move (MCUs) taken from the other SCA
+CROSS_DELTA = 32  # the largest move (MCUs) taken from the other SCA
 CROSS_GAIN = 0.5  # levels the borders around a moved group must cost less once moved (mean per MCU pair)
 CROSS_PAIRS = 0.9  # share of its bordering MCU pairs a group must keep once moved
 CROSS_PASSES = 3  # times the groups are formed again after some moved (their neighbours may follow)
