@@ -25,7 +25,7 @@ from acir_core.sca.runs import split_at
 
 CROSS_AGREE = 0.9  # share of a run's MCUs the other SCA placed that must lie the same delta away
 CROSS_COVER = 0.8  # share of a run's MCUs the other SCA must have placed for the run to count
-CROSS_PIECE = 8  # trusted MCUs each piece of a run cut where the other SCA's places step must keep
+CROSS_PIECE = 8  # trusted MCUs each piece of a run cut where the other SCA's places step must have (before the cut)
 CROSS_DELTA = 32  # the largest move (MCUs) taken from the other SCA
 CROSS_GAIN = 0.5  # levels the borders around a moved group must cost less once moved (mean per MCU pair)
 CROSS_PAIRS = 0.9  # share of its bordering MCU pairs a group must keep once moved
@@ -34,7 +34,8 @@ CROSS_PASSES = 3  # times the groups are formed again after some moved (their ne
 
 def reference_positions(segments, n: int, scan: int = 0) -> np.ndarray:
     """Per decoded MCU of ``scan`` (``n`` of them), where an SCA's trusted runs (its
-    :class:`~acir_core.sca.result.SegmentFix` list ``segments``) put it; -1 where none did."""
+    :class:`~acir_core.sca.result.SegmentFix` list ``segments``) put it, every MCU of a run's range
+    counted (those it left out too: where its pieces meet is where it cut); -1 where none did."""
     pos = np.full(n, -1, np.int64)
     for s in segments:
         if s.scan != scan or not s.confident:
