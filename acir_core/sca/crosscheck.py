@@ -45,17 +45,26 @@ def reference_positions(segments, n: int, scan: int = 0) -> np.ndarray:
     return pos
 
 
-def _delta_of(pl: Placement, hint: np.ndarray) -> int:
-    """The move the other SCA's positions ``hint`` ask of run ``pl`` (0: none, or they do not agree)."""
+def _hint_deltas(pl: Placement, hint: np.ndarray):
+    """Per trusted MCU of run ``pl``, the other SCA's place for it less its own (a sentinel where
+    it has none), whether it has one, and the distinct deltas with their counts; None where it
+    placed fewer than ``CROSS_COVER`` of them."""
     m = pl.run.trusted
-    if not m.size:
-        return 0
     h = hint[m]
     seen = h >= 0
-    if seen.sum() < CROSS_COVER * m.size:
+    if not m.size or seen.sum() < CROSS_COVER * m.size:
+        return None
+    d = np.where(seen, h - m - pl.shift, np.iinfo(np.int64).min)
+    vals, counts = np.unique(d[seen], return_counts=True)
+    return d, seen, vals, counts
+
+
+def _delta_of(pl: Placement, hint: np.ndarray) -> int:
+    """The move the other SCA's positions ``hint`` ask of run ``pl`` (0: none, or they do not agree)."""
+    found = _hint_deltas(pl, hint)
+    if found is None:
         return 0
-    d = h[seen] - (m[seen] + pl.shift)
-    vals, counts = np.unique(d, return_counts=True)
+    _, seen, vals, counts = found
     k = int(np.argmax(counts))
     delta = int(vals[k])
     if counts[k] < CROSS_AGREE * seen.sum() or abs(delta) > CROSS_DELTA:
@@ -140,14 +149,10 @@ def _split_by_hint(pl: Placement, hint: np.ndarray, opts: RunOptions) -> list[Pl
     covering ``CROSS_AGREE`` of the MCUs it placed: it found a silent break the guided SCA left
     inside the run. ``pl`` alone otherwise."""
     m = pl.run.trusted
-    if m.size < 2 * CROSS_PIECE:
+    found = _hint_deltas(pl, hint) if m.size >= 2 * CROSS_PIECE else None
+    if found is None:
         return [pl]
-    h = hint[m]
-    seen = h >= 0
-    if seen.sum() < CROSS_COVER * m.size:
-        return [pl]
-    d = np.where(seen, h - m - pl.shift, np.iinfo(np.int64).min)
-    vals, counts = np.unique(d[seen], return_counts=True)
+    d, seen, vals, counts = found
     if vals.size < 2:
         return [pl]
     top = np.argsort(counts)[::-1][:2]
