@@ -16,6 +16,8 @@ import numpy as np
 from numba import njit
 from PIL import Image
 
+from acir_core.bands import over_rows
+
 BAR_LEVEL = 48.0  # mean luma under which a strip the aspect says is a bar counts as one
 BAR_LINE = 8.0  # mean luma under which a line beside a bar counts as bar too ...
 BAR_RING = 64.0  # ... if none of it is brighter than this (JPEG ringing along the bar's edge)
@@ -47,20 +49,21 @@ class FramedThumbnail:
 def luma(rgb: np.ndarray) -> np.ndarray:
     """Luma (BT.601 weights, 0-255 scale) as float32: what the thumbnail checks compare."""
     if rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3:
-        return _luma_u8(np.ascontiguousarray(rgb))
+        rgb = np.ascontiguousarray(rgb)
+        out = np.empty(rgb.shape[:2], np.float32)
+        over_rows(lambda a, b: _luma_u8(rgb[a:b], out[a:b]), rgb.shape[0], min_rows=64)
+        return out
     a = rgb.astype(np.float32)
     return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
 
 
-@njit(cache=True)
-def _luma_u8(rgb: np.ndarray) -> np.ndarray:
+@njit(cache=True, nogil=True)
+def _luma_u8(rgb: np.ndarray, out: np.ndarray) -> None:
     h, w = rgb.shape[0], rgb.shape[1]
-    out = np.empty((h, w), np.float32)
     for i in range(h):
         for j in range(w):
             out[i, j] = (np.float32(0.299) * np.float32(rgb[i, j, 0]) + np.float32(0.587) * np.float32(rgb[i, j, 1])
                          + np.float32(0.114) * np.float32(rgb[i, j, 2]))
-    return out
 
 
 def _turn(rgb: np.ndarray, rotation: int) -> np.ndarray:

@@ -22,7 +22,7 @@ FIX_1_40200, FIX_1_77200 = _fix(1.40200), _fix(1.77200)
 FIX_0_71414, FIX_0_34414 = _fix(0.71414), _fix(0.34414)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ycc_to_rgb(y, cb, cr, out):
     """``out`` (H, W, 3) C-contiguous uint8 from the (H, W) uint8 planes. Every intermediate fits
     in 32 bits (|FIX · (x − 128)| < 2^24), which is what lets it run in wide vector lanes."""

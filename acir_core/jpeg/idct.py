@@ -94,7 +94,7 @@ def _idct_block(blk, qt, limit, ws, out, y0, x0):
             out[y, x0 + c] = limit[((o[c] + half2) >> sh2) & 1023]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def idct_islow_plane(coefs, qt, rows, cols, limit, out):
     """IDCT every block of a component: ``coefs`` (rows*cols, 64) int16 natural order, ``qt`` (64,)
     int32 natural order, into ``out`` (rows*8, cols*8) uint8."""
@@ -104,7 +104,7 @@ def idct_islow_plane(coefs, qt, rows, cols, limit, out):
         _idct_block(coefs[bi], qt, limit, ws, out, by * 8, (bi - by * cols) * 8)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def idct_changed_blocks(coefs, words, kept_words, valid, qt, limit, out) -> int:
     """IDCT of the blocks of ``coefs`` (rows, cols, 64) that differ from the kept coefficients
     (those ``out`` (rows*8, cols*8) shows where ``valid``), which then take their place. ``words``

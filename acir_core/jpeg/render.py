@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from acir_core.bands import over_rows
 from acir_core.jpeg.color import ycc_to_rgb
 from acir_core.jpeg.idct import RANGE_LIMIT, idct_changed_blocks, idct_islow_plane
 from acir_core.jpeg.smoothing import smoothed
@@ -21,7 +22,12 @@ def component_plane(coefs: np.ndarray, qt: np.ndarray) -> np.ndarray:
     rows, cols = coefs.shape[:2]
     out = np.empty((rows * 8, cols * 8), np.uint8)
     flat = np.ascontiguousarray(coefs.reshape(rows * cols, 64), dtype=np.int16)
-    idct_islow_plane(flat, np.ascontiguousarray(qt, dtype=np.int64), rows, cols, RANGE_LIMIT, out)
+    qt = np.ascontiguousarray(qt, dtype=np.int64)
+
+    def band(lo: int, hi: int) -> None:
+        idct_islow_plane(flat[lo * cols: hi * cols], qt, hi - lo, cols, RANGE_LIMIT, out[8 * lo: 8 * hi])
+
+    over_rows(band, rows, min_rows=4)
     return out
 
 
@@ -49,10 +55,16 @@ class SamplePlanes:
         transforming the blocks there that changed."""
         grid = np.ascontiguousarray(coefs[b0:b1], dtype=np.int16)
         # blocks compare as 16 uint64 words: views made here, where they are free, not in the kernel
-        idct_changed_blocks(grid, grid.view(np.uint64), self.kept[ci][b0:b1].view(np.uint64),
-                            self.valid[ci][b0:b1], np.ascontiguousarray(qt, dtype=np.int64).reshape(64), RANGE_LIMIT,
-                            self.samples[ci][8 * b0: 8 * b1])
-        return self.samples[ci][8 * b0: 8 * b1]
+        words, kept = grid.view(np.uint64), self.kept[ci][b0:b1].view(np.uint64)
+        valid, samples = self.valid[ci][b0:b1], self.samples[ci][8 * b0: 8 * b1]
+        qt = np.ascontiguousarray(qt, dtype=np.int64).reshape(64)
+
+        def band(lo: int, hi: int) -> None:
+            idct_changed_blocks(grid[lo:hi], words[lo:hi], kept[lo:hi], valid[lo:hi], qt, RANGE_LIMIT,
+                                samples[8 * lo: 8 * hi])
+
+        over_rows(band, b1 - b0, min_rows=4)
+        return samples
 
 
 def render(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tuple[np.ndarray, ...],
@@ -161,5 +173,6 @@ def _render_band(frame: Frame, coefficients: tuple[np.ndarray, ...], qtables: tu
     if frame.color == "rgb":
         return np.ascontiguousarray(np.stack(planes, axis=-1))
     out = np.empty((y1 - y0, frame.width, 3), np.uint8)
-    ycc_to_rgb(planes[0], planes[1], planes[2], out)
+    y, cb, cr = planes
+    over_rows(lambda a, b: ycc_to_rgb(y[a:b], cb[a:b], cr[a:b], out[a:b]), y1 - y0)
     return out

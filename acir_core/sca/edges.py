@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 from PIL import Image
 
+from acir_core.bands import over_rows
 from acir_core.jpeg.decoder import DecodeResult, ScanResult
 from acir_core.sca.thumbmodel import jfif_planes
 
@@ -71,6 +72,19 @@ class Edges:
         return cls(*edge_lines(mcus, np.asarray(qt, np.float64).reshape(64), DCT.astype(np.float64)))
 
 
+def edge_lines(mcus: np.ndarray, qt: np.ndarray, dct: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(top, top2, bottom, bottom2, left, left2, right, right2, mean) of every MCU (N, v, h, 64
+    coefficients): :func:`_edge_lines_into` over bands of MCUs on the cores (:mod:`acir_core.bands`)."""
+    n, v, h, _ = mcus.shape
+    rows = [np.empty((n, 8 * h)) for _ in range(4)]
+    cols = [np.empty((n, 8 * v)) for _ in range(4)]
+    mean = np.empty(n)
+    lines = rows + cols
+    over_rows(lambda a, b: _edge_lines_into(mcus[a:b], qt, dct, *(x[a:b] for x in lines), mean[a:b]), n,
+              min_rows=256)
+    return (*lines, mean)
+
+
 @njit(cache=True)
 def _extremes(top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray):
     """:meth:`Edges.extremes`, one pass over each MCU's four lines."""
@@ -86,23 +100,15 @@ def _extremes(top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.n
     return hi, lo
 
 
-@njit(cache=True)
-def edge_lines(mcus: np.ndarray, qt: np.ndarray, dct: np.ndarray):
+@njit(cache=True, nogil=True)
+def _edge_lines_into(mcus, qt, dct, top, top2, bottom, bottom2, left, left2, right, right2, mean) -> None:
     """The border lines and means of every MCU (N, v, h, 64 coefficients) by the float IDCT,
     computed for those lines alone: a sample row y of a block is Σ_w (Σ_u D[u,y]·X[u,w])·D[w,x],
     a column the same the other way, so a line costs two 8×8 passes instead of the block's
     whole transform, and coefficient rows and columns past the last nonzero one are skipped
     (their terms are exact zeros: the sums are the same). A block's mean is its DC·q/8."""
     n, v, h, _ = mcus.shape
-    top = np.empty((n, 8 * h))
-    top2 = np.empty((n, 8 * h))
-    bottom = np.empty((n, 8 * h))
-    bottom2 = np.empty((n, 8 * h))
-    left = np.empty((n, 8 * v))
-    left2 = np.empty((n, 8 * v))
-    right = np.empty((n, 8 * v))
-    right2 = np.empty((n, 8 * v))
-    mean = np.full(n, 128.0)
+    mean[:] = 128.0
     x = np.empty((8, 8))
     part = np.empty(8)
     for i in range(n):
@@ -145,7 +151,6 @@ def edge_lines(mcus: np.ndarray, qt: np.ndarray, dct: np.ndarray):
                         for u in range(last_u + 1):
                             s += dct[u, y] * part[u]
                         line[i, a * 8 + y] = s
-    return top, top2, bottom, bottom2, left, left2, right, right2, mean
 
 
 def thumb_means(thumb: np.ndarray, result: DecodeResult, sr: ScanResult, comps) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from acir_core.bands import over_rows
 from acir_core.thumbframe import luma, reduce_to
 
 WRAP_RATIO = 4.0  # times the row's median seam a row's first or last boundary must exceed ...
@@ -82,13 +83,21 @@ def _seam_sums(y: np.ndarray, ch: int, cw: int) -> tuple[float, int, int]:
     return total, broken, count
 
 
-@njit(cache=True)
 def _flat_share(y: np.ndarray, ch: int, cw: int, clip: float) -> float:
     """Share of the whole ``ch``×``cw`` cells of ``y`` whose standard deviation is under 0.75,
-    except those whose mean lies within ``clip`` levels of 0 or 255."""
+    except those whose mean lies within ``clip`` levels of 0 or 255 (bands of cell rows on the
+    cores: :mod:`acir_core.bands`)."""
     rows, cols = y.shape[0] // ch, y.shape[1] // cw
     if rows == 0 or cols == 0:
         return 0.0
+    counts = over_rows(lambda a, b: _flat_cells(y[a * ch: b * ch], ch, cw, clip), rows, min_rows=4)
+    return sum(counts) / (rows * cols)
+
+
+@njit(cache=True, nogil=True)
+def _flat_cells(y: np.ndarray, ch: int, cw: int, clip: float) -> int:
+    """How many whole cells of ``y`` :func:`_flat_share` counts as flat."""
+    rows, cols = y.shape[0] // ch, y.shape[1] // cw
     flat = 0
     n = ch * cw
     for br in range(rows):
@@ -105,7 +114,7 @@ def _flat_share(y: np.ndarray, ch: int, cw: int, clip: float) -> float:
                     v += d * d
             if v / n < 0.5625 and clip < mean < 255.0 - clip:
                 flat += 1
-    return flat / (rows * cols)
+    return flat
 
 
 @njit(cache=True)

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 from PIL import Image
 
+from acir_core.bands import over_rows
 from acir_core.sca.resize import bicubic_resize
 from acir_core.sca.thumbmodel import JFIF_YCC
 
@@ -94,10 +95,15 @@ def window_reduce(a: np.ndarray, r: int, fn) -> np.ndarray:
 
 
 def dilate(mask: np.ndarray, r: int) -> np.ndarray:
-    """Binary dilation by a (2r+1)² square: shifted copies for small ``r``, running sums (time
+    """Binary dilation by a (2r+1)² square: sliding counts for small ``r``, running sums (time
     independent of ``r``) for the large ones inpainting a big hole needs."""
-    if r <= 8:
-        return _dilate_small(np.ascontiguousarray(mask, np.bool_), r)
+    if r <= 8:  # along rows, then along columns, in bands on the cores (acir_core.bands)
+        mask = np.ascontiguousarray(mask, np.bool_)
+        h, w = mask.shape
+        rows, out = np.empty((h, w), np.bool_), np.empty((h, w), np.bool_)
+        over_rows(lambda a, b: _dilate_rows(mask[a:b], r, rows[a:b]), h, min_rows=64)
+        over_rows(lambda a, b: _dilate_columns(rows[:, a:b], r, out[:, a:b]), w, min_rows=64)
+        return out
     out = mask
     for axis in (0, 1):
         n = out.shape[axis]
@@ -126,15 +132,18 @@ def _dilate_row(mask: np.ndarray, i: int, r: int, out: np.ndarray) -> None:
         out[i, j] = count > 0
 
 
-@njit(cache=True)
-def _dilate_small(mask: np.ndarray, r: int) -> np.ndarray:
-    """:func:`dilate` for small ``r``: along rows, then along columns, counting the set pixels
-    in a sliding window (no full-size temporaries)."""
-    h, w = mask.shape
-    rows = np.zeros((h, w), np.bool_)
-    for i in range(h):
-        _dilate_row(mask, i, r, rows)
-    out = np.zeros((h, w), np.bool_)
+@njit(cache=True, nogil=True)
+def _dilate_rows(mask: np.ndarray, r: int, out: np.ndarray) -> None:
+    """Every row of ``mask`` dilated along itself by ``r`` into ``out``."""
+    for i in range(mask.shape[0]):
+        _dilate_row(mask, i, r, out)
+
+
+@njit(cache=True, nogil=True)
+def _dilate_columns(rows: np.ndarray, r: int, out: np.ndarray) -> None:
+    """Every column of ``rows`` dilated along itself by ``r`` into ``out``, counting the set
+    pixels in a sliding window (no full-size temporaries)."""
+    h, w = rows.shape
     counts = np.zeros(w, np.int32)
     for i in range(min(r, h)):
         for j in range(w):
@@ -148,7 +157,6 @@ def _dilate_small(mask: np.ndarray, r: int) -> np.ndarray:
                 counts[j] -= rows[i - r - 1, j]
         for j in range(w):
             out[i, j] = counts[j] > 0
-    return out
 
 
 def ring(mask: np.ndarray, width: int) -> np.ndarray:
@@ -372,14 +380,16 @@ def thumbnail_spread(rgb: np.ndarray, mask: np.ndarray, thumb_up: np.ndarray, ce
     rows, cols = mask.shape[0] // ch, mask.shape[1] // cw
     if not rows or not cols:
         return None
-    apart = _trusted_apart(np.ascontiguousarray(rgb), np.ascontiguousarray(thumb_up), np.ascontiguousarray(mask),
-                           ch, cw, rows, cols)
+    rgb, thumb_up, mask = (np.ascontiguousarray(a) for a in (rgb, thumb_up, mask))
+    apart = np.concatenate(over_rows(lambda a, b: _trusted_apart(rgb[a * ch: b * ch], thumb_up[a * ch: b * ch],
+                                                                 mask[a * ch: b * ch], ch, cw, b - a, cols),
+                                     rows, min_rows=4))
     if apart.size < AGREE_CELLS:
         return None
     return float(np.quantile(apart, AGREE_SHARE))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _trusted_apart(rgb: np.ndarray, ref: np.ndarray, mask: np.ndarray, ch: int, cw: int, rows: int,
                    cols: int) -> np.ndarray:
     """Per whole ``ch`` × ``cw`` cell with no pixel in ``mask`` (row-major): how far its JFIF

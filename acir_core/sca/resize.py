@@ -19,6 +19,8 @@ import numpy as np
 import PIL
 from numba import njit
 
+from acir_core.bands import over_rows
+
 _BITS = 22  # Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2
 _PILLOW_MAJOR = int(PIL.__version__.split(".")[0])
 _BAND = 16  # image rows turned on their side at once: 48 byte lanes, summed in int32
@@ -76,7 +78,7 @@ def _clip8(v: int) -> int:
     return v >> _BITS
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _row_pass(src: np.ndarray, lo: int, hi: int, first: np.ndarray, count: np.ndarray, taps: np.ndarray,
               out: np.ndarray) -> None:
     """Rows ``lo:hi`` of ``src`` (H, W, 3) reduced along the row into ``out`` (H, n_out, 3)."""
@@ -111,13 +113,13 @@ def _row_pass(src: np.ndarray, lo: int, hi: int, first: np.ndarray, count: np.nd
                     out[y0 + r, o, c] = _clip8(acc[r * 3 + c])
 
 
-@njit(cache=True)
-def _column_pass(src: np.ndarray, first: np.ndarray, count: np.ndarray, taps: np.ndarray) -> np.ndarray:
-    """``src`` (H, W, 3) reduced along the columns to (n_out, W, 3)."""
+@njit(cache=True, nogil=True)
+def _column_pass(src: np.ndarray, first: np.ndarray, count: np.ndarray, taps: np.ndarray, out: np.ndarray,
+                 lo: int, hi: int) -> None:
+    """Output rows ``lo:hi`` of ``src`` (H, W, 3) reduced along the columns into ``out`` (n_out, W, 3)."""
     _, w, _ = src.shape
-    out = np.empty((taps.shape[0], w, 3), np.uint8)
     acc = np.empty((w, 3), np.int32)
-    for o in range(taps.shape[0]):
+    for o in range(lo, hi):
         acc[:] = 1 << (_BITS - 1)
         for y in range(count[o]):
             k = taps[o, y]
@@ -128,7 +130,6 @@ def _column_pass(src: np.ndarray, first: np.ndarray, count: np.ndarray, taps: np
         for x in range(w):
             for c in range(3):
                 out[o, x, c] = _clip8(acc[x, c])
-    return out
 
 
 def reduce_rows(rgb: np.ndarray, width: int, out: np.ndarray | None = None, lo: int = 0,
@@ -144,14 +145,17 @@ def reduce_rows(rgb: np.ndarray, width: int, out: np.ndarray | None = None, lo: 
     src = np.ascontiguousarray(rgb, np.uint8)
     if not src.flags.writeable:  # numba compiles a read-only array as another type: copy instead
         src = src.copy()
-    _row_pass(src, lo, hi, first, count, taps, out)
+    over_rows(lambda a, b: _row_pass(src, lo + a, lo + b, first, count, taps, out), hi - lo, min_rows=32)
     return out
 
 
 def reduce_columns(rows: np.ndarray, height: int) -> np.ndarray:
     """Pillow's second pass: the columns of ``rows`` (H, W, 3 uint8) reduced to ``height``."""
     first, count, taps = integer_taps(rows.shape[0], height)
-    return _column_pass(np.ascontiguousarray(rows, np.uint8), first, count, taps)
+    src = np.ascontiguousarray(rows, np.uint8)
+    out = np.empty((height, src.shape[1], 3), np.uint8)
+    over_rows(lambda a, b: _column_pass(src, first, count, taps, out, a, b), height, min_rows=8)
+    return out
 
 
 def _columns_first(w: int, h: int, width: int, height: int) -> bool:
