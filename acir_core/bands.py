@@ -3,8 +3,10 @@
 The pixel kernels (IDCT, colour conversion, MCU edges, luma, masks) are compiled without the
 GIL and treat each row independently, so the rows can be split among the machine's cores and
 each band computed exactly as the whole would have been: the output is the same bit for bit.
-``ACIR_THREADS`` sets how many threads (default: the cores this process may use); 1 runs
-everything on the calling thread, as a pipeline worker with one process per core may want.
+``ACIR_THREADS`` sets how many threads (default: the cores this process may use, or what
+:func:`set_threads` says: ``acir restore --jobs N`` gives each of its N workers its share of the
+cores); 1 runs everything on the calling thread, as a pipeline worker with one process per core
+may want.
 """
 from __future__ import annotations
 
@@ -22,16 +24,27 @@ _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
 _pool_size = 0
 _inside = threading.local()  # set on the pool's threads: a band never splits again
+_default: int | None = None  # set_threads's count
+
+
+def set_threads(n: int | None) -> None:
+    """The threads a photo's kernels use where ``ACIR_THREADS`` does not say (None: the usable
+    cores): a process that shares the machine with others of its kind takes its share."""
+    global _default
+    _default = None if n is None else max(1, int(n))
 
 
 def threads() -> int:
-    """How many threads a photo's kernels use: ``ACIR_THREADS`` or the usable cores (≥ 1)."""
+    """How many threads a photo's kernels use: ``ACIR_THREADS``, else :func:`set_threads`'s
+    count, else the usable cores (≥ 1)."""
     env = os.environ.get("ACIR_THREADS", "").strip()
     if env:
         try:
             return max(1, int(env))
         except ValueError:
             pass
+    if _default is not None:
+        return _default
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

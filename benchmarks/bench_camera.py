@@ -179,17 +179,19 @@ def run_pool(run_case, tasks: list[dict], jobs: int, line) -> list[dict]:
     """Every task through ``run_case`` in ``jobs`` spawned workers (kernels warmed up first),
     printing ``line(row)`` for each as it comes back; the rows in the order they finished."""
     rows = []
-    with mp.get_context("spawn").Pool(jobs, initializer=_init_worker) as pool:
+    with mp.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(jobs,)) as pool:
         for row in pool.imap_unordered(run_case, tasks):
             rows.append(row)
             print(f"[{len(rows)}/{len(tasks)}] {line(row)}", flush=True)
     return rows
 
 
-def _init_worker() -> None:
+def _init_worker(jobs: int) -> None:
     from acir_core.jit import warm_up
     from acir_core.process import tune_process
-    tune_process()  # as every acir entry point and pipeline worker does (acir_core.process)
+    # as every acir entry point and pipeline worker does (acir_core.process), with its share of
+    # the cores as `acir restore --jobs` gives it
+    tune_process(max(1, (os.cpu_count() or 1) // jobs))
     warm_up()
 
 

@@ -44,6 +44,22 @@ def test_threads_reads_the_environment(monkeypatch):
     assert bands.threads() >= 1  # not a number: the cores, not a crash
 
 
+def test_a_process_takes_its_share_unless_the_environment_says(monkeypatch):
+    from acir_core.process import tune_process
+
+    monkeypatch.delenv("ACIR_THREADS", raising=False)
+    try:
+        tune_process(1)
+        assert bands.threads() == 1
+        assert bands.over_rows(lambda lo, hi: (lo, hi), 1000, 16) == [(0, 1000)]
+        monkeypatch.setenv("ACIR_THREADS", "4")
+        assert bands.threads() == 4
+    finally:
+        bands.set_threads(None)
+    monkeypatch.delenv("ACIR_THREADS")
+    assert bands.threads() >= 1
+
+
 def test_over_rows_uses_several_threads_and_keeps_band_order(threads):
     seen = []
 

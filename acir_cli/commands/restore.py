@@ -56,7 +56,7 @@ _STATE: dict = {}
 def _init_worker(opts, threads: int) -> None:
     from acir_core.process import tune_process
 
-    tune_process()
+    tune_process(threads)  # each of --jobs workers its share of the cores
     _STATE.update(opts=opts, network=None)
     if opts.stage == "gca":
         from acir_engine.network import load_network

@@ -54,7 +54,7 @@ class OnTheFlyCrops(Dataset):
         return self._prepared[i]
 
     def __getitem__(self, i: int) -> list[dict]:
-        tune_process()  # one DataLoader worker per core: BLAS threads would only spin
+        tune_process(1)  # one DataLoader worker per core: more threads would only spin
         rng = np.random.default_rng([self.seed, self.epoch, i])
         p = self._prepare(i)
         cfg = self.styles[i // len(self.uris)]
