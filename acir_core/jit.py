@@ -381,6 +381,9 @@ def _compensate(data: bytes, results: dict, paths: tuple[str, ...]) -> None:
                                          first=0, count=4)])
             owner, dec = table.owners(4, [0], 1)
             _pair_cost(np.arange(4), owner, dec, (np.zeros((4, 8)),), (np.zeros((4, 8)),), 2)
+            # nor break in the scan's first row where the thumbnail is asked
+            from acir_core.sca.runs import step_here
+            step_here(np.zeros((16, 3)), 8)
             judge(guided.rgb, scan_cell(result.frame, sr.components), guided.thumbnail)
             fill_breaks(guided, result)  # the chosen restoration's breaking precautions (every cell judged here)
             everywhere = np.ones_like(guided.mask)

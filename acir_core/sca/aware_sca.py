@@ -43,8 +43,8 @@ from acir_core.sca.rewrap import held, rewrap
 from acir_core.sca.unsure import unsure_runs
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.crosscheck import crosscheck, reference_positions
-from acir_core.sca.runs import (Run, edge_step, owes_break, runs_of_segment, split_owed, split_pulse, split_silent,
-                                split_step, top_steps, unsettled)
+from acir_core.sca.runs import (Run, edge_step, owes_break, runs_of_segment, split_first_row, split_owed,
+                                split_pulse, split_silent, split_step, top_steps, unsettled)
 from acir_core.sca.shifts import INF, Canvas, held_path, pin_end, search_runs
 from acir_core.sca.unfit import SegmentSearch, split_unfit
 from acir_core.sca.vouch import cleared, position_maps, vouched
@@ -163,6 +163,9 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 confirm = confirmer(run_edges[0], canvas.outer[0], units, cols, opts.runs)
                 runs = [piece for run in runs for piece in split_silent(run, offsets, units, opts.runs,
                                                                         confirm=confirm)]
+                if f == 0 and runs:  # nothing above the scan's first row to show a break in it
+                    runs = split_first_row(runs[0], run_edges[1][0], canvas.outer[1][0], offsets, units, cols,
+                                           opts.runs) + runs[1:]
         runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs, offsets)]
         owed = owes_break(sr, f, cnt, extra, final_shift) and len(runs) == 1 and not whole
         if owed:  # a silent break is in its one run: find where

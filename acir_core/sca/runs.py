@@ -122,33 +122,57 @@ def unsettled(sr: ScanResult, n: int, opts: RunOptions) -> np.ndarray:
 
 
 @njit(cache=True)
+def _clipped_sums(z: np.ndarray):
+    """Per component of ``z`` (N, K): running sums of the values clipped to 6 robust spreads of
+    their median (N + 1, K), and that spread."""
+    n, k_n = z.shape
+    mad = np.empty(k_n)
+    cs = np.zeros((n + 1, k_n))
+    for k in range(k_n):
+        col = z[:, k].copy()
+        med = median(col, 0.5)
+        mad[k] = median(np.abs(col - med), 0.25) + 0.25
+        lo, hi = med - 6 * mad[k], med + 6 * mad[k]
+        for i in range(n):
+            cs[i + 1, k] = cs[i, k] + min(max(col[i], lo), hi)
+    return cs, mad
+
+
+@njit(cache=True)
+def _step_at(cs: np.ndarray, mad: np.ndarray, p: int) -> tuple[float, float]:
+    """The step at ``p`` of :func:`_clipped_sums`: in standard errors (largest over components)
+    and its largest jump."""
+    n, k_n = cs.shape[0] - 1, cs.shape[1]
+    se = np.sqrt(p * (n - p) / n)
+    score, top = -1.0, 0.0
+    for k in range(k_n):
+        jump = abs((cs[n, k] - cs[p, k]) / (n - p) - cs[p, k] / p)
+        score = max(score, jump / mad[k] * se)
+        top = max(top, jump)
+    return score, top
+
+
+@njit(cache=True)
 def step_scan(z: np.ndarray, min_split: int):
     """The likeliest single step in a run's offsets ``z`` (N, K): per split point p (at least
     ``min_split`` from either end), the difference of the means after and before (values clipped
     to 6 robust spreads of their median), in standard errors, largest over components. Returns
     the best p, its score, and its largest jump (DC units)."""
-    n, k_n = z.shape
-    med = np.empty(k_n)
-    mad = np.empty(k_n)
-    cs = np.zeros((n + 1, k_n))
-    for k in range(k_n):
-        col = z[:, k].copy()
-        med[k] = median(col, 0.5)
-        mad[k] = median(np.abs(col - med[k]), 0.25) + 0.25
-        lo, hi = med[k] - 6 * mad[k], med[k] + 6 * mad[k]
-        for i in range(n):
-            cs[i + 1, k] = cs[i, k] + min(max(col[i], lo), hi)
+    cs, mad = _clipped_sums(z)
+    n = z.shape[0]
     best_p, best, best_jump = min_split, -1.0, 0.0
     for p in range(min_split, n - min_split + 1):
-        se = np.sqrt(p * (n - p) / n)
-        score, top = -1.0, 0.0
-        for k in range(k_n):
-            jump = abs((cs[n, k] - cs[p, k]) / (n - p) - cs[p, k] / p)
-            score = max(score, jump / mad[k] * se)
-            top = max(top, jump)
+        score, top = _step_at(cs, mad, p)
         if score > best:
             best_p, best, best_jump = p, score, top
     return best_p, best, best_jump
+
+
+@njit(cache=True)
+def step_here(z: np.ndarray, p: int) -> tuple[float, float]:
+    """:func:`step_scan`'s score and jump for a step at ``p`` alone."""
+    cs, mad = _clipped_sums(z)
+    return _step_at(cs, mad, p)
 
 
 def split_at(run: Run, cut: int, cut_mcu: int, opts: RunOptions) -> tuple[Run, Run]:
@@ -190,6 +214,69 @@ def split_silent(run: Run, offsets: np.ndarray | None, units: list[float], opts:
     a, b = split_at(run, cut, int(m[cut]), opts)
     return (split_silent(a, offsets, units, opts, depth + 1, confirm)
             + split_silent(b, offsets, units, opts, depth + 1, confirm))
+
+
+FIRST_ROW_PIECE = 8  # trusted MCUs either side of a break in the scan's first row
+FIRST_ROW_RATIO = 6.0  # times the run's median step across its MCU joins the break's must be ...
+FIRST_ROW_LEVELS = 8.0  # ... and this many levels above it
+FIRST_ROW_SCORE = 2.0  # standard errors the thumbnail's step there must reach
+FIRST_ROW_SHIFTS = (-2, -1, 1, 2)  # MCUs aside the tail's rows may wrap
+FIRST_ROW_WRAP = 2.0  # times its joins where they wrap as it lies its joins there must break
+
+
+def join_steps(lefts: np.ndarray, rights: np.ndarray, mcus: np.ndarray) -> np.ndarray:
+    """Per decoded MCU of ``mcus``: how far its left edge (extrapolated in, ``lefts``) and the
+    right edge of the MCU decoded just before it (extrapolated out, ``rights``) differ in shape:
+    the mean absolute deviation of the steps across the join from their mean (a DC step there
+    says nothing)."""
+    d = lefts[mcus] - rights[mcus - 1]
+    return np.abs(d - d.mean(axis=1, keepdims=True)).mean(axis=1)
+
+
+def split_first_row(run: Run, lefts: np.ndarray, rights: np.ndarray, offsets: np.ndarray | None,
+                    units: list[float], cols: int, opts: RunOptions) -> list[Run]:
+    """The scan's first run cut at a silent break in its first row that gained or lost MCUs:
+    nothing lies above that row, so no rule that reads the rows around a break sees it, and the
+    run is never held against the thumbnail; the rest of the run sits off, its DC predictor
+    changed, and the runs decoded after it follow it. The break is the join between MCUs
+    decoded one after the other (in one image row) whose shapes differ most (``join_steps`` of
+    the luma edges ``lefts`` / ``rights``), at least ``FIRST_ROW_RATIO`` times and
+    ``FIRST_ROW_LEVELS`` above the run's median join, ``FIRST_ROW_PIECE`` trusted MCUs from
+    either end, where the thumbnail's level (``offsets`` as :func:`split_silent`) steps too, by
+    ``FIRST_ROW_SCORE`` standard errors and ``split_jump``; and the tail's own row wraps must
+    show it off: its joins where its rows would wrap an MCU or two aside (``FIRST_ROW_SHIFTS``)
+    break ``FIRST_ROW_WRAP`` times more than where they wrap as it lies. Without a thumbnail the
+    run stays whole: a tail in the first row then has nothing to place it by."""
+    m = run.trusted
+    if run.first != 0 or offsets is None or m.size < 4 * FIRST_ROW_PIECE:
+        return [run]
+    q = np.arange(1, m.size)
+    q = q[m[q] == m[q - 1] + 1]  # joins of MCUs decoded one after the other
+    if q.size < 2 * FIRST_ROW_PIECE:
+        return [run]
+    steps = join_steps(lefts, rights, m[q])
+    inside = (m[q] % cols != 0) & (q >= FIRST_ROW_PIECE) & (q <= m.size - FIRST_ROW_PIECE) & (m[q] < cols)
+    base = float(np.median(steps[m[q] % cols != 0]))
+    if not inside.any():
+        return [run]
+    k = int(np.argmax(np.where(inside, steps, -np.inf)))
+    if steps[k] < FIRST_ROW_RATIO * base or steps[k] < base + FIRST_ROW_LEVELS:
+        return [run]
+    cut = int(q[k])
+    tail = m[q] > m[cut] + opts.skip_mcus + 1
+
+    def wraps(d: int) -> float:
+        at = tail & ((m[q] + d) % cols == 0)
+        return float(steps[at].mean()) if at.any() else np.nan
+
+    here = wraps(0)
+    aside = max((wraps(d) for d in FIRST_ROW_SHIFTS), key=lambda v: -np.inf if np.isnan(v) else v)
+    if np.isnan(here) or np.isnan(aside) or aside < FIRST_ROW_WRAP * here:
+        return [run]
+    score, jump = step_here(offsets[m] / np.maximum(np.asarray(units), 1.0)[None, :], cut)
+    if score < FIRST_ROW_SCORE or jump < opts.split_jump:
+        return [run]
+    return list(split_at(run, cut, int(m[cut]), opts))
 
 
 OWED_SCORE = 4.0  # standard errors the DC step of a break an interval owes must reach (where, is the question)

@@ -1,0 +1,98 @@
+"""A silent break in the scan's first row (acir_core.sca.runs.split_first_row): nothing lies above
+that row, so the join the garbage left between two MCUs decoded one after the other and the
+thumbnail's level are what show it."""
+from __future__ import annotations
+
+import numpy as np
+
+import acir_core.sca.aware_sca as aware
+from acir_core.jpeg.decoder import decode
+from acir_core.sca.options import RunOptions
+from acir_core.sca.runs import Run, join_steps, split_first_row
+from acir_core.thumbnail import synthetic_thumbnail
+from conftest import encode_jpeg, photo_like
+
+COLS = 100
+N = 260
+OPTS = RunOptions()
+
+
+def _edges(break_at: int | None, gained: int = 1, seed: int = 0):
+    """Left and right edges (N, 16) of MCUs whose joins continue within a level where their
+    true places are neighbours in a row, but for a garbled join before ``break_at``, after which
+    every MCU belongs ``gained`` places earlier (rows wrap there)."""
+    rng = np.random.default_rng(seed)
+    shape = rng.normal(0, 20, (N, 16))
+    lefts = shape + rng.normal(0, 1.0, (N, 16))
+    rights = np.roll(shape, -1, axis=0) + rng.normal(0, 1.0, (N, 16))  # right of i meets left of i + 1
+    late = np.arange(N) >= (N if break_at is None else break_at)
+    true = np.arange(N) - np.where(late, gained, 0)
+    wrap = true % COLS == 0
+    lefts[wrap] = rng.normal(0, 20, (int(wrap.sum()), 16))  # a row's first MCU does not continue the last
+    if break_at is not None:
+        lefts[break_at] = rng.normal(0, 40, 16)
+    return lefts, rights
+
+
+def _offsets(step_at: int | None, levels: float = 12.0, seed: int = 1):
+    """Per MCU and component the decode's level minus the thumbnail's: noise, stepping at ``step_at``."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 4.0, (N, 3))
+    if step_at is not None:
+        z[step_at:, 0] -= levels
+    return z
+
+
+def test_a_break_in_the_first_row_is_cut_where_the_join_breaks_and_the_level_steps() -> None:
+    run = Run(first=0, end=N, trusted=np.arange(N))
+    head, tail = split_first_row(run, *_edges(40), _offsets(40), [1.0, 1.0, 1.0], COLS, OPTS)
+    assert head.end == 40 and tail.first == 40
+    assert head.trusted[-1] < 40 - OPTS.back_mcus + 1 and tail.trusted[0] == 40 + OPTS.skip_mcus + 1
+    assert join_steps(*_edges(40), np.array([40]))[0] > 10 * np.median(join_steps(*_edges(40), np.arange(1, N)))
+
+
+def test_no_cut_where_the_tail_wraps_its_rows_where_it_lies() -> None:
+    """A join garbled without a gain or loss (an edge, or a DC break alone) leaves the tail's
+    rows wrapping where it lies: cut, it would only lose the level the scan's start gives it."""
+    run = Run(first=0, end=N, trusted=np.arange(N))
+    assert split_first_row(run, *_edges(40, gained=0), _offsets(40), [1.0, 1.0, 1.0], COLS, OPTS) == [run]
+    assert len(split_first_row(run, *_edges(40, gained=-1), _offsets(40), [1.0] * 3, COLS, OPTS)) == 2  # a loss
+    short = Run(first=0, end=90, trusted=np.arange(90))  # no row wrap in the tail: nothing shows it
+    assert split_first_row(short, *_edges(40), _offsets(40)[:90], [1.0] * 3, COLS, OPTS) == [short]
+
+
+def test_no_cut_without_a_thumbnail_or_where_its_level_holds() -> None:
+    """Without a thumbnail a tail in the first row has nothing to place it by (a camera set file
+    went 1.4 -> 14.8 % wrong outside the mask when it was cut), and a join alone may be an edge."""
+    run = Run(first=0, end=N, trusted=np.arange(N))
+    assert split_first_row(run, *_edges(40), None, [1.0] * 3, COLS, OPTS) == [run]
+    assert split_first_row(run, *_edges(40), _offsets(None), [1.0] * 3, COLS, OPTS) == [run]
+    assert split_first_row(run, *_edges(40), _offsets(40, levels=0.5), [1.0] * 3, COLS, OPTS) == [run]
+
+
+def test_no_cut_past_the_first_row_near_the_ends_or_in_a_later_run() -> None:
+    run = Run(first=0, end=N, trusted=np.arange(N))
+    assert split_first_row(run, *_edges(140), _offsets(140), [1.0] * 3, COLS, OPTS) == [run]  # row 1: rows see it
+    assert split_first_row(run, *_edges(4), _offsets(4), [1.0] * 3, COLS, OPTS) == [run]  # a head of 4
+    later = Run(first=5, end=N, trusted=np.arange(5, N))
+    assert split_first_row(later, *_edges(40), _offsets(40), [1.0] * 3, COLS, OPTS) == [later]
+    assert split_first_row(run, *_edges(None), _offsets(40), [1.0] * 3, COLS, OPTS) == [run]  # joins all sound
+
+
+def test_only_the_guided_sca_cuts_the_scan_s_first_run_in_its_first_row(monkeypatch) -> None:
+    calls = []
+    real = aware.split_first_row
+
+    def spy(run, lefts, rights, offsets, units, cols, opts):
+        calls.append((run.first, offsets is not None))
+        return real(run, lefts, rights, offsets, units, cols, opts)
+
+    monkeypatch.setattr(aware, "split_first_row", spy)
+    rgb = photo_like(128, 96, seed=5)
+    data = bytearray(encode_jpeg(rgb, quality=90))
+    data[len(data) // 2] ^= 0x10
+    result = decode(bytes(data), "robust")
+    aware.aware_sca(result, None)
+    assert calls == []
+    aware.aware_sca(result, synthetic_thumbnail(rgb))
+    assert calls and all(first == 0 and guided for first, guided in calls)
