@@ -3,16 +3,16 @@
 The pixel kernels (IDCT, colour conversion, MCU edges, luma, masks) are compiled without the
 GIL and treat each row independently, so the rows can be split among the machine's cores and
 each band computed exactly as the whole would have been: the output is the same bit for bit.
-``ACIR_THREADS`` sets how many threads (default: the cores this process may use, or what
-:func:`set_threads` says: ``acir restore --jobs N`` gives each of its N workers its share of the
-cores); 1 runs everything on the calling thread, as a pipeline worker with one process per core
+``ACIR_THREADS`` sets how many threads; else what :func:`set_threads` said (``acir restore
+--jobs N`` gives each of its N workers its share of the cores); else the cores this process may
+use. 1 runs everything on the calling thread, as a pipeline worker with one process per core
 may want.
 """
 from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
@@ -23,7 +23,7 @@ _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
 _pool_size = 0
-_inside = threading.local()  # set on the pool's threads: a band never splits again
+_inside = threading.local()  # set while a thread works a band: a band never splits again
 _default: int | None = None  # set_threads's count
 
 
@@ -45,6 +45,11 @@ def threads() -> int:
             pass
     if _default is not None:
         return _default
+    return usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells it)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -52,21 +57,36 @@ def threads() -> int:
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
-    """The process's pool of ``n`` - 1 helper threads (the caller works the first band), made
-    again after a fork (the child has none of its parent's threads) or when ``n`` changed."""
+    """A pool of at least ``n`` - 1 helper threads (the caller works the first band), made again
+    after a fork (the child has none of its parent's threads) and when more are asked for; a
+    smaller one is never shut down under a caller that may still be handing it work."""
     global _pool, _pool_pid, _pool_size
     with _lock:
-        if _pool is None or _pool_pid != os.getpid() or _pool_size != n:
-            if _pool is not None and _pool_pid == os.getpid():
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="acir-band",
-                                       initializer=_mark_inside)
+        if _pool is None or _pool_pid != os.getpid() or _pool_size < n:
+            _pool = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="acir-band")
             _pool_pid, _pool_size = os.getpid(), n
         return _pool
 
 
-def _mark_inside() -> None:
+def _after_fork() -> None:
+    """In a forked child: a fresh lock (another thread may have held the parent's) and no pool."""
+    global _lock, _pool, _pool_pid, _pool_size
+    _lock = threading.Lock()
+    _pool, _pool_pid, _pool_size = None, -1, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def _band(work: Callable[[int, int], T], lo: int, hi: int) -> T:
+    """``work(lo, hi)`` with this thread marked as working a band."""
+    was = getattr(_inside, "flag", False)
     _inside.flag = True
+    try:
+        return work(lo, hi)
+    finally:
+        _inside.flag = was
 
 
 def split(n: int, parts: int, min_rows: int = MIN_ROWS) -> list[tuple[int, int]]:
@@ -85,6 +105,9 @@ def over_rows(work: Callable[[int, int], T], n: int, min_rows: int = MIN_ROWS) -
     if len(parts) == 1:
         return [work(0, n)]
     pool = _executor(n_threads)
-    later = [pool.submit(work, lo, hi) for lo, hi in parts[1:]]
-    first = work(*parts[0])
+    later = [pool.submit(_band, work, lo, hi) for lo, hi in parts[1:]]
+    try:
+        first = _band(work, *parts[0])
+    finally:
+        wait(later)  # no band still writes when this returns or raises
     return [first] + [f.result() for f in later]

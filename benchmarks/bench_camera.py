@@ -191,7 +191,8 @@ def _init_worker(jobs: int) -> None:
     from acir_core.process import tune_process
     # as every acir entry point and pipeline worker does (acir_core.process), with its share of
     # the cores as `acir restore --jobs` gives it
-    tune_process(max(1, (os.cpu_count() or 1) // jobs))
+    from acir_core.bands import usable_cores
+    tune_process(max(1, usable_cores() // jobs))
     warm_up()
 
 

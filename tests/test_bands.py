@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from acir_core import bands
-from acir_core.jpeg.render import component_plane
+from acir_core.jpeg.decoder import decode
+from acir_core.jpeg.render import SamplePlanes, component_plane, render, render_rows
 from acir_core.sca.edges import Edges
 from acir_core.sca.evidence import judge
 from acir_core.sca.fill import dilate, thumbnail_spread
@@ -81,8 +82,24 @@ def test_a_band_inside_a_band_runs_on_its_own_thread(threads):
         return bands.over_rows(lambda a, b: (a, b), 200, 16)
 
     got = threads(2, bands.over_rows, inner, 400, 16)
-    assert len(got) == 2
-    assert got[1] == [(0, 200)]  # the pool's thread ran its inner work whole
+    assert got == [[(0, 200)], [(0, 200)]]  # each band ran its inner work whole, on its own thread
+
+
+def test_a_band_that_fails_leaves_no_band_running(threads):
+    """The error reaches the caller only once every band has stopped writing."""
+    import time
+
+    done = []
+
+    def work(lo, hi):
+        if lo == 0:
+            raise ValueError("band 0")
+        time.sleep(0.2)
+        done.append(lo)
+
+    with pytest.raises(ValueError):
+        threads(2, bands.over_rows, work, 400, 16)
+    assert done == [200]
 
 
 def test_banded_kernels_equal_one_thread(threads):
@@ -106,3 +123,26 @@ def test_banded_kernels_equal_one_thread(threads):
     for n in (2, 3, 5):
         for a, b in zip(one, threads(n, all_of)):
             assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_a_colour_render_and_a_render_of_changed_rows_equal_one_thread(threads):
+    from conftest import encode_jpeg, photo_like
+
+    result = decode(encode_jpeg(photo_like(160, 240, seed=2), quality=85), "robust")
+    frame, coefs, qts = result.frame, result.coefficients, result.qtables
+    edited = tuple(c.copy() for c in coefs)
+    edited[0][6:10, :, 0] += 3  # a DC fix on a few block rows
+
+    def both():
+        planes = SamplePlanes.empty(coefs)
+        whole = render(frame, coefs, qts, planes)
+        changed = np.zeros(-(-frame.height // (8 * frame.max_v)), bool)
+        changed[3:5] = True
+        return whole, render_rows(frame, edited, qts, whole, changed, planes=planes)
+
+    one = threads(1, both)
+    assert np.array_equal(one[0], result.rgb)
+    for n in (2, 3):
+        got = threads(n, both)
+        assert all(np.array_equal(a, b) for a, b in zip(one, got))
+    assert not np.array_equal(one[0], one[1])

@@ -8,7 +8,7 @@ import numpy as np
 import acir_core.sca.aware_sca as aware
 from acir_core.jpeg.decoder import decode
 from acir_core.sca.options import RunOptions
-from acir_core.sca.runs import Run, join_steps, split_first_row
+from acir_core.sca.runs import Run, first_row_joins, split_first_row
 from acir_core.thumbnail import synthetic_thumbnail
 from conftest import encode_jpeg, photo_like
 
@@ -48,7 +48,7 @@ def test_a_break_in_the_first_row_is_cut_where_the_join_breaks_and_the_level_ste
     head, tail = split_first_row(run, *_edges(40), _offsets(40), [1.0, 1.0, 1.0], COLS, OPTS)
     assert head.end == 40 and tail.first == 40
     assert head.trusted[-1] < 40 - OPTS.back_mcus + 1 and tail.trusted[0] == 40 + OPTS.skip_mcus + 1
-    assert join_steps(*_edges(40), np.array([40]))[0] > 10 * np.median(join_steps(*_edges(40), np.arange(1, N)))
+    assert first_row_joins(*_edges(40), np.array([40]))[0] > 10 * np.median(first_row_joins(*_edges(40), np.arange(1, N)))
 
 
 def test_no_cut_where_the_tail_wraps_its_rows_where_it_lies() -> None:
@@ -96,3 +96,17 @@ def test_only_the_guided_sca_cuts_the_scan_s_first_run_in_its_first_row(monkeypa
     assert calls == []
     aware.aware_sca(result, synthetic_thumbnail(rgb))
     assert calls and all(first == 0 and guided for first, guided in calls)
+
+
+def test_no_cut_where_the_thumbnail_is_too_noisy_or_the_join_breaks_by_little() -> None:
+    run = Run(first=0, end=N, trusted=np.arange(N))
+    noisy = np.zeros((N, 3))
+    noisy[:, 0] = np.random.default_rng(0).normal(0, 200.0, N)
+    noisy[40:, 0] -= 12.0  # a step of 3.6 levels there, 0.16 standard errors: lost in the noise
+    assert split_first_row(run, *_edges(40), noisy, [1.0] * 3, COLS, OPTS) == [run]
+    lefts, rights = _edges(40)
+    faint = lefts.copy()
+    faint[40] = rights[39] + np.linspace(-5, 5, 16)  # 2.5 levels: twice the median join, not 6 times
+    assert split_first_row(run, faint, rights, _offsets(40), [1.0] * 3, COLS, OPTS) == [run]
+    faint[40] = rights[39] + np.linspace(-60, 60, 16)  # the same join breaking by 30 levels: cut
+    assert len(split_first_row(run, faint, rights, _offsets(40), [1.0] * 3, COLS, OPTS)) == 2

@@ -144,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"acir restore: {len(items)} inputs -> {args.out} (stage {stage}, {args.jobs} job(s))", file=sys.stderr)
     t0 = time.perf_counter()
     records: list[dict] = []
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    from acir_core.bands import usable_cores
+
+    threads = max(1, usable_cores() // args.jobs)
     from tqdm import tqdm
 
     bar = tqdm(total=len(items), unit="photo", dynamic_ncols=True, disable=not sys.stderr.isatty())

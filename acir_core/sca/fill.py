@@ -102,7 +102,7 @@ def dilate(mask: np.ndarray, r: int) -> np.ndarray:
         h, w = mask.shape
         rows, out = np.empty((h, w), np.bool_), np.empty((h, w), np.bool_)
         over_rows(lambda a, b: _dilate_rows(mask[a:b], r, rows[a:b]), h, min_rows=64)
-        over_rows(lambda a, b: _dilate_columns(rows[:, a:b], r, out[:, a:b]), w, min_rows=64)
+        over_rows(lambda a, b: _dilate_columns(rows, r, out, a, b), h, min_rows=64)
         return out
     out = mask
     for axis in (0, 1):
@@ -140,23 +140,23 @@ def _dilate_rows(mask: np.ndarray, r: int, out: np.ndarray) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _dilate_columns(rows: np.ndarray, r: int, out: np.ndarray) -> None:
-    """Every column of ``rows`` dilated along itself by ``r`` into ``out``, counting the set
-    pixels in a sliding window (no full-size temporaries)."""
+def _dilate_columns(rows: np.ndarray, r: int, out: np.ndarray, lo: int, hi: int) -> None:
+    """Rows ``lo:hi`` of every column of ``rows`` dilated along itself by ``r`` into ``out``,
+    counting the set pixels in a window sliding down (no full-size temporaries)."""
     h, w = rows.shape
     counts = np.zeros(w, np.int32)
-    for i in range(min(r, h)):
+    for i in range(max(lo - r, 0), min(lo + r, h - 1) + 1):  # the window of row lo
         for j in range(w):
             counts[j] += rows[i, j]
-    for i in range(h):
-        if i + r < h:
-            for j in range(w):
-                counts[j] += rows[i + r, j]
-        if i - r - 1 >= 0:
-            for j in range(w):
-                counts[j] -= rows[i - r - 1, j]
+    for i in range(lo, hi):
         for j in range(w):
             out[i, j] = counts[j] > 0
+        if i + 1 + r < h:  # slide to row i + 1
+            for j in range(w):
+                counts[j] += rows[i + 1 + r, j]
+        if i - r >= 0:
+            for j in range(w):
+                counts[j] -= rows[i - r, j]
 
 
 def ring(mask: np.ndarray, width: int) -> np.ndarray:

@@ -221,10 +221,11 @@ FIRST_ROW_RATIO = 6.0  # times the run's median step across its MCU joins the br
 FIRST_ROW_LEVELS = 8.0  # ... and this many levels above it
 FIRST_ROW_SCORE = 2.0  # standard errors the thumbnail's step there must reach
 FIRST_ROW_SHIFTS = (-2, -1, 1, 2)  # MCUs aside the tail's rows may wrap
-FIRST_ROW_WRAP = 2.0  # times its joins where they wrap as it lies its joins there must break
+FIRST_ROW_WRAP = 2.0  # times its joins where they wrap as it lies its joins there must break ...
+FIRST_ROW_WRAP_LEVELS = 1.5  # ... and this many levels more (flat rows wrap anywhere)
 
 
-def join_steps(lefts: np.ndarray, rights: np.ndarray, mcus: np.ndarray) -> np.ndarray:
+def first_row_joins(lefts: np.ndarray, rights: np.ndarray, mcus: np.ndarray) -> np.ndarray:
     """Per decoded MCU of ``mcus``: how far its left edge (extrapolated in, ``lefts``) and the
     right edge of the MCU decoded just before it (extrapolated out, ``rights``) differ in shape:
     the mean absolute deviation of the steps across the join from their mean (a DC step there
@@ -239,14 +240,16 @@ def split_first_row(run: Run, lefts: np.ndarray, rights: np.ndarray, offsets: np
     nothing lies above that row, so no rule that reads the rows around a break sees it, and the
     run is never held against the thumbnail; the rest of the run sits off, its DC predictor
     changed, and the runs decoded after it follow it. The break is the join between MCUs
-    decoded one after the other (in one image row) whose shapes differ most (``join_steps`` of
+    decoded one after the other (in one image row) whose shapes differ most (``first_row_joins`` of
     the luma edges ``lefts`` / ``rights``), at least ``FIRST_ROW_RATIO`` times and
     ``FIRST_ROW_LEVELS`` above the run's median join, ``FIRST_ROW_PIECE`` trusted MCUs from
     either end, where the thumbnail's level (``offsets`` as :func:`split_silent`) steps too, by
     ``FIRST_ROW_SCORE`` standard errors and ``split_jump``; and the tail's own row wraps must
     show it off: its joins where its rows would wrap an MCU or two aside (``FIRST_ROW_SHIFTS``)
-    break ``FIRST_ROW_WRAP`` times more than where they wrap as it lies. Without a thumbnail the
-    run stays whole: a tail in the first row then has nothing to place it by."""
+    break ``FIRST_ROW_WRAP`` times (and ``FIRST_ROW_WRAP_LEVELS`` levels) more than where they
+    wrap as it lies. The edges are of the scan's first component (luma in a colour photo's
+    interleaved scan). Without a thumbnail the run stays whole: a tail in the first row then
+    has nothing to place it by."""
     m = run.trusted
     if run.first != 0 or offsets is None or m.size < 4 * FIRST_ROW_PIECE:
         return [run]
@@ -254,11 +257,11 @@ def split_first_row(run: Run, lefts: np.ndarray, rights: np.ndarray, offsets: np
     q = q[m[q] == m[q - 1] + 1]  # joins of MCUs decoded one after the other
     if q.size < 2 * FIRST_ROW_PIECE:
         return [run]
-    steps = join_steps(lefts, rights, m[q])
+    steps = first_row_joins(lefts, rights, m[q])
     inside = (m[q] % cols != 0) & (q >= FIRST_ROW_PIECE) & (q <= m.size - FIRST_ROW_PIECE) & (m[q] < cols)
-    base = float(np.median(steps[m[q] % cols != 0]))
     if not inside.any():
         return [run]
+    base = float(np.median(steps[m[q] % cols != 0]))
     k = int(np.argmax(np.where(inside, steps, -np.inf)))
     if steps[k] < FIRST_ROW_RATIO * base or steps[k] < base + FIRST_ROW_LEVELS:
         return [run]
@@ -271,7 +274,7 @@ def split_first_row(run: Run, lefts: np.ndarray, rights: np.ndarray, offsets: np
 
     here = wraps(0)
     aside = max((wraps(d) for d in FIRST_ROW_SHIFTS), key=lambda v: -np.inf if np.isnan(v) else v)
-    if np.isnan(here) or np.isnan(aside) or aside < FIRST_ROW_WRAP * here:
+    if np.isnan(here) or np.isnan(aside) or aside < FIRST_ROW_WRAP * here or aside < here + FIRST_ROW_WRAP_LEVELS:
         return [run]
     score, jump = step_here(offsets[m] / np.maximum(np.asarray(units), 1.0)[None, :], cut)
     if score < FIRST_ROW_SCORE or jump < opts.split_jump:

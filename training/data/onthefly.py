@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import fsspec
 import numpy as np
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from acir_core.bitflip import corrupt
 from acir_core.process import tune_process
@@ -54,7 +54,8 @@ class OnTheFlyCrops(Dataset):
         return self._prepared[i]
 
     def __getitem__(self, i: int) -> list[dict]:
-        tune_process(1)  # one DataLoader worker per core: more threads would only spin
+        # one DataLoader worker per core: more threads would only spin (the main process keeps its own)
+        tune_process(1 if get_worker_info() is not None else None)
         rng = np.random.default_rng([self.seed, self.epoch, i])
         p = self._prepare(i)
         cfg = self.styles[i // len(self.uris)]
