@@ -19,6 +19,7 @@ from numba import njit
 
 from acir_core.sca.dcfit import Placement
 from acir_core.sca.options import RunOptions
+from acir_core.sca.recheck import _claim
 from acir_core.sca.resplit import _spread
 from acir_core.sca.rewrap import REWRAP_GAP, _inside
 from acir_core.sca.runs import split_at
@@ -205,11 +206,7 @@ def _owner_map(trusted, starts, shifts, firsts, counts, n):
     owner = np.full(n, -1, np.int64)
     dec = np.zeros(n, np.int64)
     for r in range(starts.size - 1):
-        for q in range(starts[r], starts[r + 1]):
-            t = trusted[q] + shifts[r]
-            if firsts[r] <= t < firsts[r] + counts[r] and 0 <= t < n:
-                owner[t] = r
-                dec[t] = trusted[q]
+        _claim(owner, dec, r, trusted[starts[r]:starts[r + 1]], shifts[r], firsts[r], counts[r])
     return owner, dec
 
 
