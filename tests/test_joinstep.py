@@ -13,16 +13,21 @@ ROWS, COLS = 6, 64  # MCUs of 8×8 samples, one component
 N = ROWS * COLS
 
 
-def layout(jump: float = 0.0, above_off: float = 0.0) -> tuple:
+def layout(jump: float = 0.0, above_off: float = 0.0, at: int = 40, until: int = COLS, means: bool = False,
+           stripes: float = 0.0) -> tuple:
     """Rows 0-1, 2 and 3-5 decoded as three runs in place; run 1 (row 2) has its DC moved by
-    ``jump`` levels from MCU 2·COLS + 40 on (a silent break); ``above_off``: run 0's MCUs from
-    column 40 of its last row on are that far off instead (its own error, above run 1)."""
+    ``jump`` levels from MCU 2·COLS + ``at`` on (a silent break), up to column ``until``;
+    ``above_off``: run 0's MCUs from column 40 of its last row on are that far off instead (its
+    own error, above run 1); ``stripes``: every MCU row from column 40 on that far brighter and
+    darker in turn. ``means``: the MCUs' means (N, 1) returned too."""
     y, x = np.mgrid[0 : 8 * ROWS, 0 : 8 * COLS].astype(float)
     rng = np.random.default_rng(7)
     img = 110 + 30 * np.sin(x / 9.0) + 20 * np.cos(y / 13.0 + x / 17.0) + rng.normal(0, 1.0, x.shape)
     blocks = img.reshape(ROWS, 8, COLS, 8).transpose(0, 2, 1, 3).reshape(N, 8, 8)
-    blocks[2 * COLS + 40 : 3 * COLS] += jump
+    blocks[2 * COLS + at : 2 * COLS + until] += jump
     blocks[COLS + 40 : 2 * COLS] += above_off
+    for r in range(ROWS):
+        blocks[r * COLS + 40 : (r + 1) * COLS] += stripes * (-1) ** r
     tops = (inward(blocks[:, 0, :], blocks[:, 1, :]),)
     bottoms = (outward(blocks[:, 7, :], blocks[:, 6, :]),)
     edges = ((tops, tops), (bottoms, bottoms))  # left/right edges are not read
@@ -30,6 +35,8 @@ def layout(jump: float = 0.0, above_off: float = 0.0) -> tuple:
     pls = [Placement(run=Run(a, b, np.arange(a, b)), shift=0, dc=(0,), cost=0.0, anchored=a == 0, first=0, count=N)
            for a, b in spans]
     solved = np.zeros((3, 1), np.int64)
+    if means:
+        return pls, solved, edges, blocks.mean(axis=(1, 2))[:, None]
     return pls, solved, edges
 
 
@@ -42,11 +49,67 @@ def test_a_run_is_cut_where_its_joins_above_and_below_step():
     assert a.run.trusted.max() < 2 * COLS + 40 <= b.run.trusted.min() and abs(b.run.first - (2 * COLS + 40)) <= 2
 
 
-def test_runs_without_a_step_or_in_sound_intervals_stay_whole():
-    pls, solved, edges = layout()
-    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), set()) == 0 and len(pls) == 3
+def test_runs_without_a_step_stay_whole():
+    for sound in (set(), {0}):
+        pls, solved, edges = layout()
+        assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), sound) == 0 and len(pls) == 3
+
+
+def test_silent_garbage_in_a_sound_interval_is_left_out_with_what_follows_it():
+    """An interval decoded as written whose level steps 20 levels at column 40 (silent garbage
+    that kept every code boundary): the MCU found and the one before it are left out, and the 23
+    after them, too few for a DC of their own, too."""
     pls, solved, edges = layout(jump=20.0)
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}) == 1
+    assert len(pls) == 3
+    head = pls[1].run
+    assert head.trusted.min() == 2 * COLS and head.trusted.max() in (2 * COLS + 37, 2 * COLS + 38)
+    placed = np.concatenate([p.run.trusted for p in pls])
+    assert not np.isin(np.arange(2 * COLS + 39, 3 * COLS), placed).any()
+
+
+def test_a_long_rest_after_silent_garbage_gets_its_own_dc():
+    pls, solved, edges = layout(jump=20.0, at=10)
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}) == 1
+    assert len(pls) == 4
+    head, rest = pls[1], pls[2]
+    assert head.anchored == pls[1].anchored and not rest.anchored and rest.shift == 0
+    assert head.run.trusted.max() < 2 * COLS + 10 and rest.run.trusted.min() in (2 * COLS + 10, 2 * COLS + 11)
+    assert rest.run.trusted.max() == 3 * COLS - 1
+
+
+def test_what_the_photo_shows_in_a_sound_interval_is_not_garbage():
+    """A bright stretch of 3 MCUs (an object within the row) steps both ways and ends: the
+    median from it on stays near 0."""
+    pls, solved, edges = layout(jump=20.0, at=40, until=43)
     assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}) == 0 and len(pls) == 3
+
+
+def test_a_step_at_the_edges_but_not_in_the_means_is_not_garbage():
+    """Stripes finer than an MCU step at its edges both ways; the MCU's mean does not: with the
+    means of a photo without the step, the step its edges show is not taken for garbage; with
+    the means that show it too, it is."""
+    pls, solved, edges, stepped = layout(jump=40.0, means=True)  # the rows' own means step by up to 9
+    *_, level = layout(means=True)
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}, level) == 0 and len(pls) == 3
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}, stepped) == 1
+
+
+def test_stripes_are_not_garbage():
+    """Every MCU row from column 40 on 20 levels brighter and darker in turn: row 2 steps both
+    ways as garbage would, but so do the rows above and below it."""
+    pls, solved, edges, level = layout(stripes=20.0, means=True)
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}, level) == 0 and len(pls) == 3
+
+
+def test_garbage_in_a_sound_intervals_first_mcu_leaves_no_anchored_piece():
+    """The interval's first MCU hit: every later MCU carries the wrong level, so none of them is
+    held at the interval's own (restart-reset) level."""
+    pls, solved, edges = layout(jump=20.0, at=0)
+    pls[1] = pls[1].__class__(**{**pls[1].__dict__, "anchored": True})
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}) == 1
+    rest = [p for p in pls if 2 * COLS <= p.run.first < 3 * COLS]
+    assert len(rest) == 1 and not rest[0].anchored and rest[0].run.trusted.min() == 2 * COLS + 1
 
 
 def test_a_neighbour_off_on_one_side_does_not_cut():

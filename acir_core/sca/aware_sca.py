@@ -359,7 +359,7 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
                                                                                         units, cols, opts.runs)):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.runs.joinstep and join_steps(placements, solved, (run_edges, canvas.outer), units, cols, n, opts.runs,
-                                         sound):
+                                         sound, np.stack(mcu_means, axis=1)):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:

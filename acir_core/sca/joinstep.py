@@ -21,6 +21,9 @@ from acir_core.sca.runs import Run, split_at, step_scan
 
 JOIN_SIDE_PAIRS = 8  # MCUs with a neighbour on a side, before and after a cut, that both sides need
 JOIN_SIDE_SHARE = 0.5  # share of the step both sides must show, in its direction
+GARBLE_LEVELS = 8.0  # levels an MCU of a sound interval must step by to the content above and below alike
+GARBLE_BEFORE = 0.5  # share of that the MCU decoded before it may step by (an edge the photo shows runs on)
+GARBLE_WINDOW = 8  # MCUs from it on whose median step must keep half of it, its way (a line ends)
 
 
 @njit(cache=True)
@@ -95,8 +98,114 @@ def _cut(run: Run, z: np.ndarray, sides: np.ndarray, units: np.ndarray, opts: Ru
     return _cut(a, za, sa, units, opts, depth + 1) + _cut(b, zb, sb, units, opts, depth + 1)
 
 
+def mean_steps(m: np.ndarray, shift: int, r: int, owner: np.ndarray, dec: np.ndarray, dc_of: np.ndarray,
+               means: np.ndarray, units: np.ndarray, cols: int) -> np.ndarray:
+    """As :func:`side_steps`, from the MCUs' means (``means`` (N, K), levels) instead of their
+    edges: stripes finer than an MCU step at its edges, not in its mean."""
+    n = owner.size
+    t = m + shift
+    level = means[m] - dc_of[r][None, :] * units[None, :]
+    out = np.full((2, m.size, units.size), np.nan)
+    for side, nb in enumerate((t - cols, t + cols)):
+        ok = (nb >= 0) & (nb < n)
+        ok[ok] &= (owner[nb[ok]] >= 0) & (owner[nb[ok]] != r)
+        o = owner[nb[ok]]
+        other = means[dec[nb[ok]]] - dc_of[o] * units[None, :]
+        out[side, ok] = level[ok] - other
+    return out
+
+
+def garble_steps(sides: np.ndarray) -> np.ndarray:
+    """Per MCU and component: the smaller of its steps to the content above and below (levels,
+    signed), where both sides have content and step the same way; 0 elsewhere. An MCU at the
+    edge of something the photo shows steps to one side only."""
+    up, down = sides[0], sides[1]
+    both = ~np.isnan(up) & ~np.isnan(down) & (np.sign(up) == np.sign(down))
+    up, down = np.where(both, up, 0.0), np.where(both, down, 0.0)
+    return np.sign(up) * np.minimum(np.abs(up), np.abs(down))
+
+
+def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, after: np.ndarray | None) -> int:
+    """The first MCU (index into ``z``, :func:`garble_steps` of a run) where the level changes
+    as silent garbage changes it, up to the interval's end: by ``GARBLE_LEVELS`` or more to both
+    sides in some component, the MCU before it (``before``: the one placed before the run's
+    first; None: the first may not be it) and the one after the interval's end (``after``; None:
+    the run does not end there, or nothing is placed after it) under ``GARBLE_BEFORE`` of that,
+    the median of the ``GARBLE_WINDOW`` from it on half of it or more, its way, and the MCUs
+    above and below it (``around``: the larger of their steps to the rows beyond them) under
+    ``GARBLE_BEFORE`` of it too. An edge the photo shows runs on past the interval's bounds, and
+    stripes step at every row. -1 where none."""
+    big = np.abs(z) >= GARBLE_LEVELS
+    for q in np.flatnonzero(big.any(axis=1)):
+        k = int(np.argmax(np.abs(z[q])))
+        step = z[q, k]
+        prior = z[q - 1, k] if q > 0 else (before[k] if before is not None else np.inf)
+        if abs(prior) >= GARBLE_BEFORE * abs(step):
+            continue
+        if after is not None and abs(after[k]) >= GARBLE_BEFORE * abs(step):
+            continue
+        if around[q, k] >= GARBLE_BEFORE * abs(step):
+            continue
+        if np.median(z[q : q + GARBLE_WINDOW, k]) * np.sign(step) >= 0.5 * abs(step):
+            return int(q)
+    return -1
+
+
+def _garbled(run: Run, z: np.ndarray, around: np.ndarray, opts: RunOptions, before: np.ndarray | None = None,
+             after: np.ndarray | None = None) -> list[Run]:
+    """A run of an interval decoded as written cut where silent garbage changed its level
+    (:func:`_garble_at`): the MCU found and the one before it are left out (the garbage is in
+    one of them); what follows keeps the run's shift and gets its own DC if ``opts.min_split``
+    MCUs or more, else is left out too (a handful of MCUs' borders pin a DC no better than the
+    fill makes them). Then the rest likewise, its steps taken from its own new level (the median
+    of its first ``GARBLE_WINDOW``)."""
+    m = run.trusted
+    q = _garble_at(z, around, before, after)
+    if q < 0:
+        return [run]
+    head = Run(run.first, int(m[q]), m[: max(q - 1, 0)], run.settled, run.tail, run.probe_from, run.probe_to)
+    rest = m[q + 1 :]
+    if rest.size < opts.min_split:
+        return [head]
+    tail = Run(int(m[q]), run.end, rest, max(run.settled, int(rest[0]) + opts.settle_mcus), run.tail,
+               int(rest[0]) + opts.silent_margin, run.probe_to)
+    z = z[q + 1 :]
+    level = np.median(z[:GARBLE_WINDOW], axis=0)
+    return [head] + _garbled(tail, z - level[None, :], around[q + 1 :], opts, None,
+                             None if after is None else after - level)
+
+
+def _both_steps(pl: Placement, r: int, placed: tuple, edges: tuple, units: np.ndarray, cols: int,
+                means: np.ndarray | None) -> np.ndarray:
+    """:func:`garble_steps` of a placed run from its edges and, with ``means``, the smaller of
+    that and the same from its MCUs' means, where both step the same way."""
+    owner, dec, dc_of = placed
+    m = pl.run.trusted
+    z = garble_steps(side_steps(m, pl.shift, r, dc_of[r], owner, dec, dc_of, edges[0], edges[1], units, cols,
+                                pl.first, pl.count))
+    if means is None:
+        return z
+    zm = garble_steps(mean_steps(m, pl.shift, r, owner, dec, dc_of, means, units, cols))
+    return np.where(np.sign(z) == np.sign(zm), np.sign(z) * np.minimum(np.abs(z), np.abs(zm)), 0.0)
+
+
+def _row_steps(placements: list[Placement], dc_of: np.ndarray, means: np.ndarray, units: np.ndarray, cols: int,
+               n: int) -> np.ndarray:
+    """Per position and component: how far the MCU's mean (its run's DC applied) lies from the
+    one above it, whichever runs they are in (0 where either is not placed)."""
+    level = np.full((n, units.size), np.nan)
+    for r, pl in enumerate(placements):
+        m = pl.run.trusted
+        t = m + pl.shift
+        ok = (t >= 0) & (t < n)
+        level[t[ok]] = means[m[ok]] - dc_of[r][None, :] * units[None, :]
+    out = np.zeros((n, units.size))
+    out[cols:] = np.abs(np.nan_to_num(level[cols:] - level[:-cols], nan=0.0))
+    return out
+
+
 def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, units: list[float], cols: int, n: int,
-               opts: RunOptions, sound: set) -> int:
+               opts: RunOptions, sound: set, means: np.ndarray | None = None) -> int:
     """Cut placed runs where their joins with the runs above and below step (the mean of both
     sides, :func:`~acir_core.sca.runs.step_scan` as before the search, both sides measuring it
     and agreeing, :func:`_sides_agree`; a thumbnail is not consulted: where it is too coarse or
@@ -110,9 +219,33 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
     u = np.asarray(units, np.float64)
     out: list[Placement] = []
     cuts = 0
+    zs = [_both_steps(pl, r, (owner, dec, dc_of), (tops, bottoms), u, cols, means) if pl.first in sound else None
+          for r, pl in enumerate(placements)]
+    z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the sound run there
+    for pl, z in zip(placements, zs):
+        if z is not None:
+            z_at[pl.run.trusted + pl.shift] = z
+    # the rows around an MCU, each against the row beyond it: stripes step there as much
+    rows = np.abs(np.nan_to_num(z_at)) if means is None else _row_steps(placements, dc_of, means, u, cols, n)
     for r, pl in enumerate(placements):
         m = pl.run.trusted
-        if pl.first in sound or m.size < 2 * opts.min_split:
+        if pl.first in sound and m.size:
+            t0, t1 = int(m[0]) + pl.shift, int(m[-1]) + pl.shift
+            before = z_at[t0 - 1] if t0 > 0 and not np.isnan(z_at[t0 - 1, 0]) else None
+            ends = t1 == pl.first + pl.count - 1 and t1 + 1 < n and not np.isnan(z_at[t1 + 1, 0])
+            t = m + pl.shift
+            around = np.zeros_like(zs[r])
+            for nb in ((t - cols, t + 2 * cols) if means is not None else (t - cols, t + cols)):
+                ok = (nb >= 0) & (nb < n)
+                around[ok] = np.fmax(around[ok], rows[nb[ok]])
+            pieces = _garbled(pl.run, zs[r], around, opts, before, z_at[t1 + 1] if ends else None)
+            if len(pieces) == 1 and pieces[0] is pl.run:
+                out.append(pl)
+                continue
+            cuts += len(pieces) - (pieces[-1].end == pl.run.end)  # the last one left out: a cut too
+            out += [replace(pl, run=q, anchored=pl.anchored and k == 0) for k, q in enumerate(pieces) if q.trusted.size]
+            continue
+        if m.size < 2 * opts.min_split:
             out.append(pl)
             continue
         sides = side_steps(m, pl.shift, r, dc_of[r], owner, dec, dc_of, tops, bottoms, u, cols, pl.first, pl.count)
