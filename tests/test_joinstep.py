@@ -140,3 +140,14 @@ def test_the_neighbours_dc_corrections_are_applied_before_the_joins_are_compared
     assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), set()) == 1
     cut = [p for p in pls if p.run.first > 2 * COLS and p.run.first < 3 * COLS]
     assert len(cut) == 1 and abs(cut[0].run.first - (2 * COLS + 40)) <= 2
+
+
+def test_runs_placed_partly_past_the_scan_are_judged_without_error():
+    """A run the search put a few MCUs past the scan's end (its last MCUs fall off) is judged on
+    what lies inside."""
+    from dataclasses import replace
+    pls, solved, edges, level = layout(jump=20.0, means=True)
+    pls[2] = replace(pls[2], shift=5)
+    pls[0] = replace(pls[0], shift=-3)
+    join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}, level)
+    assert all(p.run.trusted.size for p in pls)

@@ -224,15 +224,17 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
     z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the sound run there
     for pl, z in zip(placements, zs):
         if z is not None:
-            z_at[pl.run.trusted + pl.shift] = z
+            t = pl.run.trusted + pl.shift
+            inside = (t >= 0) & (t < n)
+            z_at[t[inside]] = z[inside]
     # the rows around an MCU, each against the row beyond it: stripes step there as much
     rows = np.abs(np.nan_to_num(z_at)) if means is None else _row_steps(placements, dc_of, means, u, cols, n)
     for r, pl in enumerate(placements):
         m = pl.run.trusted
         if pl.first in sound and m.size:
             t0, t1 = int(m[0]) + pl.shift, int(m[-1]) + pl.shift
-            before = z_at[t0 - 1] if t0 > 0 and not np.isnan(z_at[t0 - 1, 0]) else None
-            ends = t1 == pl.first + pl.count - 1 and t1 + 1 < n and not np.isnan(z_at[t1 + 1, 0])
+            before = z_at[t0 - 1] if 0 < t0 <= n and not np.isnan(z_at[t0 - 1, 0]) else None
+            ends = t1 == pl.first + pl.count - 1 and 0 <= t1 + 1 < n and not np.isnan(z_at[t1 + 1, 0])
             t = m + pl.shift
             around = np.zeros_like(zs[r])
             for nb in ((t - cols, t + 2 * cols) if means is not None else (t - cols, t + cols)):
