@@ -151,3 +151,13 @@ def test_runs_placed_partly_past_the_scan_are_judged_without_error():
     pls[0] = replace(pls[0], shift=-3)
     join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}, level)
     assert all(p.run.trusted.size for p in pls)
+
+
+def test_garbage_near_a_runs_end_is_left_out_where_the_scan_finds_no_step():
+    """Outside intervals decoded as written too: the last 8 MCUs of a run 40 levels off are too
+    few for the scan's pieces of 24, but step as garbage does; they are left out."""
+    pls, solved, edges, level = layout(jump=40.0, at=56, means=True)  # the rows' own means step by up to 12
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), set(), level) == 1
+    placed = np.concatenate([p.run.trusted for p in pls])
+    assert not np.isin(np.arange(2 * COLS + 56, 3 * COLS), placed).any()
+    assert np.isin(np.arange(2 * COLS, 2 * COLS + 54), placed).all()

@@ -4,7 +4,10 @@ Without a thumbnail a silent DC break inside a run under a row long shows nowher
 search: the run has no pairs of MCUs inside it for its edges to measure. Once the runs are placed
 and their DCs solved, each MCU meets content other runs put above and below it; across a break
 the steps to that content change by the break's DC difference, on both sides alike, while an
-edge of the picture or a neighbour run off by its own error changes one side only.
+edge of the picture or a neighbour run off by its own error changes one side only. Garbage that
+decoded in step (no failure, the MCU count kept) moves the level from the MCU it hit to where the
+run ends (an interval decoded as written: to the interval's end), which the same joins show at
+that MCU.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from acir_core.sca.runs import Run, split_at, step_scan
 
 JOIN_SIDE_PAIRS = 8  # MCUs with a neighbour on a side, before and after a cut, that both sides need
 JOIN_SIDE_SHARE = 0.5  # share of the step both sides must show, in its direction
-GARBLE_LEVELS = 8.0  # levels an MCU of a sound interval must step by to the content above and below alike
+GARBLE_LEVELS = 8.0  # levels an MCU must step by to the content above and below alike, where garbage moved it
 GARBLE_BEFORE = 0.5  # share of that the MCU decoded before it may step by (an edge the photo shows runs on)
 GARBLE_WINDOW = 8  # MCUs from it on whose median step must keep half of it, its way (a line ends)
 
@@ -127,14 +130,14 @@ def garble_steps(sides: np.ndarray) -> np.ndarray:
 
 def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, after: np.ndarray | None) -> int:
     """The first MCU (index into ``z``, :func:`garble_steps` of a run) where the level changes
-    as silent garbage changes it, up to the interval's end: by ``GARBLE_LEVELS`` or more to both
-    sides in some component, the MCU before it (``before``: the one placed before the run's
-    first; None: the first may not be it) and the one after the interval's end (``after``; None:
-    the run does not end there, or nothing is placed after it) under ``GARBLE_BEFORE`` of that,
-    the median of the ``GARBLE_WINDOW`` from it on half of it or more, its way, and the MCUs
-    above and below it (``around``: the larger of their steps to the rows beyond them) under
-    ``GARBLE_BEFORE`` of it too. An edge the photo shows runs on past the interval's bounds, and
-    stripes step at every row. -1 where none."""
+    as garbage that ended in step changes it, up to the run's end (an interval decoded as
+    written: the interval's): by ``GARBLE_LEVELS`` or more to both sides in some component; the
+    MCU before it (``before``: the one placed before the run's first; None: the first may not be
+    it), the one after the run's end (``after``; None: nothing placed there, or the run does not
+    end its interval) and the rows above and below it against the rows beyond them (``around``)
+    all under ``GARBLE_BEFORE`` of that; the median of the ``GARBLE_WINDOW`` from it on half of
+    it or more, its way. An edge the photo shows runs on past those bounds, and stripes step at
+    every row. -1 where none."""
     big = np.abs(z) >= GARBLE_LEVELS
     for q in np.flatnonzero(big.any(axis=1)):
         k = int(np.argmax(np.abs(z[q])))
@@ -153,7 +156,7 @@ def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, aft
 
 def _garbled(run: Run, z: np.ndarray, around: np.ndarray, opts: RunOptions, before: np.ndarray | None = None,
              after: np.ndarray | None = None) -> list[Run]:
-    """A run of an interval decoded as written cut where silent garbage changed its level
+    """A run (or a piece of one) cut where garbage that decoded in step changed its level
     (:func:`_garble_at`): the MCU found and the one before it are left out (the garbage is in
     one of them); what follows keeps the run's shift and gets its own DC if ``opts.min_split``
     MCUs or more, else is left out too (a handful of MCUs' borders pin a DC no better than the
@@ -204,24 +207,36 @@ def _row_steps(placements: list[Placement], dc_of: np.ndarray, means: np.ndarray
     return out
 
 
+def _around(t: np.ndarray, rows: np.ndarray, cols: int, n: int, offsets: tuple[int, int]) -> np.ndarray:
+    """Per position of ``t``: the larger of ``rows`` at the rows ``offsets`` away (in MCU rows)."""
+    out = np.zeros((t.size, rows.shape[1]))
+    for d in offsets:
+        nb = t + d * cols
+        ok = (nb >= 0) & (nb < n)
+        out[ok] = np.fmax(out[ok], rows[nb[ok]])
+    return out
+
+
 def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, units: list[float], cols: int, n: int,
                opts: RunOptions, sound: set, means: np.ndarray | None = None) -> int:
     """Cut placed runs where their joins with the runs above and below step (the mean of both
     sides, :func:`~acir_core.sca.runs.step_scan` as before the search, both sides measuring it
     and agreeing, :func:`_sides_agree`; a thumbnail is not consulted: where it is too coarse or
-    toned unlike the photo, the joins still show a break); the pieces keep the run's shift
-    (``placements`` changed in place). ``solved``:
-    per placement its DC per component; ``edges``: ((tops, lefts), (bottoms, rights)) per
-    component. Returns the number of cuts."""
+    toned unlike the photo, the joins still show a break), except in intervals decoded as
+    written; then every piece, those too, where garbage that ended in step moved its level
+    (:func:`_garbled`; ``means`` (N, K): every decoded MCU's mean, levels, which stripes finer
+    than an MCU do not move; None: the edges alone). The pieces keep the run's shift
+    (``placements`` changed in place). ``solved``: per placement its DC per component;
+    ``edges``: ((tops, lefts), (bottoms, rights)) per component. Returns the number of cuts."""
     tops, bottoms = edges[0][0], edges[1][0]
     owner, dec = _owners(placements, n)
     dc_of = np.asarray(solved, np.float64).reshape(len(placements), -1)
     u = np.asarray(units, np.float64)
     out: list[Placement] = []
     cuts = 0
-    zs = [_both_steps(pl, r, (owner, dec, dc_of), (tops, bottoms), u, cols, means) if pl.first in sound else None
+    zs = [_both_steps(pl, r, (owner, dec, dc_of), (tops, bottoms), u, cols, means) if pl.run.trusted.size else None
           for r, pl in enumerate(placements)]
-    z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the sound run there
+    z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the run there
     for pl, z in zip(placements, zs):
         if z is not None:
             t = pl.run.trusted + pl.shift
@@ -231,33 +246,31 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
     rows = np.abs(np.nan_to_num(z_at)) if means is None else _row_steps(placements, dc_of, means, u, cols, n)
     for r, pl in enumerate(placements):
         m = pl.run.trusted
-        if pl.first in sound and m.size:
-            t0, t1 = int(m[0]) + pl.shift, int(m[-1]) + pl.shift
-            before = z_at[t0 - 1] if 0 < t0 <= n and not np.isnan(z_at[t0 - 1, 0]) else None
-            ends = t1 == pl.first + pl.count - 1 and 0 <= t1 + 1 < n and not np.isnan(z_at[t1 + 1, 0])
-            t = m + pl.shift
-            around = np.zeros_like(zs[r])
-            for nb in ((t - cols, t + 2 * cols) if means is not None else (t - cols, t + cols)):
-                ok = (nb >= 0) & (nb < n)
-                around[ok] = np.fmax(around[ok], rows[nb[ok]])
-            pieces = _garbled(pl.run, zs[r], around, opts, before, z_at[t1 + 1] if ends else None)
-            if len(pieces) == 1 and pieces[0] is pl.run:
-                out.append(pl)
-                continue
-            cuts += len(pieces) - (pieces[-1].end == pl.run.end)  # the last one left out: a cut too
-            out += [replace(pl, run=q, anchored=pl.anchored and k == 0) for k, q in enumerate(pieces) if q.trusted.size]
-            continue
-        if m.size < 2 * opts.min_split:
+        if not m.size:
             out.append(pl)
             continue
-        sides = side_steps(m, pl.shift, r, dc_of[r], owner, dec, dc_of, tops, bottoms, u, cols, pl.first, pl.count)
-        has = ~np.isnan(sides)
-        z = np.where(has.any(axis=0), np.where(has, sides, 0.0).sum(axis=0) / np.maximum(has.sum(axis=0), 1), np.nan)
-        pieces = [q for q in _cut(pl.run, z, sides, u, opts, 0) if q.trusted.size]
-        if len(pieces) == 1:
+        pieces = [pl.run]
+        if pl.first not in sound and m.size >= 2 * opts.min_split:
+            sides = side_steps(m, pl.shift, r, dc_of[r], owner, dec, dc_of, tops, bottoms, u, cols, pl.first,
+                               pl.count)
+            has = ~np.isnan(sides)
+            z = np.where(has.any(axis=0), np.where(has, sides, 0.0).sum(axis=0) / np.maximum(has.sum(axis=0), 1),
+                         np.nan)
+            pieces = [q for q in _cut(pl.run, z, sides, u, opts, 0) if q.trusted.size]
+        around = _around(m + pl.shift, rows, cols, n, (-1, 2) if means is not None else (-1, 1))
+        kept: list[Run] = []
+        for k, piece in enumerate(pieces):
+            idx = np.searchsorted(m, piece.trusted)
+            t0, t1 = int(piece.trusted[0]) + pl.shift, int(piece.trusted[-1]) + pl.shift
+            before = z_at[t0 - 1] if k == 0 and 0 < t0 <= n and not np.isnan(z_at[t0 - 1, 0]) else None
+            # a level moved by garbage ends where the interval does (or the run, at its next failure)
+            ends = k == len(pieces) - 1 and (t1 == pl.first + pl.count - 1 or pl.first not in sound) and \
+                0 <= t1 + 1 < n and not np.isnan(z_at[t1 + 1, 0])
+            kept += _garbled(piece, zs[r][idx], around[idx], opts, before, z_at[t1 + 1] if ends else None)
+        if len(kept) == 1 and kept[0] is pl.run:
             out.append(pl)
             continue
-        cuts += len(pieces) - 1
-        out += [replace(pl, run=q, anchored=pl.anchored and k == 0) for k, q in enumerate(pieces)]
+        cuts += len(kept) - (kept[-1].end == pl.run.end)  # a last piece left out: a cut too
+        out += [replace(pl, run=q, anchored=pl.anchored and k == 0) for k, q in enumerate(kept) if q.trusted.size]
     placements[:] = out
     return cuts
