@@ -1,6 +1,8 @@
 """Silent DC steps inside placed runs, seen in how they join the runs above and below."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from acir_core.sca.dcfit import Placement
@@ -14,27 +16,31 @@ N = ROWS * COLS
 
 
 def layout(jump: float = 0.0, above_off: float = 0.0, at: int = 40, until: int = COLS, means: bool = False,
-           stripes: float = 0.0) -> tuple:
+           stripes: float = 0.0, rows_of_runs: tuple = (2, 1, 3), again: int = COLS) -> tuple:
     """Rows 0-1, 2 and 3-5 decoded as three runs in place; run 1 (row 2) has its DC moved by
     ``jump`` levels from MCU 2·COLS + ``at`` on (a silent break), up to column ``until``;
     ``above_off``: run 0's MCUs from column 40 of its last row on are that far off instead (its
     own error, above run 1); ``stripes``: every MCU row from column 40 on that far brighter and
-    darker in turn. ``means``: the MCUs' means (N, 1) returned too."""
+    darker in turn. ``means``: the MCUs' means (N, 1) returned too; ``rows_of_runs``: MCU rows
+    per run (run 1 must start at row 2); ``again``: row 2 steps by ``jump`` once more from this
+    column on."""
     y, x = np.mgrid[0 : 8 * ROWS, 0 : 8 * COLS].astype(float)
     rng = np.random.default_rng(7)
     img = 110 + 30 * np.sin(x / 9.0) + 20 * np.cos(y / 13.0 + x / 17.0) + rng.normal(0, 1.0, x.shape)
     blocks = img.reshape(ROWS, 8, COLS, 8).transpose(0, 2, 1, 3).reshape(N, 8, 8)
     blocks[2 * COLS + at : 2 * COLS + until] += jump
+    blocks[2 * COLS + again : 3 * COLS] += jump
     blocks[COLS + 40 : 2 * COLS] += above_off
     for r in range(ROWS):
         blocks[r * COLS + 40 : (r + 1) * COLS] += stripes * (-1) ** r
     tops = (inward(blocks[:, 0, :], blocks[:, 1, :]),)
     bottoms = (outward(blocks[:, 7, :], blocks[:, 6, :]),)
     edges = ((tops, tops), (bottoms, bottoms))  # left/right edges are not read
-    spans = [(0, 2 * COLS), (2 * COLS, 3 * COLS), (3 * COLS, N)]
+    ends = np.cumsum(rows_of_runs) * COLS
+    spans = [(int(a), int(b)) for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)]
     pls = [Placement(run=Run(a, b, np.arange(a, b)), shift=0, dc=(0,), cost=0.0, anchored=a == 0, first=0, count=N)
            for a, b in spans]
-    solved = np.zeros((3, 1), np.int64)
+    solved = np.zeros((len(spans), 1), np.int64)
     if means:
         return pls, solved, edges, blocks.mean(axis=(1, 2))[:, None]
     return pls, solved, edges
@@ -73,7 +79,7 @@ def test_a_long_rest_after_silent_garbage_gets_its_own_dc():
     assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}) == 1
     assert len(pls) == 4
     head, rest = pls[1], pls[2]
-    assert head.anchored == pls[1].anchored and not rest.anchored and rest.shift == 0
+    assert not rest.anchored and rest.shift == 0
     assert head.run.trusted.max() < 2 * COLS + 10 and rest.run.trusted.min() in (2 * COLS + 10, 2 * COLS + 11)
     assert rest.run.trusted.max() == 3 * COLS - 1
 
@@ -104,12 +110,16 @@ def test_stripes_are_not_garbage():
 
 def test_garbage_in_a_sound_intervals_first_mcu_leaves_no_anchored_piece():
     """The interval's first MCU hit: every later MCU carries the wrong level, so none of them is
-    held at the interval's own (restart-reset) level."""
-    pls, solved, edges = layout(jump=20.0, at=0)
-    pls[1] = pls[1].__class__(**{**pls[1].__dict__, "anchored": True})
-    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}) == 1
+    held at the interval's own (restart-reset) level. The MCU placed before it (row 1's last,
+    a run of its own, with content above and below) is calm; where nothing says so (row 1 and
+    row 0 one run: no content of another run above row 1), its first MCU is not a candidate."""
+    pls, solved, edges, level = layout(jump=40.0, at=0, means=True, rows_of_runs=(1, 1, 1, 3))
+    pls[2] = replace(pls[2], anchored=True)
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}, level) == 1
     rest = [p for p in pls if 2 * COLS <= p.run.first < 3 * COLS]
     assert len(rest) == 1 and not rest[0].anchored and rest[0].run.trusted.min() == 2 * COLS + 1
+    pls, solved, edges, level = layout(jump=40.0, at=0, means=True)
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {0}, level) == 0
 
 
 def test_a_neighbour_off_on_one_side_does_not_cut():
@@ -145,7 +155,6 @@ def test_the_neighbours_dc_corrections_are_applied_before_the_joins_are_compared
 def test_runs_placed_partly_past_the_scan_are_judged_without_error():
     """A run the search put a few MCUs past the scan's end (its last MCUs fall off) is judged on
     what lies inside."""
-    from dataclasses import replace
     pls, solved, edges, level = layout(jump=20.0, means=True)
     pls[2] = replace(pls[2], shift=5)
     pls[0] = replace(pls[0], shift=-3)
@@ -161,3 +170,15 @@ def test_garbage_near_a_runs_end_is_left_out_where_the_scan_finds_no_step():
     placed = np.concatenate([p.run.trusted for p in pls])
     assert not np.isin(np.arange(2 * COLS + 56, 3 * COLS), placed).any()
     assert np.isin(np.arange(2 * COLS, 2 * COLS + 54), placed).all()
+
+
+def test_two_garbles_in_an_interval_each_found_the_one_after_calm():
+    """Each run an interval of its own, decoded as written; row 2 steps 40 levels at column 10
+    and 40 more at column 40: the rest after the first gets its own DC, the second is found in
+    it (the MCU after the interval's end, row 3's first, stays calm), and the 23 after it are
+    left out."""
+    pls, solved, edges, level = layout(jump=40.0, at=10, again=40, means=True, rows_of_runs=(2, 1, 1, 2))
+    pls = [replace(p, first=p.run.first, count=p.run.end - p.run.first) for p in pls]
+    assert join_steps(pls, solved, edges, [1.0], COLS, N, RunOptions(), {p.first for p in pls}, level) == 2
+    row2 = [p.run.trusted for p in pls if 2 * COLS <= p.run.first < 3 * COLS]
+    assert [(int(t.min()), int(t.max())) for t in row2] == [(2 * COLS, 2 * COLS + 8), (2 * COLS + 11, 2 * COLS + 38)]

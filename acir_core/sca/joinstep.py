@@ -26,14 +26,16 @@ JOIN_SIDE_PAIRS = 8  # MCUs with a neighbour on a side, before and after a cut, 
 JOIN_SIDE_SHARE = 0.5  # share of the step both sides must show, in its direction
 GARBLE_LEVELS = 8.0  # levels an MCU must step by to the content above and below alike, where garbage moved it
 GARBLE_BEFORE = 0.5  # share of that the MCU decoded before it may step by (an edge the photo shows runs on)
-GARBLE_WINDOW = 8  # MCUs from it on whose median step must keep half of it, its way (a line ends)
+GARBLE_WINDOW = 8  # MCUs from it on, most of which must keep half of its step, its way (a line ends)
 
 
 @njit(cache=True)
 def side_steps(m, shift, r, dcs, owner, dec, dc_of, tops, bottoms, units, cols, first, count):
     """Per MCU of the run ``m`` (decoded, placed at ``m + shift``; run ``r``) and component: the
     mean signed step (levels, DCs applied) from the content of other runs above it to it
-    (``[0]``) and from it to the content of other runs below (``[1]``); nan where none."""
+    (``[0]``: it minus the content above) and from the content of other runs below to it
+    (``[1]``: it minus the content below), so that an MCU off by d reads d on both sides; nan
+    where none."""
     n = owner.size
     n_k = len(tops)
     out = np.full((2, m.size, n_k), np.nan)
@@ -102,15 +104,17 @@ def _cut(run: Run, z: np.ndarray, sides: np.ndarray, units: np.ndarray, opts: Ru
 
 
 def mean_steps(m: np.ndarray, shift: int, r: int, owner: np.ndarray, dec: np.ndarray, dc_of: np.ndarray,
-               means: np.ndarray, units: np.ndarray, cols: int) -> np.ndarray:
+               means: np.ndarray, units: np.ndarray, cols: int, span: tuple[int, int]) -> np.ndarray:
     """As :func:`side_steps`, from the MCUs' means (``means`` (N, K), levels) instead of their
-    edges: stripes finer than an MCU step at its edges, not in its mean."""
+    edges: stripes finer than an MCU step at its edges, not in its mean. ``span``: the
+    positions the run may claim (its interval's first and count)."""
     n = owner.size
     t = m + shift
     level = means[m] - dc_of[r][None, :] * units[None, :]
     out = np.full((2, m.size, units.size), np.nan)
+    mine = (t >= span[0]) & (t < span[0] + span[1])
     for side, nb in enumerate((t - cols, t + cols)):
-        ok = (nb >= 0) & (nb < n)
+        ok = mine & (nb >= 0) & (nb < n)
         ok[ok] &= (owner[nb[ok]] >= 0) & (owner[nb[ok]] != r)
         o = owner[nb[ok]]
         other = means[dec[nb[ok]]] - dc_of[o] * units[None, :]
@@ -120,36 +124,51 @@ def mean_steps(m: np.ndarray, shift: int, r: int, owner: np.ndarray, dec: np.nda
 
 def garble_steps(sides: np.ndarray) -> np.ndarray:
     """Per MCU and component: the smaller of its steps to the content above and below (levels,
-    signed), where both sides have content and step the same way; 0 elsewhere. An MCU at the
-    edge of something the photo shows steps to one side only."""
+    signed), where both step the same way; 0 where they do not (an MCU at the edge of something
+    the photo shows steps to one side only), nan where a side has no content (unknown)."""
     up, down = sides[0], sides[1]
-    both = ~np.isnan(up) & ~np.isnan(down) & (np.sign(up) == np.sign(down))
-    up, down = np.where(both, up, 0.0), np.where(both, down, 0.0)
-    return np.sign(up) * np.minimum(np.abs(up), np.abs(down))
+    same = np.sign(up) == np.sign(down)
+    out = np.where(same, np.sign(up) * np.minimum(np.abs(up), np.abs(down)), 0.0)
+    return np.where(np.isnan(up) | np.isnan(down), np.nan, out)
 
 
-def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, after: np.ndarray | None) -> int:
-    """The first MCU (index into ``z``, :func:`garble_steps` of a run) where the level changes
-    as garbage that ended in step changes it, up to the run's end (an interval decoded as
-    written: the interval's): by ``GARBLE_LEVELS`` or more to both sides in some component; the
-    MCU before it (``before``: the one placed before the run's first; None: the first may not be
-    it), the one after the run's end (``after``; None: nothing placed there, or the run does not
-    end its interval) and the rows above and below it against the rows beyond them (``around``)
-    all under ``GARBLE_BEFORE`` of that; the median of the ``GARBLE_WINDOW`` from it on half of
-    it or more, its way. An edge the photo shows runs on past those bounds, and stripes step at
-    every row. -1 where none."""
-    big = np.abs(z) >= GARBLE_LEVELS
-    for q in np.flatnonzero(big.any(axis=1)):
-        k = int(np.argmax(np.abs(z[q])))
+def _holds(z: np.ndarray, step: float, truncated: bool) -> bool:
+    """Whether the steps ``z`` from a candidate on (one component, nan unknown) keep half of
+    ``step``, its way: most of them, or every one (and two or more) where the run ends before
+    the window does and nothing after it says the level came back."""
+    known = z[~np.isnan(z)]
+    if not known.size:
+        return False
+    kept = known * np.sign(step) >= 0.5 * abs(step)
+    return bool(kept.all() and known.size >= 2) if truncated else bool(kept.mean() > 0.5)
+
+
+def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, after: np.ndarray | None,
+               start: int = 0) -> int:
+    """The first MCU from ``start`` (index into ``z``, :func:`garble_steps` of a run) where the
+    level changes as garbage that ended in step changes it, up to the run's end (an interval
+    decoded as written: the interval's): by ``GARBLE_LEVELS`` or more to both sides in some
+    component; the nearest known MCU before it (the run's first: ``before``, the one placed
+    before it; None or unknown: not a candidate), the one after the run's end (``after``; None:
+    nothing known there, or the run does not end its interval) and the rows above and below it
+    against the rows beyond them (``around``) all under ``GARBLE_BEFORE`` of that; most of the
+    ``GARBLE_WINDOW`` from it on keeping half of it, its way (:func:`_holds`). An edge the photo
+    shows runs on past those bounds, and stripes step at every row. -1 where none."""
+    big = np.abs(np.nan_to_num(z)) >= GARBLE_LEVELS
+    for q in np.flatnonzero(big[start:].any(axis=1)) + start:
+        k = int(np.argmax(np.abs(np.nan_to_num(z[q]))))
         step = z[q, k]
-        prior = z[q - 1, k] if q > 0 else (before[k] if before is not None else np.inf)
-        if abs(prior) >= GARBLE_BEFORE * abs(step):
+        known = np.flatnonzero(~np.isnan(z[start:q, k])) + start
+        prior = z[known[-1], k] if known.size else \
+            (before[k] if before is not None and q == start == 0 else np.nan)
+        if np.isnan(prior) or abs(prior) >= GARBLE_BEFORE * abs(step):
             continue
         if after is not None and abs(after[k]) >= GARBLE_BEFORE * abs(step):
             continue
         if around[q, k] >= GARBLE_BEFORE * abs(step):
             continue
-        if np.median(z[q : q + GARBLE_WINDOW, k]) * np.sign(step) >= 0.5 * abs(step):
+        window = z[q : q + GARBLE_WINDOW, k]
+        if _holds(window, step, q + GARBLE_WINDOW > z.shape[0] and after is None):
             return int(q)
     return -1
 
@@ -157,25 +176,34 @@ def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, aft
 def _garbled(run: Run, z: np.ndarray, around: np.ndarray, opts: RunOptions, before: np.ndarray | None = None,
              after: np.ndarray | None = None) -> list[Run]:
     """A run (or a piece of one) cut where garbage that decoded in step changed its level
-    (:func:`_garble_at`): the MCU found and the one before it are left out (the garbage is in
-    one of them); what follows keeps the run's shift and gets its own DC if ``opts.min_split``
-    MCUs or more, else is left out too (a handful of MCUs' borders pin a DC no better than the
-    fill makes them). Then the rest likewise, its steps taken from its own new level (the median
-    of its first ``GARBLE_WINDOW``)."""
+    (:func:`_garble_at`), as often as it did: the MCU found and the one before it are left out
+    (the garbage is in one of them); what follows keeps the run's shift and gets its own DC if
+    ``opts.min_split`` MCUs or more, else is left out too (a handful of MCUs' borders pin a DC no
+    better than the fill makes them), and is looked at again from its own new level (the median
+    of its first ``GARBLE_WINDOW``; ``after`` is another run's and keeps its own)."""
     m = run.trusted
-    q = _garble_at(z, around, before, after)
-    if q < 0:
-        return [run]
-    head = Run(run.first, int(m[q]), m[: max(q - 1, 0)], run.settled, run.tail, run.probe_from, run.probe_to)
-    rest = m[q + 1 :]
-    if rest.size < opts.min_split:
-        return [head]
-    tail = Run(int(m[q]), run.end, rest, max(run.settled, int(rest[0]) + opts.settle_mcus), run.tail,
-               int(rest[0]) + opts.silent_margin, run.probe_to)
-    z = z[q + 1 :]
-    level = np.median(z[:GARBLE_WINDOW], axis=0)
-    return [head] + _garbled(tail, z - level[None, :], around[q + 1 :], opts, None,
-                             None if after is None else after - level)
+    pieces: list[Run] = []
+    start = 0
+    z = z.copy()
+    while True:
+        q = _garble_at(z, around, before, after, start)
+        if q < 0:
+            return pieces + [run]
+        pieces.append(Run(run.first, int(m[q]), m[start : max(q - 1, start)], run.settled, run.tail,
+                          run.probe_from, run.probe_to))
+        rest = m[q + 1 :]
+        if rest.size < opts.min_split:
+            return pieces
+        run = Run(int(m[q]), run.end, rest, max(run.settled, int(rest[0]) + opts.settle_mcus), run.tail,
+                  int(rest[0]) + opts.silent_margin, run.probe_to)
+        start = q + 1
+        head = z[start : start + GARBLE_WINDOW]
+        level = np.zeros(z.shape[1])
+        for k in range(z.shape[1]):
+            col = head[:, k]
+            if (~np.isnan(col)).any():
+                level[k] = np.nanmedian(col)
+        z[start:] -= level[None, :]
 
 
 def _both_steps(pl: Placement, r: int, placed: tuple, edges: tuple, units: np.ndarray, cols: int,
@@ -188,8 +216,9 @@ def _both_steps(pl: Placement, r: int, placed: tuple, edges: tuple, units: np.nd
                                 pl.first, pl.count))
     if means is None:
         return z
-    zm = garble_steps(mean_steps(m, pl.shift, r, owner, dec, dc_of, means, units, cols))
-    return np.where(np.sign(z) == np.sign(zm), np.sign(z) * np.minimum(np.abs(z), np.abs(zm)), 0.0)
+    zm = garble_steps(mean_steps(m, pl.shift, r, owner, dec, dc_of, means, units, cols, (pl.first, pl.count)))
+    both = np.where(np.sign(z) == np.sign(zm), np.sign(z) * np.minimum(np.abs(z), np.abs(zm)), 0.0)
+    return np.where(np.isnan(z) | np.isnan(zm), np.nan, both)
 
 
 def _row_steps(placements: list[Placement], dc_of: np.ndarray, means: np.ndarray, units: np.ndarray, cols: int,
@@ -200,7 +229,7 @@ def _row_steps(placements: list[Placement], dc_of: np.ndarray, means: np.ndarray
     for r, pl in enumerate(placements):
         m = pl.run.trusted
         t = m + pl.shift
-        ok = (t >= 0) & (t < n)
+        ok = (t >= max(pl.first, 0)) & (t < min(pl.first + pl.count, n))
         level[t[ok]] = means[m[ok]] - dc_of[r][None, :] * units[None, :]
     out = np.zeros((n, units.size))
     out[cols:] = np.abs(np.nan_to_num(level[cols:] - level[:-cols], nan=0.0))
@@ -240,9 +269,10 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
     for pl, z in zip(placements, zs):
         if z is not None:
             t = pl.run.trusted + pl.shift
-            inside = (t >= 0) & (t < n)
+            inside = (t >= max(pl.first, 0)) & (t < min(pl.first + pl.count, n))
             z_at[t[inside]] = z[inside]
-    # the rows around an MCU, each against the row beyond it: stripes step there as much
+    # the rows around an MCU, each against the row beyond it (without means: their own garble
+    # steps): stripes step there as much
     rows = np.abs(np.nan_to_num(z_at)) if means is None else _row_steps(placements, dc_of, means, u, cols, n)
     for r, pl in enumerate(placements):
         m = pl.run.trusted
@@ -259,6 +289,7 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
             pieces = [q for q in _cut(pl.run, z, sides, u, opts, 0) if q.trusted.size]
         around = _around(m + pl.shift, rows, cols, n, (-1, 2) if means is not None else (-1, 1))
         kept: list[Run] = []
+        found = len(pieces) - 1  # the step scan's cuts, then each garble's
         for k, piece in enumerate(pieces):
             idx = np.searchsorted(m, piece.trusted)
             t0, t1 = int(piece.trusted[0]) + pl.shift, int(piece.trusted[-1]) + pl.shift
@@ -266,11 +297,13 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
             # a level moved by garbage ends where the interval does (or the run, at its next failure)
             ends = k == len(pieces) - 1 and (t1 == pl.first + pl.count - 1 or pl.first not in sound) and \
                 0 <= t1 + 1 < n and not np.isnan(z_at[t1 + 1, 0])
-            kept += _garbled(piece, zs[r][idx], around[idx], opts, before, z_at[t1 + 1] if ends else None)
-        if len(kept) == 1 and kept[0] is pl.run:
+            got = _garbled(piece, zs[r][idx], around[idx], opts, before, z_at[t1 + 1] if ends else None)
+            found += len(got) - (got[-1].end == piece.end)  # a rest left out ends its piece early
+            kept += got
+        if not found or not kept:
             out.append(pl)
             continue
-        cuts += len(kept) - (kept[-1].end == pl.run.end)  # a last piece left out: a cut too
+        cuts += found
         out += [replace(pl, run=q, anchored=pl.anchored and k == 0) for k, q in enumerate(kept) if q.trusted.size]
     placements[:] = out
     return cuts
