@@ -26,7 +26,7 @@ JOIN_SIDE_PAIRS = 8  # MCUs with a neighbour on a side, before and after a cut, 
 JOIN_SIDE_SHARE = 0.5  # share of the step both sides must show, in its direction
 GARBLE_LEVELS = 8.0  # levels an MCU must step by to the content above and below alike, where garbage moved it
 GARBLE_BEFORE = 0.5  # share of that the MCU decoded before it may step by (an edge the photo shows runs on)
-GARBLE_WINDOW = 8  # MCUs from it on, most of which must keep half of its step, its way (a line ends)
+GARBLE_WINDOW = 8  # MCUs from it on whose median step must keep half of it, its way (a line ends)
 
 
 @njit(cache=True)
@@ -124,51 +124,36 @@ def mean_steps(m: np.ndarray, shift: int, r: int, owner: np.ndarray, dec: np.nda
 
 def garble_steps(sides: np.ndarray) -> np.ndarray:
     """Per MCU and component: the smaller of its steps to the content above and below (levels,
-    signed), where both step the same way; 0 where they do not (an MCU at the edge of something
-    the photo shows steps to one side only), nan where a side has no content (unknown)."""
+    signed), where both sides have content and step the same way; 0 elsewhere (an MCU at the
+    edge of something the photo shows steps to one side only)."""
     up, down = sides[0], sides[1]
-    same = np.sign(up) == np.sign(down)
-    out = np.where(same, np.sign(up) * np.minimum(np.abs(up), np.abs(down)), 0.0)
-    return np.where(np.isnan(up) | np.isnan(down), np.nan, out)
+    both = ~np.isnan(up) & ~np.isnan(down) & (np.sign(up) == np.sign(down))
+    up, down = np.where(both, up, 0.0), np.where(both, down, 0.0)
+    return np.sign(up) * np.minimum(np.abs(up), np.abs(down))
 
 
-def _holds(z: np.ndarray, step: float, truncated: bool) -> bool:
-    """Whether the steps ``z`` from a candidate on (one component, nan unknown) keep half of
-    ``step``, its way: most of them, or every one (and two or more) where the run ends before
-    the window does and nothing after it says the level came back."""
-    known = z[~np.isnan(z)]
-    if not known.size:
-        return False
-    kept = known * np.sign(step) >= 0.5 * abs(step)
-    return bool(kept.all() and known.size >= 2) if truncated else bool(kept.mean() > 0.5)
-
-
-def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, after: np.ndarray | None,
-               start: int = 0) -> int:
-    """The first MCU from ``start`` (index into ``z``, :func:`garble_steps` of a run) where the
-    level changes as garbage that ended in step changes it, up to the run's end (an interval
-    decoded as written: the interval's): by ``GARBLE_LEVELS`` or more to both sides in some
-    component; the nearest known MCU before it (the run's first: ``before``, the one placed
-    before it; None or unknown: not a candidate), the one after the run's end (``after``; None:
-    nothing known there, or the run does not end its interval) and the rows above and below it
-    against the rows beyond them (``around``) all under ``GARBLE_BEFORE`` of that; most of the
-    ``GARBLE_WINDOW`` from it on keeping half of it, its way (:func:`_holds`). An edge the photo
-    shows runs on past those bounds, and stripes step at every row. -1 where none."""
-    big = np.abs(np.nan_to_num(z)) >= GARBLE_LEVELS
-    for q in np.flatnonzero(big[start:].any(axis=1)) + start:
-        k = int(np.argmax(np.abs(np.nan_to_num(z[q]))))
+def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, after: np.ndarray | None) -> int:
+    """The first MCU (index into ``z``, :func:`garble_steps` of a run) where the level changes
+    as garbage that ended in step changes it, up to the run's end (an interval decoded as
+    written: the interval's): by ``GARBLE_LEVELS`` or more to both sides in some component; the
+    MCU before it (the run's first: ``before``, the one placed before it; None: not a
+    candidate), the one after the run's end (``after``; None: nothing placed there, or the run
+    does not end its interval) and the rows above and below it against the rows beyond them
+    (``around``) all under ``GARBLE_BEFORE`` of that; the median of the ``GARBLE_WINDOW`` from it
+    on half of it or more, its way. An edge the photo shows runs on past those bounds, and
+    stripes step at every row. -1 where none."""
+    big = np.abs(z) >= GARBLE_LEVELS
+    for q in np.flatnonzero(big.any(axis=1)):
+        k = int(np.argmax(np.abs(z[q])))
         step = z[q, k]
-        known = np.flatnonzero(~np.isnan(z[start:q, k])) + start
-        prior = z[known[-1], k] if known.size else \
-            (before[k] if before is not None and q == start == 0 else np.nan)
-        if np.isnan(prior) or abs(prior) >= GARBLE_BEFORE * abs(step):
+        prior = z[q - 1, k] if q > 0 else (before[k] if before is not None else np.inf)
+        if abs(prior) >= GARBLE_BEFORE * abs(step):
             continue
         if after is not None and abs(after[k]) >= GARBLE_BEFORE * abs(step):
             continue
         if around[q, k] >= GARBLE_BEFORE * abs(step):
             continue
-        window = z[q : q + GARBLE_WINDOW, k]
-        if _holds(window, step, q + GARBLE_WINDOW > z.shape[0] and after is None):
+        if np.median(z[q : q + GARBLE_WINDOW, k]) * np.sign(step) >= 0.5 * abs(step):
             return int(q)
     return -1
 
@@ -176,34 +161,22 @@ def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, aft
 def _garbled(run: Run, z: np.ndarray, around: np.ndarray, opts: RunOptions, before: np.ndarray | None = None,
              after: np.ndarray | None = None) -> list[Run]:
     """A run (or a piece of one) cut where garbage that decoded in step changed its level
-    (:func:`_garble_at`), as often as it did: the MCU found and the one before it are left out
-    (the garbage is in one of them); what follows keeps the run's shift and gets its own DC if
-    ``opts.min_split`` MCUs or more, else is left out too (a handful of MCUs' borders pin a DC no
-    better than the fill makes them), and is looked at again from its own new level (the median
-    of its first ``GARBLE_WINDOW``; ``after`` is another run's and keeps its own)."""
+    (:func:`_garble_at`): the MCU found and the one before it are left out (the garbage is in
+    one of them); what follows keeps the run's shift and gets its own DC if ``opts.min_split``
+    MCUs or more, else is left out too (a handful of MCUs' borders pin a DC no better than the
+    fill makes them). The rest is not looked at again: its steps hold its level as the DCs were
+    solved with the garbage in, and a second cut from them cost more than it gave (camera set at
+    1e-5: Nikon D40 seed 0, outside the mask 0.13 -> 0.54 %)."""
     m = run.trusted
-    pieces: list[Run] = []
-    start = 0
-    z = z.copy()
-    while True:
-        q = _garble_at(z, around, before, after, start)
-        if q < 0:
-            return pieces + [run]
-        pieces.append(Run(run.first, int(m[q]), m[start : max(q - 1, start)], run.settled, run.tail,
-                          run.probe_from, run.probe_to))
-        rest = m[q + 1 :]
-        if rest.size < opts.min_split:
-            return pieces
-        run = Run(int(m[q]), run.end, rest, max(run.settled, int(rest[0]) + opts.settle_mcus), run.tail,
-                  int(rest[0]) + opts.silent_margin, run.probe_to)
-        start = q + 1
-        head = z[start : start + GARBLE_WINDOW]
-        level = np.zeros(z.shape[1])
-        for k in range(z.shape[1]):
-            col = head[:, k]
-            if (~np.isnan(col)).any():
-                level[k] = np.nanmedian(col)
-        z[start:] -= level[None, :]
+    q = _garble_at(z, around, before, after)
+    if q < 0:
+        return [run]
+    head = Run(run.first, int(m[q]), m[: max(q - 1, 0)], run.settled, run.tail, run.probe_from, run.probe_to)
+    rest = m[q + 1 :]
+    if rest.size < opts.min_split:
+        return [head]
+    return [head, Run(int(m[q]), run.end, rest, max(run.settled, int(rest[0]) + opts.settle_mcus), run.tail,
+                      int(rest[0]) + opts.silent_margin, run.probe_to)]
 
 
 def _both_steps(pl: Placement, r: int, placed: tuple, edges: tuple, units: np.ndarray, cols: int,
@@ -217,8 +190,7 @@ def _both_steps(pl: Placement, r: int, placed: tuple, edges: tuple, units: np.nd
     if means is None:
         return z
     zm = garble_steps(mean_steps(m, pl.shift, r, owner, dec, dc_of, means, units, cols, (pl.first, pl.count)))
-    both = np.where(np.sign(z) == np.sign(zm), np.sign(z) * np.minimum(np.abs(z), np.abs(zm)), 0.0)
-    return np.where(np.isnan(z) | np.isnan(zm), np.nan, both)
+    return np.where(np.sign(z) == np.sign(zm), np.sign(z) * np.minimum(np.abs(z), np.abs(zm)), 0.0)
 
 
 def _row_steps(placements: list[Placement], dc_of: np.ndarray, means: np.ndarray, units: np.ndarray, cols: int,
