@@ -179,31 +179,29 @@ def _garbled(run: Run, z: np.ndarray, around: np.ndarray, opts: RunOptions, befo
                       int(rest[0]) + opts.silent_margin, run.probe_to)]
 
 
-def _both_steps(pl: Placement, r: int, placed: tuple, edges: tuple, units: np.ndarray, cols: int,
+def _both_steps(sides: np.ndarray, pl: Placement, r: int, placed: tuple, units: np.ndarray, cols: int,
                 means: np.ndarray | None) -> np.ndarray:
-    """:func:`garble_steps` of a placed run from its edges and, with ``means``, the smaller of
-    that and the same from its MCUs' means, where both step the same way."""
+    """:func:`garble_steps` of a placed run from its edges' ``sides`` (:func:`side_steps`) and,
+    with ``means``, the smaller of that and the same from its MCUs' means, where both step the
+    same way."""
     owner, dec, dc_of = placed
-    m = pl.run.trusted
-    z = garble_steps(side_steps(m, pl.shift, r, dc_of[r], owner, dec, dc_of, edges[0], edges[1], units, cols,
-                                pl.first, pl.count))
+    z = garble_steps(sides)
     if means is None:
         return z
-    zm = garble_steps(mean_steps(m, pl.shift, r, owner, dec, dc_of, means, units, cols, (pl.first, pl.count)))
+    zm = garble_steps(mean_steps(pl.run.trusted, pl.shift, r, owner, dec, dc_of, means, units, cols,
+                                 (pl.first, pl.count)))
     return np.where(np.sign(z) == np.sign(zm), np.sign(z) * np.minimum(np.abs(z), np.abs(zm)), 0.0)
 
 
-def _row_steps(placements: list[Placement], dc_of: np.ndarray, means: np.ndarray, units: np.ndarray, cols: int,
-               n: int) -> np.ndarray:
+def _row_steps(owner: np.ndarray, dec: np.ndarray, dc_of: np.ndarray, means: np.ndarray, units: np.ndarray,
+               cols: int) -> np.ndarray:
     """Per position and component: how far the MCU's mean (its run's DC applied) lies from the
-    one above it, whichever runs they are in (0 where either is not placed)."""
-    level = np.full((n, units.size), np.nan)
-    for r, pl in enumerate(placements):
-        m = pl.run.trusted
-        t = m + pl.shift
-        ok = (t >= max(pl.first, 0)) & (t < min(pl.first + pl.count, n))
-        level[t[ok]] = means[m[ok]] - dc_of[r][None, :] * units[None, :]
-    out = np.zeros((n, units.size))
+    one above it, whichever runs they are in (0 where either is not placed; ``owner``/``dec`` as
+    :func:`~acir_core.sca.rewrap._owners`)."""
+    placed = owner >= 0
+    level = np.full((owner.size, units.size), np.nan)
+    level[placed] = means[dec[placed]] - dc_of[owner[placed]] * units[None, :]
+    out = np.zeros_like(level)
     out[cols:] = np.abs(np.nan_to_num(level[cols:] - level[:-cols], nan=0.0))
     return out
 
@@ -235,8 +233,11 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
     u = np.asarray(units, np.float64)
     out: list[Placement] = []
     cuts = 0
-    zs = [_both_steps(pl, r, (owner, dec, dc_of), (tops, bottoms), u, cols, means) if pl.run.trusted.size else None
-          for r, pl in enumerate(placements)]
+    # per run, its signed steps to the runs above and below: read by the garble test and the step scan
+    sides_of = [side_steps(pl.run.trusted, pl.shift, r, dc_of[r], owner, dec, dc_of, tops, bottoms, u, cols,
+                           pl.first, pl.count) if pl.run.trusted.size else None for r, pl in enumerate(placements)]
+    zs = [_both_steps(sides, pl, r, (owner, dec, dc_of), u, cols, means) if sides is not None else None
+          for r, (pl, sides) in enumerate(zip(placements, sides_of))]
     z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the run there
     for pl, z in zip(placements, zs):
         if z is not None:
@@ -245,7 +246,7 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
             z_at[t[inside]] = z[inside]
     # the rows around an MCU, each against the row beyond it (without means: their own garble
     # steps): stripes step there as much
-    rows = np.abs(np.nan_to_num(z_at)) if means is None else _row_steps(placements, dc_of, means, u, cols, n)
+    rows = np.abs(np.nan_to_num(z_at)) if means is None else _row_steps(owner, dec, dc_of, means, u, cols)
     for r, pl in enumerate(placements):
         m = pl.run.trusted
         if not m.size:
@@ -253,8 +254,7 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
             continue
         pieces = [pl.run]
         if pl.first not in sound and m.size >= 2 * opts.min_split:
-            sides = side_steps(m, pl.shift, r, dc_of[r], owner, dec, dc_of, tops, bottoms, u, cols, pl.first,
-                               pl.count)
+            sides = sides_of[r]
             has = ~np.isnan(sides)
             z = np.where(has.any(axis=0), np.where(has, sides, 0.0).sum(axis=0) / np.maximum(has.sum(axis=0), 1),
                          np.nan)
