@@ -1063,6 +1063,24 @@ def test_a_runs_own_row_wraps_tell_its_shift() -> None:
     assert not wrap_costs(steps[: short.size], short, shifts, cols, 0.5).any()  # less: none
 
 
+
+def test_one_garbage_step_does_not_win_a_runs_row_wraps() -> None:
+    """Garbage beside a resync steps far more than any wrap: it must not pull the run to the
+    shift that puts a wrap on it while the other wraps there show neighbours (Minolta 7Hi at
+    1e-5: a 340-MCU run placed 5 MCUs late)."""
+    from acir_core.sca.shifts import WRAP_MEDIAN, wrap_costs
+    cols, rows = 160, WRAP_MEDIAN
+    m = np.arange(30624, 30624 + cols * rows, dtype=np.int64)
+    true_shift, garbage_shift = -230, -225
+    steps = np.full(m.size, 4.5)
+    steps[(m + true_shift) % cols == 0] = 12.0  # true wraps step a little more than neighbours
+    steps[0] = -1.0
+    steps[np.flatnonzero((m + garbage_shift) % cols == 0)[0]] = 56.0  # one garbage MCU
+    shifts = np.arange(-236, -216, dtype=np.int64)
+    cost = wrap_costs(steps, m, shifts, cols, 0.5)
+    assert shifts[int(np.argmin(cost))] == true_shift
+    assert cost[shifts == garbage_shift][0] > cost[shifts == true_shift][0] + 3.0
+
 def _search(decoded: np.ndarray, placed: int, runs: list, rows: int, cols: int, opts, thumb=None):
     from acir_core.sca.edges import inward, outward
     from acir_core.sca.shifts import Canvas, search_runs
