@@ -131,3 +131,17 @@ def test_tables_kept_between_passes_equal_fresh_ones() -> None:
     for pl in placements:
         kept, new = borders.table(pl), fresh.table(pl)
         assert np.array_equal(kept[0], new[0], equal_nan=True) and np.array_equal(kept[1], new[1])
+
+
+def test_borders_with_garbage_say_nothing_of_a_heads_place() -> None:
+    """The head sits one MCU early under a row part of which is garbage (a run above decoded
+    from bits a flip changed): those borders step by far more than any shift of the head
+    could change, at every shift tried. Left in, they hid the clear gain of the others."""
+    blocks = blocks_of(picture(5))
+    decoded = with_garbage_at(blocks, 50)
+    noise = np.random.default_rng(1).uniform(-400, 600, (7, 8, 8))
+    decoded[5:12] = decoded[5:12] + noise  # above the head's first row, in the anchored run
+    placements = [placement(0, 20, 0, anchored=True), placement(20, N, -1)]
+    assert resplit(placements, _Borders(edges_of(decoded), COLS, N), RunOptions()) >= 1
+    assert shift_of(placements, 30) == 0 and shift_of(placements, 45) == 0
+    assert shift_of(placements, 80) == -1 and shift_of(placements, N - 1) == -1
