@@ -28,6 +28,7 @@ RESPLIT_SHARE = 0.5  # ... and this share of the moved MCUs, up to a row of them
 RESPLIT_SIGMAS = 6.0  # ... or stands this many standard errors above 0
 RESPLIT_PIECE = 8  # MCUs a moved piece, and the piece left in place, must keep
 RESPLIT_UNJOINED = 5.0  # a border whose best join costs this × the run's median best says nothing
+RESPLIT_UNJOINED_LEVELS = 8.0  # ... and this many levels (in flat content every textured border is 5× the median)
 RESPLIT_PASSES = 4  # passes over the runs (a moved piece changes its neighbours' borders)
 
 _DELTAS = np.array(RESPLIT_DELTAS, np.int64)
@@ -95,7 +96,7 @@ def mute_unjoined(costs: np.ndarray) -> np.ndarray:
     best = np.where(seen.any(axis=0), np.where(seen, costs, np.inf).min(axis=0), np.nan)
     typical = float(np.nanmedian(best))
     out = costs.copy()
-    out[:, best > RESPLIT_UNJOINED * max(typical, 1e-9)] = np.nan
+    out[:, best > max(RESPLIT_UNJOINED * typical, RESPLIT_UNJOINED_LEVELS)] = np.nan
     return out
 
 
