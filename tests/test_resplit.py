@@ -134,39 +134,44 @@ def test_tables_kept_between_passes_equal_fresh_ones() -> None:
 
 
 def test_borders_with_garbage_say_nothing_of_a_runs_place() -> None:
-    """A run one MCU off under a row part of which is garbage (Minolta 7 at 1e-5: 26 of 150
-    MCUs above a head): those borders step 40-70 levels at every shift tried, and their sums
-    hid the clear gain of the others (12 -> 3 levels) until they were left out."""
+    """A run one MCU off under a row part of which is garbage: those borders step by 40 or 70
+    levels at every shift tried, by turns, and their sums hid the clear gain of the others
+    (12 levels where the run lies, 3 one MCU on) until they were left out."""
     from acir_core.sca.resplit import RESPLIT_DELTAS, _best_move, mute_unjoined
-    rng = np.random.default_rng(2)
-    cols, size = 40, 40
+    cols, size, garbage = 40, 40, 12
     m = np.arange(100, 100 + size)
     pl = Placement(run=Run(first=100, end=100 + size, trusted=m), shift=0, dc=(0,), cost=1.0, anchored=False,
                    first=0, count=1000)
-    table = np.full((9, 2, size), np.nan)  # shifts 0, -4..-1, 1..4; top side only
-    table[:, 0, :] = 12.0 + rng.normal(0, 1, (9, size))
-    table[5, 0, :] = 3.0 + rng.normal(0, 1, size)  # one MCU on, it joins the row above
-    table[:, 0, :12] = rng.uniform(40, 70, (9, 12))  # garbage above its first 12 MCUs
-    who = np.full((9, 2, size), -1, np.int64)
+    shifts = np.array((0,) + RESPLIT_DELTAS)
+    table = np.full((shifts.size, 2, size), np.nan)  # top side only: nothing placed below
+    table[:, 0, :] = 12.0
+    table[shifts == 1, 0, :] = 3.0  # one MCU on, it joins the row above
+    q, d = np.meshgrid(np.arange(garbage), np.arange(shifts.size))
+    table[:, 0, :garbage] = 55.0 + 15.0 * (-1.0) ** (q + d)  # garbage above its first MCUs
+    who = np.full(table.shape, -1, np.int64)
     who[:, 0, :] = 0  # the run above
     assert _best_move(pl, table, who, 1, cols, RunOptions()) is None
     move = _best_move(pl, mute_unjoined(table), who, 1, cols, RunOptions())
-    assert move is not None and RESPLIT_DELTAS[move[3]] == 1  # moved one MCU on
+    assert move is not None and move[1:3] == (0, True) and RESPLIT_DELTAS[move[3]] == 1  # the whole run, +1
 
 
 def test_only_borders_that_join_nowhere_are_left_out() -> None:
-    """In flat content the median border costs almost nothing, so textured borders cost many
-    times that at every shift and still tell shifts apart: only a border that joins at no shift
-    within ``RESPLIT_UNJOINED_LEVELS`` is left out."""
-    from acir_core.sca.resplit import RESPLIT_UNJOINED_LEVELS, mute_unjoined
+    """A border is left out only where its best join over the shifts is both many times the
+    run's median best and many levels: in flat content every textured border is many times the
+    median and still tells shifts apart; in texture a border a few levels above the rest does."""
+    from acir_core.sca.resplit import mute_unjoined
     rng = np.random.default_rng(0)
-    costs = rng.uniform(0.2, 0.4, (9, 2, 40))  # flat: shifts, sides, MCUs
-    costs[:, 0, 5] = np.linspace(4.0, 6.0, 9)  # texture: joins best at one shift
-    costs[:, 1, 7] = rng.uniform(40, 70, 9)  # garbage beside: joins nowhere
-    costs[:, 1, 9] = np.nan  # nothing placed there
-    out = mute_unjoined(costs)
-    assert np.isnan(out[:, 1, 7]).all()
-    assert np.array_equal(out[:, 0, 5], costs[:, 0, 5])
-    assert np.isnan(out[:, 1, 9]).all() and np.count_nonzero(np.isnan(out)) == 18
-    assert RESPLIT_UNJOINED_LEVELS > 6.0
+    flat = rng.uniform(0.2, 0.4, (9, 2, 40))  # shifts, sides, MCUs
+    flat[:, 0, 5] = np.linspace(4.0, 6.0, 9)  # texture: joins best at one shift
+    flat[:, 1, 7] = rng.uniform(40, 70, 9)  # garbage beside: joins nowhere
+    flat[:, 1, 9] = np.nan  # nothing placed there
+    out = mute_unjoined(flat)
+    assert np.isnan(out[:, 1, 7]).all() and np.array_equal(out[:, 0, 5], flat[:, 0, 5])
+    assert np.count_nonzero(np.isnan(out)) == 18
+    rough = rng.uniform(2.5, 3.5, (9, 2, 40))  # texture everywhere: median best about 2.5
+    rough[:, 0, 3] = np.linspace(10.0, 12.0, 9)  # a stronger edge: best 10, under 5× the median
+    rough[:, 0, 4] = np.linspace(40.0, 42.0, 9)
+    out = mute_unjoined(rough)
+    assert np.array_equal(out[:, 0, 3], rough[:, 0, 3]) and np.isnan(out[:, 0, 4]).all()
+    assert np.count_nonzero(np.isnan(out)) == 9
     assert np.isnan(mute_unjoined(np.full((9, 2, 4), np.nan))).all()

@@ -1063,13 +1063,11 @@ def test_a_runs_own_row_wraps_tell_its_shift() -> None:
     assert not wrap_costs(steps[: short.size], short, shifts, cols, 0.5).any()  # less: none
 
 
-
 def test_one_garbage_step_does_not_win_a_runs_row_wraps() -> None:
     """Garbage beside a resync steps far more than any wrap: it must not pull the run to the
-    shift that puts a wrap on it while the other wraps there show neighbours (Minolta 7Hi at
-    1e-5: a 340-MCU run placed 5 MCUs late)."""
-    from acir_core.sca.shifts import WRAP_MEDIAN, wrap_costs
-    cols, rows = 160, WRAP_MEDIAN
+    shift that puts a wrap on it while the other wraps there show neighbours."""
+    from acir_core.sca.shifts import wrap_costs
+    cols, rows = 160, 3
     m = np.arange(30624, 30624 + cols * rows, dtype=np.int64)
     true_shift, garbage_shift = -230, -225
     steps = np.full(m.size, 4.5)

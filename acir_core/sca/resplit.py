@@ -86,8 +86,8 @@ def border_table(m, shifts, f, cnt, cols, owner, dec, tops, bottoms):
 
 def mute_unjoined(costs: np.ndarray) -> np.ndarray:
     """``costs`` (:func:`border_table`) with the borders that join at no shift tried left out
-    (nan): where the best of them still costs ``RESPLIT_UNJOINED`` × the run's median best and
-    ``RESPLIT_UNJOINED_LEVELS`` or more, the content beside is garbage or a run placed off. It
+    (nan): where the best of them still costs more than ``RESPLIT_UNJOINED`` × the run's median
+    best and more than ``RESPLIT_UNJOINED_LEVELS``, the content beside is garbage or a run placed off. It
     says nothing of which shift is right, and its large steps would outweigh a row of clear
     borders in the sums that judge a move."""
     seen = ~np.isnan(costs)

@@ -21,7 +21,6 @@ WRAP_ROWS = 1  # rows a run must span for its row wraps to judge its shift
 DECISIVE_LEVELS = 2.0  # levels a decisive edge minimum must lie below every other shift's cost
 DECISIVE_ROWS = 4  # rows a run must span for its edges alone to place it
 WRAP_REACH = 16  # shifts either side of the edges' best that a run's row wraps judge
-WRAP_MEDIAN = 3  # wraps from which their median judges, not their mean (garbage beside a resync)
 WRAP_FLOOR = 0.25  # share of a run's residual its row wraps can never take off (shifts a row apart stay apart)
 
 
@@ -380,8 +379,8 @@ def seam_steps(lefts, outer_rights, m) -> np.ndarray:
 @njit(cache=True)
 def wrap_costs(steps, m, sh, cols, weight) -> np.ndarray:
     """Per candidate shift of a run ``WRAP_ROWS`` rows long or more: ``weight`` × (the mean step
-    inside the run − the mean step where the candidate says its rows wrap, their median from
-    ``WRAP_MEDIAN`` wraps on: one garbage MCU beside a resync outsteps any wrap), added to the
+    inside the run − the median step where the candidate says its rows wrap: one garbage MCU
+    beside a resync outsteps any wrap, and would win a mean for the shift that wraps there), added to the
     run's cost, which keeps at least ``WRAP_FLOOR`` of the residual (at 0, shifts a whole row
     apart tied and the first, a row early, won; below 0, garbage passed for a trusted run). A run placed one MCU off puts the wrap between
     two neighbours and two strangers side by side, on every row it spans; the thumbnail at 160 px
@@ -403,10 +402,8 @@ def wrap_costs(steps, m, sh, cols, weight) -> np.ndarray:
             if steps[q] >= 0 and (m[q] + sh[j]) % cols == 0:
                 at[c] = steps[q]
                 c += 1
-        if c >= WRAP_MEDIAN:
+        if c:
             out[j] = weight * (mean - np.median(at[:c]))
-        elif c:
-            out[j] = weight * (mean - at[:c].mean())
     return out
 
 
