@@ -353,13 +353,14 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
         if opts.shifts.resplit:
             realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
-    means = np.stack(mcu_means, axis=1) if thumb is not None else None
+    stacked = np.stack(mcu_means, axis=1)  # per MCU and component: what restep and join_steps read
+    means = stacked if thumb is not None else None
     if thumb is not None and opts.runs.restep and restep(placements, steps, cols, opts.runs, means, thumb, sound,
                                                          units=units, confirm=confirmer(run_edges[0], canvas.outer[0],
                                                                                         units, cols, opts.runs)):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.runs.joinstep and join_steps(placements, solved, (run_edges, canvas.outer), units, cols, n, opts.runs,
-                                         sound, np.stack(mcu_means, axis=1)):
+                                         sound, stacked):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     loose = np.zeros(n, bool)  # decoded MCUs where a silent break was taken back: precautions
     if opts.runs.rejoin_levels >= 0:

@@ -122,14 +122,18 @@ def mean_steps(m: np.ndarray, shift: int, r: int, owner: np.ndarray, dec: np.nda
     return out
 
 
+def _alike(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smaller of two signed steps where both are known and point the same way; 0 elsewhere."""
+    both = ~np.isnan(a) & ~np.isnan(b) & (np.sign(a) == np.sign(b))
+    a, b = np.where(both, a, 0.0), np.where(both, b, 0.0)
+    return np.sign(a) * np.minimum(np.abs(a), np.abs(b))
+
+
 def garble_steps(sides: np.ndarray) -> np.ndarray:
     """Per MCU and component: the smaller of its steps to the content above and below (levels,
     signed), where both sides have content and step the same way; 0 elsewhere (an MCU at the
     edge of something the photo shows steps to one side only)."""
-    up, down = sides[0], sides[1]
-    both = ~np.isnan(up) & ~np.isnan(down) & (np.sign(up) == np.sign(down))
-    up, down = np.where(both, up, 0.0), np.where(both, down, 0.0)
-    return np.sign(up) * np.minimum(np.abs(up), np.abs(down))
+    return _alike(sides[0], sides[1])
 
 
 def _garble_at(z: np.ndarray, around: np.ndarray, before: np.ndarray | None, after: np.ndarray | None) -> int:
@@ -190,7 +194,7 @@ def _both_steps(sides: np.ndarray, pl: Placement, r: int, placed: tuple, units: 
         return z
     zm = garble_steps(mean_steps(pl.run.trusted, pl.shift, r, owner, dec, dc_of, means, units, cols,
                                  (pl.first, pl.count)))
-    return np.where(np.sign(z) == np.sign(zm), np.sign(z) * np.minimum(np.abs(z), np.abs(zm)), 0.0)
+    return _alike(z, zm)
 
 
 def _row_steps(owner: np.ndarray, dec: np.ndarray, dc_of: np.ndarray, means: np.ndarray, units: np.ndarray,
