@@ -16,6 +16,7 @@ from numba import njit
 from acir_core.jpeg.bandfit import dc_agreement, place_runs, shift_gain
 from acir_core.jpeg.entropy import ERROR_NAMES, _ZZ
 from acir_core.jpeg.progressive import ERR_SILENT, SILENT_BACK
+from acir_core.jpeg.realign import realign_band
 from acir_core.jpeg.tables import Frame, Scan
 
 SILENT_REACH = 64  # shifts a stretch between errors decoded silently is tested for
@@ -72,6 +73,7 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
         if score < SILENT_SCORE:
             break
         _shift_stretch(coef_flat, known, sr, base, grid, scan.ss, scan.se, x1, x2, shift)
+    realign_band(sr, scan.ss, scan.se, coef_flat, known, base, grid, qt, dc_ok, dc_plane)
     return sr
 
 
