@@ -19,6 +19,7 @@ from acir_core.jpeg.entropy import _ZZ
 REALIGN_REACH = 64  # blocks a stretch of the band may sit away from where it was decoded
 REALIGN_PENALTY = 16.0  # cost of a change of shift, in blocks whose borders agree fully
 REALIGN_FLOOR = 16.0  # squared steps (levels) added to each side of a correlation: faint borders say less
+REALIGN_EXCURSION = 256  # blocks a stretch must hold to leave the shift around it and come back to it
 REALIGN_MARGIN = 8  # blocks each side of a change of shift that lose the band (read from garbled bits)
 
 
@@ -63,7 +64,8 @@ def realign_band(sr, ss: int, se: int, coef_flat: np.ndarray, known: np.ndarray,
     placed_end = bool(sr.decoded[-1])
     path = _viterbi(low_e, band_e, w, ok, REALIGN_REACH, REALIGN_PENALTY, placed_end)
     if placed_end:
-        _trust_the_end(path, dc_ok, w)
+        _trust_the_end(path, ok, dc_ok, w)
+    _no_short_excursions(path)
     if not path.any():
         return 0
     n = h * w
@@ -92,17 +94,42 @@ def realign_band(sr, ss: int, se: int, coef_flat: np.ndarray, known: np.ndarray,
     return int(changes.size)
 
 
-def _trust_the_end(path: np.ndarray, dc_ok: np.ndarray, w: int) -> None:
-    """A stretch out of place up to the blocks that the scan's bits place at its end would need a
-    second error right there to come back: it is the DCs there that sit off, not the band. The
+def _no_short_excursions(path: np.ndarray) -> None:
+    """A short stretch whose shift differs from the same shift on both sides would need two
+    errors close together that undo each other; a periodic texture (windows, tiles, fences)
+    fits a place a period away about as well. Such stretches keep the shift around them."""
+    while True:
+        changes = np.flatnonzero(np.diff(path)) + 1
+        bounds = np.concatenate([[0], changes, [path.size]])
+        for i in range(1, bounds.size - 2):
+            a, b = bounds[i], bounds[i + 1]
+            if b - a < REALIGN_EXCURSION and path[a - 1] == path[b]:
+                path[a:b] = path[b]
+                break
+        else:
+            return
+
+
+def _trust_the_end(path: np.ndarray, ok: np.ndarray, dc_ok: np.ndarray, w: int) -> None:
+    """The scan's last blocks are placed by where its bits end. Where no DC in place judges the
+    blocks before them, they keep that place. A stretch out of place right up to them would need
+    a second error right there to come back: it is the DCs there that sit off, not the band; the
     stretch stays where it is and its DCs judge no later band (``dc_ok`` cleared)."""
     changes = np.flatnonzero(np.diff(path)) + 1
     if not changes.size or path.size - changes[-1] > 2 * REALIGN_MARGIN or path[changes[-1] - 1] == 0:
         return
-    start = changes[-2] if changes.size > 1 else 0
-    blocks = np.arange(start, changes[-1])
+    start, end = (changes[-2] if changes.size > 1 else 0), changes[-1]
+    j = end
+    while j > start and not ok[j - 1]:
+        j -= 1
+    if j == start:
+        return
+    if j < end:
+        path[j:end] = 0
+        return
+    blocks = np.arange(start, end)
     dc_ok[blocks // w, blocks % w] = False
-    path[start: changes[-1]] = 0
+    path[start:end] = 0
 
 
 @njit(cache=True)
