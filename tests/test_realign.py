@@ -100,7 +100,7 @@ def test_a_short_stretch_that_leaves_the_shift_around_it_and_comes_back_keeps_it
     path[2000:2000 + REALIGN_EXCURSION] = 4
     path[3000:3100] = -2
     path[3100:] = -7
-    _no_short_excursions(path)
+    _no_short_excursions(path, REALIGN_EXCURSION)
     assert not path[1000:2000].any()
     assert (path[2000:2000 + REALIGN_EXCURSION] == 4).all()
     assert (path[3000:3100] == -2).all() and (path[3100:] == -7).all()
@@ -123,3 +123,23 @@ def test_the_blocks_the_bits_place_at_the_end_keep_their_place():
     dc_ok[:] = True
     _trust_the_end(path, judged, dc_ok, w)
     assert (path[2000:3000] == -1).all() and not path[3000:].any() and dc_ok.all()
+
+
+def test_without_a_witness_nothing_is_moved():
+    """A pattern that repeats every two blocks fits a band two blocks aside as well as its own:
+    the borders are no witness there, and a stretch out of place stays rather than be guessed."""
+    stripe = _busy(16, 384, seed=3)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.tile(stripe, (1, 32, 1)))).save(buf, "JPEG", progressive=True,
+                                                                          quality=92)
+    r = decode(buf.getvalue(), "strict")
+    flat, grid, rows, cols = _y_blocks(r)
+    plane = flat[: grid[0] * grid[1]].reshape(grid[0], grid[1], 64)
+    zz = np.asarray(_ZZ[6:64])
+    order = plane[:rows, :cols].reshape(-1, 64).copy()
+    moved = order.copy()
+    moved[500:1400][:, zz] = order[497:1397][:, zz]
+    plane[:rows, :cols] = moved.reshape(rows, cols, 64)
+    before = flat.copy()
+    moves, sr, _, _ = _realign(r, flat, grid, rows, cols, 6, 63)
+    assert moves == 0 and np.array_equal(flat, before) and sr.decoded.all()

@@ -3,11 +3,13 @@
 Garbled bits that an AC first scan reads as valid codes move every later block of the band by a
 few places, and a scan often holds several such errors with no failure to mark them. Within a
 block, the band's steps at the border mostly cancel the steps that the DC and the lower bands
-make there: an edge that crosses the border is drawn by every band together. So the product of
-the two steps, summed over a border, is clearly negative where the band is in place and near zero
-where the band came from another block. A Viterbi path of shifts, one per block, that changes
-rarely and makes the borders agree best says where each stretch belongs (docs/decoder.md,
-progressive files).
+make there: an edge that crosses the border is drawn by every band together. So the two steps
+correlate clearly negatively where the band is in place and hardly at all where the band came
+from another block. A Viterbi path of shifts, one per block, that changes rarely and makes the
+borders agree best says where each stretch belongs. The borders must first be a witness: the
+band has to fit clearly better where it mostly lies than a block or two aside, which some photos
+(a pattern repeating every two blocks) and smooth, very large ones barely give; the weaker the
+witness, the more a move has to gain (docs/decoder.md, progressive files).
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from numba import njit
 from acir_core.jpeg.entropy import _ZZ
 
 REALIGN_REACH = 64  # blocks a stretch of the band may sit away from where it was decoded
-REALIGN_PENALTY = 16.0  # cost of a change of shift, in blocks whose borders agree fully
 REALIGN_FLOOR = 16.0  # squared steps (levels) added to each side of a correlation: faint borders say less
-REALIGN_EXCURSION = 256  # blocks a stretch must hold to leave the shift around it and come back to it
+REALIGN_WITNESS = 0.03  # how much better the band must fit its blocks than a block or two aside, on average
+REALIGN_PENALTY = 16.0  # cost of a change of shift, in blocks whose borders agree fully, where ...
+REALIGN_TYPICAL = 0.25  # ... the witness is this strong; a weaker one makes a change pay as much more,
+REALIGN_FIT = 0.65  # ... and a stretch moved gain this share of the witness per block that judges
+REALIGN_EXCURSION = 256  # blocks (or a block row, if more) a detour from a shift back to it must last
 REALIGN_MARGIN = 8  # blocks each side of a change of shift that lose the band (read from garbled bits)
 
 
@@ -59,13 +64,19 @@ def realign_band(sr, ss: int, se: int, coef_flat: np.ndarray, known: np.ndarray,
     if dc_plane is not None:
         low[:, 0] = dc_plane[:h, :w].ravel()
     edges = _edge_basis(qt).astype(np.float32)
-    low_e = (low @ edges).reshape(-1, 4, 8)
-    band_e = (np.where(in_band, blocks, 0.0).astype(np.float32) @ edges).reshape(-1, 4, 8)
+    steps = _steps((low @ edges).reshape(-1, 4, 8), w, ok) + \
+        _steps((np.where(in_band, blocks, 0.0).astype(np.float32) @ edges).reshape(-1, 4, 8), w, None)
+    witness = _witness(*steps)
+    if witness < REALIGN_WITNESS:
+        return 0
     placed_end = bool(sr.decoded[-1])
-    path = _viterbi(low_e, band_e, w, ok, REALIGN_REACH, REALIGN_PENALTY, placed_end)
+    penalty = REALIGN_PENALTY * max(1.0, REALIGN_TYPICAL / witness)
+    path = _viterbi(*steps, REALIGN_REACH, penalty, placed_end)
     if placed_end:
         _trust_the_end(path, ok, dc_ok, w)
-    _no_short_excursions(path)
+    _no_short_excursions(path, max(REALIGN_EXCURSION, w))
+    if witness < REALIGN_TYPICAL:
+        _keep_clear_gains(path, *steps, REALIGN_FIT * witness)
     if not path.any():
         return 0
     n = h * w
@@ -94,20 +105,24 @@ def realign_band(sr, ss: int, se: int, coef_flat: np.ndarray, known: np.ndarray,
     return int(changes.size)
 
 
-def _no_short_excursions(path: np.ndarray) -> None:
-    """A short stretch whose shift differs from the same shift on both sides would need two
-    errors close together that undo each other; a periodic texture (windows, tiles, fences)
-    fits a place a period away about as well. Such stretches keep the shift around them."""
-    while True:
-        changes = np.flatnonzero(np.diff(path)) + 1
-        bounds = np.concatenate([[0], changes, [path.size]])
-        for i in range(1, bounds.size - 2):
-            a, b = bounds[i], bounds[i + 1]
-            if b - a < REALIGN_EXCURSION and path[a - 1] == path[b]:
-                path[a:b] = path[b]
-                break
+def _no_short_excursions(path: np.ndarray, least: int) -> None:
+    """A detour (one stretch or several) shorter than ``least`` blocks that leaves a shift and
+    comes back to it would need errors close together that undo each other; a periodic texture
+    (windows, tiles, fences) fits a place a period away about as well. Such detours keep the
+    shift around them."""
+    changes = np.flatnonzero(np.diff(path)) + 1
+    i = 0
+    while i < changes.size:
+        a = changes[i]
+        before = path[a - 1]
+        j = i + 1
+        while j < changes.size and changes[j] - a < least and path[changes[j]] != before:
+            j += 1
+        if j < changes.size and changes[j] - a < least:
+            path[a: changes[j]] = before
+            i = j + 1
         else:
-            return
+            i += 1
 
 
 def _trust_the_end(path: np.ndarray, ok: np.ndarray, dc_ok: np.ndarray, w: int) -> None:
@@ -132,52 +147,107 @@ def _trust_the_end(path: np.ndarray, ok: np.ndarray, dc_ok: np.ndarray, w: int) 
     path[start:end] = 0
 
 
+def _steps(edges: np.ndarray, w: int, ok: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per block (scan order) of border pixels ``edges`` (n, 4, 8): the steps to its right and
+    lower neighbours (n, 2, 8), their squared sums (n, 2) and whether each is there (n, 2):
+    for the rest of a block (``ok``: both DCs in place; a row's last block has no right
+    neighbour), or for the band read at a block (whatever follows it in the scan)."""
+    n = edges.shape[0]
+    step = np.zeros((n, 2, 8), np.float32)
+    has = np.zeros((n, 2), bool)
+    step[:-1, 0] = edges[:-1, 1] - edges[1:, 0]
+    step[:-w, 1] = edges[:-w, 3] - edges[w:, 2]
+    has[:-1, 0] = True
+    has[:-w, 1] = True
+    if ok is not None:
+        has[:, 0] &= (np.arange(n) % w + 1 < w) & ok & np.append(ok[1:], False)
+        has[:, 1] &= ok & np.append(ok[w:], np.zeros(min(w, n), bool))
+        step[~has] = 0
+    return step, (step.astype(np.float64) ** 2).sum(-1), has
+
+
 @njit(cache=True)
-def _border_cost(low_e, band_e, w, ok, p, q, n):
+def _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, q):
     """How well block ``p``'s band, taken from block ``q``, cancels the steps the rest of ``p``
     makes at its right and bottom borders (the neighbours' bands taken from beside ``q``): the
     correlation of the two steps, -1 where they cancel, 0 where the band says nothing."""
-    cross, ll, bb = 0.0, 0.0, 0.0
-    if q < 0 or q >= n:
+    if q < 0 or q >= band.shape[0]:
         return 0.0
-    if p % w + 1 < w and q + 1 < n and ok[p] and ok[p + 1]:
-        for y in range(8):
-            a = low_e[p, 1, y] - low_e[p + 1, 0, y]
-            b = band_e[q, 1, y] - band_e[q + 1, 0, y]
-            cross += a * b
-            ll += a * a
-            bb += b * b
-    if p + w < n and q + w < n and ok[p] and ok[p + w]:
-        for x in range(8):
-            a = low_e[p, 3, x] - low_e[p + w, 2, x]
-            b = band_e[q, 3, x] - band_e[q + w, 2, x]
-            cross += a * b
-            ll += a * a
-            bb += b * b
+    cross, ll, bb = 0.0, 0.0, 0.0
+    for j in range(2):
+        if rest_has[p, j] and band_has[q, j]:
+            for x in range(8):
+                cross += rest[p, j, x] * band[q, j, x]
+            ll += rest_sq[p, j]
+            bb += band_sq[q, j]
     if ll <= 0.0 or bb <= 0.0:
         return 0.0
     return cross / np.sqrt((ll + REALIGN_FLOOR) * (bb + REALIGN_FLOOR))
 
 
 @njit(cache=True)
-def _viterbi(low_e, band_e, w, ok, reach, penalty, placed_end):
+def _keep_clear_gains(path, rest, rest_sq, rest_has, band, band_sq, band_has, least):
+    """Stretches whose move gains less than ``least`` per block that judges (a band moved
+    back where it belongs gains about the witness) stay where decoded: over tens of thousands
+    of blocks a shift that fits a little better by chance wins the path."""
+    n = path.size
+    a = 0
+    while a < n:
+        b = a
+        while b < n and path[b] == path[a]:
+            b += 1
+        s = path[a]
+        if s != 0:
+            gain, m = 0.0, 0
+            for p in range(a, b):
+                c0 = _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p)
+                cs = _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p - s)
+                if c0 != 0.0 or cs != 0.0:
+                    gain += c0 - cs
+                    m += 1
+            if m == 0 or gain < least * m:
+                path[a:b] = 0
+        a = b
+
+
+@njit(cache=True)
+def _witness(rest, rest_sq, rest_has, band, band_sq, band_has):
+    """How much better, on average over the blocks whose borders judge, the band cancels the
+    rest of its blocks at the one shift within ±2 where it does so best (where decoded, or where
+    most of it belongs) than a block or two aside from there. A photo whose bands do not behave
+    so (a pattern that repeats every two blocks: Pentax *ist D) gives no witness."""
+    n = rest.shape[0]
+    sums = np.zeros(9)
+    m = 0
+    for p in range(n):
+        if _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p) == 0.0 and \
+                _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p - 1) == 0.0:
+            continue
+        m += 1
+        for i in range(9):
+            sums[i] += _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p - (i - 4))
+    if m == 0:
+        return 0.0
+    at = 2 + np.argmin(sums[2:7])
+    best = np.inf
+    for i in range(at - 2, at + 3):
+        if i != at:
+            best = min(best, sums[i])
+    return (best - sums[at]) / m
+
+
+@njit(cache=True)
+def _viterbi(rest, rest_sq, rest_has, band, band_sq, band_has, reach, penalty, placed_end):
     """Per block, the shift (block p holds the band decoded at p - shift) of the path over
     -reach..reach that starts in place (and ends there: ``placed_end``, the last blocks placed by
     where the scan's bits end), pays ``penalty`` per change and makes the border costs least."""
-    n = low_e.shape[0]
+    n = rest.shape[0]
     k_n = 2 * reach + 1
     cost = np.full(k_n, 1e300)
     cost[reach] = 0.0
     new = np.empty(k_n)
     stay = np.zeros((n, k_n), np.bool_)
-    judges = np.zeros(n, np.bool_)
-    for p in range(n):
-        if ok[p]:
-            for y in range(8):
-                if (p % w + 1 < w and ok[p + 1] and low_e[p, 1, y] != low_e[p + 1, 0, y]) or \
-                        (p + w < n and ok[p + w] and low_e[p, 3, y] != low_e[p + w, 2, y]):
-                    judges[p] = True
-                    break
+    judges = (rest_sq[:, 0] > 0) | (rest_sq[:, 1] > 0)  # the rest steps at a border in place
     best_at = np.zeros(n, np.int64)  # the best state before block i, where a change comes from
     for p in range(n):
         bk = np.argmin(cost)
@@ -187,7 +257,7 @@ def _viterbi(low_e, band_e, w, ok, reach, penalty, placed_end):
             stay[p, :] = True
             continue
         for k in range(k_n):
-            c = _border_cost(low_e, band_e, w, ok, p, p - (k - reach), n)
+            c = _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p - (k - reach))
             if cost[k] <= bv + penalty:
                 new[k] = cost[k] + c
                 stay[p, k] = True
