@@ -637,7 +637,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
         known = np.zeros(sum(sizes), np.uint64)  # per block: the coefficients whose history it has
         doubt = np.zeros(sum(sizes), np.uint8)  # per block: a refinement of it was lost (later ones cannot read it)
         scans = []
-        trusted = [p.copy() for p in dc_hint.in_place] if dc_hint is not None else None  # realign narrows it
+        trusted: dict[int, np.ndarray] = {}  # per component, blocks whose DC is in place (realign narrows it)
         covered: set[int] = set()
         while scan is not None:
             covered |= {sc.index for sc in scan.components}
@@ -654,7 +654,9 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
                 if _placed_after(scan, robust) and (sr.silent_shift or sr.resyncs):
                     si = len(scans)
                     ci = scan.components[0].index
-                    ok = dc_in_place(scans, frame, ci) if trusted is None else trusted[ci]
+                    if ci not in trusted:
+                        trusted[ci] = dc_in_place(scans, frame, ci) if dc_hint is None else dc_hint.in_place[ci].copy()
+                    ok = trusted[ci]
                     sr = place_silent(sr, scan, frame, coef_flat, known, bases[ci], tables.qt[frame.components[ci].tq],
                                       ok, lambda split: _decode_progressive(
                                           si, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt,

@@ -2,14 +2,11 @@
 
 Garbled bits that an AC first scan reads as valid codes move every later block of the band by a
 few places, and a scan often holds several such errors with no failure to mark them. Within a
-block, the band's steps at the border mostly cancel the steps that the DC and the lower bands
-make there: an edge that crosses the border is drawn by every band together. So the two steps
-correlate clearly negatively where the band is in place and hardly at all where the band came
-from another block. A Viterbi path of shifts, one per block, that changes rarely and makes the
-borders agree best says where each stretch belongs. The borders must first be a witness: the
-band has to fit clearly better where it mostly lies than a block or two aside, which some photos
-(a pattern repeating every two blocks) and smooth, very large ones barely give; the weaker the
-witness, the more a move has to gain (docs/decoder.md, progressive files).
+block, the band's steps at the border mostly cancel the steps of the DC and the lower bands (an
+edge across the border is drawn by every band together), so the two correlate clearly negatively
+where the band is in place. A Viterbi path of shifts, one per block, changing rarely, says where
+each stretch belongs, once the borders show they can witness it (docs/decoder.md, progressive
+files).
 """
 from __future__ import annotations
 
@@ -21,9 +18,9 @@ from acir_core.jpeg.entropy import _ZZ
 REALIGN_REACH = 64  # blocks a stretch of the band may sit away from where it was decoded
 REALIGN_FLOOR = 16.0  # squared steps (levels) added to each side of a correlation: faint borders say less
 REALIGN_WITNESS = 0.03  # how much better the band must fit its blocks than a block or two aside, on average
-REALIGN_PENALTY = 16.0  # cost of a change of shift, in blocks whose borders agree fully, where ...
-REALIGN_TYPICAL = 0.25  # ... the witness is this strong; a weaker one makes a change pay as much more,
-REALIGN_FIT = 0.65  # ... and a stretch moved gain this share of the witness per block that judges
+REALIGN_PENALTY = 16.0  # cost of a change of shift (a block's cost is at most 1) at a typical witness
+REALIGN_TYPICAL = 0.25  # a witness below this makes a change cost as much more, and a move earn FIT
+REALIGN_FIT = 0.65  # share of a weak witness a stretch moved must gain per block that judges
 REALIGN_EXCURSION = 256  # blocks (or a block row, if more) a detour from a shift back to it must last
 REALIGN_MARGIN = 8  # blocks each side of a change of shift that lose the band (read from garbled bits)
 
@@ -48,7 +45,7 @@ def realign_band(sr, ss: int, se: int, coef_flat: np.ndarray, known: np.ndarray,
     decoded ones; ``dc_ok``: blocks whose DC is in place, the only ones that judge). The blocks
     around each change of shift, and those no stretch reaches, lose the band. ``sr`` is the
     scan's :class:`~acir_core.jpeg.decoder.ScanResult` (its ``decoded`` follows). Returns the
-    changes of shift made."""
+    changes of shift made. ``dc_ok`` itself is narrowed where a stretch says its DCs are off."""
     rows, bw = grid
     h, w = sr.mcu_rows, sr.mcu_cols
     ok = np.ascontiguousarray(dc_ok[:h, :w].ravel(), np.bool_)
@@ -59,24 +56,28 @@ def realign_band(sr, ss: int, se: int, coef_flat: np.ndarray, known: np.ndarray,
     zz = np.asarray(_ZZ[ss: se + 1])
     in_band = np.zeros(64, bool)
     in_band[zz] = True
-    blocks = plane[:h, :w].reshape(-1, 64).astype(np.float32)
-    low = np.where(in_band, 0.0, blocks).astype(np.float32)
-    if dc_plane is not None:
-        low[:, 0] = dc_plane[:h, :w].ravel()
     edges = _edge_basis(qt).astype(np.float32)
-    steps = _steps((low @ edges).reshape(-1, 4, 8), w, ok) + \
-        _steps((np.where(in_band, blocks, 0.0).astype(np.float32) @ edges).reshape(-1, 4, 8), w, None)
+    blocks = plane[:h, :w].reshape(-1, 64).astype(np.float32)
+    own = blocks * in_band
+    blocks[:, in_band] = 0.0
+    if dc_plane is not None:
+        blocks[:, 0] = dc_plane[:h, :w].ravel()
+    rest = _steps((blocks @ edges).reshape(-1, 4, 8), w, ok, True)
+    del blocks
+    read = np.ascontiguousarray(sr.decoded[: h * w], np.bool_)  # blocks that hold the band
+    steps = rest + _steps((own @ edges).reshape(-1, 4, 8), w, read, False)
+    del own
     witness = _witness(*steps)
     if witness < REALIGN_WITNESS:
         return 0
     placed_end = bool(sr.decoded[-1])
     penalty = REALIGN_PENALTY * max(1.0, REALIGN_TYPICAL / witness)
     path = _viterbi(*steps, REALIGN_REACH, penalty, placed_end)
-    if placed_end:
-        _trust_the_end(path, ok, dc_ok, w)
     _no_short_excursions(path, max(REALIGN_EXCURSION, w))
     if witness < REALIGN_TYPICAL:
         _keep_clear_gains(path, *steps, REALIGN_FIT * witness)
+    if placed_end:
+        _trust_the_end(path, ok, dc_ok, w)
     if not path.any():
         return 0
     n = h * w
@@ -102,7 +103,7 @@ def realign_band(sr, ss: int, se: int, coef_flat: np.ndarray, known: np.ndarray,
     plane[:h, :w] = flat.reshape(h, w, 64)
     kplane[:h, :w] = kflat.reshape(h, w)
     sr.decoded[:] = dec & ~lose
-    return int(changes.size)
+    return int(changes.size) + int(path[0] != 0)
 
 
 def _no_short_excursions(path: np.ndarray, least: int) -> None:
@@ -137,9 +138,7 @@ def _trust_the_end(path: np.ndarray, ok: np.ndarray, dc_ok: np.ndarray, w: int) 
     j = end
     while j > start and not ok[j - 1]:
         j -= 1
-    if j == start:
-        return
-    if j < end:
+    if j < end:  # no DC there judges: the blocks up to the end keep the place the bits give
         path[j:end] = 0
         return
     blocks = np.arange(start, end)
@@ -147,22 +146,22 @@ def _trust_the_end(path: np.ndarray, ok: np.ndarray, dc_ok: np.ndarray, w: int) 
     path[start:end] = 0
 
 
-def _steps(edges: np.ndarray, w: int, ok: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _steps(edges: np.ndarray, w: int, ok: np.ndarray, row_ends: bool
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per block (scan order) of border pixels ``edges`` (n, 4, 8): the steps to its right and
-    lower neighbours (n, 2, 8), their squared sums (n, 2) and whether each is there (n, 2):
-    for the rest of a block (``ok``: both DCs in place; a row's last block has no right
-    neighbour), or for the band read at a block (whatever follows it in the scan)."""
+    lower neighbours (n, 2, 8), their squared sums (n, 2) and whether each is there (n, 2), both
+    blocks ``ok``. ``row_ends``: a row's last block has no right neighbour (the rest of a block
+    in the picture); else whatever follows it in the scan is (the band read at a block)."""
     n = edges.shape[0]
     step = np.zeros((n, 2, 8), np.float32)
     has = np.zeros((n, 2), bool)
     step[:-1, 0] = edges[:-1, 1] - edges[1:, 0]
     step[:-w, 1] = edges[:-w, 3] - edges[w:, 2]
-    has[:-1, 0] = True
-    has[:-w, 1] = True
-    if ok is not None:
-        has[:, 0] &= (np.arange(n) % w + 1 < w) & ok & np.append(ok[1:], False)
-        has[:, 1] &= ok & np.append(ok[w:], np.zeros(min(w, n), bool))
-        step[~has] = 0
+    has[:-1, 0] = ok[:-1] & ok[1:]
+    has[:-w, 1] = ok[:-w] & ok[w:]
+    if row_ends:
+        has[:, 0] &= np.arange(n) % w + 1 < w
+    step[~has] = 0
     return step, (step.astype(np.float64) ** 2).sum(-1), has
 
 
@@ -215,7 +214,7 @@ def _witness(rest, rest_sq, rest_has, band, band_sq, band_has):
     """How much better, on average over the blocks whose borders judge, the band cancels the
     rest of its blocks at the one shift within ±2 where it does so best (where decoded, or where
     most of it belongs) than a block or two aside from there. A photo whose bands do not behave
-    so (a pattern that repeats every two blocks: Pentax *ist D) gives no witness."""
+    so (a pattern that repeats every two blocks) gives no witness."""
     n = rest.shape[0]
     sums = np.zeros(9)
     m = 0

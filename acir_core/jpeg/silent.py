@@ -42,10 +42,13 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
     of blocks whose band clearly fits the blocks up to ``SILENT_REACH`` on better (between two
     errors decoded silently, or before a failure) is moved there (docs/decoder.md, progressive
     files). Runs between two failures are placed by :func:`~acir_core.jpeg.bandfit.place_runs`
-    (``qt``: the component's quantisation table, ``dc_ok``: its blocks whose DC is in place,
+    (``qt``: the component's quantisation table, ``dc_ok``: its blocks whose DC is in place, which
+    :func:`~acir_core.jpeg.realign.realign_band` may narrow for later bands,
     ``dc_plane``: the DCs to place them against, default the decoded ones).
     ``sr`` is the scan's :class:`~acir_core.jpeg.decoder.ScanResult`; ``redecode(split)``
-    decodes the scan again with the silent error's end at MCU ``split``. Returns the result kept."""
+    decodes the scan again with the silent error's end at MCU ``split``. Last, every stretch
+    still out of place goes where its border steps say (:func:`~acir_core.jpeg.realign.realign_band`).
+    Returns the result kept."""
     grid = frame.block_grid(scan.components[0].index)
     own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane, dc_ok)
     if sr.silent_shift:
