@@ -14,6 +14,8 @@ import numpy as np
 from numba import njit
 
 from acir_core.jpeg.entropy import _ZZ
+from acir_core.jpeg.fdct import DCT
+from acir_core.jpeg.progressive import band_bits
 
 REALIGN_REACH = 64  # blocks a stretch of the band may sit away from where it was decoded
 REALIGN_FLOOR = 16.0  # squared steps (levels) added to each side of a correlation: faint borders say less
@@ -28,11 +30,7 @@ REALIGN_MARGIN = 8  # blocks each side of a change of shift that lose the band (
 def _edge_basis(qt: np.ndarray) -> np.ndarray:
     """(64, 32): a block's dequantised coefficients (natural order) to its border pixels: the
     left and right columns, then the top and bottom rows, 8 pixels each (the IDCT, linear)."""
-    c = np.full(8, 1.0)
-    c[0] = np.sqrt(0.5)
-    x = np.arange(8)
-    cos = np.cos((2 * x[:, None] + 1) * x[None, :] * np.pi / 16) * c[None, :]  # [pixel, frequency]
-    basis = 0.25 * np.einsum("xu,yv->yxvu", cos, cos).reshape(8, 8, 64)  # pixel (y, x) per coefficient v*8+u
+    basis = np.einsum("vy,ux->yxvu", DCT, DCT).reshape(8, 8, 64)  # pixel (y, x) per coefficient v*8+u
     edges = np.concatenate([basis[:, 0], basis[:, 7], basis[0, :], basis[7, :]])  # (32, 64)
     return (edges * qt.reshape(1, 64).astype(np.float64)).T
 
@@ -92,7 +90,7 @@ def realign_band(sr, ss: int, se: int, coef_flat: np.ndarray, known: np.ndarray,
     take = np.where(has, src, 0)
     flat = plane[:h, :w].reshape(-1, 64)  # a copy when the grid is wider than the scan
     kflat = kplane[:h, :w].ravel()
-    band = np.uint64(sum(1 << k for k in range(ss, se + 1)))
+    band = np.uint64(band_bits(ss, se))
     vals = flat[take][:, zz]
     bits = kflat[take] & band
     dec = sr.decoded[take]
@@ -218,13 +216,14 @@ def _witness(rest, rest_sq, rest_has, band, band_sq, band_has):
     n = rest.shape[0]
     sums = np.zeros(9)
     m = 0
+    costs = np.empty(9)
     for p in range(n):
-        if _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p) == 0.0 and \
-                _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p - 1) == 0.0:
+        for i in range(9):
+            costs[i] = _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p - (i - 4))
+        if costs[4] == 0.0 and costs[5] == 0.0:
             continue
         m += 1
-        for i in range(9):
-            sums[i] += _border_cost(rest, rest_sq, rest_has, band, band_sq, band_has, p, p - (i - 4))
+        sums += costs
     if m == 0:
         return 0.0
     at = 2 + np.argmin(sums[2:7])
