@@ -22,6 +22,7 @@ from acir_core.jpeg.bitstream import ScanBits, destuff, find_scan_end
 from acir_core.jpeg.render import SamplePlanes, render, render_rows
 from acir_core.jpeg.restarts import assign_restarts
 from acir_core.jpeg.silent import place_silent
+from acir_core.jpeg.witness import BandWitness
 from acir_core.jpeg.segments import iter_header_segments
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, Frame, Scan, Tables, apply_segment, color_space
 
@@ -152,6 +153,9 @@ class DecodeResult:
     mode: str
     resync_method: str
     bands: tuple[np.ndarray, ...] | None = field(default=None, repr=False)  # progressive: per block, coefficients known
+    # robust progressive: the AC first-scan values its bits placed, and their bands (BandWitness)
+    witness: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
+    witness_bands: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
 
     @property
     def deferred(self) -> bool:
@@ -637,6 +641,7 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
         known = np.zeros(sum(sizes), np.uint64)  # per block: the coefficients whose history it has
         doubt = np.zeros(sum(sizes), np.uint8)  # per block: a refinement of it was lost (later ones cannot read it)
         scans = []
+        witness = BandWitness.empty(sum(sizes)) if robust and frame.marker == 0xC2 else None
         trusted: dict[int, np.ndarray] = {}  # per component, blocks whose DC is in place (realign narrows it)
         covered: set[int] = set()
         while scan is not None:
@@ -661,7 +666,10 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
                                       ok, lambda split: _decode_progressive(
                                           si, data_arr, data, scan, end, frame, tables, coef_flat, known, doubt,
                                           bases, True, opts, source, split, soft),
-                                      None if dc_hint is None else dc_hint.dc[ci])
+                                      None if dc_hint is None else dc_hint.dc[ci], witness)
+                elif witness is not None and scan.kind == AC_FIRST:
+                    ci = scan.components[0].index
+                    witness.keep(sr, scan.ss, scan.se, coef_flat, bases[ci], grids[ci][1], middle=True)
                 scans.append(sr)
             else:
                 scans.append(_decode_scan(len(scans), data_arr, data, scan, end, frame, tables, coef_flat, bases,
@@ -679,5 +687,6 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
     bands = tuple(known[b: b + r * c].reshape(r, c) for b, (r, c) in zip(bases, grids)) \
         if frame.marker == 0xC2 else None
     rgb = render(frame, coefficients, qtables, bands=bands)
+    seen = witness.planes(bases, grids) if witness is not None else (None, None)
     return DecodeResult(rgb=rgb, frame=frame, coefficients=coefficients, qtables=qtables, scans=tuple(scans),
-                        mode=mode, resync_method=resync, bands=bands)
+                        mode=mode, resync_method=resync, bands=bands, witness=seen[0], witness_bands=seen[1])

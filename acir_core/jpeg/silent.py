@@ -18,6 +18,7 @@ from acir_core.jpeg.entropy import ERROR_NAMES, _ZZ
 from acir_core.jpeg.progressive import ERR_SILENT, SILENT_BACK
 from acir_core.jpeg.realign import realign_band
 from acir_core.jpeg.tables import Frame, Scan
+from acir_core.jpeg.witness import BandWitness
 
 SILENT_REACH = 64  # shifts a stretch between errors decoded silently is tested for
 SILENT_ROUNDS = 4  # such stretches moved per scan
@@ -35,7 +36,7 @@ def _drop_scan_band(coef_flat: np.ndarray, known: np.ndarray, base: int, grid: t
 
 def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.ndarray, base: int,
                  qt: np.ndarray, dc_ok: np.ndarray, redecode: Callable[[int], object],
-                 dc_plane: np.ndarray | None = None):
+                 dc_plane: np.ndarray | None = None, witness: BandWitness | None = None):
     """An AC band's first scan that read garbled bits as valid codes moved every later block: a
     scan that ends out of step with no failure is split where its band stops fitting the blocks
     and decoded again (the tail placed by where its bits end). Up to its first failure, a stretch
@@ -48,6 +49,7 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
     ``sr`` is the scan's :class:`~acir_core.jpeg.decoder.ScanResult`; ``redecode(split)``
     decodes the scan again with the silent error's end at MCU ``split``. Last, every stretch
     still out of place goes where its border steps say (:func:`~acir_core.jpeg.realign.realign_band`).
+    ``witness`` keeps what the bits alone placed, before anything is placed against the DCs.
     Returns the result kept."""
     grid = frame.block_grid(scan.components[0].index)
     own, fit = _band_fit(coef_flat, base, grid, sr.mcu_rows, sr.mcu_cols, scan.ss, scan.se, dc_plane, dc_ok)
@@ -63,6 +65,8 @@ def place_silent(sr, scan: Scan, frame: Frame, coef_flat: np.ndarray, known: np.
             _drop_scan_band(coef_flat, known, base, grid, scan.ss, scan.se)
             sr = redecode(-1)
             _drop_from(coef_flat, known, sr, base, grid, scan.ss, scan.se, _first_misfit(own, fit))
+    if witness is not None:
+        witness.keep(sr, scan.ss, scan.se, coef_flat, base, grid[1], middle=False)
     place_runs(sr, scan, frame, coef_flat, known, base, qt, dc_ok, dc_plane)
     failures = [e.mcu for e in sr.resyncs if e.reason != ERROR_NAMES[ERR_SILENT]]
     hi = failures[0] if failures else sr.mcu_rows * sr.mcu_cols

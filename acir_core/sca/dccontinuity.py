@@ -335,4 +335,5 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
     coefficients = moved_coefficients(result, source, offset, untrusted, scales, unit, cols)
     offsets = np.array([np.rint(o / scales / unit) * unit for o in offs], np.int64)
     return DCSteps(starts=tuple(starts), shifts=tuple(shifts), offsets=offsets, coefficients=coefficients,
-                   untrusted=untrusted.reshape(rows, cols))
+                   untrusted=untrusted.reshape(rows, cols), source=source, offset=offset,
+                   scales=scales, unit=unit)

@@ -350,4 +350,5 @@ def _steps(result: DecodeResult, thumbnail: np.ndarray, head: int) -> DCSteps:
     coefficients = moved_coefficients(result, source, offset, untrusted, np.array(scales), unit, cols)
     offsets = np.array([np.rint(o / np.array(scales) / unit) * unit for o in offs], np.int64)
     return DCSteps(starts=tuple(starts), shifts=tuple(shifts), offsets=offsets, coefficients=coefficients,
-                   untrusted=untrusted.reshape(rows, cols))
+                   untrusted=untrusted.reshape(rows, cols), source=source, offset=offset,
+                   scales=np.array(scales), unit=unit)

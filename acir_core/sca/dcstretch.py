@@ -34,13 +34,20 @@ class DCSteps:
     """``starts``: the MCU (scan order) where each stretch begins, the first at 0; ``shifts``:
     how many MCUs on each was decoded; ``offsets``: per stretch and component the DC units taken
     off; ``coefficients``: the corrected planes; ``untrusted``: MCU grid of what no stretch
-    explains (garbled, or out of reach)."""
+    explains (garbled, or out of reach). Per MCU (scan order), to place them again
+    (:func:`acir_core.sca.dcplace.place_by_edges`): ``source``, the MCU its DC was taken from,
+    and ``offset``, the levels taken off per component (of ``scales`` levels per DC step and the
+    scan's ``unit``), as :func:`moved_coefficients` takes them."""
 
     starts: tuple[int, ...]
     shifts: tuple[int, ...]
     offsets: np.ndarray = field(repr=False)
     coefficients: tuple[np.ndarray, ...] = field(repr=False)
     untrusted: np.ndarray = field(repr=False)
+    source: np.ndarray | None = field(default=None, repr=False)
+    offset: np.ndarray | None = field(default=None, repr=False)
+    scales: np.ndarray | None = field(default=None, repr=False)
+    unit: int = 1
 
     @property
     def found(self) -> bool:

@@ -20,6 +20,7 @@ from acir_core.jpeg.bandfit import DCHint
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.dccontinuity import continuity_steps
+from acir_core.sca.dcplace import place_by_edges
 from acir_core.sca.dcrecover import recover_dc
 from acir_core.sca.dcsteps import find_dc_steps
 from acir_core.sca.dcstretch import DCSteps
@@ -67,8 +68,9 @@ def _dc_steps(result: DecodeResult, thumbnail: np.ndarray | None) -> DCSteps:
     one, else from how its MCUs join (:func:`continuity_steps`)."""
     frame = result.frame
     if thumbnail is not None:
-        return find_dc_steps(result, frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb)
-    return continuity_steps(result)
+        return place_by_edges(result, find_dc_steps(result, frame_thumbnail(thumbnail, frame.width, frame.height,
+                                                                             result.rgb).rgb))
+    return place_by_edges(result, continuity_steps(result))
 
 
 def dc_hint(result: DecodeResult, thumbnail: np.ndarray | None) -> DCHint | None:
@@ -105,7 +107,8 @@ def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -
     frame = result.frame
     grid = band_damage(result).dc_lost
     coefficients = result.coefficients
-    steps = find_dc_steps(result, thumbnail) if thumbnail is not None else continuity_steps(result)
+    steps = place_by_edges(result, find_dc_steps(result, thumbnail) if thumbnail is not None
+                           else continuity_steps(result))
     if steps.found:
         coefficients = steps.coefficients
         grid = grid | steps.untrusted

@@ -1,0 +1,109 @@
+"""The stretches of a progressive DC scan placed to the MCU by the picture's own edges.
+
+Against a thumbnail a stretch that an error moved is placed to within a few MCUs: a 160-pixel
+thumbnail of a 4000-pixel photo has one pixel per one or two MCUs. The AC bands the bits placed
+(:class:`acir_core.jpeg.witness.BandWitness`) draw every edge of the picture but not its levels;
+across each block border they say how far the DCs on either side must step for the picture to
+go on (:func:`acir_core.sca.dcrecover.edge_targets`). A stretch whose DCs come from a few MCUs
+off steps where no edge is; at its place the DC steps follow the edges (docs/decoder.md,
+progressive files).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from acir_core.jpeg.decoder import DecodeResult
+from acir_core.jpeg.render import component_plane
+from acir_core.sca.dcrecover import edge_targets
+from acir_core.sca.dcstretch import DCSteps, by_mcu, dc_grid, mcu_sampling, moved_coefficients
+
+PLACE_REACH = 3  # MCUs around its place so far a stretch is tried at
+PLACE_LEAST = 64  # MCUs a stretch needs to be placed again
+PLACE_CLEAR = 0.8  # share of the misfit at its place so far, and at every other shift, the best must reach
+PLACE_VOTE = 0.95  # share of its own misfit where it is that a component's edges must reach to back a move
+PLACE_VOTES = 2  # components that must back it (each one's bands come from scans of its own)
+PLACE_VETO = 1.25  # times its own misfit where it is past which one component's edges stop a move
+
+
+def _targets(result: DecodeResult, ci: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Component ``ci``'s edge targets from its witnessed AC (:func:`edge_targets`), weighted 0
+    across a border where a block lacks its lowest AC band; None without any."""
+    seen = (result.witness_bands[ci] & np.uint64(2)) != 0
+    if not seen.any():
+        return None
+    th, wh, tv, wv = edge_targets(component_plane(result.witness[ci], result.qtables[ci]))
+    return th, wh * (seen[:, :-1] & seen[:, 1:]), tv, wv * (seen[:-1] & seen[1:])
+
+
+def _misfits(result: DecodeResult, source: np.ndarray, key: np.ndarray, targets: list, rows: int,
+             cols: int) -> np.ndarray:
+    """Per component and MCU (scan order): how far the DC steps across its blocks' right and
+    bottom borders, with each MCU's DC taken from ``source``, are from the edge targets (weighted
+    squares, levels), counting only borders within one stretch (equal ``key``)."""
+    n = rows * cols
+    out = np.zeros((len(targets), n))
+    for ci, t in enumerate(targets):
+        if t is None:
+            continue
+        th, wh, tv, wv = t
+        v, h = mcu_sampling(result, ci)
+        q0 = float(result.qtables[ci].reshape(-1)[0]) / 8.0
+        dc = by_mcu(result.coefficients[ci][..., 0].astype(np.float64) * q0, rows, cols, v, h)
+        per_mcu = dc.transpose(0, 2, 1, 3).reshape(n, v, h)[source]
+        lvl = per_mcu.reshape(rows, cols, v, h).transpose(0, 2, 1, 3).reshape(rows * v, cols * h)
+        k = np.repeat(np.repeat(key.reshape(rows, cols), v, 0), h, 1)
+        br, bc = lvl.shape
+        eh = wh[:br, :bc - 1] * (np.diff(lvl, axis=1) - th[:br, :bc - 1]) ** 2 * (k[:, 1:] == k[:, :-1])
+        ev = wv[:br - 1, :bc] * (np.diff(lvl, axis=0) - tv[:br - 1, :bc]) ** 2 * (k[1:] == k[:-1])
+        per = np.zeros((br, bc))
+        per[:, :-1] += eh
+        per[:-1] += ev
+        out[ci] = by_mcu(per, rows, cols, v, h).sum(axis=(1, 3)).ravel()
+    return out
+
+
+def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
+    """``steps`` with each stretch of at least ``PLACE_LEAST`` MCUs moved up to ``PLACE_REACH``
+    MCUs where its DC steps follow the edges the witnessed AC bands draw clearly better
+    (``PLACE_CLEAR`` of the misfit where it is and of every other shift), backed by the edges of
+    ``PLACE_VOTES`` components on their own and stopped by any one's (``PLACE_VOTE``,
+    ``PLACE_VETO``): a band that an error read silently moved witnesses a wrong place, and each
+    component's bands come from scans of their own. Unchanged without a witness or a step."""
+    if result.witness is None or steps.source is None or not steps.found:
+        return steps
+    rows, cols = dc_grid(result)
+    n = rows * cols
+    targets = [_targets(result, ci) for ci in range(len(result.frame.components))]
+    if all(t is None for t in targets):
+        return steps
+    untrusted = steps.untrusted.ravel()
+    key = np.where(untrusted, -n - 1, np.arange(n) - steps.source)
+    cuts = np.flatnonzero(np.diff(key)) + 1
+    bounds = np.concatenate([[0], cuts, [n]])
+    stretches = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])
+                 if b - a >= PLACE_LEAST and not untrusted[a]]
+    if not stretches:
+        return steps
+    shifts = range(-PLACE_REACH, PLACE_REACH + 1)
+    cost = np.stack([_misfits(result, np.clip(steps.source + d, 0, n - 1), key, targets, rows, cols)
+                     for d in shifts], axis=1)  # component, shift, MCU
+    source = steps.source.copy()
+    for a, b in stretches:
+        each = cost[:, :, a:b].sum(axis=2)
+        c = each.sum(axis=0)
+        lo, hi = int(steps.source[a:b].min()), int(steps.source[a:b].max())
+        c[[lo + d < 0 or hi + d >= n for d in shifts]] = np.inf
+        best = int(np.argmin(c))
+        rival = np.min(np.delete(c, best))
+        here = each[:, PLACE_REACH]
+        agreed = np.sum(each[:, best] < PLACE_VOTE * here) >= PLACE_VOTES and \
+            not np.any(each[:, best] > PLACE_VETO * here)
+        if best != PLACE_REACH and c[best] < PLACE_CLEAR * c[PLACE_REACH] and c[best] <= PLACE_CLEAR * rival \
+                and agreed:
+            source[a:b] += best - PLACE_REACH
+    if np.array_equal(source, steps.source):
+        return steps
+    coefficients = moved_coefficients(result, source, steps.offset, untrusted, steps.scales, steps.unit, cols)
+    return dataclasses.replace(steps, coefficients=coefficients, source=source)

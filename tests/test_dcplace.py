@@ -1,0 +1,145 @@
+"""DC stretches of a progressive file placed to the MCU by the edges its bits-placed AC bands draw."""
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from acir_core.jpeg.decoder import decode
+from acir_core.jpeg.entropy import _ZZ
+from acir_core.sca.dcplace import place_by_edges
+from acir_core.sca.dcstretch import DCSteps, dc_grid, moved_coefficients
+from conftest import photo_like
+
+
+def _progressive(rgb: np.ndarray, **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", progressive=True, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def q92() -> bytes:
+    return _progressive(photo_like(512, 384, seed=8), quality=92)
+
+
+def _garble(data: bytes, scan, frac: float) -> bytes:
+    """16 garbled bytes (one flipped ciphertext bit) at ``frac`` of a scan's data."""
+    off = int(scan.byte_offsets[int(len(scan.byte_offsets) * frac)])
+    out = bytearray(data)
+    for j in range(off, off + 16):
+        v = out[j] ^ ((0x5A + 7 * (j - off)) & 0xFF)
+        out[j] = v if v != 0xFF else 0xFE
+    return bytes(out)
+
+
+def _first_scan_values(coefs: np.ndarray, ss: int, se: int, al: int) -> np.ndarray:
+    """A band's values as its first scan gave them (the refinements' bits taken off)."""
+    v = coefs[..., np.asarray(_ZZ[ss: se + 1])].astype(np.int32)
+    return (np.sign(v) * (np.abs(v) >> al)) << al
+
+
+def test_an_undamaged_file_witnesses_every_first_scan_band_as_read(q92):
+    """The witness holds each AC first scan's values, not what the refinements added after."""
+    r = decode(q92, "robust")
+    assert r.witness is not None
+    for sr in r.scans:
+        ss, se, ah, al = sr.band
+        if ss == 0 or ah:
+            continue
+        ci = sr.components[0]
+        rows, cols = sr.mcu_rows, sr.mcu_cols
+        got = r.witness[ci][:rows, :cols][..., np.asarray(_ZZ[ss: se + 1])]
+        assert np.array_equal(got, _first_scan_values(r.coefficients[ci][:rows, :cols], ss, se, al))
+        bit = np.uint64(1 << ss)
+        assert ((r.witness_bands[ci][:rows, :cols] & bit) != 0).all()
+    assert decode(q92, "strict").witness is None
+
+
+def test_the_runs_between_two_failures_are_no_witness(q92):
+    """Two failures in Y 1-5: what lies between them is placed against the DCs later, so the
+    witness leaves it out; the head and the run the bits' end places stay."""
+    clean = decode(q92, "strict")
+    scan = clean.scans[1]
+    bad = _garble(_garble(q92, scan, 0.3), scan, 0.7)
+    r = decode(bad, "robust")
+    sr = r.scans[1]
+    fails = [e.mcu for e in sr.resyncs if e.reason != "an error decoded without a failure"]
+    assert len(fails) >= 2
+    seen = ((r.witness_bands[0][:sr.mcu_rows, :sr.mcu_cols] & np.uint64(2)) != 0).ravel()
+    head = np.arange(min(int(np.argmin(sr.decoded)), fails[0] - 8))
+    assert head.size > fails[0] // 2 and seen[head].all() and not seen[fails[0]: fails[-1]].any()
+    assert seen[-sr.mcu_cols:].mean() > 0.9
+    got = r.witness[0][:sr.mcu_rows, :sr.mcu_cols].reshape(-1, 64)[head]
+    want = _first_scan_values(clean.coefficients[0][:sr.mcu_rows, :sr.mcu_cols], 1, 5, 2).reshape(-1, 5)[head]
+    assert np.array_equal(got[:, np.asarray(_ZZ[1:6])], want)
+
+
+def _steps_with_stretch_off(r, lo: int, hi: int, by: int) -> DCSteps:
+    """DC steps as a thumbnail could leave them: MCUs lo..hi take their DC from ``by`` MCUs on,
+    the 4 MCUs either side garbled (untrusted)."""
+    rows, cols = dc_grid(r)
+    source = np.arange(rows * cols)
+    source[lo:hi] += by
+    offset = np.zeros((rows * cols, 3))
+    untrusted = np.zeros(rows * cols, bool)
+    untrusted[lo - 4: lo] = untrusted[hi: hi + 4] = True
+    scales = np.array([float(q.reshape(-1)[0]) / 8 for q in r.qtables])
+    unit = 1 << next(s.band[3] for s in r.scans if s.band[0] == 0)
+    coefs = moved_coefficients(r, source, offset, untrusted, scales, unit, cols)
+    return DCSteps(starts=(0, lo), shifts=(0, by), offsets=np.zeros((2, 3), np.int64), coefficients=coefs,
+                   untrusted=untrusted.reshape(rows, cols), source=source, offset=offset, scales=scales, unit=unit)
+
+
+@pytest.mark.parametrize("by", [-2, 1, 3])
+def test_a_stretch_a_few_mcus_off_goes_back_where_its_steps_follow_the_edges(q92, by):
+    """A thumbnail places a stretch to within a few MCUs; the AC bands' edges place it exactly,
+    and leave the stretches in place where they are."""
+    r = decode(q92, "robust")
+    steps = _steps_with_stretch_off(r, 300, 600, by)
+    placed = place_by_edges(r, steps)
+    assert np.array_equal(placed.source, np.arange(steps.source.size))
+    trusted = ~steps.untrusted
+    for ci in range(3):
+        comp = r.frame.components[ci]
+        ok = np.repeat(np.repeat(trusted, comp.v, 0), comp.h, 1)
+        assert np.array_equal(placed.coefficients[ci][..., 0][ok], r.coefficients[ci][..., 0][ok])
+
+
+def test_without_a_witness_or_out_of_reach_nothing_moves(q92):
+    """No witnessed AC (a first look without bands), or a stretch further off than the reach:
+    the steps stay as they were found."""
+    r = decode(q92, "robust")
+    steps = _steps_with_stretch_off(r, 300, 600, 2)
+    bare = dataclasses.replace(r, witness_bands=tuple(np.zeros_like(b) for b in r.witness_bands))
+    assert place_by_edges(bare, steps) is steps
+    assert place_by_edges(dataclasses.replace(r, witness=None), steps) is steps
+    far = _steps_with_stretch_off(r, 300, 600, 9)
+    assert np.array_equal(place_by_edges(r, far).source, far.source)
+
+
+def test_a_flat_picture_gives_no_place():
+    """Where every shift joins alike (a flat picture) a stretch keeps the place it was given."""
+    flat = np.full((384, 512, 3), (120, 90, 60), np.uint8)
+    r = decode(_progressive(flat, quality=92), "robust")
+    steps = _steps_with_stretch_off(r, 300, 600, 2)
+    assert np.array_equal(place_by_edges(r, steps).source, steps.source)
+
+
+def test_one_components_bands_out_of_place_move_nothing(q92):
+    """An error a chroma AC scan read silently leaves its witnessed band a few MCUs off: it says
+    the DCs belong there, and with the luma's bands not witnessed and few of the other chroma's,
+    it outweighs them; but those few say the DCs are in place, and a move needs two components
+    behind it and none against."""
+    r = decode(q92, "robust")
+    steps = _steps_with_stretch_off(r, 300, 600, 0)
+    cr = r.witness[2].copy()
+    cr.reshape(-1, 64)[302:602] = r.witness[2].reshape(-1, 64)[300:600]
+    cb_seen = np.zeros_like(r.witness_bands[1])
+    cb_seen.reshape(-1)[300:330] = r.witness_bands[1].reshape(-1)[300:330]
+    moved = dataclasses.replace(r, witness=(r.witness[0], r.witness[1], cr),
+                                witness_bands=(np.zeros_like(r.witness_bands[0]), cb_seen, r.witness_bands[2]))
+    assert np.array_equal(place_by_edges(moved, steps).source, steps.source)
