@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from acir_core.jpeg.decoder import decode
 from acir_core.jpeg.entropy import _ZZ
@@ -78,20 +78,22 @@ def test_the_runs_between_two_failures_are_no_witness(q92):
     assert np.array_equal(got[:, np.asarray(_ZZ[1:6])], want)
 
 
-def _steps_with_stretch_off(r, lo: int, hi: int, by: int) -> DCSteps:
-    """DC steps as a thumbnail could leave them: MCUs lo..hi take their DC from ``by`` MCUs on,
-    the 4 MCUs either side garbled (untrusted)."""
+def _steps_with_stretch_off(r, lo: int, hi: int, by: int, luma_off: float = 0.0, by_joins: bool = False) -> DCSteps:
+    """DC steps as a thumbnail could leave them: MCUs lo..hi take their DC from ``by`` MCUs on
+    (and ``luma_off`` levels off the luma's), the 4 MCUs either side garbled (untrusted)."""
     rows, cols = dc_grid(r)
     source = np.arange(rows * cols)
     source[lo:hi] += by
     offset = np.zeros((rows * cols, 3))
+    offset[lo:hi, 0] = luma_off
     untrusted = np.zeros(rows * cols, bool)
     untrusted[lo - 4: lo] = untrusted[hi: hi + 4] = True
     scales = np.array([float(q.reshape(-1)[0]) / 8 for q in r.qtables])
     unit = 1 << next(s.band[3] for s in r.scans if s.band[0] == 0)
     coefs = moved_coefficients(r, source, offset, untrusted, scales, unit, cols)
     return DCSteps(starts=(0, lo), shifts=(0, by), offsets=np.zeros((2, 3), np.int64), coefficients=coefs,
-                   untrusted=untrusted.reshape(rows, cols), source=source, offset=offset, scales=scales, unit=unit)
+                   untrusted=untrusted.reshape(rows, cols), source=source, offset=offset, scales=scales, unit=unit,
+                   by_joins=by_joins)
 
 
 @pytest.mark.parametrize("by", [-2, 1, 3])
@@ -107,6 +109,29 @@ def test_a_stretch_a_few_mcus_off_goes_back_where_its_steps_follow_the_edges(q92
         comp = r.frame.components[ci]
         ok = np.repeat(np.repeat(trusted, comp.v, 0), comp.h, 1)
         assert np.array_equal(placed.coefficients[ci][..., 0][ok], r.coefficients[ci][..., 0][ok])
+
+
+@pytest.fixture(scope="module")
+def smooth() -> bytes:
+    """A photo with the noise of a real one's smooth parts rather than photo_like's grain."""
+    im = Image.fromarray(photo_like(512, 384, seed=8)).filter(ImageFilter.GaussianBlur(3))
+    return _progressive(np.asarray(im), quality=92)
+
+
+@pytest.mark.parametrize("levels", [-3.0, 4.5])
+def test_a_stretch_moved_back_is_levelled_again_where_it_joins_the_rows_above(smooth, levels):
+    """Placed at the wrong shift by how the MCUs join (no thumbnail), a stretch's level was
+    fitted to the wrong neighbours: moved back, it is levelled again by how its DCs step into the
+    rows above against the edges there. A thumbnail's level holds at any shift near: kept."""
+    r = decode(smooth, "robust")
+    steps = _steps_with_stretch_off(r, 300, 600, 2, levels, by_joins=True)
+    placed = place_by_edges(r, steps)
+    assert np.array_equal(placed.source, np.arange(steps.source.size))
+    assert np.allclose(placed.offset[300:600, 0], 0)
+    ok = np.repeat(np.repeat(~steps.untrusted, 2, 0), 2, 1)
+    assert np.array_equal(placed.coefficients[0][..., 0][ok], r.coefficients[0][..., 0][ok])
+    kept = place_by_edges(r, dataclasses.replace(steps, by_joins=False))
+    assert np.array_equal(kept.offset, steps.offset)
 
 
 def test_without_a_witness_or_out_of_reach_nothing_moves(q92):

@@ -336,4 +336,4 @@ def continuity_steps(result: DecodeResult) -> DCSteps:
     offsets = np.array([np.rint(o / scales / unit) * unit for o in offs], np.int64)
     return DCSteps(starts=tuple(starts), shifts=tuple(shifts), offsets=offsets, coefficients=coefficients,
                    untrusted=untrusted.reshape(rows, cols), source=source, offset=offset,
-                   scales=scales, unit=unit)
+                   scales=scales, unit=unit, by_joins=True)

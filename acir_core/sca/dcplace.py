@@ -25,6 +25,8 @@ PLACE_CLEAR = 0.8  # share of the misfit at its place so far, and at every other
 PLACE_VOTE = 0.95  # share of its own misfit where it is that a component's edges must reach to back a move
 PLACE_VOTES = 2  # components that must back it (each one's bands come from scans of its own)
 PLACE_VETO = 1.25  # times its own misfit where it is past which one component's edges stop a move
+LEVEL_WEIGHT = 0.1  # weight a border's edge target needs to level a stretch moved
+LEVEL_LEAST = 32  # such borders it needs
 
 
 def _targets(result: DecodeResult, ci: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -41,7 +43,8 @@ def _misfits(result: DecodeResult, source: np.ndarray, key: np.ndarray, targets:
              cols: int) -> np.ndarray:
     """Per component and MCU (scan order): how far the DC steps across its blocks' right and
     bottom borders, with each MCU's DC taken from ``source``, are from the edge targets (weighted
-    squares, levels), counting only borders within one stretch (equal ``key``)."""
+    squares, levels), counting only borders within one stretch (equal ``key``, the stretch's
+    number; -1 for untrusted MCUs, whose borders count nowhere)."""
     n = rows * cols
     out = np.zeros((len(targets), n))
     for ci, t in enumerate(targets):
@@ -55,8 +58,8 @@ def _misfits(result: DecodeResult, source: np.ndarray, key: np.ndarray, targets:
         lvl = per_mcu.reshape(rows, cols, v, h).transpose(0, 2, 1, 3).reshape(rows * v, cols * h)
         k = np.repeat(np.repeat(key.reshape(rows, cols), v, 0), h, 1)
         br, bc = lvl.shape
-        eh = wh[:br, :bc - 1] * (np.diff(lvl, axis=1) - th[:br, :bc - 1]) ** 2 * (k[:, 1:] == k[:, :-1])
-        ev = wv[:br - 1, :bc] * (np.diff(lvl, axis=0) - tv[:br - 1, :bc]) ** 2 * (k[1:] == k[:-1])
+        eh = wh[:br, :bc - 1] * (np.diff(lvl, axis=1) - th[:br, :bc - 1]) ** 2 * ((k[:, 1:] == k[:, :-1]) & (k[:, 1:] >= 0))
+        ev = wv[:br - 1, :bc] * (np.diff(lvl, axis=0) - tv[:br - 1, :bc]) ** 2 * ((k[1:] == k[:-1]) & (k[1:] >= 0))
         per = np.zeros((br, bc))
         per[:, :-1] += eh
         per[:-1] += ev
@@ -64,13 +67,57 @@ def _misfits(result: DecodeResult, source: np.ndarray, key: np.ndarray, targets:
     return out
 
 
+def _relevel(result: DecodeResult, steps: DCSteps, source: np.ndarray, sid: np.ndarray,
+             moved: list[tuple[int, int]], rows: int, cols: int) -> np.ndarray:
+    """The offsets of ``steps`` with each stretch ``moved`` (MCU ranges, scan order) levelled
+    again, in turn, by how its DCs step across its borders with trusted MCUs outside it (above,
+    and before its first MCU) against the edges the decode's AC draws there, in blocks whose
+    lowest band the bits placed (none elsewhere: the picture is taken to go on smoothly, as
+    :mod:`acir_core.sca.dccontinuity` judges joins):
+    an offset fitted at the old shift joined the wrong MCUs (``sid``: per MCU its stretch, -1
+    untrusted)."""
+    offset = steps.offset.copy()
+    untrusted = steps.untrusted.ravel()
+    coefficients = moved_coefficients(result, source, offset, untrusted, steps.scales, steps.unit, cols)
+    for ci in range(len(result.frame.components)):
+        v, h = mcu_sampling(result, ci)
+        step = float(steps.scales[ci]) * steps.unit  # levels per unit of the DC scan
+        ac = np.where(((result.witness_bands[ci] & np.uint64(2)) != 0)[..., None], result.coefficients[ci], 0)
+        ac[..., 0] = 0
+        th, wh, tv, wv = edge_targets(component_plane(ac.astype(np.int16), result.qtables[ci]))
+        br, bc = rows * v, cols * h
+        lvl = coefficients[ci][:br, :bc, 0].astype(np.float64) * float(steps.scales[ci])
+        blk = np.repeat(np.repeat(sid.reshape(rows, cols), v, 0), h, 1)
+        down = wv[:br - 1, :bc] > LEVEL_WEIGHT
+        across = wh[:br, :bc - 1] > LEVEL_WEIGHT
+        for a, b in moved:
+            s = sid[a]
+            top = down & (blk[1:] == s) & (blk[:-1] != s) & (blk[:-1] >= 0)
+            left = across & (blk[:, 1:] == s) & (blk[:, :-1] != s) & (blk[:, :-1] >= 0)
+            r = np.concatenate([(np.diff(lvl, axis=0) - tv[:br - 1, :bc])[top],
+                                (np.diff(lvl, axis=1) - th[:br, :bc - 1])[left]])
+            if r.size < LEVEL_LEAST:
+                continue
+            m = float(np.median(r)) / step
+            units = float(np.rint(m)) if abs(m) >= 1 else 0.0  # the targets carry half a unit of noise
+            if units:
+                offset[a:b, ci] += units * step
+                lvl[blk == s] -= units * step
+    return offset
+
+
 def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     """``steps`` with each stretch of at least ``PLACE_LEAST`` MCUs moved up to ``PLACE_REACH``
     MCUs where its DC steps follow the edges the witnessed AC bands draw clearly better
-    (``PLACE_CLEAR`` of the misfit where it is and of every other shift), backed by the edges of
+    (``PLACE_CLEAR`` of the misfit where it is and of every other shift, summed over the
+    components or as the geometric mean of each one's share of its own), backed by the edges of
     ``PLACE_VOTES`` components on their own and stopped by any one's (``PLACE_VOTE``,
     ``PLACE_VETO``): a band that an error read silently moved witnesses a wrong place, and each
-    component's bands come from scans of their own. Unchanged without a witness or a step."""
+    component's bands come from scans of their own. Where the offsets came from how the MCUs
+    join (``steps.by_joins``), each levelled on the stretch above as placed then, every stretch
+    from the first moved on is levelled again where it joins what is around it
+    (:func:`_relevel`); a thumbnail's offsets hold at any shift near. Unchanged without a witness
+    or a step."""
     if result.witness is None or steps.source is None or not steps.found:
         return steps
     rows, cols = dc_grid(result)
@@ -80,30 +127,48 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
         return steps
     untrusted = steps.untrusted.ravel()
     key = np.where(untrusted, -n - 1, np.arange(n) - steps.source)
-    cuts = np.flatnonzero(np.diff(key)) + 1
-    bounds = np.concatenate([[0], cuts, [n]])
+    cut = np.concatenate([[True], np.diff(key) != 0])
+    sid = np.where(untrusted, -1, np.cumsum(cut) - 1)  # per MCU its stretch
+    bounds = np.concatenate([np.flatnonzero(cut), [n]])
     stretches = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])
                  if b - a >= PLACE_LEAST and not untrusted[a]]
     if not stretches:
         return steps
     shifts = range(-PLACE_REACH, PLACE_REACH + 1)
-    cost = np.stack([_misfits(result, np.clip(steps.source + d, 0, n - 1), key, targets, rows, cols)
+    cost = np.stack([_misfits(result, np.clip(steps.source + d, 0, n - 1), sid, targets, rows, cols)
                      for d in shifts], axis=1)  # component, shift, MCU
     source = steps.source.copy()
+    moved = []
     for a, b in stretches:
         each = cost[:, :, a:b].sum(axis=2)
         c = each.sum(axis=0)
         lo, hi = int(steps.source[a:b].min()), int(steps.source[a:b].max())
         c[[lo + d < 0 or hi + d >= n for d in shifts]] = np.inf
-        best = int(np.argmin(c))
-        rival = np.min(np.delete(c, best))
         here = each[:, PLACE_REACH]
-        agreed = np.sum(each[:, best] < PLACE_VOTE * here) >= PLACE_VOTES and \
-            not np.any(each[:, best] > PLACE_VETO * here)
-        if best != PLACE_REACH and c[best] < PLACE_CLEAR * c[PLACE_REACH] and c[best] <= PLACE_CLEAR * rival \
-                and agreed:
+        judges = here > 0
+        if not judges.any():
+            continue
+        # each component's misfit relative to its own where the stretch is, their geometric mean:
+        # a component with a large misfit everywhere (a band its errors left noisy) outweighs no other
+        rel = np.exp(np.log(np.maximum(each[judges], 1e-12) / here[judges, None]).mean(axis=0))
+        rel[~np.isfinite(c)] = np.inf
+        best = None
+        for score in (c, rel):
+            k = int(np.argmin(score))
+            if k != PLACE_REACH and score[k] < PLACE_CLEAR * score[PLACE_REACH] and \
+                    score[k] <= PLACE_CLEAR * np.min(np.delete(score, k)):
+                best = k
+                break
+        if best is None:
+            continue
+        if np.sum(each[:, best] < PLACE_VOTE * here) >= PLACE_VOTES and not np.any(each[:, best] > PLACE_VETO * here):
             source[a:b] += best - PLACE_REACH
-    if np.array_equal(source, steps.source):
+            moved.append((a, b))
+    if not moved:
         return steps
-    coefficients = moved_coefficients(result, source, steps.offset, untrusted, steps.scales, steps.unit, cols)
-    return dataclasses.replace(steps, coefficients=coefficients, source=source)
+    offset = steps.offset
+    if steps.by_joins:  # each stretch was levelled on the one above: from the first moved on, all again
+        later = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if a >= moved[0][0] and not untrusted[a]]
+        offset = _relevel(result, steps, source, sid, later, rows, cols)
+    coefficients = moved_coefficients(result, source, offset, untrusted, steps.scales, steps.unit, cols)
+    return dataclasses.replace(steps, coefficients=coefficients, source=source, offset=offset)

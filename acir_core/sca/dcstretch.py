@@ -37,7 +37,8 @@ class DCSteps:
     explains (garbled, or out of reach). Per MCU (scan order), to place them again
     (:func:`acir_core.sca.dcplace.place_by_edges`): ``source``, the MCU its DC was taken from,
     and ``offset``, the levels taken off per component (of ``scales`` levels per DC step and the
-    scan's ``unit``), as :func:`moved_coefficients` takes them."""
+    scan's ``unit``), as :func:`moved_coefficients` takes them; ``by_joins``: the offsets come from
+    how the MCUs join (:mod:`acir_core.sca.dccontinuity`), not from a thumbnail."""
 
     starts: tuple[int, ...]
     shifts: tuple[int, ...]
@@ -48,6 +49,7 @@ class DCSteps:
     offset: np.ndarray | None = field(default=None, repr=False)
     scales: np.ndarray | None = field(default=None, repr=False)
     unit: int = 1
+    by_joins: bool = False
 
     @property
     def found(self) -> bool:
