@@ -32,7 +32,7 @@ from acir_core.sca.progressive import dc_hint, silently_scrambled
 from acir_core.thumbnail import embedded_previews
 from acir_engine.network import RESTORE_STAGES
 
-BYTES_PER_PIXEL = {"decode": 30, "sca": 90, "gca": 140}  # peak working memory per pixel, with margin
+BYTES_PER_PIXEL = {"decode": 34, "sca": 94, "gca": 144}  # peak working memory per pixel, with margin
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)

@@ -71,7 +71,8 @@ def test_the_runs_between_two_failures_are_no_witness(q92):
     assert len(fails) >= 2
     seen = ((r.witness_bands[0][:sr.mcu_rows, :sr.mcu_cols] & np.uint64(2)) != 0).ravel()
     head = np.arange(min(int(np.argmin(sr.decoded)), fails[0] - 8))
-    assert head.size > fails[0] // 2 and seen[head].all() and not seen[fails[0]: fails[-1]].any()
+    last = sr.resyncs[-1]  # the last run starts where the end of the bits put it
+    assert head.size > fails[0] // 2 and seen[head].all() and not seen[fails[0]: last.mcu + last.shift].any()
     assert seen[-sr.mcu_cols:].mean() > 0.9
     got = r.witness[0][:sr.mcu_rows, :sr.mcu_cols].reshape(-1, 64)[head]
     want = _first_scan_values(clean.coefficients[0][:sr.mcu_rows, :sr.mcu_cols], 1, 5, 2).reshape(-1, 5)[head]
@@ -102,8 +103,12 @@ def test_a_stretch_a_few_mcus_off_goes_back_where_its_steps_follow_the_edges(q92
     and leave the stretches in place where they are."""
     r = decode(q92, "robust")
     steps = _steps_with_stretch_off(r, 300, 600, by)
+    before = steps.source.copy()
     placed = place_by_edges(r, steps)
-    assert np.array_equal(placed.source, np.arange(steps.source.size))
+    assert np.array_equal(steps.source, before)  # the caller's steps stay as they were
+    assert np.array_equal(placed.source[300:600], np.arange(300, 600))
+    # the MCUs the move filled from outside the stretch are not trusted
+    assert placed.untrusted.ravel()[300:600].sum() == abs(by)
     trusted = ~steps.untrusted
     for ci in range(3):
         comp = r.frame.components[ci]
@@ -126,12 +131,12 @@ def test_a_stretch_moved_back_is_levelled_again_where_it_joins_the_rows_above(sm
     r = decode(smooth, "robust")
     steps = _steps_with_stretch_off(r, 300, 600, 2, levels, by_joins=True)
     placed = place_by_edges(r, steps)
-    assert np.array_equal(placed.source, np.arange(steps.source.size))
+    assert np.array_equal(placed.source[300:600], np.arange(300, 600))
     assert np.allclose(placed.offset[300:600, 0], 0)
     ok = np.repeat(np.repeat(~steps.untrusted, 2, 0), 2, 1)
     assert np.array_equal(placed.coefficients[0][..., 0][ok], r.coefficients[0][..., 0][ok])
     kept = place_by_edges(r, dataclasses.replace(steps, by_joins=False))
-    assert np.array_equal(kept.offset, steps.offset)
+    assert np.allclose(kept.offset[300:600, 0], levels)
 
 
 def test_without_a_witness_or_out_of_reach_nothing_moves(q92):
@@ -147,7 +152,7 @@ def test_without_a_witness_or_out_of_reach_nothing_moves(q92):
 
 
 def test_a_flat_picture_gives_no_place():
-    """Where every shift joins alike (a flat picture) a stretch keeps the place it was given."""
+    """A flat picture draws no edge: nothing witnesses, and a stretch keeps the place it was given."""
     flat = np.full((384, 512, 3), (120, 90, 60), np.uint8)
     r = decode(_progressive(flat, quality=92), "robust")
     steps = _steps_with_stretch_off(r, 300, 600, 2)
@@ -168,3 +173,8 @@ def test_one_components_bands_out_of_place_move_nothing(q92):
     moved = dataclasses.replace(r, witness=(r.witness[0], r.witness[1], cr),
                                 witness_bands=(np.zeros_like(r.witness_bands[0]), cb_seen, r.witness_bands[2]))
     assert np.array_equal(place_by_edges(moved, steps).source, steps.source)
+    cb = r.witness[1].copy()  # both chroma bands say so: the stretch moves
+    cb.reshape(-1, 64)[302:602] = r.witness[1].reshape(-1, 64)[300:600]
+    cb_seen.reshape(-1)[302:332] = r.witness_bands[1].reshape(-1)[300:330]
+    both = dataclasses.replace(moved, witness=(r.witness[0], cb, cr))
+    assert np.array_equal(place_by_edges(both, steps).source[310:590], np.arange(310, 590) - 2)

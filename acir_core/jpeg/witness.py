@@ -10,11 +10,15 @@ from the picture's own edges where each stretch of DCs goes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from acir_core.jpeg.entropy import _ZZ
 from acir_core.jpeg.progressive import SILENT_BACK, band_bits
+
+if TYPE_CHECKING:
+    from acir_core.jpeg.decoder import ScanResult
 
 
 @dataclass(kw_only=True, eq=False)
@@ -30,16 +34,17 @@ class BandWitness:
     def empty(cls, n_blocks: int) -> "BandWitness":
         return cls(coefficients=np.zeros((n_blocks, 64), np.int16), bands=np.zeros(n_blocks, np.uint64))
 
-    def keep(self, sr, ss: int, se: int, coef_flat: np.ndarray, base: int, bw: int, middle: bool) -> None:
+    def keep(self, sr: "ScanResult", ss: int, se: int, coef_flat: np.ndarray, base: int, bw: int, *,
+             middle: bool) -> None:
         """Take the band ss..se of the decoded blocks of a single-component AC first scan
         (``sr``, its :class:`~acir_core.jpeg.decoder.ScanResult`, blocks at ``base`` in rows of
         ``bw``) from ``coef_flat``; ``middle`` false leaves out what lies between its first error
-        and the start of its last run (``SILENT_BACK`` blocks either side), which the bits do not
-        place."""
+        and the start of its last run, where the bits' end put it (``SILENT_BACK`` blocks either
+        side), which the bits do not place."""
         ok = sr.decoded.copy()
         ev = sr.resyncs
         if ev and not middle:
-            ok[max(ev[0].mcu - SILENT_BACK, 0): max(ev[-1].mcu + max(ev[-1].shift, 0) + SILENT_BACK, 0)] = False
+            ok[max(ev[0].mcu - SILENT_BACK, 0): max(ev[-1].mcu + ev[-1].shift + SILENT_BACK, 0)] = False
         m = np.flatnonzero(ok)
         idx = base + (m // sr.mcu_cols) * bw + m % sr.mcu_cols
         zz = np.asarray(_ZZ[ss: se + 1])

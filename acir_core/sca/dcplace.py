@@ -39,7 +39,8 @@ def _targets(result: DecodeResult, ci: int) -> tuple[np.ndarray, np.ndarray, np.
     return th, wh * (seen[:, :-1] & seen[:, 1:]), tv, wv * (seen[:-1] & seen[1:])
 
 
-def _misfits(result: DecodeResult, source: np.ndarray, key: np.ndarray, targets: list, rows: int,
+def _misfits(result: DecodeResult, source: np.ndarray, key: np.ndarray,
+             targets: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None], rows: int,
              cols: int) -> np.ndarray:
     """Per component and MCU (scan order): how far the DC steps across its blocks' right and
     bottom borders, with each MCU's DC taken from ``source``, are from the edge targets (weighted
@@ -67,17 +68,14 @@ def _misfits(result: DecodeResult, source: np.ndarray, key: np.ndarray, targets:
     return out
 
 
-def _relevel(result: DecodeResult, steps: DCSteps, source: np.ndarray, sid: np.ndarray,
+def _relevel(result: DecodeResult, steps: DCSteps, source: np.ndarray, untrusted: np.ndarray, sid: np.ndarray,
              moved: list[tuple[int, int]], rows: int, cols: int) -> np.ndarray:
     """The offsets of ``steps`` with each stretch ``moved`` (MCU ranges, scan order) levelled
-    again, in turn, by how its DCs step across its borders with trusted MCUs outside it (above,
-    and before its first MCU) against the edges the decode's AC draws there, in blocks whose
-    lowest band the bits placed (none elsewhere: the picture is taken to go on smoothly, as
-    :mod:`acir_core.sca.dccontinuity` judges joins):
-    an offset fitted at the old shift joined the wrong MCUs (``sid``: per MCU its stretch, -1
-    untrusted)."""
+    again, in turn, by the median misfit of its DC steps into trusted MCUs above and before it
+    (``sid``: per MCU its stretch, -1 untrusted): an offset fitted at the old shift joined the
+    wrong MCUs. The edges come from the decode's AC where the bits placed the lowest band, a
+    smooth picture elsewhere."""
     offset = steps.offset.copy()
-    untrusted = steps.untrusted.ravel()
     coefficients = moved_coefficients(result, source, offset, untrusted, steps.scales, steps.unit, cols)
     for ci in range(len(result.frame.components)):
         v, h = mcu_sampling(result, ci)
@@ -91,7 +89,7 @@ def _relevel(result: DecodeResult, steps: DCSteps, source: np.ndarray, sid: np.n
         down = wv[:br - 1, :bc] > LEVEL_WEIGHT
         across = wh[:br, :bc - 1] > LEVEL_WEIGHT
         for a, b in moved:
-            s = sid[a]
+            s = sid[a:b].max()
             top = down & (blk[1:] == s) & (blk[:-1] != s) & (blk[:-1] >= 0)
             left = across & (blk[:, 1:] == s) & (blk[:, :-1] != s) & (blk[:, :-1] >= 0)
             r = np.concatenate([(np.diff(lvl, axis=0) - tv[:br - 1, :bc])[top],
@@ -108,17 +106,14 @@ def _relevel(result: DecodeResult, steps: DCSteps, source: np.ndarray, sid: np.n
 
 def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     """``steps`` with each stretch of at least ``PLACE_LEAST`` MCUs moved up to ``PLACE_REACH``
-    MCUs where its DC steps follow the edges the witnessed AC bands draw clearly better
-    (``PLACE_CLEAR`` of the misfit where it is and of every other shift, summed over the
-    components or as the geometric mean of each one's share of its own), backed by the edges of
-    ``PLACE_VOTES`` components on their own and stopped by any one's (``PLACE_VOTE``,
-    ``PLACE_VETO``): a band that an error read silently moved witnesses a wrong place, and each
-    component's bands come from scans of their own. Where the offsets came from how the MCUs
-    join (``steps.by_joins``), each levelled on the stretch above as placed then, every stretch
-    from the first moved on is levelled again where it joins what is around it
-    (:func:`_relevel`); a thumbnail's offsets hold at any shift near. Unchanged without a witness
-    or a step."""
-    if result.witness is None or steps.source is None or not steps.found:
+    MCUs where its DC steps follow the edges of the bits-placed AC bands clearly better (the
+    ``PLACE_*`` rules: clear by the summed misfit or by the geometric mean of each component's
+    share of its own; backed by two components, none against). The MCUs a move fills from
+    outside the stretch become untrusted; offsets that came from how the MCUs join are levelled
+    again from the first stretch moved on (:func:`_relevel`). ``starts``, ``shifts`` and
+    ``offsets`` stay as found. Unchanged without a witness or a step (docs/decoder.md)."""
+    if result.witness is None or result.witness_bands is None or result.bands is None or \
+            steps.source is None or not steps.found:
         return steps
     rows, cols = dc_grid(result)
     n = rows * cols
@@ -126,49 +121,64 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     if all(t is None for t in targets):
         return steps
     untrusted = steps.untrusted.ravel()
-    key = np.where(untrusted, -n - 1, np.arange(n) - steps.source)
-    cut = np.concatenate([[True], np.diff(key) != 0])
-    sid = np.where(untrusted, -1, np.cumsum(cut) - 1)  # per MCU its stretch
+    held = np.ones(n, bool)  # MCUs every component's DC reached
+    for ci in range(len(result.frame.components)):
+        held &= by_mcu((result.bands[ci] & np.uint64(1)) != 0, rows, cols, *mcu_sampling(result, ci)).all(axis=(1, 3)).ravel()
+    out = untrusted | ~held
+    # a stretch: one shift and one offset, every MCU trusted and holding its DC
+    cut = np.concatenate([[True], (np.diff(np.arange(n) - steps.source) != 0) | np.any(np.diff(steps.offset, axis=0) != 0, axis=1)
+                          | (out[1:] != out[:-1])])
+    sid = np.where(out, -1, np.cumsum(cut) - 1)
     bounds = np.concatenate([np.flatnonzero(cut), [n]])
     stretches = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])
-                 if b - a >= PLACE_LEAST and not untrusted[a]]
+                 if b - a >= PLACE_LEAST and not out[a] and not (a == 0 and steps.source[0] == 0)]
     if not stretches:
         return steps
     shifts = range(-PLACE_REACH, PLACE_REACH + 1)
     cost = np.stack([_misfits(result, np.clip(steps.source + d, 0, n - 1), sid, targets, rows, cols)
                      for d in shifts], axis=1)  # component, shift, MCU
     source = steps.source.copy()
+    untrusted = untrusted.copy()
     moved = []
     for a, b in stretches:
-        each = cost[:, :, a:b].sum(axis=2)
-        c = each.sum(axis=0)
-        lo, hi = int(steps.source[a:b].min()), int(steps.source[a:b].max())
-        c[[lo + d < 0 or hi + d >= n for d in shifts]] = np.inf
-        here = each[:, PLACE_REACH]
-        judges = here > 0
-        if not judges.any():
-            continue
-        # each component's misfit relative to its own where the stretch is, their geometric mean:
-        # a component with a large misfit everywhere (a band its errors left noisy) outweighs no other
-        rel = np.exp(np.log(np.maximum(each[judges], 1e-12) / here[judges, None]).mean(axis=0))
-        rel[~np.isfinite(c)] = np.inf
-        best = None
-        for score in (c, rel):
-            k = int(np.argmin(score))
-            if k != PLACE_REACH and score[k] < PLACE_CLEAR * score[PLACE_REACH] and \
-                    score[k] <= PLACE_CLEAR * np.min(np.delete(score, k)):
-                best = k
-                break
-        if best is None:
-            continue
-        if np.sum(each[:, best] < PLACE_VOTE * here) >= PLACE_VOTES and not np.any(each[:, best] > PLACE_VETO * here):
-            source[a:b] += best - PLACE_REACH
+        best = _best_shift(cost[:, :, a:b].sum(axis=2), int(steps.source[a:b].min()), int(steps.source[a:b].max()), n)
+        if best:
+            lo, hi = int(steps.source[a:b].min()), int(steps.source[a:b].max())
+            source[a:b] += best
+            untrusted[a:b] |= (source[a:b] < lo) | (source[a:b] > hi)  # filled from outside the stretch
             moved.append((a, b))
     if not moved:
         return steps
     offset = steps.offset
     if steps.by_joins:  # each stretch was levelled on the one above: from the first moved on, all again
-        later = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if a >= moved[0][0] and not untrusted[a]]
-        offset = _relevel(result, steps, source, sid, later, rows, cols)
+        sid = np.where(untrusted, -1, sid)
+        later = [(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())
+                 if a >= moved[0][0] and sid[a:b].max() >= 0]
+        offset = _relevel(result, steps, source, untrusted, sid, later, rows, cols)
     coefficients = moved_coefficients(result, source, offset, untrusted, steps.scales, steps.unit, cols)
-    return dataclasses.replace(steps, coefficients=coefficients, source=source, offset=offset)
+    return dataclasses.replace(steps, coefficients=coefficients, source=source, offset=offset,
+                               untrusted=untrusted.reshape(rows, cols))
+
+
+def _best_shift(each: np.ndarray, lo: int, hi: int, n: int) -> int:
+    """The shift a stretch moves by (0: it stays) from its misfit per component and shift
+    (``each``), its sources spanning ``lo``..``hi`` of ``n`` MCUs: clear by the summed misfit or
+    by the geometric mean of each component's share of its own (a component whose edges misfit
+    everywhere, a band its errors left noisy, then outweighs no other), and backed by
+    ``PLACE_VOTES`` components with none against (a band an error read silently moved
+    witnesses a wrong place, and each component's bands come from scans of their own)."""
+    c = each.sum(axis=0)
+    c[[lo + d < 0 or hi + d >= n for d in range(-PLACE_REACH, PLACE_REACH + 1)]] = np.inf
+    here = each[:, PLACE_REACH]
+    judges = here > 0
+    if not judges.any():
+        return 0
+    rel = np.exp(np.log(np.maximum(each[judges], 1e-12) / here[judges, None]).mean(axis=0))
+    rel[~np.isfinite(c)] = np.inf
+    for score in (c, rel):
+        k = int(np.argmin(score))
+        if k != PLACE_REACH and score[k] < PLACE_CLEAR * score[PLACE_REACH] and \
+                score[k] <= PLACE_CLEAR * np.min(np.delete(score, k)):
+            backed = np.sum(each[:, k] < PLACE_VOTE * here) >= PLACE_VOTES
+            return k - PLACE_REACH if backed and not np.any(each[:, k] > PLACE_VETO * here) else 0
+    return 0

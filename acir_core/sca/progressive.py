@@ -34,7 +34,7 @@ def silently_scrambled(result: DecodeResult, thumbnail: np.ndarray | None) -> bo
     """Whether a progressive decode without a failure still shows the steps an error its DC scan
     read silently leaves, against its thumbnail (framed here) or, without one, in how its MCUs
     join (:func:`_dc_steps`): then the file is damaged, not intact."""
-    return result.frame.marker == 0xC2 and _dc_steps(result, thumbnail).found
+    return result.frame.marker == 0xC2 and _dc_steps(result, thumbnail, place=False).found
 
 
 def _blocks(frame, grid: np.ndarray, ci: int, shape: tuple[int, int], outside: bool) -> np.ndarray:
@@ -63,14 +63,16 @@ def _ac_placed(result: DecodeResult) -> bool:
                for sr in result.scans)
 
 
-def _dc_steps(result: DecodeResult, thumbnail: np.ndarray | None) -> DCSteps:
+def _dc_steps(result: DecodeResult, thumbnail: np.ndarray | None, place: bool = True) -> DCSteps:
     """The DC steps of a progressive decode: against ``thumbnail`` (framed here) where there is
-    one, else from how its MCUs join (:func:`continuity_steps`)."""
+    one, else from how its MCUs join (:func:`continuity_steps`); ``place``: then placed to the
+    MCU by the AC's edges (:func:`place_by_edges`)."""
     frame = result.frame
     if thumbnail is not None:
-        return place_by_edges(result, find_dc_steps(result, frame_thumbnail(thumbnail, frame.width, frame.height,
-                                                                             result.rgb).rgb))
-    return place_by_edges(result, continuity_steps(result))
+        steps = find_dc_steps(result, frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb)
+    else:
+        steps = continuity_steps(result)
+    return place_by_edges(result, steps) if place else steps
 
 
 def dc_hint(result: DecodeResult, thumbnail: np.ndarray | None) -> DCHint | None:
