@@ -107,8 +107,6 @@ def test_a_stretch_a_few_mcus_off_goes_back_where_its_steps_follow_the_edges(q92
     placed = place_by_edges(r, steps)
     assert np.array_equal(steps.source, before)  # the caller's steps stay as they were
     assert np.array_equal(placed.source[300:600], np.arange(300, 600))
-    # the MCUs the move filled from outside the stretch are not trusted
-    assert placed.untrusted.ravel()[300:600].sum() == abs(by)
     trusted = ~steps.untrusted
     for ci in range(3):
         comp = r.frame.components[ci]

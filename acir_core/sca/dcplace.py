@@ -108,9 +108,8 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     """``steps`` with each stretch of at least ``PLACE_LEAST`` MCUs moved up to ``PLACE_REACH``
     MCUs where its DC steps follow the edges of the bits-placed AC bands clearly better (the
     ``PLACE_*`` rules: clear by the summed misfit or by the geometric mean of each component's
-    share of its own; backed by two components, none against). The MCUs a move fills from
-    outside the stretch become untrusted; offsets that came from how the MCUs join are levelled
-    again from the first stretch moved on (:func:`_relevel`). ``starts``, ``shifts`` and
+    share of its own; backed by two components, none against). Offsets that came from how the
+    MCUs join are levelled again from the first stretch moved on (:func:`_relevel`). ``starts``, ``shifts`` and
     ``offsets`` stay as found. Unchanged without a witness or a step (docs/decoder.md)."""
     if result.witness is None or result.witness_bands is None or result.bands is None or \
             steps.source is None or not steps.found:
@@ -138,26 +137,21 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     cost = np.stack([_misfits(result, np.clip(steps.source + d, 0, n - 1), sid, targets, rows, cols)
                      for d in shifts], axis=1)  # component, shift, MCU
     source = steps.source.copy()
-    untrusted = untrusted.copy()
     moved = []
     for a, b in stretches:
         best = _best_shift(cost[:, :, a:b].sum(axis=2), int(steps.source[a:b].min()), int(steps.source[a:b].max()), n)
         if best:
-            lo, hi = int(steps.source[a:b].min()), int(steps.source[a:b].max())
             source[a:b] += best
-            untrusted[a:b] |= (source[a:b] < lo) | (source[a:b] > hi)  # filled from outside the stretch
             moved.append((a, b))
     if not moved:
         return steps
     offset = steps.offset
     if steps.by_joins:  # each stretch was levelled on the one above: from the first moved on, all again
-        sid = np.where(untrusted, -1, sid)
         later = [(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())
                  if a >= moved[0][0] and sid[a:b].max() >= 0]
         offset = _relevel(result, steps, source, untrusted, sid, later, rows, cols)
     coefficients = moved_coefficients(result, source, offset, untrusted, steps.scales, steps.unit, cols)
-    return dataclasses.replace(steps, coefficients=coefficients, source=source, offset=offset,
-                               untrusted=untrusted.reshape(rows, cols))
+    return dataclasses.replace(steps, coefficients=coefficients, source=source, offset=offset)
 
 
 def _best_shift(each: np.ndarray, lo: int, hi: int, n: int) -> int:
