@@ -29,41 +29,58 @@ LEVEL_WEIGHT = 0.1  # weight a border's edge target needs to level a stretch mov
 LEVEL_LEAST = 32  # such borders it needs
 
 
+def _low_witnessed(result: DecodeResult, ci: int) -> np.ndarray:
+    """Component ``ci``'s blocks whose lowest AC band (zig-zag 1) the bits placed."""
+    return (result.witness_bands[ci] & np.uint64(2)) != 0
+
+
 def _targets(result: DecodeResult, ci: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Component ``ci``'s edge targets from its witnessed AC (:func:`edge_targets`), weighted 0
     across a border where a block lacks its lowest AC band; None without any."""
-    seen = (result.witness_bands[ci] & np.uint64(2)) != 0
+    seen = _low_witnessed(result, ci)
     if not seen.any():
         return None
     th, wh, tv, wv = edge_targets(component_plane(result.witness[ci], result.qtables[ci]))
     return th, wh * (seen[:, :-1] & seen[:, 1:]), tv, wv * (seen[:-1] & seen[1:])
 
 
-def _misfits(result: DecodeResult, source: np.ndarray, key: np.ndarray,
+def _borders(result: DecodeResult, sid: np.ndarray,
              targets: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None], rows: int,
-             cols: int) -> np.ndarray:
-    """Per component and MCU (scan order): how far the DC steps across its blocks' right and
-    bottom borders, with each MCU's DC taken from ``source``, are from the edge targets (weighted
-    squares, levels), counting only borders within one stretch (equal ``key``, the stretch's
-    number; -1 for untrusted MCUs, whose borders count nowhere)."""
-    n = rows * cols
-    out = np.zeros((len(targets), n))
+             cols: int) -> list[tuple | None]:
+    """Per component, what :func:`_misfits` needs whatever the shift: its DC levels per MCU (scan
+    order, v × h blocks) and the edge targets with their weights, 0 on borders that leave a
+    stretch (``sid``: per MCU its stretch, -1 untrusted: its borders count nowhere)."""
+    out = []
     for ci, t in enumerate(targets):
         if t is None:
+            out.append(None)
             continue
         th, wh, tv, wv = t
         v, h = mcu_sampling(result, ci)
         q0 = float(result.qtables[ci].reshape(-1)[0]) / 8.0
         dc = by_mcu(result.coefficients[ci][..., 0].astype(np.float64) * q0, rows, cols, v, h)
-        per_mcu = dc.transpose(0, 2, 1, 3).reshape(n, v, h)[source]
-        lvl = per_mcu.reshape(rows, cols, v, h).transpose(0, 2, 1, 3).reshape(rows * v, cols * h)
-        k = np.repeat(np.repeat(key.reshape(rows, cols), v, 0), h, 1)
-        br, bc = lvl.shape
-        eh = wh[:br, :bc - 1] * (np.diff(lvl, axis=1) - th[:br, :bc - 1]) ** 2 * ((k[:, 1:] == k[:, :-1]) & (k[:, 1:] >= 0))
-        ev = wv[:br - 1, :bc] * (np.diff(lvl, axis=0) - tv[:br - 1, :bc]) ** 2 * ((k[1:] == k[:-1]) & (k[1:] >= 0))
-        per = np.zeros((br, bc))
-        per[:, :-1] += eh
-        per[:-1] += ev
+        k = np.repeat(np.repeat(sid.reshape(rows, cols), v, 0), h, 1)
+        br, bc = rows * v, cols * h
+        wh = wh[:br, :bc - 1] * ((k[:, 1:] == k[:, :-1]) & (k[:, 1:] >= 0))
+        wv = wv[:br - 1, :bc] * ((k[1:] == k[:-1]) & (k[1:] >= 0))
+        out.append((dc.transpose(0, 2, 1, 3).reshape(rows * cols, v, h), th[:br, :bc - 1], wh, tv[:br - 1, :bc], wv))
+    return out
+
+
+def _misfits(borders: list[tuple | None], source: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Per component and MCU (scan order): how far the DC steps across its blocks' right and
+    bottom borders, with each MCU's DC taken from ``source``, are from the edge targets (weighted
+    squares, levels; ``borders`` from :func:`_borders`)."""
+    out = np.zeros((len(borders), rows * cols))
+    for ci, b in enumerate(borders):
+        if b is None:
+            continue
+        dc, th, wh, tv, wv = b
+        v, h = dc.shape[1:]
+        lvl = dc[source].reshape(rows, cols, v, h).transpose(0, 2, 1, 3).reshape(rows * v, cols * h)
+        per = np.zeros(lvl.shape)
+        per[:, :-1] += wh * (np.diff(lvl, axis=1) - th) ** 2
+        per[:-1] += wv * (np.diff(lvl, axis=0) - tv) ** 2
         out[ci] = by_mcu(per, rows, cols, v, h).sum(axis=(1, 3)).ravel()
     return out
 
@@ -80,7 +97,7 @@ def _relevel(result: DecodeResult, steps: DCSteps, source: np.ndarray, untrusted
     for ci in range(len(result.frame.components)):
         v, h = mcu_sampling(result, ci)
         step = float(steps.scales[ci]) * steps.unit  # levels per unit of the DC scan
-        ac = np.where(((result.witness_bands[ci] & np.uint64(2)) != 0)[..., None], result.coefficients[ci], 0)
+        ac = np.where(_low_witnessed(result, ci)[..., None], result.coefficients[ci], 0)
         ac[..., 0] = 0
         th, wh, tv, wv = edge_targets(component_plane(ac.astype(np.int16), result.qtables[ci]))
         br, bc = rows * v, cols * h
@@ -109,8 +126,9 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     MCUs where its DC steps follow the edges of the bits-placed AC bands clearly better (the
     ``PLACE_*`` rules: clear by the summed misfit or by the geometric mean of each component's
     share of its own; backed by two components, none against). Offsets that came from how the
-    MCUs join are levelled again from the first stretch moved on (:func:`_relevel`). ``starts``, ``shifts`` and
-    ``offsets`` stay as found. Unchanged without a witness or a step (docs/decoder.md)."""
+    MCUs join are levelled again from the first stretch moved on (:func:`_relevel`).
+    ``starts``, ``shifts`` and ``offsets`` stay as found. Unchanged without a witness or a step
+    (docs/decoder.md)."""
     if result.witness is None or result.witness_bands is None or result.bands is None or \
             steps.source is None or not steps.found:
         return steps
@@ -122,11 +140,13 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     untrusted = steps.untrusted.ravel()
     held = np.ones(n, bool)  # MCUs every component's DC reached
     for ci in range(len(result.frame.components)):
-        held &= by_mcu((result.bands[ci] & np.uint64(1)) != 0, rows, cols, *mcu_sampling(result, ci)).all(axis=(1, 3)).ravel()
+        dc_read = (result.bands[ci] & np.uint64(1)) != 0
+        held &= by_mcu(dc_read, rows, cols, *mcu_sampling(result, ci)).all(axis=(1, 3)).ravel()
     out = untrusted | ~held
     # a stretch: one shift and one offset, every MCU trusted and holding its DC
-    cut = np.concatenate([[True], (np.diff(np.arange(n) - steps.source) != 0) | np.any(np.diff(steps.offset, axis=0) != 0, axis=1)
-                          | (out[1:] != out[:-1])])
+    new_shift = np.diff(np.arange(n) - steps.source) != 0
+    new_offset = np.any(np.diff(steps.offset, axis=0) != 0, axis=1)
+    cut = np.concatenate([[True], new_shift | new_offset | (out[1:] != out[:-1])])
     sid = np.where(out, -1, np.cumsum(cut) - 1)
     bounds = np.concatenate([np.flatnonzero(cut), [n]])
     stretches = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])
@@ -134,7 +154,8 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     if not stretches:
         return steps
     shifts = range(-PLACE_REACH, PLACE_REACH + 1)
-    cost = np.stack([_misfits(result, np.clip(steps.source + d, 0, n - 1), sid, targets, rows, cols)
+    borders = _borders(result, sid, targets, rows, cols)
+    cost = np.stack([_misfits(borders, np.clip(steps.source + d, 0, n - 1), rows, cols)
                      for d in shifts], axis=1)  # component, shift, MCU
     source = steps.source.copy()
     moved = []

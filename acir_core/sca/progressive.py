@@ -68,10 +68,14 @@ def _dc_steps(result: DecodeResult, thumbnail: np.ndarray | None, place: bool = 
     one, else from how its MCUs join (:func:`continuity_steps`); ``place``: then placed to the
     MCU by the AC's edges (:func:`place_by_edges`)."""
     frame = result.frame
-    if thumbnail is not None:
-        steps = find_dc_steps(result, frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb)
-    else:
-        steps = continuity_steps(result)
+    framed = None if thumbnail is None else frame_thumbnail(thumbnail, frame.width, frame.height, result.rgb).rgb
+    return _steps_of(result, framed, place)
+
+
+def _steps_of(result: DecodeResult, framed: np.ndarray | None, place: bool = True) -> DCSteps:
+    """The DC steps against a thumbnail already framed to the photo (``framed``), else from how
+    the MCUs join; ``place``: then placed to the MCU by the AC's edges."""
+    steps = find_dc_steps(result, framed) if framed is not None else continuity_steps(result)
     return place_by_edges(result, steps) if place else steps
 
 
@@ -109,8 +113,7 @@ def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -
     frame = result.frame
     grid = band_damage(result).dc_lost
     coefficients = result.coefficients
-    steps = place_by_edges(result, find_dc_steps(result, thumbnail) if thumbnail is not None
-                           else continuity_steps(result))
+    steps = _steps_of(result, thumbnail)
     if steps.found:
         coefficients = steps.coefficients
         grid = grid | steps.untrusted
