@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from acir_core.jpeg.bandfit import DCHint
 from acir_core.jpeg.decoder import decode
 from acir_core.jpeg.entropy import _ZZ
-from acir_core.sca.dcplace import place_by_edges
+from acir_core.sca.dcplace import edge_misfit, place_by_edges
 from acir_core.sca.dcstretch import DCSteps, dc_grid, moved_coefficients
+from acir_core.sca.progressive import progressive_sca
 from conftest import photo_like
 
 
@@ -176,3 +178,30 @@ def test_one_components_bands_out_of_place_move_nothing(q92):
     cb_seen.reshape(-1)[302:332] = r.witness_bands[1].reshape(-1)[300:330]
     both = dataclasses.replace(moved, witness=(r.witness[0], cb, cr))
     assert np.array_equal(place_by_edges(both, steps).source[310:590], np.arange(310, 590) - 2)
+
+
+def _hint_of(steps: DCSteps) -> DCHint:
+    """The DC of ``steps`` as a first decode would hand it to the second (every block in place
+    but those of its untrusted MCUs)."""
+    grid = steps.untrusted
+    in_place = tuple(~np.repeat(np.repeat(grid, 2, 0), 2, 1) if ci == 0 else ~grid for ci in range(3))
+    return DCHint(dc=tuple(c[..., 0].copy() for c in steps.coefficients), in_place=in_place, untrusted=grid)
+
+
+def test_sca_keeps_the_dc_the_ac_was_placed_against_where_the_edges_back_it(q92):
+    """A second decode places its AC against the DC a first one put right (``dc_hint``); SCA
+    finds the DC steps again on it and keeps whichever of the two the picture's edges fit
+    better: the hint over a stretch left off, the decode's own DC over a hint that is off."""
+    r = decode(q92, "robust")
+    good = _steps_with_stretch_off(r, 300, 600, 0)
+    bad = _steps_with_stretch_off(r, 300, 600, 2, 6.0)
+    trusted = ~good.untrusted
+    ok = [np.repeat(np.repeat(trusted, 2, 0), 2, 1), trusted, trusted]
+    assert edge_misfit(r, good.coefficients, good.untrusted) < edge_misfit(r, bad.coefficients, good.untrusted)
+    off = dataclasses.replace(r, coefficients=bad.coefficients, dc_hint=_hint_of(good))
+    kept = progressive_sca(off)
+    for ci in range(3):
+        assert np.array_equal(kept.coefficients[ci][..., 0][ok[ci]], r.coefficients[ci][..., 0][ok[ci]])
+    mistaken = progressive_sca(dataclasses.replace(r, dc_hint=_hint_of(bad)))
+    for ci in range(3):
+        assert np.array_equal(mistaken.coefficients[ci][..., 0][ok[ci]], r.coefficients[ci][..., 0][ok[ci]])

@@ -26,10 +26,13 @@ class DCHint:
     """The DC of every block as a first decode and the thumbnail put it right, for a second
     decode whose AC first scans place their runs against it (the DC scans themselves read on
     after a failure and leave later MCUs a few places off, on a wrong predictor). Per component
-    (its block grid): ``dc`` in quantisation steps, ``in_place`` where that DC can be trusted."""
+    (its block grid): ``dc`` in quantisation steps, ``in_place`` where that DC can be trusted;
+    ``untrusted``: the frame's MCUs (rows × cols) whose DC was lost or could not be placed, which
+    SCA of the second decode keeps as its mask rather than place the same DC a second time."""
 
     dc: tuple[np.ndarray, ...]
     in_place: tuple[np.ndarray, ...]
+    untrusted: np.ndarray | None = None
 
 
 def _dc_predictions(dc_plane: np.ndarray, qt: np.ndarray, mcu_rows: int, mcu_cols: int) -> np.ndarray:

@@ -156,6 +156,7 @@ class DecodeResult:
     # robust progressive: the AC first-scan values its bits placed, and their bands (BandWitness)
     witness: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
     witness_bands: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
+    dc_hint: DCHint | None = field(default=None, repr=False)  # the DC its AC first scans were placed against
 
     @property
     def deferred(self) -> bool:
@@ -689,4 +690,5 @@ def decode(data: bytes, mode: str = "robust", *, resync: str = "lookahead", max_
     rgb = render(frame, coefficients, qtables, bands=bands)
     seen = witness.planes(bases, grids) if witness is not None else (None, None)
     return DecodeResult(rgb=rgb, frame=frame, coefficients=coefficients, qtables=qtables, scans=tuple(scans),
-                        mode=mode, resync_method=resync, bands=bands, witness=seen[0], witness_bands=seen[1])
+                        mode=mode, resync_method=resync, bands=bands, witness=seen[0], witness_bands=seen[1],
+                        dc_hint=dc_hint)

@@ -46,10 +46,12 @@ def _targets(result: DecodeResult, ci: int) -> tuple[np.ndarray, np.ndarray, np.
 
 def _borders(result: DecodeResult, sid: np.ndarray,
              targets: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None], rows: int,
-             cols: int) -> list[tuple | None]:
+             cols: int, coefficients: tuple[np.ndarray, ...] | None = None) -> list[tuple | None]:
     """Per component, what :func:`_misfits` needs whatever the shift: its DC levels per MCU (scan
-    order, v × h blocks) and the edge targets with their weights, 0 on borders that leave a
-    stretch (``sid``: per MCU its stretch, -1 untrusted: its borders count nowhere)."""
+    order, v × h blocks; from ``coefficients``, default the decode's) and the edge targets with
+    their weights, 0 on borders that leave a stretch (``sid``: per MCU its stretch, -1
+    untrusted: its borders count nowhere)."""
+    coefficients = result.coefficients if coefficients is None else coefficients
     out = []
     for ci, t in enumerate(targets):
         if t is None:
@@ -58,7 +60,7 @@ def _borders(result: DecodeResult, sid: np.ndarray,
         th, wh, tv, wv = t
         v, h = mcu_sampling(result, ci)
         q0 = float(result.qtables[ci].reshape(-1)[0]) / 8.0
-        dc = by_mcu(result.coefficients[ci][..., 0].astype(np.float64) * q0, rows, cols, v, h)
+        dc = by_mcu(coefficients[ci][..., 0].astype(np.float64) * q0, rows, cols, v, h)
         k = np.repeat(np.repeat(sid.reshape(rows, cols), v, 0), h, 1)
         br, bc = rows * v, cols * h
         wh = wh[:br, :bc - 1] * ((k[:, 1:] == k[:, :-1]) & (k[:, 1:] >= 0))
@@ -83,6 +85,20 @@ def _misfits(borders: list[tuple | None], source: np.ndarray, rows: int, cols: i
         per[:-1] += wv * (np.diff(lvl, axis=0) - tv) ** 2
         out[ci] = by_mcu(per, rows, cols, v, h).sum(axis=(1, 3)).ravel()
     return out
+
+
+def edge_misfit(result: DecodeResult, coefficients: tuple[np.ndarray, ...], untrusted: np.ndarray) -> float:
+    """How far the DC steps of ``coefficients`` across the block borders between MCUs outside
+    ``untrusted`` (the frame's MCU grid) are from the edges the bits-placed AC bands draw
+    (weighted squares, levels): of two DC placements of one decode, the one the picture's own
+    edges back has the smaller. 0 without a witness."""
+    if result.witness is None or result.witness_bands is None:
+        return 0.0
+    rows, cols = dc_grid(result)
+    targets = [_targets(result, ci) for ci in range(len(result.frame.components))]
+    sid = np.where(untrusted.ravel(), -1, 0)
+    borders = _borders(result, sid, targets, rows, cols, coefficients)
+    return float(_misfits(borders, np.arange(rows * cols), rows, cols).sum())
 
 
 def _relevel(result: DecodeResult, steps: DCSteps, source: np.ndarray, untrusted: np.ndarray, sid: np.ndarray,

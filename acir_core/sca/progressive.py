@@ -20,7 +20,7 @@ from acir_core.jpeg.bandfit import DCHint
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.dccontinuity import continuity_steps
-from acir_core.sca.dcplace import place_by_edges
+from acir_core.sca.dcplace import edge_misfit, place_by_edges
 from acir_core.sca.dcrecover import recover_dc
 from acir_core.sca.dcsteps import find_dc_steps
 from acir_core.sca.dcstretch import DCSteps
@@ -98,7 +98,14 @@ def dc_hint(result: DecodeResult, thumbnail: np.ndarray | None) -> DCHint | None
         coefficients, grid = steps.coefficients, grid | steps.untrusted
     in_place = [~_blocks(frame, grid, ci, coefficients[ci].shape[:2], True) & ((result.bands[ci] & np.uint64(1)) != 0)
                 for ci in range(len(frame.components))]
-    return DCHint(dc=tuple(c[..., 0].copy() for c in coefficients), in_place=tuple(in_place))
+    return DCHint(dc=tuple(c[..., 0].copy() for c in coefficients), in_place=tuple(in_place), untrusted=grid)
+
+
+def _with_dc(coefficients: np.ndarray, dc: np.ndarray) -> np.ndarray:
+    """``coefficients`` with the DC ``dc`` (a copy)."""
+    out = coefficients.copy()
+    out[..., 0] = dc
+    return out
 
 
 def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -> SCAResult:
@@ -114,9 +121,16 @@ def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -
     grid = band_damage(result).dc_lost
     coefficients = result.coefficients
     steps = _steps_of(result, thumbnail)
+    lost = grid
     if steps.found:
         coefficients = steps.coefficients
         grid = grid | steps.untrusted
+    hint = result.dc_hint
+    if hint is not None and hint.untrusted is not None:  # the DC the AC was placed against, if the edges back it
+        hinted = tuple(_with_dc(c, dc) for c, dc in zip(result.coefficients, hint.dc))
+        both = grid | hint.untrusted
+        if edge_misfit(result, hinted, both) < edge_misfit(result, coefficients, both):
+            coefficients, grid = hinted, lost | hint.untrusted
     single = len(frame.components) == 1
     ch, cw = (8, 8) if single else (8 * frame.max_v, 8 * frame.max_h)
     mask = np.repeat(np.repeat(grid, ch, 0), cw, 1)[: frame.height, : frame.width]
