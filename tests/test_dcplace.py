@@ -205,3 +205,22 @@ def test_sca_keeps_the_dc_the_ac_was_placed_against_where_the_edges_back_it(q92)
     mistaken = progressive_sca(dataclasses.replace(r, dc_hint=_hint_of(bad)))
     for ci in range(3):
         assert np.array_equal(mistaken.coefficients[ci][..., 0][ok[ci]], r.coefficients[ci][..., 0][ok[ci]])
+
+
+def test_the_last_stretch_moves_on_past_the_scans_end(q92):
+    """An MCU read twice puts every later MCU's DC one place late, up to the scan's end: moved
+    back, the last MCU's DC lies past the end and it is left untrusted, not the move refused."""
+    r = decode(q92, "robust")
+    rows, cols = dc_grid(r)
+    n = rows * cols
+    scales = np.array([float(q.reshape(-1)[0]) / 8 for q in r.qtables])
+    late = np.arange(n)
+    late[300:] -= 1
+    unit = 1 << next(s.band[3] for s in r.scans if s.band[0] == 0)
+    bad = dataclasses.replace(r, coefficients=moved_coefficients(r, late, np.zeros((n, 3)), np.zeros(n, bool),
+                                                                  scales, unit, cols))
+    steps = _steps_with_stretch_off(bad, 300, n, 0)
+    placed = place_by_edges(bad, steps)
+    assert np.array_equal(placed.source[300:n - 1], np.arange(301, n))
+    assert placed.untrusted.ravel()[n - 1] and not placed.untrusted.ravel()[300:n - 1].any()
+    assert not steps.untrusted.ravel()[n - 1]  # the caller's steps stay as they were

@@ -182,13 +182,18 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
             moved.append((a, b))
     if not moved:
         return steps
+    past = source >= n  # the last stretch moved on: its last MCUs' DC lies past the scan's end
+    if past.any():
+        untrusted = untrusted | past
+        source = np.minimum(source, n - 1)
     offset = steps.offset
     if steps.by_joins:  # each stretch was levelled on the one above: from the first moved on, all again
         later = [(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())
                  if a >= moved[0][0] and sid[a:b].max() >= 0]
         offset = _relevel(result, steps, source, untrusted, sid, later, rows, cols)
     coefficients = moved_coefficients(result, source, offset, untrusted, steps.scales, steps.unit, cols)
-    return dataclasses.replace(steps, coefficients=coefficients, source=source, offset=offset)
+    return dataclasses.replace(steps, coefficients=coefficients, source=source, offset=offset,
+                               untrusted=untrusted.reshape(rows, cols))
 
 
 def _best_shift(each: np.ndarray, lo: int, hi: int, n: int) -> int:
@@ -199,7 +204,7 @@ def _best_shift(each: np.ndarray, lo: int, hi: int, n: int) -> int:
     ``PLACE_VOTES`` components with none against (a band an error read silently moved
     witnesses a wrong place, and each component's bands come from scans of their own)."""
     c = each.sum(axis=0)
-    c[[lo + d < 0 or hi + d >= n for d in range(-PLACE_REACH, PLACE_REACH + 1)]] = np.inf
+    c[[lo + d < 0 or lo + d >= n for d in range(-PLACE_REACH, PLACE_REACH + 1)]] = np.inf
     here = each[:, PLACE_REACH]
     judges = here > 0
     if not judges.any():
