@@ -25,6 +25,7 @@ PLACE_CLEAR = 0.8  # share of the misfit at its place so far, and at every other
 PLACE_VOTE = 0.95  # share of its own misfit where it is that a component's edges must reach to back a move
 PLACE_VOTES = 2  # components that must back it (each one's bands come from scans of its own)
 PLACE_VETO = 1.25  # times its own misfit where it is past which one component's edges stop a move
+PLACE_SPLIT = 0.8  # share of a stretch's best misfit as one that two pieces at different shifts must reach
 LEVEL_WEIGHT = 0.1  # weight a border's edge target needs to level a stretch moved
 LEVEL_LEAST = 32  # such borders it needs
 
@@ -175,11 +176,16 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
                      for d in shifts], axis=1)  # component, shift, MCU
     source = steps.source.copy()
     moved = []
+    sid = sid.copy()
     for a, b in stretches:
-        best = _best_shift(cost[:, :, a:b].sum(axis=2), int(steps.source[a:b].min()), int(steps.source[a:b].max()), n)
-        if best:
-            source[a:b] += best
-            moved.append((a, b))
+        for lo, hi in _pieces(cost, a, b):
+            if lo > a:
+                sid[lo:hi] = sid.max() + 1
+            best = _best_shift(cost[:, :, lo:hi].sum(axis=2), int(steps.source[lo:hi].min()),
+                               int(steps.source[lo:hi].max()), n)
+            if best:
+                source[lo:hi] += best
+                moved.append((lo, hi))
     if not moved:
         return steps
     past = source >= n  # the last stretch moved on: its last MCUs' DC lies past the scan's end
@@ -188,12 +194,36 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
         source = np.minimum(source, n - 1)
     offset = steps.offset
     if steps.by_joins:  # each stretch was levelled on the one above: from the first moved on, all again
-        later = [(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())
-                 if a >= moved[0][0] and sid[a:b].max() >= 0]
+        cuts = np.flatnonzero(np.diff(sid) != 0) + 1
+        edges = np.concatenate([[0], cuts, [n]]).tolist()
+        later = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if a >= moved[0][0] and sid[a] >= 0]
         offset = _relevel(result, steps, source, untrusted, sid, later, rows, cols)
     coefficients = moved_coefficients(result, source, offset, untrusted, steps.scales, steps.unit, cols)
     return dataclasses.replace(steps, coefficients=coefficients, source=source, offset=offset,
                                untrusted=untrusted.reshape(rows, cols))
+
+
+def _pieces(cost: np.ndarray, a: int, b: int) -> list[tuple[int, int]]:
+    """The stretch ``a``..``b`` cut where its halves belong at different shifts (``cost``: misfit
+    per component, shift and MCU): a DC step no search found inside it. Cut at the MCU where two
+    pieces, each at its own best shift, fit under ``PLACE_SPLIT`` of the stretch's best as one
+    (each component's misfit in its share of its own where the stretch is, so that each weighs
+    alike), each piece at least ``PLACE_LEAST`` MCUs, and the pieces cut again the same way."""
+    each = cost[:, :, a:b]
+    own = each[:, PLACE_REACH].sum(axis=1)
+    judges = own > 0
+    if b - a < 2 * PLACE_LEAST or not judges.any():
+        return [(a, b)]
+    share = (each[judges] / own[judges, None, None]).sum(axis=0)  # shift, MCU
+    cum = np.concatenate([np.zeros((share.shape[0], 1)), np.cumsum(share, axis=1)], axis=1)
+    at = np.arange(PLACE_LEAST, b - a - PLACE_LEAST + 1)
+    left, right = cum[:, at], cum[:, -1:] - cum[:, at]
+    k = int(np.argmin(left.min(axis=0) + right.min(axis=0)))
+    t = int(at[k])
+    if left[:, k].min() + right[:, k].min() >= PLACE_SPLIT * cum[:, -1].min() or \
+            int(np.argmin(left[:, k])) == int(np.argmin(right[:, k])):
+        return [(a, b)]
+    return _pieces(cost, a, a + t) + _pieces(cost, a + t, b)
 
 
 def _best_shift(each: np.ndarray, lo: int, hi: int, n: int) -> int:
