@@ -178,7 +178,8 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     moved = []
     sid = sid.copy()
     for a, b in stretches:
-        for lo, hi in _pieces(cost, a, b):
+        whole = _best_shift(cost[:, :, a:b].sum(axis=2), int(steps.source[a:b].min()), int(steps.source[a:b].max()), n)
+        for lo, hi in _pieces(cost, a, b) if whole else ():
             if lo > a:
                 sid[lo:hi] = sid.max() + 1
             best = _best_shift(cost[:, :, lo:hi].sum(axis=2), int(steps.source[lo:hi].min()),
@@ -204,8 +205,10 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
 
 
 def _pieces(cost: np.ndarray, a: int, b: int) -> list[tuple[int, int]]:
-    """The stretch ``a``..``b`` cut where its halves belong at different shifts (``cost``: misfit
-    per component, shift and MCU): a DC step no search found inside it. Cut at the MCU where two
+    """The stretch ``a``..``b``, which moves, cut where its halves belong at different shifts
+    (``cost``: misfit per component, shift and MCU): a DC step no search found inside it. (A
+    stretch that stays is not cut: a piece alone has fewer components' edges to hold it, and a
+    band an error read silently then moves it.) Cut at the MCU where two
     pieces, each at its own best shift, fit under ``PLACE_SPLIT`` of the stretch's best as one
     (each component's misfit in its share of its own where the stretch is, so that each weighs
     alike), each piece at least ``PLACE_LEAST`` MCUs, and the pieces cut again the same way."""
