@@ -11,7 +11,7 @@ from PIL import Image, ImageFilter
 from acir_core.jpeg.bandfit import DCHint
 from acir_core.jpeg.decoder import decode
 from acir_core.jpeg.entropy import _ZZ
-from acir_core.sca.dcplace import edge_misfit, place_by_edges
+from acir_core.sca.dcplace import edge_misfits, place_by_edges
 from acir_core.sca.dcstretch import DCSteps, dc_grid, moved_coefficients
 from acir_core.sca.progressive import progressive_sca
 from conftest import photo_like
@@ -163,7 +163,8 @@ def test_one_components_bands_out_of_place_move_nothing(q92):
     """An error a chroma AC scan read silently leaves its witnessed band a few MCUs off: it says
     the DCs belong there, and with the luma's bands not witnessed and few of the other chroma's,
     it outweighs them; but those few say the DCs are in place, and a move needs two components
-    behind it and none against."""
+    behind it and none against. Where both chroma bands are moved, the stretch moves, cut where
+    the Cb witness ends: the rest, which only the Cr's edges see, stays."""
     r = decode(q92, "robust")
     steps = _steps_with_stretch_off(r, 300, 600, 0)
     cr = r.witness[2].copy()
@@ -177,7 +178,9 @@ def test_one_components_bands_out_of_place_move_nothing(q92):
     cb.reshape(-1, 64)[302:602] = r.witness[1].reshape(-1, 64)[300:600]
     cb_seen.reshape(-1)[302:332] = r.witness_bands[1].reshape(-1)[300:330]
     both = dataclasses.replace(moved, witness=(r.witness[0], cb, cr))
-    assert np.array_equal(place_by_edges(both, steps).source[310:440], np.arange(310, 440) - 2)
+    placed = place_by_edges(both, steps).source
+    assert np.array_equal(placed[310:440], np.arange(310, 440) - 2)
+    assert np.array_equal(placed[460:590], np.arange(460, 590))  # only Cr sees it: one component
 
 
 def _hint_of(steps: DCSteps) -> DCHint:
@@ -197,9 +200,11 @@ def test_sca_keeps_the_dc_the_ac_was_placed_against_where_the_edges_back_it(q92)
     bad = _steps_with_stretch_off(r, 300, 600, 2, 6.0)
     trusted = ~good.untrusted
     ok = [np.repeat(np.repeat(trusted, 2, 0), 2, 1), trusted, trusted]
-    assert edge_misfit(r, good.coefficients, good.untrusted) < edge_misfit(r, bad.coefficients, good.untrusted)
+    ours, theirs = edge_misfits(r, (good.coefficients, bad.coefficients), good.untrusted)
+    assert ours < theirs
     off = dataclasses.replace(r, coefficients=bad.coefficients, dc_hint=_hint_of(good))
     kept = progressive_sca(off)
+    assert np.array_equal(kept.mcu_mask, good.untrusted)  # the hint's mask: its DC was taken
     for ci in range(3):
         assert np.array_equal(kept.coefficients[ci][..., 0][ok[ci]], r.coefficients[ci][..., 0][ok[ci]])
     mistaken = progressive_sca(dataclasses.replace(r, dc_hint=_hint_of(bad)))

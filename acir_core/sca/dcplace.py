@@ -11,6 +11,7 @@ progressive files).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -88,18 +89,19 @@ def _misfits(borders: list[tuple | None], source: np.ndarray, rows: int, cols: i
     return out
 
 
-def edge_misfit(result: DecodeResult, coefficients: tuple[np.ndarray, ...], untrusted: np.ndarray) -> float:
-    """How far the DC steps of ``coefficients`` across the block borders between MCUs outside
-    ``untrusted`` (the frame's MCU grid) are from the edges the bits-placed AC bands draw
-    (weighted squares, levels): of two DC placements of one decode, the one the picture's own
-    edges back has the smaller. 0 without a witness."""
+def edge_misfits(result: DecodeResult, candidates: Sequence[tuple[np.ndarray, ...]],
+                 untrusted: np.ndarray) -> list[float]:
+    """For each of ``candidates`` (DC placements of one decode, its coefficients), how far its DC
+    steps across the block borders of and between MCUs outside ``untrusted`` (the frame's MCU
+    grid) are from the edges the bits-placed AC bands draw (weighted squares, levels): the one
+    the picture's own edges back has the smallest. All 0 without a witness."""
     if result.witness is None or result.witness_bands is None:
-        return 0.0
+        return [0.0] * len(candidates)
     rows, cols = dc_grid(result)
     targets = [_targets(result, ci) for ci in range(len(result.frame.components))]
     sid = np.where(untrusted.ravel(), -1, 0)
-    borders = _borders(result, sid, targets, rows, cols, coefficients)
-    return float(_misfits(borders, np.arange(rows * cols), rows, cols).sum())
+    return [float(_misfits(_borders(result, sid, targets, rows, cols, c), np.arange(rows * cols), rows, cols).sum())
+            for c in candidates]
 
 
 def _relevel(result: DecodeResult, steps: DCSteps, source: np.ndarray, untrusted: np.ndarray, sid: np.ndarray,
@@ -142,7 +144,9 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     """``steps`` with each stretch of at least ``PLACE_LEAST`` MCUs moved up to ``PLACE_REACH``
     MCUs where its DC steps follow the edges of the bits-placed AC bands clearly better (the
     ``PLACE_*`` rules: clear by the summed misfit or by the geometric mean of each component's
-    share of its own; backed by two components, none against). Offsets that came from how the
+    share of its own; backed by two components, none against); one that moves is cut first
+    where its pieces belong at different shifts (:func:`_pieces`), each piece judged again, and
+    the last may move past the scan's end (its MCUs there left untrusted). Offsets that came from how the
     MCUs join are levelled again from the first stretch moved on (:func:`_relevel`).
     ``starts``, ``shifts`` and ``offsets`` stay as found. Unchanged without a witness or a step
     (docs/decoder.md)."""
@@ -176,14 +180,13 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
                      for d in shifts], axis=1)  # component, shift, MCU
     source = steps.source.copy()
     moved = []
-    sid = sid.copy()
     for a, b in stretches:
-        whole = _best_shift(cost[:, :, a:b].sum(axis=2), int(steps.source[a:b].min()), int(steps.source[a:b].max()), n)
-        for lo, hi in _pieces(cost, a, b) if whole else ():
+        beyond = _beyond(int(steps.source[a:b].min()), n)
+        whole = _best_shift(cost[:, :, a:b].sum(axis=2), beyond)
+        for lo, hi in _pieces(cost, a, b, beyond) if whole else ():  # a stretch that stays is not cut
             if lo > a:
                 sid[lo:hi] = sid.max() + 1
-            best = _best_shift(cost[:, :, lo:hi].sum(axis=2), int(steps.source[lo:hi].min()),
-                               int(steps.source[lo:hi].max()), n)
+            best = _best_shift(cost[:, :, lo:hi].sum(axis=2), _beyond(int(steps.source[lo:hi].min()), n))
             if best:
                 source[lo:hi] += best
                 moved.append((lo, hi))
@@ -192,6 +195,7 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     past = source >= n  # the last stretch moved on: its last MCUs' DC lies past the scan's end
     if past.any():
         untrusted = untrusted | past
+        sid[past] = -1
         source = np.minimum(source, n - 1)
     offset = steps.offset
     if steps.by_joins:  # each stretch was levelled on the one above: from the first moved on, all again
@@ -204,20 +208,26 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
                                untrusted=untrusted.reshape(rows, cols))
 
 
-def _pieces(cost: np.ndarray, a: int, b: int) -> list[tuple[int, int]]:
-    """The stretch ``a``..``b``, which moves, cut where its halves belong at different shifts
-    (``cost``: misfit per component, shift and MCU): a DC step no search found inside it. (A
-    stretch that stays is not cut: a piece alone has fewer components' edges to hold it, and a
-    band an error read silently then moves it.) Cut at the MCU where two
-    pieces, each at its own best shift, fit under ``PLACE_SPLIT`` of the stretch's best as one
-    (each component's misfit in its share of its own where the stretch is, so that each weighs
-    alike), each piece at least ``PLACE_LEAST`` MCUs, and the pieces cut again the same way."""
+def _beyond(lo: int, n: int) -> np.ndarray:
+    """Per shift in reach, whether it takes a stretch whose sources start at ``lo`` out of the
+    scan's ``n`` MCUs: past its start, or wholly past its end (partly is allowed: the MCUs whose
+    DC would lie past the end are left untrusted)."""
+    return np.array([lo + d < 0 or lo + d >= n for d in range(-PLACE_REACH, PLACE_REACH + 1)])
+
+
+def _pieces(cost: np.ndarray, a: int, b: int, beyond: np.ndarray) -> list[tuple[int, int]]:
+    """The stretch ``a``..``b`` cut where its halves belong at different shifts (``cost``: misfit
+    per component, shift and MCU; ``beyond``: shifts out of the scan, :func:`_beyond`): a DC step
+    no search found inside it. Cut at the MCU where two pieces, each at its own best shift, fit
+    under ``PLACE_SPLIT`` of the stretch's best as one (each component's misfit in its share of
+    its own where the stretch is, so that each weighs alike), each piece at least
+    ``PLACE_LEAST`` MCUs, and the pieces cut again the same way."""
     each = cost[:, :, a:b]
     own = each[:, PLACE_REACH].sum(axis=1)
     judges = own > 0
     if b - a < 2 * PLACE_LEAST or not judges.any():
         return [(a, b)]
-    share = (each[judges] / own[judges, None, None]).sum(axis=0)  # shift, MCU
+    share = (each[judges] / own[judges, None, None]).sum(axis=0)[~beyond]  # shift in the scan, MCU
     cum = np.concatenate([np.zeros((share.shape[0], 1)), np.cumsum(share, axis=1)], axis=1)
     at = np.arange(PLACE_LEAST, b - a - PLACE_LEAST + 1)
     left, right = cum[:, at], cum[:, -1:] - cum[:, at]
@@ -226,24 +236,24 @@ def _pieces(cost: np.ndarray, a: int, b: int) -> list[tuple[int, int]]:
     if left[:, k].min() + right[:, k].min() >= PLACE_SPLIT * cum[:, -1].min() or \
             int(np.argmin(left[:, k])) == int(np.argmin(right[:, k])):
         return [(a, b)]
-    return _pieces(cost, a, a + t) + _pieces(cost, a + t, b)
+    return _pieces(cost, a, a + t, beyond) + _pieces(cost, a + t, b, beyond)
 
 
-def _best_shift(each: np.ndarray, lo: int, hi: int, n: int) -> int:
+def _best_shift(each: np.ndarray, beyond: np.ndarray) -> int:
     """The shift a stretch moves by (0: it stays) from its misfit per component and shift
-    (``each``), its sources spanning ``lo``..``hi`` of ``n`` MCUs: clear by the summed misfit or
+    (``each``; ``beyond``: shifts out of the scan, :func:`_beyond`): clear by the summed misfit or
     by the geometric mean of each component's share of its own (a component whose edges misfit
     everywhere, a band its errors left noisy, then outweighs no other), and backed by
     ``PLACE_VOTES`` components with none against (a band an error read silently moved
     witnesses a wrong place, and each component's bands come from scans of their own)."""
     c = each.sum(axis=0)
-    c[[lo + d < 0 or lo + d >= n for d in range(-PLACE_REACH, PLACE_REACH + 1)]] = np.inf
+    c[beyond] = np.inf
     here = each[:, PLACE_REACH]
     judges = here > 0
     if not judges.any():
         return 0
     rel = np.exp(np.log(np.maximum(each[judges], 1e-12) / here[judges, None]).mean(axis=0))
-    rel[~np.isfinite(c)] = np.inf
+    rel[beyond] = np.inf
     for score in (c, rel):
         k = int(np.argmin(score))
         if k != PLACE_REACH and score[k] < PLACE_CLEAR * score[PLACE_REACH] and \

@@ -8,7 +8,9 @@ without one from how the MCUs join across their edges (:mod:`acir_core.sca.dccon
 block still without a DC it can trust gets one from the AC it kept, its neighbours and the
 thumbnail (:mod:`acir_core.sca.dcrecover`); those MCUs are the mask, which the fill judges. A
 block that missed only later AC bands shows the coarse picture the earlier scans gave, which no
-thumbnail improves on: it stays, counted in the record.
+thumbnail improves on: it stays, counted in the record. A second decode, its AC placed against
+the DC a first one put right, has its DC steps found again, and keeps whichever DC the edges of
+its bits-placed AC bands back.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from acir_core.jpeg.bandfit import DCHint
 from acir_core.jpeg.decoder import DecodeResult
 from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.dccontinuity import continuity_steps
-from acir_core.sca.dcplace import edge_misfit, place_by_edges
+from acir_core.sca.dcplace import edge_misfits, place_by_edges
 from acir_core.sca.dcrecover import recover_dc
 from acir_core.sca.dcsteps import find_dc_steps
 from acir_core.sca.dcstretch import DCSteps
@@ -111,7 +113,9 @@ def _with_dc(coefficients: np.ndarray, dc: np.ndarray) -> np.ndarray:
 def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -> SCAResult:
     """The decode with the DC steps of errors its DC scan read undone (given a thumbnail framed
     to the photo, against it: :func:`acir_core.sca.dcsteps.find_dc_steps`; else from how the MCUs
-    join: :func:`acir_core.sca.dccontinuity.continuity_steps`), then the DC of every
+    join: :func:`acir_core.sca.dccontinuity.continuity_steps`; on a second decode, the DC it was
+    given (``result.dc_hint``) where the bits-placed edges fit that better:
+    :func:`acir_core.sca.dcplace.edge_misfits`), then the DC of every
     block that lost it (or sits in a stretch those corrections could not make fit) estimated from
     the AC the block kept, its neighbours and the thumbnail
     (:func:`acir_core.sca.dcrecover.recover_dc`); those MCUs are the mask (frame MCU grid), which
@@ -129,7 +133,8 @@ def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -
     if hint is not None and hint.untrusted is not None:  # the DC the AC was placed against, if the edges back it
         hinted = tuple(_with_dc(c, dc) for c, dc in zip(result.coefficients, hint.dc))
         both = grid | hint.untrusted
-        if edge_misfit(result, hinted, both) < edge_misfit(result, coefficients, both):
+        ours, theirs = edge_misfits(result, (hinted, coefficients), both)
+        if ours < theirs:
             coefficients, grid = hinted, lost | hint.untrusted
     single = len(frame.components) == 1
     ch, cw = (8, 8) if single else (8 * frame.max_v, 8 * frame.max_h)
