@@ -212,18 +212,24 @@ def test_sca_keeps_the_dc_the_ac_was_placed_against_where_the_edges_back_it(q92)
         assert np.array_equal(mistaken.coefficients[ci][..., 0][ok[ci]], r.coefficients[ci][..., 0][ok[ci]])
 
 
-def test_the_last_stretch_moves_on_past_the_scans_end(q92):
-    """An MCU read twice puts every later MCU's DC one place late, up to the scan's end: moved
-    back, the last MCU's DC lies past the end and it is left untrusted, not the move refused."""
-    r = decode(q92, "robust")
+def _read_late(r, *at: int):
+    """``r`` with every MCU's DC from each of ``at`` on one place later per MCU read twice there;
+    and the number of MCUs."""
     rows, cols = dc_grid(r)
     n = rows * cols
     scales = np.array([float(q.reshape(-1)[0]) / 8 for q in r.qtables])
     late = np.arange(n)
-    late[300:] -= 1
+    for m in at:
+        late[m:] -= 1
     unit = 1 << next(s.band[3] for s in r.scans if s.band[0] == 0)
-    bad = dataclasses.replace(r, coefficients=moved_coefficients(r, late, np.zeros((n, 3)), np.zeros(n, bool),
-                                                                  scales, unit, cols))
+    coefs = moved_coefficients(r, late, np.zeros((n, 3)), np.zeros(n, bool), scales, unit, cols)
+    return dataclasses.replace(r, coefficients=coefs), n
+
+
+def test_the_last_stretch_moves_on_past_the_scans_end(q92):
+    """An MCU read twice puts every later MCU's DC one place late, up to the scan's end: moved
+    back, the last MCU's DC lies past the end and it is left untrusted, not the move refused."""
+    bad, n = _read_late(decode(q92, "robust"), 300)
     steps = _steps_with_stretch_off(bad, 300, n, 0)
     placed = place_by_edges(bad, steps)
     assert np.array_equal(placed.source[300:n - 1], np.arange(301, n))
@@ -235,16 +241,7 @@ def test_a_stretch_holding_a_step_nobody_found_is_cut_where_its_pieces_belong(q9
     """Two MCUs read twice, the second unseen: the DCs after the first sit one place late, after
     the second two; the stretch, found as one, is cut where its pieces fit the edges at
     different shifts, and each goes back by its own."""
-    r = decode(q92, "robust")
-    rows, cols = dc_grid(r)
-    n = rows * cols
-    scales = np.array([float(q.reshape(-1)[0]) / 8 for q in r.qtables])
-    late = np.arange(n)
-    late[300:] -= 1
-    late[520:] -= 1
-    unit = 1 << next(s.band[3] for s in r.scans if s.band[0] == 0)
-    bad = dataclasses.replace(r, coefficients=moved_coefficients(r, late, np.zeros((n, 3)), np.zeros(n, bool),
-                                                                  scales, unit, cols))
+    bad, n = _read_late(decode(q92, "robust"), 300, 520)
     placed = place_by_edges(bad, _steps_with_stretch_off(bad, 300, n, 0))
     assert np.array_equal(placed.source[310:510], np.arange(311, 511))
     assert np.array_equal(placed.source[530:n - 2], np.arange(532, n))
