@@ -774,17 +774,27 @@ class BandDamage:
     scans: list[dict]
 
 
+def dc_lost(result) -> np.ndarray:
+    """The MCUs (frame grid; blocks, for one component) of a progressive decode where some
+    block never received its DC."""
+    frame = result.frame
+    single = len(frame.components) == 1
+    rows, cols = (result.bands[0].shape if single else (frame.mcu_rows, frame.mcu_cols))
+    lost = np.zeros((rows, cols), bool)
+    for ci, comp in enumerate(frame.components):
+        v, h = (1, 1) if single else (comp.v, comp.h)
+        no_dc = (result.bands[ci][: rows * v, : cols * h] & np.uint64(1)) == 0
+        lost |= no_dc.reshape(rows, v, cols, h).any(axis=(1, 3))
+    return lost
+
+
 def band_damage(result) -> BandDamage:
     """:class:`BandDamage` of a progressive :class:`~acir_core.jpeg.decoder.DecodeResult`."""
     frame = result.frame
     single = len(frame.components) == 1
-    rows, cols = (result.bands[0].shape if single else (frame.mcu_rows, frame.mcu_cols))
-    dc_lost = np.zeros((rows, cols), bool)
+    dc_lost_ = dc_lost(result)
+    rows, cols = dc_lost_.shape
     detail = np.zeros((rows, cols), bool)
-    for ci, comp in enumerate(frame.components):
-        v, h = (1, 1) if single else (comp.v, comp.h)
-        no_dc = (result.bands[ci][: rows * v, : cols * h] & np.uint64(1)) == 0
-        dc_lost |= no_dc.reshape(rows, v, cols, h).any(axis=(1, 3))
     for sr in result.scans:
         if sr.decoded.all():
             continue
@@ -800,4 +810,4 @@ def band_damage(result) -> BandDamage:
               "components": [frame.components[c].id for c in sr.components],
               "mcus_lost": int((~sr.decoded).sum()), "mcus": int(sr.decoded.size)}
              for i, sr in enumerate(result.scans) if sr.band is not None]
-    return BandDamage(dc_lost=dc_lost, detail_lost=detail & ~dc_lost, scans=scans)
+    return BandDamage(dc_lost=dc_lost_, detail_lost=detail & ~dc_lost_, scans=scans)

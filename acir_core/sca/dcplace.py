@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from acir_core.jpeg.decoder import DecodeResult
+from acir_core.jpeg.progressive import dc_lost
 from acir_core.jpeg.render import component_plane
 from acir_core.sca.dcrecover import edge_targets
 from acir_core.sca.dcstretch import DCSteps, by_mcu, dc_grid, mcu_sampling, moved_coefficients
@@ -159,11 +160,7 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     if all(t is None for t in targets):
         return steps
     untrusted = steps.untrusted.ravel()
-    held = np.ones(n, bool)  # MCUs every component's DC reached
-    for ci in range(len(result.frame.components)):
-        dc_read = (result.bands[ci] & np.uint64(1)) != 0
-        held &= by_mcu(dc_read, rows, cols, *mcu_sampling(result, ci)).all(axis=(1, 3)).ravel()
-    out = untrusted | ~held
+    out = untrusted | dc_lost(result).ravel()
     # a stretch: one shift and one offset, every MCU trusted and holding its DC
     new_shift = np.diff(np.arange(n) - steps.source) != 0
     new_offset = np.any(np.diff(steps.offset, axis=0) != 0, axis=1)
@@ -183,10 +180,12 @@ def place_by_edges(result: DecodeResult, steps: DCSteps) -> DCSteps:
     for a, b in stretches:
         beyond = _beyond(int(steps.source[a:b].min()), n)
         whole = _best_shift(cost[:, :, a:b].sum(axis=2), beyond)
-        for lo, hi in _pieces(cost, a, b, beyond) if whole else ():  # a stretch that stays is not cut
+        pieces = _pieces(cost, a, b, beyond) if whole else []  # a stretch that stays is not cut
+        for lo, hi in pieces:
             if lo > a:
                 sid[lo:hi] = sid.max() + 1
-            best = _best_shift(cost[:, :, lo:hi].sum(axis=2), _beyond(int(steps.source[lo:hi].min()), n))
+            best = whole if len(pieces) == 1 else \
+                _best_shift(cost[:, :, lo:hi].sum(axis=2), _beyond(int(steps.source[lo:hi].min()), n))
             if best:
                 source[lo:hi] += best
                 moved.append((lo, hi))

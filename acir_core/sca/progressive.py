@@ -20,7 +20,7 @@ import numpy as np
 
 from acir_core.jpeg.bandfit import DCHint
 from acir_core.jpeg.decoder import DecodeResult
-from acir_core.jpeg.progressive import band_damage
+from acir_core.jpeg.progressive import dc_lost
 from acir_core.sca.dccontinuity import continuity_steps
 from acir_core.sca.dcplace import edge_misfits, place_by_edges
 from acir_core.sca.dcrecover import recover_dc
@@ -94,7 +94,7 @@ def dc_hint(result: DecodeResult, thumbnail: np.ndarray | None) -> DCHint | None
     steps = _dc_steps(result, thumbnail)
     if not steps.found and not _dc_read_on(result):
         return None
-    grid = band_damage(result).dc_lost
+    grid = dc_lost(result)
     coefficients = result.coefficients
     if steps.found:
         coefficients, grid = steps.coefficients, grid | steps.untrusted
@@ -122,7 +122,7 @@ def progressive_sca(result: DecodeResult, thumbnail: np.ndarray | None = None) -
     the fill judges against the thumbnail."""
     t0 = time.perf_counter()
     frame = result.frame
-    grid = band_damage(result).dc_lost
+    grid = dc_lost(result)
     coefficients = result.coefficients
     steps = _steps_of(result, thumbnail)
     lost = grid
