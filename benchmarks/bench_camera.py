@@ -165,14 +165,18 @@ def run_case(task: dict) -> dict:
 SETS = {"camera": CAMERA, "eval": ROOT.parent / "shared" / "datasets" / "eval"}
 
 
+def matches(name: str, patterns: str) -> bool:
+    """Whether a file name matches one of the comma-separated globs ``patterns``."""
+    return any(fnmatch.fnmatch(name, p) for p in patterns.split(",") if p)
+
+
 def set_photos(name: str, pattern: str = "*") -> list[Path]:
-    """The JPEGs of dataset ``name`` (camera or eval) whose names match ``pattern``, sorted; exits
-    with a message when ``../shared`` is not beside the repository."""
+    """The JPEGs of dataset ``name`` (camera or eval) whose names match ``pattern`` (comma-separated
+    globs), sorted; exits with a message when ``../shared`` is not beside the repository."""
     folder = SETS[name]
     if not folder.is_dir():
         sys.exit(f"{folder} not found (../shared beside the repository)")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")
-                  and fnmatch.fnmatch(p.name, pattern))
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and matches(p.name, pattern))
 
 
 def run_pool(run_case, tasks: list[dict], jobs: int, line) -> list[dict]:
@@ -262,14 +266,13 @@ def main() -> None:
     ap.add_argument("--bers", default="1e-6,1e-5")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--thumbs", default="embedded,none", help="embedded, none, or both (comma-separated)")
-    ap.add_argument("--files", default="*", help="glob on file names")
+    ap.add_argument("--files", default="*", help="globs on file names, comma-separated")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--json", type=Path, help="write every case here")
     args = ap.parse_args()
     if not args.camera.is_dir():
         sys.exit(f"no camera set at {args.camera}")
-    paths = sorted(p for p in args.camera.iterdir() if p.suffix.lower() == ".jpg"
-                   and fnmatch.fnmatch(p.name, args.files))
+    paths = sorted(p for p in args.camera.iterdir() if p.suffix.lower() == ".jpg" and matches(p.name, args.files))
     thumbs = [t for t in args.thumbs.split(",") if t]
     tasks = [{"path": str(p), "ber": float(b), "seed": int(s), "thumbs": thumbs}
              for b in args.bers.split(",") for s in args.seeds.split(",") for p in paths]

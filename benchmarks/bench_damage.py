@@ -166,7 +166,7 @@ def main() -> None:
     ap.add_argument("--set", choices=sorted(SETS), default="camera")
     ap.add_argument("--damage", default=KINDS, help="comma-separated damage specs (acir corrupt --damage)")
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--files", default="*", help="glob on file names")
+    ap.add_argument("--files", default="*", help="globs on file names, comma-separated")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--donor", choices=("auto", "none"), default="auto",
                     help="auto: the next photo of the eval set, a photo's own clean header on the camera set")

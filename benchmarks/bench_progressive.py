@@ -132,7 +132,7 @@ def main() -> None:
     ap.add_argument("--bers", default="1e-6,1e-5", help="comma-separated; empty: clean and cut files only")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--quality", type=int, default=92)
-    ap.add_argument("--files", default="*", help="glob on file names")
+    ap.add_argument("--files", default="*", help="globs on file names, comma-separated")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
