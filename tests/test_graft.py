@@ -104,6 +104,25 @@ def test_the_donor_whose_tables_decode_is_chosen(clean):
     assert set(tried) >= {"a.jpg", "b.jpg"}
 
 
+def test_an_edge_along_an_mcu_row_of_a_lost_start_scan_is_kept(same_camera):
+    """A scan that decodes from a lost start to its end without a failure holds no damage: a
+    brightness step along an MCU row there is the picture's, not a DC step for SCA to cut at."""
+    rgb = photo_like(512, 384, seed=3).astype(int)
+    rgb[300:, :96] = 0
+    rgb[192:] += 8  # a uniform step where MCU row 12 begins, as a silent DC step would leave
+    clean = with_thumbnail(encode_jpeg(np.clip(rgb, 0, 255).astype(np.uint8), quality=90))
+    bad = apply_damage(clean, [parse_damage("head:24")], seed=0).data
+    r = restore_photo(bad, source="bad.jpg", donors=[donor_of(same_camera, "donor.jpg")])
+    ref = decode(clean, "strict")
+    sr = ref.scans[0]
+    kept = ~r.mask[::16, ::16][: sr.mcu_rows, : sr.mcu_cols]  # MCUs of 16 x 16 (4:2:0)
+    assert kept[12:].mean() > 0.9
+    for ci, comp in enumerate(ref.frame.components):
+        m = np.repeat(np.repeat(kept, comp.v, 0), comp.h, 1)
+        diff = r.coded.coefficients[ci][..., 0][m].astype(int) - ref.coefficients[ci][..., 0][m]
+        assert (diff == np.median(diff)).mean() >= 0.99, ci  # one constant: the step kept
+
+
 def test_the_dc_of_a_lost_start_is_anchored_on_the_shadows(clean):
     ref = decode(clean, "strict")
     shifted = [c.copy() for c in ref.coefficients]

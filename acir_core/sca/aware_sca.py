@@ -166,7 +166,9 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 if f == 0 and runs:  # nothing above the scan's first row to show a break in it
                     runs = split_first_row(runs[0], run_edges[1][0], canvas.outer[1][0], offsets, units, cols,
                                            opts.runs) + runs[1:]
-        runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs, offsets)]
+        if sr.resyncs or not whole:  # a scan with no failure at all (a lost start, a cut) holds no
+            # damage a step could come from: an edge along an MCU row there is the picture's
+            runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs, offsets)]
         owed = owes_break(sr, f, cnt, extra, final_shift) and len(runs) == 1 and not whole
         if owed:  # a silent break is in its one run: find where
             runs = split_owed(runs[0], offsets, units, opts.runs)
