@@ -34,6 +34,7 @@ from acir_core.sca.edges import (Edges, inward, mcu_major, misalignment, outward
 from acir_core.sca.joinstep import join_steps
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions, RunOptions
+from acir_core.sca.plateau import pin_plateau, plateau_level
 from acir_core.sca.recheck import recheck
 from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.rejoin import rejoin
@@ -370,6 +371,11 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
                                            (opts.runs.lead_mcus, opts.runs.settle_mcus))
     mk = opts.mask
     late = unsettled(sr, n, opts.runs)
+    seen: set[int] = set()  # clipped plateaus' luma DCs in runs whose DC is exact
+    if opts.dc.plateau and result.frame.color != "rgb" and comps[0][0] == 0:  # the scan holds luma first
+        levels = [plateau_level(mcus[0], pl.run.trusted, dcs[0], float(qts[0][0]))
+                  for pl, dcs in zip(placements, solved) if pl.anchored]
+        seen = {lv for lv in levels if lv is not None}
     owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
     placed = np.zeros(n, bool)
     trusted_pos = np.zeros(n, bool)
@@ -414,6 +420,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             m, t = m[keep], t[keep]
         if m.size and thumb is None:  # a thumbnail's DC fit knows better
             dcs = into_range(mcu_means, m, dcs, units, mk)
+        if seen and m.size and not pl.anchored:
+            dcs = (pin_plateau(mcus[0], m, dcs[0], float(qts[0][0]), seen), *dcs[1:])
         moves.append((m, t, dcs))
         placed[t] = True
         if confident:

@@ -70,6 +70,7 @@ class DCOptions:
     range_slack: float = 12.0  # levels past 0..255 a run's samples may reach at its DC (ringing)
     range_rounds: int = 6  # rounds of the fit that add the bounds runs pass
     range_thumb: bool = False  # the bounds also where a thumbnail gives levels
+    plateau: bool = True  # a run holding clipped highlights or shadows takes their exact luma DC (sca.plateau)
 
 
 @dataclass(frozen=True, kw_only=True)
