@@ -108,11 +108,12 @@ def test_an_edge_along_an_mcu_row_of_a_lost_start_scan_is_kept(same_camera):
     """A scan that decodes from a lost start to its end without a failure holds no damage: a
     brightness step along an MCU row there is the picture's, not a DC step for SCA to cut at."""
     rgb = photo_like(512, 384, seed=3).astype(int)
-    rgb[300:, :96] = 0
     rgb[192:] += 8  # a uniform step where MCU row 12 begins, as a silent DC step would leave
+    rgb[300:, :96] = 0  # shadows, to anchor the lost start's DC
     clean = with_thumbnail(encode_jpeg(np.clip(rgb, 0, 255).astype(np.uint8), quality=90))
     bad = apply_damage(clean, [parse_damage("head:24")], seed=0).data
     r = restore_photo(bad, source="bad.jpg", donors=[donor_of(same_camera, "donor.jpg")])
+    assert r.record["header"]["donor"] == "donor.jpg" and r.record["header"]["lost_mcus"] > 0
     ref = decode(clean, "strict")
     sr = ref.scans[0]
     kept = ~r.mask[::16, ::16][: sr.mcu_rows, : sr.mcu_cols]  # MCUs of 16 x 16 (4:2:0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from acir_core.sca.plateau import PLATEAU_BLOCKS, pin_plateau, plateau_level
+from acir_core.sca.plateau import PLATEAU_BLOCKS, exact_levels, pin_plateau, plateau_level
 
 
 def _run(dcs: list[int], ac: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +33,7 @@ def test_clipped_shadows_pin_too():
                                      ([1019] * PLATEAU_BLOCKS, 3),  # not flat
                                      ([1016 + 9] * PLATEAU_BLOCKS, 0),  # further than a fit is off
                                      ([1018] * PLATEAU_BLOCKS + [1019], 0),  # a flat block above: not white
+                                     ([1018] * PLATEAU_BLOCKS + [1030], 0),  # ... however far above
                                      ([1016] * PLATEAU_BLOCKS, 0)])  # on white already
 def test_no_move_without_a_plateau_off_its_clipped_value(dcs, ac):
     y, m = _run(dcs, ac)
@@ -44,3 +45,16 @@ def test_a_camera_that_clips_a_step_below_white_is_followed():
     assert plateau_level(y, m, 0, 1.0) == 1015
     y, m = _run([1017] * PLATEAU_BLOCKS)  # a later run two steps high
     assert pin_plateau(y, m, 0, 1.0, {1015}) == 2
+
+
+def test_clipped_shadows_with_a_flat_block_below_are_not_a_plateau():
+    y, m = _run([-1024 + 2] * PLATEAU_BLOCKS + [-1024 - 7])
+    assert plateau_level(y, m, 0, 1.0) is None
+
+
+def test_only_levels_a_camera_clips_at_are_taken_from_the_exact_runs():
+    y, m = _run([1015] * PLATEAU_BLOCKS + [1013] * PLATEAU_BLOCKS)
+    first, second = m[:PLATEAU_BLOCKS], m[PLATEAU_BLOCKS:]
+    assert exact_levels([first], y, 1.0) == {1015}
+    # 3 steps below white: a silent step inside a first run, not a camera's clip
+    assert exact_levels([second], y, 1.0) == set()

@@ -34,7 +34,7 @@ from acir_core.sca.edges import (Edges, inward, mcu_major, misalignment, outward
 from acir_core.sca.joinstep import join_steps
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
 from acir_core.sca.options import AwareOptions, RunOptions
-from acir_core.sca.plateau import pin_plateau, plateau_level
+from acir_core.sca.plateau import exact_levels, pin_plateau
 from acir_core.sca.recheck import recheck
 from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.rejoin import rejoin
@@ -167,8 +167,8 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 if f == 0 and runs:  # nothing above the scan's first row to show a break in it
                     runs = split_first_row(runs[0], run_edges[1][0], canvas.outer[1][0], offsets, units, cols,
                                            opts.runs) + runs[1:]
-        if sr.resyncs or not whole:  # a scan with no failure at all (a lost start, a cut) holds no
-            # damage a step could come from: an edge along an MCU row there is the picture's
+        if not (whole and sr.head and not sr.resyncs):  # a lost start's scan that met no failure:
+            # its one segment holds no damage, an edge along an MCU row there is the picture's
             runs = [piece for run in runs for piece in split_step(run, steps, cols, opts.runs, offsets)]
         owed = owes_break(sr, f, cnt, extra, final_shift) and len(runs) == 1 and not whole
         if owed:  # a silent break is in its one run: find where
@@ -371,11 +371,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
                                            (opts.runs.lead_mcus, opts.runs.settle_mcus))
     mk = opts.mask
     late = unsettled(sr, n, opts.runs)
-    seen: set[int] = set()  # clipped plateaus' luma DCs in runs whose DC is exact
-    if opts.dc.plateau and result.frame.color != "rgb" and comps[0][0] == 0:  # the scan holds luma first
-        levels = [plateau_level(mcus[0], pl.run.trusted, dcs[0], float(qts[0][0]))
-                  for pl, dcs in zip(placements, solved) if pl.anchored]
-        seen = {lv for lv in levels if lv is not None}
+    # a lost start's first run has an estimated DC; a scan without luma first has no plateau to read
+    clipped = exact_levels([pl.run.trusted for pl in placements if pl.anchored], mcus[0], float(qts[0][0])) \
+        if opts.dc.plateau and result.frame.color != "rgb" and comps[0][0] == 0 and not sr.head else set()
     owner = np.full(n, -1, np.int64)  # index into this scan's fixes of the trusted run at each position
     placed = np.zeros(n, bool)
     trusted_pos = np.zeros(n, bool)
@@ -420,8 +418,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             m, t = m[keep], t[keep]
         if m.size and thumb is None:  # a thumbnail's DC fit knows better
             dcs = into_range(mcu_means, m, dcs, units, mk)
-        if seen and m.size and not pl.anchored:
-            dcs = (pin_plateau(mcus[0], m, dcs[0], float(qts[0][0]), seen), *dcs[1:])
+        if clipped and m.size and not pl.anchored:
+            dcs = (pin_plateau(mcus[0], m, dcs[0], float(qts[0][0]), clipped), *dcs[1:])
         moves.append((m, t, dcs))
         placed[t] = True
         if confident:

@@ -15,6 +15,7 @@ import numpy as np
 
 PLATEAU_BLOCKS = 8  # flat luma blocks at one DC that make a clipped plateau
 PLATEAU_REACH = 4  # DC steps the plateau may lie from the clipped value, as the run was placed
+EXACT_REACH = 1  # DC steps from 255s' (or 0s') a camera may clip at (the Panasonic FZ5: one below)
 FLAT_AC = 1  # the sum of a flat block's AC magnitudes, at most
 
 
@@ -26,7 +27,7 @@ def _clip_dcs(q0: float) -> tuple[int, int]:
 def plateau_level(luma: np.ndarray, m: np.ndarray, dc: int, q0: float) -> int | None:
     """The corrected DC at which the flat luma blocks of the run of decoded MCUs ``m`` (correction
     ``dc``, subtracted from the decoded DCs) make a plateau within ``PLATEAU_REACH`` of a
-    clipped value, with no flat block beyond it; None where they make none. ``luma``: the
+    clipped value, with no flat block anywhere beyond it; None where they make none. ``luma``: the
     decode's MCU-major luma blocks (N, v, h, 64); ``q0``: luma's DC quantiser."""
     if not m.size:
         return None
@@ -39,16 +40,27 @@ def plateau_level(luma: np.ndarray, m: np.ndarray, dc: int, q0: float) -> int | 
             continue
         values, counts = np.unique(level[at], return_counts=True)
         top = int(values[np.argmax(counts)])
-        if int(counts.max()) >= PLATEAU_BLOCKS and top == int(values.max() if end > 0 else values.min()):
+        beyond = flat & ((level > top) if end > 0 else (level < top))
+        if int(counts.max()) >= PLATEAU_BLOCKS and not beyond.any():
             return top
     return None
 
 
+def exact_levels(runs: list[np.ndarray], luma: np.ndarray, q0: float) -> set[int]:
+    """The plateau levels (:func:`plateau_level`) of ``runs`` (decoded MCUs of runs whose DC is
+    exact: the first of each restart interval, decoded from a reset predictor), those within
+    ``EXACT_REACH`` steps of a clipped value only: such a run may still hold a silent DC step, or
+    sit where a lost marker put it, and a level far from white is that, not the camera's clip."""
+    ends = _clip_dcs(float(q0))
+    levels = (plateau_level(luma, m, 0, q0) for m in runs)
+    return {lv for lv in levels if lv is not None and min(abs(lv - e) for e in ends) <= EXACT_REACH}
+
+
 def pin_plateau(luma: np.ndarray, m: np.ndarray, dc: int, q0: float, seen: set[int]) -> int:
     """The luma DC correction ``dc`` of the run ``m`` (as :func:`plateau_level`), moved so that
-    its plateau lands on the level the plateaus of runs whose DC is exact lie at (``seen``: the
-    first runs of restart intervals, decoded from a reset predictor; a camera may clip a step
-    below 255). Unchanged where the run holds no plateau or none of ``seen`` is within reach."""
+    its plateau lands on the level the plateaus of runs whose DC is exact lie at (``seen``:
+    :func:`exact_levels`; a camera may clip a step below 255s). Unchanged where the run holds no
+    plateau or none of ``seen`` is within reach."""
     top = plateau_level(luma, m, dc, q0)
     near = [r for r in seen if top is not None and abs(top - r) <= PLATEAU_REACH]
     if not near:
