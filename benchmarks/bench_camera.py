@@ -170,13 +170,18 @@ def matches(name: str, patterns: str) -> bool:
     return any(fnmatch.fnmatch(name, p) for p in patterns.split(",") if p)
 
 
+def photos_in(folder: Path, pattern: str = "*") -> list[Path]:
+    """The JPEGs in ``folder`` whose names match ``pattern`` (comma-separated globs), sorted."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and matches(p.name, pattern))
+
+
 def set_photos(name: str, pattern: str = "*") -> list[Path]:
-    """The JPEGs of dataset ``name`` (camera or eval) whose names match ``pattern`` (comma-separated
-    globs), sorted; exits with a message when ``../shared`` is not beside the repository."""
+    """:func:`photos_in` dataset ``name`` (camera or eval); exits with a message when ``../shared``
+    is not beside the repository."""
     folder = SETS[name]
     if not folder.is_dir():
         sys.exit(f"{folder} not found (../shared beside the repository)")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and matches(p.name, pattern))
+    return photos_in(folder, pattern)
 
 
 def run_pool(run_case, tasks: list[dict], jobs: int, line) -> list[dict]:
@@ -272,7 +277,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.camera.is_dir():
         sys.exit(f"no camera set at {args.camera}")
-    paths = sorted(p for p in args.camera.iterdir() if p.suffix.lower() == ".jpg" and matches(p.name, args.files))
+    paths = photos_in(args.camera, args.files)
     thumbs = [t for t in args.thumbs.split(",") if t]
     tasks = [{"path": str(p), "ber": float(b), "seed": int(s), "thumbs": thumbs}
              for b in args.bers.split(",") for s in args.seeds.split(",") for p in paths]

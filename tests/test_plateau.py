@@ -58,3 +58,10 @@ def test_only_levels_a_camera_clips_at_are_taken_from_the_exact_runs():
     assert exact_levels([first], y, 1.0) == {1015}
     # 3 steps below white: a silent step inside a first run, not a camera's clip
     assert exact_levels([second], y, 1.0) == set()
+
+
+def test_exact_levels_reads_many_runs_at_once():
+    y, m = _run([1016] * PLATEAU_BLOCKS + [300] * PLATEAU_BLOCKS + [-1023] * PLATEAU_BLOCKS)
+    runs = [m[:PLATEAU_BLOCKS], np.zeros(0, np.int64), m[PLATEAU_BLOCKS:2 * PLATEAU_BLOCKS], m[2 * PLATEAU_BLOCKS:]]
+    assert exact_levels(runs, y, 1.0) == {1016, -1023}
+    assert exact_levels([np.zeros(0, np.int64)], y, 1.0) == set()

@@ -52,7 +52,18 @@ def exact_levels(runs: list[np.ndarray], luma: np.ndarray, q0: float) -> set[int
     ``EXACT_REACH`` steps of a clipped value only: such a run may still hold a silent DC step, or
     sit where a lost marker put it, and a level far from white is that, not the camera's clip."""
     ends = _clip_dcs(float(q0))
-    levels = (plateau_level(luma, m, 0, q0) for m in runs)
+    runs = [m for m in runs if m.size]
+    if not runs:
+        return set()
+    # one pass over all their MCUs first: a restart-marker file has thousands of such runs, few near white
+    every = np.concatenate(runs)
+    dc = luma[every, ..., 0].reshape(every.size, -1).astype(np.int32)
+    near = (np.abs(dc - ends[0]) <= PLATEAU_REACH) | (np.abs(dc - ends[1]) <= PLATEAU_REACH)
+    q, b = np.nonzero(near)  # only blocks near white or black are read in full
+    blocks = luma[every[q]].reshape(q.size, dc.shape[1], 64)[np.arange(q.size), b]
+    near[q, b] = np.abs(blocks[:, 1:].astype(np.int32)).sum(axis=-1) <= FLAT_AC
+    counts = np.add.reduceat(near.sum(axis=1), np.cumsum([0] + [m.size for m in runs[:-1]]))
+    levels = (plateau_level(luma, m, 0, q0) for m, c in zip(runs, counts) if c >= PLATEAU_BLOCKS)
     return {lv for lv in levels if lv is not None and min(abs(lv - e) for e in ends) <= EXACT_REACH}
 
 
@@ -62,7 +73,5 @@ def pin_plateau(luma: np.ndarray, m: np.ndarray, dc: int, q0: float, seen: set[i
     :func:`exact_levels`; a camera may clip a step below 255s). Unchanged where the run holds no
     plateau or none of ``seen`` is within reach."""
     top = plateau_level(luma, m, dc, q0)
-    near = [r for r in seen if top is not None and abs(top - r) <= PLATEAU_REACH]
-    if not near:
-        return int(dc)
-    return int(dc) + top - min(near, key=lambda r: abs(top - r))
+    near = [] if top is None else [r for r in seen if abs(top - r) <= PLATEAU_REACH]
+    return int(dc) + top - min(near, key=lambda r: abs(top - r)) if near else int(dc)
