@@ -8,9 +8,10 @@ import numpy as np
 import acir_core.sca.aware_sca as aware
 from acir_core.jpeg.decoder import decode
 from acir_core.sca.options import RunOptions
-from acir_core.sca.runs import Run, first_row_joins, split_first_row
+from acir_core.sca.runs import Run, first_row_joins, split_first_row, split_out_of_range
 from acir_core.thumbnail import synthetic_thumbnail
 from conftest import encode_jpeg, photo_like
+from jpeg_writer import encode as write_jpeg
 
 COLS = 100
 N = 260
@@ -80,22 +81,96 @@ def test_no_cut_past_the_first_row_near_the_ends_or_in_a_later_run() -> None:
 
 
 def test_only_the_guided_sca_cuts_the_scan_s_first_run_in_its_first_row(monkeypatch) -> None:
-    calls = []
-    real = aware.split_first_row
+    calls, ranged = [], []
+    real, real_range = aware.split_first_row, aware.split_out_of_range
 
     def spy(run, lefts, rights, offsets, units, cols, opts):
         calls.append((run.first, offsets is not None))
         return real(run, lefts, rights, offsets, units, cols, opts)
 
+    def spy_range(run, *args):
+        ranged.append(run.first)
+        return real_range(run, *args)
+
     monkeypatch.setattr(aware, "split_first_row", spy)
+    monkeypatch.setattr(aware, "split_out_of_range", spy_range)
     rgb = photo_like(128, 96, seed=5)
     data = bytearray(encode_jpeg(rgb, quality=90))
     data[len(data) // 2] ^= 0x10
     result = decode(bytes(data), "robust")
     aware.aware_sca(result, None)
-    assert calls == []
+    assert calls == [] and ranged == [0]  # without a thumbnail, only the range can show it
+    ranged.clear()
     aware.aware_sca(result, synthetic_thumbnail(rgb))
     assert calls and all(first == 0 and guided for first, guided in calls)
+    assert ranged == []
+
+
+def _ranged(top_from: int | None, levels: float = 120.0, seed: int = 2):
+    """Per MCU the brightest and darkest border sample of content between 20 and 200 levels, all
+    of it ``levels`` brighter from ``top_from`` on (a silent break's DC step)."""
+    rng = np.random.default_rng(seed)
+    low = rng.uniform(20, 120, N)
+    top, bottom = low + rng.uniform(10, 80, N), low
+    if top_from is not None:
+        top[top_from:] += levels
+        bottom[top_from:] += levels
+    return top, bottom
+
+
+def _stepped(at: int, levels: float):
+    """Left and right edges (N, 16) that continue within a level, but for a join stepping by
+    ``levels`` before MCU ``at``."""
+    lefts, rights = _edges(None)
+    lefts[at:] += levels
+    rights[at - 1:] += levels
+    rights[at - 1] -= levels  # the MCU before the join keeps its level
+    return lefts, rights
+
+
+def test_without_a_thumbnail_the_first_run_is_cut_where_its_first_row_steps_out_of_range() -> None:
+    run = Run(first=0, end=N, trusted=np.arange(N))
+    head, tail = split_out_of_range(run, *_stepped(40, 120.0), _ranged(40), COLS, OPTS)
+    assert head.end == 40 and tail.first == 40
+    assert tail.trusted[0] == 40 + OPTS.skip_mcus + 1
+    dark = _ranged(40, levels=-150.0)  # below 0 just as well
+    assert len(split_out_of_range(run, *_stepped(40, -150.0), dark, COLS, OPTS)) == 2
+
+
+def test_no_range_cut_where_the_tail_stays_in_range_or_the_join_is_small() -> None:
+    run = Run(first=0, end=N, trusted=np.arange(N))
+    assert split_out_of_range(run, *_stepped(40, 120.0), _ranged(None), COLS, OPTS) == [run]  # an edge
+    assert split_out_of_range(run, *_stepped(40, 120.0), _ranged(40, levels=20.0), COLS, OPTS) == [run]
+    assert split_out_of_range(run, *_stepped(40, 10.0), _ranged(40), COLS, OPTS) == [run]  # joins by little
+    assert split_out_of_range(run, *_stepped(40, -120.0), _ranged(40), COLS, OPTS) == [run]  # steps the other way
+    out_early = _ranged(20)  # the head already out of range: that step is not this join's
+    assert split_out_of_range(run, *_stepped(40, 120.0), out_early, COLS, OPTS) == [run]
+
+
+def test_no_range_cut_past_the_first_row_or_in_a_later_run() -> None:
+    run = Run(first=0, end=N, trusted=np.arange(N))
+    assert split_out_of_range(run, *_stepped(140, 120.0), _ranged(140), COLS, OPTS) == [run]
+    later = Run(first=5, end=N, trusted=np.arange(5, N))
+    assert split_out_of_range(later, *_stepped(40, 120.0), _ranged(40), COLS, OPTS) == [later]
+
+
+def test_a_silent_gain_in_the_first_row_is_put_back_without_a_thumbnail() -> None:
+    """A greyscale photo whose scan gains a block in its first row with a DC difference that
+    takes everything after it 110 levels brighter, and fails near its end: without a thumbnail
+    the rest of the scan is put back a block earlier and that much darker."""
+    grey = photo_like(256, 128, seed=3).mean(axis=2).astype(np.uint8)
+    clean = write_jpeg(grey, quality=90)
+    q0 = int(decode(clean, "robust").qtables[0][0])
+    step = int(round(110 * 8 / q0))
+    data = bytearray(write_jpeg(grey, quality=90, gained=(12, step)))
+    data[len(data) - 200] ^= 0x80  # a failure in the last row: the scan is not one sound segment
+    result = decode(bytes(data), "robust")
+    assert result.scans[0].resyncs
+    sca = aware.aware_sca(result, None)
+    tail = [s for s in sca.segments if s.first_mcu <= 40 < s.end_mcu][0]
+    assert tail.shift == -1 and abs(tail.dc[0] - step) <= 8  # from a dozen blocks' borders: 3 levels
+    truth = decode(clean, "robust").rgb[16:64].astype(float)
+    assert np.abs(sca.rgb[16:64].astype(float) - truth).mean() < 4.0  # rows below it in place and level
 
 
 def test_no_cut_where_the_thumbnail_is_too_noisy_or_the_join_breaks_by_little() -> None:

@@ -44,8 +44,8 @@ from acir_core.sca.rewrap import held, rewrap
 from acir_core.sca.unsure import unsure_runs
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.crosscheck import crosscheck, reference_positions
-from acir_core.sca.runs import (Run, edge_step, owes_break, runs_of_segment, split_first_row, split_owed,
-                                split_pulse, split_silent, split_step, top_steps, unsettled)
+from acir_core.sca.runs import (Run, edge_step, owes_break, runs_of_segment, split_first_row, split_out_of_range,
+                                split_owed, split_pulse, split_silent, split_step, top_steps, unsettled)
 from acir_core.sca.shifts import INF, Canvas, held_path, pin_end, search_runs
 from acir_core.sca.unfit import SegmentSearch, split_unfit
 from acir_core.sca.vouch import cleared, position_maps, vouched
@@ -157,6 +157,10 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 runs = sound_split(runs[0], offsets, (f, cnt, cols), run_edges, units, canvas, thumb_cols,
                                    mcu_means, opts) + runs[1:]
         else:
+            if f == 0 and thumb is None:  # nothing above the first row nor a thumbnail: a break
+                # there shows only where it leaves the range
+                runs = split_out_of_range(runs[0], run_edges[1][0], canvas.outer[1][0], edges[0].extremes(), cols,
+                                          opts.runs) + runs[1:]
             runs = [piece for run in runs for piece in split_pulse(run, rough, cols, opts.runs)]
             runs = [piece for run in runs for piece in split_pulse(run, misalign, cols, opts.runs,
                                                                    per_mcu_noise=True)]

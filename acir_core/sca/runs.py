@@ -223,6 +223,11 @@ FIRST_ROW_SCORE = 2.0  # standard errors the thumbnail's step there must reach
 FIRST_ROW_SHIFTS = (-2, -1, 1, 2)  # MCUs aside the tail's rows may wrap
 FIRST_ROW_WRAP = 2.0  # times its joins where they wrap as it lies its joins there must break ...
 FIRST_ROW_WRAP_LEVELS = 1.5  # ... and this many levels more (flat rows wrap anywhere)
+FIRST_ROW_SLACK = 12.0  # levels past 0..255 a sample may reach (ringing), as the DC fit's range
+FIRST_ROW_JUMP = 32.0  # levels a join in the first row steps by, to be a break without a thumbnail ...
+FIRST_ROW_OUT = 0.03  # ... where this share of the MCUs after it pass the range (a clean decode: none) ...
+FIRST_ROW_OUT_MCUS = 16  # ... and this many at least ...
+FIRST_ROW_IN = 0.02  # ... and at most this share of those before it
 
 
 def first_row_joins(lefts: np.ndarray, rights: np.ndarray, mcus: np.ndarray) -> np.ndarray:
@@ -232,6 +237,35 @@ def first_row_joins(lefts: np.ndarray, rights: np.ndarray, mcus: np.ndarray) -> 
     says nothing)."""
     d = lefts[mcus] - rights[mcus - 1]
     return np.abs(d - d.mean(axis=1, keepdims=True)).mean(axis=1)
+
+
+def split_out_of_range(run: Run, lefts: np.ndarray, rights: np.ndarray, extremes: tuple[np.ndarray, np.ndarray],
+                       cols: int, opts: RunOptions) -> list[Run]:
+    """Without a thumbnail, the scan's first run cut where its first row steps out of 0..255: at
+    the join of MCUs decoded one after the other whose level step (``lefts`` / ``rights``, the
+    luma edges) is largest, when past it ``FIRST_ROW_OUT`` of the run's MCUs hold a sample beyond
+    the range by more than ringing reaches (``extremes``: per MCU the brightest and darkest luma
+    sample on its border), on the side the step goes (``FIRST_ROW_OUT_MCUS`` at least), and
+    before it at most ``FIRST_ROW_IN``. An
+    encoder saw no such samples: a silent break there changed the DC predictor of all that
+    follows, and with nothing above the row no other rule sees it."""
+    m = run.trusted
+    if run.first != 0 or m.size < 2 * FIRST_ROW_PIECE:
+        return [run]
+    q = np.arange(FIRST_ROW_PIECE, m.size - FIRST_ROW_PIECE + 1)
+    q = q[(m[q] == m[q - 1] + 1) & (m[q] < cols) & (m[q] % cols != 0)]
+    if not q.size:
+        return [run]
+    step = (lefts[m[q]] - rights[m[q] - 1]).mean(axis=1)
+    k = int(np.argmax(np.abs(step)))
+    top, bottom = extremes
+    out = (top[m] > 255.0 + FIRST_ROW_SLACK) if step[k] > 0 else (bottom[m] < -FIRST_ROW_SLACK)
+    cut = int(q[k])
+    after = out[cut:]
+    if abs(step[k]) < FIRST_ROW_JUMP or after.mean() < FIRST_ROW_OUT or after.sum() < FIRST_ROW_OUT_MCUS or \
+            out[:cut].mean() > FIRST_ROW_IN:
+        return [run]
+    return list(split_at(run, cut, int(m[cut]), opts))
 
 
 def split_first_row(run: Run, lefts: np.ndarray, rights: np.ndarray, offsets: np.ndarray | None,
@@ -248,8 +282,7 @@ def split_first_row(run: Run, lefts: np.ndarray, rights: np.ndarray, offsets: np
     show it off: its joins where its rows would wrap an MCU or two aside (``FIRST_ROW_SHIFTS``)
     break ``FIRST_ROW_WRAP`` times (and ``FIRST_ROW_WRAP_LEVELS`` levels) more than where they
     wrap as it lies. The edges are of the scan's first component (luma in a colour photo's
-    interleaved scan). Without a thumbnail the run stays whole: a tail in the first row then
-    has nothing to place it by."""
+    interleaved scan). Without a thumbnail, see :func:`split_out_of_range`."""
     m = run.trusted
     if run.first != 0 or offsets is None or m.size < 4 * FIRST_ROW_PIECE:
         return [run]
