@@ -32,7 +32,8 @@ from acir_core.sca.dcfit import Placement, solve_dc
 from acir_core.sca.edges import (Edges, inward, mcu_major, misalignment, outward, roughness, scan_geometry,
                                  thumb_means)
 from acir_core.sca.joinstep import join_steps
-from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask
+from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask, spread
+from acir_core.sca.overshoot import overshooting
 from acir_core.sca.options import AwareOptions, RunOptions
 from acir_core.sca.plateau import exact_levels, pin_plateau
 from acir_core.sca.recheck import recheck
@@ -458,6 +459,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     in_unsure = np.isin(owner, unsure_fixes) if unsure_fixes else np.zeros(n, bool)
     aside_pos = in_unsure & ~doubted
     doubted |= in_unsure
+    if mk.overshoot >= 0 and moves:  # garbage no picture gives, decoded without a failure
+        trusted_pos &= ~overshoots(grids, qts, trusted_pos, cols, mk.overshoot)
     # damaged positions: a neutral block whose DC follows the thumbnail (or mid-grey)
     damaged = ~trusted_pos
     unplaced = np.flatnonzero(~placed)
@@ -525,6 +528,20 @@ def aware_sca(result: DecodeResult, thumbnail: np.ndarray | None = None, *,
     total = time.perf_counter() - t0
     return SCAResult(rgb=rgb, mask=mask, mcu_mask=first_grid, segments=tuple(fixes), coefficients=tuple(coefs),
                      method="aware", timings={"total": total}, doubtful=doubt, unsure=unsure_px)
+
+
+def overshoots(grids: list[np.ndarray], qts: list[np.ndarray], trusted: np.ndarray, cols: int,
+               reach: int) -> np.ndarray:
+    """The ``trusted`` positions (per MCU of the scan) holding a block of some component whose
+    samples pass 0..255 (:func:`acir_core.sca.overshoot.overshooting`) or within ``reach`` places
+    of one: garbage that decoded in step runs on for a few MCUs around the one that shows it.
+    ``grids``: per component the coefficients as placed (MCU rows, v, MCU cols, h, 64)."""
+    pos = np.flatnonzero(trusted)
+    wild = np.zeros(trusted.size, bool)
+    for grid, qt in zip(grids, qts):
+        blocks = grid[pos // cols, :, pos % cols, :]
+        wild[pos[overshooting(blocks.reshape(pos.size, -1, 64), qt)]] = True
+    return spread(wild, reach, reach) & trusted if wild.any() else wild
 
 
 def _with_holes(damage: np.ndarray, doubt: np.ndarray, fixes: list[SegmentFix], hole_mcus: int) -> np.ndarray:

@@ -91,6 +91,7 @@ class MaskOptions:
     unsure: bool = True  # runs whose row wraps or borders favour a place aside are precautions (sca.unsure)
     range_levels: float = 4.0  # levels (and one DC step) past 0..255 a run's MCU means may reach
     range_share: float = 0.25  # share of a run's MCUs that may lie past that
+    overshoot: int = 1  # MCUs either side (in place order) of one holding a block past 0..255 marked too; -1: none
 
 
 @dataclass(frozen=True, kw_only=True)
