@@ -33,6 +33,7 @@ from acir_core.thumbnail import embedded_previews
 from acir_engine.network import RESTORE_STAGES
 
 BYTES_PER_PIXEL = {"decode": 34, "sca": 94, "gca": 144}  # peak working memory per pixel, with margin
+SCORE_TIE = 1e-4  # evidence scores this close (relative) tie, and the first candidate listed is kept
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -129,12 +130,21 @@ def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compens
                    sca=replace(like.sca, coefficients=result.coefficients))
 
 
+def kept_candidate(scores: dict[str, float]) -> str:
+    """The candidate the evidence supports best (lowest score), the first listed among those
+    within ``SCORE_TIE`` of it."""
+    best = min(scores.values())
+    return next(k for k, v in scores.items() if v <= best + SCORE_TIE * abs(best))
+
+
 def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None, options: AwareOptions | None,
                     source: str) -> tuple[Compensated, str, dict, bool]:
     """SCA from the decode alone, SCA guided by the thumbnail (framed and toned on what the first
     trusts), and the standard decoder's view: the one the evidence
     (:func:`acir_core.sca.evidence.judge`: seams at MCU boundaries, untextured MCUs, distance to
-    the thumbnail) supports best, its name and every score."""
+    the thumbnail) supports best, its name and every score. Scores within ``SCORE_TIE`` of the
+    best tie, and the first of them in that order is kept: a whole photo's score moves by less
+    when two restorations differ in a small region, and the guided SCA read more evidence."""
     if thumb is None or len(result.scans) != 1:
         f = compensate(result, thumb, options=options)
         candidates = {"sca": f}
@@ -150,7 +160,7 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
             candidates["standard-decoder"] = std
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
     scores = {name: judge(judged_view(c), cell, f.thumbnail).score for name, c in candidates.items()}
-    kept = min(scores, key=lambda k: (scores[k], list(candidates).index(k)))
+    kept = kept_candidate(scores)
     chosen, borrowed = candidates[kept], False
     if kept == "sca-unguided":  # placed alike: the levels the thumbnail pinned (acir_core.sca.borrow)
         levelled = borrow_levels(chosen.sca, f.sca, result)
