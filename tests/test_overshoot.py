@@ -43,10 +43,10 @@ def test_a_unit_is_flagged_by_any_of_its_blocks() -> None:
 def test_the_margin_grows_with_a_coarser_table() -> None:
     coarse = np.full(64, 40, np.int64)
     assert overshoot_margin(FINE) < 14.0 < 20.0 < overshoot_margin(coarse)
-    medium = np.full(64, 8, np.int64)  # margin 18.9 levels
-    flat = np.zeros((2, 1, 64), np.int16)  # a flat block 16 levels past white under each table
+    medium = np.full(64, 12, np.int64)  # margin 17.2 levels
+    flat = np.zeros((2, 1, 64), np.int16)  # a flat block 16 (15.5) levels past white under each table
     flat[0, 0, 0] = (255 + 16 - 128) * 8 // 2
-    flat[1, 0, 0] = (255 + 16 - 128) * 8 // 8
+    flat[1, 0, 0] = (255 + 16 - 128) * 8 // 12
     assert overshooting(flat[:1], FINE)[0] and not overshooting(flat[1:], medium)[0]
 
 

@@ -3,7 +3,8 @@
 An encoder saw samples in 0..255 only, and quantising its coefficients moves a sample by a few
 levels at most, so a block whose inverse transform leaves the range by more holds garbage that
 decoded without a failure. The margin is :data:`OVERSHOOT_LEVELS` plus :data:`OVERSHOOT_NOISE`
-times the quantiser's noise per sample (clean camera and eval files: 14.2 levels at most)."""
+times the quantiser's noise per sample (clean camera and eval files: 14.2 levels at most, none
+past the margin with the noise term taken once)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from acir_core.sca.edges import DCT
 
 OVERSHOOT_LEVELS = 12.0  # levels past 0..255 a clean block may reach however fine its quantiser ...
-OVERSHOOT_NOISE = 3.0  # ... plus this many times the quantiser's noise per sample
+OVERSHOOT_NOISE = 1.5  # ... plus this many times the quantiser's noise per sample
 CHUNK = 32768  # blocks transformed at once
 
 
