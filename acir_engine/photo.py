@@ -33,7 +33,6 @@ from acir_core.thumbnail import embedded_previews
 from acir_engine.network import RESTORE_STAGES
 
 BYTES_PER_PIXEL = {"decode": 34, "sca": 94, "gca": 144}  # peak working memory per pixel, with margin
-SCORE_TIE = 1e-4  # evidence scores this close (relative) tie, and the first candidate listed is kept
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -131,10 +130,8 @@ def _standard_view(result: DecodeResult, data: bytes, source: str, like: Compens
 
 
 def kept_candidate(scores: dict[str, float]) -> str:
-    """The candidate the evidence supports best (lowest score), the first listed among those
-    within ``SCORE_TIE`` of it."""
-    best = min(scores.values())
-    return next(k for k, v in scores.items() if v <= best + SCORE_TIE * abs(best))
+    """The candidate the evidence supports best (lowest score), the first listed among equals."""
+    return min(scores, key=scores.get)
 
 
 def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None, options: AwareOptions | None,
@@ -142,15 +139,17 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
     """SCA from the decode alone, SCA guided by the thumbnail (framed and toned on what the first
     trusts), and the standard decoder's view: the one the evidence
     (:func:`acir_core.sca.evidence.judge`: seams at MCU boundaries, untextured MCUs, distance to
-    the thumbnail) supports best, its name and every score. Scores within ``SCORE_TIE`` of the
-    best tie, and the first of them in that order is kept: a whole photo's score moves by less
-    when two restorations differ in a small region, and the guided SCA read more evidence."""
+    the thumbnail) supports best, its name and every score. The unguided SCA does not mark the
+    blocks past 0..255 (:mod:`acir_core.sca.overshoot`): filled in the judged view, the garbage
+    of runs it placed wrong made it look better than the guided SCA."""
     if thumb is None or len(result.scans) != 1:
         f = compensate(result, thumb, options=options)
         candidates = {"sca": f}
     else:
         with shared_edges(result):  # the SCAs below read the same decode
-            alone = compensate(result, None, options=options, fill="none")  # filled once framed
+            opts = options or AwareOptions()
+            plain = replace(opts, mask=replace(opts.mask, overshoot=-1))
+            alone = compensate(result, None, options=plain, fill="none")  # filled once framed
             f = compensate(result, thumb, options=options, reference=alone)
         alone = refill(alone, result, f.thumbnail, f.thumbnail_note, thumb_up=f.thumb_up)
         candidates = {"sca": f, "sca-unguided": alone}

@@ -9,6 +9,8 @@ import pytest
 
 from acir_core.bitflip import corrupt
 from acir_core.errors import CannotWrite, ImageTooLarge
+from acir_core.sca.options import AwareOptions, MaskOptions
+from acir_core.thumbnail import with_thumbnail
 from acir_cli.app import main
 from acir_engine import outputs
 from acir_engine.inputs import list_inputs
@@ -324,11 +326,26 @@ def with_thumb(data: bytes) -> bytes:
     return with_thumbnail(data)
 
 
-def test_scores_that_tie_keep_the_first_candidate_listed() -> None:
-    """A whole photo's evidence moves by a few parts in 100,000 where two restorations differ in a
-    small region (a 22 Mpx file, a lost 16 KiB: 35.035 against 35.033, the second 8 dB worse):
-    there the guided SCA, listed first, is kept; a real margin still decides."""
-    assert kept_candidate({"sca": 35.035, "sca-unguided": 35.033, "standard-decoder": 39.6}) == "sca"
-    assert kept_candidate({"sca": 36.0, "sca-unguided": 35.0, "standard-decoder": 39.6}) == "sca-unguided"
+def test_the_lowest_score_is_kept_the_first_listed_among_equals() -> None:
+    assert kept_candidate({"sca": 35.035, "sca-unguided": 35.033, "standard-decoder": 39.6}) == "sca-unguided"
+    assert kept_candidate({"sca": 35.0, "sca-unguided": 35.0, "standard-decoder": 39.6}) == "sca"
     assert kept_candidate({"sca": 36.0, "sca-unguided": 35.0, "standard-decoder": 34.0}) == "standard-decoder"
     assert kept_candidate({"sca": 20.0}) == "sca"
+
+
+def test_the_unguided_candidate_marks_no_blocks_past_the_range(monkeypatch) -> None:
+    """Filled in the judged view, the garbage of runs the unguided SCA placed wrong made it look
+    better than the guided one: only the guided SCA marks it."""
+    import acir_engine.photo as photo
+    seen = []
+    real = photo.compensate
+
+    def spy(result, thumb, *, options=None, **kw):
+        seen.append((thumb is None, (options or AwareOptions()).mask.overshoot))
+        return real(result, thumb, options=options, **kw)
+
+    monkeypatch.setattr(photo, "compensate", spy)
+    rgb = photo_like(256, 192, seed=7)
+    data = corrupt(with_thumbnail(encode_jpeg(rgb, quality=90)), ber=2e-4, seed=3).data
+    restore_photo(data, source="t.jpg", stage="sca", thumbnail="auto")
+    assert (True, -1) in seen and (False, MaskOptions().overshoot) in seen

@@ -147,6 +147,16 @@ def test_no_range_cut_where_the_tail_stays_in_range_or_the_join_is_small() -> No
     assert split_out_of_range(run, *_stepped(40, 120.0), out_early, COLS, OPTS) == [run]
 
 
+def test_a_larger_edge_the_other_way_does_not_hide_the_break() -> None:
+    run = Run(first=0, end=N, trusted=np.arange(N))
+    lefts, rights = _stepped(40, 120.0)
+    lefts[20:] -= 150.0  # a picture edge 150 levels down at MCU 20, the break 120 up at 40
+    rights[19:] -= 150.0
+    rights[19] += 150.0
+    head, tail = split_out_of_range(run, lefts, rights, _ranged(40), COLS, OPTS)
+    assert head.end == 40 and tail.first == 40
+
+
 def test_no_range_cut_past_the_first_row_or_in_a_later_run() -> None:
     run = Run(first=0, end=N, trusted=np.arange(N))
     assert split_out_of_range(run, *_stepped(140, 120.0), _ranged(140), COLS, OPTS) == [run]

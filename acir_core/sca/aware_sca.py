@@ -538,9 +538,11 @@ def overshoots(grids: list[np.ndarray], qts: list[np.ndarray], trusted: np.ndarr
     ``grids``: per component the coefficients as placed (MCU rows, v, MCU cols, h, 64)."""
     pos = np.flatnonzero(trusted)
     wild = np.zeros(trusted.size, bool)
+    if not pos.size:
+        return wild
     for grid, qt in zip(grids, qts):
-        blocks = grid[pos // cols, :, pos % cols, :]
-        wild[pos[overshooting(blocks.reshape(pos.size, -1, 64), qt)]] = True
+        blocks = grid[pos // cols, :, pos % cols, :]  # (positions, v, h, 64)
+        wild[pos[overshooting(blocks.reshape(pos.size, blocks.shape[1] * blocks.shape[2], 64), qt)]] = True
     return spread(wild, reach, reach) & trusted if wild.any() else wild
 
 

@@ -242,13 +242,13 @@ def first_row_joins(lefts: np.ndarray, rights: np.ndarray, mcus: np.ndarray) -> 
 def split_out_of_range(run: Run, lefts: np.ndarray, rights: np.ndarray, extremes: tuple[np.ndarray, np.ndarray],
                        cols: int, opts: RunOptions) -> list[Run]:
     """Without a thumbnail, the scan's first run cut where its first row steps out of 0..255: at
-    the join of MCUs decoded one after the other whose level step (``lefts`` / ``rights``, the
-    luma edges) is largest, when past it ``FIRST_ROW_OUT`` of the run's MCUs hold a sample beyond
-    the range by more than ringing reaches (``extremes``: per MCU the brightest and darkest luma
-    sample on its border), on the side the step goes (``FIRST_ROW_OUT_MCUS`` at least), and
-    before it at most ``FIRST_ROW_IN``. An
-    encoder saw no such samples: a silent break there changed the DC predictor of all that
-    follows, and with nothing above the row no other rule sees it."""
+    the join of MCUs decoded one after the other with the largest level step (``lefts`` /
+    ``rights``, the luma edges; ``FIRST_ROW_JUMP`` at least) past which ``FIRST_ROW_OUT`` of the
+    run's MCUs (``FIRST_ROW_OUT_MCUS`` at least) hold a sample beyond the range, on the side the
+    step goes, by more than ringing reaches (``extremes``: per MCU the brightest and darkest luma
+    sample on its border), and before which at most ``FIRST_ROW_IN`` do. An encoder saw no such
+    samples: a silent break there changed the DC predictor of all that follows, and with
+    nothing above the row no other rule sees it."""
     m = run.trusted
     if run.first != 0 or m.size < 2 * FIRST_ROW_PIECE:
         return [run]
@@ -257,15 +257,17 @@ def split_out_of_range(run: Run, lefts: np.ndarray, rights: np.ndarray, extremes
     if not q.size:
         return [run]
     step = (lefts[m[q]] - rights[m[q] - 1]).mean(axis=1)
-    k = int(np.argmax(np.abs(step)))
     top, bottom = extremes
-    out = (top[m] > 255.0 + FIRST_ROW_SLACK) if step[k] > 0 else (bottom[m] < -FIRST_ROW_SLACK)
-    cut = int(q[k])
-    after = out[cut:]
-    if abs(step[k]) < FIRST_ROW_JUMP or after.mean() < FIRST_ROW_OUT or after.sum() < FIRST_ROW_OUT_MCUS or \
-            out[:cut].mean() > FIRST_ROW_IN:
-        return [run]
-    return list(split_at(run, cut, int(m[cut]), opts))
+    high, low = top[m] > 255.0 + FIRST_ROW_SLACK, bottom[m] < -FIRST_ROW_SLACK
+    for k in np.argsort(-np.abs(step), kind="stable"):  # the largest step first; an edge may be larger
+        if abs(step[k]) < FIRST_ROW_JUMP:
+            break
+        out = high if step[k] > 0 else low
+        cut = int(q[k])
+        after = out[cut:]
+        if after.mean() >= FIRST_ROW_OUT and after.sum() >= FIRST_ROW_OUT_MCUS and out[:cut].mean() <= FIRST_ROW_IN:
+            return list(split_at(run, cut, int(m[cut]), opts))
+    return [run]
 
 
 def split_first_row(run: Run, lefts: np.ndarray, rights: np.ndarray, offsets: np.ndarray | None,
