@@ -33,7 +33,7 @@ from acir_core.sca.edges import (Edges, inward, mcu_major, misalignment, outward
                                  thumb_means)
 from acir_core.sca.joinstep import join_steps
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask, spread
-from acir_core.sca.overshoot import overshooting
+from acir_core.sca.overshoot import grid_overshooting
 from acir_core.sca.options import AwareOptions, RunOptions
 from acir_core.sca.plateau import exact_levels, pin_plateau
 from acir_core.sca.recheck import recheck
@@ -536,13 +536,12 @@ def overshoots(grids: list[np.ndarray], qts: list[np.ndarray], trusted: np.ndarr
     samples pass 0..255 (:func:`acir_core.sca.overshoot.overshooting`) or within ``reach`` places
     of one: garbage that decoded in step runs on for a few MCUs around the one that shows it.
     ``grids``: per component the coefficients as placed (MCU rows, v, MCU cols, h, 64)."""
-    pos = np.flatnonzero(trusted)
     wild = np.zeros(trusted.size, bool)
-    if not pos.size:
+    if not trusted.any():
         return wild
     for grid, qt in zip(grids, qts):
-        blocks = grid[pos // cols, :, pos % cols, :]  # (positions, v, h, 64)
-        wild[pos[overshooting(blocks.reshape(pos.size, blocks.shape[1] * blocks.shape[2], 64), qt)]] = True
+        wild |= grid_overshooting(grid, qt).reshape(-1)[: trusted.size]
+    wild &= trusted
     return spread(wild, reach, reach) & trusted if wild.any() else wild
 
 

@@ -8,12 +8,12 @@ reach: benchmarks/HISTORY.md, session 37)."""
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from acir_core.sca.edges import DCT
 
 OVERSHOOT_LEVELS = 12.0  # levels past 0..255 a clean block may reach however fine its quantiser ...
 OVERSHOOT_NOISE = 1.5  # ... plus this many times the quantiser's noise per sample
-CHUNK = 32768  # blocks transformed at once
 
 
 def overshoot_margin(qt: np.ndarray) -> float:
@@ -26,22 +26,57 @@ def overshoot_margin(qt: np.ndarray) -> float:
 
 def overshooting(blocks: np.ndarray, qt: np.ndarray) -> np.ndarray:
     """Per unit of ``blocks`` (N, B, 64 quantised coefficients, natural order): whether any of
-    its B blocks' samples pass 0..255 by more than :func:`overshoot_margin`. A block's samples
-    lie within a quarter of the sum of its dequantised AC magnitudes of its mean, so only blocks
-    whose bound reaches past the range are transformed."""
-    n, per = blocks.shape[0], int(np.prod(blocks.shape[1:-1]))
-    if not n or not per:
+    its B blocks' samples pass 0..255 by more than :func:`overshoot_margin`."""
+    n = blocks.shape[0]
+    if not n or not blocks.size:
         return np.zeros(n, bool)
-    flat = blocks.reshape(-1, 64)
-    q = np.asarray(qt, np.float32).reshape(64)
-    margin = overshoot_margin(qt)
-    mean = flat[:, 0].astype(np.float32) * (q[0] / 8.0) + 128.0
-    reach = 0.25 * (np.abs(flat[:, 1:].astype(np.float32)) @ q[1:])
-    cand = np.flatnonzero((mean + reach > 255.0 + margin) | (mean - reach < -margin))
-    bad = np.zeros(flat.shape[0], bool)
-    basis = DCT.astype(np.float32)
-    for c0 in range(0, cand.size, CHUNK):
-        idx = cand[c0: c0 + CHUNK]
-        s = basis.T @ (flat[idx].astype(np.float32) * q).reshape(-1, 8, 8) @ basis + 128.0
-        bad[idx] = (s.max(axis=(1, 2)) > 255.0 + margin) | (s.min(axis=(1, 2)) < -margin)
-    return bad.reshape(n, per).any(axis=1)
+    return grid_overshooting(blocks.reshape(n, 1, 1, -1, 64), qt)[:, 0]
+
+
+def grid_overshooting(grid: np.ndarray, qt: np.ndarray) -> np.ndarray:
+    """Per MCU of ``grid`` (rows, v, cols, h, 64: a component's coefficients MCU-major, a view
+    is fine): whether any of its blocks' samples pass 0..255 by more than
+    :func:`overshoot_margin`."""
+    out = np.zeros((grid.shape[0], grid.shape[2]), np.bool_)
+    _grid_flags(grid, np.asarray(qt, np.float64).reshape(64), overshoot_margin(qt), DCT.astype(np.float64), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _grid_flags(grid, q, margin, dct, out):
+    """:func:`grid_overshooting` in one pass: a block's samples lie within a quarter of the sum
+    of its dequantised AC magnitudes of its mean, so only blocks whose bound reaches past the
+    range are transformed."""
+    rows, v, cols, h = grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]
+    f = np.empty((8, 8))
+    t = np.empty((8, 8))
+    for r in range(rows):
+        for c in range(cols):
+            for a in range(v):
+                if out[r, c]:
+                    break
+                for b in range(h):
+                    mean = grid[r, a, c, b, 0] * q[0] / 8.0 + 128.0
+                    reach = 0.0
+                    for j in range(1, 64):
+                        reach += abs(float(grid[r, a, c, b, j])) * q[j]
+                    reach *= 0.25
+                    if mean + reach <= 255.0 + margin and mean - reach >= -margin:
+                        continue
+                    for j in range(64):
+                        f[j // 8, j % 8] = grid[r, a, c, b, j] * q[j]
+                    for u in range(8):  # t = F @ dct, then samples = dct.T @ t
+                        for x in range(8):
+                            acc = 0.0
+                            for k in range(8):
+                                acc += f[u, k] * dct[k, x]
+                            t[u, x] = acc
+                    for y in range(8):
+                        for x in range(8):
+                            acc = 128.0
+                            for u in range(8):
+                                acc += dct[u, y] * t[u, x]
+                            if acc > 255.0 + margin or acc < -margin:
+                                out[r, c] = True
+                    if out[r, c]:
+                        break
