@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acir_core.jpeg.encoder import AC_LIMIT, DC_LIMIT, HuffmanSpec, encode_scan
-from acir_core.jpeg.fdct import DCT, mcu_coefficients
+from acir_core.jpeg.fdct import mcu_coefficients
+from acir_core.jpeg.samplerange import samples_past_range
 from acir_core.jpeg.segments import parse_layout
 from acir_core.jpeg.tables import ZIGZAG, Frame
 
 KEPT_MARKERS = frozenset(range(0xE0, 0xF0)) | {0xFE}  # APPn (EXIF, ICC, XMP, MPF, JFIF, Adobe) and COM
 SAMPLE_MARGIN = 128  # levels a real block's samples may overshoot 0..255 (quantisation ringing)
-CHECK_BLOCKS = 1 << 16
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -88,19 +88,12 @@ def out_of_range(frame: Frame, qtables: tuple[np.ndarray, ...], coefficients: tu
     so it is made up rather than written."""
     rows, cols = made_up_grid(frame, np.zeros((0, 0), bool)).shape
     grid = np.zeros((rows, cols), bool)
-    lo, hi = -128 - SAMPLE_MARGIN, 127 + SAMPLE_MARGIN
     for ci, coefs in enumerate(coefficients):
         v, h = (1, 1) if len(frame.components) == 1 else (frame.components[ci].v, frame.components[ci].h)
-        q = np.asarray(qtables[ci], np.float32).reshape(8, 8)
         flat = coefs.reshape(-1, 64)
-        bad = np.zeros(len(flat), bool)
-        for b0 in range(0, len(flat), CHECK_BLOCKS):
-            part = flat[b0: b0 + CHECK_BLOCKS]
-            deq = part.reshape(-1, 8, 8).astype(np.float32) * q
-            s = DCT.T.astype(np.float32) @ deq @ DCT.astype(np.float32)
-            bad[b0: b0 + CHECK_BLOCKS] = ((s.min(axis=(1, 2)) < lo) | (s.max(axis=(1, 2)) > hi)
-                                          | (part[:, 0] < DC_LIMIT[0]) | (part[:, 0] > DC_LIMIT[1])
-                                          | (np.abs(part[:, 1:].astype(np.int32)).max(axis=1) > AC_LIMIT))
+        bad = samples_past_range(coefs[:, None, :, None], qtables[ci], SAMPLE_MARGIN).reshape(-1)
+        bad |= (flat[:, 0] < DC_LIMIT[0]) | (flat[:, 0] > DC_LIMIT[1]) | \
+            (np.abs(flat[:, 1:].astype(np.int32)).max(axis=1) > AC_LIMIT)
         by, bx = np.nonzero(bad.reshape(coefs.shape[:2]))
         grid[np.minimum(by // v, rows - 1), np.minimum(bx // h, cols - 1)] = True
     return grid

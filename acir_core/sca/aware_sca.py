@@ -128,14 +128,15 @@ def confirmer(inner_top: tuple, outer_bottom: tuple, units: list[float], cols: i
 
 def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple], units: list[float],
                thumb: np.ndarray | None, canvas: Canvas, opts: AwareOptions,
-               sound: np.ndarray, steps: np.ndarray) -> tuple[list[Placement], float]:
+               sound: np.ndarray, steps: np.ndarray, extremes: tuple | None = None) -> tuple[list[Placement], float]:
     """Every run of every restart interval of the scan placed: run 0 of an interval as decoded,
     the later ones by the shift search and the dynamic programme over their shifts, on
     ``canvas``. ``run_edges``: per component every MCU's top and left edges extrapolated
     (:func:`acir_core.sca.edges.inward`); ``units``: levels per DC step; ``thumb``: the
     thumbnail's mean per MCU and component (or None); ``sound``: per restart segment, decoded as
     written (:meth:`~acir_core.jpeg.decoder.ScanResult.sound_segments`); ``steps``:
-    :func:`~acir_core.sca.runs.top_steps` of the decode. Returns the placements and the reference
+    :func:`~acir_core.sca.runs.top_steps` of the decode; ``extremes``: per component
+    :meth:`~acir_core.sca.edges.Edges.extremes` (read without a thumbnail). Returns the placements and the reference
     continuity cost (mean edge step inside content decoded right, in levels)."""
     cols = sr.mcu_cols
     mcu_means = tuple(e.mean for e in edges)
@@ -158,9 +159,9 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 runs = sound_split(runs[0], offsets, (f, cnt, cols), run_edges, units, canvas, thumb_cols,
                                    mcu_means, opts) + runs[1:]
         else:
-            if f == 0 and thumb is None:  # nothing above the first row nor a thumbnail: a break
-                # there shows only where it leaves the range
-                runs = split_out_of_range(runs[0], run_edges[1][0], canvas.outer[1][0], edges[0].extremes(), cols,
+            if f == 0 and thumb is None and extremes is not None:  # nothing above the first row nor a
+                # thumbnail: a break there shows only where it leaves the range
+                runs = split_out_of_range(runs[0], run_edges[1][0], canvas.outer[1][0], extremes[0], cols,
                                           opts.runs) + runs[1:]
             runs = [piece for run in runs for piece in split_pulse(run, rough, cols, opts.runs)]
             runs = [piece for run in runs for piece in split_pulse(run, misalign, cols, opts.runs,
@@ -342,10 +343,10 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     canvas = Canvas(outer)
     whole = sr.sound_segments()
     steps = top_steps(run_edges[0], canvas.outer[0], cols)  # what splitting reads, before and after the search
-    placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts, whole, steps)
+    extremes = tuple(e.extremes() for e in edges) if thumb is None or opts.dc.range_thumb else None
+    placements, ref = place_runs(sr, edges, run_edges, units, thumb, canvas, opts, whole, steps, extremes)
     sound = set(sr.segment_first[whole].tolist())
     mcu_means = tuple(e.mean for e in edges)
-    extremes = tuple(e.extremes() for e in edges) if thumb is None or opts.dc.range_thumb else None
     solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.recheck and recheck(placements, solved, (run_edges, canvas.outer), units, cols, n):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)

@@ -8,9 +8,8 @@ reach: benchmarks/HISTORY.md, session 37)."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from acir_core.sca.edges import DCT
+from acir_core.jpeg.samplerange import samples_past_range
 
 OVERSHOOT_LEVELS = 12.0  # levels past 0..255 a clean block may reach however fine its quantiser ...
 OVERSHOOT_NOISE = 1.5  # ... plus this many times the quantiser's noise per sample
@@ -36,47 +35,5 @@ def overshooting(blocks: np.ndarray, qt: np.ndarray) -> np.ndarray:
 def grid_overshooting(grid: np.ndarray, qt: np.ndarray) -> np.ndarray:
     """Per MCU of ``grid`` (rows, v, cols, h, 64: a component's coefficients MCU-major, a view
     is fine): whether any of its blocks' samples pass 0..255 by more than
-    :func:`overshoot_margin`."""
-    out = np.zeros((grid.shape[0], grid.shape[2]), np.bool_)
-    _grid_flags(grid, np.asarray(qt, np.float64).reshape(64), overshoot_margin(qt), DCT.astype(np.float64), out)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _grid_flags(grid, q, margin, dct, out):
-    """:func:`grid_overshooting` in one pass: a block's samples lie within a quarter of the sum
-    of its dequantised AC magnitudes of its mean, so only blocks whose bound reaches past the
-    range are transformed."""
-    rows, v, cols, h = grid.shape[0], grid.shape[1], grid.shape[2], grid.shape[3]
-    f = np.empty((8, 8))
-    t = np.empty((8, 8))
-    for r in range(rows):
-        for c in range(cols):
-            for a in range(v):
-                if out[r, c]:
-                    break
-                for b in range(h):
-                    mean = grid[r, a, c, b, 0] * q[0] / 8.0 + 128.0
-                    reach = 0.0
-                    for j in range(1, 64):
-                        reach += abs(float(grid[r, a, c, b, j])) * q[j]
-                    reach *= 0.25
-                    if mean + reach <= 255.0 + margin and mean - reach >= -margin:
-                        continue
-                    for j in range(64):
-                        f[j // 8, j % 8] = grid[r, a, c, b, j] * q[j]
-                    for u in range(8):  # t = F @ dct, then samples = dct.T @ t
-                        for x in range(8):
-                            acc = 0.0
-                            for k in range(8):
-                                acc += f[u, k] * dct[k, x]
-                            t[u, x] = acc
-                    for y in range(8):
-                        for x in range(8):
-                            acc = 128.0
-                            for u in range(8):
-                                acc += dct[u, y] * t[u, x]
-                            if acc > 255.0 + margin or acc < -margin:
-                                out[r, c] = True
-                    if out[r, c]:
-                        break
+    :func:`overshoot_margin` (:func:`acir_core.jpeg.samplerange.samples_past_range`)."""
+    return samples_past_range(grid, qt, overshoot_margin(qt))
