@@ -5,7 +5,8 @@ import numpy as np
 
 from acir_core.sca.dcfit import Placement
 from acir_core.sca.options import RunOptions
-from acir_core.sca.resplit import _Borders, realign, regroup, resplit
+from acir_core.sca.rechain import realign
+from acir_core.sca.resplit import _Borders, regroup, resplit
 from acir_core.sca.runs import Run
 
 ROWS, COLS = 8, 16  # MCUs of 8×8 samples, one component
@@ -175,3 +176,47 @@ def test_only_borders_that_join_nowhere_are_left_out() -> None:
     assert np.array_equal(out[:, 0, 3], rough[:, 0, 3]) and np.isnan(out[:, 0, 4]).all()
     assert np.count_nonzero(np.isnan(out)) == 9
     assert np.isnan(mute_unjoined(np.full((9, 2, 4), np.nan))).all()
+
+
+def with_chain(blocks: np.ndarray, gain: int, loss: int, seed: int = 0) -> np.ndarray:
+    """The decode of a stream whose garbage read as one MCU more than it held at MCU ``gain``
+    and as one less at ``loss``: the MCUs between are decoded one place late."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([blocks[:gain], rng.uniform(0, 255, (1, 8, 8)), blocks[gain : loss - 1],
+                           rng.uniform(0, 255, (1, 8, 8)), blocks[loss + 1 :]])
+
+
+def test_a_chain_of_pieces_locked_in_off_across_runs_moves_as_one() -> None:
+    """A run's tail and the whole next run sit one MCU late (a gain in the first, a loss where
+    the second ends). The tail fits the run below it where it is, and that run the tail, so
+    neither moves alone, and moving the runs whole would take the first run's head along; the
+    stretch from the gain to the loss joins the rows above and below better one place back."""
+    for seed in range(4):
+        for gain, loss in ((44, 104), (58, 104), (50, 120)):
+            decoded = with_chain(blocks_of(picture(seed)), gain, loss, seed)
+
+            def runs() -> list[Placement]:
+                return [placement(0, 24, 0, anchored=True), placement(24, 80, 0), placement(80, loss, 0),
+                        placement(loss + 1, N, 0)]
+            probes = (30, gain + 4, 70, 90, loss + 5)
+            old = runs()
+            borders = _Borders(edges_of(decoded), COLS, N)
+            resplit(old, borders, RunOptions())
+            regroup(old, borders)
+            assert [shift_of(old, k) for k in probes[1:4]] != [-1, -1, -1], (seed, gain)
+            new = runs()
+            assert realign(new, edges_of(decoded), COLS, N, RunOptions()) >= 1
+            assert [shift_of(new, k) for k in probes] == [0, -1, -1, -1, 0], (seed, gain, loss)
+            assert gain not in np.concatenate([p.run.trusted for p in new])  # the garbage is left out
+            assert [p.anchored for p in new].count(True) == 1
+            kept = runs()
+            realign(kept, edges_of(decoded), COLS, N, RunOptions(), chains=False)
+            assert [shift_of(kept, k) for k in probes[1:4]] != [-1, -1, -1]
+
+
+def test_a_chain_in_an_interval_decoded_as_written_stays() -> None:
+    decoded = with_chain(blocks_of(picture(2)), 50, 104)
+    placements = [placement(0, 24, 0, anchored=True), placement(24, 80, 0), placement(80, 104, 0),
+                  placement(105, N, 0)]
+    assert realign(placements, edges_of(decoded), COLS, N, RunOptions(), frozenset({0})) == 0
+    assert [p.shift for p in placements] == [0, 0, 0, 0]

@@ -39,7 +39,7 @@ from acir_core.sca.plateau import exact_levels, pin_plateau
 from acir_core.sca.recheck import recheck
 from acir_core.sca.refine import RefineContext, thumbnail_refine
 from acir_core.sca.rejoin import rejoin
-from acir_core.sca.resplit import realign
+from acir_core.sca.rechain import realign
 from acir_core.sca.restep import restep
 from acir_core.sca.rewrap import held, rewrap
 from acir_core.sca.unsure import unsure_runs
@@ -350,17 +350,18 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.recheck and recheck(placements, solved, (run_edges, canvas.outer), units, cols, n):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
-    if opts.shifts.resplit and realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound)):
+    held_sound, chains = frozenset(sound), opts.shifts.rechain
+    if opts.shifts.resplit and realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, held_sound, chains):
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.rewrap and rewrap(placements, (run_edges, canvas.outer), cols, held(placements, sound)):
         if opts.shifts.resplit:  # runs that joined the moved ones where they were now fit them moved
-            realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
+            realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, held_sound, chains)
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     if opts.shifts.crosscheck and hint is not None and \
             crosscheck(placements, hint, (run_edges, canvas.outer), cols, held(placements, sound),
                        opts.runs):
         if opts.shifts.resplit:
-            realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, frozenset(sound))
+            realign(placements, (run_edges, canvas.outer), cols, n, opts.runs, held_sound, chains)
         solved, bias = solve_dc(placements, run_edges, canvas.outer, mcu_means, units, thumb, cols, n, opts.dc, extremes)
     stacked = np.stack(mcu_means, axis=1)  # per MCU and component: what restep and join_steps read
     means = stacked if thumb is not None else None

@@ -438,13 +438,3 @@ def regroup(placements: list[Placement], borders: _Borders, sound: frozenset = f
         if not moved:
             break
     return total
-
-
-def realign(placements: list[Placement], edges: tuple, cols: int, n: int, opts: RunOptions,
-            sound: frozenset = frozenset()) -> int:
-    """:func:`resplit`, then :func:`regroup`, on the border tables they share. ``edges``: (inner,
-    outer) as for :func:`acir_core.sca.recheck.recheck`; ``sound``: first MCUs of the intervals
-    decoded as written (no silent break can be in them: left alone). Returns the number of
-    moves."""
-    borders = _Borders(edges, cols, n)
-    return resplit(placements, borders, opts, sound) + regroup(placements, borders, sound)

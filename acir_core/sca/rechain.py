@@ -1,0 +1,241 @@
+"""Stretches of the decode that sit an MCU or a few off together, cut where they begin and end.
+
+Garbage that decodes in step mostly gains an MCU: the rest of its run belongs a place further on.
+The runs placed after such a tail join it best where it sits, and a later run with a silent break
+of its own carries the error on, so a chain of pieces spanning runs and rows locks in off
+together. Moving one piece (:func:`acir_core.sca.resplit.resplit`) is vetoed by the pieces locked
+in with it, and moving whole runs (:func:`acir_core.sca.resplit.regroup`) cannot leave the heads
+placed right where they are. Here a stretch is any span of one interval's decode: it is judged on
+the borders its first row shares with the content above it and its last row with the content
+below it, each side must say the same, and it moves as one, its end runs cut.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from numba import njit
+
+from acir_core.sca.dcfit import Placement
+from acir_core.sca.options import RunOptions
+from acir_core.sca.resplit import (RESPLIT_DELTAS, RESPLIT_LEVELS, RESPLIT_PAIRS, RESPLIT_PASSES, RESPLIT_PIECE,
+                                   RESPLIT_RATIO, RESPLIT_SHARE, RESPLIT_SIGMAS, _Borders, regroup,
+                                   resplit)
+from acir_core.sca.runs import split_at
+
+CHAIN_ROWS = 8  # rows of MCUs a moved stretch may span
+CHAIN_DELTAS = (-4, -3, -2, -1)  # a stretch moves back only: garbage decodes to more MCUs than it held
+
+
+@njit(cache=True)
+def chain_sums(costs, who, run_of):
+    """Running sums over a segment's trusted MCUs (one more entry than MCUs) per quantity (gain,
+    base, pairs, squared gain, then gain, base and pairs over the borders with other runs),
+    delta and side (0: top, 1: bottom). ``costs`` / ``who``: the runs' border tables
+    concatenated (shift index 0 where they are, then the deltas); ``run_of``: each MCU's run."""
+    deltas, size = costs.shape[0] - 1, costs.shape[2]
+    cs = np.zeros((7, deltas, 2, size + 1))
+    for d in range(deltas):
+        for side in range(2):
+            acc = np.zeros(7)
+            for q in range(size):
+                h = costs[0, side, q]
+                c = costs[d + 1, side, q]
+                if not (np.isnan(h) or np.isnan(c)):
+                    acc[0] += h - c
+                    acc[1] += h
+                    acc[2] += 1.0
+                    acc[3] += (h - c) * (h - c)
+                    if who[0, side, q] != run_of[q] and who[d + 1, side, q] != run_of[q]:
+                        acc[4] += h - c
+                        acc[5] += h
+                        acc[6] += 1.0
+                for k in range(7):
+                    cs[k, d, side, q + 1] = acc[k]
+    return cs
+
+
+@njit(cache=True)
+def _part(cs, k, d, side, lo, hi):
+    return cs[k, d, side, hi] - cs[k, d, side, lo] if hi > lo else 0.0
+
+
+@njit(cache=True)
+def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, pieces, span):
+    """Per first MCU ``a`` of a stretch [a, b) (indices into the segment's trusted MCUs ``m``, at
+    places ``pos``): the best (score, b, delta index), score -inf where none clears the limits.
+    ``starts`` / ``ends``: per MCU the index range of its run's trusted MCUs; ``place``: the
+    interval's first MCU and MCU count, whether its first run is anchored and its last pinned;
+    ``allowed``: per delta whether a stretch may move by it; ``limits``: (ratio, levels, pairs,
+    share, sigmas); ``pieces``: (MCUs a piece keeps, MCUs a cut leaves out before it, after
+    it); ``span``: most MCUs a stretch holds."""
+    first, count, anchored, pinned = place
+    ratio, levels, min_pairs, share, sigmas = limits
+    min_piece, back, skip = pieces
+    size = m.size
+    top_end = np.searchsorted(m, m + cols)  # the stretch's first row: its top borders meet what lies above
+    bottom_start = np.zeros(size + 1, np.int64)  # its last row, for a stretch ending before index b
+    for b in range(1, size + 1):
+        bottom_start[b] = np.searchsorted(m, m[b - 1] - cols + 1)
+    score = np.full(size, -np.inf)
+    best_end = np.zeros(size, np.int64)
+    best_d = np.zeros(size, np.int64)
+    for a in range(size):
+        if a == starts[a]:
+            if anchored and starts[a] == 0:
+                continue  # an interval's first run starts where it does
+        elif a - starts[a] - back < min_piece:
+            continue  # the head a cut at a leaves is too short
+        for d in range(deltas.size):
+            if not allowed[d] or pos[a] + deltas[d] < first:
+                continue
+            te = top_end[a]
+            gt = _part(cs, 0, d, 0, a, te)
+            pt = _part(cs, 2, d, 0, a, te)
+            if pt < min_pairs / 2 or gt < levels * pt or gt < ratio * _part(cs, 1, d, 0, a, te):
+                continue  # the first row's top says nothing of this move
+            for b in range(a + min_piece, min(size, a + span) + 1):
+                if b == size:
+                    if pinned:
+                        break  # the interval's last run ends where it does
+                elif b != starts[b]:  # a cut inside a run: both pieces must keep enough
+                    if b - max(a, starts[b - 1]) - back < min_piece or ends[b - 1] - b - skip - 1 < min_piece:
+                        continue
+                if pos[b - 1] + deltas[d] >= first + count:
+                    break
+                t_hi = min(te, b)
+                b_lo = max(bottom_start[b], a)
+                gt = _part(cs, 0, d, 0, a, t_hi)
+                pt = _part(cs, 2, d, 0, a, t_hi)
+                gb = _part(cs, 0, d, 1, b_lo, b)
+                pb = _part(cs, 2, d, 1, b_lo, b)
+                if gt < levels * pt or gb < levels * pb:
+                    continue  # the rows above and below must agree
+                p = pt + pb
+                g = gt + gb
+                if p < max(min_pairs, share * min(b - a, cols)):
+                    continue
+                base = _part(cs, 1, d, 0, a, t_hi) + _part(cs, 1, d, 1, b_lo, b)
+                g2 = _part(cs, 3, d, 0, a, t_hi) + _part(cs, 3, d, 1, b_lo, b)
+                var = max(g2 - g * g / p, 1e-9)
+                if g < ratio * base and g < sigmas * np.sqrt(var):
+                    continue
+                xg = _part(cs, 4, d, 0, a, t_hi) + _part(cs, 4, d, 1, b_lo, b)
+                xb = _part(cs, 5, d, 0, a, t_hi) + _part(cs, 5, d, 1, b_lo, b)
+                xp = _part(cs, 6, d, 0, a, t_hi) + _part(cs, 6, d, 1, b_lo, b)
+                if xp < min_pairs / 2 or xg < levels * xp or xg < ratio * xb:
+                    continue  # only borders with other runs say the stretch, not its run's rest, is off
+                if g / p > score[a]:
+                    score[a] = g / p
+                    best_end[a] = b
+                    best_d[a] = d
+    return score, best_end, best_d
+
+
+def _segment_moves(placements: list[Placement], idx: list[int], borders: _Borders, opts: RunOptions) -> list[tuple]:
+    """The stretches of one interval's runs (``idx``: their indices in ``placements``, in decode
+    order) that clear the limits: (score, first run, index a in its trusted MCUs, last run,
+    index b in its trusted MCUs (exclusive), delta)."""
+    tables = [borders.table(placements[r]) for r in idx]
+    m = np.concatenate([placements[r].run.trusted for r in idx]).astype(np.int64)
+    if m.size < RESPLIT_PIECE or np.any(np.diff(m) <= 0):
+        return []
+    sizes = np.array([placements[r].run.trusted.size for r in idx], np.int64)
+    offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    run_of = np.repeat(np.asarray(idx, np.int64), sizes)
+    starts = np.repeat(offs[:-1], sizes)
+    ends = np.repeat(offs[1:], sizes)
+    pos = m + np.repeat(np.array([placements[r].shift for r in idx], np.int64), sizes)
+    cs = chain_sums(np.concatenate([t[0] for t in tables], axis=2), np.concatenate([t[1] for t in tables], axis=2),
+                    run_of)
+    head, tail = placements[idx[0]], placements[idx[-1]]
+    pinned = int(tail.run.trusted[-1]) + tail.shift == tail.first + tail.count - 1
+    score, end, which = best_chains(cs, m, pos, starts, ends, borders.cols,
+                                    (head.first, head.count, head.anchored, pinned),
+                                    np.array(RESPLIT_DELTAS, np.int64), np.isin(RESPLIT_DELTAS, CHAIN_DELTAS),
+                                    (RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE,
+                                     RESPLIT_SIGMAS),
+                                    (RESPLIT_PIECE, opts.back_mcus, opts.skip_mcus), CHAIN_ROWS * borders.cols)
+    out = []
+    for a in np.flatnonzero(np.isfinite(score)):
+        b = int(end[a])
+        ra, rb = int(run_of[a]), int(run_of[b - 1])
+        out.append((float(score[a]), ra, int(a - starts[a]), rb, int(b - starts[b - 1]),
+                    RESPLIT_DELTAS[int(which[a])]))
+    return out
+
+
+def _moved(placements: list[Placement], move: tuple, opts: RunOptions) -> dict[int, list[Placement]]:
+    """What each run of a stretch becomes once it moves: per index in ``placements``, its pieces."""
+    _, ra, a, rb, b, delta = move
+    out: dict[int, list[Placement]] = {}
+    for r in range(ra, rb + 1):
+        pl = placements[r]
+        lo = a if r == ra else 0
+        hi = b if r == rb else pl.run.trusted.size
+        pieces: list[tuple] = []
+        run = pl.run
+        if hi < run.trusted.size:  # the end of the stretch cuts the run: its tail stays
+            head_part, rest = split_at(run, hi, int(run.trusted[hi]), opts)
+            pieces.append((rest, False))
+            run = head_part
+        if lo > 0:  # the start cuts the run: its head stays
+            keep, moving = split_at(run, lo, int(run.trusted[lo]), opts)
+            pieces.append((moving, True))
+            pieces.append((keep, False))
+        else:
+            pieces.append((run, True))
+        out[r] = [replace(pl, run=piece, shift=pl.shift + (delta if moves else 0),
+                          anchored=pl.anchored and piece.first == pl.run.first)
+                  for piece, moves in reversed(pieces) if piece.trusted.size]
+    return out
+
+
+def rechain(placements: list[Placement], borders: _Borders, opts: RunOptions, sound: frozenset = frozenset()) -> int:
+    """Move stretches of the decode that join the rows above and below them clearly better an
+    MCU or a few aside, cutting the runs where they begin and end (``placements`` changed in
+    place, pieces in decode order). Intervals decoded as written (``sound``) are left alone.
+    Returns the number of stretches moved."""
+    total = 0
+    for npass in range(RESPLIT_PASSES):
+        borders.start(placements)
+        segments: dict[int, list[int]] = {}
+        for r, pl in enumerate(placements):
+            if pl.run.trusted.size and pl.first not in sound:
+                segments.setdefault(pl.first, []).append(r)
+        found = []
+        for idx in segments.values():
+            idx.sort(key=lambda r: placements[r].run.first)
+            if npass and not any(borders.stale(placements[r]) for r in idx):
+                continue  # nothing near this interval moved since it was judged
+            found.extend(_segment_moves(placements, idx, borders, opts))
+        claimed = np.zeros(borders.rows + 2, bool)
+        changes: dict[int, list[Placement]] = {}
+        for move in sorted(found, key=lambda x: -x[0]):
+            _, ra, _, rb, _, _ = move
+            if any(r in changes for r in range(ra, rb + 1)):
+                continue
+            at = np.concatenate([borders.rows_of(placements[r]) for r in range(ra, rb + 1)])
+            if claimed[at].any():
+                continue
+            claimed[borders.near(at, 1)] = True
+            for r in range(ra, rb + 1):
+                borders.moved(placements[r])
+            changes.update(_moved(placements, move, opts))
+            total += 1
+        borders.end()
+        if not changes:
+            break
+        placements[:] = [piece for r, pl in enumerate(placements) for piece in changes.get(r, [pl])]
+    return total
+
+
+def realign(placements: list[Placement], edges: tuple, cols: int, n: int, opts: RunOptions,
+            sound: frozenset = frozenset(), chains: bool = True) -> int:
+    """:func:`~acir_core.sca.resplit.resplit`, :func:`~acir_core.sca.resplit.regroup`, then
+    :func:`rechain` (``chains``), on the border tables they share. ``edges``: (inner, outer) as
+    for :func:`acir_core.sca.recheck.recheck`; ``sound``: first MCUs of the intervals decoded as
+    written (no silent break can be in them: left alone). Returns the number of moves."""
+    borders = _Borders(edges, cols, n)
+    moves = resplit(placements, borders, opts, sound) + regroup(placements, borders, sound)
+    return moves + (rechain(placements, borders, opts, sound) if chains else 0)
