@@ -220,3 +220,57 @@ def test_a_chain_in_an_interval_decoded_as_written_stays() -> None:
                   placement(105, N, 0)]
     assert realign(placements, edges_of(decoded), COLS, N, RunOptions(), frozenset({0})) == 0
     assert [p.shift for p in placements] == [0, 0, 0, 0]
+
+
+WIDE_ROWS, WIDE_COLS = 6, 32  # rows long enough for content placed right between two stacked pieces
+
+
+def wide_blocks(seed: int) -> np.ndarray:
+    y, x = np.mgrid[0 : 8 * WIDE_ROWS, 0 : 8 * WIDE_COLS].astype(float)
+    rng = np.random.default_rng(seed)
+    img = 120 + 40 * np.sin(x / 5.0 + rng.uniform(0, 6)) + 25 * np.cos(y / 7.0 + x / 11.0) + rng.normal(0, 1, x.shape)
+    return img.reshape(WIDE_ROWS, 8, WIDE_COLS, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+
+
+def with_gains_and_losses(blocks: np.ndarray, gains: set[int], losses: set[int], seed: int) -> np.ndarray:
+    """A decode whose garbage read as one MCU more than it held at ``gains`` and as one less at
+    ``losses``."""
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray] = []
+    src = 0
+    while len(out) < len(blocks):
+        if len(out) in gains | losses:
+            src += 2 if len(out) in losses else 0
+            out.append(rng.uniform(0, 255, (8, 8)))
+            continue
+        out.append(blocks[src])
+        src += 1
+    return np.array(out)
+
+
+def test_two_stacked_pieces_locked_in_off_move_together(monkeypatch) -> None:
+    """A piece of a row one MCU late, and under it, decoded after content placed right, another
+    one as late: each fits the other where it is as well as its rows outside say move, so
+    neither moves alone, and no span of the decode holds both without the content between."""
+    import acir_core.sca.rechain as rechain_module
+
+    n = WIDE_ROWS * WIDE_COLS
+    for seed in range(3):
+        for start in (36, 44):
+            g1, l1 = start - 1, start + 12
+            g2, l2 = g1 + WIDE_COLS, l1 + WIDE_COLS
+            decoded = with_gains_and_losses(wide_blocks(seed), {g1, g2}, {l1, l2}, seed)
+            edges = ((decoded[:, 0, :],), (decoded[:, :, 0],)), ((decoded[:, 7, :],), (decoded[:, :, 7],))
+
+            def runs() -> list[Placement]:
+                spans = [(0, g1), (g1 + 1, l1), (l1 + 1, g2), (g2 + 1, l2), (l2 + 1, n)]
+                return [Placement(run=Run(first=a, end=b, trusted=np.arange(a, b)), shift=0, dc=(0,), cost=1.0,
+                                  anchored=a == 0, first=0, count=n) for a, b in spans]
+            probes = (g1 + 6, l1 + 8, g2 + 6, l2 + 5)
+            moved = runs()
+            assert realign(moved, edges, WIDE_COLS, n, RunOptions()) >= 1
+            assert [shift_of(moved, k) for k in probes] == [-1, 0, -1, 0], (seed, start)
+            monkeypatch.setattr(rechain_module, "STACKS", False)
+            alone = runs()
+            assert realign(alone, edges, WIDE_COLS, n, RunOptions()) == 0
+            monkeypatch.setattr(rechain_module, "STACKS", True)

@@ -25,6 +25,7 @@ from acir_core.sca.runs import split_at
 
 CHAIN_ROWS = 8  # rows of MCUs a moved stretch may span
 CHAIN_DELTAS = (-4, -3, -2, -1)  # a stretch moves back only: garbage decodes to more MCUs than it held
+STACKS = True  # two pieces of a row each, the lower under the upper, locked in off together, moved as one
 
 
 @njit(cache=True)
@@ -61,6 +62,24 @@ def _part(cs, k, d, side, lo, hi):
 
 
 @njit(cache=True)
+def _start_ok(a, starts, anchored, back, min_piece) -> bool:
+    """Whether a stretch may begin at trusted MCU ``a``: not an interval's first run's first MCU
+    (the marker places it), and a cut inside a run leaves its head enough MCUs."""
+    if a == starts[a]:
+        return not (anchored and starts[a] == 0)
+    return a - starts[a] - back >= min_piece
+
+
+@njit(cache=True)
+def _end_ok(a, b, starts, ends, back, skip, min_piece) -> bool:
+    """Whether a stretch [a, b) may end before ``b``: a cut inside a run leaves both its pieces
+    enough MCUs."""
+    if b == starts.size or b == starts[b]:
+        return True
+    return b - max(a, starts[b - 1]) - back >= min_piece and ends[b - 1] - b - skip - 1 >= min_piece
+
+
+@njit(cache=True)
 def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, pieces, span):
     """Per first MCU ``a`` of a stretch [a, b) (indices into the segment's trusted MCUs ``m``, at
     places ``pos``): the best (score, b, delta index), score -inf where none clears the limits.
@@ -81,11 +100,8 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, 
     best_end = np.zeros(size, np.int64)
     best_d = np.zeros(size, np.int64)
     for a in range(size):
-        if a == starts[a]:
-            if anchored and starts[a] == 0:
-                continue  # an interval's first run starts where it does
-        elif a - starts[a] - back < min_piece:
-            continue  # the head a cut at a leaves is too short
+        if not _start_ok(a, starts, anchored, back, min_piece):
+            continue
         for d in range(deltas.size):
             if not allowed[d] or pos[a] + deltas[d] < first:
                 continue
@@ -95,14 +111,10 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, 
             if pt < min_pairs / 2 or gt < levels * pt or gt < ratio * _part(cs, 1, d, 0, a, te):
                 continue  # the first row's top says nothing of this move
             for b in range(a + min_piece, min(size, a + span) + 1):
-                if b == size:
-                    if pinned:
-                        break  # the interval's last run ends where it does
-                elif b != starts[b]:  # a cut inside a run: both pieces must keep enough
-                    if b - max(a, starts[b - 1]) - back < min_piece or ends[b - 1] - b - skip - 1 < min_piece:
-                        continue
-                if pos[b - 1] + deltas[d] >= first + count:
-                    break
+                if pos[b - 1] + deltas[d] >= first + count or (b == size and pinned):
+                    break  # the interval's last run ends where it does, and nothing leaves it
+                if not _end_ok(a, b, starts, ends, back, skip, min_piece):
+                    continue
                 t_hi = min(te, b)
                 b_lo = max(bottom_start[b], a)
                 gt = _part(cs, 0, d, 0, a, t_hi)
@@ -132,10 +144,126 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, 
     return score, best_end, best_d
 
 
+@njit(cache=True)
+def _row_pieces(cs, m, pos, starts, ends, cols, place, d, delta, limits, pieces, top):
+    """Per start (``top``) or end of a piece of at most a row, its best other end where that
+    row's own side (its top borders, or its bottom ones) says move by ``delta`` and the other
+    side says stay: a piece locked in off with what lies beyond that other side (-1: none)."""
+    first, count, anchored, pinned = place
+    ratio, levels, min_pairs = limits[0], limits[1], limits[2]
+    min_piece, back, skip = pieces
+    size = m.size
+    side, other = (0, 1) if top else (1, 0)
+    best = np.full(size + 1, -1, np.int64)
+    for x in range(size + 1):
+        value = 0.0
+        if top:
+            if x == size or not _start_ok(x, starts, anchored, back, min_piece) or pos[x] + delta < first:
+                continue
+            if _part(cs, 0, d, 0, x, min(x + min_piece, size)) <= 0.0:
+                continue  # every such piece starts with these MCUs
+            lo_y, hi_y = x + min_piece, min(size, x + cols)
+        else:
+            if x < min_piece or (x == size and pinned) or pos[x - 1] + delta >= first + count:
+                continue
+            if _part(cs, 0, d, 1, x - min_piece, x) <= 0.0:
+                continue
+            lo_y, hi_y = max(0, x - cols), x - min_piece
+        for y in range(lo_y, hi_y + 1):
+            a, b = (x, y) if top else (y, x)
+            if not (_end_ok(a, b, starts, ends, back, skip, min_piece) and _start_ok(a, starts, anchored, back, min_piece)):
+                continue
+            if top and pos[b - 1] + delta >= first + count:
+                break
+            if not top and pos[a] + delta < first:
+                continue
+            g = _part(cs, 0, d, side, a, b)
+            p = _part(cs, 2, d, side, a, b)
+            if p < min_pairs or g < levels * p or g < ratio * _part(cs, 1, d, side, a, b):
+                continue
+            if _part(cs, 0, d, other, a, b) >= levels * _part(cs, 2, d, other, a, b):
+                continue  # the other side agrees: a plain stretch
+            if g - levels * p > value:
+                value = g - levels * p
+                best[x] = y
+    return best
+
+
+@njit(cache=True)
+def _across(table, d, lo, hi, side, pos, cols, lo2, hi2):
+    """Gain, base and pairs over the ``side`` (0: top, 1: bottom) borders of MCUs lo..hi-1 whose
+    neighbour there does not lie in the other piece (MCUs lo2..hi2-1)."""
+    g = b = p = 0.0
+    for q in range(lo, hi):
+        h = table[0, side, q]
+        c = table[d + 1, side, q]
+        if np.isnan(h) or np.isnan(c):
+            continue
+        t = pos[q] + (cols if side == 1 else -cols)
+        if pos[lo2] <= t <= pos[hi2 - 1]:
+            continue  # the two pieces move together: the border between them stays
+        g += h - c
+        b += h
+        p += 1.0
+    return g, b, p
+
+
+@njit(cache=True)
+def best_stacks(cs, table, m, pos, starts, ends, cols, place, deltas, allowed, limits, pieces):
+    """Per first MCU ``a`` of an upper piece [a, b) of at most a row whose top borders say move
+    and whose bottom ones say stay, the best lower piece [a2, b2) decoded after it (within two
+    rows), lying under it, whose bottom borders say move and top ones stay: the two locked in
+    off together. Judged on the upper piece's top, the lower one's bottom and the borders of
+    each with the content between them, with the limits of :func:`best_chains`. Returns
+    (score, b, a2, b2, delta index) per ``a``, score -inf where none."""
+    ratio, levels, min_pairs, share, sigmas = limits
+    size = m.size
+    score = np.full(size, -np.inf)
+    out = np.zeros((size, 4), np.int64)
+    for d in range(deltas.size):
+        if not allowed[d]:
+            continue
+        uppers = _row_pieces(cs, m, pos, starts, ends, cols, place, d, deltas[d], limits, pieces, True)
+        lowers = _row_pieces(cs, m, pos, starts, ends, cols, place, d, deltas[d], limits, pieces, False)
+        for a in range(size):
+            b = uppers[a]
+            if b < 0:
+                continue
+            for b2 in range(b + 1, min(size, b + 3 * cols) + 1):
+                a2 = lowers[b2]
+                if a2 < b or starts[a2] == starts[b - 1]:
+                    continue  # the lower piece comes after the upper one, in another run
+                lo = max(pos[a] + cols, pos[a2])
+                hi = min(pos[b - 1] + cols, pos[b2 - 1])
+                if hi - lo + 1 < 0.5 * min(b - a, b2 - a2):
+                    continue  # not under it
+                g = _part(cs, 0, d, 0, a, b) + _part(cs, 0, d, 1, a2, b2)
+                base = _part(cs, 1, d, 0, a, b) + _part(cs, 1, d, 1, a2, b2)
+                p = _part(cs, 2, d, 0, a, b) + _part(cs, 2, d, 1, a2, b2)
+                cg, cb, cp = _across(table, d, a, b, 1, pos, cols, a2, b2)
+                cg2, cb2, cp2 = _across(table, d, a2, b2, 0, pos, cols, a, b)
+                if cg + cg2 < levels * (cp + cp2):
+                    continue  # the content between them must agree
+                g += cg + cg2
+                base += cb + cb2
+                p += cp + cp2
+                if p < max(min_pairs, share * min(b - a + b2 - a2, cols)) or g < levels * p or g < ratio * base:
+                    continue
+                xg = _part(cs, 4, d, 0, a, b) + _part(cs, 4, d, 1, a2, b2)
+                xp = _part(cs, 6, d, 0, a, b) + _part(cs, 6, d, 1, a2, b2)
+                if xp < min_pairs / 2 or xg < levels * xp:
+                    continue
+                if g / p > score[a]:
+                    score[a] = g / p
+                    out[a, 0], out[a, 1], out[a, 2], out[a, 3] = b, a2, b2, d
+    return score, out
+
+
 def _segment_moves(placements: list[Placement], idx: list[int], borders: _Borders, opts: RunOptions) -> list[tuple]:
     """The stretches of one interval's runs (``idx``: their indices in ``placements``, in decode
-    order) that clear the limits: (score, first run, index a in its trusted MCUs, last run,
-    index b in its trusted MCUs (exclusive), delta)."""
+    order) that clear the limits, alone or stacked two together: (score, moves), each move
+    (first run, index a in its trusted MCUs, last run, index b in its trusted MCUs (exclusive),
+    delta)."""
     tables = [borders.table(placements[r]) for r in idx]
     m = np.concatenate([placements[r].run.trusted for r in idx]).astype(np.int64)
     if m.size < RESPLIT_PIECE or np.any(np.diff(m) <= 0):
@@ -146,28 +274,34 @@ def _segment_moves(placements: list[Placement], idx: list[int], borders: _Border
     starts = np.repeat(offs[:-1], sizes)
     ends = np.repeat(offs[1:], sizes)
     pos = m + np.repeat(np.array([placements[r].shift for r in idx], np.int64), sizes)
-    cs = chain_sums(np.concatenate([t[0] for t in tables], axis=2), np.concatenate([t[1] for t in tables], axis=2),
-                    run_of)
+    table = np.concatenate([t[0] for t in tables], axis=2)
+    cs = chain_sums(table, np.concatenate([t[1] for t in tables], axis=2), run_of)
     head, tail = placements[idx[0]], placements[idx[-1]]
     pinned = int(tail.run.trusted[-1]) + tail.shift == tail.first + tail.count - 1
-    score, end, which = best_chains(cs, m, pos, starts, ends, borders.cols,
-                                    (head.first, head.count, head.anchored, pinned),
-                                    np.array(RESPLIT_DELTAS, np.int64), np.isin(RESPLIT_DELTAS, CHAIN_DELTAS),
-                                    (RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE,
-                                     RESPLIT_SIGMAS),
-                                    (RESPLIT_PIECE, opts.back_mcus, opts.skip_mcus), CHAIN_ROWS * borders.cols)
-    out = []
-    for a in np.flatnonzero(np.isfinite(score)):
-        b = int(end[a])
-        ra, rb = int(run_of[a]), int(run_of[b - 1])
-        out.append((float(score[a]), ra, int(a - starts[a]), rb, int(b - starts[b - 1]),
-                    RESPLIT_DELTAS[int(which[a])]))
+    place = (head.first, head.count, head.anchored, pinned)
+    deltas = np.array(RESPLIT_DELTAS, np.int64)
+    allowed = np.isin(RESPLIT_DELTAS, CHAIN_DELTAS)
+    limits = (RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_SIGMAS)
+    pieces = (RESPLIT_PIECE, opts.back_mcus, opts.skip_mcus)
+
+    def move(a: int, b: int, d: int) -> tuple:
+        return (int(run_of[a]), int(a - starts[a]), int(run_of[b - 1]), int(b - starts[b - 1]), RESPLIT_DELTAS[d])
+
+    score, end, which = best_chains(cs, m, pos, starts, ends, borders.cols, place, deltas, allowed, limits, pieces,
+                                    CHAIN_ROWS * borders.cols)
+    out = [(float(score[a]), [move(a, int(end[a]), int(which[a]))]) for a in np.flatnonzero(np.isfinite(score))]
+    if STACKS:
+        score, stack = best_stacks(cs, table, m, pos, starts, ends, borders.cols, place, deltas, allowed, limits,
+                                   pieces)
+        for a in np.flatnonzero(np.isfinite(score)):
+            b, a2, b2, d = (int(x) for x in stack[a])
+            out.append((float(score[a]), [move(a, b, d), move(a2, b2, d)]))
     return out
 
 
 def _moved(placements: list[Placement], move: tuple, opts: RunOptions) -> dict[int, list[Placement]]:
     """What each run of a stretch becomes once it moves: per index in ``placements``, its pieces."""
-    _, ra, a, rb, b, delta = move
+    ra, a, rb, b, delta = move
     out: dict[int, list[Placement]] = {}
     for r in range(ra, rb + 1):
         pl = placements[r]
@@ -211,17 +345,18 @@ def rechain(placements: list[Placement], borders: _Borders, opts: RunOptions, so
             found.extend(_segment_moves(placements, idx, borders, opts))
         claimed = np.zeros(borders.rows + 2, bool)
         changes: dict[int, list[Placement]] = {}
-        for move in sorted(found, key=lambda x: -x[0]):
-            _, ra, _, rb, _, _ = move
-            if any(r in changes for r in range(ra, rb + 1)):
+        for _, moves in sorted(found, key=lambda x: -x[0]):
+            runs = [r for ra, _, rb, _, _ in moves for r in range(ra, rb + 1)]
+            if any(r in changes for r in runs):
                 continue
-            at = np.concatenate([borders.rows_of(placements[r]) for r in range(ra, rb + 1)])
+            at = np.concatenate([borders.rows_of(placements[r]) for r in runs])
             if claimed[at].any():
                 continue
             claimed[borders.near(at, 1)] = True
-            for r in range(ra, rb + 1):
+            for r in runs:
                 borders.moved(placements[r])
-            changes.update(_moved(placements, move, opts))
+            for mv in moves:
+                changes.update(_moved(placements, mv, opts))
             total += 1
         borders.end()
         if not changes:
