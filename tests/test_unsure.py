@@ -101,3 +101,39 @@ def test_unsure_runs_are_precautions_kept_out_of_inpainting(photo, monkeypatch):
     assert c.fill == "inpaint" and np.array_equal(c.region, c.mask & ~c.sca.unsure)
     assert np.array_equal(c.rgb[c.sca.unsure], c.unfilled[c.sca.unsure])  # kept as decoded
     assert not np.array_equal(c.rgb[c.region], c.unfilled[c.region])  # the rest inpainted
+
+
+def random_columns(seed: int = 0) -> np.ndarray:
+    """Like :func:`columns_of`, with columns that never repeat: a run off by any number of MCUs
+    meets the rows above and below out of step, and nearer its place no better."""
+    rng = np.random.default_rng(seed)
+    profile = np.convolve(rng.normal(0, 40, 8 * COLS + 4), np.ones(5) / 5, mode="valid")[: 8 * COLS]
+    img = 110 + profile[None, :] + rng.normal(0, 0.5, (8 * ROWS, 8 * COLS))
+    return img.reshape(ROWS, 8, COLS, 8).transpose(0, 2, 1, 3).reshape(N, 8, 8)
+
+
+def test_a_short_run_far_off_is_unsure_by_its_borders():
+    """A run the search put several MCUs off (its true place within the search window, beyond
+    the moves' reach) is doubted; the same run in place is not."""
+    for seed, shift in ((0, -7), (1, 5), (2, 9), (3, -12)):
+        edges = edges_of(random_columns(seed))
+        off = placed([(0, 100, 0), (100, 112, shift), (113, 288, 0)])
+        assert unsure_runs(off, edges, COLS, held(off, set())).tolist() == [False, True, False], shift
+        right = placed([(0, 100, 0), (100, 112, 0), (113, 288, 0)])
+        assert not unsure_runs(right, edges, COLS, held(right, set())).any()
+
+
+def test_a_place_far_aside_must_be_clearly_better():
+    """Places an MCU or two aside doubt a run on a fifth of a level; the many further aside, where
+    one is better by chance more often, need a level."""
+    from acir_core.sca.unsure import UNSURE_DELTAS, UNSURE_WIDE, _borders_aside
+
+    places = 1 + len(UNSURE_DELTAS) + len(UNSURE_WIDE)
+    who = np.ones((places, 2, 20), np.int64)
+    other = np.ones((places, 2, 20), bool)
+    unsure = np.zeros(2, bool)
+    for where, less, doubted in ((1, 0.3, True), (1 + len(UNSURE_DELTAS), 0.5, False),
+                                 (1 + len(UNSURE_DELTAS), 1.5, True), (places - 1, 1.5, True)):
+        costs = np.full((places, 2, 20), 10.0)
+        costs[where] -= less
+        assert _borders_aside(costs, who, other, unsure) == doubted, (where, less)

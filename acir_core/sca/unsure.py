@@ -24,6 +24,8 @@ UNSURE_WRAP_AGREE = 0.75  # ... with this share of them pointing the same way ..
 UNSURE_WRAP_HERE = 2.0  # ... and the current wraps standing out by at most this (median)
 UNSURE_BORDER_LEVELS = 0.2  # levels per bordering MCU the borders with other runs cost less aside (mean)
 UNSURE_BORDER_PAIRS = 4  # bordering MCUs that judgement needs
+UNSURE_WIDE = tuple(d for k in range(3, 17) for d in (-k, k))  # places further aside judged ...
+UNSURE_WIDE_LEVELS = 1.0  # ... where the borders cost this many levels less there (mean)
 UNSURE_PASSES = 3  # passes of the border rule, each without the runs found unsure before it
 UNSURE_ROWS = 2  # rows of MCUs a run may hold at most: a longer one has wraps and borders enough to be moved
 
@@ -81,7 +83,7 @@ def _borders(pl: Placement, r: int, cols: int, owner: np.ndarray, dec: np.ndarra
     """A run's luma border costs with the other runs above and below it where it lies and at
     each place aside (:func:`acir_core.sca.resplit.border_table`), the run beside each border,
     and which borders are with another run; None where too few are."""
-    shifts = np.array((pl.shift,) + tuple(pl.shift + d for d in UNSURE_DELTAS), np.int64)
+    shifts = np.array((pl.shift,) + tuple(pl.shift + d for d in UNSURE_DELTAS + UNSURE_WIDE), np.int64)
     costs, who = border_table(pl.run.trusted, shifts, pl.first, pl.count, cols, owner, dec, tops, bottoms)
     other = (who >= 0) & (who != r) & ~np.isnan(costs)
     if int((other[0] & other[1:]).sum(axis=(1, 2)).max(initial=0)) < UNSURE_BORDER_PAIRS:
@@ -96,7 +98,7 @@ def _borders_aside(costs: np.ndarray, who: np.ndarray, other: np.ndarray, unsure
     other[other] &= ~unsure[who[other]]
     for d in range(1, costs.shape[0]):
         both = other[0] & other[d]
-        if int(both.sum()) >= UNSURE_BORDER_PAIRS and \
-                float((costs[0][both] - costs[d][both]).mean()) >= UNSURE_BORDER_LEVELS:
+        need = UNSURE_BORDER_LEVELS if d <= len(UNSURE_DELTAS) else UNSURE_WIDE_LEVELS
+        if int(both.sum()) >= UNSURE_BORDER_PAIRS and float((costs[0][both] - costs[d][both]).mean()) >= need:
             return True
     return False
