@@ -220,6 +220,8 @@ def test_a_chain_in_an_interval_decoded_as_written_stays() -> None:
                   placement(105, N, 0)]
     assert realign(placements, edges_of(decoded), COLS, N, RunOptions(), frozenset({0})) == 0
     assert [p.shift for p in placements] == [0, 0, 0, 0]
+    judged = [placement(0, 24, 0, anchored=True), placement(24, 80, 0), placement(80, 104, 0), placement(105, N, 0)]
+    assert realign(judged, edges_of(decoded), COLS, N, RunOptions()) >= 1  # the same runs, not decoded as written
 
 
 WIDE_ROWS, WIDE_COLS = 6, 32  # rows long enough for content placed right between two stacked pieces

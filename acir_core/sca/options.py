@@ -53,7 +53,7 @@ class ShiftOptions:
     wrap_weight: float = 0.5  # weight of a run's own row wraps in its shift search (0: off; see docs/sca.md)
     recheck: bool = True  # runs of a row or less judged again on all four borders once all are placed
     resplit: bool = True  # runs cut where a head or tail joins the content around it better a place or two aside
-    rechain: bool = True  # stretches spanning runs moved where the rows above and below both say
+    rechain: bool = True  # spans of the decode across runs moved back where the rows above and below both say (with resplit)
     unfit: bool = True  # runs that fit nowhere cut where they step most across a vertical MCU edge, searched again
     rewrap: bool = True  # stretches of runs moved where their row wraps agree they belong
     crosscheck: bool = True  # stretches moved to where an SCA without the thumbnail put them, borders allowing

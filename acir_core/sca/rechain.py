@@ -72,22 +72,26 @@ def _start_ok(a, starts, anchored, back, min_piece) -> bool:
 
 @njit(cache=True)
 def _end_ok(a, b, starts, ends, back, skip, min_piece) -> bool:
-    """Whether a stretch [a, b) may end before ``b``: a cut inside a run leaves both its pieces
-    enough MCUs."""
+    """Whether a stretch [a, b) may end before ``b``: every piece a cut leaves, of the runs it
+    cuts and of the stretch itself (:func:`acir_core.sca.runs.split_at` leaves ``back`` MCUs
+    out before a cut and ``skip`` + 1 from it), keeps enough MCUs."""
+    lo = a if a == starts[a] else a + skip + 1  # the stretch's first MCU that moves
+    if a != starts[a] and ends[a] < b and ends[a] - lo < min_piece:
+        return False  # the first run's moving tail
     if b == starts.size or b == starts[b]:
-        return True
-    return b - max(a, starts[b - 1]) - back >= min_piece and ends[b - 1] - b - skip - 1 >= min_piece
+        return ends[a] < b or b - lo >= min_piece
+    return b - back - max(lo, starts[b - 1]) >= min_piece and ends[b - 1] - b - skip - 1 >= min_piece
 
 
 @njit(cache=True)
-def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, pieces, span):
+def best_chains(cs, m, pos, starts, ends, cols, place, deltas, limits, pieces, span):
     """Per first MCU ``a`` of a stretch [a, b) (indices into the segment's trusted MCUs ``m``, at
-    places ``pos``): the best (score, b, delta index), score -inf where none clears the limits.
-    ``starts`` / ``ends``: per MCU the index range of its run's trusted MCUs; ``place``: the
-    interval's first MCU and MCU count, whether its first run is anchored and its last pinned;
-    ``allowed``: per delta whether a stretch may move by it; ``limits``: (ratio, levels, pairs,
-    share, sigmas); ``pieces``: (MCUs a piece keeps, MCUs a cut leaves out before it, after
-    it); ``span``: most MCUs a stretch holds."""
+    places ``pos``) whose first row's top borders say move: the stretch that clears the limits
+    with the most gain per bordering MCU as (that gain, b, delta index), score -inf where none
+    does. ``starts`` / ``ends``: per MCU the index range of its run's trusted MCUs; ``place``:
+    the interval's first MCU and MCU count, whether its first run is anchored and its last
+    pinned; ``limits``: (ratio, levels, pairs, share, sigmas); ``pieces``: (MCUs a piece keeps,
+    MCUs a cut leaves out before it, after it); ``span``: most MCUs a stretch holds."""
     first, count, anchored, pinned = place
     ratio, levels, min_pairs, share, sigmas = limits
     min_piece, back, skip = pieces
@@ -96,6 +100,11 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, 
     bottom_start = np.zeros(size + 1, np.int64)  # its last row, for a stretch ending before index b
     for b in range(1, size + 1):
         bottom_start[b] = np.searchsorted(m, m[b - 1] - cols + 1)
+    bottom_ok = np.zeros((deltas.size, size + 1), np.bool_)  # a whole last row's bottoms say move
+    for d in range(deltas.size):
+        for b in range(1, size + 1):
+            lo = bottom_start[b]
+            bottom_ok[d, b] = _part(cs, 0, d, 1, lo, b) >= levels * _part(cs, 2, d, 1, lo, b)
     score = np.full(size, -np.inf)
     best_end = np.zeros(size, np.int64)
     best_d = np.zeros(size, np.int64)
@@ -103,7 +112,7 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, 
         if not _start_ok(a, starts, anchored, back, min_piece):
             continue
         for d in range(deltas.size):
-            if not allowed[d] or pos[a] + deltas[d] < first:
+            if pos[a] + deltas[d] < first:
                 continue
             te = top_end[a]
             gt = _part(cs, 0, d, 0, a, te)
@@ -112,11 +121,12 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, 
                 continue  # the first row's top says nothing of this move
             for b in range(a + min_piece, min(size, a + span) + 1):
                 if pos[b - 1] + deltas[d] >= first + count or (b == size and pinned):
-                    break  # the interval's last run ends where it does, and nothing leaves it
-                if not _end_ok(a, b, starts, ends, back, skip, min_piece):
+                    break  # nothing leaves the interval, and its last run ends where it does
+                b_lo = max(bottom_start[b], a)
+                if (b_lo == bottom_start[b] and not bottom_ok[d, b]) or \
+                        not _end_ok(a, b, starts, ends, back, skip, min_piece):
                     continue
                 t_hi = min(te, b)
-                b_lo = max(bottom_start[b], a)
                 gt = _part(cs, 0, d, 0, a, t_hi)
                 pt = _part(cs, 2, d, 0, a, t_hi)
                 gb = _part(cs, 0, d, 1, b_lo, b)
@@ -125,7 +135,7 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, 
                     continue  # the rows above and below must agree
                 p = pt + pb
                 g = gt + gb
-                if p < max(min_pairs, share * min(b - a, cols)):
+                if p < max(min_pairs, share * min(b - a, cols)) or g / p <= score[a]:
                     continue
                 base = _part(cs, 1, d, 0, a, t_hi) + _part(cs, 1, d, 1, b_lo, b)
                 g2 = _part(cs, 3, d, 0, a, t_hi) + _part(cs, 3, d, 1, b_lo, b)
@@ -137,10 +147,9 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, allowed, limits, 
                 xp = _part(cs, 6, d, 0, a, t_hi) + _part(cs, 6, d, 1, b_lo, b)
                 if xp < min_pairs / 2 or xg < levels * xp or xg < ratio * xb:
                     continue  # only borders with other runs say the stretch, not its run's rest, is off
-                if g / p > score[a]:
-                    score[a] = g / p
-                    best_end[a] = b
-                    best_d[a] = d
+                score[a] = g / p
+                best_end[a] = b
+                best_d[a] = d
     return score, best_end, best_d
 
 
@@ -160,13 +169,14 @@ def _row_pieces(cs, m, pos, starts, ends, cols, place, d, delta, limits, pieces,
         if top:
             if x == size or not _start_ok(x, starts, anchored, back, min_piece) or pos[x] + delta < first:
                 continue
-            if _part(cs, 0, d, 0, x, min(x + min_piece, size)) <= 0.0:
-                continue  # every such piece starts with these MCUs
+            hi = min(x + min_piece, size)
+            if _part(cs, 0, d, 0, x, hi) < levels * _part(cs, 2, d, 0, x, hi):
+                continue  # every such piece starts with these MCUs, and their tops must say move
             lo_y, hi_y = x + min_piece, min(size, x + cols)
         else:
             if x < min_piece or (x == size and pinned) or pos[x - 1] + delta >= first + count:
                 continue
-            if _part(cs, 0, d, 1, x - min_piece, x) <= 0.0:
+            if _part(cs, 0, d, 1, x - min_piece, x) < levels * _part(cs, 2, d, 1, x - min_piece, x):
                 continue
             lo_y, hi_y = max(0, x - cols), x - min_piece
         for y in range(lo_y, hi_y + 1):
@@ -209,20 +219,20 @@ def _across(table, d, lo, hi, side, pos, cols, lo2, hi2):
 
 
 @njit(cache=True)
-def best_stacks(cs, table, m, pos, starts, ends, cols, place, deltas, allowed, limits, pieces):
+def best_stacks(cs, table, m, pos, starts, ends, cols, place, deltas, limits, pieces):
     """Per first MCU ``a`` of an upper piece [a, b) of at most a row whose top borders say move
-    and whose bottom ones say stay, the best lower piece [a2, b2) decoded after it (within two
-    rows), lying under it, whose bottom borders say move and top ones stay: the two locked in
-    off together. Judged on the upper piece's top, the lower one's bottom and the borders of
-    each with the content between them, with the limits of :func:`best_chains`. Returns
-    (score, b, a2, b2, delta index) per ``a``, score -inf where none."""
+    and whose bottom ones say stay, the best lower piece [a2, b2) decoded after it (ending
+    within three rows of it), lying under it for half the shorter one or more, whose bottom
+    borders say move and top ones stay: the two locked in off together. Judged on the upper
+    piece's top, the lower one's bottom and the borders of each with the content between them
+    (which must say move on their own), with ``limits`` as in :func:`best_chains` (the gain
+    against ``ratio`` of what the borders cost, no standard errors). Returns (score, b, a2, b2,
+    delta index) per ``a``, score -inf where none."""
     ratio, levels, min_pairs, share, sigmas = limits
     size = m.size
     score = np.full(size, -np.inf)
     out = np.zeros((size, 4), np.int64)
     for d in range(deltas.size):
-        if not allowed[d]:
-            continue
         uppers = _row_pieces(cs, m, pos, starts, ends, cols, place, d, deltas[d], limits, pieces, True)
         lowers = _row_pieces(cs, m, pos, starts, ends, cols, place, d, deltas[d], limits, pieces, False)
         for a in range(size):
@@ -240,6 +250,10 @@ def best_stacks(cs, table, m, pos, starts, ends, cols, place, deltas, allowed, l
                 g = _part(cs, 0, d, 0, a, b) + _part(cs, 0, d, 1, a2, b2)
                 base = _part(cs, 1, d, 0, a, b) + _part(cs, 1, d, 1, a2, b2)
                 p = _part(cs, 2, d, 0, a, b) + _part(cs, 2, d, 1, a2, b2)
+                xg = _part(cs, 4, d, 0, a, b) + _part(cs, 4, d, 1, a2, b2)
+                xp = _part(cs, 6, d, 0, a, b) + _part(cs, 6, d, 1, a2, b2)
+                if xp < min_pairs / 2 or xg < levels * xp or g / p <= score[a]:
+                    continue
                 cg, cb, cp = _across(table, d, a, b, 1, pos, cols, a2, b2)
                 cg2, cb2, cp2 = _across(table, d, a2, b2, 0, pos, cols, a, b)
                 if cg + cg2 < levels * (cp + cp2):
@@ -248,10 +262,6 @@ def best_stacks(cs, table, m, pos, starts, ends, cols, place, deltas, allowed, l
                 base += cb + cb2
                 p += cp + cp2
                 if p < max(min_pairs, share * min(b - a + b2 - a2, cols)) or g < levels * p or g < ratio * base:
-                    continue
-                xg = _part(cs, 4, d, 0, a, b) + _part(cs, 4, d, 1, a2, b2)
-                xp = _part(cs, 6, d, 0, a, b) + _part(cs, 6, d, 1, a2, b2)
-                if xp < min_pairs / 2 or xg < levels * xp:
                     continue
                 if g / p > score[a]:
                     score[a] = g / p
@@ -262,37 +272,39 @@ def best_stacks(cs, table, m, pos, starts, ends, cols, place, deltas, allowed, l
 def _segment_moves(placements: list[Placement], idx: list[int], borders: _Borders, opts: RunOptions) -> list[tuple]:
     """The stretches of one interval's runs (``idx``: their indices in ``placements``, in decode
     order) that clear the limits, alone or stacked two together: (score, moves), each move
-    (first run, index a in its trusted MCUs, last run, index b in its trusted MCUs (exclusive),
-    delta)."""
-    tables = [borders.table(placements[r]) for r in idx]
+    (the runs it spans, index a in the first one's trusted MCUs, index b in the last one's
+    (exclusive), delta, the rows of MCUs it lies in)."""
     m = np.concatenate([placements[r].run.trusted for r in idx]).astype(np.int64)
     if m.size < RESPLIT_PIECE or np.any(np.diff(m) <= 0):
-        return []
+        return []  # pieces out of decode order: nothing to judge a span by
+    tables = [borders.table(placements[r]) for r in idx]
     sizes = np.array([placements[r].run.trusted.size for r in idx], np.int64)
     offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    run_of = np.repeat(np.asarray(idx, np.int64), sizes)
+    nth = np.repeat(np.arange(len(idx)), sizes)  # each MCU's run, by its place in idx
+    run_of = np.asarray(idx, np.int64)[nth]
     starts = np.repeat(offs[:-1], sizes)
     ends = np.repeat(offs[1:], sizes)
     pos = m + np.repeat(np.array([placements[r].shift for r in idx], np.int64), sizes)
-    table = np.concatenate([t[0] for t in tables], axis=2)
-    cs = chain_sums(table, np.concatenate([t[1] for t in tables], axis=2), run_of)
+    sel = np.flatnonzero(np.isin(RESPLIT_DELTAS, CHAIN_DELTAS))
+    shifts = np.concatenate([[0], sel + 1])
+    table = np.concatenate([t[0] for t in tables], axis=2)[shifts]
+    cs = chain_sums(table, np.concatenate([t[1] for t in tables], axis=2)[shifts], run_of)
     head, tail = placements[idx[0]], placements[idx[-1]]
     pinned = int(tail.run.trusted[-1]) + tail.shift == tail.first + tail.count - 1
     place = (head.first, head.count, head.anchored, pinned)
-    deltas = np.array(RESPLIT_DELTAS, np.int64)
-    allowed = np.isin(RESPLIT_DELTAS, CHAIN_DELTAS)
+    deltas = np.array(RESPLIT_DELTAS, np.int64)[sel]
     limits = (RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_SIGMAS)
     pieces = (RESPLIT_PIECE, opts.back_mcus, opts.skip_mcus)
+    cols = borders.cols
 
     def move(a: int, b: int, d: int) -> tuple:
-        return (int(run_of[a]), int(a - starts[a]), int(run_of[b - 1]), int(b - starts[b - 1]), RESPLIT_DELTAS[d])
+        rows = (int(min(pos[a], pos[b - 1])) // cols + 1, int(max(pos[a], pos[b - 1])) // cols + 1)
+        return (tuple(idx[nth[a] : nth[b - 1] + 1]), int(a - starts[a]), int(b - starts[b - 1]), int(deltas[d]), rows)
 
-    score, end, which = best_chains(cs, m, pos, starts, ends, borders.cols, place, deltas, allowed, limits, pieces,
-                                    CHAIN_ROWS * borders.cols)
+    score, end, which = best_chains(cs, m, pos, starts, ends, cols, place, deltas, limits, pieces, CHAIN_ROWS * cols)
     out = [(float(score[a]), [move(a, int(end[a]), int(which[a]))]) for a in np.flatnonzero(np.isfinite(score))]
     if STACKS:
-        score, stack = best_stacks(cs, table, m, pos, starts, ends, borders.cols, place, deltas, allowed, limits,
-                                   pieces)
+        score, stack = best_stacks(cs, table, m, pos, starts, ends, cols, place, deltas, limits, pieces)
         for a in np.flatnonzero(np.isfinite(score)):
             b, a2, b2, d = (int(x) for x in stack[a])
             out.append((float(score[a]), [move(a, b, d), move(a2, b2, d)]))
@@ -300,13 +312,14 @@ def _segment_moves(placements: list[Placement], idx: list[int], borders: _Border
 
 
 def _moved(placements: list[Placement], move: tuple, opts: RunOptions) -> dict[int, list[Placement]]:
-    """What each run of a stretch becomes once it moves: per index in ``placements``, its pieces."""
-    ra, a, rb, b, delta = move
+    """What each run of a stretch becomes once it moves: per index in ``placements``, its pieces
+    in decode order (a cut run's head or tail stays, the part in the stretch moves)."""
+    runs, a, b, delta, _ = move
     out: dict[int, list[Placement]] = {}
-    for r in range(ra, rb + 1):
+    for r in runs:
         pl = placements[r]
-        lo = a if r == ra else 0
-        hi = b if r == rb else pl.run.trusted.size
+        lo = a if r == runs[0] else 0
+        hi = b if r == runs[-1] else pl.run.trusted.size
         pieces: list[tuple] = []
         run = pl.run
         if hi < run.trusted.size:  # the end of the stretch cuts the run: its tail stays
@@ -346,7 +359,7 @@ def rechain(placements: list[Placement], borders: _Borders, opts: RunOptions, so
         claimed = np.zeros(borders.rows + 2, bool)
         changes: dict[int, list[Placement]] = {}
         for _, moves in sorted(found, key=lambda x: -x[0]):
-            runs = [r for ra, _, rb, _, _ in moves for r in range(ra, rb + 1)]
+            runs = [r for mv in moves for r in mv[0]]
             if any(r in changes for r in runs):
                 continue
             at = np.concatenate([borders.rows_of(placements[r]) for r in runs])
@@ -358,7 +371,6 @@ def rechain(placements: list[Placement], borders: _Borders, opts: RunOptions, so
             for mv in moves:
                 changes.update(_moved(placements, mv, opts))
             total += 1
-        borders.end()
         if not changes:
             break
         placements[:] = [piece for r, pl in enumerate(placements) for piece in changes.get(r, [pl])]

@@ -206,8 +206,9 @@ def _best_move(pl: Placement, table: np.ndarray, who: np.ndarray, own: int, cols
 
 class _Borders:
     """The border tables (:func:`border_table`) of the placed runs, each kept while nothing placed
-    near it moves. Runs are known by a number of their own (``who`` holds those), since a cut
-    renumbers the list."""
+    near it moves (every move is stamped on the rows around it, every table with when it was
+    made, so a table older than a move near it is made again, whichever step asks next). Runs
+    are known by a number of their own (``who`` holds those), since a cut renumbers the list."""
 
     def __init__(self, edges: tuple, cols: int, n: int):
         (tops, _), (bottoms, _) = edges
@@ -215,8 +216,9 @@ class _Borders:
         self.cols, self.n = cols, n
         self.rows = (n + cols - 1) // cols
         self.shifts = np.concatenate([[0], _DELTAS])
-        self.cache: dict[int, tuple] = {}  # id of a placement -> (placement, its number, costs, who)
-        self.dirty = np.ones(self.rows + 2, bool)  # MCU rows (offset by one) near a move since the tables
+        self.cache: dict[int, tuple] = {}  # id of a placement -> (placement, its number, costs, who, made at)
+        self.clock = 0  # moves so far
+        self.moved_at = np.zeros(self.rows + 2, np.int64)  # per MCU row (offset by one): the last move near it
         self.next_uid = 0
 
     def rows_of(self, pl: Placement) -> np.ndarray:
@@ -232,7 +234,7 @@ class _Borders:
         """A pass over ``placements`` begins: where each MCU lies and whose it is."""
         for pl in placements:
             if id(pl) not in self.cache:
-                self.cache[id(pl)] = (pl, self.next_uid, None, None)
+                self.cache[id(pl)] = (pl, self.next_uid, None, None, 0)
                 self.next_uid += 1
         live = {id(pl) for pl in placements}
         for key in [k for k in self.cache if k not in live]:
@@ -244,31 +246,28 @@ class _Borders:
         self.index = np.full(self.next_uid, -1, np.int64)  # a run's number -> its index in the list
         for r, pl in enumerate(placements):
             self.index[self.cache[id(pl)][1]] = r
-        self.touched = np.zeros(self.rows + 2, bool)
 
     def stale(self, pl: Placement) -> bool:
         """Whether something near ``pl`` moved since its table was made (or it has none)."""
         entry = self.cache[id(pl)]
-        return entry[2] is None or bool(self.dirty[self.rows_of(pl)].any())
+        return entry[2] is None or int(self.moved_at[self.rows_of(pl)].max(initial=0)) > entry[4]
 
     def table(self, pl: Placement) -> tuple[np.ndarray, np.ndarray]:
         """Its border costs and, per cost, the index in the list of the run bordering there."""
-        pl_, uid, costs, who = self.cache[id(pl)]
+        pl_, uid, costs, who, _ = self.cache[id(pl)]
         if self.stale(pl):
             costs, who = border_table(pl.run.trusted, pl.shift + self.shifts, pl.first, pl.count, self.cols,
                                       self.owner, self.dec, self.tops, self.bottoms)
             costs = mute_unjoined(costs)
-            self.cache[id(pl)] = (pl_, uid, costs, who)
+            self.cache[id(pl)] = (pl_, uid, costs, who, self.clock)
         return costs, np.where(who >= 0, self.index[np.maximum(who, 0)], -1)
 
     def moved(self, pl: Placement) -> None:
-        """``pl`` moves: the rows around where it was need new tables next pass (a table reads
-        the rows either side of its run, up to 4 MCUs aside, and a move crosses into the next
-        row as far)."""
-        self.touched[self.near(self.rows_of(pl), 3)] = True
-
-    def end(self) -> None:
-        self.dirty = self.touched
+        """``pl`` moves: the tables of the rows around where it was are out of date (a table
+        reads the rows either side of its run, up to 4 MCUs aside, and a move crosses into the
+        next row as far)."""
+        self.clock += 1
+        self.moved_at[self.near(self.rows_of(pl), 3)] = self.clock
 
 
 def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions, sound: frozenset = frozenset()) -> int:
@@ -313,7 +312,6 @@ def resplit(placements: list[Placement], borders: _Borders, opts: RunOptions, so
                     out.append(replace(pl, run=piece, shift=pl.shift + (delta if moves_it else 0),
                                        anchored=pl.anchored and piece is head))
         placements[:] = out
-        borders.end()
         total += len(moves)
         if not moves:
             break
@@ -433,7 +431,6 @@ def regroup(placements: list[Placement], borders: _Borders, sound: frozenset = f
                 borders.moved(pl)
                 placements[r] = replace(pl, shift=pl.shift + delta)
                 moved += 1
-        borders.end()
         total += moved
         if not moved:
             break

@@ -4,8 +4,9 @@ Once every run is placed and moved where the evidence was strong enough, some ru
 signs of lying a place or two off that were too weak, or too lonely, to move them: their row
 wraps stand out a place aside (a run of a row or so has one or two wraps, too few to move it), or
 the content other runs placed above and below them joins them better a place aside (a short run
-whose left and right neighbours in the decode hold it where it is). Moving them on that evidence
-breaks as many runs as it fixes; leaving them unmarked shows wrong pixels as sure. They are kept
+whose left and right neighbours in the decode hold it where it is), or clearly better several
+places aside (a run the search put that far off, beyond what the moves try). Moving them on that
+evidence breaks as many runs as it fixes; leaving them unmarked shows wrong pixels as sure. They are kept
 where they are and marked as precautions: the fill judges them against the thumbnail with the
 loose tolerance, and the mask says they were not verified.
 """
@@ -32,7 +33,8 @@ UNSURE_ROWS = 2  # rows of MCUs a run may hold at most: a longer one has wraps a
 
 def unsure_runs(placements: list[Placement], edges: tuple, cols: int, fixed: np.ndarray) -> np.ndarray:
     """Per placement, whether its row wraps or its luma borders with the runs placed above and
-    below it favour a place ``UNSURE_DELTAS`` aside (see the module docstring); never for a
+    below it favour a place ``UNSURE_DELTAS`` aside, or its borders clearly one ``UNSURE_WIDE``
+    aside (the search may have put it there; see the module docstring); never for a
     ``fixed`` one (:func:`acir_core.sca.rewrap.held`) or one of more than ``UNSURE_ROWS`` rows
     of MCUs (the moves before judged it on evidence enough). The wraps are judged first; the
     borders then in ``UNSURE_PASSES`` passes, each without the runs found unsure before it (the
