@@ -19,41 +19,13 @@ from numba import njit
 from acir_core.sca.dcfit import Placement
 from acir_core.sca.options import RunOptions
 from acir_core.sca.resplit import (RESPLIT_DELTAS, RESPLIT_LEVELS, RESPLIT_PAIRS, RESPLIT_PASSES, RESPLIT_PIECE,
-                                   RESPLIT_RATIO, RESPLIT_SHARE, RESPLIT_SIGMAS, _Borders, regroup,
-                                   resplit)
+                                   RESPLIT_RATIO, RESPLIT_SHARE, RESPLIT_SIGMAS, _Borders, border_sums,
+                                   regroup, resplit)
 from acir_core.sca.runs import split_at
 
 CHAIN_ROWS = 8  # rows of MCUs a moved stretch may span
 CHAIN_DELTAS = (-4, -3, -2, -1)  # a stretch moves back only: garbage decodes to more MCUs than it held
 STACKS = True  # two pieces of a row each, the lower under the upper, locked in off together, moved as one
-
-
-@njit(cache=True)
-def chain_sums(costs, who, run_of):
-    """Running sums over a segment's trusted MCUs (one more entry than MCUs) per quantity (gain,
-    base, pairs, squared gain, then gain, base and pairs over the borders with other runs),
-    delta and side (0: top, 1: bottom). ``costs`` / ``who``: the runs' border tables
-    concatenated (shift index 0 where they are, then the deltas); ``run_of``: each MCU's run."""
-    deltas, size = costs.shape[0] - 1, costs.shape[2]
-    cs = np.zeros((7, deltas, 2, size + 1))
-    for d in range(deltas):
-        for side in range(2):
-            acc = np.zeros(7)
-            for q in range(size):
-                h = costs[0, side, q]
-                c = costs[d + 1, side, q]
-                if not (np.isnan(h) or np.isnan(c)):
-                    acc[0] += h - c
-                    acc[1] += h
-                    acc[2] += 1.0
-                    acc[3] += (h - c) * (h - c)
-                    if who[0, side, q] != run_of[q] and who[d + 1, side, q] != run_of[q]:
-                        acc[4] += h - c
-                        acc[5] += h
-                        acc[6] += 1.0
-                for k in range(7):
-                    cs[k, d, side, q + 1] = acc[k]
-    return cs
 
 
 @njit(cache=True)
@@ -138,13 +110,13 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, limits, pieces, s
                 if p < max(min_pairs, share * min(b - a, cols)) or g / p <= score[a]:
                     continue
                 base = _part(cs, 1, d, 0, a, t_hi) + _part(cs, 1, d, 1, b_lo, b)
-                g2 = _part(cs, 3, d, 0, a, t_hi) + _part(cs, 3, d, 1, b_lo, b)
+                g2 = _part(cs, 6, d, 0, a, t_hi) + _part(cs, 6, d, 1, b_lo, b)
                 var = max(g2 - g * g / p, 1e-9)
                 if g < ratio * base and g < sigmas * np.sqrt(var):
                     continue
-                xg = _part(cs, 4, d, 0, a, t_hi) + _part(cs, 4, d, 1, b_lo, b)
-                xb = _part(cs, 5, d, 0, a, t_hi) + _part(cs, 5, d, 1, b_lo, b)
-                xp = _part(cs, 6, d, 0, a, t_hi) + _part(cs, 6, d, 1, b_lo, b)
+                xg = _part(cs, 3, d, 0, a, t_hi) + _part(cs, 3, d, 1, b_lo, b)
+                xb = _part(cs, 4, d, 0, a, t_hi) + _part(cs, 4, d, 1, b_lo, b)
+                xp = _part(cs, 5, d, 0, a, t_hi) + _part(cs, 5, d, 1, b_lo, b)
                 if xp < min_pairs / 2 or xg < levels * xp or xg < ratio * xb:
                     continue  # only borders with other runs say the stretch, not its run's rest, is off
                 score[a] = g / p
@@ -250,8 +222,8 @@ def best_stacks(cs, table, m, pos, starts, ends, cols, place, deltas, limits, pi
                 g = _part(cs, 0, d, 0, a, b) + _part(cs, 0, d, 1, a2, b2)
                 base = _part(cs, 1, d, 0, a, b) + _part(cs, 1, d, 1, a2, b2)
                 p = _part(cs, 2, d, 0, a, b) + _part(cs, 2, d, 1, a2, b2)
-                xg = _part(cs, 4, d, 0, a, b) + _part(cs, 4, d, 1, a2, b2)
-                xp = _part(cs, 6, d, 0, a, b) + _part(cs, 6, d, 1, a2, b2)
+                xg = _part(cs, 3, d, 0, a, b) + _part(cs, 3, d, 1, a2, b2)
+                xp = _part(cs, 5, d, 0, a, b) + _part(cs, 5, d, 1, a2, b2)
                 if xp < min_pairs / 2 or xg < levels * xp or g / p <= score[a]:
                     continue
                 cg, cb, cp = _across(table, d, a, b, 1, pos, cols, a2, b2)
@@ -288,7 +260,7 @@ def _segment_moves(placements: list[Placement], idx: list[int], borders: _Border
     sel = np.flatnonzero(np.isin(RESPLIT_DELTAS, CHAIN_DELTAS))
     shifts = np.concatenate([[0], sel + 1])
     table = np.concatenate([t[0] for t in tables], axis=2)[shifts]
-    cs = chain_sums(table, np.concatenate([t[1] for t in tables], axis=2)[shifts], run_of)
+    cs = border_sums(table, np.concatenate([t[1] for t in tables], axis=2)[shifts], run_of)
     head, tail = placements[idx[0]], placements[idx[-1]]
     pinned = int(tail.run.trusted[-1]) + tail.shift == tail.first + tail.count - 1
     place = (head.first, head.count, head.anchored, pinned)

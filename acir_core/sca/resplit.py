@@ -101,9 +101,11 @@ def mute_unjoined(costs: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _prefix(table, who, own):
-    """Per quantity (gain, base, pairs over all borders, then over those with other runs), delta,
-    side: its running sum over the run's MCUs (one more entry than MCUs)."""
+def border_sums(table, who, own):
+    """Per quantity (gain, base and pairs over all borders, then over those with other runs than
+    the MCU's own, then the squared gains of both), delta and side: its running sum over the
+    MCUs (one more entry than MCUs). ``table`` / ``who``: :func:`border_table` (shift index 0
+    where the MCUs are, then the moves); ``own``: each MCU's run in ``who``'s numbering."""
     deltas, size = table.shape[0] - 1, table.shape[2]
     cs = np.zeros((8, deltas, 2, size + 1))
     for d in range(deltas):
@@ -117,7 +119,7 @@ def _prefix(table, who, own):
                     acc[1] += h
                     acc[2] += 1.0
                     acc[6] += (h - c) * (h - c)
-                    if who[0, side, q] != own and who[d + 1, side, q] != own:
+                    if who[0, side, q] != own[q] and who[d + 1, side, q] != own[q]:
                         acc[3] += h - c
                         acc[4] += h
                         acc[5] += 1.0
@@ -197,7 +199,7 @@ def _best_move(pl: Placement, table: np.ndarray, who: np.ndarray, own: int, cols
     interval."""
     m = pl.run.trusted
     pinned = int(m[-1]) + pl.shift == pl.first + pl.count - 1
-    found = _scan_cuts(_prefix(table, who, own), m, cols, (pl.shift, pl.first, pl.count, pl.anchored, pinned),
+    found = _scan_cuts(border_sums(table, who, np.full(m.size, own, np.int64)), m, cols, (pl.shift, pl.first, pl.count, pl.anchored, pinned),
                        _DELTAS, _OPPOSITE,
                        (RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_SIGMAS),
                        (RESPLIT_PIECE, opts.back_mcus, opts.skip_mcus + 1))
