@@ -153,8 +153,9 @@ def _row_pieces(cs, m, pos, starts, ends, cols, place, d, delta, limits, pieces,
             lo_y, hi_y = max(0, x - cols), x - min_piece
         for y in range(lo_y, hi_y + 1):
             a, b = (x, y) if top else (y, x)
-            if not (_end_ok(a, b, starts, ends, back, skip, min_piece) and _start_ok(a, starts, anchored, back, min_piece)):
-                continue
+            if not _end_ok(a, b, starts, ends, back, skip, min_piece) or \
+                    (not top and not _start_ok(a, starts, anchored, back, min_piece)):
+                continue  # (an upper piece's start was checked above)
             if top and pos[b - 1] + delta >= first + count:
                 break
             if not top and pos[a] + delta < first:
@@ -245,7 +246,7 @@ def _segment_moves(placements: list[Placement], idx: list[int], borders: _Border
     """The stretches of one interval's runs (``idx``: their indices in ``placements``, in decode
     order) that clear the limits, alone or stacked two together: (score, moves), each move
     (the runs it spans, index a in the first one's trusted MCUs, index b in the last one's
-    (exclusive), delta, the rows of MCUs it lies in)."""
+    (exclusive), delta)."""
     m = np.concatenate([placements[r].run.trusted for r in idx]).astype(np.int64)
     if m.size < RESPLIT_PIECE or np.any(np.diff(m) <= 0):
         return []  # pieces out of decode order: nothing to judge a span by
@@ -270,8 +271,7 @@ def _segment_moves(placements: list[Placement], idx: list[int], borders: _Border
     cols = borders.cols
 
     def move(a: int, b: int, d: int) -> tuple:
-        rows = (int(min(pos[a], pos[b - 1])) // cols + 1, int(max(pos[a], pos[b - 1])) // cols + 1)
-        return (tuple(idx[nth[a] : nth[b - 1] + 1]), int(a - starts[a]), int(b - starts[b - 1]), int(deltas[d]), rows)
+        return tuple(idx[nth[a] : nth[b - 1] + 1]), int(a - starts[a]), int(b - starts[b - 1]), int(deltas[d])
 
     score, end, which = best_chains(cs, m, pos, starts, ends, cols, place, deltas, limits, pieces, CHAIN_ROWS * cols)
     out = [(float(score[a]), [move(a, int(end[a]), int(which[a]))]) for a in np.flatnonzero(np.isfinite(score))]
@@ -286,7 +286,7 @@ def _segment_moves(placements: list[Placement], idx: list[int], borders: _Border
 def _moved(placements: list[Placement], move: tuple, opts: RunOptions) -> dict[int, list[Placement]]:
     """What each run of a stretch becomes once it moves: per index in ``placements``, its pieces
     in decode order (a cut run's head or tail stays, the part in the stretch moves)."""
-    runs, a, b, delta, _ = move
+    runs, a, b, delta = move
     out: dict[int, list[Placement]] = {}
     for r in runs:
         pl = placements[r]

@@ -199,8 +199,8 @@ def _best_move(pl: Placement, table: np.ndarray, who: np.ndarray, own: int, cols
     interval."""
     m = pl.run.trusted
     pinned = int(m[-1]) + pl.shift == pl.first + pl.count - 1
-    found = _scan_cuts(border_sums(table, who, np.full(m.size, own, np.int64)), m, cols, (pl.shift, pl.first, pl.count, pl.anchored, pinned),
-                       _DELTAS, _OPPOSITE,
+    sums = border_sums(table, who, np.full(m.size, own, np.int64))
+    found = _scan_cuts(sums, m, cols, (pl.shift, pl.first, pl.count, pl.anchored, pinned), _DELTAS, _OPPOSITE,
                        (RESPLIT_RATIO, RESPLIT_LEVELS, float(RESPLIT_PAIRS), RESPLIT_SHARE, RESPLIT_SIGMAS),
                        (RESPLIT_PIECE, opts.back_mcus, opts.skip_mcus + 1))
     return None if not np.isfinite(found[0]) else (float(found[0]), int(found[1]), bool(found[2]), int(found[3]))
