@@ -1282,7 +1282,7 @@ def test_a_shift_the_segment_end_forces_on_a_long_run_splits_it_where_misalignme
 
 
 def test_a_dc_correction_that_leaves_a_run_past_white_is_pulled_back_into_range() -> None:
-    from acir_core.sca.aware_sca import into_range
+    from acir_core.sca.inrange import runs_into_range
 
     mk = MaskOptions()
     y = np.linspace(200.0, 250.0, 40)
@@ -1290,12 +1290,32 @@ def test_a_dc_correction_that_leaves_a_run_past_white_is_pulled_back_into_range(
     m = np.arange(40)
     # a correction of -10 steps (+80 levels) puts most of the run past 255: it comes back to
     # where all but a quarter lie within 4 levels and a step of white
-    dc = into_range((y, c), m, (-10, 0), [8.0, 8.0], mk)
+    dc = runs_into_range((y, c), [m], [(-10, 0)], [8.0, 8.0], mk)[0]
     lv = y - dc[0] * 8.0
     assert dc[1] == 0 and dc[0] > -10
     assert np.mean(lv > 255 + 4 + 8) <= 0.25 and np.mean(lv > 255 + 4 + 8 - 8) > 0.25
-    assert into_range((y, c), m, (0, 0), [8.0, 8.0], mk) == (0, 0)  # in range: left alone
-    assert into_range((y - 240.0, c), m, (3, 0), [8.0, 8.0], mk)[0] < 3  # past black too
+    # in range: left alone; past black: pulled up; all in one call, as the runs of a scan are
+    got = runs_into_range((y, c), [m, m[:0], m], [(0, 0), (5, 5), (3, 0)], [8.0, 8.0], mk)
+    y2 = (y - 240.0, c)
+    assert got[:2] == [(0, 0), (5, 5)]  # a run without MCUs keeps its own
+    assert got[2] == runs_into_range((y, c), [m], [(3, 0)], [8.0, 8.0], mk)[0]  # as judged alone
+    assert runs_into_range(y2, [m], [(3, 0)], [8.0, 8.0], mk)[0][0] < 3  # past black too
+
+
+def test_run_quantiles_are_numpys_bit_for_bit() -> None:
+    from acir_core.sca.inrange import run_quantiles
+
+    rng = np.random.default_rng(3)
+    sizes = [1, 2, 3, 7, 40, 0, 101]
+    levels = rng.normal(128.0, 60.0, (3, sum(sizes)))
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    got = run_quantiles(levels, starts, 0.25, 0.75)
+    for g, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+        if a == b:
+            assert np.isnan(got[g]).all()
+            continue
+        want = np.quantile(levels[:, a:b], [0.75, 0.25], axis=1).T
+        assert np.array_equal(got[g], want)
 
 
 def test_trusted_runs_above_vouch_for_a_run_placed_right_but_not_for_one_a_level_off() -> None:

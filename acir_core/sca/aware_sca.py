@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from acir_core.jpeg.tables import scan_cell
 from acir_core.sca.dcfit import Placement, solve_dc
 from acir_core.sca.edges import (Edges, inward, mcu_major, misalignment, outward, roughness, scan_geometry,
                                  thumb_means)
+from acir_core.sca.inrange import runs_into_range
 from acir_core.sca.joinstep import join_steps
 from acir_core.sca.marks import mask_holes, outliers_of_run, pixel_mask, spread
 from acir_core.sca.overshoot import grid_overshooting
@@ -45,8 +47,9 @@ from acir_core.sca.rewrap import held, rewrap
 from acir_core.sca.unsure import unsure_runs
 from acir_core.sca.result import SCAResult, SegmentFix
 from acir_core.sca.crosscheck import crosscheck, reference_positions
-from acir_core.sca.runs import (Run, edge_step, owes_break, runs_of_segment, split_first_row, split_out_of_range,
-                                split_owed, split_pulse, split_silent, split_step, top_steps, unsettled)
+from acir_core.sca.runs import (Run, edge_step, owes_break, resyncs_in_order, runs_of_segment, split_first_row,
+                                split_out_of_range, split_owed, split_pulse, split_silent, split_step, top_steps,
+                                unsettled)
 from acir_core.sca.shifts import INF, Canvas, held_path, pin_end, search_runs
 from acir_core.sca.unfit import SegmentSearch, split_unfit
 from acir_core.sca.vouch import cleared, position_maps, vouched
@@ -70,7 +73,7 @@ def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_
     more on their own, or the segment stays whole: a camera's thumbnail steps against the photo
     wherever its tone curve bends. ``where``: the segment's first MCU, its MCU count and the
     scan's MCU columns."""
-    pieces = split_silent(run, offsets, units, replace(opts.runs, max_depth=0))
+    pieces = split_silent(run, offsets, units, _one_cut(opts.runs))
     if len(pieces) < 2:
         return [run]
     f, cnt, cols = where
@@ -84,6 +87,12 @@ def sound_split(run: Run, offsets: np.ndarray, where: tuple[int, int, int], run_
         return [run]
     step = np.abs(dcs[0, j]) * np.asarray(units) / np.maximum(np.asarray(units), 1.0)
     return pieces if float(step.max()) >= opts.runs.split_jump else [run]
+
+
+@lru_cache(maxsize=8)
+def _one_cut(opts: RunOptions) -> RunOptions:
+    """``opts`` with one split at most (made once, not per segment)."""
+    return replace(opts, max_depth=0)
 
 
 def split_held(later: list[Run], found: tuple, misalign: np.ndarray, cols: int, opts: AwareOptions,
@@ -149,9 +158,10 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
     misalign = misalignment(edges, cols, rough)
     ref_costs = []  # continuity inside content decoded right, to judge confidence by
     placements: list[Placement] = []
+    order = resyncs_in_order(sr)
     for f, cnt, extra, pad, whole in zip(sr.segment_first.tolist(), sr.segment_count.tolist(),
                                          sr.segment_extra.tolist(), sr.segment_pad.tolist(), sound.tolist()):
-        runs, final_shift = runs_of_segment(sr, f, cnt, extra, opts.runs)
+        runs, final_shift = runs_of_segment(sr, f, cnt, extra, opts.runs, order)
         if not runs:
             continue
         if whole:
@@ -188,7 +198,6 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
                 ref_costs.append(np.mean([np.mean(np.abs(e.top[inner] - e.bottom[inner - cols])) for e in edges]))
         chosen = [(first, 0, (0,) * len(edges), 0.0)]
         later = [r for r in runs[1:] if r.trusted.size >= opts.shifts.min_run]
-        penalty = opts.shifts.jump_penalty * (np.median(ref_costs) if ref_costs else 1.0)
         # a lost or repeated stretch moves the rest of the segment by more than one search window
         # reaches from run to run (not a cut: its MCUs are missing at the end, not inside)
         last = f + cnt >= sr.mcus_expected
@@ -201,46 +210,48 @@ def place_runs(sr: ScanResult, edges: list[Edges], run_edges: tuple[tuple, tuple
         # where the segment does, whatever its borders say (a hole a row or more long leaves
         # it none with placed content at its true place)
         pinned = pad >= 0 and bool(later) and later[-1] is runs[-1] and not (last and sr.cut)
+        if later:  # most intervals of a file with restart markers hold one run
+            penalty = opts.shifts.jump_penalty * (np.median(ref_costs) if ref_costs else 1.0)
 
-        def path_of(c: np.ndarray, b: np.ndarray) -> list[int]:
-            return held_path(c, b, final_shift, penalty, pinned)
-        costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
-                                        opts.shifts, mcu_means)
-        path = path_of(costs, bases)
-        if wide and path[-1] != final_shift:  # search again with the end's shift in reach
-            canvas.restore(before)
-            wide = replace(opts.shifts, window=abs(final_shift) + opts.shifts.window)
+            def path_of(c: np.ndarray, b: np.ndarray) -> list[int]:
+                return held_path(c, b, final_shift, penalty, pinned)
             costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols,
-                                            thumb is not None, wide, mcu_means)
+                                            thumb is not None, opts.shifts, mcu_means)
             path = path_of(costs, bases)
-        elif before is not None:
-            def search(runs: list[Run], start: int = 0):
-                return search_runs(runs, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
-                                   opts.shifts, mcu_means, start)
-
-            def again(runs: list[Run]):  # the segment's later runs searched afresh
+            if wide and path[-1] != final_shift:  # search again with the end's shift in reach
                 canvas.restore(before)
-                c, d, b = search(runs)
-                return c, d, b, path_of(c, b)
-            found = (costs, dcs, bases, path)
-            if any(r.trusted.size >= FORCED_ROWS * cols for r in later):
-                later, found = split_held(later, found, misalign, cols, opts, again)
-            if opts.shifts.unfit:
-                seg = SegmentSearch(canvas=canvas, before=before, first=f, count=cnt, cols=cols,
-                                    absolute=thumb is not None, units=np.asarray(units),
-                                    window=opts.shifts.window, search=search, path=path_of)
-                later, found = split_unfit(later, found, float(np.median(ref_costs)) if ref_costs else 1.0,
-                                           (run_edges[1], canvas.outer[1]), opts.runs, seg)
-            costs, dcs, bases, path = found
-        if pinned:
-            costs = costs.copy()
-            pin_end(costs, bases, final_shift)
-        for r, (run, s) in enumerate(zip(later, path)):
-            j = s - int(bases[r])
-            if 0 <= j < costs.shape[1] and costs[r, j] < INF:
-                chosen.append((run, s, tuple(dcs[r, j].tolist()), float(costs[r, j])))
-            else:
-                chosen.append((run, s, (0,) * len(edges), float(INF)))
+                wide = replace(opts.shifts, window=abs(final_shift) + opts.shifts.window)
+                costs, dcs, bases = search_runs(later, f, cnt, cols, run_edges, units, canvas, thumb_cols,
+                                                thumb is not None, wide, mcu_means)
+                path = path_of(costs, bases)
+            elif before is not None:
+                def search(runs: list[Run], start: int = 0):
+                    return search_runs(runs, f, cnt, cols, run_edges, units, canvas, thumb_cols, thumb is not None,
+                                       opts.shifts, mcu_means, start)
+
+                def again(runs: list[Run]):  # the segment's later runs searched afresh
+                    canvas.restore(before)
+                    c, d, b = search(runs)
+                    return c, d, b, path_of(c, b)
+                found = (costs, dcs, bases, path)
+                if any(r.trusted.size >= FORCED_ROWS * cols for r in later):
+                    later, found = split_held(later, found, misalign, cols, opts, again)
+                if opts.shifts.unfit:
+                    seg = SegmentSearch(canvas=canvas, before=before, first=f, count=cnt, cols=cols,
+                                        absolute=thumb is not None, units=np.asarray(units),
+                                        window=opts.shifts.window, search=search, path=path_of)
+                    later, found = split_unfit(later, found, float(np.median(ref_costs)) if ref_costs else 1.0,
+                                               (run_edges[1], canvas.outer[1]), opts.runs, seg)
+                costs, dcs, bases, path = found
+            if pinned:
+                costs = costs.copy()
+                pin_end(costs, bases, final_shift)
+            for r, (run, s) in enumerate(zip(later, path)):
+                j = s - int(bases[r])
+                if 0 <= j < costs.shape[1] and costs[r, j] < INF:
+                    chosen.append((run, s, tuple(dcs[r, j].tolist()), float(costs[r, j])))
+                else:
+                    chosen.append((run, s, (0,) * len(edges), float(INF)))
         if owed and chosen[-1][1] != final_shift:  # the search did not put the rest where it belongs
             run, sft, dc, cost = chosen[-1]
             chosen[-1] = (replace(run, settled=run.end), sft, dc, cost)
@@ -285,23 +296,10 @@ def _edges_of(result: DecodeResult, si: int, mcus: list[np.ndarray], qts: list) 
     return found
 
 
-def into_range(mcu_means: tuple, m: np.ndarray, dcs, units: list[float], mk) -> tuple:
-    """A run's DC correction moved, per component, by the least that keeps most of its MCU means
-    inside 0..255 (all but ``range_share`` within ``range_levels`` and a DC step): a block's mean is
-    its DC, quantised by at most half a step, and no picture holds other
-    levels, so a correction past them is wrong (a silent break the edges missed, chained into the
-    solve), and without a thumbnail nothing else catches it."""
-    shift = np.array([float(d) * u for d, u in zip(dcs, units)])
-    levels = np.stack([means[m] for means in mcu_means]) - shift[:, None]
-    top, bottom = np.quantile(levels, [1.0 - mk.range_share, mk.range_share], axis=1)  # one call: runs are many
-    out = []
-    for k in range(len(mcu_means)):
-        slack = mk.range_levels + units[k]
-        hi = float(top[k]) - (255.0 + slack)
-        lo = float(bottom[k]) + slack
-        move = hi if hi > 0 else (lo if lo < 0 else 0.0)
-        out.append(int(dcs[k]) + int(np.ceil(abs(move) / units[k])) * int(np.sign(move)))
-    return tuple(out)
+def _in_span(pl: Placement) -> np.ndarray:
+    """The decoded MCUs of a placed run that land inside the positions its interval may claim."""
+    t = pl.run.trusted + pl.shift
+    return pl.run.trusted[(t >= pl.first) & (t < pl.first + pl.count)]
 
 
 def _mcu_view(grid: np.ndarray, rows: int, cols: int, v: int, h: int) -> np.ndarray:
@@ -394,7 +392,9 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     unsure = unsure_runs(placements, (run_edges, canvas.outer), cols, held(placements, sound)) \
         if mk.unsure and len(result.scans) == 1 \
         else np.zeros(len(placements), bool)
-    for pl, dcs, confident, aside in zip(placements, solved, sure.tolist(), unsure.tolist()):
+    if thumb is None:  # a thumbnail's DC fit knows better
+        ranged = runs_into_range(mcu_means, [_in_span(pl) for pl in placements], list(solved), units, mk)
+    for i, (pl, dcs, confident, aside) in enumerate(zip(placements, solved, sure.tolist(), unsure.tolist())):
         run, sft, cost, f, cnt = pl.run, pl.shift, pl.cost, pl.first, pl.count
         near_outlier = np.zeros(0, np.int64)
         m = run.trusted
@@ -423,8 +423,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
             near_outlier = t[near]
             keep = ~outlier
             m, t = m[keep], t[keep]
-        if m.size and thumb is None:  # a thumbnail's DC fit knows better
-            dcs = into_range(mcu_means, m, dcs, units, mk)
+        if m.size and thumb is None:
+            dcs = ranged[i]
         if clipped and m.size and not pl.anchored:
             dcs = (pin_plateau(mcus[0], m, dcs[0], float(qts[0][0]), clipped), *dcs[1:])
         moves.append((m, t, dcs))

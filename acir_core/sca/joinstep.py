@@ -30,23 +30,23 @@ GARBLE_WINDOW = 8  # MCUs from it on whose median step must keep half of it, its
 
 
 @njit(cache=True)
-def side_steps(m, shift, r, dcs, owner, dec, dc_of, tops, bottoms, units, cols, first, count):
-    """Per MCU of the run ``m`` (decoded, placed at ``m + shift``; run ``r``) and component: the
-    mean signed step (levels, DCs applied) from the content of other runs above it to it
-    (``[0]``: it minus the content above) and from the content of other runs below to it
-    (``[1]``: it minus the content below), so that an MCU off by d reads d on both sides; nan
-    where none."""
+def side_steps(m, shift, r, owner, dec, dc_of, tops, bottoms, units, cols, first, count):
+    """Per decoded MCU ``m[q]`` of run ``r[q]`` placed at ``m[q] + shift[q]`` (the run may claim
+    ``first[q]`` .. ``+ count[q]``) and component: the mean signed step (levels, DCs applied)
+    from the content of other runs above it to it (``[0]``: it minus the content above) and from
+    the content of other runs below to it (``[1]``: it minus the content below), so that an MCU
+    off by d reads d on both sides; nan where none. Every run's MCUs in one call."""
     n = owner.size
     n_k = len(tops)
     out = np.full((2, m.size, n_k), np.nan)
     for q in range(m.size):
         d = m[q]
-        t = d + shift
-        if t < first or t >= first + count:
+        t = d + shift[q]
+        if t < first[q] or t >= first[q] + count[q]:
             continue
         for side in range(2):
             nb = _beside(t, 2 * side, cols, n)  # above, below
-            if nb < 0 or owner[nb] < 0 or owner[nb] == r:
+            if nb < 0 or owner[nb] < 0 or owner[nb] == r[q]:
                 continue
             o = dec[nb]
             for k in range(n_k):
@@ -56,7 +56,7 @@ def side_steps(m, shift, r, dcs, owner, dec, dc_of, tops, bottoms, units, cols, 
                 w = top.shape[1]
                 for x in range(w):
                     acc += (top[d, x] - bot[o, x]) if side == 0 else (bot[d, x] - top[o, x])
-                out[side, q, k] = acc / w - (dcs[k] - dc_of[owner[nb], k]) * units[k]
+                out[side, q, k] = acc / w - (dc_of[r[q], k] - dc_of[owner[nb], k]) * units[k]
     return out
 
 
@@ -103,19 +103,20 @@ def _cut(run: Run, z: np.ndarray, sides: np.ndarray, units: np.ndarray, opts: Ru
     return _cut(a, za, sa, units, opts, depth + 1) + _cut(b, zb, sb, units, opts, depth + 1)
 
 
-def mean_steps(m: np.ndarray, shift: int, r: int, owner: np.ndarray, dec: np.ndarray, dc_of: np.ndarray,
-               means: np.ndarray, units: np.ndarray, cols: int, span: tuple[int, int]) -> np.ndarray:
+def mean_steps(m: np.ndarray, shift: np.ndarray, r: np.ndarray, owner: np.ndarray, dec: np.ndarray,
+               dc_of: np.ndarray, means: np.ndarray, units: np.ndarray, cols: int,
+               span: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """As :func:`side_steps`, from the MCUs' means (``means`` (N, K), levels) instead of their
-    edges: stripes finer than an MCU step at its edges, not in its mean. ``span``: the
-    positions the run may claim (its interval's first and count)."""
+    edges: stripes finer than an MCU step at its edges, not in its mean. ``span``: per MCU the
+    positions its run may claim (its interval's first and count)."""
     n = owner.size
     t = m + shift
-    level = means[m] - dc_of[r][None, :] * units[None, :]
+    level = means[m] - dc_of[r] * units[None, :]
     out = np.full((2, m.size, units.size), np.nan)
     mine = (t >= span[0]) & (t < span[0] + span[1])
     for side, nb in enumerate((t - cols, t + cols)):
         ok = mine & (nb >= 0) & (nb < n)
-        ok[ok] &= (owner[nb[ok]] >= 0) & (owner[nb[ok]] != r)
+        ok[ok] &= (owner[nb[ok]] >= 0) & (owner[nb[ok]] != r[ok])
         o = owner[nb[ok]]
         other = means[dec[nb[ok]]] - dc_of[o] * units[None, :]
         out[side, ok] = level[ok] - other
@@ -183,18 +184,17 @@ def _garbled(run: Run, z: np.ndarray, around: np.ndarray, opts: RunOptions, befo
                       int(rest[0]) + opts.silent_margin, run.probe_to)]
 
 
-def _both_steps(sides: np.ndarray, pl: Placement, r: int, placed: tuple, units: np.ndarray, cols: int,
+def _both_steps(sides: np.ndarray, at: tuple, placed: tuple, units: np.ndarray, cols: int,
                 means: np.ndarray | None) -> np.ndarray:
-    """:func:`garble_steps` of a placed run from its edges' ``sides`` (:func:`side_steps`) and,
-    with ``means``, the smaller of that and the same from its MCUs' means, where both step the
-    same way."""
+    """:func:`garble_steps` of the placed runs' MCUs from their edges' ``sides``
+    (:func:`side_steps`) and, with ``means``, the smaller of that and the same from their means,
+    where both step the same way. ``at``: per MCU (decoded MCU, shift, run, first, count)."""
     owner, dec, dc_of = placed
     z = garble_steps(sides)
     if means is None:
         return z
-    zm = garble_steps(mean_steps(pl.run.trusted, pl.shift, r, owner, dec, dc_of, means, units, cols,
-                                 (pl.first, pl.count)))
-    return _alike(z, zm)
+    m, shift, r, first, count = at
+    return _alike(z, garble_steps(mean_steps(m, shift, r, owner, dec, dc_of, means, units, cols, (first, count))))
 
 
 def _row_steps(owner: np.ndarray, dec: np.ndarray, dc_of: np.ndarray, means: np.ndarray, units: np.ndarray,
@@ -237,17 +237,25 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
     u = np.asarray(units, np.float64)
     out: list[Placement] = []
     cuts = 0
-    # per run, its signed steps to the runs above and below: read by the garble test and the step scan
-    sides_of = [side_steps(pl.run.trusted, pl.shift, r, dc_of[r], owner, dec, dc_of, tops, bottoms, u, cols,
-                           pl.first, pl.count) if pl.run.trusted.size else None for r, pl in enumerate(placements)]
-    zs = [_both_steps(sides, pl, r, (owner, dec, dc_of), u, cols, means) if sides is not None else None
-          for r, (pl, sides) in enumerate(zip(placements, sides_of))]
-    z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the run there
-    for pl, z in zip(placements, zs):
-        if z is not None:
-            t = pl.run.trusted + pl.shift
-            inside = (t >= max(pl.first, 0)) & (t < min(pl.first + pl.count, n))
-            z_at[t[inside]] = z[inside]
+    # per run, its signed steps to the runs above and below: read by the garble test and the step
+    # scan; every run's MCUs at once (a restart interval every few MCUs makes tens of thousands)
+    sizes = np.array([pl.run.trusted.size for pl in placements], np.int64)
+    at = (np.concatenate([pl.run.trusted for pl in placements]).astype(np.int64) if placements
+          else np.zeros(0, np.int64),
+          np.repeat(np.array([pl.shift for pl in placements], np.int64), sizes),
+          np.repeat(np.arange(len(placements), dtype=np.int64), sizes),
+          np.repeat(np.array([pl.first for pl in placements], np.int64), sizes),
+          np.repeat(np.array([pl.count for pl in placements], np.int64), sizes))
+    sides_all = side_steps(*at[:3], owner, dec, dc_of, tops, bottoms, u, cols, *at[3:])
+    z_all = _both_steps(sides_all, at, (owner, dec, dc_of), u, cols, means)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    t_all = at[0] + at[1]
+    inside = (t_all >= np.maximum(at[3], 0)) & (t_all < np.minimum(at[3] + at[4], n))
+    z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the run there (later runs win)
+    z_at[t_all[inside]] = z_all[inside]
+    big = np.zeros(len(placements), bool)  # runs with a step the garble test may take
+    hit = np.flatnonzero((np.abs(z_all) >= GARBLE_LEVELS).any(axis=1))
+    big[np.unique(at[2][hit])] = True
     # the rows around an MCU, each against the row beyond it (without means: their own garble
     # steps): stripes step there as much
     rows = np.abs(np.nan_to_num(z_at)) if means is None else _row_steps(owner, dec, dc_of, means, u, cols)
@@ -256,9 +264,14 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
         if not m.size:
             out.append(pl)
             continue
+        cuttable = pl.first not in sound and m.size >= 2 * opts.min_split
+        if not cuttable and not big[r]:  # neither test can cut it
+            out.append(pl)
+            continue
+        lo, hi = int(bounds[r]), int(bounds[r + 1])
         pieces = [pl.run]
-        if pl.first not in sound and m.size >= 2 * opts.min_split:
-            sides = sides_of[r]
+        if cuttable:
+            sides = sides_all[:, lo:hi]
             has = ~np.isnan(sides)
             z = np.where(has.any(axis=0), np.where(has, sides, 0.0).sum(axis=0) / np.maximum(has.sum(axis=0), 1),
                          np.nan)
@@ -273,7 +286,7 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
             # a level moved by garbage ends where the interval does (or the run, at its next failure)
             ends = k == len(pieces) - 1 and (t1 == pl.first + pl.count - 1 or pl.first not in sound) and \
                 0 <= t1 + 1 < n and not np.isnan(z_at[t1 + 1, 0])
-            got = _garbled(piece, zs[r][idx], around[idx], opts, before, z_at[t1 + 1] if ends else None)
+            got = _garbled(piece, z_all[lo:hi][idx], around[idx], opts, before, z_at[t1 + 1] if ends else None)
             found += len(got) - (got[-1].end == piece.end)  # a rest left out ends its piece early
             kept += got
         if not found or not kept:

@@ -39,23 +39,34 @@ class Run:
         return m[(m >= self.probe_from) & (m < self.probe_to)]
 
 
-def runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int,
-                    opts: RunOptions) -> tuple[list[Run], int]:
+def resyncs_in_order(sr: ScanResult) -> tuple[np.ndarray, list]:
+    """The scan's resync events in MCU order and their MCUs, for :func:`runs_of_segment` to
+    take each segment's by bisection (a restart interval every few MCUs makes tens of thousands
+    of segments)."""
+    events = sorted(sr.resyncs, key=lambda e: e.mcu)
+    return np.array([e.mcu for e in events], np.int64), events
+
+
+def runs_of_segment(sr: ScanResult, f: int, cnt: int, extra: int, opts: RunOptions,
+                    order: tuple[np.ndarray, list] | None = None) -> tuple[list[Run], int]:
     """The runs of one restart segment (MCUs between resyncs, damaged ones left out) and the
-    shift its last run must end at."""
+    shift its last run must end at. ``order``: :func:`resyncs_in_order` of ``sr``, made once
+    for all its segments."""
     decoded = sr.decoded[f : f + cnt]
     n_dec = int(np.argmin(decoded)) if not decoded.all() else cnt
-    events = sorted((e for e in sr.resyncs if f <= e.mcu < f + n_dec), key=lambda e: e.mcu)
-    starts = sr.mcu_bit_start
-    ends = np.empty(n_dec, np.int64)
-    ends[:-1] = starts[f + 1 : f + n_dec] if n_dec > 1 else np.zeros(0, np.int64)
-    if n_dec:
-        ends[-1] = starts[f + n_dec - 1] + 1
+    at, ordered_events = order if order is not None else resyncs_in_order(sr)
+    events = ordered_events[int(np.searchsorted(at, f)):int(np.searchsorted(at, f + n_dec))]
     hurt = sr.suspect[f : f + n_dec].astype(bool)  # per decoded MCU of the segment
+    starts = sr.mcu_bit_start
     seg_starts = starts[f : f + n_dec]
+    if events or len(sr.zero_runs):
+        ends = np.empty(n_dec, np.int64)
+        ends[:-1] = starts[f + 1 : f + n_dec] if n_dec > 1 else np.zeros(0, np.int64)
+        if n_dec:
+            ends[-1] = starts[f + n_dec - 1] + 1
     # decoding only goes forward, so the MCUs whose bits overlap a window are one stretch, found
     # by bisection rather than a scan of the segment per event
-    ordered = n_dec < 2 or bool(np.all(np.diff(seg_starts) >= 0) and np.all(np.diff(ends) >= 0))
+    ordered = not events or n_dec < 2 or bool(np.all(np.diff(seg_starts) >= 0) and np.all(np.diff(ends) >= 0))
     for e in events:
         hurt[max(0, e.mcu - opts.back_mcus - f): min(n_dec, e.mcu + 1 + opts.skip_mcus - f)] = True
         lo, hi = e.fail_bit - opts.back_bits, e.fail_bit + opts.forward_bits
