@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from acir_core.sca.dcfit import Placement
+from acir_core.sca.median import median
 
 RECHECK_REACH = 3  # shifts either side of the search's that are judged (a move lands strictly inside them)
 RECHECK_RATIO = 0.8  # a run moves where its borders cost at most this share of where it is ...
@@ -103,7 +104,7 @@ def border_cost(r, m, shift, f, cnt, cols, owner, dec, off, tops, lefts, bottoms
                 for x in range(mine.shape[1]):
                     vals[v] = mine[i, x] - theirs[j, x] - o
                     v += 1
-        med = np.median(vals[:v])
+        med = median(vals[:v], 0.5)
         total += np.mean(np.abs(vals[:v] - med))
     return total / len(tops)
 
@@ -119,15 +120,25 @@ def recheck(placements: list[Placement], solved: np.ndarray, edges: tuple, units
     (tops, lefts), (bottoms, rights) = edges
     owner, dec, off = _maps(placements, solved, units, n)
     searched = [pl.shift for pl in placements]  # a run moves at most RECHECK_REACH from where the search put it
+    # a run judged and left is judged again only if a move since changed the owners around it
+    changed_at = np.full(n + 1, -1, np.int64)  # per position: the clock of the last move that claimed or left it
+    seen = np.full(len(placements), -1, np.int64)  # per run: the clock when it was last judged and left
+    clock = 0
     for _ in range(RECHECK_PASSES):
         changed = False
         for r, pl in enumerate(placements):
             m = pl.run.trusted
             if pl.anchored or m.size > cols or m.size < RECHECK_MIN:
                 continue
+            lo = max(int(m.min()) + searched[r] - RECHECK_REACH - cols - 1, 0)
+            hi = min(int(m.max()) + searched[r] + RECHECK_REACH + cols + 2, n)
+            if seen[r] >= 0 and (hi <= lo or changed_at[lo:hi].max() < seen[r]):
+                continue
+
             def cost(shift: int) -> float:
                 return border_cost(r, m, shift, pl.first, pl.count, cols, owner, dec, off, tops, lefts, bottoms,
                                    rights)
+            seen[r] = clock
             here = cost(pl.shift)
             if not np.isfinite(here):
                 continue
@@ -140,6 +151,11 @@ def recheck(placements: list[Placement], solved: np.ndarray, edges: tuple, units
             if best_s != pl.shift and inside and best <= RECHECK_RATIO * here and here - best >= RECHECK_LEVELS:
                 _release(owner, r, m, pl.shift, pl.first, pl.count)
                 _claim(owner, dec, r, m, best_s, pl.first, pl.count)
+                for s in (pl.shift, best_s):
+                    t = m + s
+                    changed_at[t[(t >= pl.first) & (t < pl.first + pl.count)]] = clock
+                clock += 1
+                seen[r] = -1
                 placements[r] = replace(pl, shift=best_s, cost=pl.cost * best / here)
                 moved.append(r)
                 changed = True

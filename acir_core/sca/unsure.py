@@ -98,9 +98,15 @@ def _borders_aside(costs: np.ndarray, who: np.ndarray, other: np.ndarray, unsure
     place aside (mean over the MCUs bordering those runs at both places)."""
     other = other.copy()
     other[other] &= ~unsure[who[other]]
-    for d in range(1, costs.shape[0]):
-        both = other[0] & other[d]
-        need = UNSURE_BORDER_LEVELS if d <= len(UNSURE_DELTAS) else UNSURE_WIDE_LEVELS
-        if int(both.sum()) >= UNSURE_BORDER_PAIRS and float((costs[0][both] - costs[d][both]).mean()) >= need:
+    both = other[0][None] & other[1:]  # (places aside, ...)
+    axes = tuple(range(1, both.ndim))
+    pairs = both.sum(axis=axes)
+    gain = np.subtract(costs[0][None], costs[1:], out=np.zeros(both.shape), where=both)
+    rough = gain.sum(axis=axes) / np.maximum(pairs, 1)
+    need = np.where(np.arange(1, costs.shape[0]) <= len(UNSURE_DELTAS), UNSURE_BORDER_LEVELS, UNSURE_WIDE_LEVELS)
+    # all places at once, to a rounding; each place that may pass judged exactly, in order
+    for d in np.flatnonzero((pairs >= UNSURE_BORDER_PAIRS) & (rough >= need - 1e-6)) + 1:
+        b = both[d - 1]
+        if float((costs[0][b] - costs[d][b]).mean()) >= need[d - 1]:
             return True
     return False
