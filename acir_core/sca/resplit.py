@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from acir_core.sca.dcfit import Placement
+from acir_core.sca.median import median
 from acir_core.sca.options import RunOptions
 from acir_core.sca.recheck import _claim
 from acir_core.sca.runs import split_at
@@ -84,19 +85,36 @@ def border_table(m, shifts, f, cnt, cols, owner, dec, tops, bottoms):
     return out, who
 
 
+@njit(cache=True)
 def mute_unjoined(costs: np.ndarray) -> np.ndarray:
     """``costs`` (:func:`border_table`) with the borders that join at no shift tried left out
     (nan): where the best of them still costs more than ``RESPLIT_UNJOINED`` × the run's median
     best and more than ``RESPLIT_UNJOINED_LEVELS``, the content beside is garbage or a run placed off. It
     says nothing of which shift is right, and its large steps would outweigh a row of clear
     borders in the sums that judge a move."""
-    seen = ~np.isnan(costs)
-    if not seen.any():
+    n_s, sides, size = costs.shape
+    best = np.full((sides, size), np.nan)
+    found = np.empty(sides * size)
+    c = 0
+    for side in range(sides):
+        for q in range(size):
+            low = np.inf
+            for d in range(n_s):
+                v = costs[d, side, q]
+                if not np.isnan(v) and v < low:
+                    low = v
+            if low < np.inf:
+                best[side, q] = low
+                found[c] = low
+                c += 1
+    if c == 0:
         return costs
-    best = np.where(seen.any(axis=0), np.where(seen, costs, np.inf).min(axis=0), np.nan)
-    typical = float(np.nanmedian(best))
+    bar = max(RESPLIT_UNJOINED * median(found[:c], 0.5), RESPLIT_UNJOINED_LEVELS)
     out = costs.copy()
-    out[:, best > max(RESPLIT_UNJOINED * typical, RESPLIT_UNJOINED_LEVELS)] = np.nan
+    for side in range(sides):
+        for q in range(size):
+            if best[side, q] > bar:
+                out[:, side, q] = np.nan
     return out
 
 
