@@ -126,6 +126,29 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, limits, pieces, s
 
 
 @njit(cache=True)
+def _window_max(h, lo_off, hi_off):
+    """Per index x of ``h``, the largest of ``h[x + lo_off .. x + hi_off]`` (clipped to ``h``;
+    -inf where that is empty), by a queue of the indices that may still be the largest."""
+    n = h.size
+    out = np.full(n, -np.inf)
+    queue = np.empty(n, np.int64)
+    head = tail = nxt = 0
+    for x in range(n):
+        lo, hi = max(x + lo_off, 0), min(x + hi_off, n - 1)
+        while nxt <= hi:
+            while tail > head and h[queue[tail - 1]] <= h[nxt]:
+                tail -= 1
+            queue[tail] = nxt
+            tail += 1
+            nxt += 1
+        while tail > head and queue[head] < lo:
+            head += 1
+        if lo <= hi and tail > head:
+            out[x] = h[queue[head]]
+    return out
+
+
+@njit(cache=True)
 def _row_pieces(cs, m, pos, starts, ends, cols, place, d, delta, limits, pieces, top):
     """Per start (``top``) or end of a piece of at most a row, its best other end where that
     row's own side (its top borders, or its bottom ones) says move by ``delta`` and the other
@@ -136,7 +159,15 @@ def _row_pieces(cs, m, pos, starts, ends, cols, place, d, delta, limits, pieces,
     size = m.size
     side, other = (0, 1) if top else (1, 0)
     best = np.full(size + 1, -1, np.int64)
+    # a piece is kept only with gain past ``levels`` a pair on its own side: the running sums of
+    # that excess show, per x, whether any other end within reach has some (to a rounding)
+    excess = cs[0, d, side] - levels * cs[2, d, side]
+    reach = _window_max(excess, min_piece, cols) if top else -_window_max(-excess, -cols, -min_piece)
+    late = np.flatnonzero(pos + delta >= first + count) + 1  # ends b whose last MCU moves past the interval
     for x in range(size + 1):
+        room = reach[x] - excess[x] if top else excess[x] - reach[x]
+        if not room > -1e-6 * (1.0 + abs(reach[x]) + abs(excess[x])):
+            continue
         value = 0.0
         if top:
             if x == size or not _start_ok(x, starts, anchored, back, min_piece) or pos[x] + delta < first:
@@ -145,6 +176,10 @@ def _row_pieces(cs, m, pos, starts, ends, cols, place, d, delta, limits, pieces,
             if _part(cs, 0, d, 0, x, hi) < levels * _part(cs, 2, d, 0, x, hi):
                 continue  # every such piece starts with these MCUs, and their tops must say move
             lo_y, hi_y = x + min_piece, min(size, x + cols)
+            for y in late:  # the loop below stops at the first end past the interval a piece may have
+                if lo_y <= y <= hi_y and _end_ok(x, y, starts, ends, back, skip, min_piece):
+                    hi_y = y
+                    break
         else:
             if x < min_piece or (x == size and pinned) or pos[x - 1] + delta >= first + count:
                 continue
@@ -152,6 +187,9 @@ def _row_pieces(cs, m, pos, starts, ends, cols, place, d, delta, limits, pieces,
                 continue
             lo_y, hi_y = max(0, x - cols), x - min_piece
         for y in range(lo_y, hi_y + 1):
+            gain = excess[y] - excess[x] if top else excess[x] - excess[y]
+            if gain <= value - 1e-6 * (1.0 + abs(excess[x]) + abs(excess[y])):
+                continue  # no better than the best so far (to a rounding)
             a, b = (x, y) if top else (y, x)
             if not _end_ok(a, b, starts, ends, back, skip, min_piece) or \
                     (not top and not _start_ok(a, starts, anchored, back, min_piece)):
