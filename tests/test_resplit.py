@@ -276,3 +276,15 @@ def test_two_stacked_pieces_locked_in_off_move_together(monkeypatch) -> None:
             alone = runs()
             assert realign(alone, edges, WIDE_COLS, n, RunOptions()) == 0
             monkeypatch.setattr(rechain_module, "STACKS", True)
+
+
+def test_window_max_is_the_largest_within_reach_of_each_index() -> None:
+    from acir_core.sca.rechain import _window_max
+
+    rng = np.random.default_rng(5)
+    for n, lo, hi in ((1, 0, 0), (9, 2, 5), (40, 3, 17), (40, -12, -3), (25, 30, 40), (30, -5, 5)):
+        h = rng.normal(0.0, 3.0, n)
+        got = _window_max(h, lo, hi)
+        for x in range(n):
+            a, b = max(x + lo, 0), min(x + hi, n - 1)
+            assert got[x] == (h[a:b + 1].max() if a <= b else -np.inf)

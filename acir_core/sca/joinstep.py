@@ -252,7 +252,9 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
     t_all = at[0] + at[1]
     inside = (t_all >= np.maximum(at[3], 0)) & (t_all < np.minimum(at[3] + at[4], n))
     z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the run there (later runs win)
-    z_at[t_all[inside]] = z_all[inside]
+    last = np.flatnonzero(inside)[::-1]  # latest first, so that each position's first is the one it keeps
+    _, keep = np.unique(t_all[last], return_index=True)
+    z_at[t_all[last[keep]]] = z_all[last[keep]]
     big = np.zeros(len(placements), bool)  # runs with a step the garble test may take
     hit = np.flatnonzero((np.abs(z_all) >= GARBLE_LEVELS).any(axis=1))
     big[np.unique(at[2][hit])] = True

@@ -121,7 +121,7 @@ def recheck(placements: list[Placement], solved: np.ndarray, edges: tuple, units
     owner, dec, off = _maps(placements, solved, units, n)
     searched = [pl.shift for pl in placements]  # a run moves at most RECHECK_REACH from where the search put it
     # a run judged and left is judged again only if a move since changed the owners around it
-    changed_at = np.full(n + 1, -1, np.int64)  # per position: the clock of the last move that claimed or left it
+    changed_at = np.full(n, -1, np.int64)  # per position: the clock of the last move that claimed or left it
     seen = np.full(len(placements), -1, np.int64)  # per run: the clock when it was last judged and left
     clock = 0
     for _ in range(RECHECK_PASSES):

@@ -99,11 +99,13 @@ def mute_unjoined(costs: np.ndarray) -> np.ndarray:
     for side in range(sides):
         for q in range(size):
             low = np.inf
+            seen = False
             for d in range(n_s):
                 v = costs[d, side, q]
-                if not np.isnan(v) and v < low:
-                    low = v
-            if low < np.inf:
+                if not np.isnan(v):
+                    seen = True
+                    low = min(low, v)
+            if seen:
                 best[side, q] = low
                 found[c] = low
                 c += 1
