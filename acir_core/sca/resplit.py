@@ -10,7 +10,7 @@ it clearly better a place or two aside, the run is cut there and that piece move
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -226,6 +226,22 @@ def _best_move(pl: Placement, table: np.ndarray, who: np.ndarray, own: int, cols
     return None if not np.isfinite(found[0]) else (float(found[0]), int(found[1]), bool(found[2]), int(found[3]))
 
 
+@dataclass(slots=True)
+class _Entry:
+    """What :class:`_Borders` keeps of one placement: the placement itself (so that its id stays
+    its own), its number, its MCU rows (offset by one), its table and when it was made, and the
+    table's neighbours as list indices with the pass they were mapped in."""
+
+    pl: Placement
+    uid: int
+    rows: np.ndarray
+    costs: np.ndarray | None = None
+    who: np.ndarray | None = None
+    made_at: int = 0
+    mapped: np.ndarray | None = None
+    mapped_in: int = -1
+
+
 class _Borders:
     """The border tables (:func:`border_table`) of the placed runs, each kept while nothing placed
     near it moves (every move is stamped on the rows around it, every table with when it was
@@ -238,13 +254,17 @@ class _Borders:
         self.cols, self.n = cols, n
         self.rows = (n + cols - 1) // cols
         self.shifts = np.concatenate([[0], _DELTAS])
-        self.cache: dict[int, tuple] = {}  # id of a placement -> (placement, its number, costs, who, made at)
+        self.cache: dict[int, _Entry] = {}  # id of a placement -> what is kept of it
         self.clock = 0  # moves so far
         self.moved_at = np.zeros(self.rows + 2, np.int64)  # per MCU row (offset by one): the last move near it
         self.next_uid = 0
+        self.passes = 0  # passes begun (the list indices ``index`` gives hold for one)
 
     def rows_of(self, pl: Placement) -> np.ndarray:
         """The MCU rows (offset by one) ``pl`` covers."""
+        entry = self.cache.get(id(pl))
+        if entry is not None and entry.pl is pl:
+            return entry.rows
         return np.clip((pl.run.trusted + pl.shift) // self.cols + 1, 0, self.rows + 1)
 
     def near(self, at: np.ndarray, reach: int) -> np.ndarray:
@@ -256,7 +276,8 @@ class _Borders:
         """A pass over ``placements`` begins: where each MCU lies and whose it is."""
         for pl in placements:
             if id(pl) not in self.cache:
-                self.cache[id(pl)] = (pl, self.next_uid, None, None, 0)
+                rows = np.clip((pl.run.trusted + pl.shift) // self.cols + 1, 0, self.rows + 1)
+                self.cache[id(pl)] = _Entry(pl=pl, uid=self.next_uid, rows=rows)
                 self.next_uid += 1
         live = {id(pl) for pl in placements}
         for key in [k for k in self.cache if k not in live]:
@@ -264,25 +285,29 @@ class _Borders:
         self.owner = np.full(self.n, -1, np.int64)
         self.dec = np.zeros(self.n, np.int64)
         for pl in placements:
-            _claim(self.owner, self.dec, self.cache[id(pl)][1], pl.run.trusted, pl.shift, pl.first, pl.count)
+            _claim(self.owner, self.dec, self.cache[id(pl)].uid, pl.run.trusted, pl.shift, pl.first, pl.count)
         self.index = np.full(self.next_uid, -1, np.int64)  # a run's number -> its index in the list
         for r, pl in enumerate(placements):
-            self.index[self.cache[id(pl)][1]] = r
+            self.index[self.cache[id(pl)].uid] = r
+        self.passes += 1
 
     def stale(self, pl: Placement) -> bool:
         """Whether something near ``pl`` moved since its table was made (or it has none)."""
         entry = self.cache[id(pl)]
-        return entry[2] is None or int(self.moved_at[self.rows_of(pl)].max(initial=0)) > entry[4]
+        return entry.costs is None or int(self.moved_at[entry.rows].max(initial=0)) > entry.made_at
 
     def table(self, pl: Placement) -> tuple[np.ndarray, np.ndarray]:
         """Its border costs and, per cost, the index in the list of the run bordering there."""
-        pl_, uid, costs, who, _ = self.cache[id(pl)]
+        entry = self.cache[id(pl)]
         if self.stale(pl):
             costs, who = border_table(pl.run.trusted, pl.shift + self.shifts, pl.first, pl.count, self.cols,
                                       self.owner, self.dec, self.tops, self.bottoms)
-            costs = mute_unjoined(costs)
-            self.cache[id(pl)] = (pl_, uid, costs, who, self.clock)
-        return costs, np.where(who >= 0, self.index[np.maximum(who, 0)], -1)
+            entry.costs, entry.who, entry.made_at = mute_unjoined(costs), who, self.clock
+            entry.mapped_in = -1
+        if entry.mapped_in != self.passes:
+            entry.mapped = np.where(entry.who >= 0, self.index[np.maximum(entry.who, 0)], -1)
+            entry.mapped_in = self.passes
+        return entry.costs, entry.mapped
 
     def moved(self, pl: Placement) -> None:
         """``pl`` moves: the tables of the rows around where it was are out of date (a table
