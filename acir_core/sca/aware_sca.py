@@ -397,10 +397,8 @@ def compensate_scan(si: int, result: DecodeResult, sr: ScanResult, coefs: list[n
     for i, (pl, dcs, confident, aside) in enumerate(zip(placements, solved, sure.tolist(), unsure.tolist())):
         run, sft, cost, f, cnt = pl.run, pl.shift, pl.cost, pl.first, pl.count
         near_outlier = np.zeros(0, np.int64)
-        m = run.trusted
+        m = _in_span(pl)
         t = m + sft
-        ok = (t >= f) & (t < f + cnt)
-        m, t = m[ok], t[ok]
         if means is not None and m.size:
             # what the thumbnail says of the result: a run whose level still disagrees is not
             # trusted, and neither is any MCU that stands out from it (silent damage inside a run)

@@ -41,6 +41,26 @@ class Placement:
     count: int
 
 
+def per_mcu(placements: list[Placement]) -> tuple[np.ndarray, ...]:
+    """Every placed run's decoded MCUs in list order, and per MCU its run's shift, its run's
+    index in the list, and its interval's first MCU and count: what passes over all runs at
+    once read (a restart interval every few MCUs makes tens of thousands of runs)."""
+    sizes = np.array([pl.run.trusted.size for pl in placements], np.int64)
+    dec = np.concatenate([pl.run.trusted for pl in placements]).astype(np.int64) if placements \
+        else np.zeros(0, np.int64)
+    each = [np.repeat(np.array(vals, np.int64), sizes) for vals in
+            ([pl.shift for pl in placements], range(len(placements)), [pl.first for pl in placements],
+             [pl.count for pl in placements])]
+    return (dec, *each)
+
+
+def last_landed(at: np.ndarray) -> np.ndarray:
+    """Indices into ``at`` of the last entry at each distinct position: where two runs land on
+    one place, the later one holds it."""
+    _, from_end = np.unique(at[::-1], return_index=True)
+    return at.size - 1 - from_end
+
+
 @njit(cache=True)
 def group_median_mad(keys: np.ndarray, vals: np.ndarray):
     """Per run of equal ``keys`` (sorted), the median and median absolute deviation of the rows
@@ -188,19 +208,13 @@ def solve_dc(placements: list[Placement], inner: tuple[tuple, tuple], outer: tup
     p = len(placements)
     k_n = len(units)
     # every run's MCUs where they land (inside their segment), run by run
-    sizes = np.array([pl.run.trusted.size for pl in placements], np.int64)
-    run_of = np.repeat(np.arange(p, dtype=np.int64), sizes)
-    dec_all = (np.concatenate([pl.run.trusted for pl in placements]).astype(np.int64) if p
-               else np.zeros(0, np.int64))
-    at = dec_all + np.repeat(np.array([pl.shift for pl in placements], np.int64), sizes)
-    seg_f = np.repeat(np.array([pl.first for pl in placements], np.int64), sizes)
-    seg_n = np.repeat(np.array([pl.count for pl in placements], np.int64), sizes)
+    dec_all, shift_of, run_of, seg_f, seg_n = per_mcu(placements)
+    at = dec_all + shift_of
     ok = (at >= seg_f) & (at < seg_f + seg_n)
     run_of, dec_all, at = run_of[ok], dec_all[ok], at[ok]
     owner = np.full(n, -1, np.int64)
     dec = np.zeros(n, np.int64)
-    _, from_end = np.unique(at[::-1], return_index=True)
-    last = at.size - 1 - from_end  # where two runs land on one place, the later one holds it
+    last = last_landed(at)  # where two runs land on one place, the later one holds it
     owner[at[last]] = run_of[last]
     dec[at[last]] = dec_all[last]
     result = np.zeros((p, k_n), np.int64)

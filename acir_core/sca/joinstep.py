@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 from numba import njit
 
-from acir_core.sca.dcfit import Placement
+from acir_core.sca.dcfit import Placement, last_landed, per_mcu
 from acir_core.sca.options import RunOptions
 from acir_core.sca.recheck import _beside
 from acir_core.sca.rewrap import _owners
@@ -239,22 +239,15 @@ def join_steps(placements: list[Placement], solved: np.ndarray, edges: tuple, un
     cuts = 0
     # per run, its signed steps to the runs above and below: read by the garble test and the step
     # scan; every run's MCUs at once (a restart interval every few MCUs makes tens of thousands)
-    sizes = np.array([pl.run.trusted.size for pl in placements], np.int64)
-    at = (np.concatenate([pl.run.trusted for pl in placements]).astype(np.int64) if placements
-          else np.zeros(0, np.int64),
-          np.repeat(np.array([pl.shift for pl in placements], np.int64), sizes),
-          np.repeat(np.arange(len(placements), dtype=np.int64), sizes),
-          np.repeat(np.array([pl.first for pl in placements], np.int64), sizes),
-          np.repeat(np.array([pl.count for pl in placements], np.int64), sizes))
+    at = per_mcu(placements)
     sides_all = side_steps(*at[:3], owner, dec, dc_of, tops, bottoms, u, cols, *at[3:])
     z_all = _both_steps(sides_all, at, (owner, dec, dc_of), u, cols, means)
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    bounds = np.concatenate([[0], np.cumsum([pl.run.trusted.size for pl in placements])]).astype(np.int64)
     t_all = at[0] + at[1]
-    inside = (t_all >= np.maximum(at[3], 0)) & (t_all < np.minimum(at[3] + at[4], n))
-    z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the run there (later runs win)
-    last = np.flatnonzero(inside)[::-1]  # latest first, so that each position's first is the one it keeps
-    _, keep = np.unique(t_all[last], return_index=True)
-    z_at[t_all[last[keep]]] = z_all[last[keep]]
+    inside = np.flatnonzero((t_all >= np.maximum(at[3], 0)) & (t_all < np.minimum(at[3] + at[4], n)))
+    z_at = np.full((n, u.size), np.nan)  # per position: the garble steps of the run there
+    keep = inside[last_landed(t_all[inside])]
+    z_at[t_all[keep]] = z_all[keep]
     big = np.zeros(len(placements), bool)  # runs with a step the garble test may take
     hit = np.flatnonzero((np.abs(z_all) >= GARBLE_LEVELS).any(axis=1))
     big[np.unique(at[2][hit])] = True
