@@ -126,6 +126,13 @@ def best_chains(cs, m, pos, starts, ends, cols, place, deltas, limits, pieces, s
 
 
 @njit(cache=True)
+def _may_beat(gain, value, a, b) -> bool:
+    """Whether ``gain``, a difference of the running sums ``a`` and ``b``, may exceed ``value``
+    once the sums' rounding is allowed for."""
+    return gain > value - 1e-6 * (1.0 + abs(a) + abs(b))
+
+
+@njit(cache=True)
 def _window_max(h, lo_off, hi_off):
     """Per index x of ``h``, the largest of ``h[x + lo_off .. x + hi_off]`` (clipped to ``h``;
     -inf where that is empty), by a queue of the indices that may still be the largest."""
@@ -165,8 +172,7 @@ def _row_pieces(cs, m, pos, starts, ends, cols, place, d, delta, limits, pieces,
     reach = _window_max(excess, min_piece, cols) if top else -_window_max(-excess, -cols, -min_piece)
     late = np.flatnonzero(pos + delta >= first + count) + 1  # ends b whose last MCU moves past the interval
     for x in range(size + 1):
-        room = reach[x] - excess[x] if top else excess[x] - reach[x]
-        if not room > -1e-6 * (1.0 + abs(reach[x]) + abs(excess[x])):
+        if not _may_beat(reach[x] - excess[x] if top else excess[x] - reach[x], 0.0, reach[x], excess[x]):
             continue
         value = 0.0
         if top:
@@ -187,9 +193,8 @@ def _row_pieces(cs, m, pos, starts, ends, cols, place, d, delta, limits, pieces,
                 continue
             lo_y, hi_y = max(0, x - cols), x - min_piece
         for y in range(lo_y, hi_y + 1):
-            gain = excess[y] - excess[x] if top else excess[x] - excess[y]
-            if gain <= value - 1e-6 * (1.0 + abs(excess[x]) + abs(excess[y])):
-                continue  # no better than the best so far (to a rounding)
+            if not _may_beat(excess[y] - excess[x] if top else excess[x] - excess[y], value, excess[x], excess[y]):
+                continue  # no better than the best so far
             a, b = (x, y) if top else (y, x)
             if not _end_ok(a, b, starts, ends, back, skip, min_piece) or \
                     (not top and not _start_ok(a, starts, anchored, back, min_piece)):
