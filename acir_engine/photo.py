@@ -23,6 +23,7 @@ from acir_core.jpeg.smoothing import smoothed
 from acir_core.jpeg.tables import DEFAULT_MAX_PIXELS, ijg_quality, scan_cell
 from acir_core.sca.aware_sca import shared_edges
 from acir_core.sca.borrow import borrow_levels
+from acir_core.sca.dispute import cells_to_pixels, disputed, local_evidence
 from acir_core.sca.compensate import Compensated, compensate, fill_breaks, judged_view, refill, resolve_thumbnail
 from acir_core.sca.evidence import judge
 from acir_core.jpeg.progressive import band_damage
@@ -32,6 +33,7 @@ from acir_core.sca.progressive import dc_hint, silently_scrambled
 from acir_core.thumbnail import embedded_previews
 from acir_engine.network import RESTORE_STAGES
 
+SCA_CANDIDATES = ("sca", "sca-unguided")  # the two SCAs whose disagreement :mod:`acir_core.sca.dispute` judges
 BYTES_PER_PIXEL = {"decode": 34, "sca": 94, "gca": 144}  # peak working memory per pixel, with margin
 
 
@@ -135,11 +137,13 @@ def kept_candidate(scores: dict[str, float]) -> str:
 
 
 def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None, options: AwareOptions | None,
-                    source: str) -> tuple[Compensated, str, dict, bool]:
+                    source: str) -> tuple[Compensated, str, dict, bool, np.ndarray | None]:
     """SCA from the decode alone, SCA guided by the thumbnail (framed and toned on what the first
     trusts), and the standard decoder's view: the one the evidence
     (:func:`acir_core.sca.evidence.judge`: seams at MCU boundaries, untextured MCUs, distance to
-    the thumbnail) supports best, its name and every score. The unguided SCA does not mark the
+    the thumbnail) supports best, its name, every score, whether it took the guided SCA's levels,
+    and the pixels it marks where the other SCA differs and the evidence there cannot tell them
+    apart (:mod:`acir_core.sca.dispute`; None with one SCA). The unguided SCA does not mark the
     blocks past 0..255 (:mod:`acir_core.sca.overshoot`): filled in the judged view, the garbage
     of runs it placed wrong made it look better than the guided SCA."""
     if thumb is None or len(result.scans) != 1:
@@ -158,7 +162,13 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
         if std is not None:
             candidates["standard-decoder"] = std
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
-    scores = {name: judge(judged_view(c), cell, f.thumbnail).score for name, c in candidates.items()}
+    scores, local = {}, {}
+    for name, c in candidates.items():
+        view = judged_view(c)
+        scores[name] = judge(view, cell, f.thumbnail).score
+        if name in SCA_CANDIDATES and "sca-unguided" in candidates:
+            local[name] = local_evidence(view, cell, f.thumb_up)
+        del view
     kept = kept_candidate(scores)
     chosen, borrowed = candidates[kept], False
     if kept == "sca-unguided":  # placed alike: the levels the thumbnail pinned (acir_core.sca.borrow)
@@ -168,7 +178,14 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
                             f.thumbnail, f.thumbnail_note, thumb_up=f.thumb_up)
             borrowed = True
     chosen = fill_breaks(chosen, result)  # judged with them, right content at an edge along an MCU row lost
-    return chosen, kept, {k: round(v, 3) for k, v in scores.items()}, borrowed
+    disputed_px = None
+    if kept in local and len(local) == 2:  # where the other SCA differs and the evidence there cannot tell
+        other = next(name for name in local if name != kept)
+        cells = disputed(chosen.unfilled, candidates[other].unfilled, local[kept], local[other], cell)
+        disputed_px = cells_to_pixels(cells, cell, chosen.mask.shape) & ~chosen.mask
+        if disputed_px.any():
+            chosen = replace(chosen, mask=chosen.mask | disputed_px)
+    return chosen, kept, {k: round(v, 3) for k, v in scores.items()}, borrowed, disputed_px
 
 
 def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: int,
@@ -317,7 +334,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, _shown(result))
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
                            region=mask, coded=coded, record=rec)
-    f, kept, evidence, borrowed = _best_supported(result, data, thumb, options, source)
+    f, kept, evidence, borrowed, disputed_px = _best_supported(result, data, thumb, options, source)
     timings["sca"] = time.perf_counter() - t1
     fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))
     rec.update(status="restored", stage="sca", damaged_fraction=float(f.mask.mean()),
@@ -328,7 +345,9 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     rec["kept"] = kept
     rec["evidence"] = evidence
     if borrowed:
-        rec["levels"] = "guided"  # the unguided result with the guided SCA's DC per run
+        rec["levels"] = "guided"
+    if disputed_px is not None:
+        rec["disputed_fraction"] = float(disputed_px.mean())  # the unguided result with the guided SCA's DC per run
     if any(sr.cut for sr in result.scans) and rec["missing_fraction"] > 0:
         rec["status"] = "truncated"  # what arrived restored, the rest filled: the file was cut
     coded = coded_image(data, result.frame, result.qtables, result.restart_intervals,

@@ -44,7 +44,7 @@ class Evidence:
 
 
 @njit(cache=True)
-def _step_excess(before: float, last: float, first: float, after: float) -> float:
+def step_excess(before: float, last: float, first: float, after: float) -> float:
     """How much the step between two neighbouring pixels ``last`` and ``first`` exceeds the mean
     step of the pixel pairs just inside either side (``before``-``last``, ``first``-``after``)."""
     return abs(first - last) - 0.5 * (abs(last - before) + abs(after - first))
@@ -64,7 +64,7 @@ def _seam_sums(y: np.ndarray, ch: int, cw: int) -> tuple[float, int, int]:
         if x < 2:
             continue
         for i in range(h):
-            excess = _step_excess(y[i, x - 2], y[i, x - 1], y[i, x], y[i, x + 1])
+            excess = step_excess(y[i, x - 2], y[i, x - 1], y[i, x], y[i, x + 1])
             if excess > 0:
                 total += excess
             if excess > 16.0:
@@ -74,7 +74,7 @@ def _seam_sums(y: np.ndarray, ch: int, cw: int) -> tuple[float, int, int]:
         if r < 2:
             continue
         for j in range(w):
-            excess = _step_excess(y[r - 2, j], y[r - 1, j], y[r, j], y[r + 1, j])
+            excess = step_excess(y[r - 2, j], y[r - 1, j], y[r, j], y[r + 1, j])
             if excess > 0:
                 total += excess
             if excess > 16.0:
@@ -138,7 +138,7 @@ def _wrap_share(y: np.ndarray, ch: int, cw: int, ratio: float, levels: float) ->
             acc = 0.0
             for i in range(ch):
                 a, b = y[(br - 1) * ch + i], y[br * ch + i]
-                acc += max(_step_excess(a[w - 2], a[w - 1], b[0], b[1]), 0.0)
+                acc += max(step_excess(a[w - 2], a[w - 1], b[0], b[1]), 0.0)
             wrap[br] = acc / ch
     seam = np.empty(len(xs))
     wrong = 0
@@ -147,7 +147,7 @@ def _wrap_share(y: np.ndarray, ch: int, cw: int, ratio: float, levels: float) ->
             x = xs[k]
             acc = 0.0
             for i in range(br * ch, br * ch + ch):
-                acc += max(_step_excess(y[i, x - 2], y[i, x - 1], y[i, x], y[i, x + 1]), 0.0)
+                acc += max(step_excess(y[i, x - 2], y[i, x - 1], y[i, x], y[i, x + 1]), 0.0)
             seam[k] = acc / ch
         bar = ratio * np.median(seam) + levels
         if not whole:

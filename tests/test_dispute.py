@@ -1,0 +1,101 @@
+"""Disputed MCUs: where the two SCAs put different content and the kept one's local evidence is
+no better, the MCUs are marked and keep what was decoded."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from acir_core.bitflip import corrupt
+from acir_core.sca.dispute import (DISPUTE_LEVELS, LocalEvidence, _around_labels, _box3, _label8, cells_to_pixels,
+                                   disputed, local_evidence)
+from acir_core.thumbnail import with_thumbnail
+from acir_engine.photo import restore_photo
+from conftest import encode_jpeg, photo_like
+
+CELL = (16, 16)
+
+
+def _smooth(h: int = 160, w: int = 256) -> np.ndarray:
+    """A smooth gradient photo: no seams at MCU boundaries."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    g = 40 + 0.5 * xx + 0.3 * yy
+    return np.clip(np.stack([g, g * 0.9 + 10, g * 0.8 + 20], axis=2), 0, 255).astype(np.uint8)
+
+
+def _moved(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` with a 3×3-MCU patch taken from two MCUs to the left: a run placed two MCUs off."""
+    out = rgb.copy()
+    out[48:96, 96:144] = rgb[48:96, 64:112]
+    return out
+
+
+def test_label8_joins_diagonal_neighbours_and_keeps_apart_the_rest() -> None:
+    m = np.zeros((5, 6), bool)
+    m[0, 0] = m[1, 1] = True  # diagonal: one area
+    m[3, 4] = m[4, 4] = m[4, 5] = True
+    m[0, 5] = True
+    labels, n = _label8(m)
+    assert n == 3
+    assert labels[0, 0] == labels[1, 1] != 0
+    assert labels[3, 4] == labels[4, 4] == labels[4, 5] != labels[0, 0]
+    assert labels[0, 5] not in (0, labels[0, 0], labels[3, 4])
+    assert (labels[~m] == 0).all()
+
+
+def test_an_area_is_judged_over_its_cells_and_the_ring_around_them_each_counted_once() -> None:
+    labels = np.zeros((5, 5), np.int64)
+    labels[2, 2] = 1
+    labels[0, 0] = 2
+    values = np.arange(25, dtype=np.float64).reshape(5, 5)
+    sums = _around_labels(labels, 2, values)
+    assert sums[1] == values[1:4, 1:4].sum()
+    assert sums[2] == values[0:2, 0:2].sum()
+
+
+def test_box3_sums_each_neighbourhood() -> None:
+    a = np.arange(12, dtype=np.float64).reshape(3, 4)
+    p = np.pad(a, 1)
+    want = np.array([[p[r:r + 3, c:c + 3].sum() for c in range(4)] for r in range(3)])
+    assert np.array_equal(_box3(a), want)
+
+
+def test_a_patch_the_kept_result_misplaced_is_marked_and_not_one_it_placed_right() -> None:
+    right = _smooth()
+    wrong = _moved(right)
+    ev_right, ev_wrong = local_evidence(right, CELL, right), local_evidence(wrong, CELL, right)
+    assert ev_wrong.seams.sum() > ev_right.seams.sum()
+    marked = disputed(wrong, right, ev_wrong, ev_right, CELL)
+    assert marked[3:6, 6:9].all() and marked.sum() <= 25
+    assert not disputed(right, wrong, ev_right, ev_wrong, CELL).any()
+
+
+def test_content_alike_within_the_levels_is_not_disputed() -> None:
+    a = _smooth()
+    b = np.clip(a.astype(np.int16) + int(DISPUTE_LEVELS) - 2, 0, 255).astype(np.uint8)
+    ev = LocalEvidence(seams=np.zeros((10, 16)), thumbnail=np.zeros((10, 16)))
+    assert not disputed(a, b, ev, ev, CELL).any()
+
+
+def test_cells_become_pixels_cropped_to_the_photo() -> None:
+    cells = np.zeros((2, 3), bool)
+    cells[1, 2] = True
+    px = cells_to_pixels(cells, (16, 8), (20, 20))
+    assert px.shape == (20, 20)
+    assert px[16:, 16:].all() and px.sum() == 4 * 4
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_disputed_mcus_join_the_mask_and_keep_what_was_decoded(monkeypatch, seed) -> None:
+    """The engine's image is the same with and without the dispute; only the mask grows, by the
+    pixels the record reports."""
+    import acir_engine.photo as photo
+    data = corrupt(with_thumbnail(encode_jpeg(photo_like(256, 192, seed=7), quality=90)), ber=2e-4, seed=seed).data
+    with_dispute = restore_photo(data, source="t.jpg", stage="sca", thumbnail="auto")
+    monkeypatch.setattr(photo, "disputed", lambda kept, *a, **k: np.zeros((-(-kept.shape[0] // 16),
+                                                                            -(-kept.shape[1] // 16)), bool))
+    without = restore_photo(data, source="t.jpg", stage="sca", thumbnail="auto")
+    assert np.array_equal(with_dispute.image, without.image)
+    assert (with_dispute.mask >= without.mask).all()
+    added = with_dispute.mask & ~without.mask
+    assert added.any() and with_dispute.record["disputed_fraction"] == pytest.approx(added.mean())
+    assert without.record["disputed_fraction"] == 0.0
