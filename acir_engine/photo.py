@@ -30,6 +30,7 @@ from acir_core.jpeg.progressive import band_damage
 from acir_core.sca.marks import pixel_mask
 from acir_core.sca.options import AwareOptions
 from acir_core.sca.progressive import dc_hint, silently_scrambled
+from acir_core.thumbframe import luma
 from acir_core.thumbnail import embedded_previews
 from acir_engine.network import RESTORE_STAGES
 
@@ -163,12 +164,15 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
             candidates["standard-decoder"] = std
     cell = scan_cell(result.frame, result.scans[0].components) if result.scans else (16, 16)
     scores, local = {}, {}
+    both = "sca-unguided" in candidates
+    thumb_y = luma(f.thumb_up) if both and f.thumb_up is not None else None
     for name, c in candidates.items():
         view = judged_view(c)
         scores[name] = judge(view, cell, f.thumbnail).score
-        if name in SCA_CANDIDATES and "sca-unguided" in candidates:
-            local[name] = local_evidence(view, cell, f.thumb_up)
+        if both and name in SCA_CANDIDATES:
+            local[name] = local_evidence(view, cell, thumb_y)
         del view
+    del thumb_y
     kept = kept_candidate(scores)
     chosen, borrowed = candidates[kept], False
     if kept == "sca-unguided":  # placed alike: the levels the thumbnail pinned (acir_core.sca.borrow)

@@ -8,6 +8,7 @@ import pytest
 from acir_core.bitflip import corrupt
 from acir_core.sca.dispute import (DISPUTE_LEVELS, LocalEvidence, _around_labels, _box3, _label8, cells_to_pixels,
                                    disputed, local_evidence)
+from acir_core.thumbframe import luma
 from acir_core.thumbnail import with_thumbnail
 from acir_engine.photo import restore_photo
 from conftest import encode_jpeg, photo_like
@@ -62,7 +63,8 @@ def test_box3_sums_each_neighbourhood() -> None:
 def test_a_patch_the_kept_result_misplaced_is_marked_and_not_one_it_placed_right() -> None:
     right = _smooth()
     wrong = _moved(right)
-    ev_right, ev_wrong = local_evidence(right, CELL, right), local_evidence(wrong, CELL, right)
+    ty = luma(right)
+    ev_right, ev_wrong = local_evidence(right, CELL, ty), local_evidence(wrong, CELL, ty)
     assert ev_wrong.seams.sum() > ev_right.seams.sum()
     marked = disputed(wrong, right, ev_wrong, ev_right, CELL)
     assert marked[3:6, 6:9].all() and marked.sum() <= 25
@@ -99,3 +101,34 @@ def test_disputed_mcus_join_the_mask_and_keep_what_was_decoded(monkeypatch, seed
     added = with_dispute.mask & ~without.mask
     assert added.any() and with_dispute.record["disputed_fraction"] == pytest.approx(added.mean())
     assert without.record["disputed_fraction"] == 0.0
+
+
+def _reference_evidence(rgb: np.ndarray, cell: tuple[int, int], ty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell seams and thumbnail distance, pixel pair by pixel pair."""
+    y = luma(rgb).astype(np.float64)
+    h, w = y.shape
+    ch, cw = cell
+    seams = np.zeros((-(-h // ch), -(-w // cw)))
+    thumb = np.zeros_like(seams)
+    for i in range(h):
+        for j in range(w):
+            thumb[i // ch, j // cw] += abs(y[i, j] - ty[i, j])
+            if j % cw == 0 and 2 <= j < w - 1:
+                e = abs(y[i, j] - y[i, j - 1]) - 0.5 * (abs(y[i, j - 1] - y[i, j - 2]) + abs(y[i, j + 1] - y[i, j]))
+                seams[i // ch, j // cw] += max(e, 0.0)
+            if i % ch == 0 and 2 <= i < h - 1:
+                e = abs(y[i, j] - y[i - 1, j]) - 0.5 * (abs(y[i - 1, j] - y[i - 2, j]) + abs(y[i + 1, j] - y[i, j]))
+                seams[i // ch, j // cw] += max(e, 0.0)
+    return seams, thumb
+
+
+@pytest.mark.parametrize("cell,shape", [((16, 16), (37, 45)), ((8, 16), (37, 45)), ((8, 8), (37, 45)),
+                                        ((16, 16), (301, 40))])  # the last in bands of cell rows
+def test_local_evidence_counts_every_boundary_pair_once_partial_cells_included(cell, shape) -> None:
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    ty = luma(rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
+    ev = local_evidence(rgb, cell, ty)
+    seams, thumb = _reference_evidence(rgb, cell, ty)
+    assert np.allclose(ev.seams, seams, atol=1e-3) and np.allclose(ev.thumbnail, thumb, atol=1e-2)
+    assert not local_evidence(rgb, cell, None).thumbnail.any()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from acir_core.bands import over_rows
 from acir_core.sca.evidence import step_excess
 from acir_core.thumbframe import luma
 
@@ -37,15 +38,19 @@ class LocalEvidence:
     thumbnail: np.ndarray
 
 
-def local_evidence(rgb: np.ndarray, cell: tuple[int, int], thumb_up: np.ndarray | None) -> LocalEvidence:
+def local_evidence(rgb: np.ndarray, cell: tuple[int, int], thumb_y: np.ndarray | None) -> LocalEvidence:
     """:class:`LocalEvidence` of ``rgb`` (H×W×3 uint8, the view the evidence judges) in cells of
-    ``cell`` (height, width) pixels; ``thumb_up``: the thumbnail up-sampled to the photo or None."""
+    ``cell`` (height, width) pixels; ``thumb_y``: the luma (:func:`acir_core.thumbframe.luma`)
+    of the thumbnail up-sampled to the photo, or None (bands of cell rows on the cores:
+    :mod:`acir_core.bands`)."""
     ch, cw = int(cell[0]), int(cell[1])
     y = luma(rgb)
-    seams = _cell_seams(y, ch, cw)
-    if thumb_up is None:
-        return LocalEvidence(seams=seams, thumbnail=np.zeros_like(seams))
-    return LocalEvidence(seams=seams, thumbnail=_cell_abs_diff(y, luma(thumb_up), ch, cw))
+    t = thumb_y if thumb_y is not None else y[:1, :1]
+    shape = (-(-y.shape[0] // ch), -(-y.shape[1] // cw))
+    seams, thumb = np.zeros(shape), np.zeros(shape)
+    over_rows(lambda a, b: _evidence_rows(y, t, thumb_y is not None, ch, cw, a, b, seams, thumb), shape[0],
+              min_rows=8)
+    return LocalEvidence(seams=seams, thumbnail=thumb)
 
 
 def disputed(kept: np.ndarray, other: np.ndarray, kept_ev: LocalEvidence, other_ev: LocalEvidence,
@@ -57,7 +62,9 @@ def disputed(kept: np.ndarray, other: np.ndarray, kept_ev: LocalEvidence, other_
     distance, or whose 3×3 neighbourhood shows :data:`NEAR_SEAMS` times its seams and that share
     of its distance."""
     ch, cw = int(cell[0]), int(cell[1])
-    share = _cell_share_over(luma(kept), luma(other), DISPUTE_LEVELS, ch, cw)
+    a, b = luma(kept), luma(other)
+    share = np.zeros((-(-a.shape[0] // ch), -(-a.shape[1] // cw)))
+    over_rows(lambda lo, hi: _share_rows(a, b, DISPUTE_LEVELS, ch, cw, lo, hi, share), share.shape[0], min_rows=8)
     dispute = share > DISPUTE_SHARE
     if not dispute.any():
         return dispute
@@ -78,52 +85,44 @@ def cells_to_pixels(cells: np.ndarray, cell: tuple[int, int], shape: tuple[int, 
     return np.repeat(np.repeat(cells, ch, axis=0), cw, axis=1)[: shape[0], : shape[1]]
 
 
-@njit(cache=True)
-def _cell_seams(y: np.ndarray, ch: int, cw: int) -> np.ndarray:
-    """Step excess (where positive) summed over each cell's left and top boundary pixel pairs."""
+@njit(cache=True, nogil=True)
+def _evidence_rows(y: np.ndarray, t: np.ndarray, with_thumb: bool, ch: int, cw: int, lo: int, hi: int,
+                   seams: np.ndarray, thumb: np.ndarray) -> None:
+    """Cell rows ``lo``..``hi`` of :func:`local_evidence`: the step excess (where positive) over
+    each cell's left and top boundary pixel pairs into ``seams``, and the summed absolute
+    difference of ``y`` and ``t`` into ``thumb``."""
     h, w = y.shape
-    out = np.zeros((-(-h // ch), -(-w // cw)))
-    for x in range(cw, w - 1, cw):
-        if x < 2:
-            continue
-        for i in range(h):
+    for i in range(lo * ch, min(hi * ch, h)):
+        ci = i // ch
+        for x in range(cw, w - 1, cw):
             e = step_excess(y[i, x - 2], y[i, x - 1], y[i, x], y[i, x + 1])
             if e > 0:
-                out[i // ch, x // cw] += e
-    for r in range(ch, h - 1, ch):
-        if r < 2:
-            continue
-        for j in range(w):
-            e = step_excess(y[r - 2, j], y[r - 1, j], y[r, j], y[r + 1, j])
-            if e > 0:
-                out[r // ch, j // cw] += e
-    return out
+                seams[ci, x // cw] += e
+        if with_thumb:
+            for j in range(w):
+                thumb[ci, j // cw] += abs(np.float64(y[i, j]) - np.float64(t[i, j]))
+        if i >= ch and i >= 2 and i % ch == 0 and i < h - 1:
+            for j in range(w):
+                e = step_excess(y[i - 2, j], y[i - 1, j], y[i, j], y[i + 1, j])
+                if e > 0:
+                    seams[ci, j // cw] += e
 
 
-@njit(cache=True)
-def _cell_abs_diff(a: np.ndarray, b: np.ndarray, ch: int, cw: int) -> np.ndarray:
-    """Summed absolute difference of ``a`` and ``b`` per cell."""
+@njit(cache=True, nogil=True)
+def _share_rows(a: np.ndarray, b: np.ndarray, levels: float, ch: int, cw: int, lo: int, hi: int,
+                share: np.ndarray) -> None:
+    """Cell rows ``lo``..``hi``: the share of each cell's pixels where ``a`` and ``b`` differ by
+    more than ``levels``."""
     h, w = a.shape
-    out = np.zeros((-(-h // ch), -(-w // cw)))
-    for i in range(h):
+    for i in range(lo * ch, min(hi * ch, h)):
+        ci = i // ch
         for j in range(w):
-            out[i // ch, j // cw] += abs(np.float64(a[i, j]) - np.float64(b[i, j]))
-    return out
-
-
-@njit(cache=True)
-def _cell_share_over(a: np.ndarray, b: np.ndarray, levels: float, ch: int, cw: int) -> np.ndarray:
-    """Share of each cell's pixels where ``a`` and ``b`` differ by more than ``levels``."""
-    h, w = a.shape
-    rows, cols = -(-h // ch), -(-w // cw)
-    over = np.zeros((rows, cols))
-    count = np.zeros((rows, cols))
-    for i in range(h):
-        for j in range(w):
-            count[i // ch, j // cw] += 1.0
             if abs(np.float64(a[i, j]) - np.float64(b[i, j])) > levels:
-                over[i // ch, j // cw] += 1.0
-    return over / count
+                share[ci, j // cw] += 1.0
+    for ci in range(lo, hi):
+        rows = min(ch, h - ci * ch)
+        for cj in range(share.shape[1]):
+            share[ci, cj] /= rows * min(cw, w - cj * cw)
 
 
 @njit(cache=True)
