@@ -138,13 +138,13 @@ def kept_candidate(scores: dict[str, float]) -> str:
 
 
 def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None, options: AwareOptions | None,
-                    source: str) -> tuple[Compensated, str, dict, bool, np.ndarray | None]:
+                    source: str) -> tuple[Compensated, str, dict, bool, float | None]:
     """SCA from the decode alone, SCA guided by the thumbnail (framed and toned on what the first
     trusts), and the standard decoder's view: the one the evidence
     (:func:`acir_core.sca.evidence.judge`: seams at MCU boundaries, untextured MCUs, distance to
     the thumbnail) supports best, its name, every score, whether it took the guided SCA's levels,
-    and the pixels it marks where the other SCA differs and the evidence there cannot tell them
-    apart (:mod:`acir_core.sca.dispute`; None with one SCA). The unguided SCA does not mark the
+    and the share of the photo it marks where the other SCA differs and the evidence there cannot
+    tell them apart (:mod:`acir_core.sca.dispute`; None unless an SCA is kept beside the other). The unguided SCA does not mark the
     blocks past 0..255 (:mod:`acir_core.sca.overshoot`): filled in the judged view, the garbage
     of runs it placed wrong made it look better than the guided SCA."""
     if thumb is None or len(result.scans) != 1:
@@ -172,7 +172,6 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
         if both and name in SCA_CANDIDATES:
             local[name] = local_evidence(view, cell, thumb_y)
         del view
-    del thumb_y
     kept = kept_candidate(scores)
     chosen, borrowed = candidates[kept], False
     if kept == "sca-unguided":  # placed alike: the levels the thumbnail pinned (acir_core.sca.borrow)
@@ -181,15 +180,19 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
             chosen = refill(replace(chosen, sca=levelled, unfilled=levelled.rgb, rgb=levelled.rgb), result,
                             f.thumbnail, f.thumbnail_note, thumb_up=f.thumb_up)
             borrowed = True
+            local[kept] = local_evidence(judged_view(chosen), cell, thumb_y)  # its levels changed
+    del thumb_y
     chosen = fill_breaks(chosen, result)  # judged with them, right content at an edge along an MCU row lost
-    disputed_px = None
+    share = None
     if kept in local and len(local) == 2:  # where the other SCA differs and the evidence there cannot tell
         other = next(name for name in local if name != kept)
         cells = disputed(chosen.unfilled, candidates[other].unfilled, local[kept], local[other], cell)
-        disputed_px = cells_to_pixels(cells, cell, chosen.mask.shape) & ~chosen.mask
-        if disputed_px.any():
-            chosen = replace(chosen, mask=chosen.mask | disputed_px)
-    return chosen, kept, {k: round(v, 3) for k, v in scores.items()}, borrowed, disputed_px
+        added = cells_to_pixels(cells, cell, chosen.mask.shape) & ~chosen.mask
+        share = float(added.mean())
+        if share:
+            chosen = replace(chosen, mask=chosen.mask | added)
+        del added
+    return chosen, kept, {k: round(v, 3) for k, v in scores.items()}, borrowed, share
 
 
 def _decode_or_graft(data: bytes, donors, stage: str, source: str, max_pixels: int,
@@ -338,7 +341,7 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
         coded = coded_image(data, result.frame, result.qtables, result.restart_intervals, _shown(result))
         return PhotoResult(source=source, status="restored", stage="decode", image=result.rgb, mask=mask,
                            region=mask, coded=coded, record=rec)
-    f, kept, evidence, borrowed, disputed_px = _best_supported(result, data, thumb, options, source)
+    f, kept, evidence, borrowed, disputed_share = _best_supported(result, data, thumb, options, source)
     timings["sca"] = time.perf_counter() - t1
     fixed = sum(1 for s in f.sca.segments if s.shift or any(s.dc))
     rec.update(status="restored", stage="sca", damaged_fraction=float(f.mask.mean()),
@@ -349,9 +352,9 @@ def restore_photo(data: bytes, *, source: str = "", stage: str = "sca", thumbnai
     rec["kept"] = kept
     rec["evidence"] = evidence
     if borrowed:
-        rec["levels"] = "guided"
-    if disputed_px is not None:
-        rec["disputed_fraction"] = float(disputed_px.mean())  # the unguided result with the guided SCA's DC per run
+        rec["levels"] = "guided"  # the unguided result with the guided SCA's DC per run
+    if disputed_share is not None:
+        rec["disputed_fraction"] = disputed_share
     if any(sr.cut for sr in result.scans) and rec["missing_fraction"] > 0:
         rec["status"] = "truncated"  # what arrived restored, the rest filled: the file was cut
     coded = coded_image(data, result.frame, result.qtables, result.restart_intervals,

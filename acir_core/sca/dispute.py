@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from acir_core.bands import over_rows
+from acir_core.errors import InvalidParameter
 from acir_core.sca.evidence import step_excess
 from acir_core.thumbframe import luma
 
@@ -45,6 +46,9 @@ def local_evidence(rgb: np.ndarray, cell: tuple[int, int], thumb_y: np.ndarray |
     :mod:`acir_core.bands`)."""
     ch, cw = int(cell[0]), int(cell[1])
     y = luma(rgb)
+    if thumb_y is not None and thumb_y.shape != y.shape:
+        raise InvalidParameter(f"the thumbnail's luma is {thumb_y.shape[1]}x{thumb_y.shape[0]}, "
+                               f"the photo {y.shape[1]}x{y.shape[0]}: up-sample it to the photo first")
     t = thumb_y if thumb_y is not None else y[:1, :1]
     shape = (-(-y.shape[0] // ch), -(-y.shape[1] // cw))
     seams, thumb = np.zeros(shape), np.zeros(shape)
@@ -62,9 +66,12 @@ def disputed(kept: np.ndarray, other: np.ndarray, kept_ev: LocalEvidence, other_
     distance, or whose 3×3 neighbourhood shows :data:`NEAR_SEAMS` times its seams and that share
     of its distance."""
     ch, cw = int(cell[0]), int(cell[1])
-    a, b = luma(kept), luma(other)
-    share = np.zeros((-(-a.shape[0] // ch), -(-a.shape[1] // cw)))
-    over_rows(lambda lo, hi: _share_rows(a, b, DISPUTE_LEVELS, ch, cw, lo, hi, share), share.shape[0], min_rows=8)
+    if kept.shape != other.shape:
+        raise InvalidParameter(f"the two results differ in size: {kept.shape} and {other.shape}")
+    ya, yb = luma(kept), luma(other)
+    share = np.zeros((-(-ya.shape[0] // ch), -(-ya.shape[1] // cw)))
+    over_rows(lambda lo, hi: _share_rows(ya, yb, DISPUTE_LEVELS, ch, cw, lo, hi, share), share.shape[0], min_rows=8)
+    del ya, yb
     dispute = share > DISPUTE_SHARE
     if not dispute.any():
         return dispute
