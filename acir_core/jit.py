@@ -385,6 +385,13 @@ def _compensate(data: bytes, results: dict, paths: tuple[str, ...]) -> None:
             from acir_core.sca.runs import step_here
             step_here(np.zeros((16, 3)), 8)
             judge(guided.rgb, scan_cell(result.frame, sr.components), guided.thumbnail)
+            # where the engine's two SCAs place content differently (acir_core.sca.dispute)
+            from acir_core.sca.dispute import disputed, local_evidence
+            from acir_core.thumbframe import luma
+            cell = scan_cell(result.frame, sr.components)
+            ev = local_evidence(guided.rgb, cell, luma(guided.thumb_up))
+            local_evidence(guided.rgb, cell, None)
+            disputed(guided.unfilled, 255 - guided.unfilled, ev, ev, cell)  # unlike everywhere: every step
             fill_breaks(guided, result)  # the chosen restoration's breaking precautions (every cell judged here)
             everywhere = np.ones_like(guided.mask)
             breaking_cells(guided.unfilled, everywhere, ~everywhere, np.ones((1, 1), bool), (16, 16), 6.0)

@@ -251,7 +251,10 @@ def test_zeros_that_decode_as_more_mcus_than_they_replaced_do_not_hide_the_data_
     ((lo, hi),) = sr.zero_runs.tolist()
     assert lo == hi and sr.segment_extra.tolist() == [0] and not sr.decoded.all()
     restored = restore_photo(damaged, stage="sca")
-    assert y_psnr(restored.image, load_rgb(data).rgb) > 40.0 and restored.mask.mean() < 0.06
+    # the mask: the stretch and what the decode met around it (4.7 %), and 1.4 % of this noisy
+    # photo where the unguided SCA placed the rest at other levels and the noise leaves a few
+    # neighbourhoods' evidence tied (acir_core.sca.dispute)
+    assert y_psnr(restored.image, load_rgb(data).rgb) > 40.0 and restored.mask.mean() < 0.065
 
 
 def test_a_copy_the_restart_markers_decode_cleanly_is_still_taken_out() -> None:

@@ -133,14 +133,14 @@ def _reference_evidence(rgb: np.ndarray, cell: tuple[int, int], ty: np.ndarray) 
     thumb = np.zeros_like(seams)
     for i in range(h):
         for j in range(w):
-            thumb[i // ch, j // cw] += abs(y[i, j] - ty[i, j])
+            thumb[i // ch, j // cw] += y[i, j] - ty[i, j]
             if j % cw == 0 and 2 <= j < w - 1:
                 e = abs(y[i, j] - y[i, j - 1]) - 0.5 * (abs(y[i, j - 1] - y[i, j - 2]) + abs(y[i, j + 1] - y[i, j]))
                 seams[i // ch, j // cw] += max(e, 0.0)
             if i % ch == 0 and 2 <= i < h - 1:
                 e = abs(y[i, j] - y[i - 1, j]) - 0.5 * (abs(y[i - 1, j] - y[i - 2, j]) + abs(y[i + 1, j] - y[i, j]))
                 seams[i // ch, j // cw] += max(e, 0.0)
-    return seams, thumb
+    return seams, np.abs(thumb)
 
 
 @pytest.mark.parametrize("cell,shape", [((16, 16), (37, 45)), ((8, 16), (37, 45)), ((8, 8), (37, 45)),

@@ -23,7 +23,7 @@ from acir_core.thumbframe import luma
 
 DISPUTE_LEVELS = 14.0  # luma levels (0-255) two results must differ by at a pixel ...
 DISPUTE_SHARE = 0.05  # ... over more than this share of an MCU's pixels for it to be disputed
-THUMB_RATIO = 0.6  # the kept result is clearly nearer the thumbnail below this share of the other's distance
+THUMB_RATIO = 0.5  # the kept result is clearly nearer the thumbnail below this share of the other's distance
 NEAR_SEAMS = 1.1  # times the other's seams a 3×3 neighbourhood's must exceed: inside a large area placed
 # right the two differ by a level offset alone and their seams nearly tie
 
@@ -32,8 +32,10 @@ NEAR_SEAMS = 1.1  # times the other's seams a 3×3 neighbourhood's must exceed: 
 class LocalEvidence:
     """Per MCU cell (rows × cols, a partial last cell included) of one restoration: ``seams``,
     the step excess summed over the cell's top and left boundary pixels (as
-    :func:`acir_core.sca.evidence.judge` counts it); ``thumbnail``, the summed absolute luma
-    difference to the thumbnail up-sampled to the photo (zeros without one)."""
+    :func:`acir_core.sca.evidence.judge` counts it); ``thumbnail``, the cell's pixel count times
+    the absolute difference of its mean luma and the up-sampled thumbnail's there (zeros without
+    one): a 160-px thumbnail knows a cell's level, not its texture, and per-pixel differences in
+    a detailed or noisy photo are mostly texture."""
 
     seams: np.ndarray
     thumbnail: np.ndarray
@@ -96,8 +98,9 @@ def cells_to_pixels(cells: np.ndarray, cell: tuple[int, int], shape: tuple[int, 
 def _evidence_rows(y: np.ndarray, t: np.ndarray, with_thumb: bool, ch: int, cw: int, lo: int, hi: int,
                    seams: np.ndarray, thumb: np.ndarray) -> None:
     """Cell rows ``lo``..``hi`` of :func:`local_evidence`: the step excess (where positive) over
-    each cell's left and top boundary pixel pairs into ``seams``, and the summed absolute
-    difference of ``y`` and ``t`` into ``thumb``."""
+    each cell's left and top boundary pixel pairs into ``seams``, and the absolute summed
+    difference of ``y`` and ``t`` (the cell's pixel count times the difference of its means)
+    into ``thumb``."""
     h, w = y.shape
     for i in range(lo * ch, min(hi * ch, h)):
         ci = i // ch
@@ -107,12 +110,15 @@ def _evidence_rows(y: np.ndarray, t: np.ndarray, with_thumb: bool, ch: int, cw: 
                 seams[ci, x // cw] += e
         if with_thumb:
             for j in range(w):
-                thumb[ci, j // cw] += abs(np.float64(y[i, j]) - np.float64(t[i, j]))
+                thumb[ci, j // cw] += np.float64(y[i, j]) - np.float64(t[i, j])
         if i >= ch and i >= 2 and i % ch == 0 and i < h - 1:
             for j in range(w):
                 e = step_excess(y[i - 2, j], y[i - 1, j], y[i, j], y[i + 1, j])
                 if e > 0:
                     seams[ci, j // cw] += e
+    for ci in range(lo, hi):
+        for cj in range(thumb.shape[1]):
+            thumb[ci, cj] = abs(thumb[ci, cj])
 
 
 @njit(cache=True, nogil=True)
