@@ -168,10 +168,11 @@ def _best_supported(result: DecodeResult, data: bytes, thumb: np.ndarray | None,
     thumb_y = luma(f.thumb_up) if both and f.thumb_up is not None else None
     for name, c in candidates.items():
         view = judged_view(c)
-        scores[name] = judge(view, cell, f.thumbnail).score
+        y = luma(view)  # read by both judgements
+        scores[name] = judge(view, cell, f.thumbnail, y=y).score
         if both and name in SCA_CANDIDATES:
-            local[name] = local_evidence(view, cell, thumb_y)
-        del view
+            local[name] = local_evidence(view, cell, thumb_y, y=y)
+        del view, y
     kept = kept_candidate(scores)
     chosen, borrowed = candidates[kept], False
     if kept == "sca-unguided":  # placed alike: the levels the thumbnail pinned (acir_core.sca.borrow)

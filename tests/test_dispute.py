@@ -175,9 +175,9 @@ def test_the_kept_results_evidence_is_taken_again_once_it_borrowed_levels(monkey
     calls = []
     real = photo.local_evidence
 
-    def spy(rgb, cell, thumb_y):
+    def spy(rgb, cell, thumb_y, **kw):
         calls.append(rgb.copy())
-        return real(rgb, cell, thumb_y)
+        return real(rgb, cell, thumb_y, **kw)
 
     def brighter(unguided, guided, result):
         from dataclasses import replace

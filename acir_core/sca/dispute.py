@@ -41,13 +41,14 @@ class LocalEvidence:
     thumbnail: np.ndarray
 
 
-def local_evidence(rgb: np.ndarray, cell: tuple[int, int], thumb_y: np.ndarray | None) -> LocalEvidence:
+def local_evidence(rgb: np.ndarray, cell: tuple[int, int], thumb_y: np.ndarray | None, *,
+                   y: np.ndarray | None = None) -> LocalEvidence:
     """:class:`LocalEvidence` of ``rgb`` (H×W×3 uint8, the view the evidence judges) in cells of
     ``cell`` (height, width) pixels; ``thumb_y``: the luma (:func:`acir_core.thumbframe.luma`)
     of the thumbnail up-sampled to the photo, or None (bands of cell rows on the cores:
-    :mod:`acir_core.bands`)."""
+    :mod:`acir_core.bands`); ``y``: ``luma(rgb)`` where the caller has it already."""
     ch, cw = int(cell[0]), int(cell[1])
-    y = luma(rgb)
+    y = luma(rgb) if y is None else y
     if thumb_y is not None and thumb_y.shape != y.shape:
         raise InvalidParameter(f"the thumbnail's luma is {thumb_y.shape[1]}x{thumb_y.shape[0]}, "
                                f"the photo {y.shape[1]}x{y.shape[0]}: up-sample it to the photo first")

@@ -161,14 +161,15 @@ def _wrap_share(y: np.ndarray, ch: int, cw: int, ratio: float, levels: float) ->
 
 
 def judge(rgb: np.ndarray, cell: tuple[int, int], thumbnail: np.ndarray | None = None, *,
-          thumb_weight: float = 1.0) -> Evidence:
+          thumb_weight: float = 1.0, y: np.ndarray | None = None) -> Evidence:
     """The evidence on ``rgb`` (H×W×3 uint8) with MCUs of ``cell`` (height, width) pixels and an
     optional ``thumbnail`` framed to the photo. ``score`` = seams + 100 × (broken + flat) +
     30 × wrapped + ``thumb_weight`` × thumbnail distance: a broken seam is what a misplaced run looks
     like, a row wrapped at the wrong MCU what a run one MCU off looks like (a camera thumbnail
     cannot see that), a flat MCU what a decoder that gave up shows, and the thumbnail tells a
-    plausible fill from garbage that happens to be smooth."""
-    y = luma(rgb)
+    plausible fill from garbage that happens to be smooth. ``y``: ``luma(rgb)`` where the caller
+    has it already."""
+    y = luma(rgb) if y is None else y
     total, n_broken, count = _seam_sums(y, int(cell[0]), int(cell[1]))
     seams = total / count if count else 0.0
     broken = n_broken / count if count else 0.0
